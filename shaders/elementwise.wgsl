@@ -1,0 +1,36 @@
+// Element-wise maps over a flat tensor.
+
+struct ElementwiseParams {
+    total: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: ElementwiseParams;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(WG)
+fn relu(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = flat_id(wid, nwg, lid);
+    if i < p.total {
+        let v = x[i];
+        y[i] = select(v, 0.0, v < 0.0);
+    }
+}
+
+// 1 where x > 0, else 0: keeps a support mask exact where repeated
+// averaging would underflow.
+@compute @workgroup_size(WG)
+fn positive_mask(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = flat_id(wid, nwg, lid);
+    if i < p.total {
+        y[i] = select(0.0, 1.0, x[i] > 0.0);
+    }
+}

@@ -1,0 +1,208 @@
+//! GPU against the f64 reference. The verdict uses an error bound scaled by
+//! what was summed into each element (see `cpu`), so a long reduction or a
+//! cancelling sum is judged fairly; max abs, max rel, relative L2 and a
+//! classic allclose are reported beside it.
+
+use crate::cpu::RefTensor;
+use serde::Serialize;
+
+/// f32 machine epsilon (2^-23): twice the unit roundoff, a 2x margin over
+/// the textbook bound on a sum of K products, gamma_K = K * 2^-24.
+pub const EPS_F32: f64 = f32::EPSILON as f64;
+/// A floor so that a reference of exactly zero does not demand exactly zero
+/// from a GPU that, e.g., flushed a subnormal.
+pub const ATOL_FLOOR: f64 = 1e-30;
+/// The stated allclose tolerances (reported, not the verdict).
+pub const ALLCLOSE_RTOL: f64 = 1e-4;
+pub const ALLCLOSE_ATOL: f64 = 1e-5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Worst {
+    pub index: usize,
+    pub gpu: f64,
+    pub reference: f64,
+    pub bound: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub elements: usize,
+    pub max_abs_err: f64,
+    pub max_rel_err: f64,
+    pub rel_l2_err: f64,
+    /// Elements that broke the bound (or the finiteness rule).
+    pub failures: usize,
+    /// GPU outputs that are NaN or infinite where the reference is finite.
+    pub nonfinite: usize,
+    /// The worst element relative to its bound.
+    pub worst: Option<Worst>,
+    pub allclose: bool,
+    pub rule: String,
+    pub passed: bool,
+}
+
+impl Check {
+    pub fn verdict(&self) -> &'static str {
+        if self.passed {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{}: {} elements, max abs err {:.3e}, max rel err {:.3e}, rel L2 {:.3e}",
+            self.verdict(),
+            self.elements,
+            self.max_abs_err,
+            self.max_rel_err,
+            self.rel_l2_err
+        );
+        if self.failures > 0 {
+            s.push_str(&format!(", {} outside the bound", self.failures));
+        }
+        if self.nonfinite > 0 {
+            s.push_str(&format!(
+                ", {} non-finite where the reference is finite",
+                self.nonfinite
+            ));
+        }
+        if let (false, Some(w)) = (self.passed, &self.worst) {
+            s.push_str(&format!(
+                "; worst at index {}: gpu {} vs reference {} (bound {:.3e})",
+                w.index, w.gpu, w.reference, w.bound
+            ));
+        }
+        s
+    }
+}
+
+pub fn rule_text() -> String {
+    format!(
+        "|gpu - ref| <= {EPS_F32:.3e} * n_roundings * sum|terms| + {ATOL_FLOOR:.0e} per element; \
+         non-finite values must match the reference's; allclose(rtol={ALLCLOSE_RTOL:.0e}, atol={ALLCLOSE_ATOL:.0e}) reported"
+    )
+}
+
+/// Compares GPU output with the reference. Lengths must match; a mismatch
+/// is itself a failure.
+pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
+    let n = gpu.len().min(reference.val.len());
+    let (mut max_abs, mut max_rel, mut diff2, mut ref2) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut failures, mut nonfinite) = (usize::from(gpu.len() != reference.val.len()), 0);
+    let mut allclose = true;
+    let mut worst: Option<(f64, Worst)> = None;
+    for i in 0..n {
+        let g = f64::from(gpu[i]);
+        let r = reference.val[i];
+        let bound = EPS_F32 * reference.budget * reference.mag[i] + ATOL_FLOOR;
+        if !r.is_finite() {
+            // NaN must meet NaN and an infinity the same infinity.
+            let same = (r.is_nan() && g.is_nan()) || g == r;
+            if !same {
+                failures += 1;
+                allclose = false;
+            }
+            continue;
+        }
+        if !g.is_finite() {
+            nonfinite += 1;
+            failures += 1;
+            allclose = false;
+            let ratio = f64::INFINITY;
+            if worst.as_ref().is_none_or(|(w, _)| ratio > *w) {
+                worst = Some((
+                    ratio,
+                    Worst {
+                        index: i,
+                        gpu: g,
+                        reference: r,
+                        bound,
+                    },
+                ));
+            }
+            continue;
+        }
+        let err = (g - r).abs();
+        max_abs = max_abs.max(err);
+        if r != 0.0 {
+            max_rel = max_rel.max(err / r.abs());
+        }
+        diff2 += err * err;
+        ref2 += r * r;
+        if err > ALLCLOSE_ATOL + ALLCLOSE_RTOL * r.abs() {
+            allclose = false;
+        }
+        if err > bound {
+            failures += 1;
+        }
+        let ratio = err / bound;
+        if worst.as_ref().is_none_or(|(w, _)| ratio > *w) {
+            worst = Some((
+                ratio,
+                Worst {
+                    index: i,
+                    gpu: g,
+                    reference: r,
+                    bound,
+                },
+            ));
+        }
+    }
+    let rel_l2 = if ref2 > 0.0 {
+        (diff2 / ref2).sqrt()
+    } else {
+        diff2.sqrt()
+    };
+    Check {
+        elements: reference.val.len(),
+        max_abs_err: max_abs,
+        max_rel_err: max_rel,
+        rel_l2_err: rel_l2,
+        failures,
+        nonfinite,
+        worst: worst.map(|(_, w)| w),
+        allclose,
+        rule: rule_text(),
+        passed: failures == 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(vals: &[f64], budget: f64) -> RefTensor {
+        RefTensor {
+            shape: vec![vals.len()],
+            val: vals.to_vec(),
+            mag: vals.iter().map(|v| v.abs()).collect(),
+            budget,
+        }
+    }
+
+    #[test]
+    fn rounding_passes_and_a_wrong_element_fails() {
+        let r = reference(&[1.0, -2.0, 3.0], 4.0);
+        assert!(compare(&[1.0, -2.0, 3.0000002], &r).passed);
+        let bad = compare(&[1.0, -2.0, 3.01], &r);
+        assert!(!bad.passed && bad.failures == 1 && bad.worst.unwrap().index == 2);
+    }
+
+    #[test]
+    fn nan_left_unwritten_fails_and_matching_nan_passes() {
+        let r = reference(&[1.0, 2.0], 1.0);
+        let c = compare(&[1.0, f32::NAN], &r);
+        assert!(!c.passed && c.nonfinite == 1);
+        let r = reference(&[f64::NAN, f64::INFINITY], 1.0);
+        assert!(compare(&[f32::NAN, f32::INFINITY], &r).passed);
+        assert!(!compare(&[f32::NAN, f32::NEG_INFINITY], &r).passed);
+    }
+
+    #[test]
+    fn a_length_mismatch_fails() {
+        let r = reference(&[1.0, 2.0], 1.0);
+        assert!(!compare(&[1.0], &r).passed);
+    }
+}

@@ -1,0 +1,68 @@
+//! Reference conv2d: out[n,co,oy,ox] = bias[co] +
+//!   sum over ci, ky, kx of x[n,ci,oy*s-p+ky*d, ox*s-p+kx*d] * w[co,ci,ky,kx].
+
+use super::{at4, RefTensor};
+use crate::ops::conv2d::Conv2d;
+
+pub fn conv2d(
+    conv: &Conv2d,
+    x: &RefTensor,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: [usize; 4],
+) -> RefTensor {
+    let [n, cout, oh, ow] = out;
+    let (cin, h, wd) = (x.shape[1], x.shape[2] as i64, x.shape[3] as i64);
+    let win = &conv.window;
+    let [kh, kw] = win.kernel;
+    let ws = [cout, cin, kh, kw];
+    let len = n * cout * oh * ow;
+    let (mut val, mut mag) = (vec![0.0; len], vec![0.0; len]);
+    for b in 0..n {
+        for co in 0..cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (mut acc, mut abs) = match bias {
+                        Some(bv) => (f64::from(bv[co]), f64::from(bv[co]).abs()),
+                        None => (0.0, 0.0),
+                    };
+                    for ci in 0..cin {
+                        for ky in 0..kh {
+                            let iy = (oy * win.stride[0] + ky * win.dilation[0]) as i64
+                                - win.pad_begin[0] as i64;
+                            if iy < 0 || iy >= h {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = (ox * win.stride[1] + kx * win.dilation[1]) as i64
+                                    - win.pad_begin[1] as i64;
+                                if ix < 0 || ix >= wd {
+                                    continue;
+                                }
+                                let xi = at4(&x.shape, b, ci, iy as usize, ix as usize);
+                                let wv = f64::from(w[at4(&ws, co, ci, ky, kx)]);
+                                acc += wv * x.val[xi];
+                                abs += wv.abs() * x.mag[xi];
+                            }
+                        }
+                    }
+                    let o = at4(&out, b, co, oy, ox);
+                    val[o] = acc;
+                    mag[o] = abs;
+                }
+            }
+        }
+    }
+    let t = RefTensor {
+        shape: out.to_vec(),
+        val,
+        mag,
+        // One rounding per term, one for the bias, one for the f32 store.
+        budget: x.budget + (cin * kh * kw) as f64 + 2.0,
+    };
+    if conv.relu {
+        t.relu()
+    } else {
+        t
+    }
+}

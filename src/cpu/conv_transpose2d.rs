@@ -1,0 +1,72 @@
+//! Reference transposed conv2d, written as the scatter it is defined by:
+//! every input pixel adds x * w[ci,co,ky,kx] at out[iy*s-p+ky*d, ix*s-p+kx*d].
+//! (The GPU gathers instead; the two forms meeting is part of the check.)
+
+use super::{at4, RefTensor};
+use crate::ops::conv_transpose2d::ConvTranspose2d;
+
+pub fn conv_transpose2d(
+    ct: &ConvTranspose2d,
+    x: &RefTensor,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: [usize; 4],
+) -> RefTensor {
+    let [n, cout, oh, ow] = out;
+    let (cin, h, wd) = (x.shape[1], x.shape[2], x.shape[3]);
+    let [kh, kw] = ct.kernel;
+    let ws = [cin, cout, kh, kw];
+    let len = n * cout * oh * ow;
+    let (mut val, mut mag) = (vec![0.0; len], vec![0.0; len]);
+    if let Some(bv) = bias {
+        for b in 0..n {
+            for co in 0..cout {
+                for i in 0..oh * ow {
+                    let o = at4(&out, b, co, 0, 0) + i;
+                    val[o] = f64::from(bv[co]);
+                    mag[o] = f64::from(bv[co]).abs();
+                }
+            }
+        }
+    }
+    for b in 0..n {
+        for ci in 0..cin {
+            for iy in 0..h {
+                for ix in 0..wd {
+                    let xi = at4(&x.shape, b, ci, iy, ix);
+                    for co in 0..cout {
+                        for ky in 0..kh {
+                            let oy = (iy * ct.stride[0] + ky * ct.dilation[0]) as i64
+                                - ct.padding[0] as i64;
+                            if oy < 0 || oy >= oh as i64 {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ox = (ix * ct.stride[1] + kx * ct.dilation[1]) as i64
+                                    - ct.padding[1] as i64;
+                                if ox < 0 || ox >= ow as i64 {
+                                    continue;
+                                }
+                                let wv = f64::from(w[at4(&ws, ci, co, ky, kx)]);
+                                let o = at4(&out, b, co, oy as usize, ox as usize);
+                                val[o] += wv * x.val[xi];
+                                mag[o] += wv.abs() * x.mag[xi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let t = RefTensor {
+        shape: out.to_vec(),
+        val,
+        mag,
+        budget: x.budget + (cin * kh * kw) as f64 + 2.0,
+    };
+    if ct.relu {
+        t.relu()
+    } else {
+        t
+    }
+}

@@ -1,0 +1,169 @@
+//! Finding an adapter: every backend wgpu offers here, hardware before
+//! software, with the user's `--adapter` / `--backend` (or wgpu's own
+//! WGPU_ADAPTER_NAME / WGPU_BACKEND) taking precedence.
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// Which adapter the user asked for. Empty fields mean "let wgsl-nn choose".
+#[derive(Debug, Clone, Default)]
+pub struct AdapterChoice {
+    /// Case-insensitive substring of the adapter name.
+    pub name: Option<String>,
+    /// One of vulkan, gl, metal, dx12.
+    pub backend: Option<String>,
+}
+
+impl AdapterChoice {
+    /// The choice made on the command line, falling back to wgpu's variables.
+    pub fn from_args_or_env(name: Option<String>, backend: Option<String>) -> Self {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        AdapterChoice {
+            name: name.or_else(|| env("WGPU_ADAPTER_NAME")),
+            backend: backend.or_else(|| env("WGPU_BACKEND")),
+        }
+    }
+
+    pub fn backends(&self) -> Result<wgpu::Backends> {
+        let Some(b) = &self.backend else {
+            return Ok(wgpu::Backends::all());
+        };
+        let mut out = wgpu::Backends::empty();
+        // WGPU_BACKEND allows a comma-separated list, so the flag does too.
+        for part in b.split(',').map(|s| s.trim().to_ascii_lowercase()) {
+            out |= match part.as_str() {
+                "vulkan" | "vk" => wgpu::Backends::VULKAN,
+                "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+                "metal" | "mtl" => wgpu::Backends::METAL,
+                "dx12" | "d3d12" => wgpu::Backends::DX12,
+                _ => return Err(Error::UnknownBackend(part)),
+            };
+        }
+        Ok(out)
+    }
+}
+
+/// What `wgsl-nn info` and every report print about an adapter.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub driver_info: String,
+}
+
+impl AdapterSummary {
+    pub fn of(info: &wgpu::AdapterInfo) -> Self {
+        AdapterSummary {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend).to_lowercase(),
+            device_type: device_type_name(info.device_type).to_string(),
+            driver: info.driver.clone(),
+            driver_info: info.driver_info.clone(),
+        }
+    }
+}
+
+pub fn device_type_name(t: wgpu::DeviceType) -> &'static str {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
+        wgpu::DeviceType::IntegratedGpu => "integrated-gpu",
+        wgpu::DeviceType::VirtualGpu => "virtual-gpu",
+        wgpu::DeviceType::Cpu => "cpu",
+        wgpu::DeviceType::Other => "other",
+    }
+}
+
+/// Lower is preferred: real GPUs first, software rasterisers last.
+fn preference(info: &wgpu::AdapterInfo) -> u8 {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    // Among equals, Vulkan/Metal/DX12 expose more compute features than GL.
+    let backend = u8::from(info.backend == wgpu::Backend::Gl);
+    kind * 2 + backend
+}
+
+pub fn instance(choice: &AdapterChoice) -> Result<wgpu::Instance> {
+    quiet_mesa_device_select();
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = choice.backends()?;
+    Ok(wgpu::Instance::new(desc))
+}
+
+/// Mesa's device-select layer prints "XDG_RUNTIME_DIR is invalid" on headless
+/// machines; it is noise to our users, so ask it to stay out unless the user
+/// configured it themselves.
+fn quiet_mesa_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: called before any thread of ours starts using the environment.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
+/// Every adapter wgpu finds, best first.
+pub fn enumerate(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
+    let inst = instance(choice)?;
+    let mut all = pollster::block_on(inst.enumerate_adapters(choice.backends()?));
+    // The noop backend is a test double, never a place to run layers.
+    all.retain(|a| a.get_info().backend != wgpu::Backend::Noop);
+    all.sort_by_key(|a| preference(&a.get_info()));
+    Ok(all)
+}
+
+/// The adapter the user asked for, or the best one found.
+pub fn choose(choice: &AdapterChoice) -> Result<wgpu::Adapter> {
+    let all = enumerate(choice)?;
+    let filter = match (&choice.backend, &choice.name) {
+        (None, None) => String::new(),
+        (b, n) => format!(
+            " (asked for{}{})",
+            b.as_ref()
+                .map(|b| format!(" backend '{b}'"))
+                .unwrap_or_default(),
+            n.as_ref()
+                .map(|n| format!(" name containing '{n}'"))
+                .unwrap_or_default()
+        ),
+    };
+    if all.is_empty() {
+        if !filter.is_empty() {
+            let any = enumerate(&AdapterChoice::default())?;
+            if !any.is_empty() {
+                return Err(Error::AdapterNotMatched {
+                    what: filter.trim().trim_matches(['(', ')']).to_string(),
+                    found: list_names(&any),
+                });
+            }
+        }
+        return Err(Error::NoAdapter { filter });
+    }
+    match &choice.name {
+        None => Ok(all.into_iter().next().expect("checked non-empty")),
+        Some(want) => {
+            let want_lc = want.to_lowercase();
+            let found = list_names(&all);
+            all.into_iter()
+                .find(|a| a.get_info().name.to_lowercase().contains(&want_lc))
+                .ok_or(Error::AdapterNotMatched {
+                    what: format!("--adapter '{want}'"),
+                    found,
+                })
+        }
+    }
+}
+
+fn list_names(all: &[wgpu::Adapter]) -> String {
+    all.iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!("'{}' ({:?})", i.name, i.backend)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

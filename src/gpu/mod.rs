@@ -1,0 +1,195 @@
+//! The device: adapter choice, limits and features, error capture, the
+//! pipeline cache and the plan runner. Created once and passed by reference
+//! to every op, as in wgpu's `repeated_compute` example.
+
+mod adapter;
+mod pipelines;
+pub mod plan;
+mod run;
+pub mod timer;
+
+pub use adapter::{device_type_name, enumerate, AdapterChoice, AdapterSummary};
+pub use plan::{Binding, Kernel, Plan, Step};
+pub use run::RunTiming;
+
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Features wgsl-nn uses when the adapter offers them.
+pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
+    .union(wgpu::Features::SHADER_F16)
+    .union(wgpu::Features::SUBGROUP);
+
+/// Errors that reach wgpu's uncaptured handler or the device-lost callback.
+/// wgpu's default handler panics; ours records, and the next call returns it.
+#[derive(Default)]
+struct Faults {
+    uncaptured: Vec<String>,
+    lost: Option<String>,
+}
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    /// How long any wait for the GPU may take before it is an Error.
+    pub timeout: Duration,
+    faults: Arc<Mutex<Faults>>,
+    pipelines: pipelines::Cache,
+}
+
+impl Gpu {
+    /// Opens the chosen adapter with its own limits and the features we use.
+    pub fn new(choice: &AdapterChoice) -> Result<Gpu> {
+        let adapter = adapter::choose(choice)?;
+        Self::from_adapter(&adapter)
+    }
+
+    pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let features = adapter.features() & WANTED_FEATURES;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgsl-nn"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::RequestDevice {
+            adapter: info.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let f = faults.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut f) = f.lock() {
+                f.uncaptured.push(e.to_string());
+            }
+        }));
+        let f = faults.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut f) = f.lock() {
+                f.lost = Some(format!("{reason:?}: {msg}"));
+            }
+        });
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits: device_limits_or(limits),
+            features,
+            timeout: Duration::from_secs(60),
+            faults,
+            pipelines: pipelines::Cache::default(),
+        })
+    }
+
+    pub fn summary(&self) -> AdapterSummary {
+        AdapterSummary::of(&self.info)
+    }
+
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Returns the first recorded fault, if any. A lost device stays lost:
+    /// every later call reports it again.
+    pub fn check_faults(&self, context: &str) -> Result<()> {
+        let Ok(mut f) = self.faults.lock() else {
+            return Err(Error::DeviceLost {
+                reason: "error state poisoned by an earlier panic".into(),
+            });
+        };
+        if let Some(reason) = &f.lost {
+            return Err(Error::DeviceLost {
+                reason: reason.clone(),
+            });
+        }
+        if !f.uncaptured.is_empty() {
+            let message = f.uncaptured.drain(..).collect::<Vec<_>>().join("; ");
+            return Err(Error::Validation {
+                context: context.to_string(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside validation, out-of-memory and internal error scopes and
+    /// turns whatever they caught into an `Error`.
+    pub fn scoped<T>(&self, context: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_faults(context)?;
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let errors = [validation.pop(), oom.pop(), internal.pop()];
+        for e in errors.into_iter().filter_map(pollster::block_on) {
+            return Err(match e {
+                wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory {
+                    context: context.to_string(),
+                },
+                other => Error::Validation {
+                    context: context.to_string(),
+                    message: other.to_string(),
+                },
+            });
+        }
+        self.check_faults(context)?;
+        out
+    }
+
+    /// Blocks until the given submission finishes, within `self.timeout`.
+    pub fn wait(&self, index: wgpu::SubmissionIndex, context: &str) -> Result<()> {
+        match self.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(index),
+            timeout: Some(self.timeout),
+        }) {
+            Ok(_) => self.check_faults(context),
+            Err(wgpu::PollError::Timeout) => Err(Error::Timeout {
+                context: context.to_string(),
+                seconds: self.timeout.as_secs_f64(),
+            }),
+            Err(e) => {
+                self.check_faults(context)?;
+                Err(Error::DeviceLost {
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// Some drivers report 0 for limits they do not enforce; treat those as the
+/// WebGPU defaults so arithmetic on limits never divides by zero.
+fn device_limits_or(l: wgpu::Limits) -> wgpu::Limits {
+    let d = wgpu::Limits::downlevel_defaults();
+    let pick = |v: u32, dv: u32| if v == 0 { dv } else { v };
+    wgpu::Limits {
+        max_compute_workgroups_per_dimension: pick(
+            l.max_compute_workgroups_per_dimension,
+            d.max_compute_workgroups_per_dimension,
+        ),
+        max_compute_invocations_per_workgroup: pick(
+            l.max_compute_invocations_per_workgroup,
+            d.max_compute_invocations_per_workgroup,
+        ),
+        max_compute_workgroup_size_x: pick(
+            l.max_compute_workgroup_size_x,
+            d.max_compute_workgroup_size_x,
+        ),
+        max_storage_buffer_binding_size: if l.max_storage_buffer_binding_size == 0 {
+            d.max_storage_buffer_binding_size
+        } else {
+            l.max_storage_buffer_binding_size
+        },
+        ..l
+    }
+}

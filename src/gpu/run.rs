@@ -1,0 +1,155 @@
+//! Turning a plan into one submission: pipelines from the cache, one compute
+//! pass per step (so each step gets its own timestamp pair), grids folded to
+//! respect max_compute_workgroups_per_dimension, limits checked first.
+
+use super::plan::{fold_grid, Plan, Step};
+use super::timer::{StepTimes, Timestamps};
+use super::Gpu;
+use crate::error::{Error, Result};
+use std::time::Instant;
+use wgpu::util::DeviceExt;
+
+/// What one run of a plan cost.
+#[derive(Debug, Clone)]
+pub struct RunTiming {
+    /// Submit to completion, always measured.
+    pub wall_ms: f64,
+    /// Per-step and total GPU time from timestamp queries, when trustworthy.
+    pub gpu: Option<StepTimes>,
+    /// Why there is no GPU time, when there is none.
+    pub gpu_note: Option<String>,
+}
+
+impl RunTiming {
+    /// The best clock available: GPU timestamps, else wall clock.
+    pub fn best_ms(&self) -> f64 {
+        self.gpu
+            .as_ref()
+            .map(|g| g.total_ms)
+            .unwrap_or(self.wall_ms)
+    }
+}
+
+impl Gpu {
+    /// Checks every step against the device limits without touching the GPU.
+    pub fn validate(&self, plan: &Plan) -> Result<()> {
+        for s in &plan.steps {
+            let max_binding = self.limits.max_storage_buffer_binding_size;
+            for b in &s.bindings {
+                if b.buffer.size() > max_binding {
+                    return Err(Error::TooLarge {
+                        tensor: format!("{} of step '{}'", b.name, s.label),
+                        bytes: b.buffer.size(),
+                        limit: max_binding,
+                        limit_name: "max_storage_buffer_binding_size",
+                    });
+                }
+            }
+            self.grid(s)?;
+        }
+        Ok(())
+    }
+
+    fn grid(&self, s: &Step) -> Result<[u32; 3]> {
+        let wg = u64::from(s.workgroup_size.max(1));
+        let groups = s.invocations.div_ceil(wg);
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        let grid = fold_grid(groups, max);
+        // Kernels index invocations with u32; the folded grid may round up,
+        // and those extra invocations must not wrap onto real indices.
+        let covered = grid.map(|g| g.iter().map(|&d| u64::from(d)).product::<u64>() * wg);
+        match (grid, covered) {
+            (Some(g), Some(c)) if c <= u64::from(u32::MAX) => Ok(g),
+            _ => Err(Error::shape(
+                &s.label,
+                format!(
+                    "{} invocations exceed what one dispatch can index (u32, {} workgroups of {} per dimension); split the tensor (smaller batch)",
+                    s.invocations, max, wg
+                ),
+            )),
+        }
+    }
+
+    /// Encodes and submits the whole plan, waits for it, and times it.
+    pub fn run(&self, plan: &Plan) -> Result<RunTiming> {
+        self.validate(plan)?;
+        let stamps = Timestamps::new(self, plan.steps.len());
+        let commands = self.scoped("encoding the plan", || self.encode(plan, stamps.as_ref()))?;
+        let start = Instant::now();
+        let index = self.scoped("submitting the plan", || Ok(self.queue.submit([commands])))?;
+        self.wait(index, "running the plan")?;
+        let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+        let (gpu, gpu_note) = match stamps {
+            None => (
+                None,
+                Some("adapter has no TIMESTAMP_QUERY; wall clock only".to_string()),
+            ),
+            Some(t) => match t.read(self, plan) {
+                Ok(times) => (Some(times), None),
+                Err(note) => (None, Some(note)),
+            },
+        };
+        Ok(RunTiming {
+            wall_ms,
+            gpu,
+            gpu_note,
+        })
+    }
+
+    fn encode(&self, plan: &Plan, stamps: Option<&Timestamps>) -> Result<wgpu::CommandBuffer> {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("plan"),
+            });
+        for (i, s) in plan.steps.iter().enumerate() {
+            if s.invocations == 0 {
+                continue;
+            }
+            let grid = self.grid(s)?;
+            let pipeline =
+                self.pipelines
+                    .get(&self.device, &s.kernel, s.workgroup_size, &s.overrides);
+            // Uniform buffers must be at least 16 bytes on some backends.
+            let mut params = s.params.clone();
+            params.resize(params.len().next_multiple_of(16).max(16), 0);
+            let uniform = self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(&s.label),
+                    contents: &params,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            }];
+            for (j, b) in s.bindings.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: j as u32 + 1,
+                    resource: b.buffer.as_entire_binding(),
+                });
+            }
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&s.label),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&s.label),
+                timestamp_writes: stamps.and_then(|t| t.pass_writes(i)),
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+        }
+        if let Some(t) = stamps {
+            t.resolve(&mut encoder);
+        }
+        Ok(encoder.finish())
+    }
+
+    pub fn compile_ms(&self) -> f64 {
+        self.pipelines.compile_time().as_secs_f64() * 1e3
+    }
+}

@@ -1,0 +1,32 @@
+//! wgsl-nn: neural-network layers as WGSL compute shaders, run through wgpu
+//! on any adapter, each checked against an f64 CPU reference and timed.
+//!
+//! Every layer exists three times: its parameters (`ops::*`, which know
+//! their output shape and FLOPs), its GPU forward (a kernel in `shaders/`
+//! that `ops` appends to a [`gpu::Plan`]), and its CPU reference (`cpu::*`).
+//! [`check`] compares the two; [`gpu::Gpu::run`] times a whole plan.
+//!
+//! ```no_run
+//! use wgsl_nn::{gpu::{AdapterChoice, Gpu}, spec, models::conv_stack::ConvStack};
+//! let gpu = Gpu::new(&AdapterChoice::default())?;
+//! let layers = spec::parse_stack(spec::EXERCISE_STACK)?;
+//! let stack = ConvStack::new(&layers, [1, 1, 128, 128])?;
+//! assert_eq!(stack.output_shape(), [1, 1, 30, 30]);
+//! # Ok::<(), wgsl_nn::Error>(())
+//! ```
+
+pub mod check;
+pub mod cpu;
+pub mod error;
+pub mod geometry;
+pub mod gpu;
+pub mod heatmap;
+pub mod models;
+pub mod npy;
+pub mod ops;
+pub mod receptive;
+pub mod spec;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::Tensor;

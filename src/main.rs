@@ -1,0 +1,46 @@
+//! The `wgsl-nn` command line: one subcommand per job, each a thin layer
+//! over the library. With no subcommand it prints the exercise report.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "wgsl-nn",
+    version,
+    about = "Neural-network layers as WGSL compute shaders, checked against an f64 CPU reference and timed"
+)]
+struct Args {
+    #[command(flatten)]
+    device: cli::DeviceArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every adapter wgpu finds, with limits and features.
+    Info(cli::info::InfoArgs),
+    /// Run a conv/pooling stack on the GPU: shapes, receptive field, check, timing.
+    Conv(cli::conv::ConvArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Some(Command::Info(a)) => cli::info::run(&args.device, &a),
+        Some(Command::Conv(a)) => cli::conv::run(&args.device, &a),
+        None => cli::report::run(&args.device),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        // The job ran but a check failed: the output says which.
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

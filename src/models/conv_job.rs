@@ -1,0 +1,153 @@
+//! The conv job behind `wgsl-nn conv` and the default report: build the
+//! stack, run it on the GPU in one plan, run the reference, check, time,
+//! and measure the receptive field on the GPU.
+
+use crate::check::{compare, Check};
+use crate::cpu::RefTensor;
+use crate::error::{Error, Result};
+use crate::geometry::LayerGeometry;
+use crate::gpu::timer::{time_plan, PlanTiming};
+use crate::gpu::{AdapterSummary, Gpu, Plan};
+use crate::models::conv_stack::{random_input, ConvStack};
+use crate::receptive::{measure, MeasuredField};
+use crate::tensor::Tensor;
+use crate::{npy, spec};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct ConvJob {
+    pub layers: String,
+    /// NCHW; None means the exercise's 1x1x128x128 (or the --input-npy's).
+    pub input_shape: Option<[usize; 4]>,
+    pub seed: u64,
+    pub params: Option<PathBuf>,
+    pub input_npy: Option<PathBuf>,
+    pub reps: usize,
+}
+
+impl Default for ConvJob {
+    fn default() -> Self {
+        ConvJob {
+            layers: spec::EXERCISE_STACK.to_string(),
+            input_shape: None,
+            seed: 0,
+            params: None,
+            input_npy: None,
+            reps: 5,
+        }
+    }
+}
+
+pub const EXERCISE_INPUT: [usize; 4] = [1, 1, 128, 128];
+
+pub struct ConvReport {
+    pub adapter: AdapterSummary,
+    pub seed: u64,
+    pub stack: ConvStack,
+    pub geometry: Vec<LayerGeometry>,
+    pub field: MeasuredField,
+    pub check: Check,
+    pub timing: PlanTiming,
+    pub cpu_ms: f64,
+    pub output: Vec<f32>,
+    pub plan: Plan,
+    /// Where the weights and the input came from, in words.
+    pub weights_from: String,
+    pub input_from: String,
+}
+
+/// Builds and validates everything that needs no GPU, so bad input fails
+/// before a device is opened.
+pub fn prepare(job: &ConvJob) -> Result<(ConvStack, Vec<f32>, String, String)> {
+    let specs = spec::parse_stack(&job.layers)?;
+    let (shape, input, input_from) = match &job.input_npy {
+        Some(path) => {
+            let a = npy::read_npy(path)?;
+            let shape: [usize; 4] = match a.shape[..] {
+                [c, h, w] => [1, c, h, w],
+                [n, c, h, w] => [n, c, h, w],
+                _ => {
+                    return Err(Error::arg(
+                        "--input-npy",
+                        format!(
+                            "{} has shape {:?}; expected CxHxW or NxCxHxW",
+                            path.display(),
+                            a.shape
+                        ),
+                    ))
+                }
+            };
+            if let Some(want) = job.input_shape {
+                if want != shape {
+                    return Err(Error::arg(
+                        "--input",
+                        format!(
+                            "{want:?} disagrees with {} of shape {shape:?}; drop --input or fix it",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+            crate::tensor::numel("--input-npy", &shape)?;
+            (shape, a.data, format!("{}", path.display()))
+        }
+        None => {
+            let shape = job.input_shape.unwrap_or(EXERCISE_INPUT);
+            crate::tensor::numel("--input", &shape)?;
+            let input = random_input(&shape, job.seed.wrapping_add(1));
+            (
+                shape,
+                input,
+                format!("seeded uniform [-1, 1), seed {}", job.seed.wrapping_add(1)),
+            )
+        }
+    };
+    let mut stack = ConvStack::new(&specs, shape)?;
+    let weights_from = match &job.params {
+        Some(path) => {
+            let params = npy::read_npz(path)?;
+            stack.load_params(&params, &path.display().to_string())?;
+            path.display().to_string()
+        }
+        None => {
+            stack.randomize(job.seed);
+            format!("seeded PyTorch-default uniform init, seed {}", job.seed)
+        }
+    };
+    Ok((stack, input, weights_from, input_from))
+}
+
+pub fn run(gpu: &Gpu, job: &ConvJob) -> Result<ConvReport> {
+    let (stack, input, weights_from, input_from) = prepare(job)?;
+    let geometry = stack.geometry()?;
+    let x = Tensor::upload(gpu, "input", &stack.input_shape, &input)?;
+    let weights = stack.upload(gpu)?;
+    let mut plan = Plan::new();
+    // Every intermediate and the output are created NaN-poisoned here;
+    // repeated runs overwrite the same elements, so an element no run
+    // writes is still NaN when the check reads it.
+    let y = stack.forward_gpu(gpu, &weights, &x, &mut plan)?;
+    let timing = time_plan(gpu, &plan, 1, job.reps)?;
+    let output = y.download(gpu)?;
+
+    let start = Instant::now();
+    let reference = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &input));
+    let cpu_ms = start.elapsed().as_secs_f64() * 1e3;
+    let check = compare(&output, &reference);
+    let field = measure(gpu, &stack)?;
+    Ok(ConvReport {
+        adapter: gpu.summary(),
+        seed: job.seed,
+        stack,
+        geometry,
+        field,
+        check,
+        timing,
+        cpu_ms,
+        output,
+        plan,
+        weights_from,
+        input_from,
+    })
+}

@@ -1,0 +1,386 @@
+//! A stack of conv / pooling / ReLU layers described by the layer language,
+//! resolved against an input shape, with weights (seeded random or loaded
+//! from a PyTorch state_dict saved as .npz), run on the GPU in one plan and
+//! on the CPU reference.
+
+use crate::cpu::{self, RefTensor};
+use crate::error::{Error, Result};
+use crate::geometry::{stack_geometry, LayerGeometry, Window};
+use crate::gpu::{Gpu, Plan};
+use crate::npy::Array;
+use crate::ops::conv2d::{conv2d_forward, Conv2d};
+use crate::ops::elementwise::{map_forward, RELU};
+use crate::ops::pool2d::{pool2d_forward, Pool2d};
+use crate::spec::{LayerKind, LayerSpec, Padding};
+use crate::tensor::Tensor;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+pub enum Layer {
+    Conv {
+        op: Conv2d,
+        weight: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    },
+    Pool(Pool2d),
+    Relu,
+}
+
+#[derive(Debug, Clone)]
+pub struct StackLayer {
+    pub spec: LayerSpec,
+    /// "layer 1 conv(k=3,s=2,p=0)": how errors, tables and plans name it.
+    pub name: String,
+    pub layer: Layer,
+    pub in_shape: [usize; 4],
+    pub out_shape: [usize; 4],
+}
+
+impl StackLayer {
+    pub fn window(&self) -> Option<Window> {
+        match &self.layer {
+            Layer::Conv { op, .. } => Some(op.window),
+            Layer::Pool(p) => Some(p.window),
+            Layer::Relu => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConvStack {
+    pub input_shape: [usize; 4],
+    pub layers: Vec<StackLayer>,
+}
+
+/// Parses "CxHxW" or "NxCxHxW".
+pub fn parse_input_shape(s: &str) -> Result<[usize; 4]> {
+    let parts: Vec<&str> = s.split(['x', 'X', ',']).map(str::trim).collect();
+    let dims: std::result::Result<Vec<usize>, _> =
+        parts.iter().map(|p| p.parse::<usize>()).collect();
+    let bad = || {
+        Error::arg(
+            "--input",
+            format!("'{s}' is not CxHxW or NxCxHxW (e.g. 1x128x128 or 16x1x128x128)"),
+        )
+    };
+    let dims = dims.map_err(|_| bad())?;
+    let shape = match dims[..] {
+        [c, h, w] => [1, c, h, w],
+        [n, c, h, w] => [n, c, h, w],
+        _ => return Err(bad()),
+    };
+    if shape.contains(&0) {
+        return Err(Error::arg(
+            "--input",
+            format!("'{s}' has a zero dimension; every dimension must be at least 1"),
+        ));
+    }
+    Ok(shape)
+}
+
+fn resolve_padding(
+    p: &Padding,
+    kernel: [usize; 2],
+    dilation: [usize; 2],
+) -> ([usize; 2], [usize; 2]) {
+    match p {
+        Padding::Explicit(p) => (*p, *p),
+        Padding::Valid => ([0; 2], [0; 2]),
+        // PyTorch puts the odd pixel of an even kernel's padding at the end.
+        Padding::Same => {
+            let total = [dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)];
+            let begin = [total[0] / 2, total[1] / 2];
+            (begin, [total[0] - begin[0], total[1] - begin[1]])
+        }
+    }
+}
+
+impl ConvStack {
+    /// Resolves every layer's channels, padding and shapes; weights are zero
+    /// until `randomize` or `load_params`.
+    pub fn new(specs: &[LayerSpec], input_shape: [usize; 4]) -> Result<ConvStack> {
+        let mut shape = input_shape;
+        let mut layers = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let name = format!("layer {} {}", spec.index + 1, spec);
+            let (layer, out) = match &spec.kind {
+                LayerKind::Conv(c) => {
+                    let (pad_begin, pad_end) = resolve_padding(&c.padding, c.kernel, c.dilation);
+                    let op = Conv2d {
+                        window: Window {
+                            kernel: c.kernel,
+                            stride: c.stride,
+                            pad_begin,
+                            pad_end,
+                            dilation: c.dilation,
+                            ceil_mode: false,
+                        },
+                        in_channels: shape[1],
+                        out_channels: c.out_channels.unwrap_or(shape[1]),
+                        bias: c.bias,
+                        relu: c.relu,
+                    };
+                    let out = op.output_shape(&shape, &name)?;
+                    let weight = vec![0.0; op.weight_shape().iter().product()];
+                    let bias = op.bias.then(|| vec![0.0; op.out_channels]);
+                    (Layer::Conv { op, weight, bias }, out)
+                }
+                LayerKind::Pool(p) => {
+                    let op = Pool2d {
+                        kind: p.kind,
+                        window: Window {
+                            kernel: p.kernel,
+                            stride: p.stride,
+                            pad_begin: p.padding,
+                            pad_end: p.padding,
+                            dilation: p.dilation,
+                            ceil_mode: p.ceil_mode,
+                        },
+                        count_include_pad: p.count_include_pad,
+                    };
+                    let out = op.output_shape(&shape, &name)?;
+                    (Layer::Pool(op), out)
+                }
+                LayerKind::Relu => (Layer::Relu, shape),
+            };
+            layers.push(StackLayer {
+                spec: spec.clone(),
+                name,
+                layer,
+                in_shape: shape,
+                out_shape: out,
+            });
+            shape = out;
+        }
+        Ok(ConvStack {
+            input_shape,
+            layers,
+        })
+    }
+
+    pub fn output_shape(&self) -> [usize; 4] {
+        self.layers
+            .last()
+            .map(|l| l.out_shape)
+            .unwrap_or(self.input_shape)
+    }
+
+    /// The sliding windows, in order, named by their layers.
+    pub fn windows(&self) -> Vec<(String, Window)> {
+        self.layers
+            .iter()
+            .filter_map(|l| l.window().map(|w| (l.name.clone(), w)))
+            .collect()
+    }
+
+    /// Formula geometry for every layer (ReLU repeats its predecessor's).
+    pub fn geometry(&self) -> Result<Vec<LayerGeometry>> {
+        let hw = [self.input_shape[2], self.input_shape[3]];
+        let per_window = stack_geometry(&self.windows(), hw)?;
+        let mut it = per_window.into_iter();
+        let mut last = LayerGeometry {
+            output_hw: hw,
+            receptive_field: [1, 1],
+            jump: [1, 1],
+            start: [0.0, 0.0],
+            first_pixel: [0, 0],
+        };
+        Ok(self
+            .layers
+            .iter()
+            .map(|l| {
+                if l.window().is_some() {
+                    last = it.next().unwrap_or(last);
+                }
+                last
+            })
+            .collect())
+    }
+
+    pub fn flops(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| match &l.layer {
+                Layer::Conv { op, .. } => op.flops(&l.out_shape),
+                Layer::Pool(p) => p.flops(&l.out_shape),
+                Layer::Relu => l.out_shape.iter().product::<usize>() as u64,
+            })
+            .sum()
+    }
+
+    /// PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+    /// weights and biases, from a seeded ChaCha8 stream.
+    pub fn randomize(&mut self, seed: u64) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for l in &mut self.layers {
+            if let Layer::Conv { op, weight, bias } = &mut l.layer {
+                let fan_in = (op.in_channels * op.window.kernel[0] * op.window.kernel[1]) as f32;
+                let bound = 1.0 / fan_in.sqrt();
+                weight
+                    .iter_mut()
+                    .for_each(|w| *w = rng.random_range(-bound..bound));
+                if let Some(b) = bias {
+                    b.iter_mut()
+                        .for_each(|v| *v = rng.random_range(-bound..bound));
+                }
+            }
+        }
+    }
+
+    /// Loads `{index}.weight` / `{index}.bias` as saved from an
+    /// nn.Sequential's state_dict (indices count every layer, as Sequential
+    /// does). Every key must be used and every shape must match.
+    pub fn load_params(&mut self, params: &BTreeMap<String, Array>, source: &str) -> Result<()> {
+        let mut used = std::collections::BTreeSet::new();
+        for l in &mut self.layers {
+            let Layer::Conv { op, weight, bias } = &mut l.layer else {
+                continue;
+            };
+            let i = l.spec.index;
+            let take = |key: &str, want: &[usize]| -> Result<Option<Vec<f32>>> {
+                match params.get(key) {
+                    None => Ok(None),
+                    Some(a) if a.shape == want => Ok(Some(a.data.clone())),
+                    Some(a) => Err(Error::shape(
+                        &l.name,
+                        format!(
+                            "{source}: '{key}' has shape {:?} but this layer expects {want:?} \
+                             (input channels {}, output channels {}); fix the layer spec (out=...) or the file",
+                            a.shape, op.in_channels, op.out_channels
+                        ),
+                    )),
+                }
+            };
+            let wkey = format!("{i}.weight");
+            *weight = take(&wkey, &op.weight_shape())?.ok_or_else(|| {
+                Error::shape(
+                    &l.name,
+                    format!("{source} has no '{wkey}'; keys present: {}", keys(params)),
+                )
+            })?;
+            used.insert(wkey);
+            let bkey = format!("{i}.bias");
+            match (take(&bkey, &[op.out_channels])?, op.bias) {
+                (Some(b), true) => *bias = Some(b),
+                (None, true) => {
+                    return Err(Error::shape(
+                        &l.name,
+                        format!("{source} has no '{bkey}'; if the layer was built with bias=False, add bias=false to its spec"),
+                    ))
+                }
+                (Some(_), false) => {
+                    return Err(Error::shape(
+                        &l.name,
+                        format!("{source} has '{bkey}' but the spec says bias=false; remove bias=false"),
+                    ))
+                }
+                (None, false) => {}
+            }
+            used.insert(bkey);
+        }
+        let unused: Vec<&String> = params.keys().filter(|k| !used.contains(*k)).collect();
+        if !unused.is_empty() {
+            return Err(Error::arg(
+                "--params",
+                format!(
+                    "{source} has keys no conv layer of the stack uses: {unused:?}; check that the layer \
+                     indices match the nn.Sequential (pooling and ReLU layers count too)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends the whole stack to `plan`; weights must come from `upload`.
+    pub fn forward_gpu(
+        &self,
+        gpu: &Gpu,
+        weights: &[Option<(Tensor, Option<Tensor>)>],
+        x: &Tensor,
+        plan: &mut Plan,
+    ) -> Result<Tensor> {
+        if x.shape != self.input_shape {
+            return Err(Error::shape(
+                "stack input",
+                format!(
+                    "shape {:?} but the stack was built for {:?}",
+                    x.shape, self.input_shape
+                ),
+            ));
+        }
+        let mut cur = x.clone();
+        for (l, w) in self.layers.iter().zip(weights) {
+            cur = match (&l.layer, w) {
+                (Layer::Conv { op, .. }, Some((wt, b))) => {
+                    conv2d_forward(gpu, plan, &l.name, op, &cur, wt, b.as_ref())?
+                }
+                (Layer::Pool(p), _) => pool2d_forward(gpu, plan, &l.name, p, &cur)?,
+                (Layer::Relu, _) => map_forward(gpu, plan, &l.name, RELU, &cur)?,
+                (Layer::Conv { .. }, None) => {
+                    return Err(Error::shape(&l.name, "weights were not uploaded"))
+                }
+            };
+        }
+        Ok(cur)
+    }
+
+    /// Uploads every conv layer's weight and bias once.
+    pub fn upload(&self, gpu: &Gpu) -> Result<Vec<Option<(Tensor, Option<Tensor>)>>> {
+        self.layers
+            .iter()
+            .map(|l| match &l.layer {
+                Layer::Conv { op, weight, bias } => {
+                    let w = Tensor::upload(
+                        gpu,
+                        &format!("{} weight", l.name),
+                        &op.weight_shape(),
+                        weight,
+                    )?;
+                    let b = match bias {
+                        Some(b) => Some(Tensor::upload(
+                            gpu,
+                            &format!("{} bias", l.name),
+                            &[b.len()],
+                            b,
+                        )?),
+                        None => None,
+                    };
+                    Ok(Some((w, b)))
+                }
+                _ => Ok(None),
+            })
+            .collect()
+    }
+
+    pub fn forward_ref(&self, x: &RefTensor) -> RefTensor {
+        let mut cur = x.clone();
+        for l in &self.layers {
+            cur = match &l.layer {
+                Layer::Conv { op, weight, bias } => {
+                    cpu::conv2d::conv2d(op, &cur, weight, bias.as_deref(), l.out_shape)
+                }
+                Layer::Pool(p) => cpu::pool2d::pool2d(p, &cur, l.out_shape),
+                Layer::Relu => cur.relu(),
+            };
+        }
+        cur
+    }
+}
+
+fn keys(params: &BTreeMap<String, Array>) -> String {
+    let k: Vec<&str> = params.keys().map(String::as_str).collect();
+    if k.is_empty() {
+        "none".into()
+    } else {
+        k.join(", ")
+    }
+}
+
+/// A seeded input in [-1, 1).
+pub fn random_input(shape: &[usize], seed: u64) -> Vec<f32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..shape.iter().product::<usize>())
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! Compositions of ops: the exercise's conv stack (and any stack the layer
+//! language describes).
+
+pub mod conv_job;
+pub mod conv_stack;

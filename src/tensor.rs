@@ -1,0 +1,151 @@
+//! Tensor = GPU buffer + shape. f32, row-major (NCHW for images). Creating
+//! and reading tensors are the only places data crosses the bus; layers
+//! chain on the GPU through plans with no read-back in between.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use std::sync::Arc;
+use wgpu::util::DeviceExt;
+
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    pub buffer: Arc<wgpu::Buffer>,
+    pub shape: Vec<usize>,
+}
+
+/// Number of elements, or an error naming the tensor when the product
+/// overflows or is zero (a zero-sized binding is invalid in WebGPU).
+pub fn numel(name: &str, shape: &[usize]) -> Result<usize> {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::shape(
+                name,
+                format!("shape {shape:?} has more elements than fit in memory"),
+            )
+        })?;
+    if n == 0 {
+        return Err(Error::shape(
+            name,
+            format!(
+                "shape {shape:?} has a zero-sized dimension; every dimension must be at least 1"
+            ),
+        ));
+    }
+    Ok(n)
+}
+
+fn bytes_of(name: &str, shape: &[usize], gpu: &Gpu) -> Result<u64> {
+    let bytes = (numel(name, shape)? as u64)
+        .checked_mul(4)
+        .ok_or_else(|| Error::shape(name, "size overflows u64"))?;
+    if bytes > gpu.limits.max_buffer_size {
+        return Err(Error::TooLarge {
+            tensor: format!("{name} {shape:?}"),
+            bytes,
+            limit: gpu.limits.max_buffer_size,
+            limit_name: "max_buffer_size",
+        });
+    }
+    Ok(bytes)
+}
+
+const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+impl Tensor {
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Uploads host data. The shape must match the data's length.
+    pub fn upload(gpu: &Gpu, name: &str, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        bytes_of(name, shape, gpu)?;
+        if data.len() != numel(name, shape)? {
+            return Err(Error::shape(
+                name,
+                format!("{} values given for shape {shape:?}", data.len()),
+            ));
+        }
+        let buffer = gpu.scoped(&format!("uploading {name}"), || {
+            Ok(gpu
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(name),
+                    contents: bytemuck::cast_slice(data),
+                    usage: USAGE,
+                }))
+        })?;
+        Ok(Tensor {
+            buffer: Arc::new(buffer),
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// An output tensor prefilled with NaN, so an element no kernel writes
+    /// is visible to the check instead of passing as a stale zero.
+    pub fn poisoned(gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let n = numel(name, shape)?;
+        bytes_of(name, shape, gpu)?;
+        Tensor::upload(gpu, name, shape, &vec![f32::NAN; n])
+    }
+
+    /// Reads the tensor back to the host (waits for the GPU, within the
+    /// device's timeout).
+    pub fn download(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("download"),
+            size: self.buffer.size(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("download"),
+            });
+        enc.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, self.buffer.size());
+        read_buffer(gpu, &staging, enc, "a tensor")
+    }
+}
+
+/// Submits `enc` (which must copy into the mappable `staging`), maps it and
+/// returns its contents as `T`s.
+pub fn read_buffer<T: bytemuck::Pod>(
+    gpu: &Gpu,
+    staging: &wgpu::Buffer,
+    enc: wgpu::CommandEncoder,
+    context: &str,
+) -> Result<Vec<T>> {
+    let index = gpu.scoped(context, || Ok(gpu.queue.submit([enc.finish()])))?;
+    // A std channel with a deadline: after the wait the callback has
+    // normally run, and if a driver never runs it we must not block forever.
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        tx.send(r).ok();
+    });
+    gpu.wait(index, context)?;
+    let map_err = |reason: String| Error::Map {
+        context: context.to_string(),
+        reason,
+    };
+    match rx.recv_timeout(gpu.timeout) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(map_err(e.to_string())),
+        Err(_) => {
+            return Err(map_err(
+                "the map callback never ran; the driver may be hung".into(),
+            ))
+        }
+    }
+    let out = {
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| map_err(e.to_string()))?;
+        bytemuck::cast_slice::<u8, T>(&view).to_vec()
+    };
+    staging.unmap();
+    Ok(out)
+}
