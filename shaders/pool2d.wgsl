@@ -46,8 +46,10 @@ fn max_pool2d(
                 continue;
             }
             let v = x[base + u32(iy) * p.w + u32(ix)];
-            // NaN propagates, as in PyTorch.
-            if v > m || v != v {
+            // NaN propagates, as in PyTorch. Tested on the bits: drivers
+            // may fold `v != v` to false.
+            let is_nan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+            if v > m || is_nan {
                 m = v;
             }
         }

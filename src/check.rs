@@ -103,6 +103,15 @@ pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
             if !same {
                 failures += 1;
                 allclose = false;
+                worst = Some((
+                    f64::INFINITY,
+                    Worst {
+                        index: i,
+                        gpu: g,
+                        reference: r,
+                        bound,
+                    },
+                ));
             }
             continue;
         }

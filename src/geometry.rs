@@ -154,9 +154,12 @@ mod tests {
         w.ceil_mode = false;
         assert_eq!(w.output_size([5, 5], "l").unwrap(), [2, 2]);
         // The window that would start in the trailing padding is dropped.
+        let mut w = conv(2, 2, 1);
+        w.ceil_mode = true;
+        assert_eq!(w.output_size([5, 5], "l").unwrap(), [3, 3]);
         let mut w = conv(3, 2, 1);
         w.ceil_mode = true;
-        assert_eq!(w.output_size([4, 4], "l").unwrap(), [2, 2]);
+        assert_eq!(w.output_size([4, 4], "l").unwrap(), [3, 3]);
     }
 
     #[test]

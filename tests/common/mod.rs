@@ -1,0 +1,68 @@
+//! Shared by the adapter tests: one device per test binary, opened on the
+//! adapter wgsl-nn would choose (lavapipe in CI). No adapter is a failure,
+//! never a skip.
+#![allow(dead_code)]
+
+use rand::{Rng, SeedableRng};
+use std::sync::OnceLock;
+use wgsl_nn::check::Check;
+use wgsl_nn::cpu::RefTensor;
+use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan};
+use wgsl_nn::Tensor;
+
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(
+        || match Gpu::new(&AdapterChoice::from_args_or_env(None, None)) {
+            Ok(g) => {
+                eprintln!("adapter: {} ({:?})", g.info.name, g.info.backend);
+                g
+            }
+            Err(e) => panic!("these tests need a GPU adapter and none could be opened: {e}"),
+        },
+    )
+}
+
+pub type Rng64 = rand_chacha::ChaCha8Rng;
+
+pub fn rng(seed: u64) -> Rng64 {
+    eprintln!("seed: {seed}");
+    Rng64::seed_from_u64(seed)
+}
+
+pub fn uniform(rng: &mut Rng64, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Small integers: products and sums of these are exact in f32, so the GPU
+/// must match the reference bit for bit.
+pub fn integers(rng: &mut Rng64, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-3i32..=3) as f32).collect()
+}
+
+pub fn upload(name: &str, shape: &[usize], data: &[f32]) -> Tensor {
+    Tensor::upload(gpu(), name, shape, data).expect("upload")
+}
+
+/// Runs the plan and returns `out` read back.
+pub fn run(plan: &Plan, out: &Tensor) -> Vec<f32> {
+    gpu().run(plan).expect("plan runs");
+    out.download(gpu()).expect("download")
+}
+
+pub fn assert_passes(what: &str, check: &Check) {
+    assert!(
+        check.passed,
+        "{what}: {}\n  rule: {}",
+        check.summary(),
+        check.rule
+    );
+}
+
+pub fn exact(gpu_out: &[f32], reference: &RefTensor) -> bool {
+    gpu_out.len() == reference.val.len()
+        && gpu_out
+            .iter()
+            .zip(&reference.val)
+            .all(|(&g, &r)| f64::from(g) == r || (g.is_nan() && r.is_nan()))
+}

@@ -1,0 +1,270 @@
+//! conv2d on the adapter against the f64 reference: seeded random shapes
+//! and the edge cases (1x1, odd sizes, stride > kernel, dilation, batch,
+//! channel counts that are multiples of nothing, 'same' with even kernels).
+
+mod common;
+use common::*;
+use rand::Rng;
+use wgsl_nn::check::compare;
+use wgsl_nn::cpu::{self, RefTensor};
+use wgsl_nn::geometry::Window;
+use wgsl_nn::gpu::Plan;
+use wgsl_nn::ops::conv2d::{conv2d_forward, Conv2d};
+
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    n: usize,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    k: [usize; 2],
+    s: [usize; 2],
+    p: [usize; 2],
+    p_end: [usize; 2],
+    d: [usize; 2],
+    bias: bool,
+    relu: bool,
+}
+
+fn run_case(c: Case, seed: u64, integer: bool) {
+    let conv = Conv2d {
+        window: Window {
+            kernel: c.k,
+            stride: c.s,
+            pad_begin: c.p,
+            pad_end: c.p_end,
+            dilation: c.d,
+            ceil_mode: false,
+        },
+        in_channels: c.cin,
+        out_channels: c.cout,
+        bias: c.bias,
+        relu: c.relu,
+    };
+    let shape = [c.n, c.cin, c.h, c.w];
+    let out = conv.output_shape(&shape, "case").expect("valid case");
+    let mut r = rng(seed);
+    let gen = |r: &mut Rng64, n| {
+        if integer {
+            integers(r, n)
+        } else {
+            uniform(r, n)
+        }
+    };
+    let x = gen(&mut r, shape.iter().product());
+    let w = gen(&mut r, conv.weight_shape().iter().product());
+    let b = gen(&mut r, c.cout);
+    let (xt, wt, bt) = (
+        upload("x", &shape, &x),
+        upload("w", &conv.weight_shape(), &w),
+        upload("b", &[c.cout], &b),
+    );
+    let mut plan = Plan::new();
+    let y = conv2d_forward(
+        gpu(),
+        &mut plan,
+        "conv",
+        &conv,
+        &xt,
+        &wt,
+        c.bias.then_some(&bt),
+    )
+    .expect("plan");
+    let got = run(&plan, &y);
+    let reference = cpu::conv2d::conv2d(
+        &conv,
+        &RefTensor::from_f32(&shape, &x),
+        &w,
+        c.bias.then_some(&b[..]),
+        out,
+    );
+    assert_passes(&format!("{c:?} seed {seed}"), &compare(&got, &reference));
+    if integer {
+        assert!(
+            exact(&got, &reference),
+            "integer inputs must give exact results: {c:?}"
+        );
+    }
+}
+
+fn case(
+    n: usize,
+    cin: usize,
+    cout: usize,
+    hw: [usize; 2],
+    k: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+) -> Case {
+    Case {
+        n,
+        cin,
+        cout,
+        h: hw[0],
+        w: hw[1],
+        k: [k; 2],
+        s: [s; 2],
+        p: [p; 2],
+        p_end: [p; 2],
+        d: [d; 2],
+        bias: true,
+        relu: false,
+    }
+}
+
+#[test]
+fn edge_cases_match_the_reference() {
+    let mut cases = vec![
+        case(1, 1, 1, [1, 1], 1, 1, 0, 1),     // 1x1 everything
+        case(1, 3, 5, [7, 9], 1, 1, 0, 1),     // 1x1 conv, odd sizes
+        case(2, 3, 7, [13, 11], 3, 1, 1, 1),   // batch > 1, primes
+        case(1, 2, 3, [17, 17], 2, 5, 0, 1),   // stride > kernel
+        case(1, 4, 3, [19, 23], 3, 2, 2, 3),   // dilation 3, padding
+        case(3, 1, 1, [128, 128], 3, 2, 0, 1), // the exercise's first layer
+        case(1, 17, 19, [9, 9], 5, 1, 2, 1),   // channels multiples of nothing
+        case(1, 2, 2, [5, 6], 5, 3, 4, 1),     // padding nearly the kernel
+    ];
+    // Asymmetric kernel and stride, no bias, fused ReLU.
+    let mut c = case(2, 3, 4, [10, 15], 1, 1, 0, 1);
+    c.k = [3, 5];
+    c.s = [2, 1];
+    c.p = [1, 2];
+    c.p_end = [1, 2];
+    c.bias = false;
+    c.relu = true;
+    cases.push(c);
+    // padding='same' with an even kernel: PyTorch pads one more at the end.
+    let mut c = case(1, 2, 3, [8, 7], 4, 1, 0, 1);
+    c.p = [1, 1];
+    c.p_end = [2, 2];
+    cases.push(c);
+    for (i, c) in cases.into_iter().enumerate() {
+        run_case(c, 100 + i as u64, false);
+        run_case(c, 200 + i as u64, true);
+    }
+}
+
+#[test]
+fn random_shapes_match_the_reference() {
+    let mut r = rng(7);
+    for i in 0..40 {
+        let k: usize = r.random_range(1..=5);
+        let d: usize = r.random_range(1..=3);
+        let eff = d * (k - 1) + 1;
+        let p = r.random_range(0..=eff / 2 + 1);
+        let h = r.random_range(eff.saturating_sub(2 * p).max(1)..=eff + 20);
+        let w = r.random_range(eff.saturating_sub(2 * p).max(1)..=eff + 20);
+        let c = Case {
+            n: r.random_range(1..=3),
+            cin: r.random_range(1..=9),
+            cout: r.random_range(1..=9),
+            h,
+            w,
+            k: [k, k],
+            s: [r.random_range(1..=4), r.random_range(1..=4)],
+            p: [p, p],
+            p_end: [p, p],
+            d: [d, d],
+            bias: r.random_bool(0.7),
+            relu: r.random_bool(0.3),
+        };
+        run_case(c, 1000 + i, i % 3 == 0);
+    }
+}
+
+#[test]
+fn nan_and_inf_inputs_propagate_as_in_the_reference() {
+    let c = case(1, 2, 2, [6, 6], 3, 1, 1, 1);
+    let conv = Conv2d {
+        window: Window {
+            kernel: c.k,
+            stride: c.s,
+            pad_begin: c.p,
+            pad_end: c.p_end,
+            dilation: c.d,
+            ceil_mode: false,
+        },
+        in_channels: 2,
+        out_channels: 2,
+        bias: true,
+        relu: true,
+    };
+    let shape = [1, 2, 6, 6];
+    let mut x = uniform(&mut rng(3), 72);
+    x[7] = f32::NAN;
+    x[40] = f32::INFINITY;
+    let w = vec![0.5; 36];
+    let b = vec![0.1, -0.1];
+    let mut plan = Plan::new();
+    let y = conv2d_forward(
+        gpu(),
+        &mut plan,
+        "conv",
+        &conv,
+        &upload("x", &shape, &x),
+        &upload("w", &[2, 2, 3, 3], &w),
+        Some(&upload("b", &[2], &b)),
+    )
+    .unwrap();
+    let got = run(&plan, &y);
+    let reference = cpu::conv2d::conv2d(
+        &conv,
+        &RefTensor::from_f32(&shape, &x),
+        &w,
+        Some(&b),
+        [1, 2, 6, 6],
+    );
+    assert!(
+        reference.val.iter().any(|v| v.is_nan()) && reference.val.iter().any(|v| v.is_infinite())
+    );
+    assert_passes("NaN/Inf propagation", &compare(&got, &reference));
+}
+
+#[test]
+fn a_wrong_weight_shape_is_an_error_not_a_panic() {
+    let c = case(1, 2, 3, [6, 6], 3, 1, 1, 1);
+    let conv = Conv2d {
+        window: Window {
+            kernel: c.k,
+            stride: c.s,
+            pad_begin: c.p,
+            pad_end: c.p_end,
+            dilation: c.d,
+            ceil_mode: false,
+        },
+        in_channels: 2,
+        out_channels: 3,
+        bias: false,
+        relu: false,
+    };
+    let mut plan = Plan::new();
+    let e = conv2d_forward(
+        gpu(),
+        &mut plan,
+        "layer 1",
+        &conv,
+        &upload("x", &[1, 2, 6, 6], &[0.0; 72]),
+        &upload("w", &[3, 2, 3, 2], &[0.0; 36]),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("layer 1") && e.contains("weight") && e.contains("[3, 2, 3, 3]"),
+        "{e}"
+    );
+    let e = conv2d_forward(
+        gpu(),
+        &mut plan,
+        "layer 1",
+        &conv,
+        &upload("x", &[1, 3, 6, 6], &[0.0; 108]),
+        &upload("w", &[3, 2, 3, 3], &[0.0; 54]),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("3 channels"), "{e}");
+}

@@ -1,0 +1,109 @@
+//! The exercise's question 3, answered by computation: 128x128x1 through
+//! the four convolutions gives 30x30x1, and the centre neuron's receptive
+//! field, measured on the GPU, is 23x23, as the formula says.
+
+mod common;
+use common::*;
+use wgsl_nn::gpu::Plan;
+use wgsl_nn::models::conv_job::{self, ConvJob};
+use wgsl_nn::models::conv_stack::ConvStack;
+use wgsl_nn::receptive::measure;
+use wgsl_nn::spec::parse_stack;
+
+#[test]
+fn the_exercise_stack_gives_30x30_and_a_measured_field_of_23() {
+    let r = conv_job::run(gpu(), &ConvJob::default()).expect("the exercise runs");
+    assert_eq!(r.stack.output_shape(), [1, 1, 30, 30]);
+    assert_eq!(r.output.len(), 900);
+    assert!(r.check.passed, "{}", r.check.summary());
+    assert_eq!(r.field.analytic, [23, 23]);
+    assert_eq!(r.field.measured, [23, 23]);
+    assert_eq!(r.field.influencing_pixels, 23 * 23);
+    assert!(r.field.agrees && !r.field.clipped);
+    let rfs: Vec<_> = r.geometry.iter().map(|g| g.receptive_field[0]).collect();
+    assert_eq!(rfs, [3, 11, 15, 23]);
+}
+
+fn field(layers: &str, hw: [usize; 2]) -> wgsl_nn::receptive::MeasuredField {
+    let stack = ConvStack::new(&parse_stack(layers).unwrap(), [1, 1, hw[0], hw[1]]).unwrap();
+    measure(gpu(), &stack).unwrap()
+}
+
+#[test]
+fn measured_fields_agree_with_the_formula_on_other_stacks() {
+    for (layers, hw, want) in [
+        (
+            "conv(k=3) maxpool(k=2) conv(k=3) maxpool(k=2)",
+            [64, 64],
+            [10, 10],
+        ),
+        ("conv(k=3,d=2) conv(k=3,d=4)", [40, 40], [13, 13]),
+        (
+            "conv(k=3x5,s=2x1) avgpool(k=3,s=1,p=1) relu conv(k=1)",
+            [33, 29],
+            [7, 7],
+        ),
+        ("conv(k=4,p=same) conv(k=2,p=same)", [16, 16], [5, 5]),
+        ("relu", [5, 5], [1, 1]),
+    ] {
+        let f = field(layers, hw);
+        assert_eq!(f.analytic, want, "{layers}: formula");
+        assert_eq!(f.measured, want, "{layers}: measured");
+        assert!(f.agrees && !f.clipped, "{layers}: {f:?}");
+    }
+}
+
+#[test]
+fn holes_are_counted_and_clipping_is_reported() {
+    // Stride larger than the kernel: the field's box has gaps.
+    let f = field("conv(k=2,s=3) conv(k=2)", [20, 20]);
+    assert_eq!(f.measured, [5, 5]);
+    assert_eq!(f.influencing_pixels, 16);
+    assert!(f.agrees);
+    // An input too small for the field: the report must say so.
+    let f = field("conv(k=7,p=3) conv(k=7,p=3) conv(k=7,p=3)", [9, 9]);
+    assert_eq!(f.analytic, [19, 19]);
+    assert!(f.clipped && f.agrees && f.measured == [9, 9], "{f:?}");
+}
+
+/// The adjoint probe against the forward kernel itself: with positive
+/// weights, a pulse at the edge of the measured field moves the centre
+/// neuron and a pulse just outside does not.
+#[test]
+fn the_probe_agrees_with_forward_pulses() {
+    let specs = parse_stack(wgsl_nn::spec::EXERCISE_STACK).unwrap();
+    let mut stack = ConvStack::new(&specs, [1, 1, 128, 128]).unwrap();
+    stack.randomize(9);
+    for l in &mut stack.layers {
+        if let wgsl_nn::models::conv_stack::Layer::Conv { weight, bias, .. } = &mut l.layer {
+            weight.iter_mut().for_each(|w| *w = w.abs() + 0.01);
+            bias.iter_mut().flatten().for_each(|b| *b = 0.0);
+        }
+    }
+    let f = measure(gpu(), &stack).unwrap();
+    let weights = stack.upload(gpu()).unwrap();
+    let centre = f.neuron[0] * 30 + f.neuron[1];
+    let response = |y: usize, x: usize| {
+        let mut img = vec![0.0f32; 128 * 128];
+        img[y * 128 + x] = 1.0;
+        let xt = upload("pulse", &[1, 1, 128, 128], &img);
+        let mut plan = Plan::new();
+        let out = stack.forward_gpu(gpu(), &weights, &xt, &mut plan).unwrap();
+        run(&plan, &out)[centre]
+    };
+    let [r0, c0] = f.measured_first;
+    let [r1, c1] = f.measured_last;
+    for (y, x) in [(r0, c0), (r1, c1), (r0, c1), ((r0 + r1) / 2, (c0 + c1) / 2)] {
+        assert!(
+            response(y, x) > 0.0,
+            "pulse at ({y},{x}) inside the field must reach the neuron"
+        );
+    }
+    for (y, x) in [(r0 - 1, c0), (r1 + 1, c1), (r0, c0 - 1), (r1, c1 + 1)] {
+        assert_eq!(
+            response(y, x),
+            0.0,
+            "pulse at ({y},{x}) outside the field must not"
+        );
+    }
+}

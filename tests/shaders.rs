@@ -1,0 +1,37 @@
+//! Every WGSL file parses and validates offline with naga (the prelude
+//! prepended, as the runtime does), so a broken shader fails without an
+//! adapter too.
+
+#[test]
+fn every_shader_validates_with_naga() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+    let prelude = std::fs::read_to_string(format!("{dir}/prelude.wgsl")).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "wgsl") || path.ends_with("prelude.wgsl") {
+            continue;
+        }
+        let src = format!("{prelude}\n{}", std::fs::read_to_string(&path).unwrap());
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
+        assert!(
+            !module.entry_points.is_empty(),
+            "{} has no entry point",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} shader files found");
+}
+
+#[test]
+fn naga_rejects_a_broken_shader() {
+    assert!(naga::front::wgsl::parse_str("fn main( { }").is_err());
+}
