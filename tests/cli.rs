@@ -94,3 +94,73 @@ fn info_lists_adapters() {
             > 0
     );
 }
+
+/// Weights and input saved by numpy, the output compared with numpy's own
+/// computation of the same stack (tests/data/make_fixtures.py).
+#[test]
+fn params_npz_and_input_npy_match_numpy() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let dir = std::env::temp_dir().join(format!("wgsl-nn-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("y.npy");
+    let png = dir.join("rf.png");
+    let (code, stdout, stderr) = wgsl_nn(&[
+        "conv",
+        "--layers",
+        "conv(k=3,p=1,out=2) relu maxpool(k=2) conv(k=3,s=2,out=3)",
+        "--params",
+        &format!("{data}/seq_params.npz"),
+        "--input-npy",
+        &format!("{data}/seq_input.npy"),
+        "--output-npy",
+        out.to_str().unwrap(),
+        "--rf-png",
+        png.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let got = wgsl_nn::npy::read_npy(&out).unwrap();
+    let want =
+        wgsl_nn::npy::read_npy(std::path::Path::new(&format!("{data}/seq_expected.npy"))).unwrap();
+    assert_eq!(got.shape, want.shape);
+    assert_eq!(got.shape, vec![1, 3, 2, 2]);
+    for (g, w) in got.data.iter().zip(&want.data) {
+        assert!(
+            (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+            "gpu {g} vs numpy {w}"
+        );
+    }
+    let png_bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&png_bytes[1..4], b"PNG");
+
+    // The same file with a stack whose shapes disagree names key and shapes.
+    let (code, _, stderr) = wgsl_nn(&[
+        "conv",
+        "--layers",
+        "conv(k=3,p=1,out=4) relu maxpool(k=2) conv(k=3,s=2,out=3)",
+        "--params",
+        &format!("{data}/seq_params.npz"),
+        "--input-npy",
+        &format!("{data}/seq_input.npy"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("'0.weight'")
+            && stderr.contains("[2, 1, 3, 3]")
+            && stderr.contains("[4, 1, 3, 3]"),
+        "{stderr}"
+    );
+    // A truncated file is an error naming it, not a panic.
+    let bad = dir.join("bad.npy");
+    std::fs::write(
+        &bad,
+        &std::fs::read(format!("{data}/seq_input.npy")).unwrap()[..100],
+    )
+    .unwrap();
+    let (code, _, stderr) = wgsl_nn(&["conv", "--input-npy", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("bad.npy") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
