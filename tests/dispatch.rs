@@ -59,3 +59,38 @@ fn an_unwritten_output_stays_nan_and_fails_the_check() {
     let reference = wgsl_nn::cpu::RefTensor::from_f32(&[4, 5], &[0.0; 20]);
     assert!(!wgsl_nn::check::compare(&got, &reference).passed);
 }
+
+/// A wgpu validation error becomes an Error value (wgpu's default handler
+/// would abort the process).
+#[test]
+fn a_validation_error_is_an_error_value() {
+    let g = gpu();
+    let x = Tensor::upload(g, "x", &[8], &[1.0; 8]).unwrap();
+    let mut plan = Plan::new();
+    map_forward(g, &mut plan, "relu", RELU, &x).unwrap();
+    // Drop the output binding: the bind group no longer matches the shader.
+    plan.steps[0].bindings.pop();
+    match g.run(&plan) {
+        Err(wgsl_nn::Error::Validation { message, .. }) => assert!(!message.is_empty()),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    // The device is still usable afterwards.
+    relu_everywhere(g, 100);
+}
+
+/// A lost device makes this and every later call an Error::DeviceLost.
+#[test]
+fn a_lost_device_is_reported_on_every_later_call() {
+    let g = Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    let x = Tensor::upload(&g, "x", &[8], &[1.0; 8]).unwrap();
+    g.device.destroy();
+    let _ = g.device.poll(wgpu::PollType::Poll);
+    for _ in 0..2 {
+        let mut plan = Plan::new();
+        let r = map_forward(&g, &mut plan, "relu", RELU, &x).and_then(|_| g.run(&plan).map(|_| ()));
+        assert!(
+            matches!(r, Err(wgsl_nn::Error::DeviceLost { .. })),
+            "got {r:?}"
+        );
+    }
+}

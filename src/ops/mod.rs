@@ -1,10 +1,16 @@
 //! One file per layer family: its parameters (validated, with output shape
 //! and FLOPs) and its GPU forward, which appends steps to a plan.
 
+pub mod add;
+pub mod attention;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod elementwise;
+pub mod layernorm;
+pub mod matmul;
 pub mod pool2d;
+pub mod positional;
+pub mod softmax;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel};

@@ -1,0 +1,364 @@
+//! Scaled dot-product attention, multi-head, with Q/K/V/output projections;
+//! self- or cross-attention, optional causal and key-padding masks, optional
+//! RoPE. Two GPU paths: `Composed` (QK^T into an [B, H, L, S] score buffer,
+//! softmax, times V) and `Fused` (online softmax over K/V tiles; the scores
+//! are never stored). Reference: `cpu::attention`.
+
+use super::matmul::{linear, matmul_into, Activation, Matmul, View};
+use super::positional::rope_forward;
+use super::softmax::{softmax_forward, Mask};
+use super::{check_u32, kernel, read, u, write};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::tensor::Tensor;
+
+const SOURCE: &str = include_str!("../../shaders/attention.wgsl");
+pub const FUSED: Kernel = kernel("attention", SOURCE, "attention_fused");
+/// The fused kernel keeps a query row and its output in registers.
+pub const FUSED_MAX_HEAD_DIM: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionPath {
+    Composed,
+    Fused,
+}
+
+impl AttentionPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttentionPath::Composed => "composed",
+            AttentionPath::Fused => "fused",
+        }
+    }
+}
+
+/// Shapes of one attention call: B sequences of L queries against S keys,
+/// H heads of `head_dim` features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionShape {
+    pub batch: usize,
+    pub queries: usize,
+    pub keys: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+impl AttentionShape {
+    pub fn width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// QK^T and PV: 4 B H L S d.
+    pub fn core_flops(&self) -> u64 {
+        4 * (self.batch * self.heads) as u64 * (self.queries * self.keys * self.head_dim) as u64
+    }
+
+    pub fn scores_bytes(&self) -> u64 {
+        4 * (self.batch * self.heads) as u64 * self.queries as u64 * self.keys as u64
+    }
+}
+
+/// Twin of `AttentionParams` in shaders/attention.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AttentionParams {
+    pub batch: u32,
+    pub heads: u32,
+    pub queries: u32,
+    pub keys: u32,
+    pub head_dim: u32,
+    pub flags: u32,
+    pub q_blocks: u32,
+    pub scale: f32,
+}
+
+fn sdpa_shape(
+    layer: &str,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+) -> Result<AttentionShape> {
+    let three = |t: &Tensor, name: &str| {
+        <[usize; 3]>::try_from(&t.shape[..]).map_err(|_| {
+            Error::shape(
+                layer,
+                format!("{name} must be [B, T, H*d], got {:?}", t.shape),
+            )
+        })
+    };
+    let ([b, l, w], [bk, s, wk], vs) = (three(q, "Q")?, three(k, "K")?, three(v, "V")?);
+    if bk != b || wk != w || vs != [b, s, w] {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "Q {:?}, K {:?} and V {:?} disagree",
+                q.shape, k.shape, v.shape
+            ),
+        ));
+    }
+    if heads == 0 || w % heads != 0 {
+        return Err(Error::shape(
+            layer,
+            format!("width {w} is not divisible by {heads} heads"),
+        ));
+    }
+    Ok(AttentionShape {
+        batch: b,
+        queries: l,
+        keys: s,
+        heads,
+        head_dim: w / heads,
+    })
+}
+
+/// softmax(Q K^T / sqrt(d) + mask) V per head, on already-projected
+/// Q [B, L, H*d], K and V [B, S, H*d]; returns [B, L, H*d].
+pub fn sdpa_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    path: AttentionPath,
+    heads: usize,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Mask,
+) -> Result<Tensor> {
+    let sh = sdpa_shape(layer, q, k, v, heads)?;
+    if let Some(m) = mask.keys {
+        super::expect_shape(layer, "key-padding mask", &m.shape, &[sh.batch, sh.keys])?;
+    }
+    let scale = 1.0 / (sh.head_dim as f32).sqrt();
+    let out = Tensor::poisoned(gpu, &format!("{layer} output"), &q.shape)?;
+    match path {
+        AttentionPath::Composed => {
+            let limit = gpu.limits.max_storage_buffer_binding_size;
+            if sh.scores_bytes() > limit {
+                return Err(Error::TooLarge {
+                    tensor: format!(
+                        "{layer}: the composed path's score matrix ({} x {} heads x {} x {} floats; use the fused path, which never stores it)",
+                        sh.batch, sh.heads, sh.queries, sh.keys
+                    ),
+                    bytes: sh.scores_bytes(),
+                    limit,
+                    limit_name: "max_storage_buffer_binding_size",
+                });
+            }
+            let (b, h, l, s, d) = (sh.batch, sh.heads, sh.queries, sh.keys, sh.head_dim);
+            let w = sh.width();
+            let scores = Tensor::poisoned(gpu, &format!("{layer} scores"), &[b, h, l, s])?;
+            let qk = Matmul {
+                m: l,
+                n: s,
+                k: d,
+                batches: [b, h],
+                trans_a: false,
+                trans_b: true,
+                bias: false,
+                act: Activation::None,
+                alpha: scale,
+            };
+            let per_head = |rows: usize| View {
+                ld: w,
+                outer: rows * w,
+                inner: d,
+            };
+            matmul_into(
+                gpu,
+                plan,
+                &format!("{layer} QK^T"),
+                &qk,
+                (q, per_head(l)),
+                (k, per_head(s)),
+                None,
+                (
+                    &scores,
+                    View {
+                        ld: s,
+                        outer: h * l * s,
+                        inner: l * s,
+                    },
+                ),
+            )?;
+            let probs = softmax_forward(gpu, plan, &format!("{layer} softmax"), &scores, mask)?;
+            let pv = Matmul {
+                m: l,
+                n: d,
+                k: s,
+                batches: [b, h],
+                trans_a: false,
+                trans_b: false,
+                bias: false,
+                act: Activation::None,
+                alpha: 1.0,
+            };
+            matmul_into(
+                gpu,
+                plan,
+                &format!("{layer} PV"),
+                &pv,
+                (
+                    &probs,
+                    View {
+                        ld: s,
+                        outer: h * l * s,
+                        inner: l * s,
+                    },
+                ),
+                (v, per_head(s)),
+                None,
+                (&out, per_head(l)),
+            )?;
+        }
+        AttentionPath::Fused => {
+            if sh.head_dim > FUSED_MAX_HEAD_DIM {
+                return Err(Error::shape(layer, format!("head size {} exceeds the fused kernel's {FUSED_MAX_HEAD_DIM}; use the composed path or more heads", sh.head_dim)));
+            }
+            check_u32(layer, &q.shape)?;
+            check_u32(layer, &k.shape)?;
+            let key_mask = match mask.keys {
+                Some(m) => m.clone(),
+                None => Tensor::upload(gpu, "no mask", &[1], &[1.0])?,
+            };
+            let wg = super::softmax::workgroup_pow2(gpu, 64);
+            let q_blocks = sh.queries.div_ceil(wg as usize);
+            let params = AttentionParams {
+                batch: u(sh.batch),
+                heads: u(sh.heads),
+                queries: u(sh.queries),
+                keys: u(sh.keys),
+                head_dim: u(sh.head_dim),
+                flags: u32::from(mask.causal) | (u32::from(mask.keys.is_some()) << 1),
+                q_blocks: u(q_blocks),
+                scale,
+            };
+            plan.push(Step {
+                label: format!("{layer} fused"),
+                kernel: FUSED,
+                overrides: vec![],
+                params: bytemuck::bytes_of(&params).to_vec(),
+                bindings: vec![
+                    read("Q", q),
+                    read("K", k),
+                    read("V", v),
+                    read("key mask", &key_mask),
+                    write("O", &out),
+                ],
+                invocations: (sh.batch * sh.heads * q_blocks) as u64 * u64::from(wg),
+                workgroup_size: wg,
+                flops: sh.core_flops(),
+                bytes_moved: 4 * (q.numel() + k.numel() + v.numel() + out.numel()) as u64,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Projection weights of one multi-head attention layer, on the GPU.
+/// W* are [D, D] (input-major), b* are [D].
+#[derive(Debug, Clone)]
+pub struct MhaTensors {
+    pub wq: Tensor,
+    pub bq: Tensor,
+    pub wk: Tensor,
+    pub bk: Tensor,
+    pub wv: Tensor,
+    pub bv: Tensor,
+    pub wo: Tensor,
+    pub bo: Tensor,
+}
+
+/// RoPE tables on the GPU, [T, d/2] each.
+#[derive(Debug, Clone)]
+pub struct RopeTensors {
+    pub cos: Tensor,
+    pub sin: Tensor,
+}
+
+/// Multi-head attention: queries from `xq` [B, L, D], keys and values from
+/// `xkv` [B, S, D] (the same tensor for self-attention).
+#[allow(clippy::too_many_arguments)]
+pub fn mha_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    path: AttentionPath,
+    heads: usize,
+    w: &MhaTensors,
+    xq: &Tensor,
+    xkv: &Tensor,
+    mask: &Mask,
+    rope: Option<&RopeTensors>,
+) -> Result<Tensor> {
+    let q = linear(
+        gpu,
+        plan,
+        &format!("{layer} Q proj"),
+        xq,
+        &w.wq,
+        Some(&w.bq),
+        Activation::None,
+    )?;
+    let k = linear(
+        gpu,
+        plan,
+        &format!("{layer} K proj"),
+        xkv,
+        &w.wk,
+        Some(&w.bk),
+        Activation::None,
+    )?;
+    let v = linear(
+        gpu,
+        plan,
+        &format!("{layer} V proj"),
+        xkv,
+        &w.wv,
+        Some(&w.bv),
+        Activation::None,
+    )?;
+    let (q, k) = match rope {
+        Some(r) => (
+            rope_forward(
+                gpu,
+                plan,
+                &format!("{layer} RoPE(Q)"),
+                &q,
+                heads,
+                &r.cos,
+                &r.sin,
+            )?,
+            rope_forward(
+                gpu,
+                plan,
+                &format!("{layer} RoPE(K)"),
+                &k,
+                heads,
+                &r.cos,
+                &r.sin,
+            )?,
+        ),
+        None => (q, k),
+    };
+    let o = sdpa_forward(
+        gpu,
+        plan,
+        &format!("{layer} attention"),
+        path,
+        heads,
+        &q,
+        &k,
+        &v,
+        mask,
+    )?;
+    linear(
+        gpu,
+        plan,
+        &format!("{layer} out proj"),
+        &o,
+        &w.wo,
+        Some(&w.bo),
+        Activation::None,
+    )
+}

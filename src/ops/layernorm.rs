@@ -1,0 +1,65 @@
+//! Layer normalisation over the last axis. Reference: `cpu::layernorm`.
+
+use super::softmax::workgroup_pow2;
+use super::{check_u32, expect_shape, kernel, read, u, write};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::tensor::Tensor;
+
+const SOURCE: &str = include_str!("../../shaders/layernorm.wgsl");
+pub const LAYER_NORM: Kernel = kernel("layernorm", SOURCE, "layer_norm");
+
+/// PyTorch's default epsilon.
+pub const EPS: f32 = 1e-5;
+
+/// Twin of `LayerNormParams` in shaders/layernorm.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LayerNormParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub eps: f32,
+    pub _pad: u32,
+}
+
+pub fn layernorm_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+) -> Result<Tensor> {
+    let Some(&d) = x.shape.last() else {
+        return Err(Error::shape(layer, "layer norm needs at least one axis"));
+    };
+    expect_shape(layer, "gamma", &gamma.shape, &[d])?;
+    expect_shape(layer, "beta", &beta.shape, &[d])?;
+    check_u32(layer, &x.shape)?;
+    let rows = x.numel() / d;
+    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &x.shape)?;
+    let wg = workgroup_pow2(gpu, 64);
+    let params = LayerNormParams {
+        rows: u(rows),
+        cols: u(d),
+        eps: EPS,
+        _pad: 0,
+    };
+    plan.push(Step {
+        label: layer.to_string(),
+        kernel: LAYER_NORM,
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![
+            read("x", x),
+            read("gamma", gamma),
+            read("beta", beta),
+            write("y", &y),
+        ],
+        invocations: rows as u64 * u64::from(wg),
+        workgroup_size: wg,
+        flops: 8 * x.numel() as u64,
+        bytes_moved: 12 * x.numel() as u64,
+    });
+    Ok(y)
+}

@@ -1,0 +1,273 @@
+//! Batched matrix products with optional transposes, bias and activation.
+//! Reference: `cpu::matmul`.
+//!
+//! Operands are strided views: a batch is indexed (outer, inner), so the
+//! per-head slices of a [B, L, H*d] tensor are multiplied in place.
+
+use super::{check_u32, expect_shape, kernel, read, u, workgroup_1d, write};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::tensor::Tensor;
+
+const SOURCE: &str = include_str!("../../shaders/matmul.wgsl");
+pub const RB4: Kernel = kernel("matmul", SOURCE, "matmul_rb4");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    None,
+    Relu,
+    /// tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    Gelu,
+}
+
+/// A matrix inside a tensor: element (r, c) of batch (o, i) sits at
+/// `o * outer + i * inner + r * ld + c` (or `c * ld + r` when transposed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub ld: usize,
+    pub outer: usize,
+    pub inner: usize,
+}
+
+impl View {
+    /// A dense [batch, rows, cols] tensor (or one matrix shared by every
+    /// batch when `shared`).
+    pub fn dense(rows: usize, cols: usize, shared: bool) -> View {
+        View {
+            ld: cols,
+            outer: if shared { 0 } else { rows * cols },
+            inner: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matmul {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// (outer, inner) batch counts.
+    pub batches: [usize; 2],
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub bias: bool,
+    pub act: Activation,
+    pub alpha: f32,
+}
+
+/// Twin of `MatmulParams` in shaders/matmul.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub batch_inner: u32,
+    pub batches: u32,
+    pub flags: u32,
+    pub lda: u32,
+    pub ldb: u32,
+    pub ldc: u32,
+    pub a_so: u32,
+    pub a_si: u32,
+    pub b_so: u32,
+    pub b_si: u32,
+    pub c_so: u32,
+    pub c_si: u32,
+    pub tiles_n: u32,
+    pub tiles_m: u32,
+    pub total: u32,
+    pub alpha: f32,
+    pub _pad: u32,
+}
+
+impl Matmul {
+    pub fn flops(&self) -> u64 {
+        2 * (self.batches[0] * self.batches[1]) as u64 * (self.m * self.n * self.k) as u64
+    }
+
+    /// The largest element index a view touches, +1; must fit the tensor.
+    fn extent(&self, v: &View, rows: usize, cols: usize, trans: bool) -> usize {
+        let (r, c) = if trans { (cols, rows) } else { (rows, cols) };
+        (self.batches[0] - 1) * v.outer + (self.batches[1] - 1) * v.inner + (r - 1) * v.ld + c
+    }
+
+    fn check_view(
+        &self,
+        layer: &str,
+        name: &str,
+        t: &Tensor,
+        v: &View,
+        rows: usize,
+        cols: usize,
+        trans: bool,
+    ) -> Result<()> {
+        let (r, c) = if trans { (cols, rows) } else { (rows, cols) };
+        if v.ld < c {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "{name}: leading dimension {} is smaller than its {c} columns",
+                    v.ld
+                ),
+            ));
+        }
+        let need = self.extent(v, rows, cols, trans);
+        if need > t.numel() {
+            return Err(Error::shape(
+                layer,
+                format!("{name} needs {need} elements ({} x {r} x {c} with strides) but the tensor {:?} has {}", self.batches[0] * self.batches[1], t.shape, t.numel()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Appends C = act(alpha * op(A) op(B) + bias) over all batches; `c` must
+/// already exist (views may write into part of a larger tensor).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_into(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    mm: &Matmul,
+    a: (&Tensor, View),
+    b: (&Tensor, View),
+    bias: Option<&Tensor>,
+    c: (&Tensor, View),
+) -> Result<()> {
+    if mm.m == 0 || mm.n == 0 || mm.k == 0 || mm.batches.contains(&0) {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "matrix product of size {}x{}x{} (batches {:?}): every size must be at least 1",
+                mm.m, mm.k, mm.n, mm.batches
+            ),
+        ));
+    }
+    mm.check_view(layer, "A", a.0, &a.1, mm.m, mm.k, mm.trans_a)?;
+    mm.check_view(layer, "B", b.0, &b.1, mm.k, mm.n, mm.trans_b)?;
+    mm.check_view(layer, "C", c.0, &c.1, mm.m, mm.n, false)?;
+    let bias = match (mm.bias, bias) {
+        (true, Some(t)) => {
+            expect_shape(layer, "bias", &t.shape, &[mm.n])?;
+            t.clone()
+        }
+        (true, None) => return Err(Error::shape(layer, "bias enabled but none given")),
+        (false, _) => Tensor::upload(gpu, "no bias", &[1], &[0.0])?,
+    };
+    for (name, t) in [("A", a.0), ("B", b.0), ("C", c.0)] {
+        check_u32(&format!("{layer} {name}"), &t.shape)?;
+    }
+    let (tiles_m, tiles_n) = (mm.m.div_ceil(4), mm.n.div_ceil(4));
+    let total = (mm.batches[0] * mm.batches[1]) as u64 * tiles_m as u64 * tiles_n as u64;
+    let total32 = u32::try_from(total).map_err(|_| {
+        Error::shape(
+            layer,
+            format!("{total} output blocks exceed u32; split the batch"),
+        )
+    })?;
+    let flags = u32::from(mm.trans_a)
+        | (u32::from(mm.trans_b) << 1)
+        | (u32::from(mm.bias) << 2)
+        | match mm.act {
+            Activation::None => 0,
+            Activation::Relu => 8,
+            Activation::Gelu => 16,
+        };
+    let params = MatmulParams {
+        m: u(mm.m),
+        n: u(mm.n),
+        k: u(mm.k),
+        batch_inner: u(mm.batches[1]),
+        batches: u(mm.batches[0] * mm.batches[1]),
+        flags,
+        lda: u(a.1.ld),
+        ldb: u(b.1.ld),
+        ldc: u(c.1.ld),
+        a_so: u(a.1.outer),
+        a_si: u(a.1.inner),
+        b_so: u(b.1.outer),
+        b_si: u(b.1.inner),
+        c_so: u(c.1.outer),
+        c_si: u(c.1.inner),
+        tiles_n: u(tiles_n),
+        tiles_m: u(tiles_m),
+        total: total32,
+        alpha: mm.alpha,
+        _pad: 0,
+    };
+    plan.push(Step {
+        label: layer.to_string(),
+        kernel: RB4,
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![
+            read("A", a.0),
+            read("B", b.0),
+            read("bias", &bias),
+            write("C", c.0),
+        ],
+        invocations: total,
+        workgroup_size: workgroup_1d(gpu),
+        flops: mm.flops(),
+        bytes_moved: 4 * (a.0.numel() + b.0.numel() + c.0.numel()) as u64,
+    });
+    Ok(())
+}
+
+/// y = act(x W + b) for x [.., K] and W [K, N]: a linear layer (weights
+/// stored input-major, i.e. PyTorch's Linear.weight transposed).
+pub fn linear(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    act: Activation,
+) -> Result<Tensor> {
+    let (Some(&k), &[kw, n]) = (x.shape.last(), &w.shape[..]) else {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "linear needs x [.., K] and W [K, N], got {:?} and {:?}",
+                x.shape, w.shape
+            ),
+        ));
+    };
+    if k != kw {
+        return Err(Error::shape(
+            layer,
+            format!("x has {k} features but W expects {kw} (W is {:?})", w.shape),
+        ));
+    }
+    let rows = x.numel() / k.max(1);
+    let mut out_shape = x.shape.clone();
+    if let Some(last) = out_shape.last_mut() {
+        *last = n;
+    }
+    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out_shape)?;
+    let mm = Matmul {
+        m: rows,
+        n,
+        k,
+        batches: [1, 1],
+        trans_a: false,
+        trans_b: false,
+        bias: b.is_some(),
+        act,
+        alpha: 1.0,
+    };
+    matmul_into(
+        gpu,
+        plan,
+        layer,
+        &mm,
+        (x, View::dense(rows, k, false)),
+        (w, View::dense(k, n, true)),
+        b,
+        (&y, View::dense(rows, n, false)),
+    )?;
+    Ok(y)
+}

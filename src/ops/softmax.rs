@@ -1,0 +1,96 @@
+//! Row softmax with causal and key-padding masks. Reference: `cpu::softmax`.
+//! A row whose every entry is masked becomes all zeros (PyTorch gives NaN):
+//! attention to nothing contributes nothing.
+
+use super::{check_u32, kernel, read, u, write};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::tensor::Tensor;
+
+const SOURCE: &str = include_str!("../../shaders/softmax.wgsl");
+pub const ROWS: Kernel = kernel("softmax", SOURCE, "softmax_rows");
+
+/// Twin of `SoftmaxParams` in shaders/softmax.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SoftmaxParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub queries: u32,
+    pub heads: u32,
+    pub flags: u32,
+    pub _pad: [u32; 3],
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Mask<'a> {
+    /// Key j is hidden from query i when j > i.
+    pub causal: bool,
+    /// [B, S]: 0 hides key j of batch b from every query.
+    pub keys: Option<&'a Tensor>,
+}
+
+/// A power-of-two workgroup size (the reductions halve it) that the device allows.
+pub fn workgroup_pow2(gpu: &Gpu, want: u32) -> u32 {
+    let max = gpu
+        .limits
+        .max_compute_invocations_per_workgroup
+        .min(gpu.limits.max_compute_workgroup_size_x)
+        .max(1);
+    let mut wg = 1;
+    while wg * 2 <= want.min(max) {
+        wg *= 2;
+    }
+    wg
+}
+
+/// Softmax over the last axis of scores [B, H, L, S].
+pub fn softmax_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    x: &Tensor,
+    mask: &Mask,
+) -> Result<Tensor> {
+    let [b, h, l, s] = <[usize; 4]>::try_from(&x.shape[..]).map_err(|_| {
+        Error::shape(
+            layer,
+            format!("softmax expects scores [B, H, L, S], got {:?}", x.shape),
+        )
+    })?;
+    check_u32(layer, &x.shape)?;
+    let key_mask = match mask.keys {
+        Some(k) => {
+            super::expect_shape(layer, "key-padding mask", &k.shape, &[b, s])?;
+            k.clone()
+        }
+        None => Tensor::upload(gpu, "no mask", &[1], &[1.0])?,
+    };
+    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &x.shape)?;
+    let rows = b * h * l;
+    let wg = workgroup_pow2(gpu, 64);
+    let params = SoftmaxParams {
+        rows: u(rows),
+        cols: u(s),
+        queries: u(l),
+        heads: u(h),
+        flags: u32::from(mask.causal) | (u32::from(mask.keys.is_some()) << 1),
+        _pad: [0; 3],
+    };
+    plan.push(Step {
+        label: layer.to_string(),
+        kernel: ROWS,
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![
+            read("scores", x),
+            read("key mask", &key_mask),
+            write("probs", &y),
+        ],
+        invocations: rows as u64 * u64::from(wg),
+        workgroup_size: wg,
+        flops: 4 * x.numel() as u64,
+        bytes_moved: 8 * x.numel() as u64,
+    });
+    Ok(y)
+}
