@@ -16,16 +16,15 @@ pub fn conv2d(
     let win = &conv.window;
     let [kh, kw] = win.kernel;
     let ws = [cout, cin, kh, kw];
-    let len = n * cout * oh * ow;
-    let (mut val, mut mag) = (vec![0.0; len], vec![0.0; len]);
+    let mut y = RefTensor::zeros(&out);
+    // One rounding per term, one for the bias, one for the store.
+    let roundings = (cin * kh * kw + 2) as f64;
     for b in 0..n {
         for co in 0..cout {
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let (mut acc, mut abs) = match bias {
-                        Some(bv) => (f64::from(bv[co]), f64::from(bv[co]).abs()),
-                        None => (0.0, 0.0),
-                    };
+                    let bias = bias.map_or(0.0, |bv| f64::from(bv[co]));
+                    let (mut acc, mut abs, mut carried) = (bias, bias.abs(), 0.0);
                     for ci in 0..cin {
                         for ky in 0..kh {
                             let iy = (oy * win.stride[0] + ky * win.dilation[0]) as i64
@@ -42,27 +41,21 @@ pub fn conv2d(
                                 let xi = at4(&x.shape, b, ci, iy as usize, ix as usize);
                                 let wv = f64::from(w[at4(&ws, co, ci, ky, kx)]);
                                 acc += wv * x.val[xi];
-                                abs += wv.abs() * x.mag[xi];
+                                abs += (wv * x.val[xi]).abs();
+                                carried += wv.abs() * x.err[xi];
                             }
                         }
                     }
                     let o = at4(&out, b, co, oy, ox);
-                    val[o] = acc;
-                    mag[o] = abs;
+                    y.val[o] = acc;
+                    y.err[o] = carried + roundings * abs;
                 }
             }
         }
     }
-    let t = RefTensor {
-        shape: out.to_vec(),
-        val,
-        mag,
-        // One rounding per term, one for the bias, one for the f32 store.
-        budget: x.budget + (cin * kh * kw) as f64 + 2.0,
-    };
     if conv.relu {
-        t.relu()
+        y.relu()
     } else {
-        t
+        y
     }
 }

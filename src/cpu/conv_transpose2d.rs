@@ -16,17 +16,14 @@ pub fn conv_transpose2d(
     let (cin, h, wd) = (x.shape[1], x.shape[2], x.shape[3]);
     let [kh, kw] = ct.kernel;
     let ws = [cin, cout, kh, kw];
-    let len = n * cout * oh * ow;
-    let (mut val, mut mag) = (vec![0.0; len], vec![0.0; len]);
+    let mut y = RefTensor::zeros(&out);
+    // Sum of |terms| per output, for the rounding part of the bound.
+    let mut abs = vec![0.0; y.val.len()];
     if let Some(bv) = bias {
-        for b in 0..n {
-            for co in 0..cout {
-                for i in 0..oh * ow {
-                    let o = at4(&out, b, co, 0, 0) + i;
-                    val[o] = f64::from(bv[co]);
-                    mag[o] = f64::from(bv[co]).abs();
-                }
-            }
+        for (o, (v, a)) in y.val.iter_mut().zip(abs.iter_mut()).enumerate() {
+            let co = (o / (oh * ow)) % cout;
+            *v = f64::from(bv[co]);
+            *a = v.abs();
         }
     }
     for b in 0..n {
@@ -49,8 +46,9 @@ pub fn conv_transpose2d(
                                 }
                                 let wv = f64::from(w[at4(&ws, ci, co, ky, kx)]);
                                 let o = at4(&out, b, co, oy as usize, ox as usize);
-                                val[o] += wv * x.val[xi];
-                                mag[o] += wv.abs() * x.mag[xi];
+                                y.val[o] += wv * x.val[xi];
+                                abs[o] += (wv * x.val[xi]).abs();
+                                y.err[o] += wv.abs() * x.err[xi];
                             }
                         }
                     }
@@ -58,15 +56,13 @@ pub fn conv_transpose2d(
             }
         }
     }
-    let t = RefTensor {
-        shape: out.to_vec(),
-        val,
-        mag,
-        budget: x.budget + (cin * kh * kw) as f64 + 2.0,
-    };
+    let roundings = (cin * kh * kw + 2) as f64;
+    for (e, a) in y.err.iter_mut().zip(&abs) {
+        *e += roundings * a;
+    }
     if ct.relu {
-        t.relu()
+        y.relu()
     } else {
-        t
+        y
     }
 }

@@ -1,33 +1,46 @@
 //! CPU references: the obvious loops, in f64, written to be read.
 //! Each mirrors the op of the same name in `ops/`.
 //!
-//! A reference tensor carries, beside each value, the sum of the absolute
-//! terms that went into it (`mag`) and how many f32 roundings a GPU could
-//! have made along the way (`budget`). `check` uses both to judge the GPU
-//! by the error float32 arithmetic can actually make:
-//! |gpu - ref| <= eps_f32 * budget * mag (+ a tiny floor).
+//! A reference tensor carries, beside each value, a first-order bound on
+//! the error a float32 computation of it may make, in units of eps_f32
+//! (`err`): each op adds one unit per rounding times the magnitude rounded
+//! (for a sum of K products, (K + 2) * sum|a_i b_i|) and passes its inputs'
+//! bounds through its own slopes. `check` judges the GPU by it:
+//! |gpu - ref| <= eps_f32 * err (+ a tiny floor).
 
+pub mod attention;
 pub mod conv2d;
 pub mod conv_transpose2d;
+pub mod layernorm;
+pub mod matmul;
 pub mod pool2d;
+pub mod sequence;
+pub mod softmax;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefTensor {
     pub shape: Vec<usize>,
     pub val: Vec<f64>,
-    pub mag: Vec<f64>,
-    pub budget: f64,
+    /// Error bound per element, in units of eps_f32.
+    pub err: Vec<f64>,
 }
 
 impl RefTensor {
     /// An exact input: f32 values are f64 values, nothing rounded yet.
     pub fn from_f32(shape: &[usize], data: &[f32]) -> RefTensor {
-        let val: Vec<f64> = data.iter().map(|&v| f64::from(v)).collect();
         RefTensor {
             shape: shape.to_vec(),
-            mag: val.iter().map(|v| v.abs()).collect(),
-            val,
-            budget: 0.0,
+            val: data.iter().map(|&v| f64::from(v)).collect(),
+            err: vec![0.0; data.len()],
+        }
+    }
+
+    pub fn zeros(shape: &[usize]) -> RefTensor {
+        let n = shape.iter().product();
+        RefTensor {
+            shape: shape.to_vec(),
+            val: vec![0.0; n],
+            err: vec![0.0; n],
         }
     }
 
@@ -40,8 +53,7 @@ impl RefTensor {
                 .iter()
                 .map(|&v| if v < 0.0 { 0.0 } else { v })
                 .collect(),
-            mag: self.mag.clone(),
-            budget: self.budget,
+            err: self.err.clone(),
         }
     }
 

@@ -8,7 +8,8 @@ pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
     let (h, w) = (x.shape[2] as i64, x.shape[3] as i64);
     let win = &pool.window;
     let len = n * c * oh * ow;
-    let (mut val, mut mag) = (vec![0.0; len], vec![0.0; len]);
+    let (mut val, mut err) = (vec![0.0; len], vec![0.0; len]);
+    let k = (win.kernel[0] * win.kernel[1]) as f64;
     for b in 0..n {
         for ch in 0..c {
             for oy in 0..oh {
@@ -18,7 +19,7 @@ pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
                     let o = at4(&out, b, ch, oy, ox);
                     match pool.kind {
                         PoolKind::Max => {
-                            let (mut m, mut mg) = (f64::NEG_INFINITY, 0.0f64);
+                            let (mut m, mut e) = (f64::NEG_INFINITY, 0.0f64);
                             for ky in 0..win.kernel[0] {
                                 for kx in 0..win.kernel[1] {
                                     let iy = y0 + (ky * win.dilation[0]) as i64;
@@ -30,23 +31,24 @@ pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
                                     if x.val[i] > m || x.val[i].is_nan() {
                                         m = x.val[i];
                                     }
-                                    mg = mg.max(x.mag[i]);
+                                    e = e.max(x.err[i]);
                                 }
                             }
                             val[o] = m;
-                            mag[o] = mg;
+                            err[o] = e;
                         }
                         PoolKind::Avg => {
                             let y1 = (y0 + win.kernel[0] as i64).min(h + win.pad_begin[0] as i64);
                             let x1 = (x0 + win.kernel[1] as i64).min(w + win.pad_begin[1] as i64);
                             let padded = (y1 - y0) * (x1 - x0);
                             let (ya, xa, yb, xb) = (y0.max(0), x0.max(0), y1.min(h), x1.min(w));
-                            let (mut s, mut sm) = (0.0, 0.0);
+                            let (mut s, mut sa, mut se) = (0.0, 0.0, 0.0);
                             for iy in ya..yb {
                                 for ix in xa..xb {
                                     let i = at4(&x.shape, b, ch, iy as usize, ix as usize);
                                     s += x.val[i];
-                                    sm += x.mag[i];
+                                    sa += x.val[i].abs();
+                                    se += x.err[i];
                                 }
                             }
                             let count = if pool.count_include_pad {
@@ -55,23 +57,17 @@ pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
                                 (yb - ya) * (xb - xa)
                             };
                             val[o] = s / count as f64;
-                            mag[o] = sm / count as f64;
+                            // Roundings of the sum, the division, the store.
+                            err[o] = (se + (k + 2.0) * sa) / count as f64;
                         }
                     }
                 }
             }
         }
     }
-    let k = (win.kernel[0] * win.kernel[1]) as f64;
     RefTensor {
         shape: out.to_vec(),
         val,
-        mag,
-        budget: x.budget
-            + if pool.kind == PoolKind::Avg {
-                k + 2.0
-            } else {
-                0.0
-            },
+        err,
     }
 }

@@ -1,0 +1,106 @@
+//! Reference matrix product over strided views, mirroring `ops::matmul`.
+
+use super::RefTensor;
+use crate::ops::matmul::{Activation, Matmul, View};
+
+/// GELU, tanh form, as the kernel computes it.
+pub fn gelu(x: f64) -> f64 {
+    0.5 * x * (1.0 + (0.7978845608028654 * (x + 0.044715 * x * x * x)).tanh())
+}
+/// GELU's largest slope: input errors grow by at most this much.
+const GELU_MAX_SLOPE: f64 = 1.13;
+
+fn at(v: &View, o: usize, i: usize, r: usize, c: usize, trans: bool) -> usize {
+    let (r, c) = if trans { (c, r) } else { (r, c) };
+    o * v.outer + i * v.inner + r * v.ld + c
+}
+
+/// Writes C = act(alpha * op(A) op(B) + bias) into `c` at its view.
+pub fn matmul_into(
+    mm: &Matmul,
+    a: (&RefTensor, View),
+    b: (&RefTensor, View),
+    bias: Option<&[f32]>,
+    c: (&mut RefTensor, View),
+) {
+    let ((a, av), (b, bv), (c, cv)) = (a, b, c);
+    let alpha = f64::from(mm.alpha);
+    for o in 0..mm.batches[0] {
+        for i in 0..mm.batches[1] {
+            for r in 0..mm.m {
+                for col in 0..mm.n {
+                    let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
+                    for k in 0..mm.k {
+                        let (ai, bi) = (
+                            at(&av, o, i, r, k, mm.trans_a),
+                            at(&bv, o, i, k, col, mm.trans_b),
+                        );
+                        acc += a.val[ai] * b.val[bi];
+                        abs += (a.val[ai] * b.val[bi]).abs();
+                        carried += a.val[ai].abs() * b.err[bi] + b.val[bi].abs() * a.err[ai];
+                    }
+                    let bias = bias.map_or(0.0, |bv| f64::from(bv[col]));
+                    let pre = alpha * acc + bias;
+                    // One rounding per term, the scale, the bias, the store.
+                    let mut err = alpha.abs() * carried
+                        + (mm.k as f64 + 3.0) * (alpha.abs() * abs + bias.abs());
+                    let val = match mm.act {
+                        Activation::None => pre,
+                        Activation::Relu => {
+                            if pre < 0.0 {
+                                0.0
+                            } else {
+                                pre
+                            }
+                        }
+                        Activation::Gelu => {
+                            // tanh's own few-ulp error scales with |x| / 2.
+                            err = GELU_MAX_SLOPE * err + 8.0 * pre.abs();
+                            gelu(pre)
+                        }
+                    };
+                    let ci = at(&cv, o, i, r, col, false);
+                    c.val[ci] = val;
+                    c.err[ci] = err;
+                }
+            }
+        }
+    }
+}
+
+/// y = act(x W + b), x [.., K], W [K, N] given as f32.
+pub fn linear(
+    x: &RefTensor,
+    w: &[f32],
+    k: usize,
+    n: usize,
+    b: Option<&[f32]>,
+    act: Activation,
+) -> RefTensor {
+    let rows = x.val.len() / k;
+    let mut shape = x.shape.clone();
+    if let Some(l) = shape.last_mut() {
+        *l = n;
+    }
+    let mut y = RefTensor::zeros(&shape);
+    let wt = RefTensor::from_f32(&[k, n], w);
+    let mm = Matmul {
+        m: rows,
+        n,
+        k,
+        batches: [1, 1],
+        trans_a: false,
+        trans_b: false,
+        bias: b.is_some(),
+        act,
+        alpha: 1.0,
+    };
+    matmul_into(
+        &mm,
+        (x, View::dense(rows, k, false)),
+        (&wt, View::dense(k, n, true)),
+        b,
+        (&mut y, View::dense(rows, n, false)),
+    );
+    y
+}

@@ -1,0 +1,48 @@
+//! Reference residual add (with broadcast) and RoPE, mirroring `ops::add`
+//! and `ops::positional`.
+
+use super::RefTensor;
+
+/// x + z, z repeated over x's leading axes.
+pub fn add(x: &RefTensor, z: &RefTensor) -> RefTensor {
+    let zl = z.val.len();
+    RefTensor {
+        shape: x.shape.clone(),
+        val: x
+            .val
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + z.val[i % zl])
+            .collect(),
+        err: (0..x.val.len())
+            .map(|i| x.err[i] + z.err[i % zl] + x.val[i].abs() + z.val[i % zl].abs())
+            .collect(),
+    }
+}
+
+/// Rotate-half RoPE on [B, T, H*d] with f32 tables [>=T, d/2].
+pub fn rope(x: &RefTensor, heads: usize, cos: &[f32], sin: &[f32]) -> RefTensor {
+    let (t, width) = (x.shape[1], x.shape[2]);
+    let d = width / heads;
+    let half = d / 2;
+    let mut y = x.clone();
+    for head_row in 0..x.val.len() / d {
+        let pos = (head_row / heads) % t;
+        let base = head_row * d;
+        for q in 0..half {
+            let (c, s) = (
+                f64::from(cos[pos * half + q]),
+                f64::from(sin[pos * half + q]),
+            );
+            let (i1, i2) = (base + q, base + q + half);
+            let (x1, x2) = (x.val[i1], x.val[i2]);
+            y.val[i1] = x1 * c - x2 * s;
+            y.val[i2] = x2 * c + x1 * s;
+            let rounding =
+                3.0 * ((x1 * c).abs() + (x2 * s).abs() + (x2 * c).abs() + (x1 * s).abs());
+            y.err[i1] = c.abs() * x.err[i1] + s.abs() * x.err[i2] + rounding;
+            y.err[i2] = c.abs() * x.err[i2] + s.abs() * x.err[i1] + rounding;
+        }
+    }
+    y
+}

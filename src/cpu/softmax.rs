@@ -1,0 +1,40 @@
+//! Reference softmax over the last axis of [B, H, L, S] with the same masks
+//! as `ops::softmax`; a fully masked row is zeros.
+//!
+//! Error carried: an error e_j in logit j moves p_j by p_j (e_j + sum_i p_i
+//! e_i); the kernel's own roundings add p_j (S + 4), and exp's (Vulkan
+//! allows 3 + 2|x| ulp) p_j (3 + 2|x_j - max|) plus the same averaged.
+
+use super::RefTensor;
+
+pub fn softmax(x: &RefTensor, causal: bool, key_mask: Option<&[f32]>) -> RefTensor {
+    let (h, l, s) = (x.shape[1], x.shape[2], x.shape[3]);
+    let mut y = RefTensor::zeros(&x.shape);
+    for row in 0..x.val.len() / s {
+        let (i, batch) = (row % l, row / (l * h));
+        let kept =
+            |j: &usize| !(causal && *j > i) && key_mask.is_none_or(|m| m[batch * s + *j] != 0.0);
+        let base = row * s;
+        let xs = &x.val[base..base + s];
+        if (0..s).filter(kept).any(|j| xs[j].is_nan()) {
+            y.val[base..base + s].fill(f64::NAN);
+            continue;
+        }
+        let m = (0..s)
+            .filter(kept)
+            .map(|j| xs[j])
+            .fold(f64::NEG_INFINITY, f64::max);
+        if m == f64::NEG_INFINITY {
+            continue; // every entry masked: zeros
+        }
+        let total: f64 = (0..s).filter(kept).map(|j| (xs[j] - m).exp()).sum();
+        let p = |j: usize| (xs[j] - m).exp() / total;
+        let own = |j: usize| x.err[base + j] + 3.0 + 2.0 * (xs[j] - m).abs();
+        let mean_err: f64 = (0..s).filter(kept).map(|j| p(j) * own(j)).sum();
+        for j in (0..s).filter(kept) {
+            y.val[base + j] = p(j);
+            y.err[base + j] = p(j) * (own(j) + mean_err + s as f64 + 4.0);
+        }
+    }
+    y
+}
