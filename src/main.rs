@@ -25,6 +25,10 @@ enum Command {
     Info(cli::info::InfoArgs),
     /// Run a conv/pooling stack on the GPU: shapes, receptive field, check, timing.
     Conv(cli::conv::ConvArgs),
+    /// One multi-head attention layer, composed and fused paths, checked and timed.
+    Attention(cli::attention::AttentionArgs),
+    /// Show permutation equivariance of a transformer on the GPU, and how positions break it.
+    Permute(cli::permute::PermuteArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +36,8 @@ fn main() -> ExitCode {
     let result = match args.command {
         Some(Command::Info(a)) => cli::info::run(&args.device, &a),
         Some(Command::Conv(a)) => cli::conv::run(&args.device, &a),
+        Some(Command::Attention(a)) => cli::attention::run(&args.device, &a),
+        Some(Command::Permute(a)) => cli::permute::run(&args.device, &a),
         None => cli::report::run(&args.device),
     };
     match result {

@@ -1,7 +1,9 @@
 //! Subcommands. Each returns Ok(true) when everything it checked passed.
 
+pub mod attention;
 pub mod conv;
 pub mod info;
+pub mod permute;
 pub mod report;
 
 use clap::Args;

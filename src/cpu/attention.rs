@@ -1,82 +1,111 @@
-//! Reference attention: the composed form in f64 (scores, softmax, times
-//! V), which both GPU paths are checked against.
+//! Reference attention in f64, one query row at a time, so that long
+//! sequences can be checked on a seeded sample of rows: scores, a stable
+//! softmax with the same masks as the GPU, then the weighted sum of values.
+//! Both GPU paths are checked against it; the fused path's online softmax
+//! rescales its running sums once per key, which `Order::Online` adds to
+//! the error bound.
 
-use super::matmul::{linear, matmul_into};
-use super::softmax::softmax;
+use super::matmul::linear;
 use super::RefTensor;
-use crate::ops::matmul::{Activation, Matmul, View};
+use crate::ops::matmul::Activation;
 
-/// softmax(Q K^T / sqrt(d) + mask) V per head; Q [B, L, H*d], K, V [B, S, H*d].
-pub fn sdpa(
-    q: &RefTensor,
-    k: &RefTensor,
-    v: &RefTensor,
-    heads: usize,
-    causal: bool,
-    key_mask: Option<&[f32]>,
-) -> RefTensor {
-    let (b, l, w, s) = (q.shape[0], q.shape[1], q.shape[2], k.shape[1]);
+/// How the GPU evaluated the softmax-weighted sum, for the error bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Scores stored, softmax, then a product (the composed path).
+    Stored,
+    /// Online softmax: running output rescaled as the max grows (fused).
+    Online,
+}
+
+pub struct Masks<'a> {
+    pub causal: bool,
+    /// [B, S], 0 = hidden.
+    pub keys: Option<&'a [f32]>,
+}
+
+/// Attention output of query row `i` of batch `b`, one head at a time;
+/// Q [B, L, H*d], K and V [B, S, H*d]. Returns (values, error bounds).
+#[allow(clippy::too_many_arguments)]
+fn attend_row(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, b: usize, i: usize, masks: &Masks, order: Order) -> (Vec<f64>, Vec<f64>) {
+    let (l, w, s) = (q.shape[1], q.shape[2], k.shape[1]);
     let d = w / heads;
-    let per_head = |rows: usize| View {
-        ld: w,
-        outer: rows * w,
-        inner: d,
-    };
-    let mut scores = RefTensor::zeros(&[b, heads, l, s]);
-    let scale = 1.0 / (d as f32).sqrt();
-    let qk = Matmul {
-        m: l,
-        n: s,
-        k: d,
-        batches: [b, heads],
-        trans_a: false,
-        trans_b: true,
-        bias: false,
-        act: Activation::None,
-        alpha: scale,
-    };
-    matmul_into(
-        &qk,
-        (q, per_head(l)),
-        (k, per_head(s)),
-        None,
-        (
-            &mut scores,
-            View {
-                ld: s,
-                outer: heads * l * s,
-                inner: l * s,
-            },
-        ),
-    );
-    let probs = softmax(&scores, causal, key_mask);
-    let mut out = RefTensor::zeros(&[b, l, w]);
-    let pv = Matmul {
-        m: l,
-        n: d,
-        k: s,
-        batches: [b, heads],
-        trans_a: false,
-        trans_b: false,
-        bias: false,
-        act: Activation::None,
-        alpha: 1.0,
-    };
-    matmul_into(
-        &pv,
-        (
-            &probs,
-            View {
-                ld: s,
-                outer: heads * l * s,
-                inner: l * s,
-            },
-        ),
-        (v, per_head(s)),
-        None,
-        (&mut out, per_head(l)),
-    );
-    out
+    let alpha = 1.0 / f64::from((d as f32).sqrt());
+    let (mut out, mut err) = (vec![0.0; w], vec![0.0; w]);
+    let qrow = (b * l + i) * w;
+    let kept: Vec<usize> = (0..s)
+        .filter(|&j| !(masks.causal && j > i) && masks.keys.is_none_or(|m| m[b * s + j] != 0.0))
+        .collect();
+    for h in 0..heads {
+        let (mut sc, mut sc_err) = (Vec::with_capacity(kept.len()), Vec::with_capacity(kept.len()));
+        for &j in &kept {
+            let krow = (b * s + j) * w + h * d;
+            let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
+            for t in 0..d {
+                let (qv, kv) = (q.val[qrow + h * d + t], k.val[krow + t]);
+                acc += qv * kv;
+                abs += (qv * kv).abs();
+                carried += qv.abs() * k.err[krow + t] + kv.abs() * q.err[qrow + h * d + t];
+            }
+            sc.push(alpha * acc);
+            sc_err.push(alpha * (carried + (d as f64 + 3.0) * abs));
+        }
+        if sc.is_empty() {
+            continue; // every key hidden: zeros
+        }
+        if sc.iter().any(|x| x.is_nan()) {
+            out[h * d..(h + 1) * d].fill(f64::NAN);
+            continue;
+        }
+        let m = sc.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lo = sc.iter().copied().fold(f64::INFINITY, f64::min);
+        let total: f64 = sc.iter().map(|x| (x - m).exp()).sum();
+        let p: Vec<f64> = sc.iter().map(|x| (x - m).exp() / total).collect();
+        let own: Vec<f64> = (0..sc.len()).map(|j| sc_err[j] + 3.0 + 2.0 * (sc[j] - m).abs()).collect();
+        let mean_own: f64 = p.iter().zip(&own).map(|(p, o)| p * o).sum();
+        let n = sc.len() as f64;
+        // The online form multiplies each term by up to one rounded exp
+        // per later key; their exponents sum to at most the score range.
+        let extra = match order {
+            Order::Stored => 0.0,
+            Order::Online => 3.0 * n + 2.0 * (m - lo),
+        };
+        for t in 0..d {
+            let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
+            for (jj, &j) in kept.iter().enumerate() {
+                let vi = (b * s + j) * w + h * d + t;
+                let vv = v.val[vi];
+                acc += p[jj] * vv;
+                abs += (p[jj] * vv).abs();
+                carried += p[jj] * v.err[vi] + vv.abs() * p[jj] * (own[jj] + mean_own + n + 4.0);
+            }
+            out[h * d + t] = acc;
+            err[h * d + t] = carried + (n + 3.0 + extra) * abs;
+        }
+    }
+    (out, err)
+}
+
+/// softmax(Q K^T / sqrt(d) + mask) V for the given query rows (pairs of
+/// batch and position), or every row; the result is [rows, H*d].
+pub fn sdpa_rows(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, masks: &Masks, order: Order, rows: &[(usize, usize)]) -> RefTensor {
+    let w = q.shape[2];
+    let mut y = RefTensor::zeros(&[rows.len(), w]);
+    for (r, &(b, i)) in rows.iter().enumerate() {
+        let (val, err) = attend_row(q, k, v, heads, b, i, masks, order);
+        y.val[r * w..(r + 1) * w].copy_from_slice(&val);
+        y.err[r * w..(r + 1) * w].copy_from_slice(&err);
+    }
+    y
+}
+
+/// Every query row, shaped [B, L, H*d].
+pub fn sdpa(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, masks: &Masks, order: Order) -> RefTensor {
+    let (b, l, w) = (q.shape[0], q.shape[1], q.shape[2]);
+    let rows: Vec<_> = (0..b).flat_map(|bb| (0..l).map(move |i| (bb, i))).collect();
+    let mut y = sdpa_rows(q, k, v, heads, masks, order, &rows);
+    y.shape = vec![b, l, w];
+    y
 }
 
 /// Host copies of one attention layer's projections ([D, D] input-major).
@@ -98,25 +127,52 @@ pub struct RopeTables<'a> {
     pub sin: &'a [f32],
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn mha(
-    w: &MhaWeights,
-    xq: &RefTensor,
-    xkv: &RefTensor,
-    heads: usize,
-    causal: bool,
-    key_mask: Option<&[f32]>,
-    rope: Option<&RopeTables>,
-) -> RefTensor {
-    let dm = w.d_model;
-    let lin =
-        |x: &RefTensor, wt: &[f32], b: &[f32]| linear(x, wt, dm, dm, Some(b), Activation::None);
-    let (mut q, mut k) = (lin(xq, &w.wq, &w.bq), lin(xkv, &w.wk, &w.bk));
-    let v = lin(xkv, &w.wv, &w.bv);
-    if let Some(r) = rope {
-        q = super::sequence::rope(&q, heads, r.cos, r.sin);
-        k = super::sequence::rope(&k, heads, r.cos, r.sin);
+/// Rows `rows` (batch, position) of x [B, T, D] as a [1, n, D] tensor
+/// whose positions are remembered by the caller.
+fn gather_rows(x: &RefTensor, rows: &[(usize, usize)]) -> RefTensor {
+    let (t, w) = (x.shape[1], x.shape[2]);
+    let mut y = RefTensor::zeros(&[1, rows.len(), w]);
+    for (r, &(b, i)) in rows.iter().enumerate() {
+        let src = (b * t + i) * w;
+        y.val[r * w..(r + 1) * w].copy_from_slice(&x.val[src..src + w]);
+        y.err[r * w..(r + 1) * w].copy_from_slice(&x.err[src..src + w]);
     }
-    let o = sdpa(&q, &k, &v, heads, causal, key_mask);
-    lin(&o, &w.wo, &w.bo)
+    y
+}
+
+/// Multi-head attention for the query rows `rows` of `xq` (all keys and
+/// values of `xkv`); [rows, D]. RoPE turns each row by its own position.
+#[allow(clippy::too_many_arguments)]
+pub fn mha_rows(w: &MhaWeights, xq: &RefTensor, xkv: &RefTensor, heads: usize, masks: &Masks, rope: Option<&RopeTables>, order: Order, rows: &[(usize, usize)]) -> RefTensor {
+    let dm = w.d_model;
+    let lin = |x: &RefTensor, wt: &[f32], b: &[f32]| linear(x, wt, dm, dm, Some(b), Activation::None);
+    let mut k = lin(xkv, &w.wk, &w.bk);
+    let v = lin(xkv, &w.wv, &w.bv);
+    // Projections are row-wise, so projecting only the sampled rows is exact.
+    let mut q = lin(&gather_rows(xq, rows), &w.wq, &w.bq);
+    if let Some(r) = rope {
+        k = super::sequence::rope(&k, heads, r.cos, r.sin);
+        let positions: Vec<usize> = rows.iter().map(|&(_, i)| i).collect();
+        q = super::sequence::rope_at(&q, heads, r.cos, r.sin, &positions);
+    }
+    // Lay the sampled queries back out as [B, L, D] rows the row kernel can
+    // address: a sparse copy holding just the sampled rows.
+    let (bsz, l) = (xq.shape[0], xq.shape[1]);
+    let mut qfull = RefTensor::zeros(&[bsz, l, dm]);
+    for (r, &(b, i)) in rows.iter().enumerate() {
+        let dst = (b * l + i) * dm;
+        qfull.val[dst..dst + dm].copy_from_slice(&q.val[r * dm..(r + 1) * dm]);
+        qfull.err[dst..dst + dm].copy_from_slice(&q.err[r * dm..(r + 1) * dm]);
+    }
+    let o = sdpa_rows(&qfull, &k, &v, heads, masks, order, rows);
+    linear(&o, &w.wo, dm, dm, Some(&w.bo), Activation::None)
+}
+
+/// Every row: [B, L, D].
+pub fn mha(w: &MhaWeights, xq: &RefTensor, xkv: &RefTensor, heads: usize, masks: &Masks, rope: Option<&RopeTables>, order: Order) -> RefTensor {
+    let (b, l) = (xq.shape[0], xq.shape[1]);
+    let rows: Vec<_> = (0..b).flat_map(|bb| (0..l).map(move |i| (bb, i))).collect();
+    let mut y = mha_rows(w, xq, xkv, heads, masks, rope, order, &rows);
+    y.shape = vec![b, l, w.d_model];
+    y
 }

@@ -22,12 +22,19 @@ pub fn add(x: &RefTensor, z: &RefTensor) -> RefTensor {
 
 /// Rotate-half RoPE on [B, T, H*d] with f32 tables [>=T, d/2].
 pub fn rope(x: &RefTensor, heads: usize, cos: &[f32], sin: &[f32]) -> RefTensor {
-    let (t, width) = (x.shape[1], x.shape[2]);
+    let t = x.shape[1];
+    let positions: Vec<usize> = (0..x.val.len() / x.shape[2]).map(|r| r % t).collect();
+    rope_at(x, heads, cos, sin, &positions)
+}
+
+/// RoPE where row r (of width H*d) sits at position `positions[r]`.
+pub fn rope_at(x: &RefTensor, heads: usize, cos: &[f32], sin: &[f32], positions: &[usize]) -> RefTensor {
+    let width = *x.shape.last().unwrap_or(&1);
     let d = width / heads;
     let half = d / 2;
     let mut y = x.clone();
     for head_row in 0..x.val.len() / d {
-        let pos = (head_row / heads) % t;
+        let pos = positions[head_row / heads];
         let base = head_row * d;
         for q in 0..half {
             let (c, s) = (

@@ -1,0 +1,145 @@
+//! `wgsl-nn attention`: one multi-head attention layer by each path.
+
+use super::DeviceArgs;
+use clap::Args;
+use serde_json::json;
+use wgsl_nn::models::attention_job::{self, AttentionJob, AttentionReport};
+use wgsl_nn::ops::attention::AttentionPath;
+
+#[derive(Args, Debug, Clone)]
+pub struct AttentionArgs {
+    /// Query sequence length L.
+    #[arg(long, default_value_t = 128)]
+    pub tokens: u64,
+    /// Key/value sequence length S (cross-attention from a second sequence); default: self-attention.
+    #[arg(long)]
+    pub kv_tokens: Option<u64>,
+    /// Model width D; each of the H heads gets D/H features.
+    #[arg(long, default_value_t = 512)]
+    pub dim: u64,
+    #[arg(long, default_value_t = 8)]
+    pub heads: u64,
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
+    /// Hide key j from query i when j > i.
+    #[arg(long)]
+    pub causal: bool,
+    /// composed (scores in a buffer), fused (online softmax, no score buffer) or both.
+    #[arg(long, default_value = "both")]
+    pub path: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Check every query row up to this many, a seeded sample beyond.
+    #[arg(long, default_value_t = 256)]
+    pub check_rows: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn size(name: &str, v: u64) -> wgsl_nn::Result<usize> {
+    usize::try_from(v).ok().filter(|&v| v <= 1 << 20).ok_or_else(|| wgsl_nn::Error::arg(name, format!("{v} is absurdly large (at most {})", 1 << 20)))
+}
+
+impl AttentionArgs {
+    pub fn job(&self) -> wgsl_nn::Result<AttentionJob> {
+        let paths = match self.path.to_ascii_lowercase().as_str() {
+            "composed" => vec![AttentionPath::Composed],
+            "fused" => vec![AttentionPath::Fused],
+            "both" => vec![AttentionPath::Composed, AttentionPath::Fused],
+            other => return Err(wgsl_nn::Error::arg("--path", format!("'{other}' is not composed, fused or both"))),
+        };
+        let job = AttentionJob {
+            batch: size("--batch", self.batch)?,
+            tokens: size("--tokens", self.tokens)?,
+            kv_tokens: self.kv_tokens.map(|v| size("--kv-tokens", v)).transpose()?,
+            dim: size("--dim", self.dim)?,
+            heads: size("--heads", self.heads)?,
+            causal: self.causal,
+            paths,
+            seed: self.seed,
+            reps: self.reps,
+            max_checked_rows: self.check_rows.max(1),
+        };
+        attention_job::validate(&job)?;
+        Ok(job)
+    }
+}
+
+pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
+    let job = args.job()?;
+    let gpu = dev.open()?;
+    let report = attention_job::run(&gpu, &job)?;
+    if args.json {
+        super::print_json(&to_json(&report));
+    } else {
+        print_text(&report);
+    }
+    let all_passed = report.paths.iter().all(|p| p.outcome.as_ref().map_or(true, |(c, _)| c.passed));
+    if report.paths.iter().all(|p| p.outcome.is_err()) {
+        // Nothing could run: the refusal is the answer, as an error.
+        if let Some(Err(e)) = report.paths.into_iter().next().map(|p| p.outcome) {
+            return Err(e);
+        }
+    }
+    Ok(all_passed)
+}
+
+fn gflops(flops: u64, ms: f64) -> f64 {
+    flops as f64 / (ms * 1e6)
+}
+
+pub fn to_json(r: &AttentionReport) -> serde_json::Value {
+    let paths: Vec<_> = r
+        .paths
+        .iter()
+        .map(|p| match &p.outcome {
+            Ok((check, t)) => json!({
+                "path": p.path.name(), "ran": true, "check": check,
+                "passed": check.passed,
+                "timing": {"gpu_ms": t.median_ms, "gpu_min_ms": t.min_ms, "gpu_max_ms": t.max_ms, "gpu_clock": t.clock, "compile_ms": t.compile_ms, "first_run_ms": t.first_run_ms, "reps": t.reps, "gflops": gflops(r.flops, t.median_ms)},
+            }),
+            Err(e) => json!({"path": p.path.name(), "ran": false, "passed": false, "error": e.to_string()}),
+        })
+        .collect();
+    let s = &r.shape;
+    json!({
+        "adapter": r.adapter,
+        "seed": r.job.seed,
+        "batch": s.batch, "tokens": s.queries, "kv_tokens": s.keys, "dim": r.job.dim, "heads": s.heads, "head_dim": s.head_dim,
+        "causal": r.job.causal,
+        "cross_attention": r.job.kv_tokens.is_some(),
+        "gflop": r.flops as f64 / 1e9,
+        "checked_rows": r.checked_rows, "total_rows": r.total_rows,
+        "paths": paths,
+    })
+}
+
+pub fn print_text(r: &AttentionReport) {
+    let s = &r.shape;
+    println!("adapter: {} ({}, {})", r.adapter.name, r.adapter.backend, r.adapter.device_type);
+    println!(
+        "{}-attention: batch {}, {} queries x {} keys, D = {} ({} heads of {}), {}seed {}; {:.3} GFLOP per layer (projections + core)",
+        if r.job.kv_tokens.is_some() { "cross" } else { "self" },
+        s.batch, s.queries, s.keys, r.job.dim, s.heads, s.head_dim,
+        if r.job.causal { "causal, " } else { "" },
+        r.job.seed,
+        r.flops as f64 / 1e9
+    );
+    println!(
+        "checked {} of {} query rows against the f64 reference{}",
+        r.checked_rows,
+        r.total_rows,
+        if r.checked_rows < r.total_rows { " (a seeded sample)" } else { "" }
+    );
+    for p in &r.paths {
+        match &p.outcome {
+            Ok((check, t)) => println!(
+                "  {:<9} {:>9.3} ms median of {} (min {:.3}, max {:.3}; {}), {:.2} GFLOP/s, compile {:.1} ms; {}",
+                p.path.name(), t.median_ms, t.reps, t.min_ms, t.max_ms, t.clock, gflops(r.flops, t.median_ms), t.compile_ms, check.summary()
+            ),
+            Err(e) => println!("  {:<9} refused: {e}", p.path.name()),
+        }
+    }
+}
