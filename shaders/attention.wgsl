@@ -6,14 +6,22 @@
 // K and V are [B, S, H*d], O is [B, L, H*d]. Causal mask: key j > query i
 // is skipped; key-padding mask [B, S]: 0 = skip. A query with no key left
 // gets zeros.
+//
+// Keys k0..k1 only: a long key range is split over several dispatches
+// (llvmpipe stops loops after 65535 iterations; OS watchdogs stop long
+// dispatches). Between them the running max and sum live in `state` and the
+// unnormalised output in `o`; the last dispatch divides by the sum.
 
 struct AttentionParams {
     batch: u32, heads: u32, queries: u32, keys: u32,
     head_dim: u32, flags: u32, q_blocks: u32, scale: f32,
+    k0: u32, k1: u32, _p0: u32, _p1: u32,
 }
 
 const CAUSAL: u32 = 1u;
 const KEY_MASK: u32 = 2u;
+const FIRST: u32 = 32u;
+const LAST: u32 = 64u;
 const TK: u32 = 16u;
 const DMAX: u32 = 128u;
 
@@ -23,6 +31,7 @@ const DMAX: u32 = 128u;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read> key_mask: array<f32>;
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;
+@group(0) @binding(6) var<storage, read_write> state: array<f32>; // [B*H*L][m, l]
 
 var<workgroup> k_tile: array<f32, 2048>; // TK * DMAX
 var<workgroup> v_tile: array<f32, 2048>;
@@ -46,26 +55,32 @@ fn attention_fused(
 
     var qv: array<f32, DMAX>;
     var acc: array<f32, DMAX>;
-    if live {
-        let qb = (b * p.queries + i) * width + h * d;
-        for (var t = 0u; t < d; t++) {
-            qv[t] = q[qb + t] * p.scale;
-            acc[t] = 0.0;
-        }
-    }
+    let ob = (b * p.queries + i) * width + h * d;
+    let row = (bh * p.queries + i) * 2u;
+    let first = (p.flags & FIRST) != 0u;
     var m = -bitcast<f32>(0x7f800000u);
     var l = 0.0;
+    if live {
+        for (var t = 0u; t < d; t++) {
+            qv[t] = q[ob + t] * p.scale;
+            acc[t] = select(o[ob + t], 0.0, first);
+        }
+        if !first {
+            m = state[row];
+            l = state[row + 1u];
+        }
+    }
     // Tiles every query of the block may need; uniform across the
     // workgroup so that the barriers are too.
-    var key_end = p.keys;
+    var key_end = p.k1;
     if (p.flags & CAUSAL) != 0u {
-        key_end = min(p.keys, min(i0 + WG, p.queries));
+        key_end = min(p.k1, min(i0 + WG, p.queries));
     }
     if !in_range_block {
         key_end = 0u;
     }
-    for (var j0 = 0u; j0 < key_end; j0 += TK) {
-        let n = min(TK, p.keys - j0);
+    for (var j0 = p.k0; j0 < key_end; j0 += TK) {
+        let n = min(TK, p.k1 - j0);
         for (var e = lid; e < n * d; e += WG) {
             let jj = e / d;
             let t = e % d;
@@ -102,7 +117,14 @@ fn attention_fused(
     if !live {
         return;
     }
-    let ob = (b * p.queries + i) * width + h * d;
+    if (p.flags & LAST) == 0u {
+        for (var t = 0u; t < d; t++) {
+            o[ob + t] = acc[t];
+        }
+        state[row] = m;
+        state[row + 1u] = l;
+        return;
+    }
     var inv = 0.0;
     if l > 0.0 {
         inv = 1.0 / l;

@@ -7,9 +7,15 @@ struct ConvTranspose2dParams {
     n: u32, cin: u32, h: u32, w: u32,
     cout: u32, oh: u32, ow: u32, kh: u32,
     kw: u32, sh: u32, sw: u32, ph: u32,
-    pw: u32, dh: u32, dw: u32, flags: u32, // bit 0: bias, bit 1: ReLU
-    total: u32, _p0: u32, _p1: u32, _p2: u32,
+    pw: u32, dh: u32, dw: u32, flags: u32, // bit 0: bias, bit 1: ReLU, 32/64 below
+    total: u32, ci0: u32, ci1: u32, _p0: u32,
 }
+
+// Input channels ci0..ci1 only: a long reduction is split over several
+// dispatches (see matmul.wgsl); the first starts from zero, the last adds
+// bias and ReLU.
+const FIRST: u32 = 32u;
+const LAST: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: ConvTranspose2dParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -54,12 +60,19 @@ fn conv_transpose2d_gather(
             if ix >= p.w {
                 continue;
             }
-            for (var ci = 0u; ci < p.cin; ci++) {
+            for (var ci = p.ci0; ci < p.ci1; ci++) {
                 let xv = x[((b * p.cin + ci) * p.h + iy) * p.w + ix];
                 let wv = wt[((ci * p.cout + co) * p.kh + ky) * p.kw + kx];
                 acc += xv * wv;
             }
         }
+    }
+    if (p.flags & FIRST) == 0u {
+        acc += y[i];
+    }
+    if (p.flags & LAST) == 0u {
+        y[i] = acc;
+        return;
     }
     if (p.flags & 1u) != 0u {
         acc += bias[co];

@@ -10,14 +10,22 @@ struct MatmulParams {
     batches: u32, flags: u32, lda: u32, ldb: u32,
     ldc: u32, a_so: u32, a_si: u32, b_so: u32,
     b_si: u32, c_so: u32, c_si: u32, tiles_n: u32,
-    tiles_m: u32, total: u32, alpha: f32, _p0: u32,
+    tiles_m: u32, total: u32, alpha: f32, k0: u32,
+    k1: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
-const TRANS_A: u32 = 1u;
-const TRANS_B: u32 = 2u;
+// Transposes are pipeline constants, so the inner loop carries no branch.
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
 const BIAS: u32 = 4u;
 const RELU: u32 = 8u;
 const GELU: u32 = 16u;
+// A long reduction is split into dispatches over k0..k1 (llvmpipe stops
+// loops after 65535 iterations; OS watchdogs stop long dispatches): the
+// first writes its partial sum, later ones add to it, the last applies
+// bias and activation.
+const FIRST: u32 = 32u;
+const LAST: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -25,24 +33,23 @@ const GELU: u32 = 16u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
+// Rows and columns past the edge are clamped onto the last real one: the
+// loads stay in bounds without a branch, and those results are never
+// stored.
 fn load_a(base: u32, i: u32, kk: u32) -> f32 {
-    if i >= p.m {
-        return 0.0;
+    let r = min(i, p.m - 1u);
+    if TRANS_A {
+        return a[base + kk * p.lda + r];
     }
-    if (p.flags & TRANS_A) != 0u {
-        return a[base + kk * p.lda + i];
-    }
-    return a[base + i * p.lda + kk];
+    return a[base + r * p.lda + kk];
 }
 
 fn load_b(base: u32, kk: u32, j: u32) -> f32 {
-    if j >= p.n {
-        return 0.0;
+    let c = min(j, p.n - 1u);
+    if TRANS_B {
+        return b[base + c * p.ldb + kk];
     }
-    if (p.flags & TRANS_B) != 0u {
-        return b[base + j * p.ldb + kk];
-    }
-    return b[base + kk * p.ldb + j];
+    return b[base + kk * p.ldb + c];
 }
 
 // GELU, tanh form (as in GPT-2/BERT and PyTorch's approximate='tanh').
@@ -52,8 +59,14 @@ fn gelu(x: f32) -> f32 {
     return 0.5 * x * (1.0 + tanh(u));
 }
 
-fn epilogue(v: f32, j: u32) -> f32 {
+fn epilogue(v: f32, j: u32, prev: f32) -> f32 {
     var r = p.alpha * v;
+    if (p.flags & FIRST) == 0u {
+        r += prev;
+    }
+    if (p.flags & LAST) == 0u {
+        return r;
+    }
     if (p.flags & BIAS) != 0u {
         r += bias[j];
     }
@@ -73,7 +86,7 @@ fn store_row(base: u32, i: u32, j0: u32, v: vec4<f32>) {
     let row = base + i * p.ldc;
     for (var t = 0u; t < 4u; t++) {
         if j0 + t < p.n {
-            c[row + j0 + t] = epilogue(v[t], j0 + t);
+            c[row + j0 + t] = epilogue(v[t], j0 + t, c[row + j0 + t]);
         }
     }
 }
@@ -102,7 +115,7 @@ fn matmul_rb4(
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    for (var kk = 0u; kk < p.k; kk++) {
+    for (var kk = p.k0; kk < p.k1; kk++) {
         let bv = vec4<f32>(
             load_b(bbase, kk, j0),
             load_b(bbase, kk, j0 + 1u),

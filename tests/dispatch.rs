@@ -94,3 +94,62 @@ fn a_lost_device_is_reported_on_every_later_call() {
         );
     }
 }
+
+/// llvmpipe silently stops an invocation's loops after 65535 iterations;
+/// long reductions are split into dispatches under the device's loop
+/// budget. Integer inputs make any lost term visible exactly.
+#[test]
+fn reductions_longer_than_the_loop_budget_are_split_not_truncated() {
+    use wgsl_nn::ops::matmul::{matmul_into, Activation, Matmul, View};
+    let mut small = Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    small.loop_budget = 37;
+    for g in [gpu(), &small] {
+        for k in [1, 36, 37, 38, 1000, 65535, 65536, 140_001] {
+            let a: Vec<f32> = (0..2 * k).map(|i| (i % 5) as f32 - 2.0).collect();
+            let b: Vec<f32> = (0..k * 3).map(|i| (i % 3) as f32 - 1.0).collect();
+            let mm = Matmul {
+                m: 2,
+                n: 3,
+                k,
+                batches: [1, 1],
+                trans_a: false,
+                trans_b: false,
+                bias: true,
+                act: Activation::Relu,
+                alpha: 1.0,
+            };
+            let c = Tensor::poisoned(g, "C", &[2, 3]).unwrap();
+            let bias = Tensor::upload(g, "bias", &[3], &[0.5, -0.5, 1.0]).unwrap();
+            let mut plan = Plan::new();
+            let at = Tensor::upload(g, "A", &[2, k], &a).unwrap();
+            let bt = Tensor::upload(g, "B", &[k, 3], &b).unwrap();
+            matmul_into(
+                g,
+                &mut plan,
+                "mm",
+                &mm,
+                (&at, View::dense(2, k, false)),
+                (&bt, View::dense(k, 3, true)),
+                Some(&bias),
+                (&c, View::dense(2, 3, false)),
+            )
+            .unwrap();
+            g.run(&plan).unwrap();
+            let got = c.download(g).unwrap();
+            for i in 0..2 {
+                for j in 0..3 {
+                    let exact: f64 = (0..k)
+                        .map(|t| f64::from(a[i * k + t]) * f64::from(b[t * 3 + j]))
+                        .sum::<f64>()
+                        + [0.5, -0.5, 1.0][j];
+                    assert_eq!(
+                        f64::from(got[i * 3 + j]),
+                        exact.max(0.0),
+                        "k = {k}, budget {}, element ({i},{j})",
+                        g.loop_budget
+                    );
+                }
+            }
+        }
+    }
+}

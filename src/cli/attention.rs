@@ -39,7 +39,12 @@ pub struct AttentionArgs {
 }
 
 fn size(name: &str, v: u64) -> wgsl_nn::Result<usize> {
-    usize::try_from(v).ok().filter(|&v| v <= 1 << 20).ok_or_else(|| wgsl_nn::Error::arg(name, format!("{v} is absurdly large (at most {})", 1 << 20)))
+    usize::try_from(v)
+        .ok()
+        .filter(|&v| v <= 1 << 20)
+        .ok_or_else(|| {
+            wgsl_nn::Error::arg(name, format!("{v} is absurdly large (at most {})", 1 << 20))
+        })
 }
 
 impl AttentionArgs {
@@ -48,7 +53,12 @@ impl AttentionArgs {
             "composed" => vec![AttentionPath::Composed],
             "fused" => vec![AttentionPath::Fused],
             "both" => vec![AttentionPath::Composed, AttentionPath::Fused],
-            other => return Err(wgsl_nn::Error::arg("--path", format!("'{other}' is not composed, fused or both"))),
+            other => {
+                return Err(wgsl_nn::Error::arg(
+                    "--path",
+                    format!("'{other}' is not composed, fused or both"),
+                ))
+            }
         };
         let job = AttentionJob {
             batch: size("--batch", self.batch)?,
@@ -76,7 +86,10 @@ pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
     } else {
         print_text(&report);
     }
-    let all_passed = report.paths.iter().all(|p| p.outcome.as_ref().map_or(true, |(c, _)| c.passed));
+    let all_passed = report
+        .paths
+        .iter()
+        .all(|p| p.outcome.as_ref().map_or(true, |(c, _)| c.passed));
     if report.paths.iter().all(|p| p.outcome.is_err()) {
         // Nothing could run: the refusal is the answer, as an error.
         if let Some(Err(e)) = report.paths.into_iter().next().map(|p| p.outcome) {
@@ -118,7 +131,10 @@ pub fn to_json(r: &AttentionReport) -> serde_json::Value {
 
 pub fn print_text(r: &AttentionReport) {
     let s = &r.shape;
-    println!("adapter: {} ({}, {})", r.adapter.name, r.adapter.backend, r.adapter.device_type);
+    println!(
+        "adapter: {} ({}, {})",
+        r.adapter.name, r.adapter.backend, r.adapter.device_type
+    );
     println!(
         "{}-attention: batch {}, {} queries x {} keys, D = {} ({} heads of {}), {}seed {}; {:.3} GFLOP per layer (projections + core)",
         if r.job.kv_tokens.is_some() { "cross" } else { "self" },
@@ -131,7 +147,11 @@ pub fn print_text(r: &AttentionReport) {
         "checked {} of {} query rows against the f64 reference{}",
         r.checked_rows,
         r.total_rows,
-        if r.checked_rows < r.total_rows { " (a seeded sample)" } else { "" }
+        if r.checked_rows < r.total_rows {
+            " (a seeded sample)"
+        } else {
+            ""
+        }
     );
     for p in &r.paths {
         match &p.outcome {

@@ -33,19 +33,30 @@ pub struct PermuteArgs {
 }
 
 fn size(name: &str, v: u64, max: usize) -> wgsl_nn::Result<usize> {
-    usize::try_from(v).ok().filter(|&v| (1..=max).contains(&v)).ok_or_else(|| wgsl_nn::Error::arg(name, format!("{v} is outside 1..={max}")))
+    usize::try_from(v)
+        .ok()
+        .filter(|&v| (1..=max).contains(&v))
+        .ok_or_else(|| wgsl_nn::Error::arg(name, format!("{v} is outside 1..={max}")))
 }
 
 impl PermuteArgs {
     pub fn job(&self) -> wgsl_nn::Result<PermuteJob> {
         let positional = Positional::parse(&self.positional)?;
         if positional == Positional::None {
-            return Err(wgsl_nn::Error::arg("--positional", "choose the encoding to compare against: sinusoidal, learned or rope"));
+            return Err(wgsl_nn::Error::arg(
+                "--positional",
+                "choose the encoding to compare against: sinusoidal, learned or rope",
+            ));
         }
         let path = match self.path.to_ascii_lowercase().as_str() {
             "fused" => AttentionPath::Fused,
             "composed" => AttentionPath::Composed,
-            other => return Err(wgsl_nn::Error::arg("--path", format!("'{other}' is not fused or composed"))),
+            other => {
+                return Err(wgsl_nn::Error::arg(
+                    "--path",
+                    format!("'{other}' is not fused or composed"),
+                ))
+            }
         };
         Ok(PermuteJob {
             tokens: size("--tokens", self.tokens, 1 << 16)?,
@@ -107,14 +118,23 @@ fn line(label: &str, s: &Symmetry) {
 
 pub fn print_text(r: &PermuteReport) {
     let j = &r.job;
-    println!("adapter: {} ({}, {})", r.adapter.name, r.adapter.backend, r.adapter.device_type);
+    println!(
+        "adapter: {} ({}, {})",
+        r.adapter.name, r.adapter.backend, r.adapter.device_type
+    );
     println!(
         "transformer: {} {}-norm blocks, D = {}, {} heads, {} tokens, {} attention, random weights (seed {})",
         j.layers, if j.pre_norm { "pre" } else { "post" }, j.dim, j.heads, j.tokens, j.path.name(), j.seed
     );
-    println!("permutation P (row i of PX is row P[i] of X): {:?}", r.permutation);
+    println!(
+        "permutation P (row i of PX is row P[i] of X): {:?}",
+        r.permutation
+    );
     line("without positions:", &r.without_pe);
-    line(&format!("with {} positions:", j.positional.name()), &r.with_pe);
+    line(
+        &format!("with {} positions:", j.positional.name()),
+        &r.with_pe,
+    );
     let (a, b) = (&r.without_pe, &r.with_pe);
     println!(
         "\nWithout positional encodings T(PX) = P T(X) {} (relative error {:.1e}, float rounding is ~1e-7), so mean pooling is \
@@ -127,5 +147,7 @@ pub fn print_text(r: &PermuteReport) {
         b.equivariance_error,
         b.pooled_invariance_error
     );
-    println!("(holds: below {HOLDS:.0e}; broken: above {BROKEN:.0e}; relative to the largest output.)");
+    println!(
+        "(holds: below {HOLDS:.0e}; broken: above {BROKEN:.0e}; relative to the largest output.)"
+    );
 }

@@ -19,5 +19,14 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
         super::pair(report.field.analytic),
         super::pair(report.field.measured),
     );
-    Ok(report.check.passed && report.field.agrees)
+    println!("\n== Question 2 (transformer): permutation equivariance, and positional encodings breaking it ==");
+    let perm = wgsl_nn::models::permutation::run(
+        &gpu,
+        &wgsl_nn::models::permutation::PermuteJob::default(),
+    )?;
+    super::permute::print_text(&perm);
+    Ok(report.check.passed
+        && report.field.agrees
+        && perm.without_pe.check.passed
+        && perm.with_pe.check.passed)
 }

@@ -27,7 +27,16 @@ pub struct Masks<'a> {
 /// Attention output of query row `i` of batch `b`, one head at a time;
 /// Q [B, L, H*d], K and V [B, S, H*d]. Returns (values, error bounds).
 #[allow(clippy::too_many_arguments)]
-fn attend_row(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, b: usize, i: usize, masks: &Masks, order: Order) -> (Vec<f64>, Vec<f64>) {
+fn attend_row(
+    q: &RefTensor,
+    k: &RefTensor,
+    v: &RefTensor,
+    heads: usize,
+    b: usize,
+    i: usize,
+    masks: &Masks,
+    order: Order,
+) -> (Vec<f64>, Vec<f64>) {
     let (l, w, s) = (q.shape[1], q.shape[2], k.shape[1]);
     let d = w / heads;
     let alpha = 1.0 / f64::from((d as f32).sqrt());
@@ -37,7 +46,10 @@ fn attend_row(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, b: usiz
         .filter(|&j| !(masks.causal && j > i) && masks.keys.is_none_or(|m| m[b * s + j] != 0.0))
         .collect();
     for h in 0..heads {
-        let (mut sc, mut sc_err) = (Vec::with_capacity(kept.len()), Vec::with_capacity(kept.len()));
+        let (mut sc, mut sc_err) = (
+            Vec::with_capacity(kept.len()),
+            Vec::with_capacity(kept.len()),
+        );
         for &j in &kept {
             let krow = (b * s + j) * w + h * d;
             let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
@@ -61,7 +73,9 @@ fn attend_row(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, b: usiz
         let lo = sc.iter().copied().fold(f64::INFINITY, f64::min);
         let total: f64 = sc.iter().map(|x| (x - m).exp()).sum();
         let p: Vec<f64> = sc.iter().map(|x| (x - m).exp() / total).collect();
-        let own: Vec<f64> = (0..sc.len()).map(|j| sc_err[j] + 3.0 + 2.0 * (sc[j] - m).abs()).collect();
+        let own: Vec<f64> = (0..sc.len())
+            .map(|j| sc_err[j] + 3.0 + 2.0 * (sc[j] - m).abs())
+            .collect();
         let mean_own: f64 = p.iter().zip(&own).map(|(p, o)| p * o).sum();
         let n = sc.len() as f64;
         // The online form multiplies each term by up to one rounded exp
@@ -88,7 +102,15 @@ fn attend_row(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, b: usiz
 
 /// softmax(Q K^T / sqrt(d) + mask) V for the given query rows (pairs of
 /// batch and position), or every row; the result is [rows, H*d].
-pub fn sdpa_rows(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, masks: &Masks, order: Order, rows: &[(usize, usize)]) -> RefTensor {
+pub fn sdpa_rows(
+    q: &RefTensor,
+    k: &RefTensor,
+    v: &RefTensor,
+    heads: usize,
+    masks: &Masks,
+    order: Order,
+    rows: &[(usize, usize)],
+) -> RefTensor {
     let w = q.shape[2];
     let mut y = RefTensor::zeros(&[rows.len(), w]);
     for (r, &(b, i)) in rows.iter().enumerate() {
@@ -100,7 +122,14 @@ pub fn sdpa_rows(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, mask
 }
 
 /// Every query row, shaped [B, L, H*d].
-pub fn sdpa(q: &RefTensor, k: &RefTensor, v: &RefTensor, heads: usize, masks: &Masks, order: Order) -> RefTensor {
+pub fn sdpa(
+    q: &RefTensor,
+    k: &RefTensor,
+    v: &RefTensor,
+    heads: usize,
+    masks: &Masks,
+    order: Order,
+) -> RefTensor {
     let (b, l, w) = (q.shape[0], q.shape[1], q.shape[2]);
     let rows: Vec<_> = (0..b).flat_map(|bb| (0..l).map(move |i| (bb, i))).collect();
     let mut y = sdpa_rows(q, k, v, heads, masks, order, &rows);
@@ -143,9 +172,19 @@ fn gather_rows(x: &RefTensor, rows: &[(usize, usize)]) -> RefTensor {
 /// Multi-head attention for the query rows `rows` of `xq` (all keys and
 /// values of `xkv`); [rows, D]. RoPE turns each row by its own position.
 #[allow(clippy::too_many_arguments)]
-pub fn mha_rows(w: &MhaWeights, xq: &RefTensor, xkv: &RefTensor, heads: usize, masks: &Masks, rope: Option<&RopeTables>, order: Order, rows: &[(usize, usize)]) -> RefTensor {
+pub fn mha_rows(
+    w: &MhaWeights,
+    xq: &RefTensor,
+    xkv: &RefTensor,
+    heads: usize,
+    masks: &Masks,
+    rope: Option<&RopeTables>,
+    order: Order,
+    rows: &[(usize, usize)],
+) -> RefTensor {
     let dm = w.d_model;
-    let lin = |x: &RefTensor, wt: &[f32], b: &[f32]| linear(x, wt, dm, dm, Some(b), Activation::None);
+    let lin =
+        |x: &RefTensor, wt: &[f32], b: &[f32]| linear(x, wt, dm, dm, Some(b), Activation::None);
     let mut k = lin(xkv, &w.wk, &w.bk);
     let v = lin(xkv, &w.wv, &w.bv);
     // Projections are row-wise, so projecting only the sampled rows is exact.
@@ -169,7 +208,15 @@ pub fn mha_rows(w: &MhaWeights, xq: &RefTensor, xkv: &RefTensor, heads: usize, m
 }
 
 /// Every row: [B, L, D].
-pub fn mha(w: &MhaWeights, xq: &RefTensor, xkv: &RefTensor, heads: usize, masks: &Masks, rope: Option<&RopeTables>, order: Order) -> RefTensor {
+pub fn mha(
+    w: &MhaWeights,
+    xq: &RefTensor,
+    xkv: &RefTensor,
+    heads: usize,
+    masks: &Masks,
+    rope: Option<&RopeTables>,
+    order: Order,
+) -> RefTensor {
     let (b, l) = (xq.shape[0], xq.shape[1]);
     let rows: Vec<_> = (0..b).flat_map(|bb| (0..l).map(move |i| (bb, i))).collect();
     let mut y = mha_rows(w, xq, xkv, heads, masks, rope, order, &rows);

@@ -28,7 +28,13 @@ pub fn rope(x: &RefTensor, heads: usize, cos: &[f32], sin: &[f32]) -> RefTensor 
 }
 
 /// RoPE where row r (of width H*d) sits at position `positions[r]`.
-pub fn rope_at(x: &RefTensor, heads: usize, cos: &[f32], sin: &[f32], positions: &[usize]) -> RefTensor {
+pub fn rope_at(
+    x: &RefTensor,
+    heads: usize,
+    cos: &[f32],
+    sin: &[f32],
+    positions: &[usize],
+) -> RefTensor {
     let width = *x.shape.last().unwrap_or(&1);
     let d = width / heads;
     let half = d / 2;

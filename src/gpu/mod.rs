@@ -23,6 +23,10 @@ pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::SHADER_F16)
     .union(wgpu::Features::SUBGROUP);
 
+/// llvmpipe's cap is 65535 iterations per invocation; leave room for the
+/// short loops (tile loads, set-up) around the long one.
+pub const LLVMPIPE_LOOP_BUDGET: u64 = 60_000;
+
 /// Errors that reach wgpu's uncaptured handler or the device-lost callback.
 /// wgpu's default handler panics; ours records, and the next call returns it.
 #[derive(Default)]
@@ -39,6 +43,11 @@ pub struct Gpu {
     pub features: wgpu::Features,
     /// How long any wait for the GPU may take before it is an Error.
     pub timeout: Duration,
+    /// Most loop iterations one invocation may run. Mesa's llvmpipe (the
+    /// lavapipe Vulkan and GL software adapters) silently stops every loop
+    /// of an invocation after 65535 iterations in all, so kernels with long
+    /// reductions are split into several dispatches under this budget.
+    pub loop_budget: u64,
     faults: Arc<Mutex<Faults>>,
     pipelines: pipelines::Cache,
 }
@@ -79,9 +88,18 @@ impl Gpu {
                 f.lost = Some(format!("{reason:?}: {msg}"));
             }
         });
+        let loop_budget = if [&info.name, &info.driver, &info.driver_info]
+            .iter()
+            .any(|s| s.to_lowercase().contains("llvmpipe"))
+        {
+            LLVMPIPE_LOOP_BUDGET
+        } else {
+            u64::MAX
+        };
         Ok(Gpu {
             device,
             queue,
+            loop_budget,
             info,
             limits: device_limits_or(limits),
             features,

@@ -36,7 +36,17 @@ pub struct PermuteJob {
 
 impl Default for PermuteJob {
     fn default() -> Self {
-        PermuteJob { tokens: 16, dim: 64, heads: 4, layers: 2, positional: Positional::Sinusoidal, seed: 0, path: AttentionPath::Fused, pre_norm: true, reps: 3 }
+        PermuteJob {
+            tokens: 16,
+            dim: 64,
+            heads: 4,
+            layers: 2,
+            positional: Positional::Sinusoidal,
+            seed: 0,
+            path: AttentionPath::Fused,
+            pre_norm: true,
+            reps: 3,
+        }
     }
 }
 
@@ -84,9 +94,20 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
 
 pub fn run(gpu: &Gpu, job: &PermuteJob) -> Result<PermuteReport> {
     if job.tokens == 0 || job.layers == 0 {
-        return Err(Error::arg("--tokens/--layers", "need at least one token and one layer"));
+        return Err(Error::arg(
+            "--tokens/--layers",
+            "need at least one token and one layer",
+        ));
     }
-    let cfg = TransformerConfig { d_model: job.dim, heads: job.heads, ffn_hidden: 4 * job.dim, layers: job.layers, pre_norm: job.pre_norm, causal: false, path: job.path };
+    let cfg = TransformerConfig {
+        d_model: job.dim,
+        heads: job.heads,
+        ffn_hidden: 4 * job.dim,
+        layers: job.layers,
+        pre_norm: job.pre_norm,
+        causal: false,
+        path: job.path,
+    };
     let model = Transformer::random(&cfg, job.tokens, job.seed)?;
     let (l, d) = (job.tokens, job.dim);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(job.seed.wrapping_add(1));
@@ -114,14 +135,18 @@ pub fn run(gpu: &Gpu, job: &PermuteJob) -> Result<PermuteReport> {
                 eq = eq.max((f64::from(tpx[i * d + c]) - f64::from(tx[perm[i] * d + c])).abs());
             }
         }
-        let mean = |t: &[f32], c: usize| (0..l).map(|i| f64::from(t[i * d + c])).sum::<f64>() / l as f64;
+        let mean =
+            |t: &[f32], c: usize| (0..l).map(|i| f64::from(t[i * d + c])).sum::<f64>() / l as f64;
         let (mut pooled, mut max_pool) = (0.0f64, 0.0f64);
         for c in 0..d {
             let (a, b) = (mean(tx, c), mean(tpx, c));
             pooled = pooled.max((a - b).abs());
             max_pool = max_pool.max(a.abs());
         }
-        let (equivariance_error, pooled_invariance_error) = (eq / max_tx.max(f64::MIN_POSITIVE), pooled / max_pool.max(f64::MIN_POSITIVE));
+        let (equivariance_error, pooled_invariance_error) = (
+            eq / max_tx.max(f64::MIN_POSITIVE),
+            pooled / max_pool.max(f64::MIN_POSITIVE),
+        );
         Ok(Symmetry {
             equivariance_error,
             pooled_invariance_error,
@@ -131,12 +156,19 @@ pub fn run(gpu: &Gpu, job: &PermuteJob) -> Result<PermuteReport> {
             timing,
         })
     };
-    let pe = if job.positional == Positional::None { Positional::Sinusoidal } else { job.positional };
+    let pe = if job.positional == Positional::None {
+        Positional::Sinusoidal
+    } else {
+        job.positional
+    };
     Ok(PermuteReport {
         adapter: gpu.summary(),
         without_pe: measure(Positional::None)?,
         with_pe: measure(pe)?,
-        job: PermuteJob { positional: pe, ..job.clone() },
+        job: PermuteJob {
+            positional: pe,
+            ..job.clone()
+        },
         permutation: perm,
     })
 }

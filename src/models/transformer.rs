@@ -34,7 +34,10 @@ impl Positional {
             "sinusoidal" | "sin" => Ok(Positional::Sinusoidal),
             "learned" => Ok(Positional::Learned),
             "rope" | "rotary" => Ok(Positional::Rope),
-            _ => Err(Error::arg("--positional", format!("'{s}' is not one of sinusoidal, learned, rope, none"))),
+            _ => Err(Error::arg(
+                "--positional",
+                format!("'{s}' is not one of sinusoidal, learned, rope, none"),
+            )),
         }
     }
 
@@ -62,12 +65,18 @@ pub struct TransformerConfig {
 impl TransformerConfig {
     pub fn validate(&self) -> Result<()> {
         if self.d_model == 0 || self.heads == 0 || self.ffn_hidden == 0 {
-            return Err(Error::arg("--dim/--heads", "model width, heads and feed-forward width must be at least 1"));
+            return Err(Error::arg(
+                "--dim/--heads",
+                "model width, heads and feed-forward width must be at least 1",
+            ));
         }
         if self.d_model % self.heads != 0 {
             return Err(Error::arg(
                 "--dim",
-                format!("model width {} is not divisible by {} heads; each head needs D/H features", self.d_model, self.heads),
+                format!(
+                    "model width {} is not divisible by {} heads; each head needs D/H features",
+                    self.d_model, self.heads
+                ),
             ));
         }
         Ok(())
@@ -121,15 +130,31 @@ impl Transformer {
                     bo: lin(d),
                 };
                 let mut ln = || {
-                    let g = uniform(&mut rng, d, 0.1).into_iter().map(|v| 1.0 + v).collect();
+                    let g = uniform(&mut rng, d, 0.1)
+                        .into_iter()
+                        .map(|v| 1.0 + v)
+                        .collect();
                     (g, uniform(&mut rng, d, 0.1))
                 };
                 let (ln1, ln2) = (ln(), ln());
-                Block { attn, ln1, ln2, w1: uniform(&mut rng, d * f, bd), b1: uniform(&mut rng, f, bd), w2: uniform(&mut rng, f * d, bf), b2: uniform(&mut rng, d, bf) }
+                Block {
+                    attn,
+                    ln1,
+                    ln2,
+                    w1: uniform(&mut rng, d * f, bd),
+                    b1: uniform(&mut rng, f, bd),
+                    w2: uniform(&mut rng, f * d, bf),
+                    b2: uniform(&mut rng, d, bf),
+                }
             })
             .collect();
         let learned = uniform(&mut rng, max_tokens * d, 1.0);
-        Ok(Transformer { cfg: cfg.clone(), blocks, learned, max_tokens })
+        Ok(Transformer {
+            cfg: cfg.clone(),
+            blocks,
+            learned,
+            max_tokens,
+        })
     }
 
     pub fn upload(&self, gpu: &Gpu) -> Result<Vec<BlockTensors>> {
@@ -174,17 +199,39 @@ impl Transformer {
 
     fn check_tokens(&self, tokens: usize, pe: Positional) -> Result<()> {
         if pe == Positional::Learned && tokens > self.max_tokens {
-            return Err(Error::arg("--tokens", format!("the learned table has {} positions but the sequence has {tokens}", self.max_tokens)));
+            return Err(Error::arg(
+                "--tokens",
+                format!(
+                    "the learned table has {} positions but the sequence has {tokens}",
+                    self.max_tokens
+                ),
+            ));
         }
         if pe == Positional::Rope && (self.cfg.d_model / self.cfg.heads) % 2 != 0 {
-            return Err(Error::arg("--positional rope", format!("RoPE needs an even head size; {} / {} heads is odd", self.cfg.d_model, self.cfg.heads)));
+            return Err(Error::arg(
+                "--positional rope",
+                format!(
+                    "RoPE needs an even head size; {} / {} heads is odd",
+                    self.cfg.d_model, self.cfg.heads
+                ),
+            ));
         }
         Ok(())
     }
 
     /// Appends the whole stack for x [B, L, D] to `plan`.
-    pub fn forward_gpu(&self, gpu: &Gpu, w: &[BlockTensors], plan: &mut Plan, x: &Tensor, pe: Positional) -> Result<Tensor> {
-        let tokens = *x.shape.get(1).ok_or_else(|| Error::shape("transformer input", "expected [B, L, D]"))?;
+    pub fn forward_gpu(
+        &self,
+        gpu: &Gpu,
+        w: &[BlockTensors],
+        plan: &mut Plan,
+        x: &Tensor,
+        pe: Positional,
+    ) -> Result<Tensor> {
+        let tokens = *x
+            .shape
+            .get(1)
+            .ok_or_else(|| Error::shape("transformer input", "expected [B, L, D]"))?;
         self.check_tokens(tokens, pe)?;
         let d = self.cfg.d_model;
         let mut h = x.clone();
@@ -196,19 +243,56 @@ impl Transformer {
             Positional::Rope => {
                 let (c, s) = rope_tables(tokens, d / self.cfg.heads);
                 let half = d / self.cfg.heads / 2;
-                Some(RopeTensors { cos: Tensor::upload(gpu, "rope cos", &[tokens, half], &c)?, sin: Tensor::upload(gpu, "rope sin", &[tokens, half], &s)? })
+                Some(RopeTensors {
+                    cos: Tensor::upload(gpu, "rope cos", &[tokens, half], &c)?,
+                    sin: Tensor::upload(gpu, "rope sin", &[tokens, half], &s)?,
+                })
             }
             _ => None,
         };
-        let mask = Mask { causal: self.cfg.causal, keys: None };
+        let mask = Mask {
+            causal: self.cfg.causal,
+            keys: None,
+        };
         for (i, bw) in w.iter().enumerate() {
             let n = |s: &str| format!("block {} {s}", i + 1);
-            let attn = |h: &Tensor, plan: &mut Plan| mha_forward(gpu, plan, &n("attention"), self.cfg.path, self.cfg.heads, &bw.attn, h, h, &mask, rope.as_ref());
-            let ffn = |h: &Tensor, plan: &mut Plan| -> Result<Tensor> {
-                let u = linear(gpu, plan, &n("ffn up"), h, &bw.w1, Some(&bw.b1), Activation::Gelu)?;
-                linear(gpu, plan, &n("ffn down"), &u, &bw.w2, Some(&bw.b2), Activation::None)
+            let attn = |h: &Tensor, plan: &mut Plan| {
+                mha_forward(
+                    gpu,
+                    plan,
+                    &n("attention"),
+                    self.cfg.path,
+                    self.cfg.heads,
+                    &bw.attn,
+                    h,
+                    h,
+                    &mask,
+                    rope.as_ref(),
+                )
             };
-            let ln = |h: &Tensor, p: &(Tensor, Tensor), name: &str, plan: &mut Plan| layernorm_forward(gpu, plan, &n(name), h, &p.0, &p.1);
+            let ffn = |h: &Tensor, plan: &mut Plan| -> Result<Tensor> {
+                let u = linear(
+                    gpu,
+                    plan,
+                    &n("ffn up"),
+                    h,
+                    &bw.w1,
+                    Some(&bw.b1),
+                    Activation::Gelu,
+                )?;
+                linear(
+                    gpu,
+                    plan,
+                    &n("ffn down"),
+                    &u,
+                    &bw.w2,
+                    Some(&bw.b2),
+                    Activation::None,
+                )
+            };
+            let ln = |h: &Tensor, p: &(Tensor, Tensor), name: &str, plan: &mut Plan| {
+                layernorm_forward(gpu, plan, &n(name), h, &p.0, &p.1)
+            };
             if self.cfg.pre_norm {
                 let a = attn(&ln(&h, &bw.ln1, "norm 1", plan)?, plan)?;
                 h = add_forward(gpu, plan, &n("residual 1"), &h, &a)?;
@@ -216,9 +300,19 @@ impl Transformer {
                 h = add_forward(gpu, plan, &n("residual 2"), &h, &f)?;
             } else {
                 let a = attn(&h, plan)?;
-                h = ln(&add_forward(gpu, plan, &n("residual 1"), &h, &a)?, &bw.ln1, "norm 1", plan)?;
+                h = ln(
+                    &add_forward(gpu, plan, &n("residual 1"), &h, &a)?,
+                    &bw.ln1,
+                    "norm 1",
+                    plan,
+                )?;
                 let f = ffn(&h, plan)?;
-                h = ln(&add_forward(gpu, plan, &n("residual 2"), &h, &f)?, &bw.ln2, "norm 2", plan)?;
+                h = ln(
+                    &add_forward(gpu, plan, &n("residual 2"), &h, &f)?,
+                    &bw.ln2,
+                    "norm 2",
+                    plan,
+                )?;
             }
         }
         Ok(h)
@@ -235,13 +329,18 @@ impl Transformer {
         }
         let tables = (pe == Positional::Rope).then(|| rope_tables(tokens, d / self.cfg.heads));
         let rope = tables.as_ref().map(|(c, s)| RopeTables { cos: c, sin: s });
-        let masks = Masks { causal: self.cfg.causal, keys: None };
+        let masks = Masks {
+            causal: self.cfg.causal,
+            keys: None,
+        };
         let order = match self.cfg.path {
             AttentionPath::Composed => Order::Stored,
             AttentionPath::Fused => Order::Online,
         };
         for b in &self.blocks {
-            let attn = |h: &RefTensor| cpu_attn::mha(&b.attn, h, h, self.cfg.heads, &masks, rope.as_ref(), order);
+            let attn = |h: &RefTensor| {
+                cpu_attn::mha(&b.attn, h, h, self.cfg.heads, &masks, rope.as_ref(), order)
+            };
             let ffn = |h: &RefTensor| {
                 let u = cpu_linear(h, &b.w1, d, f, Some(&b.b1), Activation::Gelu);
                 cpu_linear(&u, &b.w2, f, d, Some(&b.b2), Activation::None)

@@ -7,7 +7,7 @@
 use super::matmul::{linear, matmul_into, Activation, Matmul, View};
 use super::positional::rope_forward;
 use super::softmax::{softmax_forward, Mask};
-use super::{check_u32, kernel, read, u, write};
+use super::{check_u32, kernel, part_flags, part_label, read, split_range, u, write};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
@@ -16,6 +16,8 @@ const SOURCE: &str = include_str!("../../shaders/attention.wgsl");
 pub const FUSED: Kernel = kernel("attention", SOURCE, "attention_fused");
 /// The fused kernel keeps a query row and its output in registers.
 pub const FUSED_MAX_HEAD_DIM: usize = 128;
+/// Keys per tile staged in workgroup memory (TK in attention.wgsl).
+const TILE_KEYS: u64 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttentionPath {
@@ -70,6 +72,9 @@ pub struct AttentionParams {
     pub flags: u32,
     pub q_blocks: u32,
     pub scale: f32,
+    pub k0: u32,
+    pub k1: u32,
+    pub _pad: [u32; 2],
 }
 
 fn sdpa_shape(
@@ -232,24 +237,60 @@ pub fn sdpa_forward(
                 flags: u32::from(mask.causal) | (u32::from(mask.keys.is_some()) << 1),
                 q_blocks: u(q_blocks),
                 scale,
+                k0: 0,
+                k1: 0,
+                _pad: [0; 2],
             };
-            plan.push(Step {
-                label: format!("{layer} fused"),
-                kernel: FUSED,
-                overrides: vec![],
-                params: bytemuck::bytes_of(&params).to_vec(),
-                bindings: vec![
-                    read("Q", q),
-                    read("K", k),
-                    read("V", v),
-                    read("key mask", &key_mask),
-                    write("O", &out),
-                ],
-                invocations: (sh.batch * sh.heads * q_blocks) as u64 * u64::from(wg),
-                workgroup_size: wg,
-                flops: sh.core_flops(),
-                bytes_moved: 4 * (q.numel() + k.numel() + v.numel() + out.numel()) as u64,
-            });
+            // Per key: a dot product and an update over d; around them the
+            // query load, the tile loads and the final division.
+            let d = sh.head_dim as u64;
+            let parts = split_range(
+                gpu,
+                layer,
+                sh.keys,
+                2 * d + 4 + d.div_ceil(u64::from(wg)),
+                3 * d + 2 * TILE_KEYS,
+            )?;
+            // Running max and sum per query row between the parts.
+            let state_len = if parts.len() > 1 {
+                2 * sh.batch * sh.heads * sh.queries
+            } else {
+                2
+            };
+            let state = Tensor::upload(
+                gpu,
+                &format!("{layer} softmax state"),
+                &[state_len],
+                &vec![0.0; state_len],
+            )?;
+            for (n, &(k0, k1)) in parts.iter().enumerate() {
+                let params = AttentionParams {
+                    k0: u(k0),
+                    k1: u(k1),
+                    flags: params.flags | part_flags(n, parts.len()),
+                    ..params
+                };
+                plan.push(Step {
+                    label: part_label(&format!("{layer} fused"), "keys", k0, k1, parts.len()),
+                    kernel: FUSED,
+                    overrides: vec![],
+                    params: bytemuck::bytes_of(&params).to_vec(),
+                    bindings: vec![
+                        read("Q", q),
+                        read("K", k),
+                        read("V", v),
+                        read("key mask", &key_mask),
+                        write("O", &out),
+                        write("state", &state),
+                    ],
+                    invocations: (sh.batch * sh.heads * q_blocks) as u64 * u64::from(wg),
+                    workgroup_size: wg,
+                    flops: sh.core_flops() * (k1 - k0) as u64 / sh.keys as u64,
+                    bytes_moved: 4
+                        * (q.numel() + (k.numel() + v.numel()) * (k1 - k0) / sh.keys + out.numel())
+                            as u64,
+                });
+            }
         }
     }
     Ok(out)

@@ -1,6 +1,9 @@
 //! conv2d: parameters and GPU forward. Reference: `cpu::conv2d`.
 
-use super::{check_u32, expect_shape, kernel, read, u, workgroup_1d, write};
+use super::{
+    check_u32, expect_shape, kernel, part_flags, part_label, read, split_range, u, workgroup_1d,
+    write,
+};
 use crate::error::{Error, Result};
 use crate::geometry::Window;
 use crate::gpu::{Gpu, Kernel, Plan, Step};
@@ -40,7 +43,9 @@ pub struct Conv2dParams {
     pub dw: u32,
     pub flags: u32,
     pub total: u32,
-    pub _pad: [u32; 3],
+    pub ci0: u32,
+    pub ci1: u32,
+    pub _pad: u32,
 }
 
 impl Conv2d {
@@ -94,7 +99,9 @@ impl Conv2d {
             dw: u(wd.dilation[1]),
             flags: u32::from(self.bias) | (u32::from(self.relu) << 1),
             total: u(out.iter().product()),
-            _pad: [0; 3],
+            ci0: 0,
+            ci1: u(input[1]),
+            _pad: 0,
         }
     }
 }
@@ -130,22 +137,33 @@ pub fn conv2d_forward(
     }
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let params = conv.params(&x.shape, &out);
-    plan.push(Step {
-        label: layer.to_string(),
-        kernel: DIRECT,
-        overrides: vec![],
-        params: bytemuck::bytes_of(&params).to_vec(),
-        bindings: vec![
-            read("x", x),
-            read("weight", weight),
-            read("bias", &bias),
-            write("y", &y),
-        ],
-        invocations: u64::from(params.total),
-        workgroup_size: workgroup_1d(gpu),
-        flops: conv.flops(&out),
-        bytes_moved: 4 * (x.numel() + weight.numel() + y.numel()) as u64,
-    });
+    let [kh, kw] = conv.window.kernel;
+    // Per input channel an invocation loops kh rows of kw taps.
+    let parts = split_range(gpu, layer, conv.in_channels, (kh * (kw + 1) + 1) as u64, 0)?;
+    for (n, &(c0, c1)) in parts.iter().enumerate() {
+        let params = Conv2dParams {
+            ci0: u(c0),
+            ci1: u(c1),
+            flags: params.flags | part_flags(n, parts.len()),
+            ..params
+        };
+        plan.push(Step {
+            label: part_label(layer, "channels", c0, c1, parts.len()),
+            kernel: DIRECT,
+            overrides: vec![],
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![
+                read("x", x),
+                read("weight", weight),
+                read("bias", &bias),
+                write("y", &y),
+            ],
+            invocations: u64::from(params.total),
+            workgroup_size: workgroup_1d(gpu),
+            flops: conv.flops(&out) * (c1 - c0) as u64 / conv.in_channels as u64,
+            bytes_moved: 4 * (x.numel() + weight.numel() + y.numel()) as u64,
+        });
+    }
     Ok(y)
 }
 

@@ -2,7 +2,10 @@
 //! parameters and GPU forward. Reference: `cpu::conv_transpose2d`.
 
 use super::conv2d::{bias_or_dummy, nchw, Conv2dParams};
-use super::{check_u32, expect_shape, kernel, read, u, workgroup_1d, write};
+use super::{
+    check_u32, expect_shape, kernel, part_flags, part_label, read, split_range, u, workgroup_1d,
+    write,
+};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
@@ -157,23 +160,36 @@ pub fn forward_to(
         dw: u(ct.dilation[1]),
         flags: u32::from(ct.bias) | (u32::from(ct.relu) << 1),
         total: u(out.iter().product()),
-        _pad: [0; 3],
+        ci0: 0,
+        ci1: u(cin),
+        _pad: 0,
     };
-    plan.push(Step {
-        label: layer.to_string(),
-        kernel: GATHER,
-        overrides: vec![],
-        params: bytemuck::bytes_of(&params).to_vec(),
-        bindings: vec![
-            read("x", x),
-            read("weight", weight),
-            read("bias", &bias),
-            write("y", &y),
-        ],
-        invocations: u64::from(params.total),
-        workgroup_size: workgroup_1d(gpu),
-        flops: ct.flops(&x.shape),
-        bytes_moved: 4 * (x.numel() + weight.numel() + y.numel()) as u64,
-    });
+    let [kh, kw] = ct.kernel;
+    // Loops: kh rows, kw taps each, and the channels innermost.
+    let parts = split_range(gpu, layer, cin, (kh * kw) as u64, (kh + kh * kw) as u64)?;
+    for (n, &(c0, c1)) in parts.iter().enumerate() {
+        let params = Conv2dParams {
+            ci0: u(c0),
+            ci1: u(c1),
+            flags: params.flags | part_flags(n, parts.len()),
+            ..params
+        };
+        plan.push(Step {
+            label: part_label(layer, "channels", c0, c1, parts.len()),
+            kernel: GATHER,
+            overrides: vec![],
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![
+                read("x", x),
+                read("weight", weight),
+                read("bias", &bias),
+                write("y", &y),
+            ],
+            invocations: u64::from(params.total),
+            workgroup_size: workgroup_1d(gpu),
+            flops: ct.flops(&x.shape) * (c1 - c0) as u64 / cin as u64,
+            bytes_moved: 4 * (x.numel() + weight.numel() + y.numel()) as u64,
+        });
+    }
     Ok(y)
 }

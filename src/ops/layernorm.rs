@@ -39,6 +39,8 @@ pub fn layernorm_forward(
     let rows = x.numel() / d;
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &x.shape)?;
     let wg = workgroup_pow2(gpu, 64);
+    let per_lane = 3 * d.div_ceil(wg as usize) as u64 + 2 * u64::from(wg.ilog2());
+    super::within_loop_budget(gpu, layer, per_lane, &format!("a layer-norm row of {d}"))?;
     let params = LayerNormParams {
         rows: u(rows),
         cols: u(d),

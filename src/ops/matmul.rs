@@ -4,7 +4,10 @@
 //! Operands are strided views: a batch is indexed (outer, inner), so the
 //! per-head slices of a [B, L, H*d] tensor are multiplied in place.
 
-use super::{check_u32, expect_shape, kernel, read, u, workgroup_1d, write};
+use super::{
+    check_u32, expect_shape, kernel, part_flags, part_label, read, split_range, u, workgroup_1d,
+    write,
+};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
@@ -78,7 +81,9 @@ pub struct MatmulParams {
     pub tiles_m: u32,
     pub total: u32,
     pub alpha: f32,
-    pub _pad: u32,
+    pub k0: u32,
+    pub k1: u32,
+    pub _pad: [u32; 3],
 }
 
 impl Matmul {
@@ -167,9 +172,7 @@ pub fn matmul_into(
             format!("{total} output blocks exceed u32; split the batch"),
         )
     })?;
-    let flags = u32::from(mm.trans_a)
-        | (u32::from(mm.trans_b) << 1)
-        | (u32::from(mm.bias) << 2)
+    let flags = (u32::from(mm.bias) << 2)
         | match mm.act {
             Activation::None => 0,
             Activation::Relu => 8,
@@ -195,24 +198,40 @@ pub fn matmul_into(
         tiles_m: u(tiles_m),
         total: total32,
         alpha: mm.alpha,
-        _pad: 0,
+        k0: 0,
+        k1: 0,
+        _pad: [0; 3],
     };
-    plan.push(Step {
-        label: layer.to_string(),
-        kernel: RB4,
-        overrides: vec![],
-        params: bytemuck::bytes_of(&params).to_vec(),
-        bindings: vec![
-            read("A", a.0),
-            read("B", b.0),
-            read("bias", &bias),
-            write("C", c.0),
-        ],
-        invocations: total,
-        workgroup_size: workgroup_1d(gpu),
-        flops: mm.flops(),
-        bytes_moved: 4 * (a.0.numel() + b.0.numel() + c.0.numel()) as u64,
-    });
+    // Each invocation loops over its share of K once; the device's loop
+    // budget decides how many dispatches K is split into.
+    let parts = split_range(gpu, layer, mm.k, 1, 0)?;
+    for (n, &(k0, k1)) in parts.iter().enumerate() {
+        let params = MatmulParams {
+            k0: u(k0),
+            k1: u(k1),
+            flags: flags | part_flags(n, parts.len()),
+            ..params
+        };
+        plan.push(Step {
+            label: part_label(layer, "k", k0, k1, parts.len()),
+            kernel: RB4,
+            overrides: vec![
+                ("TRANS_A", f64::from(u8::from(mm.trans_a))),
+                ("TRANS_B", f64::from(u8::from(mm.trans_b))),
+            ],
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![
+                read("A", a.0),
+                read("B", b.0),
+                read("bias", &bias),
+                write("C", c.0),
+            ],
+            invocations: total,
+            workgroup_size: workgroup_1d(gpu),
+            flops: mm.flops() * (k1 - k0) as u64 / mm.k as u64,
+            bytes_moved: 4 * (a.0.numel() + b.0.numel() + c.0.numel()) as u64,
+        });
+    }
     Ok(())
 }
 

@@ -80,3 +80,59 @@ pub fn expect_shape(layer: &str, tensor: &str, shape: &[usize], want: &[usize]) 
         ))
     }
 }
+
+/// Splits a reduction of `len` items into ranges whose loops fit the
+/// device's loop budget: an invocation runs `per_item` iterations per item
+/// plus `fixed` around them. An error names the layer when even one item is
+/// too much.
+pub fn split_range(
+    gpu: &Gpu,
+    layer: &str,
+    len: usize,
+    per_item: u64,
+    fixed: u64,
+) -> Result<Vec<(usize, usize)>> {
+    let room = gpu.loop_budget.saturating_sub(fixed) / per_item.max(1);
+    if room == 0 {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "one reduction step needs {} loop iterations but this adapter stops loops after {} (llvmpipe's limit); use a smaller kernel or row",
+                per_item + fixed,
+                gpu.loop_budget
+            ),
+        ));
+    }
+    let chunk = usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .clamp(1, len.max(1));
+    Ok((0..len.div_ceil(chunk).max(1))
+        .map(|i| (i * chunk, ((i + 1) * chunk).min(len)))
+        .collect())
+}
+
+/// Shader flags of part `n` of `parts`: 32 = first (start from zero),
+/// 64 = last (finish: bias, activation, normalisation).
+pub fn part_flags(n: usize, parts: usize) -> u32 {
+    (if n == 0 { 32 } else { 0 }) | (if n + 1 == parts { 64 } else { 0 })
+}
+
+pub fn part_label(layer: &str, axis: &str, a: usize, b: usize, parts: usize) -> String {
+    if parts == 1 {
+        layer.to_string()
+    } else {
+        format!("{layer} [{axis} {a}..{b}]")
+    }
+}
+
+/// Refuses a kernel whose invocations would loop more than the device
+/// allows (llvmpipe would silently stop them and leave wrong results).
+pub fn within_loop_budget(gpu: &Gpu, layer: &str, iterations: u64, what: &str) -> Result<()> {
+    if iterations > gpu.loop_budget {
+        return Err(Error::shape(
+            layer,
+            format!("{what} needs {iterations} loop iterations per invocation but this adapter stops loops after {} (llvmpipe's limit); use smaller sizes", gpu.loop_budget),
+        ));
+    }
+    Ok(())
+}

@@ -92,8 +92,15 @@ pub fn pool2d_forward(
     let out = pool.output_shape(&x.shape, layer)?;
     check_u32(&format!("{layer} input"), &x.shape)?;
     let total = check_u32(&format!("{layer} output"), &out)?;
-    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let wd = &pool.window;
+    let taps = (wd.kernel[0] * (wd.kernel[1] + 1)) as u64;
+    super::within_loop_budget(
+        gpu,
+        layer,
+        taps,
+        &format!("a {}x{} pooling window", wd.kernel[0], wd.kernel[1]),
+    )?;
+    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let params = Pool2dParams {
         planes: u(out[0] * out[1]),
         h: u(x.shape[2]),

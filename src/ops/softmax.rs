@@ -69,6 +69,8 @@ pub fn softmax_forward(
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &x.shape)?;
     let rows = b * h * l;
     let wg = workgroup_pow2(gpu, 64);
+    let per_lane = 3 * s.div_ceil(wg as usize) as u64 + 2 * u64::from(wg.ilog2());
+    super::within_loop_budget(gpu, layer, per_lane, &format!("a softmax row of {s}"))?;
     let params = SoftmaxParams {
         rows: u(rows),
         cols: u(s),
