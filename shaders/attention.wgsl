@@ -133,3 +133,4 @@ fn attention_fused(
         o[ob + t] = acc[t] * inv;
     }
 }
+

@@ -34,6 +34,9 @@ pub struct AttentionArgs {
     /// Check every query row up to this many, a seeded sample beyond.
     #[arg(long, default_value_t = 256)]
     pub check_rows: usize,
+    /// Print each step's median GPU time too.
+    #[arg(long)]
+    pub explain: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -85,6 +88,16 @@ pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
         super::print_json(&to_json(&report));
     } else {
         print_text(&report);
+        if args.explain {
+            for p in &report.paths {
+                if let Ok((_, t)) = &p.outcome {
+                    println!("  steps of the {} path:", p.path.name());
+                    for (label, ms) in &t.steps {
+                        println!("    {label:<44} {ms:>10.3} ms");
+                    }
+                }
+            }
+        }
     }
     let all_passed = report
         .paths
