@@ -132,3 +132,71 @@ fn matmul_rb4(
     store_row(cbase, i0 + 2u, j0, acc2);
     store_row(cbase, i0 + 3u, j0, acc3);
 }
+
+// Rung 1 of the ladder: one output per invocation, a plain loop over k.
+@compute @workgroup_size(WG)
+fn matmul_naive(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = flat_id(wid, nwg, lid);
+    if t >= p.total {
+        return;
+    }
+    let per_batch = p.m * p.n;
+    let z = t / per_batch;
+    let i = (t % per_batch) / p.n;
+    let j = t % p.n;
+    let abase = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si;
+    let bbase = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si;
+    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si;
+    var acc = 0.0;
+    for (var kk = p.k0; kk < p.k1; kk++) {
+        acc += load_a(abase, i, kk) * load_b(bbase, kk, j);
+    }
+    let ci = cbase + i * p.ldc + j;
+    c[ci] = epilogue(acc, j, c[ci]);
+}
+
+// Rung 2: 16 x 16 output tiles per workgroup of 256, A and B tiles staged
+// through workgroup memory (the classic GPU tiling; WG must be 256).
+const T: u32 = 16u;
+var<workgroup> a_tile: array<f32, 256>;
+var<workgroup> b_tile: array<f32, 256>;
+
+@compute @workgroup_size(WG)
+fn matmul_tiled(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let tile = flat_id(wid, nwg, 0u) / WG;
+    let tiles_m = (p.m + T - 1u) / T;
+    let tiles_n = (p.n + T - 1u) / T;
+    let z = tile / (tiles_m * tiles_n);
+    let in_range = z < p.batches;
+    let r = tile % (tiles_m * tiles_n);
+    let i = (r / tiles_n) * T + lid / T;
+    let j = (r % tiles_n) * T + lid % T;
+    let abase = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si;
+    let bbase = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si;
+    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si;
+    var acc = 0.0;
+    for (var k0 = p.k0; k0 < p.k1; k0 += T) {
+        // Lanes past an edge load zeros, so the sums stay exact.
+        let ka = k0 + lid % T;
+        let kb = k0 + lid / T;
+        a_tile[lid] = select(0.0, load_a(abase, i, ka), in_range && ka < p.k1);
+        b_tile[lid] = select(0.0, load_b(bbase, kb, j), in_range && kb < p.k1);
+        workgroupBarrier();
+        for (var t = 0u; t < T; t++) {
+            acc += a_tile[(lid / T) * T + t] * b_tile[t * T + lid % T];
+        }
+        workgroupBarrier();
+    }
+    if in_range && i < p.m && j < p.n {
+        let ci = cbase + i * p.ldc + j;
+        c[ci] = epilogue(acc, j, c[ci]);
+    }
+}

@@ -1,6 +1,7 @@
 //! Subcommands. Each returns Ok(true) when everything it checked passed.
 
 pub mod attention;
+
 pub mod conv;
 pub mod info;
 pub mod permute;

@@ -50,6 +50,10 @@ pub struct Gpu {
     pub loop_budget: u64,
     faults: Arc<Mutex<Faults>>,
     pipelines: pipelines::Cache,
+    /// Which kernel each op family uses ("matmul" -> "rb4_vec4", ...):
+    /// set by `--kernel` or the autotuner; unset families use the op's
+    /// own default for this adapter.
+    kernels: std::sync::RwLock<std::collections::HashMap<String, String>>,
 }
 
 impl Gpu {
@@ -106,7 +110,23 @@ impl Gpu {
             timeout: Duration::from_secs(60),
             faults,
             pipelines: pipelines::Cache::default(),
+            kernels: Default::default(),
         })
+    }
+
+    /// The kernel chosen for an op family, if any.
+    pub fn kernel_for(&self, family: &str) -> Option<String> {
+        self.kernels.read().ok().and_then(|k| k.get(family).cloned())
+    }
+
+    /// Chooses the kernel for an op family (None: back to the default).
+    pub fn set_kernel(&self, family: &str, kernel: Option<&str>) {
+        if let Ok(mut k) = self.kernels.write() {
+            match kernel {
+                Some(name) => k.insert(family.to_string(), name.to_string()),
+                None => k.remove(family),
+            };
+        }
     }
 
     pub fn summary(&self) -> AdapterSummary {

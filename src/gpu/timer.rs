@@ -81,32 +81,71 @@ impl Timestamps {
         let ticks: Vec<u64> = crate::tensor::read_buffer(gpu, &self.readback, enc, "timestamps")
             .map_err(|e| format!("timestamps unreadable ({e}); wall clock only"))?;
         let period_ns = f64::from(gpu.queue.get_timestamp_period());
-        let mut steps = Vec::new();
-        let mut total = 0.0;
-        for (i, s) in plan.steps.iter().take(self.timed).enumerate() {
-            if s.invocations == 0 {
-                continue;
-            }
-            let (a, b) = (ticks[2 * i], ticks[2 * i + 1]);
-            let ms = (b as f64 - a as f64) * period_ns / 1e6;
-            // A pass that took no time, ran backwards or took over an hour
-            // is a driver fault, not a measurement.
-            if a == 0 || b < a || ms >= 3.6e6 {
-                return Err(format!(
-                    "timestamp for step '{}' is implausible ({a} -> {b} ticks); wall clock only",
-                    s.label
-                ));
-            }
-            total += ms;
-            steps.push((s.label.clone(), ms));
+        let labels: Vec<(&str, bool)> = plan.steps.iter().take(self.timed).map(|s| (s.label.as_str(), s.invocations > 0)).collect();
+        ticks_to_times(&ticks, period_ns, &labels)
+    }
+}
+
+/// Converts resolved timestamp pairs (begin, end per step) into
+/// milliseconds. A pair that starts at zero, runs backwards or spans over an
+/// hour is a driver fault, not a measurement: the whole reading is refused
+/// with a note, and the caller falls back to wall clock.
+pub fn ticks_to_times(ticks: &[u64], period_ns: f64, steps: &[(&str, bool)]) -> Result<StepTimes, String> {
+    if !(period_ns > 0.0 && period_ns.is_finite()) {
+        return Err(format!("timestamp period {period_ns} ns is not positive; wall clock only"));
+    }
+    let mut out = Vec::new();
+    let mut total = 0.0;
+    for (i, &(label, ran)) in steps.iter().enumerate() {
+        if !ran {
+            continue;
         }
-        if total <= 0.0 {
-            return Err("every timestamp pair read zero time; wall clock only".into());
+        let (Some(&a), Some(&b)) = (ticks.get(2 * i), ticks.get(2 * i + 1)) else {
+            return Err(format!("no timestamp for step '{label}'; wall clock only"));
+        };
+        let ms = (b as f64 - a as f64) * period_ns / 1e6;
+        if a == 0 || b < a || ms >= 3.6e6 {
+            return Err(format!("timestamp for step '{label}' is implausible ({a} -> {b} ticks); wall clock only"));
         }
-        Ok(StepTimes {
-            total_ms: total,
-            steps,
-        })
+        total += ms;
+        out.push((label.to_string(), ms));
+    }
+    if total <= 0.0 {
+        return Err("every timestamp pair read zero time; wall clock only".into());
+    }
+    Ok(StepTimes { total_ms: total, steps: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plausible_ticks_become_milliseconds() {
+        let t = ticks_to_times(&[100, 1_100_100, 2_000_000, 5_000_000], 1.0, &[("a", true), ("b", true)]).unwrap();
+        assert_eq!(t.steps.len(), 2);
+        assert!((t.steps[0].1 - 1.1).abs() < 1e-9 && (t.total_ms - 4.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn faulty_ticks_are_refused_with_a_reason() {
+        for (ticks, why) in [
+            (vec![0u64, 10], "implausible"),
+            (vec![50, 10], "implausible"),
+            (vec![1, 1 + 4_000_000_000_000], "implausible"),
+            (vec![7, 7], "zero time"),
+            (vec![1], "no timestamp"),
+        ] {
+            let e = ticks_to_times(&ticks, 1.0, &[("step", true)]).unwrap_err();
+            assert!(e.contains(why) && e.contains("wall clock"), "{ticks:?}: {e}");
+        }
+        assert!(ticks_to_times(&[1, 2], 0.0, &[("s", true)]).is_err());
+    }
+
+    #[test]
+    fn median_is_the_middle() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }
 
@@ -138,47 +177,50 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Timed repetitions stop adding up past this many seconds: a long job is
+/// timed fewer times rather than for minutes (the report says how many).
+pub const TIMING_BUDGET_S: f64 = 10.0;
+
 /// Runs `plan` once cold, `warmup` more times untimed, then `reps` timed
-/// times. GPU timestamps are used only if every repetition had them.
+/// times; see `time_plans`.
 pub fn time_plan(gpu: &Gpu, plan: &Plan, warmup: usize, reps: usize) -> crate::Result<PlanTiming> {
+    time_plans(gpu, std::slice::from_ref(plan), warmup, reps)
+}
+
+/// Times equivalent plans that read different input buffers, taking them in
+/// turn so that no repetition finds its inputs already in a cache. The first
+/// run is cold (its pipeline creation is reported as `compile_ms`); when one
+/// run is so slow that `warmup + reps` would exceed TIMING_BUDGET_S, there
+/// is no warm-up and fewer repetitions (at least one). GPU timestamps are
+/// used only if every repetition had plausible ones.
+pub fn time_plans(gpu: &Gpu, plans: &[Plan], warmup: usize, reps: usize) -> crate::Result<PlanTiming> {
+    let Some(first_plan) = plans.first() else {
+        return Err(crate::Error::arg("timing", "no plan to time"));
+    };
     let compile_before = gpu.compile_ms();
-    let first = gpu.run(plan)?;
+    let first = gpu.run(first_plan)?;
     let compile_ms = gpu.compile_ms() - compile_before;
-    for _ in 0..warmup {
-        gpu.run(plan)?;
+    let affordable = (TIMING_BUDGET_S * 1e3 / first.wall_ms.max(1e-6)).floor() as usize;
+    let (warmup, reps) = if affordable < warmup + reps.max(1) { (0, reps.min(affordable).max(1)) } else { (warmup, reps.max(1)) };
+    for i in 0..warmup {
+        gpu.run(&plans[(i + 1) % plans.len()])?;
     }
-    let runs: Vec<_> = (0..reps.max(1))
-        .map(|_| gpu.run(plan))
-        .collect::<crate::Result<_>>()?;
+    let runs: Vec<_> = (0..reps).map(|i| gpu.run(&plans[(warmup + i + 1) % plans.len()])).collect::<crate::Result<_>>()?;
     let all_gpu = runs.iter().all(|r| r.gpu.is_some());
-    let mut times: Vec<f64> = runs
-        .iter()
-        .map(|r| if all_gpu { r.best_ms() } else { r.wall_ms })
-        .collect();
+    let mut times: Vec<f64> = runs.iter().map(|r| if all_gpu { r.best_ms() } else { r.wall_ms }).collect();
     let steps = if all_gpu {
         let n = runs[0].gpu.as_ref().map_or(0, |g| g.steps.len());
         (0..n)
             .map(|i| {
-                let label = runs[0]
-                    .gpu
-                    .as_ref()
-                    .map(|g| g.steps[i].0.clone())
-                    .unwrap_or_default();
-                let mut v: Vec<f64> = runs
-                    .iter()
-                    .filter_map(|r| r.gpu.as_ref().map(|g| g.steps[i].1))
-                    .collect();
+                let label = runs[0].gpu.as_ref().map(|g| g.steps[i].0.clone()).unwrap_or_default();
+                let mut v: Vec<f64> = runs.iter().filter_map(|r| r.gpu.as_ref().and_then(|g| g.steps.get(i).map(|s| s.1))).collect();
                 (label, median(&mut v))
             })
             .collect()
     } else {
         vec![]
     };
-    let note = if all_gpu {
-        None
-    } else {
-        runs.iter().find_map(|r| r.gpu_note.clone())
-    };
+    let note = if all_gpu { None } else { runs.iter().find_map(|r| r.gpu_note.clone()) };
     let min_ms = times.iter().copied().fold(f64::INFINITY, f64::min);
     let max_ms = times.iter().copied().fold(0.0, f64::max);
     Ok(PlanTiming {

@@ -14,6 +14,31 @@ use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/matmul.wgsl");
 pub const RB4: Kernel = kernel("matmul", SOURCE, "matmul_rb4");
+pub const NAIVE: Kernel = kernel("matmul", SOURCE, "matmul_naive");
+pub const TILED: Kernel = kernel("matmul", SOURCE, "matmul_tiled");
+const SOURCE_VEC4: &str = include_str!("../../shaders/matmul_vec4.wgsl");
+pub const RB4_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb4_vec4");
+
+/// The ladder, slowest idea first: one output per invocation; 16x16 tiles
+/// through workgroup memory; 4x4 register blocks from storage; the same with
+/// vec4 loads (needs multiples of 4, falls back to rb4 otherwise).
+pub const KERNELS: [&str; 4] = ["naive", "tiled", "rb4", "rb4_vec4"];
+
+/// What `Gpu::kernel_for("matmul")` selects, or the default: the vec4 rung
+/// where the shapes allow it.
+fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'static str> {
+    let vec4_ok = !mm.trans_a
+        && !mm.trans_b
+        && mm.k % 4 == 0
+        && mm.n % 4 == 0
+        && [a.ld, a.outer, a.inner, b.ld, b.outer, b.inner].iter().all(|v| v % 4 == 0)
+        && c.ld >= mm.n;
+    match gpu.kernel_for("matmul").as_deref() {
+        None => Ok(if vec4_ok { "rb4_vec4" } else { "rb4" }),
+        Some("rb4_vec4") if !vec4_ok => Ok("rb4"),
+        Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| Error::arg("--kernel", format!("'{k}' is not a matmul kernel; choose one of {}", KERNELS.join(", ")))),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -164,14 +189,20 @@ pub fn matmul_into(
     for (name, t) in [("A", a.0), ("B", b.0), ("C", c.0)] {
         check_u32(&format!("{layer} {name}"), &t.shape)?;
     }
+    let name = choose(gpu, mm, &a.1, &b.1, &c.1)?;
+    let batches = (mm.batches[0] * mm.batches[1]) as u64;
     let (tiles_m, tiles_n) = (mm.m.div_ceil(4), mm.n.div_ceil(4));
-    let total = (mm.batches[0] * mm.batches[1]) as u64 * tiles_m as u64 * tiles_n as u64;
-    let total32 = u32::try_from(total).map_err(|_| {
-        Error::shape(
-            layer,
-            format!("{total} output blocks exceed u32; split the batch"),
-        )
-    })?;
+    // Invocations and workgroup size of each rung.
+    let (kernel, invocations, wg) = match name {
+        "naive" => (NAIVE, batches * (mm.m * mm.n) as u64, workgroup_1d(gpu)),
+        "tiled" => (TILED, batches * (mm.m.div_ceil(16) * mm.n.div_ceil(16)) as u64 * 256, 256),
+        "rb4_vec4" => (RB4_VEC4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
+        _ => (RB4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
+    };
+    if name == "tiled" && gpu.limits.max_compute_invocations_per_workgroup < 256 {
+        return Err(Error::arg("--kernel tiled", "this device allows fewer than 256 invocations per workgroup; use rb4"));
+    }
+    let total32 = u32::try_from(invocations).map_err(|_| Error::shape(layer, format!("{invocations} invocations exceed u32; split the batch")))?;
     let flags = (u32::from(mm.bias) << 2)
         | match mm.act {
             Activation::None => 0,
@@ -202,32 +233,23 @@ pub fn matmul_into(
         k1: 0,
         _pad: [0; 3],
     };
-    // Each invocation loops over its share of K once; the device's loop
-    // budget decides how many dispatches K is split into.
-    let parts = split_range(gpu, layer, mm.k, 1, 0)?;
+    // Each invocation loops over its share of K once (the vec4 rung four at
+    // a time); the device's loop budget decides how many dispatches K is
+    // split into.
+    let step = if name == "rb4_vec4" { 4 } else { 1 };
+    let parts = split_range(gpu, layer, mm.k / step, 1, 0)?;
+    let overrides = if name == "rb4_vec4" { vec![] } else { vec![("TRANS_A", f64::from(u8::from(mm.trans_a))), ("TRANS_B", f64::from(u8::from(mm.trans_b)))] };
     for (n, &(k0, k1)) in parts.iter().enumerate() {
-        let params = MatmulParams {
-            k0: u(k0),
-            k1: u(k1),
-            flags: flags | part_flags(n, parts.len()),
-            ..params
-        };
+        let (k0, k1) = (k0 * step, k1 * step);
+        let params = MatmulParams { k0: u(k0), k1: u(k1), flags: flags | part_flags(n, parts.len()), ..params };
         plan.push(Step {
-            label: part_label(layer, "k", k0, k1, parts.len()),
-            kernel: RB4,
-            overrides: vec![
-                ("TRANS_A", f64::from(u8::from(mm.trans_a))),
-                ("TRANS_B", f64::from(u8::from(mm.trans_b))),
-            ],
+            label: part_label(&format!("{layer} ({name})"), "k", k0, k1, parts.len()),
+            kernel,
+            overrides: overrides.clone(),
             params: bytemuck::bytes_of(&params).to_vec(),
-            bindings: vec![
-                read("A", a.0),
-                read("B", b.0),
-                read("bias", &bias),
-                write("C", c.0),
-            ],
-            invocations: total,
-            workgroup_size: workgroup_1d(gpu),
+            bindings: vec![read("A", a.0), read("B", b.0), read("bias", &bias), write("C", c.0)],
+            invocations,
+            workgroup_size: wg,
             flops: mm.flops() * (k1 - k0) as u64 / mm.k as u64,
             bytes_moved: 4 * (a.0.numel() + b.0.numel() + c.0.numel()) as u64,
         });

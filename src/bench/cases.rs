@@ -1,0 +1,296 @@
+//! The benchmark cases: the exercise conv stack (batch 1) and its wide
+//! variant (batch 16, channels 1-32-64-64-32), square matmuls, and
+//! attention cores with 8 heads of 64. Each case builds its data once; every
+//! adapter and the CPU baseline run on the same numbers.
+
+use super::{time_cpu, Row};
+use crate::check::compare;
+use crate::cpu::attention::{sdpa_rows, Masks, Order};
+use crate::cpu::{self, baseline, RefTensor};
+use crate::error::Result;
+use crate::gpu::timer::time_plans;
+use crate::gpu::{Gpu, Plan};
+use crate::models::conv_stack::{random_input, ConvStack, Layer};
+use crate::ops::attention::{sdpa_forward, AttentionPath, AttentionShape};
+use crate::ops::matmul::{matmul_into, Activation, Matmul, View};
+use crate::ops::softmax::Mask;
+use crate::spec;
+use crate::tensor::Tensor;
+use rand::seq::index::sample;
+use rand::SeedableRng;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Conv,
+    Matmul,
+    Attention,
+}
+
+impl OpKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Conv => "conv",
+            OpKind::Matmul => "matmul",
+            OpKind::Attention => "attention",
+        }
+    }
+
+    /// The default sweep's sizes: conv variants by batch (1 = exercise
+    /// stack, 16 = the wide stack), matmul N, attention L.
+    pub fn default_sizes(self, quick: bool) -> Vec<usize> {
+        match (self, quick) {
+            (OpKind::Conv, false) => vec![1, 16],
+            (OpKind::Conv, true) => vec![1],
+            (OpKind::Matmul, false) => vec![256, 512, 1024, 2048],
+            (OpKind::Matmul, true) => vec![256],
+            (OpKind::Attention, false) => vec![128, 256, 512, 1024, 2048],
+            (OpKind::Attention, true) => vec![128],
+        }
+    }
+}
+
+const WIDE_STACK: &str = "conv(k=3,s=2,p=0,out=32) conv(k=5,s=1,p=2,out=64) conv(k=3,s=1,p=1,out=64) conv(k=5,s=2,p=0,out=32)";
+const HEADS: usize = 8;
+const HEAD_DIM: usize = 64;
+/// Outputs with more rows than this are checked on a seeded sample.
+const FULL_CHECK_ROWS: usize = 256;
+const SAMPLE_ROWS: usize = 48;
+
+/// One case's inputs (two sets, for rotation) and its CPU results.
+pub struct Case {
+    pub op: OpKind,
+    pub size: usize,
+    pub shape: String,
+    pub flops: u64,
+    pub bytes: u64,
+    data: Data,
+    /// CPU baseline row, filled by `cpu_row`.
+    pub cpu_ms: Option<f64>,
+}
+
+enum Data {
+    Conv { stack: ConvStack, inputs: [Vec<f32>; 2] },
+    Matmul { n: usize, a: [Vec<f32>; 2], b: [Vec<f32>; 2] },
+    Attention { shape: AttentionShape, qkv: [[Vec<f32>; 3]; 2] },
+}
+
+fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    random_input(&[n], seed)
+}
+
+fn sample_rows(total: usize, seed: u64) -> Vec<usize> {
+    if total <= FULL_CHECK_ROWS {
+        return (0..total).collect();
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut v = sample(&mut rng, total, SAMPLE_ROWS).into_vec();
+    v.sort_unstable();
+    v
+}
+
+fn checked(rows: usize, total: usize, what: &str) -> String {
+    if rows == total {
+        format!("all {total} {what}")
+    } else {
+        format!("{rows} of {total} {what}, seeded sample")
+    }
+}
+
+impl Case {
+    pub fn new(op: OpKind, size: usize, seed: u64) -> Result<Case> {
+        let (shape, flops, bytes, data) = match op {
+            OpKind::Conv => {
+                let (layers, batch) = if size <= 1 { (spec::EXERCISE_STACK, 1) } else { (WIDE_STACK, size) };
+                let mut stack = ConvStack::new(&spec::parse_stack(layers)?, [batch, 1, 128, 128])?;
+                stack.randomize(seed);
+                let n: usize = stack.input_shape.iter().product();
+                let inputs = [rand_vec(n, seed + 1), rand_vec(n, seed + 2)];
+                let bytes = stack.layers.iter().map(|l| 4 * (l.in_shape.iter().product::<usize>() + l.out_shape.iter().product::<usize>()) as u64).sum();
+                let name = if batch == 1 { "exercise stack 1x1x128x128".to_string() } else { format!("wide stack {batch}x1x128x128, 1-32-64-64-32") };
+                (name, stack.flops(), bytes, Data::Conv { stack, inputs })
+            }
+            OpKind::Matmul => {
+                let n = size;
+                let a = [rand_vec(n * n, seed + 3), rand_vec(n * n, seed + 4)];
+                let b = [rand_vec(n * n, seed + 5), rand_vec(n * n, seed + 6)];
+                (format!("{n}x{n}x{n}"), 2 * (n as u64).pow(3), 12 * (n * n) as u64, Data::Matmul { n, a, b })
+            }
+            OpKind::Attention => {
+                let shape = AttentionShape { batch: 1, queries: size, keys: size, heads: HEADS, head_dim: HEAD_DIM };
+                let len = size * HEADS * HEAD_DIM;
+                let set = |s: u64| [rand_vec(len, s), rand_vec(len, s + 1), rand_vec(len, s + 2)];
+                (format!("h={HEADS} d={HEAD_DIM} L={size}"), shape.core_flops(), 16 * len as u64, Data::Attention { shape, qkv: [set(seed + 7), set(seed + 17)] })
+            }
+        };
+        Ok(Case { op, size, shape, flops, bytes, data, cpu_ms: None })
+    }
+
+    /// The optimised CPU baseline, timed (its correctness is tested against
+    /// the reference in tests/baseline.rs).
+    pub fn cpu_row(&mut self, reps: usize) -> Row {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (imp, (med, lo, hi, _)) = match &self.data {
+            Data::Conv { stack, inputs } => ("im2col + gemm", time_cpu(reps, || {
+                std::hint::black_box(conv_stack_baseline(stack, &inputs[0]));
+            })),
+            Data::Matmul { n, a, b } => {
+                let n = *n;
+                let mut c = vec![0.0f32; n * n];
+                let mm = square(n);
+                ("gemm", time_cpu(reps, || {
+                    baseline::matmul(&mm, &a[0], View::dense(n, n, false), &b[0], View::dense(n, n, false), None, &mut c, View::dense(n, n, false));
+                    std::hint::black_box(&c);
+                }))
+            }
+            Data::Attention { shape, qkv } => ("gemm + softmax", time_cpu(reps, || {
+                std::hint::black_box(baseline::attention(&qkv[0][0], &qkv[0][1], &qkv[0][2], *shape, false, None));
+            })),
+        };
+        self.cpu_ms = Some(med);
+        Row {
+            op: self.op.name().into(),
+            shape: self.shape.clone(),
+            implementation: format!("cpu baseline ({imp})"),
+            adapter: format!("cpu, {threads} threads"),
+            size: self.size,
+            median_ms: Some(med),
+            min_ms: Some(lo),
+            max_ms: Some(hi),
+            gflops: Some(self.flops as f64 / (med * 1e6)),
+            gbps: Some(self.bytes as f64 / (med * 1e6)),
+            speedup_vs_cpu: Some(1.0),
+            reference_ms: None,
+            passed: true,
+            checked: "tested against the reference".into(),
+            clock: "wall-clock".into(),
+            compile_ms: None,
+            note: None,
+        }
+    }
+
+    /// GPU rows for every implementation of this op, on one adapter.
+    pub fn gpu_rows(&self, gpu: &Gpu, reps: usize, seed: u64) -> Vec<Row> {
+        let adapter = format!("{} ({})", gpu.info.name, format!("{:?}", gpu.info.backend).to_lowercase());
+        let kernels: Vec<&str> = match &self.data {
+            Data::Attention { .. } => vec!["composed", "fused"],
+            Data::Conv { .. } => vec!["direct"],
+            Data::Matmul { .. } => vec!["rb4"],
+        };
+        kernels
+            .into_iter()
+            .map(|k| match self.gpu_row(gpu, k, reps, seed, &adapter) {
+                Ok(mut row) => {
+                    row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
+                        (Some(g), Some(c)) => Some(c / g),
+                        _ => None,
+                    };
+                    row
+                }
+                Err(e) => Row::refused(self.op.name(), &self.shape, &format!("gpu {k}"), &adapter, self.size, e.to_string()),
+            })
+            .collect()
+    }
+
+    fn gpu_row(&self, gpu: &Gpu, kernel: &str, reps: usize, seed: u64, adapter: &str) -> Result<Row> {
+        let op = self.op.name();
+        match &self.data {
+            Data::Conv { stack, inputs } => {
+                let weights = stack.upload(gpu)?;
+                let mut outs = vec![];
+                let plans: Vec<Plan> = inputs
+                    .iter()
+                    .map(|x| {
+                        let mut plan = Plan::new();
+                        let xt = Tensor::upload(gpu, "input", &stack.input_shape, x)?;
+                        outs.push(stack.forward_gpu(gpu, &weights, &xt, &mut plan)?);
+                        Ok(plan)
+                    })
+                    .collect::<Result<_>>()?;
+                let t = time_plans(gpu, &plans, 1, reps)?;
+                let got = outs[0].download(gpu)?;
+                let start = std::time::Instant::now();
+                let reference = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &inputs[0]));
+                let ref_ms = start.elapsed().as_secs_f64() * 1e3;
+                let c = compare(&got, &reference);
+                let mut row = Row::gpu(op, &self.shape, kernel, adapter, self.size, self.flops, self.bytes, &t, c.passed, checked(c.elements, c.elements, "elements"));
+                row.reference_ms = Some(ref_ms);
+                Ok(row)
+            }
+            Data::Matmul { n, a, b } => {
+                let n = *n;
+                let mm = square(n);
+                let mut outs = vec![];
+                let plans: Vec<Plan> = (0..2)
+                    .map(|i| {
+                        let mut plan = Plan::new();
+                        let (at, bt) = (Tensor::upload(gpu, "A", &[n, n], &a[i])?, Tensor::upload(gpu, "B", &[n, n], &b[i])?);
+                        let c = Tensor::poisoned(gpu, "C", &[n, n])?;
+                        matmul_into(gpu, &mut plan, "matmul", &mm, (&at, View::dense(n, n, false)), (&bt, View::dense(n, n, false)), None, (&c, View::dense(n, n, false)))?;
+                        outs.push(c);
+                        Ok(plan)
+                    })
+                    .collect::<Result<_>>()?;
+                let t = time_plans(gpu, &plans, 1, reps)?;
+                let got = outs[0].download(gpu)?;
+                let rows = sample_rows(n, seed);
+                let start = std::time::Instant::now();
+                let sub_a: Vec<f32> = rows.iter().flat_map(|&r| a[0][r * n..(r + 1) * n].iter().copied()).collect();
+                let mut reference = RefTensor::zeros(&[rows.len(), n]);
+                let sub = Matmul { m: rows.len(), ..mm };
+                cpu::matmul::matmul_into(&sub, (&RefTensor::from_f32(&[rows.len(), n], &sub_a), View::dense(rows.len(), n, false)), (&RefTensor::from_f32(&[n, n], &b[0]), View::dense(n, n, false)), None, (&mut reference, View::dense(rows.len(), n, false)));
+                let ref_ms = start.elapsed().as_secs_f64() * 1e3;
+                let got_rows: Vec<f32> = rows.iter().flat_map(|&r| got[r * n..(r + 1) * n].iter().copied()).collect();
+                let c = compare(&got_rows, &reference);
+                let mut row = Row::gpu(op, &self.shape, kernel, adapter, self.size, self.flops, self.bytes, &t, c.passed, checked(rows.len(), n, "rows"));
+                row.reference_ms = (rows.len() == n).then_some(ref_ms);
+                Ok(row)
+            }
+            Data::Attention { shape, qkv } => {
+                let path = if kernel == "fused" { AttentionPath::Fused } else { AttentionPath::Composed };
+                let dims = [shape.batch, shape.queries, shape.width()];
+                let mut outs = vec![];
+                let plans: Vec<Plan> = qkv
+                    .iter()
+                    .map(|set| {
+                        let mut plan = Plan::new();
+                        let [q, k, v] = [0, 1, 2].map(|i| Tensor::upload(gpu, "qkv", &dims, &set[i]));
+                        outs.push(sdpa_forward(gpu, &mut plan, "attention", path, shape.heads, &q?, &k?, &v?, &Mask::default())?);
+                        Ok(plan)
+                    })
+                    .collect::<Result<_>>()?;
+                let t = time_plans(gpu, &plans, 1, reps)?;
+                let got = outs[0].download(gpu)?;
+                let rows = sample_rows(shape.queries, seed);
+                let start = std::time::Instant::now();
+                let r = |i: usize| RefTensor::from_f32(&dims, &qkv[0][i]);
+                let order = if path == AttentionPath::Fused { Order::Online } else { Order::Stored };
+                let pairs: Vec<(usize, usize)> = rows.iter().map(|&i| (0, i)).collect();
+                let reference = sdpa_rows(&r(0), &r(1), &r(2), shape.heads, &Masks { causal: false, keys: None }, order, &pairs);
+                let ref_ms = start.elapsed().as_secs_f64() * 1e3;
+                let w = shape.width();
+                let got_rows: Vec<f32> = rows.iter().flat_map(|&i| got[i * w..(i + 1) * w].iter().copied()).collect();
+                let c = compare(&got_rows, &reference);
+                let mut row = Row::gpu(op, &self.shape, kernel, adapter, self.size, self.flops, self.bytes, &t, c.passed, checked(rows.len(), shape.queries, "query rows"));
+                row.reference_ms = (rows.len() == shape.queries).then_some(ref_ms);
+                Ok(row)
+            }
+        }
+    }
+}
+
+fn square(n: usize) -> Matmul {
+    Matmul { m: n, n, k: n, batches: [1, 1], trans_a: false, trans_b: false, bias: false, act: Activation::None, alpha: 1.0 }
+}
+
+/// The stack on the CPU baseline, layer by layer.
+pub fn conv_stack_baseline(stack: &ConvStack, input: &[f32]) -> Vec<f32> {
+    let mut cur = input.to_vec();
+    for l in &stack.layers {
+        cur = match &l.layer {
+            Layer::Conv { op, weight, bias } => baseline::conv2d(op, &cur, l.in_shape, weight, bias.as_deref(), l.out_shape),
+            Layer::Relu => cur.into_iter().map(|v| if v < 0.0 { 0.0 } else { v }).collect(),
+            Layer::Pool(p) => cpu::pool2d::pool2d(p, &RefTensor::from_f32(&l.in_shape, &cur), l.out_shape).to_f32(),
+        };
+    }
+    cur
+}

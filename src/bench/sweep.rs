@@ -1,0 +1,45 @@
+//! A whole sweep: cases in order, CPU baseline once per case, GPU rows per
+//! adapter, progress on a terminal.
+
+use super::cases::{Case, OpKind};
+use super::{Progress, Row};
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub ops: Vec<OpKind>,
+    /// Replaces every op's default sizes when given.
+    pub sizes: Option<Vec<usize>>,
+    pub reps: usize,
+    pub seed: u64,
+    pub quick: bool,
+    pub quiet: bool,
+}
+
+impl Sweep {
+    pub fn cases(&self) -> Vec<(OpKind, usize)> {
+        self.ops
+            .iter()
+            .flat_map(|&op| self.sizes.clone().unwrap_or_else(|| op.default_sizes(self.quick)).into_iter().map(move |s| (op, s)))
+            .collect()
+    }
+
+    /// Runs every case on every adapter; rows in case order, CPU first.
+    pub fn run(&self, gpus: &[Gpu]) -> Result<Vec<Row>> {
+        let cases = self.cases();
+        let mut progress = Progress::new(cases.len() * (1 + gpus.len()), self.quiet);
+        let mut rows = Vec::new();
+        for (op, size) in cases {
+            let mut case = Case::new(op, size, self.seed)?;
+            progress.step(&format!("{} {} cpu baseline", op.name(), case.shape));
+            rows.push(case.cpu_row(self.reps));
+            for g in gpus {
+                progress.step(&format!("{} {} {}", op.name(), case.shape, g.info.name));
+                rows.extend(case.gpu_rows(g, self.reps, self.seed));
+            }
+        }
+        progress.finish();
+        Ok(rows)
+    }
+}

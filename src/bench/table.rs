@@ -1,0 +1,110 @@
+//! The bench table as text and CSV (the JSON is the rows serialised).
+
+use super::Row;
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
+}
+
+pub const CSV_HEADER: &str = "op,shape,implementation,adapter,size,median_ms,min_ms,max_ms,gflops,gbps,speedup_vs_cpu,reference_ms,passed,checked,clock,compile_ms,note";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn csv(rows: &[Row]) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for r in rows {
+        let fields = [
+            csv_field(&r.op),
+            csv_field(&r.shape),
+            csv_field(&r.implementation),
+            csv_field(&r.adapter),
+            r.size.to_string(),
+            opt(r.median_ms, 4),
+            opt(r.min_ms, 4),
+            opt(r.max_ms, 4),
+            opt(r.gflops, 3),
+            opt(r.gbps, 3),
+            opt(r.speedup_vs_cpu, 3),
+            opt(r.reference_ms, 3),
+            r.passed.to_string(),
+            csv_field(&r.checked),
+            csv_field(&r.clock),
+            opt(r.compile_ms, 2),
+            csv_field(r.note.as_deref().unwrap_or("")),
+        ];
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// The human table: op, shape, implementation, adapter, median (min-max),
+/// GFLOP/s, GB/s, speed-up over the CPU baseline, reference time, check.
+pub fn text(rows: &[Row]) -> String {
+    let head = ["op", "shape", "implementation", "adapter", "median ms (min-max)", "GFLOP/s", "GB/s", "vs CPU", "ref ms", "check"];
+    let body: Vec<[String; 10]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.op.clone(),
+                r.shape.clone(),
+                r.implementation.clone(),
+                r.adapter.clone(),
+                match (r.median_ms, r.min_ms, r.max_ms) {
+                    (Some(m), Some(a), Some(b)) => format!("{m:.3} ({a:.3}-{b:.3})"),
+                    _ => "-".into(),
+                },
+                opt(r.gflops, 2),
+                opt(r.gbps, 2),
+                r.speedup_vs_cpu.map(|s| format!("{s:.2}x")).unwrap_or_default(),
+                opt(r.reference_ms, 1),
+                if r.passed { format!("PASS ({})", r.checked) } else { format!("FAIL {}", r.note.as_deref().unwrap_or("")) },
+            ]
+        })
+        .collect();
+    let mut widths = head.map(str::len);
+    for row in &body {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(head.to_vec());
+    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect()));
+    for row in &body {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Markdown table for BENCHMARKS.md.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = String::from("| op | shape | implementation | adapter | median ms (min-max) | GFLOP/s | vs CPU baseline | check |\n|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let time = match (r.median_ms, r.min_ms, r.max_ms) {
+            (Some(m), Some(a), Some(b)) => format!("{m:.3} ({a:.3}-{b:.3})"),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.op,
+            r.shape,
+            r.implementation,
+            r.adapter,
+            time,
+            opt(r.gflops, 2),
+            r.speedup_vs_cpu.map(|s| format!("{s:.2}x")).unwrap_or_default(),
+            if r.passed { "pass" } else { "FAIL" }
+        ));
+    }
+    out
+}
