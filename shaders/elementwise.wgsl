@@ -1,7 +1,7 @@
 // Element-wise maps over a flat tensor.
 
 struct ElementwiseParams {
-    total: u32, _p0: u32, _p1: u32, _p2: u32,
+    total: u32, plane: u32, channels: u32, flags: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: ElementwiseParams;
@@ -32,5 +32,26 @@ fn positive_mask(
     let i = flat_id(wid, nwg, lid);
     if i < p.total {
         y[i] = select(0.0, 1.0, x[i] > 0.0);
+    }
+}
+
+// In place: y += bias[channel], then ReLU if flags & 2; the epilogue of a
+// convolution computed as a plain matrix product. Here x is the bias.
+@compute @workgroup_size(WG)
+fn channel_bias(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = flat_id(wid, nwg, lid);
+    if i < p.total {
+        var v = y[i];
+        if (p.flags & 1u) != 0u {
+            v += x[(i / p.plane) % p.channels];
+        }
+        if (p.flags & 2u) != 0u {
+            v = select(v, 0.0, v < 0.0);
+        }
+        y[i] = v;
     }
 }

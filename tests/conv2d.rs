@@ -268,3 +268,73 @@ fn a_wrong_weight_shape_is_an_error_not_a_panic() {
     .to_string();
     assert!(e.contains("3 channels"), "{e}");
 }
+
+/// Every rung of the conv ladder against the reference (1x1 convs go
+/// through the matmul ladder as a plain product).
+#[test]
+fn every_conv_rung_matches_the_reference() {
+    let g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    let cases = [
+        case(2, 3, 7, [13, 11], 3, 1, 1, 1),
+        case(1, 5, 6, [9, 10], 1, 1, 0, 1),
+        case(3, 4, 5, [7, 7], 1, 1, 0, 1),
+        case(1, 2, 3, [17, 17], 2, 5, 0, 1),
+        case(1, 4, 9, [19, 23], 3, 2, 2, 3),
+        case(1, 1, 1, [1, 1], 1, 1, 0, 1),
+    ];
+    for kernel in wgsl_nn::ops::conv2d::KERNELS {
+        g.set_kernel("conv2d", Some(kernel));
+        for (i, mut c) in cases.into_iter().enumerate() {
+            c.relu = i % 2 == 0;
+            let conv = Conv2d {
+                window: Window {
+                    kernel: c.k,
+                    stride: c.s,
+                    pad_begin: c.p,
+                    pad_end: c.p_end,
+                    dilation: c.d,
+                    ceil_mode: false,
+                },
+                in_channels: c.cin,
+                out_channels: c.cout,
+                bias: c.bias,
+                relu: c.relu,
+            };
+            let shape = [c.n, c.cin, c.h, c.w];
+            let out = conv.output_shape(&shape, "case").unwrap();
+            let mut r = rng(1500 + i as u64);
+            let (x, w, b) = (
+                uniform(&mut r, shape.iter().product()),
+                uniform(&mut r, conv.weight_shape().iter().product()),
+                uniform(&mut r, c.cout),
+            );
+            let up =
+                |n: &str, s: &[usize], v: &[f32]| wgsl_nn::Tensor::upload(&g, n, s, v).unwrap();
+            let mut plan = Plan::new();
+            let bt = up("b", &[c.cout], &b);
+            let y = conv2d_forward(
+                &g,
+                &mut plan,
+                "conv",
+                &conv,
+                &up("x", &shape, &x),
+                &up("w", &conv.weight_shape(), &w),
+                c.bias.then_some(&bt),
+            )
+            .unwrap();
+            g.run(&plan).unwrap();
+            let reference = cpu::conv2d::conv2d(
+                &conv,
+                &RefTensor::from_f32(&shape, &x),
+                &w,
+                c.bias.then_some(&b[..]),
+                out,
+            );
+            assert_passes(
+                &format!("{kernel}: {c:?} ({})", plan.steps[0].label),
+                &compare(&y.download(&g).unwrap(), &reference),
+            );
+        }
+    }
+}

@@ -11,6 +11,17 @@ use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/conv2d.wgsl");
 pub const DIRECT: Kernel = kernel("conv2d", SOURCE, "conv2d_direct");
+pub const IGEMM: Kernel = kernel("conv2d", SOURCE, "conv2d_igemm");
+
+/// The conv ladder: one output per invocation; implicit GEMM with 4x4
+/// register blocks. A 1x1, stride-1, unpadded conv is a plain matrix
+/// product and goes through the matmul ladder ("gemm").
+pub const KERNELS: [&str; 3] = ["direct", "igemm", "gemm"];
+
+fn is_pointwise(conv: &Conv2d) -> bool {
+    let w = &conv.window;
+    w.kernel == [1, 1] && w.stride == [1, 1] && w.pad_begin == [0, 0] && w.pad_end == [0, 0]
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv2d {
@@ -137,9 +148,89 @@ pub fn conv2d_forward(
     }
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let params = conv.params(&x.shape, &out);
+    let name = match gpu.kernel_for("conv2d").as_deref() {
+        None | Some("gemm") if is_pointwise(conv) => "gemm",
+        None | Some("gemm") => "igemm",
+        Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
+            Error::arg(
+                "--kernel",
+                format!(
+                    "'{k}' is not a conv kernel; choose one of {}",
+                    KERNELS.join(", ")
+                ),
+            )
+        })?,
+    };
+    if name == "gemm" {
+        // y[n] = W [Cout, Cin] x x[n] [Cin, H*W], the weights shared by every image.
+        use super::matmul::{matmul_into, Activation, Matmul, View};
+        let (n, cin, hw) = (x.shape[0], conv.in_channels, out[2] * out[3]);
+        let mm = Matmul {
+            m: conv.out_channels,
+            n: hw,
+            k: cin,
+            batches: [n, 1],
+            trans_a: false,
+            trans_b: false,
+            bias: false,
+            act: Activation::None,
+            alpha: 1.0,
+        };
+        matmul_into(
+            gpu,
+            plan,
+            &format!("{layer} (1x1 as gemm)"),
+            &mm,
+            (
+                weight,
+                View {
+                    ld: cin,
+                    outer: 0,
+                    inner: 0,
+                },
+            ),
+            (
+                x,
+                View {
+                    ld: hw,
+                    outer: cin * hw,
+                    inner: 0,
+                },
+            ),
+            None,
+            (
+                &y,
+                View {
+                    ld: hw,
+                    outer: conv.out_channels * hw,
+                    inner: 0,
+                },
+            ),
+        )?;
+        if conv.bias || conv.relu {
+            // Bias per output channel (rows of C), then ReLU: a second pass.
+            super::elementwise::channel_bias_forward(
+                gpu, plan, layer, &y, &bias, conv.bias, conv.relu,
+            )?;
+        }
+        return Ok(y);
+    }
     let [kh, kw] = conv.window.kernel;
+    let (kernel, invocations) = if name == "igemm" {
+        let blocks =
+            out[0] as u64 * out[1].div_ceil(4) as u64 * (out[2] * out[3]).div_ceil(4) as u64;
+        (IGEMM, blocks)
+    } else {
+        (DIRECT, u64::from(params.total))
+    };
+    let params = Conv2dParams {
+        total: u32::try_from(invocations).map_err(|_| {
+            Error::shape(layer, "too many invocations for u32; use a smaller batch")
+        })?,
+        ..params
+    };
     // Per input channel an invocation loops kh rows of kw taps.
-    let parts = split_range(gpu, layer, conv.in_channels, (kh * (kw + 1) + 1) as u64, 0)?;
+    let parts = split_range(gpu, layer, conv.in_channels, (kh * (kw + 1) + 1) as u64, 8)?;
     for (n, &(c0, c1)) in parts.iter().enumerate() {
         let params = Conv2dParams {
             ci0: u(c0),
@@ -148,8 +239,14 @@ pub fn conv2d_forward(
             ..params
         };
         plan.push(Step {
-            label: part_label(layer, "channels", c0, c1, parts.len()),
-            kernel: DIRECT,
+            label: part_label(
+                &format!("{layer} ({name})"),
+                "channels",
+                c0,
+                c1,
+                parts.len(),
+            ),
+            kernel,
             overrides: vec![],
             params: bytemuck::bytes_of(&params).to_vec(),
             bindings: vec![
@@ -158,7 +255,7 @@ pub fn conv2d_forward(
                 read("bias", &bias),
                 write("y", &y),
             ],
-            invocations: u64::from(params.total),
+            invocations,
             workgroup_size: workgroup_1d(gpu),
             flops: conv.flops(&out) * (c1 - c0) as u64 / conv.in_channels as u64,
             bytes_moved: 4 * (x.numel() + weight.numel() + y.numel()) as u64,

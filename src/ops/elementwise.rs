@@ -8,13 +8,16 @@ use crate::tensor::Tensor;
 const SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
 pub const RELU: Kernel = kernel("elementwise", SOURCE, "relu");
 pub const POSITIVE_MASK: Kernel = kernel("elementwise", SOURCE, "positive_mask");
+pub const CHANNEL_BIAS: Kernel = kernel("elementwise", SOURCE, "channel_bias");
 
 /// Twin of `ElementwiseParams` in shaders/elementwise.wgsl.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ElementwiseParams {
     pub total: u32,
-    pub _pad: [u32; 3],
+    pub plane: u32,
+    pub channels: u32,
+    pub flags: u32,
 }
 
 /// Appends `y = f(x)` for one of this family's kernels.
@@ -29,7 +32,9 @@ pub fn map_forward(
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &x.shape)?;
     let params = ElementwiseParams {
         total,
-        _pad: [0; 3],
+        plane: 1,
+        channels: 1,
+        flags: 0,
     };
     plan.push(Step {
         label: layer.to_string(),
@@ -43,4 +48,37 @@ pub fn map_forward(
         bytes_moved: 8 * u64::from(total),
     });
     Ok(y)
+}
+
+/// In place on y [N, C, ...]: y += bias[c] (if `bias`), then ReLU (if `relu`).
+pub fn channel_bias_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    y: &Tensor,
+    bias: &Tensor,
+    with_bias: bool,
+    relu: bool,
+) -> Result<()> {
+    let total = check_u32(layer, &y.shape)?;
+    let channels = *y.shape.get(1).unwrap_or(&1);
+    let plane: usize = y.shape.iter().skip(2).product();
+    let params = ElementwiseParams {
+        total,
+        plane: plane.max(1) as u32,
+        channels: channels.max(1) as u32,
+        flags: u32::from(with_bias) | (u32::from(relu) << 1),
+    };
+    plan.push(Step {
+        label: format!("{layer} bias/ReLU"),
+        kernel: CHANNEL_BIAS,
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![read("bias", bias), write("y", y)],
+        invocations: u64::from(total),
+        workgroup_size: workgroup_1d(gpu),
+        flops: u64::from(total),
+        bytes_moved: 8 * u64::from(total),
+    });
+    Ok(())
 }
