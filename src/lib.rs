@@ -15,7 +15,6 @@
 //! # Ok::<(), wgsl_nn::Error>(())
 //! ```
 
-
 pub mod check;
 pub mod cpu;
 pub mod error;
@@ -28,6 +27,7 @@ pub mod ops;
 pub mod receptive;
 pub mod spec;
 pub mod tensor;
+pub mod tune;
 
 pub use error::{Error, Result};
 pub use tensor::Tensor;

@@ -24,6 +24,12 @@ pub struct DeviceArgs {
     /// Seconds any single wait for the GPU may take before it is an error.
     #[arg(long, global = true, default_value_t = 60.0, value_name = "SECONDS")]
     pub gpu_timeout: f64,
+    /// Kernel choice per adapter: cached (measure once, then reuse), off (built-in defaults) or redo.
+    #[arg(long, global = true, default_value = "cached")]
+    pub tune: String,
+    /// Force a kernel for an op family, e.g. --kernel matmul=tiled --kernel conv2d=direct (see `wgsl-nn info`).
+    #[arg(long, global = true, value_name = "FAMILY=KERNEL")]
+    pub kernel: Vec<String>,
 }
 
 impl DeviceArgs {
@@ -44,7 +50,39 @@ impl DeviceArgs {
         }
         let mut gpu = Gpu::new(&self.choice())?;
         gpu.timeout = Duration::from_secs_f64(self.gpu_timeout);
+        self.configure(&gpu)?;
         Ok(gpu)
+    }
+
+    /// Applies --tune, then --kernel (which wins).
+    pub fn configure(&self, gpu: &Gpu) -> wgsl_nn::Result<()> {
+        let forced = self.forced_kernels()?;
+        wgsl_nn::tune::tune(gpu, wgsl_nn::tune::TuneMode::parse(&self.tune)?)?;
+        for (family, kernel) in forced {
+            gpu.set_kernel(&family, Some(&kernel));
+        }
+        Ok(())
+    }
+
+    fn forced_kernels(&self) -> wgsl_nn::Result<Vec<(String, String)>> {
+        let families: [(&str, &[&str]); 3] = [
+            ("matmul", &wgsl_nn::ops::matmul::KERNELS),
+            ("conv2d", &wgsl_nn::ops::conv2d::KERNELS),
+            ("attention", &["composed", "fused"]),
+        ];
+        self.kernel
+            .iter()
+            .map(|k| {
+                let (f, name) = k.split_once('=').ok_or_else(|| wgsl_nn::Error::arg("--kernel", format!("'{k}' is not FAMILY=KERNEL, e.g. matmul=tiled")))?;
+                let Some((_, names)) = families.iter().find(|(fam, _)| *fam == f) else {
+                    return Err(wgsl_nn::Error::arg("--kernel", format!("unknown family '{f}'; choose matmul, conv2d or attention")));
+                };
+                if !names.contains(&name) {
+                    return Err(wgsl_nn::Error::arg("--kernel", format!("'{name}' is not a {f} kernel; choose one of {}", names.join(", "))));
+                }
+                Ok((f.to_string(), name.to_string()))
+            })
+            .collect()
     }
 }
 

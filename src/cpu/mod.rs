@@ -14,6 +14,7 @@ pub mod conv_transpose2d;
 pub mod layernorm;
 pub mod matmul;
 pub mod pool2d;
+pub mod rnn;
 pub mod sequence;
 pub mod softmax;
 

@@ -59,3 +59,21 @@ pub fn rope_at(
     }
     y
 }
+
+/// Four quadrant images [4, C, h, w] as one [1, C, 2h, 2w] (a copy: exact).
+pub fn assemble_quadrants(parts: &RefTensor) -> RefTensor {
+    let (c, h, w) = (parts.shape[1], parts.shape[2], parts.shape[3]);
+    let mut y = RefTensor::zeros(&[1, c, 2 * h, 2 * w]);
+    for ch in 0..c {
+        for yy in 0..2 * h {
+            for xx in 0..2 * w {
+                let q = (yy / h) * 2 + xx / w;
+                let src = ((q * c + ch) * h + yy % h) * w + xx % w;
+                let dst = (ch * 2 * h + yy) * 2 * w + xx;
+                y.val[dst] = parts.val[src];
+                y.err[dst] = parts.err[src];
+            }
+        }
+    }
+    y
+}

@@ -10,6 +10,8 @@ pub mod layernorm;
 pub mod matmul;
 pub mod pool2d;
 pub mod positional;
+pub mod quadrants;
+pub mod rnn;
 pub mod softmax;
 
 use crate::error::{Error, Result};

@@ -1,0 +1,152 @@
+//! Reference recurrent layers (Elman RNN, GRU), mirroring `ops::rnn`:
+//! PyTorch's equations, batch-first, weights input-major.
+//!
+//! Error carried (first order, units of eps_f32), following the kernel's
+//! order of operations:
+//! - a K-term dot product plus its additions (the projection with b_ih; the
+//!   hidden product with b_hh and the projection) adds (K + 3) * the sum of
+//!   the magnitudes summed, and carries its inputs' errors through the
+//!   weights: sum_k |w_k| err_k;
+//! - tanh and sigmoid carry the error through their largest slope over the
+//!   error interval (at most 1 and 1/4), and add their own: tanh 8 units
+//!   absolute (|tanh| <= 1, and exp-based forms lose absolute, not relative,
+//!   accuracy near 0), sigmoid (8 + 2|x| (1 - s)) * s (exp's error grows
+//!   with |x| on real GPUs: Vulkan allows 3 + 2|x| ulp);
+//! - products carry |a| err_b + |b| err_a, and each elementwise op adds a
+//!   few units of the magnitudes it rounds.
+//!
+//! h feeds back, so the bound compounds over the steps, roughly by the
+//! slope times sum_k |W_hh[k, j]| per step: that growth is real (for a
+//! worst case), and a test that wants a tight bound keeps W_hh small.
+
+use super::RefTensor;
+use crate::ops::rnn::{Rnn, RnnKind};
+
+const EPS: f64 = f32::EPSILON as f64;
+/// The kernel clamps tanh's argument to this (tanh(15) is 1 in f32).
+const TANH_CLAMP: f64 = 15.0;
+
+/// A value with its error bound (units of eps_f32).
+#[derive(Debug, Clone, Copy)]
+struct Val {
+    v: f64,
+    e: f64,
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The distance from `x` to 0 that an error of `e` units may not cross:
+/// the point of the error interval where tanh and sigmoid are steepest.
+fn nearest_to_zero(x: Val) -> f64 {
+    (x.v.abs() - EPS * x.e).max(0.0)
+}
+
+fn tanh(x: Val) -> Val {
+    let y = x.v.clamp(-TANH_CLAMP, TANH_CLAMP).tanh();
+    let slope = 1.0 - nearest_to_zero(x).tanh().powi(2);
+    Val {
+        v: y,
+        e: slope * x.e + 8.0,
+    }
+}
+
+fn sigmoid_val(x: Val) -> Val {
+    let s = sigmoid(x.v);
+    let m = sigmoid(nearest_to_zero(x));
+    let slope = m * (1.0 - m);
+    Val {
+        v: s,
+        e: slope * x.e + (8.0 + 2.0 * x.v.abs() * sigmoid(-x.v)) * s,
+    }
+}
+
+/// bias + sum_k a_k w[k * stride + col], `extra` (already rounded, with its
+/// error) added last, with the bound of a float32 loop doing the same.
+fn dot(a: &[Val], w: &[f32], stride: usize, col: usize, bias: f32, extra: Val) -> Val {
+    let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
+    for (k, ak) in a.iter().enumerate() {
+        let wk = f64::from(w[k * stride + col]);
+        acc += ak.v * wk;
+        abs += (ak.v * wk).abs();
+        carried += wk.abs() * ak.e;
+    }
+    let bias = f64::from(bias);
+    Val {
+        v: acc + bias + extra.v,
+        e: carried + extra.e + (a.len() as f64 + 3.0) * (abs + bias.abs() + extra.v.abs()),
+    }
+}
+
+/// y [B, T, H], every hidden state, from x [B, T, I] and the f32 weights;
+/// `h0` [B, H] or zeros.
+pub fn rnn(
+    rnn: &Rnn,
+    x: &RefTensor,
+    w_ih: &[f32],
+    w_hh: &[f32],
+    b_ih: &[f32],
+    b_hh: &[f32],
+    h0: Option<&RefTensor>,
+) -> RefTensor {
+    let (batch, steps, inputs) = (x.shape[0], x.shape[1], x.shape[2]);
+    let (hid, g) = (rnn.hidden_size, rnn.gates());
+    let gh = g * hid;
+    let zero = Val { v: 0.0, e: 0.0 };
+    let mut y = RefTensor::zeros(&[batch, steps, hid]);
+    for b in 0..batch {
+        let mut h: Vec<Val> = (0..hid)
+            .map(|j| {
+                h0.map_or(zero, |h0| Val {
+                    v: h0.val[b * hid + j],
+                    e: h0.err[b * hid + j],
+                })
+            })
+            .collect();
+        for t in 0..steps {
+            let row = b * steps + t;
+            let xs: Vec<Val> = (0..inputs)
+                .map(|i| Val {
+                    v: x.val[row * inputs + i],
+                    e: x.err[row * inputs + i],
+                })
+                .collect();
+            // The input projection, as `linear` computes it.
+            let xp = |col: usize| dot(&xs, w_ih, gh, col, b_ih[col], zero);
+            let next: Vec<Val> = (0..hid)
+                .map(|j| match rnn.kind {
+                    RnnKind::Elman => tanh(dot(&h, w_hh, gh, j, b_hh[j], xp(j))),
+                    RnnKind::Gru => {
+                        let r = sigmoid_val(dot(&h, w_hh, gh, j, b_hh[j], xp(j)));
+                        let z = sigmoid_val(dot(&h, w_hh, gh, hid + j, b_hh[hid + j], xp(hid + j)));
+                        let hn = dot(&h, w_hh, gh, 2 * hid + j, b_hh[2 * hid + j], zero);
+                        let xn = xp(2 * hid + j);
+                        let q = r.v * hn.v;
+                        let n = tanh(Val {
+                            v: xn.v + q,
+                            e: xn.e
+                                + r.v.abs() * hn.e
+                                + hn.v.abs() * r.e
+                                + 3.0 * (q.abs() + xn.v.abs()),
+                        });
+                        let (keep, new) = (z.v * h[j].v, (1.0 - z.v) * n.v);
+                        Val {
+                            v: new + keep,
+                            e: (n.v.abs() + h[j].v.abs()) * z.e
+                                + (1.0 - z.v).abs() * n.e
+                                + z.v.abs() * h[j].e
+                                + 4.0 * (new.abs() + keep.abs()),
+                        }
+                    }
+                })
+                .collect();
+            for (j, v) in next.iter().enumerate() {
+                y.val[row * hid + j] = v.v;
+                y.err[row * hid + j] = v.e;
+            }
+            h = next;
+        }
+    }
+    y
+}

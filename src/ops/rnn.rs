@@ -1,0 +1,225 @@
+//! Recurrent layers (Elman RNN, GRU) over a sequence, many to many:
+//! parameters and GPU forward. Reference: `cpu::rnn`.
+//!
+//! PyTorch's equations and gate order (r, z, n), batch-first, with the
+//! weights stored input-major like `linear` (PyTorch's weight_ih_l0 and
+//! weight_hh_l0 transposed): W_ih [I, G*H], W_hh [H, G*H], b_ih and b_hh
+//! [G*H], G = 1 (Elman) or 3 (GRU).
+//!
+//! The plan: one matrix product projects the inputs of every step at once
+//! (xp = x W_ih + b_ih, [B, T, G*H]), then one dispatch per time step adds
+//! h_{t-1} W_hh + b_hh and applies the gates, reading h_{t-1} from the
+//! previous row of the output. T + 1 steps (more if the projection is
+//! split), one submission, no read-back.
+
+use super::matmul::{linear, Activation};
+use super::{check_u32, expect_shape, kernel, read, u, within_loop_budget, workgroup_1d, write};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::tensor::Tensor;
+
+const SOURCE: &str = include_str!("../../shaders/rnn.wgsl");
+pub const ELMAN_STEP: Kernel = kernel("rnn", SOURCE, "rnn_elman_step");
+pub const GRU_STEP: Kernel = kernel("rnn", SOURCE, "rnn_gru_step");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RnnKind {
+    /// h' = tanh(x W_ih + b_ih + h W_hh + b_hh) (PyTorch's nn.RNN, tanh).
+    Elman,
+    /// PyTorch's nn.GRU: gates r, z, n in that order.
+    Gru,
+}
+
+/// One recurrent layer (one direction, one stack level).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rnn {
+    pub kind: RnnKind,
+    pub input_size: usize,
+    pub hidden_size: usize,
+}
+
+/// Twin of `RnnParams` in shaders/rnn.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct RnnParams {
+    pub batch: u32,
+    pub steps: u32,
+    pub hidden: u32,
+    pub t: u32,
+    pub total: u32,
+    /// Bit 0: h0 given (else the state starts at zero).
+    pub flags: u32,
+    pub _pad: [u32; 2],
+}
+
+impl Rnn {
+    /// Gate blocks in the weights: 1 for Elman, 3 for GRU (r, z, n).
+    pub fn gates(&self) -> usize {
+        match self.kind {
+            RnnKind::Elman => 1,
+            RnnKind::Gru => 3,
+        }
+    }
+
+    pub fn w_ih_shape(&self) -> [usize; 2] {
+        [self.input_size, self.gates() * self.hidden_size]
+    }
+
+    pub fn w_hh_shape(&self) -> [usize; 2] {
+        [self.hidden_size, self.gates() * self.hidden_size]
+    }
+
+    pub fn bias_shape(&self) -> [usize; 1] {
+        [self.gates() * self.hidden_size]
+    }
+
+    /// Validates the input [B, T, I] and returns the output [B, T, H].
+    pub fn output_shape(&self, input: &[usize], layer: &str) -> Result<[usize; 3]> {
+        if self.input_size == 0 || self.hidden_size == 0 {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "input size {} and hidden size {} must both be at least 1",
+                    self.input_size, self.hidden_size
+                ),
+            ));
+        }
+        let &[b, t, i] = input else {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "input has shape {input:?} but [batch, steps, {}] was expected",
+                    self.input_size
+                ),
+            ));
+        };
+        if b == 0 || t == 0 || i != self.input_size {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "input has shape {input:?} but [batch, steps, {}] with batch and steps at least 1 was expected",
+                    self.input_size
+                ),
+            ));
+        }
+        Ok([b, t, self.hidden_size])
+    }
+
+    /// Multiply-adds count 2: both projections, the two bias adds per gate,
+    /// and the gates' elementwise work (Elman: tanh; GRU: two sigmoids,
+    /// tanh, the reset product and the blend, about 8).
+    pub fn flops(&self, batch: usize, steps: usize) -> u64 {
+        let (i, h, g) = (
+            self.input_size as u64,
+            self.hidden_size as u64,
+            self.gates() as u64,
+        );
+        let per_unit = 2 * g * (i + h + 1) + if g == 1 { 1 } else { 8 };
+        batch as u64 * steps as u64 * h * per_unit
+    }
+
+    /// FLOPs of one time-step dispatch (everything but the input projection).
+    fn step_flops(&self, batch: usize) -> u64 {
+        let i_part = 2 * self.gates() as u64 * self.input_size as u64;
+        self.flops(batch, 1) - batch as u64 * self.hidden_size as u64 * i_part
+    }
+}
+
+/// Appends the layer to `plan` and returns y [B, T, H], every hidden state
+/// (y[:, T-1] is the final state). `h0` [B, H] is the initial state, zeros
+/// when None.
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    rnn: &Rnn,
+    x: &Tensor,
+    w_ih: &Tensor,
+    w_hh: &Tensor,
+    b_ih: &Tensor,
+    b_hh: &Tensor,
+    h0: Option<&Tensor>,
+) -> Result<Tensor> {
+    let out = rnn.output_shape(&x.shape, layer)?;
+    let [b, t, h] = out;
+    let g = rnn.gates();
+    expect_shape(layer, "W_ih", &w_ih.shape, &rnn.w_ih_shape())?;
+    expect_shape(layer, "W_hh", &w_hh.shape, &rnn.w_hh_shape())?;
+    expect_shape(layer, "b_ih", &b_ih.shape, &rnn.bias_shape())?;
+    expect_shape(layer, "b_hh", &b_hh.shape, &rnn.bias_shape())?;
+    if let Some(h0) = h0 {
+        expect_shape(layer, "h0", &h0.shape, &[b, h])?;
+    }
+    let projected = [b, t, g * h];
+    for (name, shape) in [
+        ("input", &x.shape[..]),
+        ("W_hh", &w_hh.shape),
+        ("input projection", &projected),
+        ("output", &out),
+    ] {
+        check_u32(&format!("{layer} {name}"), shape)?;
+    }
+    // Each invocation runs one loop of H iterations doing G products each;
+    // counted as G * H, conservatively.
+    within_loop_budget(
+        gpu,
+        layer,
+        (g * h) as u64,
+        &format!("a recurrent step over hidden size {h} with {g} gate(s)"),
+    )?;
+    let xp = linear(
+        gpu,
+        plan,
+        &format!("{layer} input projection"),
+        x,
+        w_ih,
+        Some(b_ih),
+        Activation::None,
+    )?;
+    let has_h0 = h0.is_some();
+    let h0 = match h0 {
+        Some(t) => t.clone(),
+        None => Tensor::upload(gpu, "no h0", &[1], &[0.0])?,
+    };
+    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
+    let kernel = match rnn.kind {
+        RnnKind::Elman => ELMAN_STEP,
+        RnnKind::Gru => GRU_STEP,
+    };
+    let params = RnnParams {
+        batch: u(b),
+        steps: u(t),
+        hidden: u(h),
+        t: 0,
+        total: u(b * h),
+        flags: u32::from(has_h0),
+        _pad: [0; 2],
+    };
+    // Per step: xp's row, W_hh, b_hh, the previous state and the new one.
+    let bytes = 4 * (b * g * h + w_hh.numel() + g * h + 2 * b * h) as u64;
+    for step in 0..t {
+        let params = RnnParams {
+            t: u(step),
+            ..params
+        };
+        plan.push(Step {
+            label: format!("{layer} t={step}"),
+            kernel,
+            overrides: vec![],
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![
+                read("xp", &xp),
+                read("W_hh", w_hh),
+                read("b_hh", b_hh),
+                read("h0", &h0),
+                write("y", &y),
+            ],
+            invocations: (b * h) as u64,
+            workgroup_size: workgroup_1d(gpu),
+            flops: rnn.step_flops(b),
+            bytes_moved: bytes,
+        });
+    }
+    Ok(y)
+}
