@@ -6,6 +6,7 @@ pub mod conv;
 pub mod info;
 pub mod permute;
 pub mod report;
+pub mod text2image;
 
 use clap::Args;
 use std::time::Duration;

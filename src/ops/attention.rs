@@ -134,6 +134,24 @@ pub fn sdpa_forward(
     v: &Tensor,
     mask: &Mask,
 ) -> Result<Tensor> {
+    sdpa_forward_probs(gpu, plan, layer, path, heads, q, k, v, mask).map(|(o, _)| o)
+}
+
+/// As `sdpa_forward`; the composed path also returns its attention
+/// probabilities [B, H, L, S] (the fused path never forms them: None).
+#[allow(clippy::too_many_arguments)]
+pub fn sdpa_forward_probs(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    path: AttentionPath,
+    heads: usize,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Mask,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let mut kept_probs = None;
     let sh = sdpa_shape(layer, q, k, v, heads)?;
     if let Some(m) = mask.keys {
         super::expect_shape(layer, "key-padding mask", &m.shape, &[sh.batch, sh.keys])?;
@@ -191,6 +209,7 @@ pub fn sdpa_forward(
                 ),
             )?;
             let probs = softmax_forward(gpu, plan, &format!("{layer} softmax"), &scores, mask)?;
+            kept_probs = Some(probs.clone());
             let pv = Matmul {
                 m: l,
                 n: d,
@@ -302,7 +321,7 @@ pub fn sdpa_forward(
             }
         }
     }
-    Ok(out)
+    Ok((out, kept_probs))
 }
 
 /// Projection weights of one multi-head attention layer, on the GPU.

@@ -1,0 +1,104 @@
+//! The job behind `wgsl-nn text2image`: the network of `text2image` on the
+//! GPU in one plan, every stage checked against the reference and timed,
+//! the cross-attention weights read out per word and quadrant.
+
+use super::text2image::{forward_gpu, forward_ref, token_ids, tokenize, words_by_quadrant, Weights, QUADRANTS, STAGES};
+use crate::check::{compare, Check};
+use crate::error::Result;
+use crate::gpu::timer::time_plan;
+use crate::gpu::{AdapterSummary, Gpu, Plan};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageReport {
+    pub stage: &'static str,
+    pub shape: Vec<usize>,
+    /// Median GPU time of the stage's steps (0 for a stage that is a view).
+    pub gpu_ms: f64,
+    pub passed: bool,
+    pub check: Check,
+}
+
+pub struct Text2ImageReport {
+    pub adapter: AdapterSummary,
+    pub weights: String,
+    pub tokens: Vec<String>,
+    pub unknown: Vec<String>,
+    /// words x quadrants, averaged over heads (rows sum to the share of
+    /// each quadrant's attention that went to the word).
+    pub attention: Vec<[f32; 4]>,
+    pub stages: Vec<StageReport>,
+    /// [3, 64, 64] RGB.
+    pub image: Vec<f32>,
+    pub image_hw: [usize; 2],
+    pub total_ms: f64,
+}
+
+impl Text2ImageReport {
+    pub fn passed(&self) -> bool {
+        self.stages.iter().all(|s| s.passed)
+    }
+
+    /// For quadrant q: the words it attends to most, with their weights.
+    pub fn top_words(&self, q: usize, n: usize) -> Vec<(String, f32)> {
+        let mut v: Vec<(String, f32)> = self.tokens.iter().zip(&self.attention).map(|(w, a)| (w.clone(), a[q])).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v.truncate(n);
+        v
+    }
+}
+
+/// Which stage a plan step belongs to, by its label.
+fn stage_of(label: &str) -> &'static str {
+    let l = label.to_ascii_lowercase();
+    if l.starts_with("embedding") {
+        "embedding"
+    } else if l.starts_with("gru") {
+        "gru encoder"
+    } else if l.starts_with("self-attention") {
+        "self-attention"
+    } else if l.starts_with("cross") {
+        "cross-attention"
+    } else if l.starts_with("decoder") {
+        "decoder linear"
+    } else if l.starts_with("upsample 1") {
+        "upsample 1"
+    } else if l.starts_with("upsample 2") {
+        "upsample 2"
+    } else if l.starts_with("upsample 3") {
+        "upsample 3"
+    } else {
+        "image"
+    }
+}
+
+pub fn run(gpu: &Gpu, sentence: &str, weights: &Weights, reps: usize) -> Result<Text2ImageReport> {
+    let tokens = tokenize(sentence)?;
+    let ids = token_ids(&tokens);
+    let unknown = tokens.iter().zip(&ids).filter(|(_, &i)| i == 0).map(|(w, _)| w.clone()).collect();
+    let mut plan = Plan::new();
+    let stages = forward_gpu(gpu, &mut plan, weights, &ids)?;
+    let timing = time_plan(gpu, &plan, 1, reps)?;
+    let reference = forward_ref(weights, &ids);
+    let mut reports = Vec::new();
+    let mut probs = vec![];
+    let mut image = vec![];
+    for (s, r) in stages.iter().zip(&reference) {
+        let got = s.tensor.download(gpu)?;
+        let check = compare(&got, r);
+        let gpu_ms = timing.steps.iter().filter(|(l, _)| stage_of(l) == s.name && s.name != "attention weights").fold(0.0, |a, (_, ms)| a + ms);
+        if s.name == STAGES[4] {
+            probs = got;
+        } else if s.name == STAGES[9] {
+            image = got;
+        }
+        reports.push(StageReport { stage: s.name, shape: s.tensor.shape.clone(), gpu_ms, passed: check.passed, check });
+    }
+    let attention = words_by_quadrant(&probs, tokens.len());
+    let hw = reports.last().map(|r| [r.shape[2], r.shape[3]]).unwrap_or([0, 0]);
+    Ok(Text2ImageReport { adapter: gpu.summary(), weights: weights.name.clone(), tokens, unknown, attention, stages: reports, image, image_hw: hw, total_ms: timing.median_ms })
+}
+
+pub fn quadrant_names() -> [&'static str; 4] {
+    QUADRANTS
+}
