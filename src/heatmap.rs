@@ -87,7 +87,10 @@ pub fn write_png(
 }
 
 fn write_rgb(path: &Path, rgb: &[u8], w: usize, h: usize) -> Result<()> {
-    let io = |e: &dyn std::fmt::Display| Error::Io { path: path.display().to_string(), message: e.to_string() };
+    let io = |e: &dyn std::fmt::Display| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
     let file = std::fs::File::create(path).map_err(|e| io(&e))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
     enc.set_color(png::ColorType::Rgb);
@@ -100,12 +103,28 @@ fn write_rgb(path: &Path, rgb: &[u8], w: usize, h: usize) -> Result<()> {
 /// A planar RGB image [3, h, w] as a PNG, each pixel drawn `scale` times.
 /// Values are clamped to [0, 1], unless they leave [0, 1] by more than a
 /// little (random weights), in which case the image is min-max normalised.
-pub fn write_image_png(path: &Path, planes: &[f32], h: usize, w: usize, scale: usize) -> Result<()> {
+pub fn write_image_png(
+    path: &Path,
+    planes: &[f32],
+    h: usize,
+    w: usize,
+    scale: usize,
+) -> Result<()> {
     if planes.len() != 3 * h * w || h == 0 || w == 0 {
-        return Err(Error::Io { path: path.display().to_string(), message: format!("expected a [3, {h}, {w}] image") });
+        return Err(Error::Io {
+            path: path.display().to_string(),
+            message: format!("expected a [3, {h}, {w}] image"),
+        });
     }
-    let (lo, hi) = planes.iter().filter(|v| v.is_finite()).fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    let (off, span) = if lo < -0.05 || hi > 1.05 { (lo, (hi - lo).max(1e-12)) } else { (0.0, 1.0) };
+    let (lo, hi) = planes
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let (off, span) = if lo < -0.05 || hi > 1.05 {
+        (lo, (hi - lo).max(1e-12))
+    } else {
+        (0.0, 1.0)
+    };
     let s = scale.max(1);
     let (ih, iw) = (h * s, w * s);
     let mut rgb = vec![0u8; ih * iw * 3];
@@ -125,7 +144,10 @@ pub fn write_matrix_png(path: &Path, m: &[Vec<f32>], cell: usize) -> Result<()> 
     let rows = m.len();
     let cols = m.first().map_or(0, Vec::len);
     if rows == 0 || cols == 0 {
-        return Err(Error::Io { path: path.display().to_string(), message: "nothing to draw (empty matrix)".into() });
+        return Err(Error::Io {
+            path: path.display().to_string(),
+            message: "nothing to draw (empty matrix)".into(),
+        });
     }
     let (ih, iw) = (rows * cell, cols * cell);
     let mut rgb = vec![0u8; ih * iw * 3];
@@ -133,7 +155,11 @@ pub fn write_matrix_png(path: &Path, m: &[Vec<f32>], cell: usize) -> Result<()> 
         for x in 0..iw {
             let v = m[y / cell].get(x / cell).copied().unwrap_or(0.0);
             // A one-pixel grid line keeps cells apart.
-            let c = if y % cell == 0 || x % cell == 0 { [40, 40, 40] } else { colour(v.sqrt()) };
+            let c = if y % cell == 0 || x % cell == 0 {
+                [40, 40, 40]
+            } else {
+                colour(v.sqrt())
+            };
             rgb[(y * iw + x) * 3..][..3].copy_from_slice(&c);
         }
     }

@@ -15,6 +15,7 @@
 //! # Ok::<(), wgsl_nn::Error>(())
 //! ```
 
+pub mod bench;
 pub mod check;
 pub mod cpu;
 pub mod error;

@@ -33,7 +33,10 @@ impl TuneMode {
             "cached" | "auto" => Ok(TuneMode::Cached),
             "off" => Ok(TuneMode::Off),
             "redo" => Ok(TuneMode::Redo),
-            _ => Err(Error::arg("--tune", format!("'{s}' is not cached, off or redo"))),
+            _ => Err(Error::arg(
+                "--tune",
+                format!("'{s}' is not cached, off or redo"),
+            )),
         }
     }
 }
@@ -41,20 +44,32 @@ impl TuneMode {
 /// Where choices are cached: $WGSL_NN_CACHE, else $XDG_CACHE_HOME/wgsl-nn,
 /// else ~/.cache/wgsl-nn.
 pub fn cache_path() -> Option<PathBuf> {
-    let env = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let dir = env("WGSL_NN_CACHE").or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("wgsl-nn"))).or_else(|| env("HOME").map(|h| h.join(".cache").join("wgsl-nn")))?;
+    let env = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = env("WGSL_NN_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("wgsl-nn")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache").join("wgsl-nn")))?;
     Some(dir.join("tune.json"))
 }
 
 pub fn adapter_key(gpu: &Gpu) -> String {
     let i = &gpu.info;
-    format!("{} | {:?} | {} | {}", i.name, i.backend, i.driver, i.driver_info)
+    format!(
+        "{} | {:?} | {} | {}",
+        i.name, i.backend, i.driver, i.driver_info
+    )
 }
 
 type Cache = BTreeMap<String, BTreeMap<String, String>>;
 
 fn load(path: &PathBuf) -> Cache {
-    std::fs::read_to_string(path).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
 }
 
 /// Applies the cached or measured choices to `gpu`; returns them with how
@@ -90,43 +105,91 @@ pub fn tune(gpu: &Gpu, mode: TuneMode) -> Result<BTreeMap<String, String>> {
 /// The fastest passing rung of each ladder on a short representative run.
 pub fn measure(gpu: &Gpu) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let before: Vec<_> = ["matmul", "conv2d"].iter().map(|f| gpu.kernel_for(f)).collect();
-    let best = |family: &str, kernels: &[&str], run: &dyn Fn() -> Result<(f64, bool)>| -> Option<String> {
-        let mut best: Option<(f64, &str)> = None;
-        for &k in kernels {
-            gpu.set_kernel(family, Some(k));
-            if let Ok((ms, true)) = run() {
-                if best.is_none_or(|(b, _)| ms < b) {
-                    best = Some((ms, k));
+    let before: Vec<_> = ["matmul", "conv2d"]
+        .iter()
+        .map(|f| gpu.kernel_for(f))
+        .collect();
+    let best =
+        |family: &str, kernels: &[&str], run: &dyn Fn() -> Result<(f64, bool)>| -> Option<String> {
+            let mut best: Option<(f64, &str)> = None;
+            for &k in kernels {
+                gpu.set_kernel(family, Some(k));
+                if let Ok((ms, true)) = run() {
+                    if best.is_none_or(|(b, _)| ms < b) {
+                        best = Some((ms, k));
+                    }
                 }
             }
-        }
-        best.map(|(_, k)| k.to_string())
-    };
+            best.map(|(_, k)| k.to_string())
+        };
     let n = 256;
     let a = random_input(&[n * n], 11);
     let b = random_input(&[n * n], 12);
-    let mm = Matmul { m: n, n, k: n, batches: [1, 1], trans_a: false, trans_b: false, bias: false, act: Activation::None, alpha: 1.0 };
+    let mm = Matmul {
+        m: n,
+        n,
+        k: n,
+        batches: [1, 1],
+        trans_a: false,
+        trans_b: false,
+        bias: false,
+        act: Activation::None,
+        alpha: 1.0,
+    };
     let matmul_run = || -> Result<(f64, bool)> {
-        let (at, bt) = (Tensor::upload(gpu, "A", &[n, n], &a)?, Tensor::upload(gpu, "B", &[n, n], &b)?);
+        let (at, bt) = (
+            Tensor::upload(gpu, "A", &[n, n], &a)?,
+            Tensor::upload(gpu, "B", &[n, n], &b)?,
+        );
         let c = Tensor::poisoned(gpu, "C", &[n, n])?;
         let mut plan = Plan::new();
-        matmul_into(gpu, &mut plan, "tune matmul", &mm, (&at, View::dense(n, n, false)), (&bt, View::dense(n, n, false)), None, (&c, View::dense(n, n, false)))?;
+        matmul_into(
+            gpu,
+            &mut plan,
+            "tune matmul",
+            &mm,
+            (&at, View::dense(n, n, false)),
+            (&bt, View::dense(n, n, false)),
+            None,
+            (&c, View::dense(n, n, false)),
+        )?;
         let t = time_plan(gpu, &plan, 1, 3)?;
         // Rows 0 and n-1 are enough to catch a rung that is wrong here.
         let got = c.download(gpu)?;
         let rows = [0, n - 1];
-        let sub: Vec<f32> = rows.iter().flat_map(|&r| a[r * n..(r + 1) * n].to_vec()).collect();
+        let sub: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| a[r * n..(r + 1) * n].to_vec())
+            .collect();
         let mut reference = RefTensor::zeros(&[2, n]);
-        cpu::matmul::matmul_into(&Matmul { m: 2, ..mm.clone() }, (&RefTensor::from_f32(&[2, n], &sub), View::dense(2, n, false)), (&RefTensor::from_f32(&[n, n], &b), View::dense(n, n, false)), None, (&mut reference, View::dense(2, n, false)));
-        let got_rows: Vec<f32> = rows.iter().flat_map(|&r| got[r * n..(r + 1) * n].to_vec()).collect();
+        cpu::matmul::matmul_into(
+            &Matmul { m: 2, ..mm.clone() },
+            (
+                &RefTensor::from_f32(&[2, n], &sub),
+                View::dense(2, n, false),
+            ),
+            (&RefTensor::from_f32(&[n, n], &b), View::dense(n, n, false)),
+            None,
+            (&mut reference, View::dense(2, n, false)),
+        );
+        let got_rows: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| got[r * n..(r + 1) * n].to_vec())
+            .collect();
         Ok((t.median_ms, compare(&got_rows, &reference).passed))
     };
     if let Some(k) = best("matmul", &crate::ops::matmul::KERNELS, &matmul_run) {
         out.insert("matmul".to_string(), k);
     }
     let conv = Conv2d {
-        window: Window { kernel: [3, 3], stride: [1, 1], pad_begin: [1, 1], pad_end: [1, 1], dilation: [1, 1], ceil_mode: false },
+        window: Window {
+            kernel: [3, 3],
+            stride: [1, 1],
+            pad_begin: [1, 1],
+            pad_end: [1, 1],
+            dilation: [1, 1],
+            ceil_mode: false,
+        },
         in_channels: 16,
         out_channels: 16,
         bias: true,
@@ -138,9 +201,23 @@ pub fn measure(gpu: &Gpu) -> Result<BTreeMap<String, String>> {
     let bias = random_input(&[16], 15);
     let conv_run = || -> Result<(f64, bool)> {
         let mut plan = Plan::new();
-        let y = conv2d_forward(gpu, &mut plan, "tune conv", &conv, &Tensor::upload(gpu, "x", &shape, &x)?, &Tensor::upload(gpu, "w", &conv.weight_shape(), &w)?, Some(&Tensor::upload(gpu, "b", &[16], &bias)?))?;
+        let y = conv2d_forward(
+            gpu,
+            &mut plan,
+            "tune conv",
+            &conv,
+            &Tensor::upload(gpu, "x", &shape, &x)?,
+            &Tensor::upload(gpu, "w", &conv.weight_shape(), &w)?,
+            Some(&Tensor::upload(gpu, "b", &[16], &bias)?),
+        )?;
         let t = time_plan(gpu, &plan, 1, 3)?;
-        let reference = cpu::conv2d::conv2d(&conv, &RefTensor::from_f32(&shape, &x), &w, Some(&bias), [1, 16, 32, 32]);
+        let reference = cpu::conv2d::conv2d(
+            &conv,
+            &RefTensor::from_f32(&shape, &x),
+            &w,
+            Some(&bias),
+            [1, 16, 32, 32],
+        );
         Ok((t.median_ms, compare(&y.download(gpu)?, &reference).passed))
     };
     // 1x1 convs always take the plain product; tune the spatial rungs.

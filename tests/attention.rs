@@ -642,30 +642,102 @@ fn split_dispatches_agree_with_the_reference() {
 /// against the reference, on shapes that do and do not suit the vec4 rung.
 #[test]
 fn every_matmul_rung_matches_the_reference() {
-    let g = wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    let g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
     let mut r = rng(1300);
     for kernel in wgsl_nn::ops::matmul::KERNELS {
         g.set_kernel("matmul", Some(kernel));
-        for &(m, n, k, batch, ta, tb, bias) in &[(1, 4, 4, 1, false, false, false), (17, 20, 36, 2, false, false, true), (33, 12, 8, 1, false, false, false), (5, 7, 3, 2, true, false, true), (16, 16, 16, 1, false, true, false), (70, 68, 260, 1, false, false, true)] {
-            let (a, b, bv) = (uniform(&mut r, batch * m * k), uniform(&mut r, batch * k * n), uniform(&mut r, n));
-            let (a_shape, b_shape) = (if ta { [batch, k, m] } else { [batch, m, k] }, if tb { [batch, n, k] } else { [batch, k, n] });
-            let av = if ta { View::dense(k, m, false) } else { View::dense(m, k, false) };
-            let bvw = if tb { View::dense(n, k, false) } else { View::dense(k, n, false) };
-            let mm = Matmul { m, n, k, batches: [batch, 1], trans_a: ta, trans_b: tb, bias, act: Activation::Relu, alpha: 1.0 };
+        for &(m, n, k, batch, ta, tb, bias) in &[
+            (1, 4, 4, 1, false, false, false),
+            (17, 20, 36, 2, false, false, true),
+            (33, 12, 8, 1, false, false, false),
+            (5, 7, 3, 2, true, false, true),
+            (16, 16, 16, 1, false, true, false),
+            (70, 68, 260, 1, false, false, true),
+        ] {
+            let (a, b, bv) = (
+                uniform(&mut r, batch * m * k),
+                uniform(&mut r, batch * k * n),
+                uniform(&mut r, n),
+            );
+            let (a_shape, b_shape) = (
+                if ta { [batch, k, m] } else { [batch, m, k] },
+                if tb { [batch, n, k] } else { [batch, k, n] },
+            );
+            let av = if ta {
+                View::dense(k, m, false)
+            } else {
+                View::dense(m, k, false)
+            };
+            let bvw = if tb {
+                View::dense(n, k, false)
+            } else {
+                View::dense(k, n, false)
+            };
+            let mm = Matmul {
+                m,
+                n,
+                k,
+                batches: [batch, 1],
+                trans_a: ta,
+                trans_b: tb,
+                bias,
+                act: Activation::Relu,
+                alpha: 1.0,
+            };
             let up = |name: &str, sh: &[usize], x: &[f32]| Tensor::upload(&g, name, sh, x).unwrap();
             let c = Tensor::poisoned(&g, "C", &[batch, m, n]).unwrap();
             let bt = up("bias", &[n], &bv);
             let mut plan = Plan::new();
-            matmul_into(&g, &mut plan, "mm", &mm, (&up("A", &a_shape, &a), av), (&up("B", &b_shape, &b), bvw), bias.then_some(&bt), (&c, View::dense(m, n, false))).unwrap();
+            matmul_into(
+                &g,
+                &mut plan,
+                "mm",
+                &mm,
+                (&up("A", &a_shape, &a), av),
+                (&up("B", &b_shape, &b), bvw),
+                bias.then_some(&bt),
+                (&c, View::dense(m, n, false)),
+            )
+            .unwrap();
             g.run(&plan).unwrap();
             let mut reference = RefTensor::zeros(&[batch, m, n]);
-            cpu::matmul::matmul_into(&mm, (&RefTensor::from_f32(&a_shape, &a), av), (&RefTensor::from_f32(&b_shape, &b), bvw), bias.then_some(&bv[..]), (&mut reference, View::dense(m, n, false)));
-            assert_passes(&format!("{kernel} {mm:?} ({})", plan.steps[0].label), &compare(&c.download(&g).unwrap(), &reference));
+            cpu::matmul::matmul_into(
+                &mm,
+                (&RefTensor::from_f32(&a_shape, &a), av),
+                (&RefTensor::from_f32(&b_shape, &b), bvw),
+                bias.then_some(&bv[..]),
+                (&mut reference, View::dense(m, n, false)),
+            );
+            assert_passes(
+                &format!("{kernel} {mm:?} ({})", plan.steps[0].label),
+                &compare(&c.download(&g).unwrap(), &reference),
+            );
         }
     }
     g.set_kernel("matmul", Some("nonsense"));
     let mut plan = Plan::new();
     let t = Tensor::upload(&g, "x", &[4, 4], &[0.0; 16]).unwrap();
-    let e = matmul_into(&g, &mut plan, "mm", &Matmul { m: 4, n: 4, k: 4, batches: [1, 1], trans_a: false, trans_b: false, bias: false, act: Activation::None, alpha: 1.0 }, (&t, View::dense(4, 4, false)), (&t, View::dense(4, 4, false)), None, (&t, View::dense(4, 4, false))).unwrap_err();
+    let e = matmul_into(
+        &g,
+        &mut plan,
+        "mm",
+        &Matmul {
+            m: 4,
+            n: 4,
+            k: 4,
+            batches: [1, 1],
+            trans_a: false,
+            trans_b: false,
+            bias: false,
+            act: Activation::None,
+            alpha: 1.0,
+        },
+        (&t, View::dense(4, 4, false)),
+        (&t, View::dense(4, 4, false)),
+        None,
+        (&t, View::dense(4, 4, false)),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("rb4_vec4"), "{e}");
 }

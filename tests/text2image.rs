@@ -14,11 +14,28 @@ fn argmax(row: &[f32; 4]) -> usize {
 #[test]
 fn stages_have_their_shapes_and_pass_their_checks() {
     for w in [Weights::demo(), Weights::random(3)] {
-        let r = run(gpu(), "a red sun in the top left, grass at the bottom", &w, 1).unwrap();
+        let r = run(
+            gpu(),
+            "a red sun in the top left, grass at the bottom",
+            &w,
+            1,
+        )
+        .unwrap();
         let shapes: Vec<Vec<usize>> = r.stages.iter().map(|s| s.shape.clone()).collect();
         assert_eq!(
             shapes,
-            vec![vec![1, 11, 16], vec![1, 11, 16], vec![1, 11, 16], vec![1, 4, 16], vec![1, 2, 4, 11], vec![4, 48], vec![4, 3, 8, 8], vec![4, 3, 16, 16], vec![4, 3, 32, 32], vec![1, 3, 64, 64]]
+            vec![
+                vec![1, 11, 16],
+                vec![1, 11, 16],
+                vec![1, 11, 16],
+                vec![1, 4, 16],
+                vec![1, 2, 4, 11],
+                vec![4, 48],
+                vec![4, 3, 8, 8],
+                vec![4, 3, 16, 16],
+                vec![4, 3, 32, 32],
+                vec![1, 3, 64, 64]
+            ]
         );
         for s in &r.stages {
             assert!(s.passed, "{} ({}): {}", s.stage, w.name, s.check.summary());
@@ -35,20 +52,42 @@ fn stages_have_their_shapes_and_pass_their_checks() {
 fn demo_weights_route_location_phrases_to_their_quadrants() {
     for (sentence, phrases) in [
         // "bottom" alone names the bottom half: either bottom quadrant.
-        ("a red sun in the top left, grass at the bottom", vec![("left", vec![0]), ("bottom", vec![2, 3])]),
-        ("sky at the top, a house on the bottom right", vec![("right", vec![3]), ("top", vec![0, 1])]),
-        ("a tree on the upper right and water in the lower left", vec![("right", vec![1]), ("left", vec![2])]),
+        (
+            "a red sun in the top left, grass at the bottom",
+            vec![("left", vec![0]), ("bottom", vec![2, 3])],
+        ),
+        (
+            "sky at the top, a house on the bottom right",
+            vec![("right", vec![3]), ("top", vec![0, 1])],
+        ),
+        (
+            "a tree on the upper right and water in the lower left",
+            vec![("right", vec![1]), ("left", vec![2])],
+        ),
     ] {
         let r = run(gpu(), sentence, &Weights::demo(), 1).unwrap();
         for (word, quadrants) in phrases {
             let i = r.tokens.iter().rposition(|t| t == word).unwrap();
             let got = argmax(&r.attention[i]);
-            assert!(quadrants.contains(&got), "'{word}' in '{sentence}' routed to {}: {:?}", QUADRANTS[got], r.attention[i]);
+            assert!(
+                quadrants.contains(&got),
+                "'{word}' in '{sentence}' routed to {}: {:?}",
+                QUADRANTS[got],
+                r.attention[i]
+            );
         }
         // And each quadrant's favourite word is a location word.
         for q in 0..4 {
             let (w, _) = r.top_words(q, 1).remove(0);
-            assert!(["top", "bottom", "left", "right", "upper", "lower", "sky", "grass", "water", "sun"].contains(&w.as_str()), "{}: {w}", QUADRANTS[q]);
+            assert!(
+                [
+                    "top", "bottom", "left", "right", "upper", "lower", "sky", "grass", "water",
+                    "sun"
+                ]
+                .contains(&w.as_str()),
+                "{}: {w}",
+                QUADRANTS[q]
+            );
         }
     }
 }
@@ -69,7 +108,8 @@ fn unknown_words_empty_sentences_and_pngs() {
     let m: Vec<Vec<f32>> = r.attention.iter().map(|row| row.to_vec()).collect();
     wgsl_nn::heatmap::write_matrix_png(&att, &m, 32).unwrap();
     for (path, w, h) in [(&img, 256, 256), (&att, 4 * 32, 6 * 32)] {
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
         let reader = decoder.read_info().unwrap();
         let info = reader.info();
         assert_eq!((info.width, info.height), (w, h), "{}", path.display());

@@ -69,9 +69,19 @@ pub struct Case {
 }
 
 enum Data {
-    Conv { stack: ConvStack, inputs: [Vec<f32>; 2] },
-    Matmul { n: usize, a: [Vec<f32>; 2], b: [Vec<f32>; 2] },
-    Attention { shape: AttentionShape, qkv: [[Vec<f32>; 3]; 2] },
+    Conv {
+        stack: ConvStack,
+        inputs: [Vec<f32>; 2],
+    },
+    Matmul {
+        n: usize,
+        a: [Vec<f32>; 2],
+        b: [Vec<f32>; 2],
+    },
+    Attention {
+        shape: AttentionShape,
+        qkv: [[Vec<f32>; 3]; 2],
+    },
 }
 
 fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
@@ -100,29 +110,72 @@ impl Case {
     pub fn new(op: OpKind, size: usize, seed: u64) -> Result<Case> {
         let (shape, flops, bytes, data) = match op {
             OpKind::Conv => {
-                let (layers, batch) = if size <= 1 { (spec::EXERCISE_STACK, 1) } else { (WIDE_STACK, size) };
+                let (layers, batch) = if size <= 1 {
+                    (spec::EXERCISE_STACK, 1)
+                } else {
+                    (WIDE_STACK, size)
+                };
                 let mut stack = ConvStack::new(&spec::parse_stack(layers)?, [batch, 1, 128, 128])?;
                 stack.randomize(seed);
                 let n: usize = stack.input_shape.iter().product();
                 let inputs = [rand_vec(n, seed + 1), rand_vec(n, seed + 2)];
-                let bytes = stack.layers.iter().map(|l| 4 * (l.in_shape.iter().product::<usize>() + l.out_shape.iter().product::<usize>()) as u64).sum();
-                let name = if batch == 1 { "exercise stack 1x1x128x128".to_string() } else { format!("wide stack {batch}x1x128x128, 1-32-64-64-32") };
+                let bytes = stack
+                    .layers
+                    .iter()
+                    .map(|l| {
+                        4 * (l.in_shape.iter().product::<usize>()
+                            + l.out_shape.iter().product::<usize>())
+                            as u64
+                    })
+                    .sum();
+                let name = if batch == 1 {
+                    "exercise stack 1x1x128x128".to_string()
+                } else {
+                    format!("wide stack {batch}x1x128x128, 1-32-64-64-32")
+                };
                 (name, stack.flops(), bytes, Data::Conv { stack, inputs })
             }
             OpKind::Matmul => {
                 let n = size;
                 let a = [rand_vec(n * n, seed + 3), rand_vec(n * n, seed + 4)];
                 let b = [rand_vec(n * n, seed + 5), rand_vec(n * n, seed + 6)];
-                (format!("{n}x{n}x{n}"), 2 * (n as u64).pow(3), 12 * (n * n) as u64, Data::Matmul { n, a, b })
+                (
+                    format!("{n}x{n}x{n}"),
+                    2 * (n as u64).pow(3),
+                    12 * (n * n) as u64,
+                    Data::Matmul { n, a, b },
+                )
             }
             OpKind::Attention => {
-                let shape = AttentionShape { batch: 1, queries: size, keys: size, heads: HEADS, head_dim: HEAD_DIM };
+                let shape = AttentionShape {
+                    batch: 1,
+                    queries: size,
+                    keys: size,
+                    heads: HEADS,
+                    head_dim: HEAD_DIM,
+                };
                 let len = size * HEADS * HEAD_DIM;
                 let set = |s: u64| [rand_vec(len, s), rand_vec(len, s + 1), rand_vec(len, s + 2)];
-                (format!("h={HEADS} d={HEAD_DIM} L={size}"), shape.core_flops(), 16 * len as u64, Data::Attention { shape, qkv: [set(seed + 7), set(seed + 17)] })
+                (
+                    format!("h={HEADS} d={HEAD_DIM} L={size}"),
+                    shape.core_flops(),
+                    16 * len as u64,
+                    Data::Attention {
+                        shape,
+                        qkv: [set(seed + 7), set(seed + 17)],
+                    },
+                )
             }
         };
-        Ok(Case { op, size, shape, flops, bytes, data, cpu_ms: None })
+        Ok(Case {
+            op,
+            size,
+            shape,
+            flops,
+            bytes,
+            data,
+            cpu_ms: None,
+        })
     }
 
     /// The optimised CPU baseline, timed (its correctness is tested against
@@ -130,21 +183,41 @@ impl Case {
     pub fn cpu_row(&mut self, reps: usize) -> Row {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (imp, (med, lo, hi, _)) = match &self.data {
-            Data::Conv { stack, inputs } => ("im2col + gemm", time_cpu(reps, || {
-                std::hint::black_box(conv_stack_baseline(stack, &inputs[0]));
-            })),
+            Data::Conv { stack, inputs } => (
+                "im2col + gemm",
+                time_cpu(reps, || {
+                    std::hint::black_box(conv_stack_baseline(stack, &inputs[0]));
+                }),
+            ),
             Data::Matmul { n, a, b } => {
                 let n = *n;
                 let mut c = vec![0.0f32; n * n];
                 let mm = square(n);
-                ("gemm", time_cpu(reps, || {
-                    baseline::matmul(&mm, &a[0], View::dense(n, n, false), &b[0], View::dense(n, n, false), None, &mut c, View::dense(n, n, false));
-                    std::hint::black_box(&c);
-                }))
+                (
+                    "gemm",
+                    time_cpu(reps, || {
+                        baseline::matmul(
+                            &mm,
+                            &a[0],
+                            View::dense(n, n, false),
+                            &b[0],
+                            View::dense(n, n, false),
+                            None,
+                            &mut c,
+                            View::dense(n, n, false),
+                        );
+                        std::hint::black_box(&c);
+                    }),
+                )
             }
-            Data::Attention { shape, qkv } => ("gemm + softmax", time_cpu(reps, || {
-                std::hint::black_box(baseline::attention(&qkv[0][0], &qkv[0][1], &qkv[0][2], *shape, false, None));
-            })),
+            Data::Attention { shape, qkv } => (
+                "gemm + softmax",
+                time_cpu(reps, || {
+                    std::hint::black_box(baseline::attention(
+                        &qkv[0][0], &qkv[0][1], &qkv[0][2], *shape, false, None,
+                    ));
+                }),
+            ),
         };
         self.cpu_ms = Some(med);
         Row {
@@ -168,30 +241,79 @@ impl Case {
         }
     }
 
-    /// GPU rows for every implementation of this op, on one adapter.
-    pub fn gpu_rows(&self, gpu: &Gpu, reps: usize, seed: u64) -> Vec<Row> {
-        let adapter = format!("{} ({})", gpu.info.name, format!("{:?}", gpu.info.backend).to_lowercase());
-        let kernels: Vec<&str> = match &self.data {
-            Data::Attention { .. } => vec!["composed", "fused"],
-            Data::Conv { .. } => vec!["direct"],
-            Data::Matmul { .. } => vec!["rb4"],
-        };
-        kernels
-            .into_iter()
-            .map(|k| match self.gpu_row(gpu, k, reps, seed, &adapter) {
-                Ok(mut row) => {
-                    row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
-                        (Some(g), Some(c)) => Some(c / g),
-                        _ => None,
-                    };
-                    row
-                }
-                Err(e) => Row::refused(self.op.name(), &self.shape, &format!("gpu {k}"), &adapter, self.size, e.to_string()),
-            })
-            .collect()
+    /// The op family whose kernel ladder this case walks.
+    pub fn family(&self) -> &'static str {
+        match self.op {
+            OpKind::Conv => "conv2d",
+            OpKind::Matmul => "matmul",
+            OpKind::Attention => "attention",
+        }
     }
 
-    fn gpu_row(&self, gpu: &Gpu, kernel: &str, reps: usize, seed: u64, adapter: &str) -> Result<Row> {
+    /// Every rung of the op's ladder, slowest idea first.
+    pub fn ladder(&self) -> Vec<&'static str> {
+        match self.op {
+            OpKind::Conv => vec!["direct", "igemm"],
+            OpKind::Matmul => crate::ops::matmul::KERNELS.to_vec(),
+            OpKind::Attention => crate::ops::attention::KERNELS.to_vec(),
+        }
+    }
+
+    /// GPU rows for the given rungs (every rung when None), on one adapter.
+    /// The adapter's own kernel choice is restored afterwards.
+    pub fn gpu_rows(
+        &self,
+        gpu: &Gpu,
+        reps: usize,
+        seed: u64,
+        rungs: Option<&[String]>,
+    ) -> Vec<Row> {
+        let adapter = format!(
+            "{} ({})",
+            gpu.info.name,
+            format!("{:?}", gpu.info.backend).to_lowercase()
+        );
+        let family = self.family();
+        let before = gpu.kernel_for(family);
+        let kernels: Vec<String> = match rungs {
+            Some(r) => r.to_vec(),
+            None => self.ladder().into_iter().map(String::from).collect(),
+        };
+        let rows = kernels
+            .iter()
+            .map(|k| {
+                gpu.set_kernel(family, Some(k));
+                match self.gpu_row(gpu, k, reps, seed, &adapter) {
+                    Ok(mut row) => {
+                        row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
+                            (Some(g), Some(c)) => Some(c / g),
+                            _ => None,
+                        };
+                        row
+                    }
+                    Err(e) => Row::refused(
+                        self.op.name(),
+                        &self.shape,
+                        &format!("gpu {k}"),
+                        &adapter,
+                        self.size,
+                        e.to_string(),
+                    ),
+                }
+            })
+            .collect();
+        gpu.set_kernel(family, before.as_deref());
+        rows
+    }
+
+    fn gpu_row(
+        &self,
+        gpu: &Gpu,
+        kernel: &str,
+        reps: usize,
+        seed: u64,
+        adapter: &str,
+    ) -> Result<Row> {
         let op = self.op.name();
         match &self.data {
             Data::Conv { stack, inputs } => {
@@ -209,10 +331,22 @@ impl Case {
                 let t = time_plans(gpu, &plans, 1, reps)?;
                 let got = outs[0].download(gpu)?;
                 let start = std::time::Instant::now();
-                let reference = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &inputs[0]));
+                let reference =
+                    stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &inputs[0]));
                 let ref_ms = start.elapsed().as_secs_f64() * 1e3;
                 let c = compare(&got, &reference);
-                let mut row = Row::gpu(op, &self.shape, kernel, adapter, self.size, self.flops, self.bytes, &t, c.passed, checked(c.elements, c.elements, "elements"));
+                let mut row = Row::gpu(
+                    op,
+                    &self.shape,
+                    kernel,
+                    adapter,
+                    self.size,
+                    self.flops,
+                    self.bytes,
+                    &t,
+                    c.passed,
+                    checked(c.elements, c.elements, "elements"),
+                );
                 row.reference_ms = Some(ref_ms);
                 Ok(row)
             }
@@ -223,9 +357,21 @@ impl Case {
                 let plans: Vec<Plan> = (0..2)
                     .map(|i| {
                         let mut plan = Plan::new();
-                        let (at, bt) = (Tensor::upload(gpu, "A", &[n, n], &a[i])?, Tensor::upload(gpu, "B", &[n, n], &b[i])?);
+                        let (at, bt) = (
+                            Tensor::upload(gpu, "A", &[n, n], &a[i])?,
+                            Tensor::upload(gpu, "B", &[n, n], &b[i])?,
+                        );
                         let c = Tensor::poisoned(gpu, "C", &[n, n])?;
-                        matmul_into(gpu, &mut plan, "matmul", &mm, (&at, View::dense(n, n, false)), (&bt, View::dense(n, n, false)), None, (&c, View::dense(n, n, false)))?;
+                        matmul_into(
+                            gpu,
+                            &mut plan,
+                            "matmul",
+                            &mm,
+                            (&at, View::dense(n, n, false)),
+                            (&bt, View::dense(n, n, false)),
+                            None,
+                            (&c, View::dense(n, n, false)),
+                        )?;
                         outs.push(c);
                         Ok(plan)
                     })
@@ -234,27 +380,74 @@ impl Case {
                 let got = outs[0].download(gpu)?;
                 let rows = sample_rows(n, seed);
                 let start = std::time::Instant::now();
-                let sub_a: Vec<f32> = rows.iter().flat_map(|&r| a[0][r * n..(r + 1) * n].iter().copied()).collect();
+                let sub_a: Vec<f32> = rows
+                    .iter()
+                    .flat_map(|&r| a[0][r * n..(r + 1) * n].iter().copied())
+                    .collect();
                 let mut reference = RefTensor::zeros(&[rows.len(), n]);
-                let sub = Matmul { m: rows.len(), ..mm };
-                cpu::matmul::matmul_into(&sub, (&RefTensor::from_f32(&[rows.len(), n], &sub_a), View::dense(rows.len(), n, false)), (&RefTensor::from_f32(&[n, n], &b[0]), View::dense(n, n, false)), None, (&mut reference, View::dense(rows.len(), n, false)));
+                let sub = Matmul {
+                    m: rows.len(),
+                    ..mm
+                };
+                cpu::matmul::matmul_into(
+                    &sub,
+                    (
+                        &RefTensor::from_f32(&[rows.len(), n], &sub_a),
+                        View::dense(rows.len(), n, false),
+                    ),
+                    (
+                        &RefTensor::from_f32(&[n, n], &b[0]),
+                        View::dense(n, n, false),
+                    ),
+                    None,
+                    (&mut reference, View::dense(rows.len(), n, false)),
+                );
                 let ref_ms = start.elapsed().as_secs_f64() * 1e3;
-                let got_rows: Vec<f32> = rows.iter().flat_map(|&r| got[r * n..(r + 1) * n].iter().copied()).collect();
+                let got_rows: Vec<f32> = rows
+                    .iter()
+                    .flat_map(|&r| got[r * n..(r + 1) * n].iter().copied())
+                    .collect();
                 let c = compare(&got_rows, &reference);
-                let mut row = Row::gpu(op, &self.shape, kernel, adapter, self.size, self.flops, self.bytes, &t, c.passed, checked(rows.len(), n, "rows"));
+                let mut row = Row::gpu(
+                    op,
+                    &self.shape,
+                    kernel,
+                    adapter,
+                    self.size,
+                    self.flops,
+                    self.bytes,
+                    &t,
+                    c.passed,
+                    checked(rows.len(), n, "rows"),
+                );
                 row.reference_ms = (rows.len() == n).then_some(ref_ms);
                 Ok(row)
             }
             Data::Attention { shape, qkv } => {
-                let path = if kernel == "fused" { AttentionPath::Fused } else { AttentionPath::Composed };
+                let path = if kernel == "composed" {
+                    AttentionPath::Composed
+                } else {
+                    AttentionPath::Fused
+                };
                 let dims = [shape.batch, shape.queries, shape.width()];
                 let mut outs = vec![];
                 let plans: Vec<Plan> = qkv
                     .iter()
                     .map(|set| {
                         let mut plan = Plan::new();
-                        let [q, k, v] = [0, 1, 2].map(|i| Tensor::upload(gpu, "qkv", &dims, &set[i]));
-                        outs.push(sdpa_forward(gpu, &mut plan, "attention", path, shape.heads, &q?, &k?, &v?, &Mask::default())?);
+                        let [q, k, v] =
+                            [0, 1, 2].map(|i| Tensor::upload(gpu, "qkv", &dims, &set[i]));
+                        outs.push(sdpa_forward(
+                            gpu,
+                            &mut plan,
+                            "attention",
+                            path,
+                            shape.heads,
+                            &q?,
+                            &k?,
+                            &v?,
+                            &Mask::default(),
+                        )?);
                         Ok(plan)
                     })
                     .collect::<Result<_>>()?;
@@ -263,14 +456,43 @@ impl Case {
                 let rows = sample_rows(shape.queries, seed);
                 let start = std::time::Instant::now();
                 let r = |i: usize| RefTensor::from_f32(&dims, &qkv[0][i]);
-                let order = if path == AttentionPath::Fused { Order::Online } else { Order::Stored };
+                let order = if path == AttentionPath::Fused {
+                    Order::Online
+                } else {
+                    Order::Stored
+                };
                 let pairs: Vec<(usize, usize)> = rows.iter().map(|&i| (0, i)).collect();
-                let reference = sdpa_rows(&r(0), &r(1), &r(2), shape.heads, &Masks { causal: false, keys: None }, order, &pairs);
+                let reference = sdpa_rows(
+                    &r(0),
+                    &r(1),
+                    &r(2),
+                    shape.heads,
+                    &Masks {
+                        causal: false,
+                        keys: None,
+                    },
+                    order,
+                    &pairs,
+                );
                 let ref_ms = start.elapsed().as_secs_f64() * 1e3;
                 let w = shape.width();
-                let got_rows: Vec<f32> = rows.iter().flat_map(|&i| got[i * w..(i + 1) * w].iter().copied()).collect();
+                let got_rows: Vec<f32> = rows
+                    .iter()
+                    .flat_map(|&i| got[i * w..(i + 1) * w].iter().copied())
+                    .collect();
                 let c = compare(&got_rows, &reference);
-                let mut row = Row::gpu(op, &self.shape, kernel, adapter, self.size, self.flops, self.bytes, &t, c.passed, checked(rows.len(), shape.queries, "query rows"));
+                let mut row = Row::gpu(
+                    op,
+                    &self.shape,
+                    kernel,
+                    adapter,
+                    self.size,
+                    self.flops,
+                    self.bytes,
+                    &t,
+                    c.passed,
+                    checked(rows.len(), shape.queries, "query rows"),
+                );
                 row.reference_ms = (rows.len() == shape.queries).then_some(ref_ms);
                 Ok(row)
             }
@@ -279,7 +501,17 @@ impl Case {
 }
 
 fn square(n: usize) -> Matmul {
-    Matmul { m: n, n, k: n, batches: [1, 1], trans_a: false, trans_b: false, bias: false, act: Activation::None, alpha: 1.0 }
+    Matmul {
+        m: n,
+        n,
+        k: n,
+        batches: [1, 1],
+        trans_a: false,
+        trans_b: false,
+        bias: false,
+        act: Activation::None,
+        alpha: 1.0,
+    }
 }
 
 /// The stack on the CPU baseline, layer by layer.
@@ -287,9 +519,17 @@ pub fn conv_stack_baseline(stack: &ConvStack, input: &[f32]) -> Vec<f32> {
     let mut cur = input.to_vec();
     for l in &stack.layers {
         cur = match &l.layer {
-            Layer::Conv { op, weight, bias } => baseline::conv2d(op, &cur, l.in_shape, weight, bias.as_deref(), l.out_shape),
-            Layer::Relu => cur.into_iter().map(|v| if v < 0.0 { 0.0 } else { v }).collect(),
-            Layer::Pool(p) => cpu::pool2d::pool2d(p, &RefTensor::from_f32(&l.in_shape, &cur), l.out_shape).to_f32(),
+            Layer::Conv { op, weight, bias } => {
+                baseline::conv2d(op, &cur, l.in_shape, weight, bias.as_deref(), l.out_shape)
+            }
+            Layer::Relu => cur
+                .into_iter()
+                .map(|v| if v < 0.0 { 0.0 } else { v })
+                .collect(),
+            Layer::Pool(p) => {
+                cpu::pool2d::pool2d(p, &RefTensor::from_f32(&l.in_shape, &cur), l.out_shape)
+                    .to_f32()
+            }
         };
     }
     cur

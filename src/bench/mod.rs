@@ -42,7 +42,18 @@ pub struct Row {
 impl Row {
     /// A GPU row: speeds only when the check passed.
     #[allow(clippy::too_many_arguments)]
-    pub fn gpu(op: &str, shape: &str, kernel: &str, adapter: &str, size: usize, flops: u64, bytes: u64, t: &PlanTiming, passed: bool, checked: String) -> Row {
+    pub fn gpu(
+        op: &str,
+        shape: &str,
+        kernel: &str,
+        adapter: &str,
+        size: usize,
+        flops: u64,
+        bytes: u64,
+        t: &PlanTiming,
+        passed: bool,
+        checked: String,
+    ) -> Row {
         let ok = |v: f64| passed.then_some(v);
         Row {
             op: op.into(),
@@ -61,12 +72,23 @@ impl Row {
             checked,
             clock: t.clock.into(),
             compile_ms: Some(t.compile_ms),
-            note: if passed { t.note.clone() } else { Some("failed its check: no speed shown".into()) },
+            note: if passed {
+                t.note.clone()
+            } else {
+                Some("failed its check: no speed shown".into())
+            },
         }
     }
 
     /// A row that could not run at all (the error says why).
-    pub fn refused(op: &str, shape: &str, implementation: &str, adapter: &str, size: usize, why: String) -> Row {
+    pub fn refused(
+        op: &str,
+        shape: &str,
+        implementation: &str,
+        adapter: &str,
+        size: usize,
+        why: String,
+    ) -> Row {
         Row {
             op: op.into(),
             shape: shape.into(),
@@ -104,7 +126,10 @@ pub fn time_cpu(reps: usize, mut f: impl FnMut()) -> (f64, f64, f64, usize) {
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    let (lo, hi) = (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max));
+    let (lo, hi) = (
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        v.iter().copied().fold(0.0, f64::max),
+    );
     (crate::gpu::timer::median(&mut v), lo, hi, reps)
 }
 
@@ -119,7 +144,12 @@ pub struct Progress {
 impl Progress {
     pub fn new(total: usize, quiet: bool) -> Progress {
         use std::io::IsTerminal;
-        Progress { total, done: 0, on: !quiet && std::io::stderr().is_terminal(), start: std::time::Instant::now() }
+        Progress {
+            total,
+            done: 0,
+            on: !quiet && std::io::stderr().is_terminal(),
+            start: std::time::Instant::now(),
+        }
     }
 
     pub fn step(&mut self, what: &str) {
@@ -130,7 +160,14 @@ impl Progress {
         }
         let width = 30;
         let filled = width * self.done / self.total.max(1);
-        eprint!("\r[{}{}] {}/{} {:<48}", "#".repeat(filled), ".".repeat(width - filled), self.done, self.total, what.chars().take(48).collect::<String>());
+        eprint!(
+            "\r[{}{}] {}/{} {:<48}",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            self.done,
+            self.total,
+            what.chars().take(48).collect::<String>()
+        );
         if self.done >= self.total {
             eprintln!();
         }

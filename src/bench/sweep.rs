@@ -15,13 +15,22 @@ pub struct Sweep {
     pub seed: u64,
     pub quick: bool,
     pub quiet: bool,
+    /// Rungs to run per op family ("matmul" -> ["tiled"]); families not
+    /// listed run their whole ladder.
+    pub rungs: Vec<(String, String)>,
 }
 
 impl Sweep {
     pub fn cases(&self) -> Vec<(OpKind, usize)> {
         self.ops
             .iter()
-            .flat_map(|&op| self.sizes.clone().unwrap_or_else(|| op.default_sizes(self.quick)).into_iter().map(move |s| (op, s)))
+            .flat_map(|&op| {
+                self.sizes
+                    .clone()
+                    .unwrap_or_else(|| op.default_sizes(self.quick))
+                    .into_iter()
+                    .map(move |s| (op, s))
+            })
             .collect()
     }
 
@@ -36,7 +45,18 @@ impl Sweep {
             rows.push(case.cpu_row(self.reps));
             for g in gpus {
                 progress.step(&format!("{} {} {}", op.name(), case.shape, g.info.name));
-                rows.extend(case.gpu_rows(g, self.reps, self.seed));
+                let chosen: Vec<String> = self
+                    .rungs
+                    .iter()
+                    .filter(|(f, _)| f == case.family())
+                    .map(|(_, k)| k.clone())
+                    .collect();
+                rows.extend(case.gpu_rows(
+                    g,
+                    self.reps,
+                    self.seed,
+                    (!chosen.is_empty()).then_some(&chosen[..]),
+                ));
             }
         }
         progress.finish();

@@ -48,7 +48,18 @@ pub fn csv(rows: &[Row]) -> String {
 /// The human table: op, shape, implementation, adapter, median (min-max),
 /// GFLOP/s, GB/s, speed-up over the CPU baseline, reference time, check.
 pub fn text(rows: &[Row]) -> String {
-    let head = ["op", "shape", "implementation", "adapter", "median ms (min-max)", "GFLOP/s", "GB/s", "vs CPU", "ref ms", "check"];
+    let head = [
+        "op",
+        "shape",
+        "implementation",
+        "adapter",
+        "median ms (min-max)",
+        "GFLOP/s",
+        "GB/s",
+        "vs CPU",
+        "ref ms",
+        "check",
+    ];
     let body: Vec<[String; 10]> = rows
         .iter()
         .map(|r| {
@@ -63,9 +74,15 @@ pub fn text(rows: &[Row]) -> String {
                 },
                 opt(r.gflops, 2),
                 opt(r.gbps, 2),
-                r.speedup_vs_cpu.map(|s| format!("{s:.2}x")).unwrap_or_default(),
+                r.speedup_vs_cpu
+                    .map(|s| format!("{s:.2}x"))
+                    .unwrap_or_default(),
                 opt(r.reference_ms, 1),
-                if r.passed { format!("PASS ({})", r.checked) } else { format!("FAIL {}", r.note.as_deref().unwrap_or("")) },
+                if r.passed {
+                    format!("PASS ({})", r.checked)
+                } else {
+                    format!("FAIL {}", r.note.as_deref().unwrap_or(""))
+                },
             ]
         })
         .collect();
@@ -76,10 +93,26 @@ pub fn text(rows: &[Row]) -> String {
         }
     }
     let line = |cells: Vec<&str>| -> String {
-        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string() + "\n"
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+            + "\n"
     };
     let mut out = line(head.to_vec());
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect()));
+    out.push_str(&line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    ));
     for row in &body {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
@@ -102,7 +135,9 @@ pub fn markdown(rows: &[Row]) -> String {
             r.adapter,
             time,
             opt(r.gflops, 2),
-            r.speedup_vs_cpu.map(|s| format!("{s:.2}x")).unwrap_or_default(),
+            r.speedup_vs_cpu
+                .map(|s| format!("{s:.2}x"))
+                .unwrap_or_default(),
             if r.passed { "pass" } else { "FAIL" }
         ));
     }

@@ -51,7 +51,12 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
         "matmul" => vec![OpKind::Matmul],
         "attention" => vec![OpKind::Attention],
         "all" => vec![OpKind::Conv, OpKind::Matmul, OpKind::Attention],
-        other => return Err(Error::arg("bench", format!("'{other}' is not conv, matmul, attention or all"))),
+        other => {
+            return Err(Error::arg(
+                "bench",
+                format!("'{other}' is not conv, matmul, attention or all"),
+            ))
+        }
     };
     if let Some(s) = &args.sizes {
         if let Some(bad) = s.iter().find(|&&v| v == 0 || v > 16384) {
@@ -59,34 +64,61 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
         }
     }
     if args.reps == 0 || args.reps > 1000 {
-        return Err(Error::arg("--reps", format!("{} is not between 1 and 1000", args.reps)));
+        return Err(Error::arg(
+            "--reps",
+            format!("{} is not between 1 and 1000", args.reps),
+        ));
     }
     let gpus: Vec<Gpu> = if args.all_adapters {
         let list = enumerate(&dev.choice())?;
         if list.is_empty() {
-            return Err(Error::NoAdapter { filter: String::new() });
+            return Err(Error::NoAdapter {
+                filter: String::new(),
+            });
         }
         list.iter()
             .map(|a| {
                 let mut g = Gpu::from_adapter(a)?;
                 g.timeout = Duration::from_secs_f64(dev.gpu_timeout.clamp(0.001, 86_400.0));
+                dev.configure(&g)?;
                 Ok(g)
             })
             .collect::<wgsl_nn::Result<_>>()?
     } else {
         vec![dev.open()?]
     };
-    let sweep = Sweep { ops, sizes: args.sizes.clone(), reps: args.reps, seed: args.seed, quick: args.quick, quiet: args.quiet || args.json };
+    let sweep = Sweep {
+        ops,
+        sizes: args.sizes.clone(),
+        reps: args.reps,
+        seed: args.seed,
+        quick: args.quick,
+        quiet: args.quiet || args.json,
+        rungs: dev.forced_kernels()?,
+    };
     let rows = sweep.run(&gpus)?;
     let write = |path: &PathBuf, text: String| {
-        std::fs::write(path, text).map_err(|e| Error::Io { path: path.display().to_string(), message: e.to_string() })
+        std::fs::write(path, text).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
     };
     if let Some(p) = &args.csv {
         write(p, table::csv(&rows))?;
     }
     if let Some(p) = &args.plot {
         let adapters: Vec<String> = gpus.iter().map(|g| g.info.name.clone()).collect();
-        write(p, plot::svg(&rows, &format!("wgsl-nn bench: {} (seed {})", adapters.join(", "), args.seed)))?;
+        write(
+            p,
+            plot::svg(
+                &rows,
+                &format!(
+                    "wgsl-nn bench: {} (seed {})",
+                    adapters.join(", "),
+                    args.seed
+                ),
+            ),
+        )?;
     }
     if let Some(p) = &args.markdown {
         write(p, table::markdown(&rows))?;
@@ -95,7 +127,13 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
         super::print_json(&serde_json::json!({ "seed": args.seed, "rows": rows }));
     } else {
         print!("{}", table::text(&rows));
-        println!("seed {}; GPU times from {}; every row checked against the f64 reference before timing", args.seed, rows.iter().find(|r| r.implementation.starts_with("gpu")).map_or("-", |r| r.clock.as_str()));
+        println!(
+            "seed {}; GPU times from {}; every row checked against the f64 reference before timing",
+            args.seed,
+            rows.iter()
+                .find(|r| r.implementation.starts_with("gpu"))
+                .map_or("-", |r| r.clock.as_str())
+        );
     }
     Ok(rows.iter().all(|r| r.passed))
 }

@@ -1,6 +1,7 @@
 //! Subcommands. Each returns Ok(true) when everything it checked passed.
 
 pub mod attention;
+pub mod bench;
 
 pub mod conv;
 pub mod info;
@@ -65,21 +66,35 @@ impl DeviceArgs {
         Ok(())
     }
 
-    fn forced_kernels(&self) -> wgsl_nn::Result<Vec<(String, String)>> {
+    pub fn forced_kernels(&self) -> wgsl_nn::Result<Vec<(String, String)>> {
         let families: [(&str, &[&str]); 3] = [
             ("matmul", &wgsl_nn::ops::matmul::KERNELS),
             ("conv2d", &wgsl_nn::ops::conv2d::KERNELS),
-            ("attention", &["composed", "fused"]),
+            ("attention", &wgsl_nn::ops::attention::KERNELS),
         ];
         self.kernel
             .iter()
             .map(|k| {
-                let (f, name) = k.split_once('=').ok_or_else(|| wgsl_nn::Error::arg("--kernel", format!("'{k}' is not FAMILY=KERNEL, e.g. matmul=tiled")))?;
+                let (f, name) = k.split_once('=').ok_or_else(|| {
+                    wgsl_nn::Error::arg(
+                        "--kernel",
+                        format!("'{k}' is not FAMILY=KERNEL, e.g. matmul=tiled"),
+                    )
+                })?;
                 let Some((_, names)) = families.iter().find(|(fam, _)| *fam == f) else {
-                    return Err(wgsl_nn::Error::arg("--kernel", format!("unknown family '{f}'; choose matmul, conv2d or attention")));
+                    return Err(wgsl_nn::Error::arg(
+                        "--kernel",
+                        format!("unknown family '{f}'; choose matmul, conv2d or attention"),
+                    ));
                 };
                 if !names.contains(&name) {
-                    return Err(wgsl_nn::Error::arg("--kernel", format!("'{name}' is not a {f} kernel; choose one of {}", names.join(", "))));
+                    return Err(wgsl_nn::Error::arg(
+                        "--kernel",
+                        format!(
+                            "'{name}' is not a {f} kernel; choose one of {}",
+                            names.join(", ")
+                        ),
+                    ));
                 }
                 Ok((f.to_string(), name.to_string()))
             })

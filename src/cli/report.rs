@@ -24,16 +24,47 @@ struct Answer {
 /// Question 1 on the GPU: a GRU reading a 7-step sequence returns one state
 /// per step (many-to-many); keeping only the last is many-to-one.
 fn recurrent_shapes(gpu: &Gpu) -> wgsl_nn::Result<(Vec<usize>, bool)> {
-    let rnn = Rnn { kind: RnnKind::Gru, input_size: 8, hidden_size: 12 };
+    let rnn = Rnn {
+        kind: RnnKind::Gru,
+        input_size: 8,
+        hidden_size: 12,
+    };
     let (b, t) = (1, 7);
     let x = random_input(&[b, t, 8], 21);
-    let w = [random_input(&rnn.w_ih_shape(), 22), random_input(&rnn.w_hh_shape(), 23), random_input(&rnn.bias_shape(), 24), random_input(&rnn.bias_shape(), 25)];
+    let w = [
+        random_input(&rnn.w_ih_shape(), 22),
+        random_input(&rnn.w_hh_shape(), 23),
+        random_input(&rnn.bias_shape(), 24),
+        random_input(&rnn.bias_shape(), 25),
+    ];
     let up = |n: &str, s: &[usize], v: &[f32]| Tensor::upload(gpu, n, s, v);
     let mut plan = Plan::new();
-    let y = rnn_forward(gpu, &mut plan, "gru", &rnn, &up("x", &[b, t, 8], &x)?, &up("W_ih", &rnn.w_ih_shape(), &w[0])?, &up("W_hh", &rnn.w_hh_shape(), &w[1])?, &up("b_ih", &rnn.bias_shape(), &w[2])?, &up("b_hh", &rnn.bias_shape(), &w[3])?, None)?;
+    let y = rnn_forward(
+        gpu,
+        &mut plan,
+        "gru",
+        &rnn,
+        &up("x", &[b, t, 8], &x)?,
+        &up("W_ih", &rnn.w_ih_shape(), &w[0])?,
+        &up("W_hh", &rnn.w_hh_shape(), &w[1])?,
+        &up("b_ih", &rnn.bias_shape(), &w[2])?,
+        &up("b_hh", &rnn.bias_shape(), &w[3])?,
+        None,
+    )?;
     gpu.run(&plan)?;
-    let reference = wgsl_nn::cpu::rnn::rnn(&rnn, &RefTensor::from_f32(&[b, t, 8], &x), &w[0], &w[1], &w[2], &w[3], None);
-    Ok((y.shape.clone(), compare(&y.download(gpu)?, &reference).passed))
+    let reference = wgsl_nn::cpu::rnn::rnn(
+        &rnn,
+        &RefTensor::from_f32(&[b, t, 8], &x),
+        &w[0],
+        &w[1],
+        &w[2],
+        &w[3],
+        None,
+    );
+    Ok((
+        y.shape.clone(),
+        compare(&y.download(gpu)?, &reference).passed,
+    ))
 }
 
 pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
@@ -49,14 +80,44 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
     all_passed &= passed;
     println!("A GRU over a 7-step sequence on the GPU returns {shape:?}: one state per step (many-to-many); keeping the last is many-to-one. Check: {}", if passed { "PASS" } else { "FAIL" });
     for (task, computed, exercise, verdict) in [
-        ("1a speech recognition", "many-to-many: audio frames in, a shorter text sequence out (CTC or encoder-decoder)", "one-to-one CNN", "disagree"),
-        ("1b question answering", "many-to-many: question (and context) in, answer sequence out (encoder-decoder)", "many-to-many RNN", "agree"),
-        ("1c sentiment analysis", "many-to-one: a sequence in, one label out", "many-to-many RNN", "disagree"),
-        ("1d image classification", "one-to-one: an image in, one label out (CNN)", "one-to-one CNN", "agree"),
-        ("1e single-word translation", "one-to-one: a word in, a word out (embedding + fully connected)", "one-to-one", "agree"),
+        (
+            "1a speech recognition",
+            "many-to-many: audio frames in, a shorter text sequence out (CTC or encoder-decoder)",
+            "one-to-one CNN",
+            "disagree",
+        ),
+        (
+            "1b question answering",
+            "many-to-many: question (and context) in, answer sequence out (encoder-decoder)",
+            "many-to-many RNN",
+            "agree",
+        ),
+        (
+            "1c sentiment analysis",
+            "many-to-one: a sequence in, one label out",
+            "many-to-many RNN",
+            "disagree",
+        ),
+        (
+            "1d image classification",
+            "one-to-one: an image in, one label out (CNN)",
+            "one-to-one CNN",
+            "agree",
+        ),
+        (
+            "1e single-word translation",
+            "one-to-one: a word in, a word out (embedding + fully connected)",
+            "one-to-one",
+            "agree",
+        ),
     ] {
         println!("  {task:<28} {computed}");
-        answers.push(Answer { question: task, computed: computed.into(), exercise, verdict });
+        answers.push(Answer {
+            question: task,
+            computed: computed.into(),
+            exercise,
+            verdict,
+        });
     }
 
     println!("\n== Question 2a/2b: a network from a sentence to an image, quadrant latents linked to words by attention ==");
@@ -65,7 +126,12 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
     all_passed &= t2i.passed();
     println!("sentence: \"{sentence}\" (demo weights, untrained)");
     for s in &t2i.stages {
-        println!("  {:<18} {:<16} {}", s.stage, format!("{:?}", s.shape), s.check.verdict());
+        println!(
+            "  {:<18} {:<16} {}",
+            s.stage,
+            format!("{:?}", s.shape),
+            s.check.verdict()
+        );
     }
     let mut routes = vec![];
     for (q, name) in QUADRANTS.iter().enumerate() {
@@ -74,7 +140,15 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
         routes.push(format!("{name}: {w}"));
     }
     answers.push(Answer { question: "2a text to image", computed: "embedding, GRU, self-attention, cross-attention, transposed-conv decoder: runs, every stage checked".into(), exercise: "RNN, attention, inverse CNN", verdict: "agree" });
-    answers.push(Answer { question: "2b quadrant latents", computed: format!("4 quadrant queries in cross-attention route phrases ({})", routes.join(", ")), exercise: "an extra location RNN concatenated before attention", verdict: "differs (simpler, shown)" });
+    answers.push(Answer {
+        question: "2b quadrant latents",
+        computed: format!(
+            "4 quadrant queries in cross-attention route phrases ({})",
+            routes.join(", ")
+        ),
+        exercise: "an extra location RNN concatenated before attention",
+        verdict: "differs (simpler, shown)",
+    });
 
     println!("\n== Question 3: conv stack output size and receptive field ==");
     println!("stack: {}\n", wgsl_nn::spec::EXERCISE_STACK);
@@ -82,9 +156,28 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
     super::conv::print_text(&report, false);
     all_passed &= report.check.passed && report.field.agrees;
     let out = report.stack.output_shape();
-    answers.push(Answer { question: "3a output size", computed: super::hwc(&out), exercise: "30x30x1", verdict: if super::hwc(&out) == "30x30x1" { "agree" } else { "disagree" } });
+    answers.push(Answer {
+        question: "3a output size",
+        computed: super::hwc(&out),
+        exercise: "30x30x1",
+        verdict: if super::hwc(&out) == "30x30x1" {
+            "agree"
+        } else {
+            "disagree"
+        },
+    });
     let rf = super::pair(report.field.measured);
-    answers.push(Answer { question: "3b receptive field", computed: format!("{} (formula {}, GPU {})", rf, super::pair(report.field.analytic), rf), exercise: "23 (derivation loose)", verdict: if rf == "23" { "agree" } else { "disagree" } });
+    answers.push(Answer {
+        question: "3b receptive field",
+        computed: format!(
+            "{} (formula {}, GPU {})",
+            rf,
+            super::pair(report.field.analytic),
+            rf
+        ),
+        exercise: "23 (derivation loose)",
+        verdict: if rf == "23" { "agree" } else { "disagree" },
+    });
 
     println!("\n== Question 4 (transformer): permutations, and positional encodings ==");
     let perm = permutation::run(&gpu, &PermuteJob::default())?;
@@ -101,10 +194,23 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
     });
 
     println!("\n== Summary ==");
-    println!("{:<28} {:<52} {:<34} computed here", "question", "the exercise's answer", "verdict");
+    println!(
+        "{:<28} {:<52} {:<34} computed here",
+        "question", "the exercise's answer", "verdict"
+    );
     for a in &answers {
-        println!("{:<28} {:<52} {:<34} {}", a.question, a.exercise, a.verdict, a.computed);
+        println!(
+            "{:<28} {:<52} {:<34} {}",
+            a.question, a.exercise, a.verdict, a.computed
+        );
     }
-    println!("\nEvery GPU result above was checked against the f64 reference: {}", if all_passed { "all passed" } else { "SOME FAILED" });
+    println!(
+        "\nEvery GPU result above was checked against the f64 reference: {}",
+        if all_passed {
+            "all passed"
+        } else {
+            "SOME FAILED"
+        }
+    );
     Ok(all_passed)
 }

@@ -32,7 +32,12 @@ pub fn run(dev: &DeviceArgs, args: &Text2ImageArgs) -> wgsl_nn::Result<bool> {
     let weights = match args.weights.as_str() {
         "demo" => Weights::demo(),
         "random" => Weights::random(args.seed),
-        other => return Err(wgsl_nn::Error::arg("--weights", format!("'{other}' is not demo or random"))),
+        other => {
+            return Err(wgsl_nn::Error::arg(
+                "--weights",
+                format!("'{other}' is not demo or random"),
+            ))
+        }
     };
     wgsl_nn::models::text2image::tokenize(&args.sentence)?;
     let gpu = dev.open()?;
@@ -68,17 +73,38 @@ pub fn to_json(r: &Text2ImageReport) -> serde_json::Value {
 }
 
 pub fn print_text(r: &Text2ImageReport) {
-    println!("adapter: {} ({}, {})", r.adapter.name, r.adapter.backend, r.adapter.device_type);
+    println!(
+        "adapter: {} ({}, {})",
+        r.adapter.name, r.adapter.backend, r.adapter.device_type
+    );
     println!("weights: {} (untrained)", r.weights);
-    println!("tokens: {:?}{}", r.tokens, if r.unknown.is_empty() { String::new() } else { format!("  (unknown, read as <unk>: {:?})", r.unknown) });
+    println!(
+        "tokens: {:?}{}",
+        r.tokens,
+        if r.unknown.is_empty() {
+            String::new()
+        } else {
+            format!("  (unknown, read as <unk>: {:?})", r.unknown)
+        }
+    );
     println!("\n{:<20} {:<18} {:>10}  check", "stage", "shape", "GPU ms");
     for s in &r.stages {
-        println!("{:<20} {:<18} {:>10.3}  {}", s.stage, format!("{:?}", s.shape), s.gpu_ms, s.check.summary());
+        println!(
+            "{:<20} {:<18} {:>10.3}  {}",
+            s.stage,
+            format!("{:?}", s.shape),
+            s.gpu_ms,
+            s.check.summary()
+        );
     }
     println!("whole network: {:.3} ms on the GPU (median)", r.total_ms);
     println!("\ncross-attention, averaged over heads: the words each quadrant attends to most");
     for (q, name) in QUADRANTS.iter().enumerate() {
-        let top: Vec<String> = r.top_words(q, 3).iter().map(|(w, a)| format!("{w} {a:.2}")).collect();
+        let top: Vec<String> = r
+            .top_words(q, 3)
+            .iter()
+            .map(|(w, a)| format!("{w} {a:.2}"))
+            .collect();
         println!("  {name:<13} {}", top.join(", "));
     }
 }

@@ -230,9 +230,36 @@ pub fn probabilities(q: &RefTensor, k: &RefTensor, heads: usize, masks: &Masks) 
     use crate::ops::matmul::{Matmul, View};
     let (b, l, w, s) = (q.shape[0], q.shape[1], q.shape[2], k.shape[1]);
     let d = w / heads;
-    let per_head = |rows: usize| View { ld: w, outer: rows * w, inner: d };
+    let per_head = |rows: usize| View {
+        ld: w,
+        outer: rows * w,
+        inner: d,
+    };
     let mut scores = RefTensor::zeros(&[b, heads, l, s]);
-    let qk = Matmul { m: l, n: s, k: d, batches: [b, heads], trans_a: false, trans_b: true, bias: false, act: Activation::None, alpha: 1.0 / (d as f32).sqrt() };
-    super::matmul::matmul_into(&qk, (q, per_head(l)), (k, per_head(s)), None, (&mut scores, View { ld: s, outer: heads * l * s, inner: l * s }));
+    let qk = Matmul {
+        m: l,
+        n: s,
+        k: d,
+        batches: [b, heads],
+        trans_a: false,
+        trans_b: true,
+        bias: false,
+        act: Activation::None,
+        alpha: 1.0 / (d as f32).sqrt(),
+    };
+    super::matmul::matmul_into(
+        &qk,
+        (q, per_head(l)),
+        (k, per_head(s)),
+        None,
+        (
+            &mut scores,
+            View {
+                ld: s,
+                outer: heads * l * s,
+                inner: l * s,
+            },
+        ),
+    );
     super::softmax::softmax(&scores, masks.causal, masks.keys)
 }

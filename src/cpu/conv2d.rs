@@ -6,7 +6,13 @@
 use super::{at4, RefTensor};
 use crate::ops::conv2d::Conv2d;
 
-pub fn conv2d(conv: &Conv2d, x: &RefTensor, w: &[f32], bias: Option<&[f32]>, out: [usize; 4]) -> RefTensor {
+pub fn conv2d(
+    conv: &Conv2d,
+    x: &RefTensor,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: [usize; 4],
+) -> RefTensor {
     let [_, cout, oh, ow] = out;
     let (cin, h, wd) = (x.shape[1], x.shape[2] as i64, x.shape[3] as i64);
     let win = &conv.window;
@@ -25,12 +31,14 @@ pub fn conv2d(conv: &Conv2d, x: &RefTensor, w: &[f32], bias: Option<&[f32]>, out
                 let (mut acc, mut abs, mut carried) = (bias, bias.abs(), 0.0);
                 for ci in 0..cin {
                     for ky in 0..kh {
-                        let iy = (oy * win.stride[0] + ky * win.dilation[0]) as i64 - win.pad_begin[0] as i64;
+                        let iy = (oy * win.stride[0] + ky * win.dilation[0]) as i64
+                            - win.pad_begin[0] as i64;
                         if iy < 0 || iy >= h {
                             continue;
                         }
                         for kx in 0..kw {
-                            let ix = (ox * win.stride[1] + kx * win.dilation[1]) as i64 - win.pad_begin[1] as i64;
+                            let ix = (ox * win.stride[1] + kx * win.dilation[1]) as i64
+                                - win.pad_begin[1] as i64;
                             if ix < 0 || ix >= wd {
                                 continue;
                             }
@@ -48,13 +56,19 @@ pub fn conv2d(conv: &Conv2d, x: &RefTensor, w: &[f32], bias: Option<&[f32]>, out
         }
     };
     let planes = y.val.len() / plane_len.max(1);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(planes.max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(planes.max(1));
     let per = planes.div_ceil(threads.max(1)).max(1) * plane_len.max(1);
     std::thread::scope(|s| {
         for (t, (vals, errs)) in y.val.chunks_mut(per).zip(y.err.chunks_mut(per)).enumerate() {
             let plane = &plane;
             s.spawn(move || {
-                for (i, (v, e)) in vals.chunks_mut(plane_len).zip(errs.chunks_mut(plane_len)).enumerate() {
+                for (i, (v, e)) in vals
+                    .chunks_mut(plane_len)
+                    .zip(errs.chunks_mut(plane_len))
+                    .enumerate()
+                {
                     plane(t * per / plane_len + i, v, e);
                 }
             });

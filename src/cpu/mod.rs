@@ -9,6 +9,7 @@
 //! |gpu - ref| <= eps_f32 * err (+ a tiny floor).
 
 pub mod attention;
+pub mod baseline;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod layernorm;

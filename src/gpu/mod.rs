@@ -116,7 +116,10 @@ impl Gpu {
 
     /// The kernel chosen for an op family, if any.
     pub fn kernel_for(&self, family: &str) -> Option<String> {
-        self.kernels.read().ok().and_then(|k| k.get(family).cloned())
+        self.kernels
+            .read()
+            .ok()
+            .and_then(|k| k.get(family).cloned())
     }
 
     /// Chooses the kernel for an op family (None: back to the default).

@@ -81,7 +81,12 @@ impl Timestamps {
         let ticks: Vec<u64> = crate::tensor::read_buffer(gpu, &self.readback, enc, "timestamps")
             .map_err(|e| format!("timestamps unreadable ({e}); wall clock only"))?;
         let period_ns = f64::from(gpu.queue.get_timestamp_period());
-        let labels: Vec<(&str, bool)> = plan.steps.iter().take(self.timed).map(|s| (s.label.as_str(), s.invocations > 0)).collect();
+        let labels: Vec<(&str, bool)> = plan
+            .steps
+            .iter()
+            .take(self.timed)
+            .map(|s| (s.label.as_str(), s.invocations > 0))
+            .collect();
         ticks_to_times(&ticks, period_ns, &labels)
     }
 }
@@ -90,9 +95,15 @@ impl Timestamps {
 /// milliseconds. A pair that starts at zero, runs backwards or spans over an
 /// hour is a driver fault, not a measurement: the whole reading is refused
 /// with a note, and the caller falls back to wall clock.
-pub fn ticks_to_times(ticks: &[u64], period_ns: f64, steps: &[(&str, bool)]) -> Result<StepTimes, String> {
+pub fn ticks_to_times(
+    ticks: &[u64],
+    period_ns: f64,
+    steps: &[(&str, bool)],
+) -> Result<StepTimes, String> {
     if !(period_ns > 0.0 && period_ns.is_finite()) {
-        return Err(format!("timestamp period {period_ns} ns is not positive; wall clock only"));
+        return Err(format!(
+            "timestamp period {period_ns} ns is not positive; wall clock only"
+        ));
     }
     let mut out = Vec::new();
     let mut total = 0.0;
@@ -105,7 +116,9 @@ pub fn ticks_to_times(ticks: &[u64], period_ns: f64, steps: &[(&str, bool)]) -> 
         };
         let ms = (b as f64 - a as f64) * period_ns / 1e6;
         if a == 0 || b < a || ms >= 3.6e6 {
-            return Err(format!("timestamp for step '{label}' is implausible ({a} -> {b} ticks); wall clock only"));
+            return Err(format!(
+                "timestamp for step '{label}' is implausible ({a} -> {b} ticks); wall clock only"
+            ));
         }
         total += ms;
         out.push((label.to_string(), ms));
@@ -113,7 +126,10 @@ pub fn ticks_to_times(ticks: &[u64], period_ns: f64, steps: &[(&str, bool)]) -> 
     if total <= 0.0 {
         return Err("every timestamp pair read zero time; wall clock only".into());
     }
-    Ok(StepTimes { total_ms: total, steps: out })
+    Ok(StepTimes {
+        total_ms: total,
+        steps: out,
+    })
 }
 
 #[cfg(test)]
@@ -122,7 +138,12 @@ mod tests {
 
     #[test]
     fn plausible_ticks_become_milliseconds() {
-        let t = ticks_to_times(&[100, 1_100_100, 2_000_000, 5_000_000], 1.0, &[("a", true), ("b", true)]).unwrap();
+        let t = ticks_to_times(
+            &[100, 1_100_100, 2_000_000, 5_000_000],
+            1.0,
+            &[("a", true), ("b", true)],
+        )
+        .unwrap();
         assert_eq!(t.steps.len(), 2);
         assert!((t.steps[0].1 - 1.1).abs() < 1e-9 && (t.total_ms - 4.1).abs() < 1e-9);
     }
@@ -137,7 +158,10 @@ mod tests {
             (vec![1], "no timestamp"),
         ] {
             let e = ticks_to_times(&ticks, 1.0, &[("step", true)]).unwrap_err();
-            assert!(e.contains(why) && e.contains("wall clock"), "{ticks:?}: {e}");
+            assert!(
+                e.contains(why) && e.contains("wall clock"),
+                "{ticks:?}: {e}"
+            );
         }
         assert!(ticks_to_times(&[1, 2], 0.0, &[("s", true)]).is_err());
     }
@@ -193,7 +217,12 @@ pub fn time_plan(gpu: &Gpu, plan: &Plan, warmup: usize, reps: usize) -> crate::R
 /// run is so slow that `warmup + reps` would exceed TIMING_BUDGET_S, there
 /// is no warm-up and fewer repetitions (at least one). GPU timestamps are
 /// used only if every repetition had plausible ones.
-pub fn time_plans(gpu: &Gpu, plans: &[Plan], warmup: usize, reps: usize) -> crate::Result<PlanTiming> {
+pub fn time_plans(
+    gpu: &Gpu,
+    plans: &[Plan],
+    warmup: usize,
+    reps: usize,
+) -> crate::Result<PlanTiming> {
     let Some(first_plan) = plans.first() else {
         return Err(crate::Error::arg("timing", "no plan to time"));
     };
@@ -201,26 +230,46 @@ pub fn time_plans(gpu: &Gpu, plans: &[Plan], warmup: usize, reps: usize) -> crat
     let first = gpu.run(first_plan)?;
     let compile_ms = gpu.compile_ms() - compile_before;
     let affordable = (TIMING_BUDGET_S * 1e3 / first.wall_ms.max(1e-6)).floor() as usize;
-    let (warmup, reps) = if affordable < warmup + reps.max(1) { (0, reps.min(affordable).max(1)) } else { (warmup, reps.max(1)) };
+    let (warmup, reps) = if affordable < warmup + reps.max(1) {
+        (0, reps.min(affordable).max(1))
+    } else {
+        (warmup, reps.max(1))
+    };
     for i in 0..warmup {
         gpu.run(&plans[(i + 1) % plans.len()])?;
     }
-    let runs: Vec<_> = (0..reps).map(|i| gpu.run(&plans[(warmup + i + 1) % plans.len()])).collect::<crate::Result<_>>()?;
+    let runs: Vec<_> = (0..reps)
+        .map(|i| gpu.run(&plans[(warmup + i + 1) % plans.len()]))
+        .collect::<crate::Result<_>>()?;
     let all_gpu = runs.iter().all(|r| r.gpu.is_some());
-    let mut times: Vec<f64> = runs.iter().map(|r| if all_gpu { r.best_ms() } else { r.wall_ms }).collect();
+    let mut times: Vec<f64> = runs
+        .iter()
+        .map(|r| if all_gpu { r.best_ms() } else { r.wall_ms })
+        .collect();
     let steps = if all_gpu {
         let n = runs[0].gpu.as_ref().map_or(0, |g| g.steps.len());
         (0..n)
             .map(|i| {
-                let label = runs[0].gpu.as_ref().map(|g| g.steps[i].0.clone()).unwrap_or_default();
-                let mut v: Vec<f64> = runs.iter().filter_map(|r| r.gpu.as_ref().and_then(|g| g.steps.get(i).map(|s| s.1))).collect();
+                let label = runs[0]
+                    .gpu
+                    .as_ref()
+                    .map(|g| g.steps[i].0.clone())
+                    .unwrap_or_default();
+                let mut v: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r.gpu.as_ref().and_then(|g| g.steps.get(i).map(|s| s.1)))
+                    .collect();
                 (label, median(&mut v))
             })
             .collect()
     } else {
         vec![]
     };
-    let note = if all_gpu { None } else { runs.iter().find_map(|r| r.gpu_note.clone()) };
+    let note = if all_gpu {
+        None
+    } else {
+        runs.iter().find_map(|r| r.gpu_note.clone())
+    };
     let min_ms = times.iter().copied().fold(f64::INFINITY, f64::min);
     let max_ms = times.iter().copied().fold(0.0, f64::max);
     Ok(PlanTiming {

@@ -100,19 +100,32 @@ pub fn vocabulary() -> impl Iterator<Item = &'static str> {
 
 /// Lower-case words of letters and digits; everything else separates.
 pub fn tokenize(sentence: &str) -> Result<Vec<String>> {
-    let words: Vec<String> = sentence.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    let words: Vec<String> = sentence
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
     if words.is_empty() {
-        return Err(Error::arg("sentence", "the sentence has no words; try \"a red sun in the top left, grass at the bottom\""));
+        return Err(Error::arg(
+            "sentence",
+            "the sentence has no words; try \"a red sun in the top left, grass at the bottom\"",
+        ));
     }
     if words.len() > 512 {
-        return Err(Error::arg("sentence", format!("{} words; at most 512", words.len())));
+        return Err(Error::arg(
+            "sentence",
+            format!("{} words; at most 512", words.len()),
+        ));
     }
     Ok(words)
 }
 
 /// Token ids; unknown words map to 0 (`<unk>`).
 pub fn token_ids(words: &[String]) -> Vec<usize> {
-    words.iter().map(|w| WORDS.iter().position(|(v, _)| v == w).unwrap_or(0)).collect()
+    words
+        .iter()
+        .map(|w| WORDS.iter().position(|(v, _)| v == w).unwrap_or(0))
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -186,12 +199,35 @@ impl Weights {
         }
         // Self-attention: a light uniform mixing (zero queries and keys,
         // small values) on top of the residual.
-        let self_attn = MhaWeights { d_model: D, wq: zeros(D * D), bq: zeros(D), wk: zeros(D * D), bk: zeros(D), wv: diag(&[2, 3, 4], 0.1), bv: zeros(D), wo: diag(&[0, 1, 2, 3, 4], 1.0), bo: zeros(D) };
+        let self_attn = MhaWeights {
+            d_model: D,
+            wq: zeros(D * D),
+            bq: zeros(D),
+            wk: zeros(D * D),
+            bk: zeros(D),
+            wv: diag(&[2, 3, 4], 0.1),
+            bv: zeros(D),
+            wo: diag(&[0, 1, 2, 3, 4], 1.0),
+            bo: zeros(D),
+        };
         // Cross-attention: queries and keys meet on the location features
         // only (scaled so a location phrase dominates), values carry colour.
-        let cross_attn = MhaWeights { d_model: D, wq: diag(&[0, 1], 10.0), bq: zeros(D), wk: diag(&[0, 1], 1.0), bk: zeros(D), wv: diag(&[2, 3, 4], 1.0), bv: zeros(D), wo: diag(&[2, 3, 4], 1.0), bo: zeros(D) };
+        let cross_attn = MhaWeights {
+            d_model: D,
+            wq: diag(&[0, 1], 10.0),
+            bq: zeros(D),
+            wk: diag(&[0, 1], 1.0),
+            bk: zeros(D),
+            wv: diag(&[2, 3, 4], 1.0),
+            bv: zeros(D),
+            wo: diag(&[2, 3, 4], 1.0),
+            bo: zeros(D),
+        };
         let mut queries = zeros(4 * D);
-        for (q, (v, h)) in [(1.0, -1.0), (1.0, 1.0), (-1.0, -1.0), (-1.0, 1.0)].iter().enumerate() {
+        for (q, (v, h)) in [(1.0, -1.0), (1.0, 1.0), (-1.0, -1.0), (-1.0, 1.0)]
+            .iter()
+            .enumerate()
+        {
             queries[q * D..(q + 1) * D].copy_from_slice(&dup(&[*v, *h, 0.0, 0.0, 0.0]));
         }
         // Decoder: each colour feature fills its channel's 4x4 seed, on a
@@ -203,7 +239,17 @@ impl Weights {
             }
         }
         let up = |c| (upsample_kernel(c), zeros(c));
-        Weights { name: "demo".into(), embedding, gru: [w_ih, w_hh, b_ih, b_hh], self_attn, cross_attn, queries, dec_w, dec_b: vec![0.1; C0 * 16], up: [up(C0), up(C0), up(C0)] }
+        Weights {
+            name: "demo".into(),
+            embedding,
+            gru: [w_ih, w_hh, b_ih, b_hh],
+            self_attn,
+            cross_attn,
+            queries,
+            dec_w,
+            dec_b: vec![0.1; C0 * 16],
+            up: [up(C0), up(C0), up(C0)],
+        }
     }
 
     /// The same shapes, PyTorch-style seeded uniform init, no alignment.
@@ -213,7 +259,17 @@ impl Weights {
             let b = 1.0 / (fan_in as f32).sqrt();
             (0..n).map(|_| rng.random_range(-b..b)).collect()
         };
-        let mha = |u: &mut dyn FnMut(usize, usize) -> Vec<f32>| MhaWeights { d_model: D, wq: u(D * D, D), bq: u(D, D), wk: u(D * D, D), bk: u(D, D), wv: u(D * D, D), bv: u(D, D), wo: u(D * D, D), bo: u(D, D) };
+        let mha = |u: &mut dyn FnMut(usize, usize) -> Vec<f32>| MhaWeights {
+            d_model: D,
+            wq: u(D * D, D),
+            bq: u(D, D),
+            wk: u(D * D, D),
+            bk: u(D, D),
+            wv: u(D * D, D),
+            bv: u(D, D),
+            wo: u(D * D, D),
+            bo: u(D, D),
+        };
         let embedding = u(WORDS.len() * D, 1);
         let gru = [u(D * 3 * D, D), u(D * 3 * D, D), u(3 * D, D), u(3 * D, D)];
         let self_attn = mha(&mut u);
@@ -221,8 +277,22 @@ impl Weights {
         let queries = u(4 * D, 1);
         let dec_w = u(D * C0 * 16, D);
         let dec_b = u(C0 * 16, D);
-        let up = [(u(C0 * C0 * 16, C0 * 16), u(C0, C0 * 16)), (u(C0 * C0 * 16, C0 * 16), u(C0, C0 * 16)), (u(C0 * C0 * 16, C0 * 16), u(C0, C0 * 16))];
-        Weights { name: format!("random (seed {seed})"), embedding, gru, self_attn, cross_attn, queries, dec_w, dec_b, up }
+        let up = [
+            (u(C0 * C0 * 16, C0 * 16), u(C0, C0 * 16)),
+            (u(C0 * C0 * 16, C0 * 16), u(C0, C0 * 16)),
+            (u(C0 * C0 * 16, C0 * 16), u(C0, C0 * 16)),
+        ];
+        Weights {
+            name: format!("random (seed {seed})"),
+            embedding,
+            gru,
+            self_attn,
+            cross_attn,
+            queries,
+            dec_w,
+            dec_b,
+            up,
+        }
     }
 }
 
@@ -232,11 +302,31 @@ pub struct Stage {
     pub tensor: Tensor,
 }
 
-pub const STAGES: [&str; 10] = ["embedding", "gru encoder", "self-attention", "cross-attention", "attention weights", "decoder linear", "upsample 1", "upsample 2", "upsample 3", "image"];
+pub const STAGES: [&str; 10] = [
+    "embedding",
+    "gru encoder",
+    "self-attention",
+    "cross-attention",
+    "attention weights",
+    "decoder linear",
+    "upsample 1",
+    "upsample 2",
+    "upsample 3",
+    "image",
+];
 
 fn upload_mha(gpu: &Gpu, w: &MhaWeights) -> Result<MhaTensors> {
     let t = |n: &str, s: &[usize], v: &[f32]| Tensor::upload(gpu, n, s, v);
-    Ok(MhaTensors { wq: t("Wq", &[D, D], &w.wq)?, bq: t("bq", &[D], &w.bq)?, wk: t("Wk", &[D, D], &w.wk)?, bk: t("bk", &[D], &w.bk)?, wv: t("Wv", &[D, D], &w.wv)?, bv: t("bv", &[D], &w.bv)?, wo: t("Wo", &[D, D], &w.wo)?, bo: t("bo", &[D], &w.bo)? })
+    Ok(MhaTensors {
+        wq: t("Wq", &[D, D], &w.wq)?,
+        bq: t("bq", &[D], &w.bq)?,
+        wk: t("Wk", &[D, D], &w.wk)?,
+        bk: t("bk", &[D], &w.bk)?,
+        wv: t("Wv", &[D, D], &w.wv)?,
+        bv: t("bv", &[D], &w.bv)?,
+        wo: t("Wo", &[D, D], &w.wo)?,
+        bo: t("bo", &[D], &w.bo)?,
+    })
 }
 
 fn one_hot(ids: &[usize]) -> Vec<f32> {
@@ -248,10 +338,24 @@ fn one_hot(ids: &[usize]) -> Vec<f32> {
 }
 
 fn upconv(cin: usize, cout: usize, relu: bool) -> ConvTranspose2d {
-    ConvTranspose2d { in_channels: cin, out_channels: cout, kernel: [4, 4], stride: [2, 2], padding: [1, 1], output_padding: [0, 0], dilation: [1, 1], bias: true, relu }
+    ConvTranspose2d {
+        in_channels: cin,
+        out_channels: cout,
+        kernel: [4, 4],
+        stride: [2, 2],
+        padding: [1, 1],
+        output_padding: [0, 0],
+        dilation: [1, 1],
+        bias: true,
+        relu,
+    }
 }
 
-const GRU: Rnn = Rnn { kind: RnnKind::Gru, input_size: D, hidden_size: D };
+const GRU: Rnn = Rnn {
+    kind: RnnKind::Gru,
+    input_size: D,
+    hidden_size: D,
+};
 
 /// Appends the whole network to `plan`; returns every stage's output.
 pub fn forward_gpu(gpu: &Gpu, plan: &mut Plan, w: &Weights, ids: &[usize]) -> Result<Vec<Stage>> {
@@ -259,36 +363,163 @@ pub fn forward_gpu(gpu: &Gpu, plan: &mut Plan, w: &Weights, ids: &[usize]) -> Re
     let v = WORDS.len();
     let up = |n: &str, s: &[usize], x: &[f32]| Tensor::upload(gpu, n, s, x);
     let x = up("one-hot tokens", &[1, t, v], &one_hot(ids))?;
-    let e = linear(gpu, plan, "embedding", &x, &up("embedding table", &[v, D], &w.embedding)?, None, Activation::None)?;
+    let e = linear(
+        gpu,
+        plan,
+        "embedding",
+        &x,
+        &up("embedding table", &[v, D], &w.embedding)?,
+        None,
+        Activation::None,
+    )?;
     let [w_ih, w_hh, b_ih, b_hh] = &w.gru;
-    let enc = rnn_forward(gpu, plan, "gru encoder", &GRU, &e, &up("W_ih", &[D, 3 * D], w_ih)?, &up("W_hh", &[D, 3 * D], w_hh)?, &up("b_ih", &[3 * D], b_ih)?, &up("b_hh", &[3 * D], b_hh)?, None)?;
-    let sa = mha_forward(gpu, plan, "self-attention", AttentionPath::Composed, HEADS, &upload_mha(gpu, &w.self_attn)?, &enc, &enc, &Mask::default(), None)?;
+    let enc = rnn_forward(
+        gpu,
+        plan,
+        "gru encoder",
+        &GRU,
+        &e,
+        &up("W_ih", &[D, 3 * D], w_ih)?,
+        &up("W_hh", &[D, 3 * D], w_hh)?,
+        &up("b_ih", &[3 * D], b_ih)?,
+        &up("b_hh", &[3 * D], b_hh)?,
+        None,
+    )?;
+    let sa = mha_forward(
+        gpu,
+        plan,
+        "self-attention",
+        AttentionPath::Composed,
+        HEADS,
+        &upload_mha(gpu, &w.self_attn)?,
+        &enc,
+        &enc,
+        &Mask::default(),
+        None,
+    )?;
     let mixed = add_forward(gpu, plan, "self-attention residual", &enc, &sa)?;
     // Cross-attention: four quadrant queries against the words.
     let ca = upload_mha(gpu, &w.cross_attn)?;
     let queries = up("quadrant queries", &[1, 4, D], &w.queries)?;
-    let q = linear(gpu, plan, "cross Q proj", &queries, &ca.wq, Some(&ca.bq), Activation::None)?;
-    let k = linear(gpu, plan, "cross K proj", &mixed, &ca.wk, Some(&ca.bk), Activation::None)?;
-    let vv = linear(gpu, plan, "cross V proj", &mixed, &ca.wv, Some(&ca.bv), Activation::None)?;
-    let (o, probs) = sdpa_forward_probs(gpu, plan, "cross-attention", AttentionPath::Composed, HEADS, &q, &k, &vv, &Mask::default())?;
-    let latents = linear(gpu, plan, "cross out proj", &o, &ca.wo, Some(&ca.bo), Activation::None)?;
-    let probs = probs.ok_or_else(|| Error::shape("cross-attention", "the composed path kept no probabilities"))?;
+    let q = linear(
+        gpu,
+        plan,
+        "cross Q proj",
+        &queries,
+        &ca.wq,
+        Some(&ca.bq),
+        Activation::None,
+    )?;
+    let k = linear(
+        gpu,
+        plan,
+        "cross K proj",
+        &mixed,
+        &ca.wk,
+        Some(&ca.bk),
+        Activation::None,
+    )?;
+    let vv = linear(
+        gpu,
+        plan,
+        "cross V proj",
+        &mixed,
+        &ca.wv,
+        Some(&ca.bv),
+        Activation::None,
+    )?;
+    let (o, probs) = sdpa_forward_probs(
+        gpu,
+        plan,
+        "cross-attention",
+        AttentionPath::Composed,
+        HEADS,
+        &q,
+        &k,
+        &vv,
+        &Mask::default(),
+    )?;
+    let latents = linear(
+        gpu,
+        plan,
+        "cross out proj",
+        &o,
+        &ca.wo,
+        Some(&ca.bo),
+        Activation::None,
+    )?;
+    let probs = probs.ok_or_else(|| {
+        Error::shape("cross-attention", "the composed path kept no probabilities")
+    })?;
     // Decoder: each latent to a C0 x 4 x 4 seed, then three 2x upsamplings.
-    let lat4 = Tensor { buffer: latents.buffer.clone(), shape: vec![4, D] };
-    let seed = linear(gpu, plan, "decoder linear", &lat4, &up("decoder W", &[D, C0 * 16], &w.dec_w)?, Some(&up("decoder b", &[C0 * 16], &w.dec_b)?), Activation::Relu)?;
-    let mut img = Tensor { buffer: seed.buffer.clone(), shape: vec![4, C0, 4, 4] };
+    let lat4 = Tensor {
+        buffer: latents.buffer.clone(),
+        shape: vec![4, D],
+    };
+    let seed = linear(
+        gpu,
+        plan,
+        "decoder linear",
+        &lat4,
+        &up("decoder W", &[D, C0 * 16], &w.dec_w)?,
+        Some(&up("decoder b", &[C0 * 16], &w.dec_b)?),
+        Activation::Relu,
+    )?;
+    let mut img = Tensor {
+        buffer: seed.buffer.clone(),
+        shape: vec![4, C0, 4, 4],
+    };
     let mut ups = vec![];
     for (i, (wt, b)) in w.up.iter().enumerate() {
         let ct = upconv(C0, C0, i < 2);
-        img = conv_transpose2d_forward(gpu, plan, &format!("upsample {}", i + 1), &ct, &img, &up("up W", &ct.weight_shape(), wt)?, Some(&up("up b", &[C0], b)?))?;
+        img = conv_transpose2d_forward(
+            gpu,
+            plan,
+            &format!("upsample {}", i + 1),
+            &ct,
+            &img,
+            &up("up W", &ct.weight_shape(), wt)?,
+            Some(&up("up b", &[C0], b)?),
+        )?;
         ups.push(img.clone());
     }
     let image = assemble_quadrants(gpu, plan, "image", &img)?;
-    let mut stages = vec![Stage { name: STAGES[0], tensor: e }, Stage { name: STAGES[1], tensor: enc }, Stage { name: STAGES[2], tensor: mixed }, Stage { name: STAGES[3], tensor: latents }, Stage { name: STAGES[4], tensor: probs }, Stage { name: STAGES[5], tensor: seed }];
+    let mut stages = vec![
+        Stage {
+            name: STAGES[0],
+            tensor: e,
+        },
+        Stage {
+            name: STAGES[1],
+            tensor: enc,
+        },
+        Stage {
+            name: STAGES[2],
+            tensor: mixed,
+        },
+        Stage {
+            name: STAGES[3],
+            tensor: latents,
+        },
+        Stage {
+            name: STAGES[4],
+            tensor: probs,
+        },
+        Stage {
+            name: STAGES[5],
+            tensor: seed,
+        },
+    ];
     for (i, u) in ups.into_iter().enumerate() {
-        stages.push(Stage { name: STAGES[6 + i], tensor: u });
+        stages.push(Stage {
+            name: STAGES[6 + i],
+            tensor: u,
+        });
     }
-    stages.push(Stage { name: STAGES[9], tensor: image });
+    stages.push(Stage {
+        name: STAGES[9],
+        tensor: image,
+    });
     Ok(stages)
 }
 
@@ -296,29 +527,73 @@ pub fn forward_gpu(gpu: &Gpu, plan: &mut Plan, w: &Weights, ids: &[usize]) -> Re
 /// reference stage), in the order of `STAGES`.
 pub fn forward_ref(w: &Weights, ids: &[usize]) -> Vec<RefTensor> {
     let t = ids.len();
-    let lin = |x: &RefTensor, wt: &[f32], k: usize, n: usize, b: Option<&[f32]>, act| cpu::matmul::linear(x, wt, k, n, b, act);
-    let e = lin(&RefTensor::from_f32(&[1, t, WORDS.len()], &one_hot(ids)), &w.embedding, WORDS.len(), D, None, Activation::None);
+    let lin = |x: &RefTensor, wt: &[f32], k: usize, n: usize, b: Option<&[f32]>, act| {
+        cpu::matmul::linear(x, wt, k, n, b, act)
+    };
+    let e = lin(
+        &RefTensor::from_f32(&[1, t, WORDS.len()], &one_hot(ids)),
+        &w.embedding,
+        WORDS.len(),
+        D,
+        None,
+        Activation::None,
+    );
     let [w_ih, w_hh, b_ih, b_hh] = &w.gru;
     let enc = cpu::rnn::rnn(&GRU, &e, w_ih, w_hh, b_ih, b_hh, None);
-    let masks = cpu::attention::Masks { causal: false, keys: None };
-    let sa = cpu::attention::mha(&w.self_attn, &enc, &enc, HEADS, &masks, None, cpu::attention::Order::Stored);
+    let masks = cpu::attention::Masks {
+        causal: false,
+        keys: None,
+    };
+    let sa = cpu::attention::mha(
+        &w.self_attn,
+        &enc,
+        &enc,
+        HEADS,
+        &masks,
+        None,
+        cpu::attention::Order::Stored,
+    );
     let mixed = cpu::sequence::add(&enc, &sa);
     let ca = &w.cross_attn;
     let queries = RefTensor::from_f32(&[1, 4, D], &w.queries);
-    let latents = cpu::attention::mha(ca, &queries, &mixed, HEADS, &masks, None, cpu::attention::Order::Stored);
+    let latents = cpu::attention::mha(
+        ca,
+        &queries,
+        &mixed,
+        HEADS,
+        &masks,
+        None,
+        cpu::attention::Order::Stored,
+    );
     let q = lin(&queries, &ca.wq, D, D, Some(&ca.bq), Activation::None);
     let k = lin(&mixed, &ca.wk, D, D, Some(&ca.bk), Activation::None);
     let probs = cpu::attention::probabilities(&q, &k, HEADS, &masks);
     let mut lat4 = latents.clone();
     lat4.shape = vec![4, D];
-    let seed = lin(&lat4, &w.dec_w, D, C0 * 16, Some(&w.dec_b), Activation::Relu);
+    let seed = lin(
+        &lat4,
+        &w.dec_w,
+        D,
+        C0 * 16,
+        Some(&w.dec_b),
+        Activation::Relu,
+    );
     let mut img = seed.clone();
     img.shape = vec![4, C0, 4, 4];
     let mut out = vec![e, enc, mixed, latents, probs, seed];
     for (i, (wt, b)) in w.up.iter().enumerate() {
         let ct = upconv(C0, C0, i < 2);
-        let o = ct.output_shape(&img.shape, "upsample").map(|s| s.to_vec()).unwrap_or_default();
-        img = cpu::conv_transpose2d::conv_transpose2d(&ct, &img, wt, Some(b), [o[0], o[1], o[2], o[3]]);
+        let o = ct
+            .output_shape(&img.shape, "upsample")
+            .map(|s| s.to_vec())
+            .unwrap_or_default();
+        img = cpu::conv_transpose2d::conv_transpose2d(
+            &ct,
+            &img,
+            wt,
+            Some(b),
+            [o[0], o[1], o[2], o[3]],
+        );
         out.push(img.clone());
     }
     out.push(cpu::sequence::assemble_quadrants(&img));
@@ -332,7 +607,10 @@ pub fn words_by_quadrant(probs: &[f32], words: usize) -> Vec<[f32; 4]> {
         .map(|t| {
             let mut row = [0.0f32; 4];
             for (q, cell) in row.iter_mut().enumerate() {
-                *cell = (0..HEADS).map(|h| probs[(h * 4 + q) * words + t]).sum::<f32>() / HEADS as f32;
+                *cell = (0..HEADS)
+                    .map(|h| probs[(h * 4 + q) * words + t])
+                    .sum::<f32>()
+                    / HEADS as f32;
             }
             row
         })

@@ -2,7 +2,9 @@
 //! GPU in one plan, every stage checked against the reference and timed,
 //! the cross-attention weights read out per word and quadrant.
 
-use super::text2image::{forward_gpu, forward_ref, token_ids, tokenize, words_by_quadrant, Weights, QUADRANTS, STAGES};
+use super::text2image::{
+    forward_gpu, forward_ref, token_ids, tokenize, words_by_quadrant, Weights, QUADRANTS, STAGES,
+};
 use crate::check::{compare, Check};
 use crate::error::Result;
 use crate::gpu::timer::time_plan;
@@ -41,7 +43,12 @@ impl Text2ImageReport {
 
     /// For quadrant q: the words it attends to most, with their weights.
     pub fn top_words(&self, q: usize, n: usize) -> Vec<(String, f32)> {
-        let mut v: Vec<(String, f32)> = self.tokens.iter().zip(&self.attention).map(|(w, a)| (w.clone(), a[q])).collect();
+        let mut v: Vec<(String, f32)> = self
+            .tokens
+            .iter()
+            .zip(&self.attention)
+            .map(|(w, a)| (w.clone(), a[q]))
+            .collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1));
         v.truncate(n);
         v
@@ -75,7 +82,12 @@ fn stage_of(label: &str) -> &'static str {
 pub fn run(gpu: &Gpu, sentence: &str, weights: &Weights, reps: usize) -> Result<Text2ImageReport> {
     let tokens = tokenize(sentence)?;
     let ids = token_ids(&tokens);
-    let unknown = tokens.iter().zip(&ids).filter(|(_, &i)| i == 0).map(|(w, _)| w.clone()).collect();
+    let unknown = tokens
+        .iter()
+        .zip(&ids)
+        .filter(|(_, &i)| i == 0)
+        .map(|(w, _)| w.clone())
+        .collect();
     let mut plan = Plan::new();
     let stages = forward_gpu(gpu, &mut plan, weights, &ids)?;
     let timing = time_plan(gpu, &plan, 1, reps)?;
@@ -86,17 +98,40 @@ pub fn run(gpu: &Gpu, sentence: &str, weights: &Weights, reps: usize) -> Result<
     for (s, r) in stages.iter().zip(&reference) {
         let got = s.tensor.download(gpu)?;
         let check = compare(&got, r);
-        let gpu_ms = timing.steps.iter().filter(|(l, _)| stage_of(l) == s.name && s.name != "attention weights").fold(0.0, |a, (_, ms)| a + ms);
+        let gpu_ms = timing
+            .steps
+            .iter()
+            .filter(|(l, _)| stage_of(l) == s.name && s.name != "attention weights")
+            .fold(0.0, |a, (_, ms)| a + ms);
         if s.name == STAGES[4] {
             probs = got;
         } else if s.name == STAGES[9] {
             image = got;
         }
-        reports.push(StageReport { stage: s.name, shape: s.tensor.shape.clone(), gpu_ms, passed: check.passed, check });
+        reports.push(StageReport {
+            stage: s.name,
+            shape: s.tensor.shape.clone(),
+            gpu_ms,
+            passed: check.passed,
+            check,
+        });
     }
     let attention = words_by_quadrant(&probs, tokens.len());
-    let hw = reports.last().map(|r| [r.shape[2], r.shape[3]]).unwrap_or([0, 0]);
-    Ok(Text2ImageReport { adapter: gpu.summary(), weights: weights.name.clone(), tokens, unknown, attention, stages: reports, image, image_hw: hw, total_ms: timing.median_ms })
+    let hw = reports
+        .last()
+        .map(|r| [r.shape[2], r.shape[3]])
+        .unwrap_or([0, 0]);
+    Ok(Text2ImageReport {
+        adapter: gpu.summary(),
+        weights: weights.name.clone(),
+        tokens,
+        unknown,
+        attention,
+        stages: reports,
+        image,
+        image_hw: hw,
+        total_ms: timing.median_ms,
+    })
 }
 
 pub fn quadrant_names() -> [&'static str; 4] {

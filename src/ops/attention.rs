@@ -20,6 +20,11 @@ const SOURCE_VEC4: &str = include_str!("../../shaders/attention_vec4.wgsl");
 pub const FUSED_VEC4: Kernel = kernel("attention_vec4", SOURCE_VEC4, "attention_fused_vec4");
 /// The fused kernel keeps a query row and its output in registers.
 pub const FUSED_MAX_HEAD_DIM: usize = 128;
+/// The attention ladder: scores stored then softmax then PV; fused online
+/// softmax with scalar rows; fused with vec4 rows and the head size fixed
+/// at pipeline creation (for head sizes divisible by 4, else scalar).
+pub const KERNELS: [&str; 3] = ["composed", "fused_scalar", "fused"];
+
 /// Keys per tile staged in workgroup memory (TK in attention.wgsl).
 const TILE_KEYS: u64 = 16;
 
@@ -280,7 +285,8 @@ pub fn sdpa_forward_probs(
             } else {
                 2
             };
-            let vec4 = sh.head_dim % 4 == 0;
+            let vec4 = sh.head_dim % 4 == 0
+                && gpu.kernel_for("attention").as_deref() != Some("fused_scalar");
             let state = Tensor::upload(
                 gpu,
                 &format!("{layer} softmax state"),

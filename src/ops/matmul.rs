@@ -31,12 +31,22 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
         && !mm.trans_b
         && mm.k % 4 == 0
         && mm.n % 4 == 0
-        && [a.ld, a.outer, a.inner, b.ld, b.outer, b.inner].iter().all(|v| v % 4 == 0)
+        && [a.ld, a.outer, a.inner, b.ld, b.outer, b.inner]
+            .iter()
+            .all(|v| v % 4 == 0)
         && c.ld >= mm.n;
     match gpu.kernel_for("matmul").as_deref() {
         None => Ok(if vec4_ok { "rb4_vec4" } else { "rb4" }),
         Some("rb4_vec4") if !vec4_ok => Ok("rb4"),
-        Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| Error::arg("--kernel", format!("'{k}' is not a matmul kernel; choose one of {}", KERNELS.join(", ")))),
+        Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
+            Error::arg(
+                "--kernel",
+                format!(
+                    "'{k}' is not a matmul kernel; choose one of {}",
+                    KERNELS.join(", ")
+                ),
+            )
+        }),
     }
 }
 
@@ -195,14 +205,30 @@ pub fn matmul_into(
     // Invocations and workgroup size of each rung.
     let (kernel, invocations, wg) = match name {
         "naive" => (NAIVE, batches * (mm.m * mm.n) as u64, workgroup_1d(gpu)),
-        "tiled" => (TILED, batches * (mm.m.div_ceil(16) * mm.n.div_ceil(16)) as u64 * 256, 256),
-        "rb4_vec4" => (RB4_VEC4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
+        "tiled" => (
+            TILED,
+            batches * (mm.m.div_ceil(16) * mm.n.div_ceil(16)) as u64 * 256,
+            256,
+        ),
+        "rb4_vec4" => (
+            RB4_VEC4,
+            batches * (tiles_m * tiles_n) as u64,
+            workgroup_1d(gpu),
+        ),
         _ => (RB4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
     };
     if name == "tiled" && gpu.limits.max_compute_invocations_per_workgroup < 256 {
-        return Err(Error::arg("--kernel tiled", "this device allows fewer than 256 invocations per workgroup; use rb4"));
+        return Err(Error::arg(
+            "--kernel tiled",
+            "this device allows fewer than 256 invocations per workgroup; use rb4",
+        ));
     }
-    let total32 = u32::try_from(invocations).map_err(|_| Error::shape(layer, format!("{invocations} invocations exceed u32; split the batch")))?;
+    let total32 = u32::try_from(invocations).map_err(|_| {
+        Error::shape(
+            layer,
+            format!("{invocations} invocations exceed u32; split the batch"),
+        )
+    })?;
     let flags = (u32::from(mm.bias) << 2)
         | match mm.act {
             Activation::None => 0,
@@ -238,16 +264,33 @@ pub fn matmul_into(
     // split into.
     let step = if name == "rb4_vec4" { 4 } else { 1 };
     let parts = split_range(gpu, layer, mm.k / step, 1, 0)?;
-    let overrides = if name == "rb4_vec4" { vec![] } else { vec![("TRANS_A", f64::from(u8::from(mm.trans_a))), ("TRANS_B", f64::from(u8::from(mm.trans_b)))] };
+    let overrides = if name == "rb4_vec4" {
+        vec![]
+    } else {
+        vec![
+            ("TRANS_A", f64::from(u8::from(mm.trans_a))),
+            ("TRANS_B", f64::from(u8::from(mm.trans_b))),
+        ]
+    };
     for (n, &(k0, k1)) in parts.iter().enumerate() {
         let (k0, k1) = (k0 * step, k1 * step);
-        let params = MatmulParams { k0: u(k0), k1: u(k1), flags: flags | part_flags(n, parts.len()), ..params };
+        let params = MatmulParams {
+            k0: u(k0),
+            k1: u(k1),
+            flags: flags | part_flags(n, parts.len()),
+            ..params
+        };
         plan.push(Step {
             label: part_label(&format!("{layer} ({name})"), "k", k0, k1, parts.len()),
             kernel,
             overrides: overrides.clone(),
             params: bytemuck::bytes_of(&params).to_vec(),
-            bindings: vec![read("A", a.0), read("B", b.0), read("bias", &bias), write("C", c.0)],
+            bindings: vec![
+                read("A", a.0),
+                read("B", b.0),
+                read("bias", &bias),
+                write("C", c.0),
+            ],
             invocations,
             workgroup_size: wg,
             flops: mm.flops() * (k1 - k0) as u64 / mm.k as u64,

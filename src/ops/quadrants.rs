@@ -20,14 +20,30 @@ pub struct QuadrantsParams {
     pub total: u32,
 }
 
-pub fn assemble_quadrants(gpu: &Gpu, plan: &mut Plan, layer: &str, parts: &Tensor) -> Result<Tensor> {
+pub fn assemble_quadrants(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    parts: &Tensor,
+) -> Result<Tensor> {
     let [4, c, h, w] = parts.shape[..] else {
-        return Err(Error::shape(layer, format!("expected four quadrant images [4, C, h, w], got {:?}", parts.shape)));
+        return Err(Error::shape(
+            layer,
+            format!(
+                "expected four quadrant images [4, C, h, w], got {:?}",
+                parts.shape
+            ),
+        ));
     };
     let out = [1, c, 2 * h, 2 * w];
     let total = check_u32(layer, &out)?;
     let image = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
-    let params = QuadrantsParams { channels: u(c), h: u(h), w: u(w), total };
+    let params = QuadrantsParams {
+        channels: u(c),
+        h: u(h),
+        w: u(w),
+        total,
+    };
     plan.push(Step {
         label: layer.to_string(),
         kernel: ASSEMBLE,

@@ -1,0 +1,247 @@
+//! conv2d as im2col + GEMM, as a CPU library would run it.
+
+use super::{finish_channel, sgemm, threads, Mat};
+use crate::geometry::Window;
+use crate::ops::conv2d::Conv2d;
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Largest im2col buffer (floats, per image in flight): bigger images are
+/// lowered a band of output pixels at a time.
+const IM2COL_FLOATS: usize = 1 << 21;
+/// Narrowest band of output pixels worth a GEMM call.
+const MIN_BAND: usize = 256;
+
+/// out = act(conv(x, w) + bias) for x [N, Cin, H, W] and w [Cout, Cin, kh,
+/// kw]; `out` is the layer's output shape (as `Conv2d::output_shape` gives
+/// it). Per image: the input is lowered to a [Cin*kh*kw, OH*OW] matrix
+/// (padding as zeros; stride, asymmetric padding and dilation respected)
+/// and one GEMM [Cout, Cin*kh*kw] x [.., OH*OW] gives the output; a 1x1,
+/// stride-1, unpadded conv multiplies the input itself. Images run in
+/// parallel when N > 1.
+///
+/// Panics when a shape or slice disagrees with the layer, or when the bias
+/// is missing (bias = true) or unexpected (bias = false).
+pub fn conv2d(
+    conv: &Conv2d,
+    x: &[f32],
+    x_shape: [usize; 4],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: [usize; 4],
+) -> Vec<f32> {
+    let expected = conv
+        .output_shape(&x_shape, "baseline conv2d")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out, expected,
+        "baseline conv2d: output shape {out:?} does not match the layer's {expected:?}"
+    );
+    let [n, cin, h, wd] = x_shape;
+    let [_, cout, oh, ow] = out;
+    let win = &conv.window;
+    let [kh, kw] = win.kernel;
+    let kk = super::numel("baseline conv2d taps", &[cin, kh, kw]);
+    let w_len = super::numel("baseline conv2d weight", &[cout, kk]);
+    let p = oh * ow;
+    let (x_len, y_len) = (
+        super::numel("baseline conv2d input", &x_shape),
+        super::numel("baseline conv2d output", &out),
+    );
+    assert_eq!(
+        x.len(),
+        x_len,
+        "baseline conv2d: x has {} values for shape {x_shape:?}",
+        x.len()
+    );
+    assert_eq!(
+        w.len(),
+        w_len,
+        "baseline conv2d: weight has {} values for {:?}",
+        w.len(),
+        conv.weight_shape()
+    );
+    let bias = match (conv.bias, bias) {
+        (true, Some(b)) => {
+            assert_eq!(
+                b.len(),
+                cout,
+                "baseline conv2d: bias has {} values for {cout} channels",
+                b.len()
+            );
+            Some(b)
+        }
+        (true, None) => panic!("baseline conv2d: the layer has a bias but none was given"),
+        (false, Some(_)) => {
+            panic!("baseline conv2d: a bias was given but the layer has bias=false")
+        }
+        (false, None) => None,
+    };
+    let mut y = vec![0.0f32; y_len];
+    if y.is_empty() {
+        return y;
+    }
+    let direct = kh == 1
+        && kw == 1
+        && win.stride == [1, 1]
+        && win.pad_begin == [0, 0]
+        && win.pad_end == [0, 0];
+    let band = if kk.saturating_mul(p) <= IM2COL_FLOATS {
+        p
+    } else {
+        (IM2COL_FLOATS / kk.max(1)).max(MIN_BAND).min(p)
+    };
+    let threads = threads();
+    let plane = cin * h * wd;
+
+    // One image: x_img [Cin, H, W] -> y_img [Cout, OH*OW].
+    let image = |x_img: &[f32], y_img: &mut [f32], cols: &mut Vec<f32>, par: bool| {
+        let gemm_par = if par {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        let lhs = Mat {
+            ptr: w.as_ptr(),
+            rs: kk,
+            cs: 1,
+        };
+        if direct {
+            let rhs = Mat {
+                ptr: x_img.as_ptr(),
+                rs: p,
+                cs: 1,
+            };
+            // SAFETY: w is [Cout, Cin], x_img [Cin, H*W] with H*W = p, y_img
+            // [Cout, p]; this call has y_img to itself.
+            unsafe { sgemm(cout, p, cin, y_img.as_mut_ptr(), p, lhs, rhs, 1.0, gemm_par) };
+        } else {
+            cols.resize(kk * band, 0.0);
+            for p0 in (0..p).step_by(band) {
+                let pc = band.min(p - p0);
+                let cols = &mut cols[..kk * pc];
+                im2col(win, x_img, [cin, h, wd], ow, p0, cols, par);
+                let rhs = Mat {
+                    ptr: cols.as_ptr(),
+                    rs: pc,
+                    cs: 1,
+                };
+                // SAFETY: cols is [kk, pc]; the destination is columns
+                // p0..p0+pc of y_img [Cout, p], which this call owns.
+                unsafe {
+                    sgemm(
+                        cout,
+                        pc,
+                        kk,
+                        y_img.as_mut_ptr().add(p0),
+                        p,
+                        lhs,
+                        rhs,
+                        1.0,
+                        gemm_par,
+                    )
+                };
+            }
+        }
+        if bias.is_some() || conv.relu {
+            let fin = |(co, row): (usize, &mut [f32])| {
+                finish_channel(row, bias.map_or(0.0, |b| b[co]), conv.relu)
+            };
+            if par && cout * p >= 1 << 16 {
+                y_img.par_chunks_mut(p).enumerate().for_each(fin);
+            } else {
+                y_img.chunks_mut(p).enumerate().for_each(fin);
+            }
+        }
+    };
+
+    if n > 1 && threads > 1 {
+        // Images in parallel; with fewer images than threads each GEMM
+        // splits too (rayon balances the nesting).
+        let inner = n < threads;
+        y.par_chunks_mut(cout * p)
+            .zip(x.par_chunks(plane))
+            .for_each_init(Vec::new, |cols, (y_img, x_img)| {
+                image(x_img, y_img, cols, inner)
+            });
+    } else {
+        let mut cols = Vec::new();
+        for (y_img, x_img) in y.chunks_mut(cout * p).zip(x.chunks(plane)) {
+            image(x_img, y_img, &mut cols, threads > 1);
+        }
+    }
+    y
+}
+
+/// Lowers output pixels p0.. (as many as `cols` has columns) of one image:
+/// cols[(ci, ky, kx), t] = x[ci, iy, ix] for output pixel p0 + t, or 0 in
+/// the padding.
+fn im2col(
+    win: &Window,
+    x_img: &[f32],
+    [cin, h, wd]: [usize; 3],
+    ow: usize,
+    p0: usize,
+    cols: &mut [f32],
+    par: bool,
+) {
+    let [kh, kw] = win.kernel;
+    let pc = cols.len() / (cin * kh * kw);
+    let row = |(r, row): (usize, &mut [f32])| {
+        let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+        let plane = &x_img[ci * h * wd..(ci + 1) * h * wd];
+        lower_row(win, plane, [h, wd], ow, [ky, kx], p0, row);
+    };
+    if par && cols.len() >= 1 << 15 {
+        cols.par_chunks_mut(pc).enumerate().for_each(row);
+    } else {
+        cols.chunks_mut(pc).enumerate().for_each(row);
+    }
+}
+
+/// One row of the lowered matrix: tap (ky, kx) of one input plane for
+/// output pixels p0 .. p0 + row.len(), walked one output row at a time.
+fn lower_row(
+    win: &Window,
+    plane: &[f32],
+    [h, wd]: [usize; 2],
+    ow: usize,
+    [ky, kx]: [usize; 2],
+    p0: usize,
+    row: &mut [f32],
+) {
+    let [sh, sw] = win.stride;
+    // ix = ox * sw + off; valid ox: lo <= ox < hi.
+    let off = (kx * win.dilation[1]) as isize - win.pad_begin[1] as isize;
+    let lo = (if off >= 0 { 0 } else { (-off) as usize }).div_ceil(sw);
+    let hi = (wd as isize - off).max(0) as usize;
+    let hi = hi.div_ceil(sw).min(ow);
+    let (mut oy, mut ox0, mut pos) = (p0 / ow, p0 % ow, 0);
+    while pos < row.len() {
+        let take = (ow - ox0).min(row.len() - pos);
+        let seg = &mut row[pos..pos + take];
+        let iy = (oy * sh + ky * win.dilation[0]) as isize - win.pad_begin[0] as isize;
+        if iy < 0 || iy >= h as isize {
+            seg.fill(0.0);
+        } else {
+            let src = &plane[iy as usize * wd..(iy as usize + 1) * wd];
+            let (a, b) = (lo.clamp(ox0, ox0 + take), hi.clamp(ox0, ox0 + take));
+            let (a, b) = (a - ox0, b.max(a) - ox0);
+            seg[..a].fill(0.0);
+            seg[b..].fill(0.0);
+            let first = ((a + ox0) * sw) as isize + off;
+            if a == b {
+                // the whole stretch lies in the padding
+            } else if sw == 1 {
+                seg[a..b].copy_from_slice(&src[first as usize..first as usize + (b - a)]);
+            } else {
+                for (t, dst) in seg[a..b].iter_mut().enumerate() {
+                    *dst = src[first as usize + t * sw];
+                }
+            }
+        }
+        pos += take;
+        oy += 1;
+        ox0 = 0;
+    }
+}

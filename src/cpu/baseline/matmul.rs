@@ -1,0 +1,165 @@
+//! Batched matrix products over strided views, as `ops::matmul` computes
+//! them: C = act(alpha * op(A) op(B) + bias) for every (outer, inner) batch.
+
+use super::{finish_rows, sgemm, threads, Mat, SendPtr};
+use crate::ops::matmul::{Matmul, View};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Below this many FLOPs a single product is not worth splitting across
+/// threads; batches of such products are spread over threads instead.
+const SMALL_PRODUCT_FLOPS: usize = 1 << 22;
+/// Epilogues (bias, activation) over at least this many elements run on
+/// every thread.
+const PARALLEL_EPILOGUE: usize = 1 << 16;
+
+/// The largest element index a view touches, + 1, as `ops::matmul` counts
+/// it (None if that overflows).
+fn extent(mm: &Matmul, v: &View, rows: usize, cols: usize, trans: bool) -> Option<usize> {
+    let (r, c) = if trans { (cols, rows) } else { (rows, cols) };
+    let o = (mm.batches[0] - 1).checked_mul(v.outer)?;
+    let i = (mm.batches[1] - 1).checked_mul(v.inner)?;
+    let rr = (r - 1).checked_mul(v.ld)?;
+    o.checked_add(i)?.checked_add(rr)?.checked_add(c)
+}
+
+fn check_view(
+    mm: &Matmul,
+    name: &str,
+    len: usize,
+    v: &View,
+    rows: usize,
+    cols: usize,
+    trans: bool,
+) {
+    let c = if trans { rows } else { cols };
+    assert!(
+        v.ld >= c,
+        "baseline matmul: {name}: leading dimension {} is smaller than its {c} columns",
+        v.ld
+    );
+    let need = extent(mm, v, rows, cols, trans);
+    let need = need.unwrap_or_else(|| panic!("baseline matmul: {name}'s view overflows usize"));
+    assert!(
+        need <= len,
+        "baseline matmul: {name} needs {need} elements but its slice has {len}"
+    );
+}
+
+/// Whether the batches of C are disjoint: sorted by stride, every
+/// dimension must step past everything the smaller ones span (sufficient,
+/// and true of every dense, interleaved-head or padded layout).
+fn batches_disjoint(mm: &Matmul, cv: &View) -> bool {
+    let mut dims = [
+        (mm.batches[0], cv.outer),
+        (mm.batches[1], cv.inner),
+        (mm.m, cv.ld),
+        (mm.n, 1),
+    ];
+    dims.sort_by_key(|&(_, stride)| stride);
+    let mut span = 1;
+    for (size, stride) in dims {
+        if size > 1 {
+            if stride < span {
+                return false;
+            }
+            span += stride * (size - 1);
+        }
+    }
+    true
+}
+
+/// C = act(alpha * op(A) op(B) + bias) over all batches, into `c` at its
+/// view; elements of `c` outside the view are left as they are. Strides
+/// and transposes are handed to the GEMM as they are (nothing is copied).
+/// The bias (one value per column) is used when `mm.bias` is set.
+///
+/// Panics when a slice is shorter than its view needs, a leading dimension
+/// is smaller than its matrix's columns, or `mm.bias` is set without one.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    mm: &Matmul,
+    a: &[f32],
+    av: View,
+    b: &[f32],
+    bv: View,
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    cv: View,
+) {
+    let (m, n, k) = (mm.m, mm.n, mm.k);
+    let batches = super::numel("baseline matmul batches", &mm.batches);
+    if m == 0 || n == 0 || batches == 0 {
+        return;
+    }
+    let bias = if mm.bias {
+        let bias = bias.expect("baseline matmul: bias enabled but none given");
+        assert!(
+            bias.len() >= n,
+            "baseline matmul: bias has {} values for {n} columns",
+            bias.len()
+        );
+        Some(&bias[..n])
+    } else {
+        None
+    };
+    if k > 0 {
+        check_view(mm, "A", a.len(), &av, m, k, mm.trans_a);
+        check_view(mm, "B", b.len(), &bv, k, n, mm.trans_b);
+    }
+    check_view(mm, "C", c.len(), &cv, m, n, false);
+
+    // op(A) is [m, k], op(B) is [k, n]; a transpose only swaps strides.
+    let strides = |v: &View, trans: bool| if trans { (1, v.ld) } else { (v.ld, 1) };
+    let (a_rs, a_cs) = strides(&av, mm.trans_a);
+    let (b_rs, b_cs) = strides(&bv, mm.trans_b);
+    let (a_ptr, b_ptr, c_ptr) = (
+        SendPtr(a.as_ptr()),
+        SendPtr(b.as_ptr()),
+        SendPtr(c.as_mut_ptr()),
+    );
+    let base = |v: &View, o: usize, i: usize| o * v.outer + i * v.inner;
+
+    // One batch's product and epilogue; `par` splits the GEMM itself.
+    let one = |t: usize, par: Parallelism, par_epilogue: bool| {
+        let (o, i) = (t / mm.batches[1], t % mm.batches[1]);
+        let lhs = Mat {
+            ptr: a_ptr.get().wrapping_add(base(&av, o, i)),
+            rs: a_rs,
+            cs: a_cs,
+        };
+        let rhs = Mat {
+            ptr: b_ptr.get().wrapping_add(base(&bv, o, i)),
+            rs: b_rs,
+            cs: b_cs,
+        };
+        let dst = c_ptr.get().wrapping_add(base(&cv, o, i));
+        // SAFETY: the views were checked to lie inside their slices; the
+        // caller runs batches concurrently only when their C regions are
+        // disjoint, and the rows of one C matrix are disjoint (ld >= n).
+        unsafe {
+            sgemm(m, n, k, dst, cv.ld, lhs, rhs, mm.alpha, par);
+            finish_rows(dst, cv.ld, m, n, bias, mm.act, par_epilogue);
+        }
+    };
+
+    let per_product = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+    let threads = threads();
+    let spread_batches = batches > 1
+        && threads > 1
+        && batches_disjoint(mm, &cv)
+        && (batches >= 4 * threads || per_product < SMALL_PRODUCT_FLOPS);
+    if spread_batches {
+        (0..batches)
+            .into_par_iter()
+            .for_each(|t| one(t, Parallelism::None, false));
+    } else {
+        let par = if threads > 1 && per_product >= SMALL_PRODUCT_FLOPS {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        let par_epilogue = threads > 1 && m * n >= PARALLEL_EPILOGUE;
+        (0..batches).for_each(|t| one(t, par, par_epilogue));
+    }
+}
