@@ -66,6 +66,9 @@ pub struct Case {
     data: Data,
     /// CPU baseline row, filled by `cpu_row`.
     pub cpu_ms: Option<f64>,
+    /// The conv stack's f64 reference and its time, computed once and
+    /// shared by every rung and adapter.
+    conv_reference: std::sync::OnceLock<(RefTensor, f64)>,
 }
 
 enum Data {
@@ -175,6 +178,7 @@ impl Case {
             bytes,
             data,
             cpu_ms: None,
+            conv_reference: Default::default(),
         })
     }
 
@@ -224,7 +228,7 @@ impl Case {
             op: self.op.name().into(),
             shape: self.shape.clone(),
             implementation: format!("cpu baseline ({imp})"),
-            adapter: format!("cpu, {threads} threads"),
+            adapter: format!("cpu ({threads} threads)"),
             size: self.size,
             median_ms: Some(med),
             min_ms: Some(lo),
@@ -330,11 +334,13 @@ impl Case {
                     .collect::<Result<_>>()?;
                 let t = time_plans(gpu, &plans, 1, reps)?;
                 let got = outs[0].download(gpu)?;
-                let start = std::time::Instant::now();
-                let reference =
-                    stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &inputs[0]));
-                let ref_ms = start.elapsed().as_secs_f64() * 1e3;
-                let c = compare(&got, &reference);
+                let (reference, ref_ms) = self.conv_reference.get_or_init(|| {
+                    let start = std::time::Instant::now();
+                    let r = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &inputs[0]));
+                    (r, start.elapsed().as_secs_f64() * 1e3)
+                });
+                let (reference, ref_ms) = (reference, *ref_ms);
+                let c = compare(&got, reference);
                 let mut row = Row::gpu(
                     op,
                     &self.shape,
