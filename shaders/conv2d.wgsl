@@ -71,9 +71,8 @@ fn conv2d_direct(
     if (p.flags & 1u) != 0u {
         acc += bias[co];
     }
-    // select, not max: ReLU of NaN stays NaN, as in PyTorch.
     if (p.flags & 2u) != 0u {
-        acc = select(acc, 0.0, acc < 0.0);
+        acc = relu_keep_nan(acc);
     }
     y[i] = acc;
 }
@@ -94,7 +93,7 @@ fn finish(i: u32, co: u32, v: f32) {
             acc += bias[co];
         }
         if (p.flags & 2u) != 0u {
-            acc = select(acc, 0.0, acc < 0.0);
+            acc = relu_keep_nan(acc);
         }
     }
     y[i] = acc;

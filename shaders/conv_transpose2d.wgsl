@@ -78,7 +78,7 @@ fn conv_transpose2d_gather(
         acc += bias[co];
     }
     if (p.flags & 2u) != 0u {
-        acc = select(acc, 0.0, acc < 0.0);
+        acc = relu_keep_nan(acc);
     }
     y[i] = acc;
 }

@@ -17,7 +17,7 @@ fn relu(
     let i = flat_id(wid, nwg, lid);
     if i < p.total {
         let v = x[i];
-        y[i] = select(v, 0.0, v < 0.0);
+        y[i] = relu_keep_nan(v);
     }
 }
 
@@ -50,7 +50,7 @@ fn channel_bias(
             v += x[(i / p.plane) % p.channels];
         }
         if (p.flags & 2u) != 0u {
-            v = select(v, 0.0, v < 0.0);
+            v = relu_keep_nan(v);
         }
         y[i] = v;
     }

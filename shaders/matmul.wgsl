@@ -71,7 +71,7 @@ fn epilogue(v: f32, j: u32, prev: f32) -> f32 {
         r += bias[j];
     }
     if (p.flags & RELU) != 0u {
-        r = select(r, 0.0, r < 0.0);
+        r = relu_keep_nan(r);
     }
     if (p.flags & GELU) != 0u {
         r = gelu(r);

@@ -6,3 +6,12 @@ override WG: u32 = 64u;
 fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return ((wid.z * nwg.y + wid.y) * nwg.x + wid.x) * WG + lid;
 }
+
+// ReLU that keeps NaN, as PyTorch does. Written on the bits: drivers turn
+// `select(x, 0, x < 0)` into max(x, 0), which returns 0 for NaN (seen on
+// NVIDIA's Vulkan driver).
+fn relu_keep_nan(x: f32) -> f32 {
+    let b = bitcast<u32>(x);
+    let nan = (b & 0x7fffffffu) > 0x7f800000u;
+    return select(x, 0.0, (b & 0x80000000u) != 0u && !nan);
+}
