@@ -86,18 +86,41 @@ impl Tensor {
 
     /// An output tensor prefilled with NaN, so an element no kernel writes
     /// is visible to the check instead of passing as a stale zero.
+    ///
+    /// With `gpu.guard_elements` set (tests do), the buffer carries that many
+    /// extra NaN elements after the tensor: a kernel writing past its output
+    /// changes them, and `guard` shows it.
     pub fn poisoned(gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Tensor> {
         let n = numel(name, shape)?;
         bytes_of(name, shape, gpu)?;
-        Tensor::upload(gpu, name, shape, &vec![f32::NAN; n])
+        let t = Tensor::upload(
+            gpu,
+            name,
+            &[n + gpu.guard_elements],
+            &vec![f32::NAN; n + gpu.guard_elements],
+        )?;
+        Ok(Tensor {
+            buffer: t.buffer,
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// The guard region after the tensor (empty unless `gpu.guard_elements`).
+    pub fn guard(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let all: Vec<f32> = self.read(gpu, self.buffer.size())?;
+        Ok(all[self.numel().min(all.len())..].to_vec())
     }
 
     /// Reads the tensor back to the host (waits for the GPU, within the
     /// device's timeout).
     pub fn download(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        self.read(gpu, (4 * self.numel() as u64).min(self.buffer.size()))
+    }
+
+    fn read(&self, gpu: &Gpu, bytes: u64) -> Result<Vec<f32>> {
         let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("download"),
-            size: self.buffer.size(),
+            size: bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -106,7 +129,7 @@ impl Tensor {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("download"),
             });
-        enc.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, self.buffer.size());
+        enc.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, bytes);
         read_buffer(gpu, &staging, enc, "a tensor")
     }
 }

@@ -48,6 +48,9 @@ pub struct Gpu {
     /// of an invocation after 65535 iterations in all, so kernels with long
     /// reductions are split into several dispatches under this budget.
     pub loop_budget: u64,
+    /// Extra NaN elements allocated after every op output (0 normally;
+    /// tests raise it to catch writes past the end, see `Tensor::guard`).
+    pub guard_elements: usize,
     faults: Arc<Mutex<Faults>>,
     pipelines: pipelines::Cache,
     /// Which kernel each op family uses ("matmul" -> "rb4_vec4", ...):
@@ -104,6 +107,7 @@ impl Gpu {
             device,
             queue,
             loop_budget,
+            guard_elements: 0,
             info,
             limits: device_limits_or(limits),
             features,
