@@ -164,3 +164,45 @@ fn params_npz_and_input_npy_match_numpy() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn absurd_sizes_are_refused_before_any_work() {
+    for (args, needle) in [
+        (
+            vec!["conv", "--input", "1x100000x100000"],
+            "refuses tensors over",
+        ),
+        (
+            vec![
+                "conv",
+                "--layers",
+                "conv(k=3,out=1000000)",
+                "--input",
+                "1x256x256",
+            ],
+            "layer 1",
+        ),
+        (vec!["attention", "--tokens", "10000000000"], "--tokens"),
+        (
+            vec!["attention", "--tokens", "1000000", "--dim", "4096"],
+            "refuses tensors over",
+        ),
+        (
+            vec!["attention", "--dim", "100", "--heads", "8"],
+            "not divisible",
+        ),
+        (vec!["permute", "--tokens", "10000000000"], "--tokens"),
+        (vec!["text2image", ""], "no words"),
+        (vec!["bench", "matmul", "--sizes", "0"], "--sizes"),
+        (vec!["conv", "--reps", "0"], "--reps"),
+        (vec!["conv", "--gpu-timeout=-1"], "--gpu-timeout"),
+        (vec!["conv", "--kernel", "matmul=warp"], "warp"),
+    ] {
+        let (code, _, stderr) = wgsl_nn(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle) && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -107,3 +107,34 @@ fn the_probe_agrees_with_forward_pulses() {
         );
     }
 }
+
+/// A batch whose activations exceed one storage binding runs in chunks of
+/// images (here the binding limit is lowered to force three chunks) and
+/// still passes the check over the whole batch; one image too large for a
+/// binding is an Error naming the limit.
+#[test]
+fn a_batch_larger_than_a_binding_runs_in_chunks() {
+    let mut g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    let image_bytes = 4 * 32 * 32;
+    g.limits.max_storage_buffer_binding_size = 2 * image_bytes + 100;
+    let job = ConvJob {
+        input_shape: Some([5, 1, 32, 32]),
+        reps: 1,
+        ..ConvJob::default()
+    };
+    let r = conv_job::run(&g, &job).unwrap();
+    assert_eq!(r.output.len(), 5 * 6 * 6);
+    assert!(r.check.passed, "{}", r.check.summary());
+    assert!(
+        r.timing.note.as_deref().unwrap_or("").contains("3 chunks"),
+        "{:?}",
+        r.timing.note
+    );
+    g.limits.max_storage_buffer_binding_size = image_bytes / 2;
+    let Err(e) = conv_job::run(&g, &job) else {
+        panic!("one image over the limit must be refused")
+    };
+    let e = e.to_string();
+    assert!(e.contains("max_storage_buffer_binding_size"), "{e}");
+}

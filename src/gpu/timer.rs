@@ -288,3 +288,24 @@ pub fn time_plans(
         steps,
     })
 }
+
+/// The timing of a job run as consecutive parts (chunks): medians, minima,
+/// maxima and compile times add up; the clock is the weakest of the parts'.
+pub fn sum_timings(parts: &[PlanTiming]) -> PlanTiming {
+    let sum = |f: fn(&PlanTiming) -> f64| parts.iter().map(f).sum::<f64>();
+    let all_gpu = parts.iter().all(|t| t.clock == "gpu-timestamps");
+    PlanTiming {
+        compile_ms: sum(|t| t.compile_ms),
+        first_run_ms: sum(|t| t.first_run_ms),
+        median_ms: sum(|t| t.median_ms),
+        min_ms: sum(|t| t.min_ms),
+        max_ms: sum(|t| t.max_ms),
+        reps: parts.iter().map(|t| t.reps).min().unwrap_or(0),
+        clock: if all_gpu { "gpu-timestamps" } else { "wall-clock" },
+        note: match parts.len() {
+            0 | 1 => parts.first().and_then(|t| t.note.clone()),
+            n => Some(format!("run in {n} chunks of the batch (activations exceed one storage binding); times are sums")),
+        },
+        steps: parts.iter().flat_map(|t| t.steps.clone()).collect(),
+    }
+}

@@ -91,6 +91,12 @@ pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
             ),
         ));
     }
+    for (what, n) in [
+        ("queries", job.batch * job.tokens),
+        ("keys/values", job.batch * s),
+    ] {
+        crate::models::conv_stack::check_size("attention", what, &[n, job.dim])?;
+    }
     if job.reps == 0 || job.reps > 10_000 {
         return Err(Error::arg(
             "--reps",

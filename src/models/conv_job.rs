@@ -90,11 +90,13 @@ pub fn prepare(job: &ConvJob) -> Result<(ConvStack, Vec<f32>, String, String)> {
                 }
             }
             crate::tensor::numel("--input-npy", &shape)?;
+            crate::models::conv_stack::check_size("--input-npy", "input", &shape)?;
             (shape, a.data, format!("{}", path.display()))
         }
         None => {
             let shape = job.input_shape.unwrap_or(EXERCISE_INPUT);
             crate::tensor::numel("--input", &shape)?;
+            crate::models::conv_stack::check_size("--input", "input", &shape)?;
             let input = random_input(&shape, job.seed.wrapping_add(1));
             (
                 shape,
@@ -121,15 +123,30 @@ pub fn prepare(job: &ConvJob) -> Result<(ConvStack, Vec<f32>, String, String)> {
 pub fn run(gpu: &Gpu, job: &ConvJob) -> Result<ConvReport> {
     let (stack, input, weights_from, input_from) = prepare(job)?;
     let geometry = stack.geometry()?;
-    let x = Tensor::upload(gpu, "input", &stack.input_shape, &input)?;
     let weights = stack.upload(gpu)?;
-    let mut plan = Plan::new();
-    // Every intermediate and the output are created NaN-poisoned here;
-    // repeated runs overwrite the same elements, so an element no run
-    // writes is still NaN when the check reads it.
-    let y = stack.forward_gpu(gpu, &weights, &x, &mut plan)?;
-    let timing = time_plan(gpu, &plan, 1, job.reps)?;
-    let output = y.download(gpu)?;
+    // A batch whose activations exceed one storage binding is run in
+    // chunks of images that fit, one submission each.
+    let chunk = stack.batch_chunk(gpu.limits.max_storage_buffer_binding_size)?;
+    let per_image: usize = stack.input_shape[1..].iter().product();
+    let (mut output, mut timings, mut plan) = (Vec::new(), Vec::new(), Plan::new());
+    for b0 in (0..stack.input_shape[0]).step_by(chunk) {
+        let n = chunk.min(stack.input_shape[0] - b0);
+        let part = stack.rebatch(n);
+        let x = Tensor::upload(
+            gpu,
+            "input",
+            &part.input_shape,
+            &input[b0 * per_image..(b0 + n) * per_image],
+        )?;
+        plan = Plan::new();
+        // Every intermediate and the output are created NaN-poisoned here;
+        // repeated runs overwrite the same elements, so an element no run
+        // writes is still NaN when the check reads it.
+        let y = part.forward_gpu(gpu, &weights, &x, &mut plan)?;
+        timings.push(time_plan(gpu, &plan, 1, job.reps)?);
+        output.extend(y.download(gpu)?);
+    }
+    let timing = crate::gpu::timer::sum_timings(&timings);
 
     let start = Instant::now();
     let reference = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &input));

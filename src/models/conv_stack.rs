@@ -53,6 +53,32 @@ pub struct ConvStack {
     pub layers: Vec<StackLayer>,
 }
 
+/// Tensors above this many elements are refused before anything is
+/// allocated: the f64 reference keeps 16 bytes per element on the host.
+pub const MAX_ELEMENTS: u64 = 1 << 28;
+
+/// Refuses a tensor over MAX_ELEMENTS, naming the layer and the tensor.
+pub fn check_size(layer: &str, what: &str, shape: &[usize]) -> Result<()> {
+    let n = shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
+    if n > MAX_ELEMENTS {
+        return Err(Error::shape(
+            layer,
+            format!("the {what} {shape:?} has {n} elements; wgsl-nn refuses tensors over {MAX_ELEMENTS} elements (1 GiB of f32) so that the f64 reference fits in memory; use a smaller input, batch or channel count"),
+        ));
+    }
+    Ok(())
+}
+
+fn weight_shape(layer: &Layer) -> Vec<usize> {
+    match layer {
+        Layer::Conv { op, .. } => op.weight_shape().to_vec(),
+        _ => vec![],
+    }
+}
+
 /// Parses "CxHxW" or "NxCxHxW".
 pub fn parse_input_shape(s: &str) -> Result<[usize; 4]> {
     let parts: Vec<&str> = s.split(['x', 'X', ',']).map(str::trim).collect();
@@ -76,6 +102,7 @@ pub fn parse_input_shape(s: &str) -> Result<[usize; 4]> {
             format!("'{s}' has a zero dimension; every dimension must be at least 1"),
         ));
     }
+    check_size("--input", "input", &shape)?;
     Ok(shape)
 }
 
@@ -144,6 +171,9 @@ impl ConvStack {
                 }
                 LayerKind::Relu => (Layer::Relu, shape),
             };
+            for (what, shape) in [("output", &out[..]), ("weight", &weight_shape(&layer)[..])] {
+                check_size(&name, what, shape)?;
+            }
             layers.push(StackLayer {
                 spec: spec.clone(),
                 name,
@@ -157,6 +187,48 @@ impl ConvStack {
             input_shape,
             layers,
         })
+    }
+
+    /// The same stack (weights included) for a batch of `n` images.
+    pub fn rebatch(&self, n: usize) -> ConvStack {
+        let mut s = self.clone();
+        s.input_shape[0] = n;
+        for l in &mut s.layers {
+            l.in_shape[0] = n;
+            l.out_shape[0] = n;
+        }
+        s
+    }
+
+    /// How many images fit a run whose every activation stays within one
+    /// storage binding of `limit` bytes; an Error when not even one does.
+    pub fn batch_chunk(&self, limit: u64) -> Result<usize> {
+        let per_image = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.in_shape, &l.out_shape])
+            .map(|s| 4 * s[1..].iter().map(|&d| d as u64).product::<u64>())
+            .max()
+            .unwrap_or(
+                4 * self.input_shape[1..]
+                    .iter()
+                    .map(|&d| d as u64)
+                    .product::<u64>(),
+            );
+        if per_image > limit {
+            let worst = self
+                .layers
+                .iter()
+                .find(|l| 4 * l.out_shape[1..].iter().product::<usize>() as u64 == per_image)
+                .map_or("the input".to_string(), |l| l.name.clone());
+            return Err(Error::TooLarge {
+                tensor: format!("one image's activation at {worst}"),
+                bytes: per_image,
+                limit,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
+        Ok(((limit / per_image.max(1)) as usize).clamp(1, self.input_shape[0].max(1)))
     }
 
     pub fn output_shape(&self) -> [usize; 4] {

@@ -99,6 +99,7 @@ pub fn run(gpu: &Gpu, job: &PermuteJob) -> Result<PermuteReport> {
             "need at least one token and one layer",
         ));
     }
+    crate::models::conv_stack::check_size("permute", "input", &[2, job.tokens, 4 * job.dim])?;
     let cfg = TransformerConfig {
         d_model: job.dim,
         heads: job.heads,
