@@ -26,6 +26,7 @@ pub mod models;
 pub mod npy;
 pub mod ops;
 pub mod receptive;
+pub mod selftest;
 pub mod spec;
 pub mod tensor;
 pub mod tune;

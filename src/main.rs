@@ -29,6 +29,8 @@ enum Command {
     Attention(cli::attention::AttentionArgs),
     /// Sweep conv, matmul and attention: GPU vs CPU baseline, checked, as a table, CSV, JSON or SVG plot.
     Bench(cli::bench::BenchArgs),
+    /// Every kernel on this adapter (or --all-adapters) against the f64 reference: a pass/fail table.
+    Selftest(cli::selftest::SelftestArgs),
     /// The exercise's text-to-image network: words routed to quadrants by cross-attention, decoded to an image.
     Text2image(cli::text2image::Text2ImageArgs),
     /// Show permutation equivariance of a transformer on the GPU, and how positions break it.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Attention(a)) => cli::attention::run(&args.device, &a),
         Some(Command::Permute(a)) => cli::permute::run(&args.device, &a),
         Some(Command::Bench(a)) => cli::bench::run(&args.device, &a),
+        Some(Command::Selftest(a)) => cli::selftest::run(&args.device, &a),
         Some(Command::Text2image(a)) => cli::text2image::run(&args.device, &a),
         None => cli::report::run(&args.device),
     };

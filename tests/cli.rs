@@ -206,3 +206,14 @@ fn absurd_sizes_are_refused_before_any_work() {
         );
     }
 }
+
+#[test]
+fn selftest_passes_on_this_adapter() {
+    let (code, stdout, stderr) = wgsl_nn(&["selftest", "--json"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["passed"], true);
+    let kernels = v["adapters"][0]["kernels"].as_array().unwrap();
+    assert!(kernels.len() >= 15);
+    assert!(kernels.iter().all(|k| k["failed"] == 0));
+}

@@ -7,6 +7,7 @@ pub mod conv;
 pub mod info;
 pub mod permute;
 pub mod report;
+pub mod selftest;
 pub mod text2image;
 
 use clap::Args;

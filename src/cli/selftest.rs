@@ -1,0 +1,82 @@
+//! `wgsl-nn selftest`: does this GPU and driver compute these layers right?
+
+use super::DeviceArgs;
+use clap::Args;
+use serde_json::json;
+use std::time::Duration;
+use wgsl_nn::gpu::{enumerate, Gpu};
+
+#[derive(Args, Debug, Clone)]
+pub struct SelftestArgs {
+    /// Test every adapter wgpu finds, not just the chosen one.
+    #[arg(long)]
+    pub all_adapters: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
+    let gpus: Vec<Gpu> = if args.all_adapters {
+        let list = enumerate(&dev.choice())?;
+        if list.is_empty() {
+            return Err(wgsl_nn::Error::NoAdapter {
+                filter: String::new(),
+            });
+        }
+        list.iter()
+            .map(|a| {
+                let mut g = Gpu::from_adapter(a)?;
+                g.timeout = Duration::from_secs_f64(dev.gpu_timeout.clamp(0.001, 86_400.0));
+                Ok(g)
+            })
+            .collect::<wgsl_nn::Result<_>>()?
+    } else {
+        vec![dev.open()?]
+    };
+    let mut all_ok = true;
+    let mut docs = vec![];
+    for g in &gpus {
+        let results = wgsl_nn::selftest::run(g);
+        let ok = results.iter().all(|r| r.failed == 0);
+        all_ok &= ok;
+        if args.json {
+            docs.push(json!({ "adapter": g.summary(), "passed": ok, "kernels": results }));
+            continue;
+        }
+        let a = g.summary();
+        println!(
+            "adapter: {} ({}, {}, driver {} {})",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
+        println!(
+            "{:<32} {:>5} {:>7} {:>12} {:>10}  verdict",
+            "kernel", "cases", "failed", "max abs err", "of bound"
+        );
+        for r in &results {
+            println!(
+                "{:<32} {:>5} {:>7} {:>12.3e} {:>10.3}  {}",
+                r.kernel,
+                r.cases,
+                r.failed,
+                r.max_abs_err,
+                r.worst_of_bound,
+                if r.failed == 0 { "PASS" } else { "FAIL" }
+            );
+            if let Some(f) = &r.failure {
+                println!("    first failure: {f}");
+            }
+        }
+        println!(
+            "{}\n",
+            if ok {
+                "every kernel passed"
+            } else {
+                "SOME KERNELS FAILED on this adapter"
+            }
+        );
+    }
+    if args.json {
+        super::print_json(&json!({ "passed": all_ok, "adapters": docs }));
+    }
+    Ok(all_ok)
+}
