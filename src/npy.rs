@@ -502,6 +502,15 @@ pub fn parse_npz(bytes: &[u8], what: &str) -> Result<BTreeMap<String, Array>, Np
 
 #[cfg(test)]
 mod tests {
+    /// CI runs a short fuzz; WGSL_NN_FUZZ_CASES=N runs N cases per target
+    /// (millions were run once; see README's reliability section).
+    fn fuzz_cases(default: u32) -> u32 {
+        std::env::var("WGSL_NN_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
     use super::*;
     use proptest::prelude::*;
 
@@ -725,7 +734,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(fuzz_cases(2000)))]
         #[test]
         fn arbitrary_bytes_never_panic(b in bytes(600), npy in any::<bool>()) {
             let b = if npy { [MAGIC, &[1, 0], &b].concat() } else { b };

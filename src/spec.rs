@@ -780,6 +780,15 @@ impl fmt::Display for LayerSpec {
 
 #[cfg(test)]
 mod tests {
+    /// CI runs a short fuzz; WGSL_NN_FUZZ_CASES=N runs N cases per target
+    /// (millions were run once; see README's reliability section).
+    fn fuzz_cases(default: u32) -> u32 {
+        std::env::var("WGSL_NN_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
     use super::*;
     use proptest::prelude::*;
 
@@ -1057,7 +1066,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #![proptest_config(ProptestConfig::with_cases(fuzz_cases(1000)))]
 
         #[test]
         fn never_panics_on_any_string(s in any::<String>()) {
