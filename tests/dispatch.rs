@@ -153,3 +153,28 @@ fn reductions_longer_than_the_loop_budget_are_split_not_truncated() {
         }
     }
 }
+
+/// Waiting for the GPU has a deadline: a run that outlasts it is an
+/// Error::Timeout naming the wait, not a hang.
+#[test]
+fn a_wait_past_the_timeout_is_an_error() {
+    let mut g = Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    let n = 1 << 22;
+    let x = Tensor::upload(&g, "x", &[n], &vec![1.0; n]).unwrap();
+    let mut plan = Plan::new();
+    let mut cur = x;
+    for _ in 0..40 {
+        cur = map_forward(&g, &mut plan, "relu", RELU, &cur).unwrap();
+    }
+    g.timeout = std::time::Duration::from_nanos(1);
+    match g.run(&plan) {
+        Err(wgsl_nn::Error::Timeout { context, .. }) => {
+            assert!(context.contains("running the plan"))
+        }
+        Ok(_) => panic!("a plan of 40 passes over 16 MiB cannot finish in a nanosecond"),
+        Err(e) => panic!("expected a timeout, got {e}"),
+    }
+    // Given time, the device finishes and works again.
+    g.timeout = std::time::Duration::from_secs(60);
+    relu_everywhere(&g, 1000);
+}

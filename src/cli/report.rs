@@ -193,6 +193,9 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
         verdict: "partly: equivariant, not invariant",
     });
 
+    println!("\n== Timing: the GPU beside the CPU baseline ==");
+    all_passed &= timing_section(&gpu, &t2i, &perm)?;
+
     println!("\n== Summary ==");
     println!(
         "{:<28} {:<52} {:<34} computed here",
@@ -213,4 +216,55 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
         }
     );
     Ok(all_passed)
+}
+
+/// Each part's GPU time beside the optimised CPU baseline (`cpu::baseline`)
+/// where one exists for the same work, from the bench cases (checked first).
+fn timing_section(
+    gpu: &Gpu,
+    t2i: &wgsl_nn::models::text2image_job::Text2ImageReport,
+    perm: &wgsl_nn::models::permutation::PermuteReport,
+) -> wgsl_nn::Result<bool> {
+    use wgsl_nn::bench::cases::{Case, OpKind};
+    println!(
+        "{:<44} {:>12} {:>16} {:>9}",
+        "part", "GPU ms", "CPU baseline ms", "speed-up"
+    );
+    let mut ok = true;
+    for (op, size, label) in [
+        (OpKind::Conv, 1, "Q3 conv stack 1x1x128x128"),
+        (OpKind::Attention, 128, "Q4 attention core h=8 d=64 L=128"),
+    ] {
+        let mut case = Case::new(op, size, 0)?;
+        let cpu = case.cpu_row(5);
+        let rung = gpu.kernel_for(case.family()).unwrap_or_else(|| {
+            if op == OpKind::Conv {
+                "igemm".into()
+            } else {
+                "fused".into()
+            }
+        });
+        let row = case.gpu_rows(gpu, 5, 0, Some(&[rung])).remove(0);
+        ok &= row.passed;
+        let g = row
+            .median_ms
+            .map_or("failed".to_string(), |m| format!("{m:.3}"));
+        let sp = row
+            .speedup_vs_cpu
+            .map_or(String::new(), |s| format!("{s:.2}x"));
+        println!(
+            "{label:<44} {g:>12} {:>16.3} {sp:>9}",
+            cpu.median_ms.unwrap_or(f64::NAN)
+        );
+    }
+    println!(
+        "{:<44} {:>12.3} {:>16} {:>9}",
+        "Q2 text-to-image network (whole)", t2i.total_ms, "-", ""
+    );
+    println!(
+        "{:<44} {:>12.3} {:>16} {:>9}",
+        "Q4 transformer, 2 blocks, [X; PX]", perm.without_pe.timing.median_ms, "-", ""
+    );
+    println!("(GPU: median, {}; CPU baseline: gemm crate, all cores. '-': no CPU baseline for that network yet.)", gpu.summary().name);
+    Ok(ok)
 }
