@@ -175,8 +175,9 @@ impl Gpu {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
+        // Pop all three (innermost first) before waiting on any of them.
         let errors = [validation.pop(), oom.pop(), internal.pop()];
-        for e in errors.into_iter().filter_map(pollster::block_on) {
+        if let Some(e) = errors.into_iter().find_map(pollster::block_on) {
             return Err(match e {
                 wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory {
                     context: context.to_string(),

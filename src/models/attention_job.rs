@@ -82,7 +82,7 @@ pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
             return Err(Error::arg(name, format!("{v} is outside 1..={max}")));
         }
     }
-    if job.dim % job.heads != 0 {
+    if !job.dim.is_multiple_of(job.heads) {
         return Err(Error::arg(
             "--dim",
             format!(

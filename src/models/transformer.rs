@@ -70,7 +70,7 @@ impl TransformerConfig {
                 "model width, heads and feed-forward width must be at least 1",
             ));
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return Err(Error::arg(
                 "--dim",
                 format!(
@@ -207,7 +207,7 @@ impl Transformer {
                 ),
             ));
         }
-        if pe == Positional::Rope && (self.cfg.d_model / self.cfg.heads) % 2 != 0 {
+        if pe == Positional::Rope && !(self.cfg.d_model / self.cfg.heads).is_multiple_of(2) {
             return Err(Error::arg(
                 "--positional rope",
                 format!(

@@ -29,8 +29,8 @@ pub const KERNELS: [&str; 4] = ["naive", "tiled", "rb4", "rb4_vec4"];
 fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'static str> {
     let vec4_ok = !mm.trans_a
         && !mm.trans_b
-        && mm.k % 4 == 0
-        && mm.n % 4 == 0
+        && mm.k.is_multiple_of(4)
+        && mm.n.is_multiple_of(4)
         && [a.ld, a.outer, a.inner, b.ld, b.outer, b.inner]
             .iter()
             .all(|v| v % 4 == 0)

@@ -65,7 +65,7 @@ pub fn rope_forward(
             format!("RoPE expects [B, T, H*d], got {:?}", x.shape),
         )
     })?;
-    if heads == 0 || width % heads != 0 || (width / heads) % 2 != 0 {
+    if heads == 0 || width % heads != 0 || !(width / heads).is_multiple_of(2) {
         return Err(Error::shape(
             layer,
             format!("RoPE needs an even head size; width {width} over {heads} heads is not"),
