@@ -11,8 +11,12 @@ struct MatmulParams {
     ldc: u32, a_so: u32, a_si: u32, b_so: u32,
     b_si: u32, c_so: u32, c_si: u32, tiles_n: u32,
     tiles_m: u32, total: u32, alpha: f32, k0: u32,
-    k1: u32, _p0: u32, _p1: u32, _p2: u32,
+    k1: u32, a_off: u32, b_off: u32, c_off: u32,
 }
+// a_off, b_off, c_off shift each operand's indices: an operand larger than
+// one storage binding is bound in ranges, and the offset maps absolute row
+// and k indices into the bound range. They may wrap (u32 arithmetic is
+// modular in WGSL); the final index is always inside the range.
 
 // Transposes are pipeline constants, so the inner loop carries no branch.
 override TRANS_A: bool = false;
@@ -108,9 +112,9 @@ fn matmul_rb4(
     let j0 = (r % p.tiles_n) * 4u;
     let zo = z / p.batch_inner;
     let zi = z % p.batch_inner;
-    let abase = zo * p.a_so + zi * p.a_si;
-    let bbase = zo * p.b_so + zi * p.b_si;
-    let cbase = zo * p.c_so + zi * p.c_si;
+    let abase = zo * p.a_so + zi * p.a_si + p.a_off;
+    let bbase = zo * p.b_so + zi * p.b_si + p.b_off;
+    let cbase = zo * p.c_so + zi * p.c_si + p.c_off;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -148,9 +152,9 @@ fn matmul_naive(
     let z = t / per_batch;
     let i = (t % per_batch) / p.n;
     let j = t % p.n;
-    let abase = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si;
-    let bbase = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si;
-    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si;
+    let abase = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si + p.a_off;
+    let bbase = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si + p.b_off;
+    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si + p.c_off;
     var acc = 0.0;
     for (var kk = p.k0; kk < p.k1; kk++) {
         acc += load_a(abase, i, kk) * load_b(bbase, kk, j);
@@ -179,9 +183,9 @@ fn matmul_tiled(
     let r = tile % (tiles_m * tiles_n);
     let i = (r / tiles_n) * T + lid / T;
     let j = (r % tiles_n) * T + lid % T;
-    let abase = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si;
-    let bbase = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si;
-    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si;
+    let abase = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si + p.a_off;
+    let bbase = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si + p.b_off;
+    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si + p.c_off;
     var acc = 0.0;
     for (var k0 = p.k0; k0 < p.k1; k0 += T) {
         // Lanes past an edge load zeros, so the sums stay exact.

@@ -11,7 +11,7 @@ struct MatmulParams {
     ldc: u32, a_so: u32, a_si: u32, b_so: u32,
     b_si: u32, c_so: u32, c_si: u32, tiles_n: u32,
     tiles_m: u32, total: u32, alpha: f32, k0: u32,
-    k1: u32, _p0: u32, _p1: u32, _p2: u32,
+    k1: u32, a_off: u32, b_off: u32, c_off: u32, // offsets: see matmul.wgsl; always 0 here
 }
 
 const BIAS: u32 = 4u;

@@ -178,3 +178,93 @@ fn a_wait_past_the_timeout_is_an_error() {
     g.timeout = std::time::Duration::from_secs(60);
     relu_everywhere(&g, 1000);
 }
+
+/// A matrix product whose operands exceed one storage binding is bound in
+/// aligned ranges (blocks of rows of A and C, blocks of K of B) and still
+/// passes the check; a batched one that cannot be split so is an Error
+/// naming the operand and the limit.
+#[test]
+fn matmul_operands_larger_than_a_binding_are_bound_in_ranges() {
+    use wgsl_nn::check::compare;
+    use wgsl_nn::cpu::RefTensor;
+    use wgsl_nn::ops::matmul::{matmul_into, Activation, Matmul, View};
+    let mut g = Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    g.limits.max_storage_buffer_binding_size = 64 * 1024;
+    let mut r = rng(4242);
+    for (m, n, k) in [(300, 50, 70), (37, 12, 2000), (513, 9, 129)] {
+        let (a, b, bias) = (
+            uniform(&mut r, m * k),
+            uniform(&mut r, k * n),
+            uniform(&mut r, n),
+        );
+        let mm = Matmul {
+            m,
+            n,
+            k,
+            batches: [1, 1],
+            trans_a: false,
+            trans_b: false,
+            bias: true,
+            act: Activation::Relu,
+            alpha: 0.5,
+        };
+        let up = |name: &str, s: &[usize], v: &[f32]| Tensor::upload(&g, name, s, v).unwrap();
+        let c = Tensor::poisoned(&g, "C", &[m, n]).unwrap();
+        let mut plan = Plan::new();
+        matmul_into(
+            &g,
+            &mut plan,
+            "big",
+            &mm,
+            (&up("A", &[m, k], &a), View::dense(m, k, false)),
+            (&up("B", &[k, n], &b), View::dense(k, n, false)),
+            Some(&up("bias", &[n], &bias)),
+            (&c, View::dense(m, n, false)),
+        )
+        .unwrap();
+        assert!(plan.steps.len() > 1, "{m}x{n}x{k} must be split");
+        g.run(&plan).unwrap();
+        let mut reference = RefTensor::zeros(&[m, n]);
+        wgsl_nn::cpu::matmul::matmul_into(
+            &mm,
+            (&RefTensor::from_f32(&[m, k], &a), View::dense(m, k, false)),
+            (&RefTensor::from_f32(&[k, n], &b), View::dense(k, n, false)),
+            Some(&bias),
+            (&mut reference, View::dense(m, n, false)),
+        );
+        assert_passes(
+            &format!("{m}x{n}x{k} in ranges"),
+            &compare(&c.download(&g).unwrap(), &reference),
+        );
+    }
+    let a = Tensor::upload(&g, "A", &[2, 300, 70], &vec![0.0; 42000]).unwrap();
+    let c = Tensor::poisoned(&g, "C", &[2, 300, 70]).unwrap();
+    let mm = Matmul {
+        m: 300,
+        n: 70,
+        k: 70,
+        batches: [2, 1],
+        trans_a: false,
+        trans_b: false,
+        bias: false,
+        act: Activation::None,
+        alpha: 1.0,
+    };
+    let w = Tensor::upload(&g, "W", &[70, 70], &vec![0.0; 4900]).unwrap();
+    let e = matmul_into(
+        &g,
+        &mut Plan::new(),
+        "batched",
+        &mm,
+        (&a, View::dense(300, 70, false)),
+        (&w, View::dense(70, 70, true)),
+        None,
+        (&c, View::dense(300, 70, false)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("max_storage_buffer_binding_size") && e.contains("operand"),
+        "{e}"
+    );
+}

@@ -26,6 +26,16 @@ pub struct Binding {
     pub name: String,
     pub buffer: Arc<wgpu::Buffer>,
     pub writes: bool,
+    /// A byte range of the buffer (offset, size) instead of all of it: how
+    /// an operand larger than one storage binding is bound piece by piece.
+    pub range: Option<(u64, u64)>,
+}
+
+impl Binding {
+    /// Bytes this binding exposes to the kernel.
+    pub fn bytes(&self) -> u64 {
+        self.range.map_or(self.buffer.size(), |(_, size)| size)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -36,10 +36,10 @@ impl Gpu {
         for s in &plan.steps {
             let max_binding = self.limits.max_storage_buffer_binding_size;
             for b in &s.bindings {
-                if b.buffer.size() > max_binding {
+                if b.bytes() > max_binding {
                     return Err(Error::TooLarge {
                         tensor: format!("{} of step '{}'", b.name, s.label),
-                        bytes: b.buffer.size(),
+                        bytes: b.bytes(),
                         limit: max_binding,
                         limit_name: "max_storage_buffer_binding_size",
                     });
@@ -127,7 +127,16 @@ impl Gpu {
             for (j, b) in s.bindings.iter().enumerate() {
                 entries.push(wgpu::BindGroupEntry {
                     binding: j as u32 + 1,
-                    resource: b.buffer.as_entire_binding(),
+                    resource: match b.range {
+                        None => b.buffer.as_entire_binding(),
+                        Some((offset, size)) => {
+                            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &b.buffer,
+                                offset,
+                                size: std::num::NonZeroU64::new(size),
+                            })
+                        }
+                    },
                 });
             }
             let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {

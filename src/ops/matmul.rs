@@ -9,7 +9,7 @@ use super::{
     write,
 };
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/matmul.wgsl");
@@ -118,7 +118,9 @@ pub struct MatmulParams {
     pub alpha: f32,
     pub k0: u32,
     pub k1: u32,
-    pub _pad: [u32; 3],
+    pub a_off: u32,
+    pub b_off: u32,
+    pub c_off: u32,
 }
 
 impl Matmul {
@@ -199,6 +201,10 @@ pub fn matmul_into(
     for (name, t) in [("A", a.0), ("B", b.0), ("C", c.0)] {
         check_u32(&format!("{layer} {name}"), &t.shape)?;
     }
+    let limit = gpu.limits.max_storage_buffer_binding_size;
+    if [a.0, b.0, c.0].iter().any(|t| t.buffer.size() > limit) {
+        return matmul_in_ranges(gpu, plan, layer, mm, a, b, &bias, c, flags_of(mm));
+    }
     let name = choose(gpu, mm, &a.1, &b.1, &c.1)?;
     let batches = (mm.batches[0] * mm.batches[1]) as u64;
     let (tiles_m, tiles_n) = (mm.m.div_ceil(4), mm.n.div_ceil(4));
@@ -229,12 +235,7 @@ pub fn matmul_into(
             format!("{invocations} invocations exceed u32; split the batch"),
         )
     })?;
-    let flags = (u32::from(mm.bias) << 2)
-        | match mm.act {
-            Activation::None => 0,
-            Activation::Relu => 8,
-            Activation::Gelu => 16,
-        };
+    let flags = flags_of(mm);
     let params = MatmulParams {
         m: u(mm.m),
         n: u(mm.n),
@@ -257,7 +258,9 @@ pub fn matmul_into(
         alpha: mm.alpha,
         k0: 0,
         k1: 0,
-        _pad: [0; 3],
+        a_off: 0,
+        b_off: 0,
+        c_off: 0,
     };
     // Each invocation loops over its share of K once (the vec4 rung four at
     // a time); the device's loop budget decides how many dispatches K is
@@ -354,4 +357,135 @@ pub fn linear(
         (&y, View::dense(rows, n, false)),
     )?;
     Ok(y)
+}
+
+fn flags_of(mm: &Matmul) -> u32 {
+    (u32::from(mm.bias) << 2)
+        | match mm.act {
+            Activation::None => 0,
+            Activation::Relu => 8,
+            Activation::Gelu => 16,
+        }
+}
+
+/// A product whose operands exceed one storage binding: A and C are bound
+/// a block of rows at a time and B a block of K at a time, each block a
+/// byte range of its buffer (offsets aligned as the device requires), the
+/// K blocks accumulating into C as the loop-budget split does.
+fn matmul_in_ranges(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    mm: &Matmul,
+    a: (&Tensor, View),
+    b: (&Tensor, View),
+    bias: &Tensor,
+    c: (&Tensor, View),
+    flags: u32,
+) -> Result<()> {
+    let limit = gpu.limits.max_storage_buffer_binding_size;
+    let too_large = |what: &str, t: &Tensor, why: &str| Error::TooLarge {
+        tensor: format!("{layer}: operand {what} {:?} ({why})", t.shape),
+        bytes: t.buffer.size(),
+        limit,
+        limit_name: "max_storage_buffer_binding_size",
+    };
+    let (name, big) = [("A", a.0), ("B", b.0), ("C", c.0)]
+        .into_iter()
+        .find(|(_, t)| t.buffer.size() > limit)
+        .unwrap_or(("C", c.0));
+    if mm.batches != [1, 1] || mm.trans_a || mm.trans_b {
+        return Err(too_large(
+            name,
+            big,
+            "batched or transposed products are bound whole; split the batch",
+        ));
+    }
+    let al = (gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+    let words = usize::try_from(limit / 4)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(al);
+    let (lda, ldb, ldc) = (a.1.ld, b.1.ld, c.1.ld);
+    // Blocks of rows and of K, multiples of the alignment so that every
+    // block starts on an aligned offset.
+    let rows = words / lda.max(ldc).max(1) / al * al;
+    let ks = words / ldb.max(1) / al * al;
+    if rows == 0 || ks == 0 {
+        return Err(too_large(
+            name,
+            big,
+            "even one aligned block of rows does not fit",
+        ));
+    }
+    let range = |t: &Tensor, nm: &str, w: bool, start: usize, end: usize| Binding {
+        name: nm.into(),
+        buffer: t.buffer.clone(),
+        writes: w,
+        range: Some((4 * start as u64, 4 * (end - start) as u64)),
+    };
+    for r0 in (0..mm.m).step_by(rows) {
+        let r1 = (r0 + rows).min(mm.m);
+        let tiles_m = (r1 - r0).div_ceil(4);
+        let tiles_n = mm.n.div_ceil(4);
+        let k_blocks: Vec<usize> = (0..mm.k).step_by(ks).collect();
+        for (kb, &k0) in k_blocks.iter().enumerate() {
+            let k1 = (k0 + ks).min(mm.k);
+            let a_start = r0 * lda + k0 - (r0 * lda + k0) % al;
+            let bind = [
+                range(a.0, "A rows", false, a_start, (r1 - 1) * lda + k1),
+                range(b.0, "B k-block", false, k0 * ldb, (k1 - 1) * ldb + mm.n),
+                read("bias", bias),
+                range(c.0, "C rows", true, r0 * ldc, (r1 - 1) * ldc + mm.n),
+            ];
+            let parts = split_range(gpu, layer, k1 - k0, 1, 0)?;
+            for (n, &(p0, p1)) in parts.iter().enumerate() {
+                let first = kb == 0 && n == 0;
+                let last = kb + 1 == k_blocks.len() && n + 1 == parts.len();
+                let params = MatmulParams {
+                    m: u(r1 - r0),
+                    n: u(mm.n),
+                    k: u(mm.k),
+                    batch_inner: 1,
+                    batches: 1,
+                    flags: flags | if first { 32 } else { 0 } | if last { 64 } else { 0 },
+                    lda: u(lda),
+                    ldb: u(ldb),
+                    ldc: u(ldc),
+                    a_so: 0,
+                    a_si: 0,
+                    b_so: 0,
+                    b_si: 0,
+                    c_so: 0,
+                    c_si: 0,
+                    tiles_n: u(tiles_n),
+                    tiles_m: u(tiles_m),
+                    total: u(tiles_m * tiles_n),
+                    alpha: mm.alpha,
+                    k0: u(k0 + p0),
+                    k1: u(k0 + p1),
+                    // Absolute row and k indices, shifted into the ranges.
+                    a_off: ((r0 * lda) as u32).wrapping_sub(a_start as u32),
+                    b_off: 0u32.wrapping_sub((k0 * ldb) as u32),
+                    c_off: 0,
+                };
+                plan.push(Step {
+                    label: format!(
+                        "{layer} (rb4) [rows {r0}..{r1}, k {}..{}]",
+                        k0 + p0,
+                        k0 + p1
+                    ),
+                    kernel: RB4,
+                    overrides: vec![("TRANS_A", 0.0), ("TRANS_B", 0.0)],
+                    params: bytemuck::bytes_of(&params).to_vec(),
+                    bindings: bind.to_vec(),
+                    invocations: (tiles_m * tiles_n) as u64,
+                    workgroup_size: workgroup_1d(gpu),
+                    flops: 2 * ((r1 - r0) * mm.n * (p1 - p0)) as u64,
+                    bytes_moved: 4
+                        * ((r1 - r0) * (p1 - p0) + (p1 - p0) * mm.n + (r1 - r0) * mm.n) as u64,
+                });
+            }
+        }
+    }
+    Ok(())
 }

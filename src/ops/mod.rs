@@ -43,6 +43,7 @@ pub fn read(name: &str, t: &Tensor) -> Binding {
         name: name.to_string(),
         buffer: t.buffer.clone(),
         writes: false,
+        range: None,
     }
 }
 
@@ -51,6 +52,7 @@ pub fn write(name: &str, t: &Tensor) -> Binding {
         name: name.to_string(),
         buffer: t.buffer.clone(),
         writes: true,
+        range: None,
     }
 }
 
