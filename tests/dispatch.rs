@@ -268,3 +268,63 @@ fn matmul_operands_larger_than_a_binding_are_bound_in_ranges() {
         "{e}"
     );
 }
+
+/// Long jobs are cut for OS watchdogs: a reduction is split under the
+/// per-dispatch work budget, a plan into several submissions under the
+/// FLOP budget, and the result is unchanged.
+#[test]
+fn work_is_cut_into_dispatches_and_submissions_small_enough_for_watchdogs() {
+    use wgsl_nn::check::compare;
+    use wgsl_nn::cpu::RefTensor;
+    use wgsl_nn::ops::matmul::{linear, Activation};
+    let mut g = Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    g.dispatch_work_budget = 1_000;
+    g.submission_flops = 50_000;
+    let mut r = rng(99);
+    let (x, w1, w2) = (
+        uniform(&mut r, 16 * 300),
+        uniform(&mut r, 300 * 40),
+        uniform(&mut r, 40 * 8),
+    );
+    let up = |n: &str, s: &[usize], v: &[f32]| Tensor::upload(&g, n, s, v).unwrap();
+    let mut plan = Plan::new();
+    let h = linear(
+        &g,
+        &mut plan,
+        "l1",
+        &up("x", &[16, 300], &x),
+        &up("w1", &[300, 40], &w1),
+        None,
+        Activation::Relu,
+    )
+    .unwrap();
+    let y = linear(
+        &g,
+        &mut plan,
+        "l2",
+        &h,
+        &up("w2", &[40, 8], &w2),
+        None,
+        Activation::None,
+    )
+    .unwrap();
+    assert!(
+        plan.steps.len() > 2,
+        "the work budget must split the first product"
+    );
+    let t = g.run(&plan).unwrap();
+    assert!(
+        t.submissions > 1,
+        "the FLOP budget must cut the plan into submissions"
+    );
+    let h_ref = wgsl_nn::cpu::matmul::linear(
+        &RefTensor::from_f32(&[16, 300], &x),
+        &w1,
+        300,
+        40,
+        None,
+        Activation::Relu,
+    );
+    let y_ref = wgsl_nn::cpu::matmul::linear(&h_ref, &w2, 40, 8, None, Activation::None);
+    assert_passes("cut plan", &compare(&y.download(&g).unwrap(), &y_ref));
+}

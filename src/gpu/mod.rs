@@ -48,6 +48,16 @@ pub struct Gpu {
     /// of an invocation after 65535 iterations in all, so kernels with long
     /// reductions are split into several dispatches under this budget.
     pub loop_budget: u64,
+    /// Most loop iterations, summed over all invocations, that one dispatch
+    /// may run: long reductions are split under it so that no single
+    /// dispatch runs long enough for an OS watchdog (Windows TDR stops a
+    /// GPU packet after 2 s). 2^34 is a few tens of GFLOP: milliseconds on
+    /// a discrete GPU, well under a second on a small integrated one.
+    pub dispatch_work_budget: u64,
+    /// A plan is encoded into several command buffers, each submitted on its
+    /// own, once the FLOPs since the last cut pass this (watchdogs act per
+    /// submission).
+    pub submission_flops: u64,
     /// Extra NaN elements allocated after every op output (0 normally;
     /// tests raise it to catch writes past the end, see `Tensor::guard`).
     pub guard_elements: usize,
@@ -108,6 +118,8 @@ impl Gpu {
             queue,
             loop_budget,
             guard_elements: 0,
+            dispatch_work_budget: 1 << 34,
+            submission_flops: 200_000_000_000,
             info,
             limits: device_limits_or(limits),
             features,

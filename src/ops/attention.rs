@@ -278,6 +278,7 @@ pub fn sdpa_forward_probs(
                 sh.keys,
                 2 * d + 4 + d.div_ceil(u64::from(wg)),
                 3 * d + 2 * TILE_KEYS,
+                (sh.batch * sh.heads * q_blocks) as u64 * u64::from(wg),
             )?;
             // Running max and sum per query row between the parts.
             let state_len = if parts.len() > 1 {

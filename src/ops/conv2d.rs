@@ -230,7 +230,14 @@ pub fn conv2d_forward(
         ..params
     };
     // Per input channel an invocation loops kh rows of kw taps.
-    let parts = split_range(gpu, layer, conv.in_channels, (kh * (kw + 1) + 1) as u64, 8)?;
+    let parts = split_range(
+        gpu,
+        layer,
+        conv.in_channels,
+        (kh * (kw + 1) + 1) as u64,
+        8,
+        invocations,
+    )?;
     for (n, &(c0, c1)) in parts.iter().enumerate() {
         let params = Conv2dParams {
             ci0: u(c0),

@@ -166,7 +166,14 @@ pub fn forward_to(
     };
     let [kh, kw] = ct.kernel;
     // Loops: kh rows, kw taps each, and the channels innermost.
-    let parts = split_range(gpu, layer, cin, (kh * kw) as u64, (kh + kh * kw) as u64)?;
+    let parts = split_range(
+        gpu,
+        layer,
+        cin,
+        (kh * kw) as u64,
+        (kh + kh * kw) as u64,
+        u64::from(params.total),
+    )?;
     for (n, &(c0, c1)) in parts.iter().enumerate() {
         let params = Conv2dParams {
             ci0: u(c0),

@@ -266,7 +266,7 @@ pub fn matmul_into(
     // a time); the device's loop budget decides how many dispatches K is
     // split into.
     let step = if name == "rb4_vec4" { 4 } else { 1 };
-    let parts = split_range(gpu, layer, mm.k / step, 1, 0)?;
+    let parts = split_range(gpu, layer, mm.k / step, 1, 0, invocations)?;
     let overrides = if name == "rb4_vec4" {
         vec![]
     } else {
@@ -437,7 +437,7 @@ fn matmul_in_ranges(
                 read("bias", bias),
                 range(c.0, "C rows", true, r0 * ldc, (r1 - 1) * ldc + mm.n),
             ];
-            let parts = split_range(gpu, layer, k1 - k0, 1, 0)?;
+            let parts = split_range(gpu, layer, k1 - k0, 1, 0, (tiles_m * tiles_n) as u64)?;
             for (n, &(p0, p1)) in parts.iter().enumerate() {
                 let first = kb == 0 && n == 0;
                 let last = kb + 1 == k_blocks.len() && n + 1 == parts.len();

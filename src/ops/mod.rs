@@ -85,19 +85,24 @@ pub fn expect_shape(layer: &str, tensor: &str, shape: &[usize], want: &[usize]) 
     }
 }
 
-/// Splits a reduction of `len` items into ranges whose loops fit the
-/// device's loop budget: an invocation runs `per_item` iterations per item
-/// plus `fixed` around them. An error names the layer when even one item is
-/// too much.
+/// Splits a reduction of `len` items into ranges that fit both the device's
+/// loop budget (an invocation runs `per_item` iterations per item plus
+/// `fixed` around them) and its per-dispatch work budget (`invocations`
+/// such invocations in one dispatch), so that no dispatch runs into
+/// llvmpipe's loop cap or an OS watchdog. An error names the layer when
+/// even one item is too much.
 pub fn split_range(
     gpu: &Gpu,
     layer: &str,
     len: usize,
     per_item: u64,
     fixed: u64,
+    invocations: u64,
 ) -> Result<Vec<(usize, usize)>> {
-    let room = gpu.loop_budget.saturating_sub(fixed) / per_item.max(1);
-    if room == 0 {
+    let per_item = per_item.max(1);
+    let by_loops = gpu.loop_budget.saturating_sub(fixed) / per_item;
+    let by_work = gpu.dispatch_work_budget / invocations.max(1).saturating_mul(per_item);
+    if by_loops == 0 {
         return Err(Error::shape(
             layer,
             format!(
@@ -107,6 +112,7 @@ pub fn split_range(
             ),
         ));
     }
+    let room = by_loops.min(by_work.max(1));
     let chunk = usize::try_from(room)
         .unwrap_or(usize::MAX)
         .clamp(1, len.max(1));
