@@ -56,12 +56,6 @@ fn load_b(base: u32, kk: u32, j: u32) -> f32 {
     return b[base + kk * p.ldb + c];
 }
 
-// GELU, tanh form (as in GPT-2/BERT and PyTorch's approximate='tanh').
-// The argument is clamped because some tanh implementations overflow exp.
-fn gelu(x: f32) -> f32 {
-    let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0);
-    return 0.5 * x * (1.0 + tanh(u));
-}
 
 fn epilogue(v: f32, j: u32, prev: f32) -> f32 {
     var r = p.alpha * v;

@@ -26,10 +26,6 @@ const LAST: u32 = 64u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-fn gelu(x: f32) -> f32 {
-    let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0);
-    return 0.5 * x * (1.0 + tanh(u));
-}
 
 fn epilogue(v: f32, j: u32, prev: f32) -> f32 {
     var r = p.alpha * v;

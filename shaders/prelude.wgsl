@@ -15,3 +15,10 @@ fn relu_keep_nan(x: f32) -> f32 {
     let nan = (b & 0x7fffffffu) > 0x7f800000u;
     return select(x, 0.0, (b & 0x80000000u) != 0u && !nan);
 }
+
+// GELU, tanh form (as in GPT-2/BERT and PyTorch's approximate='tanh'). The
+// argument is clamped because some tanh implementations overflow exp.
+fn gelu(x: f32) -> f32 {
+    let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0);
+    return 0.5 * x * (1.0 + tanh(u));
+}

@@ -9,7 +9,7 @@ use crate::cpu::RefTensor;
 use crate::error::{Error, Result};
 use crate::gpu::timer::{time_plan, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
-use crate::ops::attention::{mha_forward, AttentionPath, AttentionShape, MhaTensors};
+use crate::ops::attention::{mha_forward, AttentionPath, AttentionShape};
 use crate::ops::softmax::Mask;
 use crate::tensor::Tensor;
 use rand::seq::index::sample;
@@ -143,16 +143,7 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
             .collect()
     });
     let up = |name: &str, shape: &[usize], v: &[f32]| Tensor::upload(gpu, name, shape, v);
-    let wt = MhaTensors {
-        wq: up("Wq", &[d, d], &w.wq)?,
-        bq: up("bq", &[d], &w.bq)?,
-        wk: up("Wk", &[d, d], &w.wk)?,
-        bk: up("bk", &[d], &w.bk)?,
-        wv: up("Wv", &[d, d], &w.wv)?,
-        bv: up("bv", &[d], &w.bv)?,
-        wo: up("Wo", &[d, d], &w.wo)?,
-        bo: up("bo", &[d], &w.bo)?,
-    };
+    let wt = super::upload_mha(gpu, &w)?;
     let xq_t = up("queries", &[b, l, d], &xq)?;
     let xkv_t = match &xkv {
         Some(v) => up("keys/values", &[b, s, d], v)?,

@@ -13,12 +13,13 @@
 //! which the decoder paints into that quadrant. `random` weights have the
 //! same shapes, seeded, with no such alignment.
 
+use super::upload_mha;
 use crate::cpu::attention::MhaWeights;
 use crate::cpu::{self, RefTensor};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan};
 use crate::ops::add::add_forward;
-use crate::ops::attention::{mha_forward, sdpa_forward_probs, AttentionPath, MhaTensors};
+use crate::ops::attention::{mha_forward, sdpa_forward_probs, AttentionPath};
 use crate::ops::conv_transpose2d::{conv_transpose2d_forward, ConvTranspose2d};
 use crate::ops::matmul::{linear, Activation};
 use crate::ops::quadrants::assemble_quadrants;
@@ -314,20 +315,6 @@ pub const STAGES: [&str; 10] = [
     "upsample 3",
     "image",
 ];
-
-fn upload_mha(gpu: &Gpu, w: &MhaWeights) -> Result<MhaTensors> {
-    let t = |n: &str, s: &[usize], v: &[f32]| Tensor::upload(gpu, n, s, v);
-    Ok(MhaTensors {
-        wq: t("Wq", &[D, D], &w.wq)?,
-        bq: t("bq", &[D], &w.bq)?,
-        wk: t("Wk", &[D, D], &w.wk)?,
-        bk: t("bk", &[D], &w.bk)?,
-        wv: t("Wv", &[D, D], &w.wv)?,
-        bv: t("bv", &[D], &w.bv)?,
-        wo: t("Wo", &[D, D], &w.wo)?,
-        bo: t("bo", &[D], &w.bo)?,
-    })
-}
 
 fn one_hot(ids: &[usize]) -> Vec<f32> {
     let mut v = zeros(ids.len() * WORDS.len());

@@ -164,18 +164,8 @@ impl Transformer {
         self.blocks
             .iter()
             .map(|b| {
-                let a = &b.attn;
                 Ok(BlockTensors {
-                    attn: MhaTensors {
-                        wq: t("Wq", &[d, d], &a.wq)?,
-                        bq: t("bq", &[d], &a.bq)?,
-                        wk: t("Wk", &[d, d], &a.wk)?,
-                        bk: t("bk", &[d], &a.bk)?,
-                        wv: t("Wv", &[d, d], &a.wv)?,
-                        bv: t("bv", &[d], &a.bv)?,
-                        wo: t("Wo", &[d, d], &a.wo)?,
-                        bo: t("bo", &[d], &a.bo)?,
-                    },
+                    attn: super::upload_mha(gpu, &b.attn)?,
                     ln1: (t("ln1.g", &[d], &b.ln1.0)?, t("ln1.b", &[d], &b.ln1.1)?),
                     ln2: (t("ln2.g", &[d], &b.ln2.0)?, t("ln2.b", &[d], &b.ln2.1)?),
                     w1: t("W1", &[d, f], &b.w1)?,
