@@ -58,6 +58,10 @@ pub struct Gpu {
     /// own, once the FLOPs since the last cut pass this (watchdogs act per
     /// submission).
     pub submission_flops: u64,
+    /// Matmul K is cut into blocks of this many (0: none), accumulating in
+    /// C: on adapters that run on CPU cores it keeps B's working set in
+    /// cache. 512 for CPU adapters, measured on lavapipe (BENCHMARKS.md).
+    pub matmul_k_block: usize,
     /// Extra NaN elements allocated after every op output (0 normally;
     /// tests raise it to catch writes past the end, see `Tensor::guard`).
     pub guard_elements: usize,
@@ -120,6 +124,11 @@ impl Gpu {
             guard_elements: 0,
             dispatch_work_budget: 1 << 34,
             submission_flops: 200_000_000_000,
+            matmul_k_block: if info.device_type == wgpu::DeviceType::Cpu {
+                512
+            } else {
+                0
+            },
             info,
             limits: device_limits_or(limits),
             features,

@@ -266,7 +266,16 @@ pub fn matmul_into(
     // a time); the device's loop budget decides how many dispatches K is
     // split into.
     let step = if name == "rb4_vec4" { 4 } else { 1 };
-    let parts = split_range(gpu, layer, mm.k / step, 1, 0, invocations)?;
+    let mut parts = split_range(gpu, layer, mm.k / step, 1, 0, invocations)?;
+    // On adapters that run on CPU cores, K blocks keep a workgroup's slice
+    // of B in the core's cache (at 2048 this was 2.8x faster on lavapipe).
+    let block = gpu.matmul_k_block / step;
+    if block > 0 {
+        parts = parts
+            .into_iter()
+            .flat_map(|(a, b)| (a..b).step_by(block).map(move |x| (x, (x + block).min(b))))
+            .collect();
+    }
     let overrides = if name == "rb4_vec4" {
         vec![]
     } else {
