@@ -146,3 +146,25 @@ pub fn within_loop_budget(gpu: &Gpu, layer: &str, iterations: u64, what: &str) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check_u32;
+
+    #[test]
+    fn tensors_a_kernel_cannot_index_are_refused() {
+        assert_eq!(check_u32("x", &[4, 5]).unwrap(), 20);
+        let e = check_u32("layer 2 output", &[70_000, 70_000])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("layer 2 output") && e.contains("2^32"), "{e}");
+        assert!(check_u32("x", &[3, 0])
+            .unwrap_err()
+            .to_string()
+            .contains("zero-sized"));
+        assert!(check_u32("x", &[usize::MAX, 2])
+            .unwrap_err()
+            .to_string()
+            .contains("more elements"));
+    }
+}
