@@ -111,3 +111,65 @@ fn matmul_rb4_vec4(
     store_row(cbase, i0 + 2u, j0, acc2);
     store_row(cbase, i0 + 3u, j0, acc3);
 }
+
+// Rung 5: the same with 8 rows per invocation (eight named vec4
+// accumulators): each vec4 of B read feeds twice as many multiply-adds.
+@compute @workgroup_size(WG)
+fn matmul_rb8_vec4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = flat_id(wid, nwg, lid);
+    if t >= p.total {
+        return;
+    }
+    let per_batch = p.tiles_m * p.tiles_n;
+    let z = t / per_batch;
+    let r = t % per_batch;
+    let i0 = (r / p.tiles_n) * 8u;
+    let j0 = (r % p.tiles_n) * 4u;
+    let zo = z / p.batch_inner;
+    let zi = z % p.batch_inner;
+    let abase = (zo * p.a_so + zi * p.a_si) / 4u;
+    let bbase = (zo * p.b_so + zi * p.b_si + j0) / 4u;
+    let cbase = zo * p.c_so + zi * p.c_si;
+    let lda4 = p.lda / 4u;
+    let ldb4 = p.ldb / 4u;
+    let last = p.m - 1u;
+    var rows: array<u32, 8>;
+    for (var q = 0u; q < 8u; q++) {
+        rows[q] = abase + min(i0 + q, last) * lda4;
+    }
+    let r0 = rows[0]; let r1 = rows[1]; let r2 = rows[2]; let r3 = rows[3];
+    let r4 = rows[4]; let r5 = rows[5]; let r6 = rows[6]; let r7 = rows[7];
+    var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    for (var k4 = p.k0 / 4u; k4 < p.k1 / 4u; k4++) {
+        let kb = bbase + k4 * 4u * ldb4;
+        let b0 = b[kb];
+        let b1 = b[kb + ldb4];
+        let b2 = b[kb + 2u * ldb4];
+        let b3 = b[kb + 3u * ldb4];
+        var a = a_at(r0 + k4); c0 += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+        a = a_at(r1 + k4); c1 += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+        a = a_at(r2 + k4); c2 += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+        a = a_at(r3 + k4); c3 += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+        a = a_at(r4 + k4); c4 += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+        a = a_at(r5 + k4); c5 += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+        a = a_at(r6 + k4); c6 += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+        a = a_at(r7 + k4); c7 += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3;
+    }
+    store_row(cbase, i0, j0, c0);
+    store_row(cbase, i0 + 1u, j0, c1);
+    store_row(cbase, i0 + 2u, j0, c2);
+    store_row(cbase, i0 + 3u, j0, c3);
+    store_row(cbase, i0 + 4u, j0, c4);
+    store_row(cbase, i0 + 5u, j0, c5);
+    store_row(cbase, i0 + 6u, j0, c6);
+    store_row(cbase, i0 + 7u, j0, c7);
+}
+
+fn a_at(i: u32) -> vec4<f32> {
+    return a[i];
+}

@@ -18,11 +18,12 @@ pub const NAIVE: Kernel = kernel("matmul", SOURCE, "matmul_naive");
 pub const TILED: Kernel = kernel("matmul", SOURCE, "matmul_tiled");
 const SOURCE_VEC4: &str = include_str!("../../shaders/matmul_vec4.wgsl");
 pub const RB4_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb4_vec4");
+pub const RB8_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb8_vec4");
 
 /// The ladder, slowest idea first: one output per invocation; 16x16 tiles
 /// through workgroup memory; 4x4 register blocks from storage; the same with
 /// vec4 loads (needs multiples of 4, falls back to rb4 otherwise).
-pub const KERNELS: [&str; 4] = ["naive", "tiled", "rb4", "rb4_vec4"];
+pub const KERNELS: [&str; 5] = ["naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4"];
 
 /// What `Gpu::kernel_for("matmul")` selects, or the default: the vec4 rung
 /// where the shapes allow it.
@@ -37,7 +38,7 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
         && c.ld >= mm.n;
     match gpu.kernel_for("matmul").as_deref() {
         None => Ok(if vec4_ok { "rb4_vec4" } else { "rb4" }),
-        Some("rb4_vec4") if !vec4_ok => Ok("rb4"),
+        Some("rb4_vec4" | "rb8_vec4") if !vec4_ok => Ok("rb4"),
         Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
             Error::arg(
                 "--kernel",
@@ -221,6 +222,11 @@ pub fn matmul_into(
             batches * (tiles_m * tiles_n) as u64,
             workgroup_1d(gpu),
         ),
+        "rb8_vec4" => (
+            RB8_VEC4,
+            batches * (mm.m.div_ceil(8) * tiles_n) as u64,
+            workgroup_1d(gpu),
+        ),
         _ => (RB4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
     };
     if name == "tiled" && gpu.limits.max_compute_invocations_per_workgroup < 256 {
@@ -253,7 +259,11 @@ pub fn matmul_into(
         c_so: u(c.1.outer),
         c_si: u(c.1.inner),
         tiles_n: u(tiles_n),
-        tiles_m: u(tiles_m),
+        tiles_m: u(if name == "rb8_vec4" {
+            mm.m.div_ceil(8)
+        } else {
+            tiles_m
+        }),
         total: total32,
         alpha: mm.alpha,
         k0: 0,
@@ -265,7 +275,8 @@ pub fn matmul_into(
     // Each invocation loops over its share of K once (the vec4 rung four at
     // a time); the device's loop budget decides how many dispatches K is
     // split into.
-    let step = if name == "rb4_vec4" { 4 } else { 1 };
+    let vec4 = name.ends_with("_vec4");
+    let step = if vec4 { 4 } else { 1 };
     let mut parts = split_range(gpu, layer, mm.k / step, 1, 0, invocations)?;
     // On adapters that run on CPU cores, K blocks keep a workgroup's slice
     // of B in the core's cache (at 2048 this was 2.8x faster on lavapipe).
@@ -276,7 +287,7 @@ pub fn matmul_into(
             .flat_map(|(a, b)| (a..b).step_by(block).map(move |x| (x, (x + block).min(b))))
             .collect();
     }
-    let overrides = if name == "rb4_vec4" {
+    let overrides = if vec4 {
         vec![]
     } else {
         vec![
