@@ -105,6 +105,22 @@ impl Tensor {
         })
     }
 
+    /// A one-element stand-in for an optional input a kernel does not read
+    /// (a binding may not be left empty); shared by every op on the device.
+    pub fn placeholder(gpu: &Gpu) -> Result<Tensor> {
+        if let Some(b) = gpu.placeholder.get() {
+            return Ok(Tensor {
+                buffer: b.clone(),
+                shape: vec![1],
+            });
+        }
+        let t = Tensor::upload(gpu, "placeholder", &[1], &[0.0])?;
+        Ok(Tensor {
+            buffer: gpu.placeholder.get_or_init(|| t.buffer).clone(),
+            shape: vec![1],
+        })
+    }
+
     /// The guard region after the tensor (empty unless `gpu.guard_elements`).
     pub fn guard(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let all: Vec<f32> = self.read(gpu, self.buffer.size())?;

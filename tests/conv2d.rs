@@ -27,21 +27,27 @@ struct Case {
     relu: bool,
 }
 
+impl Case {
+    fn conv(&self) -> Conv2d {
+        Conv2d {
+            window: Window {
+                kernel: self.k,
+                stride: self.s,
+                pad_begin: self.p,
+                pad_end: self.p_end,
+                dilation: self.d,
+                ceil_mode: false,
+            },
+            in_channels: self.cin,
+            out_channels: self.cout,
+            bias: self.bias,
+            relu: self.relu,
+        }
+    }
+}
+
 fn run_case(c: Case, seed: u64, integer: bool) {
-    let conv = Conv2d {
-        window: Window {
-            kernel: c.k,
-            stride: c.s,
-            pad_begin: c.p,
-            pad_end: c.p_end,
-            dilation: c.d,
-            ceil_mode: false,
-        },
-        in_channels: c.cin,
-        out_channels: c.cout,
-        bias: c.bias,
-        relu: c.relu,
-    };
+    let conv = c.conv();
     let shape = [c.n, c.cin, c.h, c.w];
     let out = conv.output_shape(&shape, "case").expect("valid case");
     let mut r = rng(seed);
@@ -176,21 +182,9 @@ fn random_shapes_match_the_reference() {
 
 #[test]
 fn nan_and_inf_inputs_propagate_as_in_the_reference() {
-    let c = case(1, 2, 2, [6, 6], 3, 1, 1, 1);
-    let conv = Conv2d {
-        window: Window {
-            kernel: c.k,
-            stride: c.s,
-            pad_begin: c.p,
-            pad_end: c.p_end,
-            dilation: c.d,
-            ceil_mode: false,
-        },
-        in_channels: 2,
-        out_channels: 2,
-        bias: true,
-        relu: true,
-    };
+    let mut c = case(1, 2, 2, [6, 6], 3, 1, 1, 1);
+    c.relu = true;
+    let conv = c.conv();
     let shape = [1, 2, 6, 6];
     let mut x = uniform(&mut rng(3), 72);
     x[7] = f32::NAN;
@@ -224,21 +218,9 @@ fn nan_and_inf_inputs_propagate_as_in_the_reference() {
 
 #[test]
 fn a_wrong_weight_shape_is_an_error_not_a_panic() {
-    let c = case(1, 2, 3, [6, 6], 3, 1, 1, 1);
-    let conv = Conv2d {
-        window: Window {
-            kernel: c.k,
-            stride: c.s,
-            pad_begin: c.p,
-            pad_end: c.p_end,
-            dilation: c.d,
-            ceil_mode: false,
-        },
-        in_channels: 2,
-        out_channels: 3,
-        bias: false,
-        relu: false,
-    };
+    let mut c = case(1, 2, 3, [6, 6], 3, 1, 1, 1);
+    c.bias = false;
+    let conv = c.conv();
     let mut plan = Plan::new();
     let e = conv2d_forward(
         gpu(),
@@ -287,20 +269,7 @@ fn every_conv_rung_matches_the_reference() {
         g.set_kernel("conv2d", Some(kernel));
         for (i, mut c) in cases.into_iter().enumerate() {
             c.relu = i % 2 == 0;
-            let conv = Conv2d {
-                window: Window {
-                    kernel: c.k,
-                    stride: c.s,
-                    pad_begin: c.p,
-                    pad_end: c.p_end,
-                    dilation: c.d,
-                    ceil_mode: false,
-                },
-                in_channels: c.cin,
-                out_channels: c.cout,
-                bias: c.bias,
-                relu: c.relu,
-            };
+            let conv = c.conv();
             let shape = [c.n, c.cin, c.h, c.w];
             let out = conv.output_shape(&shape, "case").unwrap();
             let mut r = rng(1500 + i as u64);

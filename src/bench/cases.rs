@@ -409,25 +409,9 @@ impl Case {
                     (&mut reference, View::dense(rows.len(), n, false)),
                 );
                 let ref_ms = start.elapsed().as_secs_f64() * 1e3;
-                let got_rows: Vec<f32> = rows
-                    .iter()
-                    .flat_map(|&r| got[r * n..(r + 1) * n].iter().copied())
-                    .collect();
-                let c = compare(&got_rows, &reference);
-                let mut row = Row::gpu(
-                    op,
-                    &self.shape,
-                    kernel,
-                    adapter,
-                    self.size,
-                    self.flops,
-                    self.bytes,
-                    &t,
-                    c.passed,
-                    checked(rows.len(), n, "rows"),
-                );
-                row.reference_ms = (rows.len() == n).then_some(ref_ms);
-                Ok(row)
+                Ok(self.sampled_row(
+                    kernel, adapter, &t, &got, &rows, n, n, "rows", &reference, ref_ms,
+                ))
             }
             Data::Attention { shape, qkv } => {
                 let path = if kernel == "composed" {
@@ -481,28 +465,60 @@ impl Case {
                     &pairs,
                 );
                 let ref_ms = start.elapsed().as_secs_f64() * 1e3;
-                let w = shape.width();
-                let got_rows: Vec<f32> = rows
-                    .iter()
-                    .flat_map(|&i| got[i * w..(i + 1) * w].iter().copied())
-                    .collect();
-                let c = compare(&got_rows, &reference);
-                let mut row = Row::gpu(
-                    op,
-                    &self.shape,
+                Ok(self.sampled_row(
                     kernel,
                     adapter,
-                    self.size,
-                    self.flops,
-                    self.bytes,
                     &t,
-                    c.passed,
-                    checked(rows.len(), shape.queries, "query rows"),
-                );
-                row.reference_ms = (rows.len() == shape.queries).then_some(ref_ms);
-                Ok(row)
+                    &got,
+                    &rows,
+                    shape.width(),
+                    shape.queries,
+                    "query rows",
+                    &reference,
+                    ref_ms,
+                ))
             }
         }
+    }
+}
+
+impl Case {
+    /// A GPU row whose check compared the given rows (of `width` values)
+    /// of `got` with the reference for those rows; the reference's time
+    /// counts only when it covered every row.
+    #[allow(clippy::too_many_arguments)]
+    fn sampled_row(
+        &self,
+        kernel: &str,
+        adapter: &str,
+        t: &crate::gpu::timer::PlanTiming,
+        got: &[f32],
+        rows: &[usize],
+        width: usize,
+        total: usize,
+        what: &str,
+        reference: &RefTensor,
+        ref_ms: f64,
+    ) -> Row {
+        let got_rows: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| got[r * width..(r + 1) * width].iter().copied())
+            .collect();
+        let c = compare(&got_rows, reference);
+        let mut row = Row::gpu(
+            self.op.name(),
+            &self.shape,
+            kernel,
+            adapter,
+            self.size,
+            self.flops,
+            self.bytes,
+            t,
+            c.passed,
+            checked(rows.len(), total, what),
+        );
+        row.reference_ms = (rows.len() == total).then_some(ref_ms);
+        row
     }
 }
 

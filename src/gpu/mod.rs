@@ -71,6 +71,9 @@ pub struct Gpu {
     /// set by `--kernel` or the autotuner; unset families use the op's
     /// own default for this adapter.
     kernels: std::sync::RwLock<std::collections::HashMap<String, String>>,
+    /// One small buffer bound wherever a kernel's optional input (bias,
+    /// mask) is absent; made once, not per op call.
+    pub(crate) placeholder: std::sync::OnceLock<Arc<wgpu::Buffer>>,
 }
 
 impl Gpu {
@@ -136,6 +139,7 @@ impl Gpu {
             faults,
             pipelines: pipelines::Cache::default(),
             kernels: Default::default(),
+            placeholder: Default::default(),
         })
     }
 

@@ -252,7 +252,7 @@ pub fn sdpa_forward_probs(
             check_u32(layer, &k.shape)?;
             let key_mask = match mask.keys {
                 Some(m) => m.clone(),
-                None => Tensor::upload(gpu, "no mask", &[1], &[1.0])?,
+                None => Tensor::placeholder(gpu)?,
             };
             let wg = super::softmax::workgroup_pow2(gpu, 64);
             let q_blocks = sh.queries.div_ceil(wg as usize);
