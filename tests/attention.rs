@@ -654,6 +654,10 @@ fn every_matmul_rung_matches_the_reference() {
             (5, 7, 3, 2, true, false, true),
             (16, 16, 16, 1, false, true, false),
             (70, 68, 260, 1, false, false, true),
+            // The texture rung: N not a multiple of 4 over several column
+            // tiles with B transposed; M past one 16-row block, batched.
+            (19, 1030, 12, 1, false, true, true),
+            (40, 7, 4, 3, false, false, false),
         ] {
             let (a, b, bv) = (
                 uniform(&mut r, batch * m * k),

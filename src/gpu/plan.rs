@@ -19,8 +19,8 @@ pub struct Kernel {
 /// what lets the runner split huge dispatches across grid dimensions.
 pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 
-/// A storage buffer bound at `@binding(1 + position)`; binding 0 is always
-/// the step's uniform params.
+/// A storage buffer (or a texture) bound at `@binding(1 + position)`;
+/// binding 0 is always the step's uniform params.
 #[derive(Debug, Clone)]
 pub struct Binding {
     pub name: String,
@@ -29,11 +29,17 @@ pub struct Binding {
     /// A byte range of the buffer (offset, size) instead of all of it: how
     /// an operand larger than one storage binding is bound piece by piece.
     pub range: Option<(u64, u64)>,
+    /// Bind this texture view instead of the buffer (which is then only a
+    /// placeholder): operands packed for kernels that fetch texels.
+    pub texture: Option<Arc<wgpu::TextureView>>,
 }
 
 impl Binding {
     /// Bytes this binding exposes to the kernel.
     pub fn bytes(&self) -> u64 {
+        if self.texture.is_some() {
+            return 0;
+        }
         self.range.map_or(self.buffer.size(), |(_, size)| size)
     }
 }

@@ -96,7 +96,10 @@ impl Gpu {
                 None,
                 Some("adapter has no TIMESTAMP_QUERY; wall clock only".to_string()),
             ),
-            Some(t) => match t.read(self, plan) {
+            Some(t) => match t
+                .read(self, plan)
+                .and_then(|times| super::timer::covers_wall_clock(times, wall_ms))
+            {
                 Ok(times) => (Some(times), None),
                 Err(note) => (None, Some(note)),
             },
@@ -153,9 +156,10 @@ impl Gpu {
             for (j, b) in s.bindings.iter().enumerate() {
                 entries.push(wgpu::BindGroupEntry {
                     binding: j as u32 + 1,
-                    resource: match b.range {
-                        None => b.buffer.as_entire_binding(),
-                        Some((offset, size)) => {
+                    resource: match (&b.texture, b.range) {
+                        (Some(view), _) => wgpu::BindingResource::TextureView(view),
+                        (None, None) => b.buffer.as_entire_binding(),
+                        (None, Some((offset, size))) => {
                             wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                                 buffer: &b.buffer,
                                 offset,

@@ -91,6 +91,21 @@ impl Timestamps {
     }
 }
 
+/// Refuses timestamps that account for under a fifth of a run that took at
+/// least 5 ms of wall clock: the device was then either idle most of the
+/// time or, as seen on lavapipe with texture-reading passes (every other
+/// run of a plan read ~0.07 ms for a 22 ms pass), the stamps were not
+/// written around the work.
+pub fn covers_wall_clock(times: StepTimes, wall_ms: f64) -> Result<StepTimes, String> {
+    if wall_ms >= 5.0 && times.total_ms < 0.2 * wall_ms {
+        return Err(format!(
+            "timestamps cover {:.2} ms of a {wall_ms:.2} ms run; wall clock used",
+            times.total_ms
+        ));
+    }
+    Ok(times)
+}
+
 /// Converts resolved timestamp pairs (begin, end per step) into
 /// milliseconds. A pair that starts at zero, runs backwards or spans over an
 /// hour is a driver fault, not a measurement: the whole reading is refused
@@ -164,6 +179,20 @@ mod tests {
             );
         }
         assert!(ticks_to_times(&[1, 2], 0.0, &[("s", true)]).is_err());
+    }
+
+    #[test]
+    fn stamps_that_miss_most_of_the_run_are_refused() {
+        let t = |ms| StepTimes {
+            total_ms: ms,
+            steps: vec![("s".into(), ms)],
+        };
+        assert!(covers_wall_clock(t(0.07), 48.0)
+            .unwrap_err()
+            .contains("wall clock"));
+        assert!(covers_wall_clock(t(44.0), 48.0).is_ok());
+        // Short runs are dominated by submission latency on real GPUs.
+        assert!(covers_wall_clock(t(0.05), 1.0).is_ok());
     }
 
     #[test]

@@ -22,8 +22,10 @@ pub const RB8_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb8_vec4
 
 /// The ladder, slowest idea first: one output per invocation; 16x16 tiles
 /// through workgroup memory; 4x4 register blocks from storage; the same with
-/// vec4 loads (needs multiples of 4, falls back to rb4 otherwise).
-pub const KERNELS: [&str; 5] = ["naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4"];
+/// vec4 loads (needs multiples of 4, falls back to rb4 otherwise); 8x4
+/// blocks; B packed into a texture with A shared by subgroup shuffles
+/// (`matmul_tex`; falls back to the vec4 rungs where it cannot run).
+pub const KERNELS: [&str; 6] = ["naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4", "tex"];
 
 /// What `Gpu::kernel_for("matmul")` selects, or the default: the vec4 rung
 /// where the shapes allow it.
@@ -36,9 +38,15 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
             .iter()
             .all(|v| v % 4 == 0)
         && c.ld >= mm.n;
+    let fallback = if vec4_ok { "rb4_vec4" } else { "rb4" };
+    let tex_ok = super::matmul_tex::unsupported(gpu, mm, a).is_none();
     match gpu.kernel_for("matmul").as_deref() {
-        None => Ok(if vec4_ok { "rb4_vec4" } else { "rb4" }),
+        // On CPU adapters the texture rung was the fastest by ~3x (measured
+        // on llvmpipe); elsewhere the autotuner has to show it.
+        None if tex_ok && gpu.info.device_type == wgpu::DeviceType::Cpu => Ok("tex"),
+        None => Ok(fallback),
         Some("rb4_vec4" | "rb8_vec4") if !vec4_ok => Ok("rb4"),
+        Some("tex") if !tex_ok => Ok(fallback),
         Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
             Error::arg(
                 "--kernel",
@@ -207,6 +215,20 @@ pub fn matmul_into(
         return matmul_in_ranges(gpu, plan, layer, mm, a, b, &bias, c, flags_of(mm));
     }
     let name = choose(gpu, mm, &a.1, &b.1, &c.1)?;
+    if name == "tex" {
+        let packed = super::matmul_tex::pack_b(gpu, plan, layer, mm, b)?;
+        return super::matmul_tex::matmul_packed(
+            gpu,
+            plan,
+            layer,
+            mm,
+            a,
+            &packed,
+            &bias,
+            c,
+            flags_of(mm),
+        );
+    }
     let batches = (mm.batches[0] * mm.batches[1]) as u64;
     let (tiles_m, tiles_n) = (mm.m.div_ceil(4), mm.n.div_ceil(4));
     // Invocations and workgroup size of each rung.
@@ -442,6 +464,7 @@ fn matmul_in_ranges(
         buffer: t.buffer.clone(),
         writes: w,
         range: Some((4 * start as u64, 4 * (end - start) as u64)),
+        texture: None,
     };
     for r0 in (0..mm.m).step_by(rows) {
         let r1 = (r0 + rows).min(mm.m);

@@ -8,6 +8,7 @@ pub mod conv_transpose2d;
 pub mod elementwise;
 pub mod layernorm;
 pub mod matmul;
+pub mod matmul_tex;
 pub mod pool2d;
 pub mod positional;
 pub mod quadrants;
@@ -44,6 +45,7 @@ pub fn read(name: &str, t: &Tensor) -> Binding {
         buffer: t.buffer.clone(),
         writes: false,
         range: None,
+        texture: None,
     }
 }
 
@@ -53,6 +55,7 @@ pub fn write(name: &str, t: &Tensor) -> Binding {
         buffer: t.buffer.clone(),
         writes: true,
         range: None,
+        texture: None,
     }
 }
 

@@ -1,0 +1,236 @@
+//! The texture rung of the matmul ladder (`tex`): B packed into an
+//! rgba32float texture by one step, then a product whose A rows are shared
+//! across each subgroup by shuffles. Built for llvmpipe, where a texel fetch
+//! (storage-texture load) is a straight-line gather but a storage read with per-lane addresses is a
+//! branchy scalar loop per lane and component (Mesa 22.3 lp_bld_nir_soa.c);
+//! there it was ~4x faster than rb4_vec4 at 1024 (BENCHMARKS.md). Other
+//! adapters get it only when the autotuner measures it faster.
+//!
+//! The shader is generated (scripts/gen_matmul_tex.py): 16 rows x 8 columns
+//! of C per invocation in 32 named vec4 accumulators.
+
+use super::matmul::{Matmul, MatmulParams, View};
+use super::{kernel, part_flags, part_label, read, split_range, u, write};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
+use crate::tensor::Tensor;
+use std::sync::Arc;
+
+const SOURCE: &str = include_str!("../../shaders/matmul_tex.wgsl");
+pub const PACK_B: Kernel = kernel("matmul_tex", SOURCE, "pack_b");
+pub const MATMUL_TEX: Kernel = kernel("matmul_tex", SOURCE, "matmul_tex");
+
+/// Rows of C per workgroup and vec4 column groups per invocation; must match
+/// scripts/gen_matmul_tex.py.
+const ROWS: usize = 16;
+const COLS4: usize = 2;
+const TRANS_B: u32 = 128;
+
+/// B as texels: `width` texels (4 columns each) by `height` rows, batch z's
+/// row k at z * K + k.
+pub struct Packed {
+    pub view: Arc<wgpu::TextureView>,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl Packed {
+    /// The binding a kernel reads (or, for the pack step, writes) it by.
+    pub fn binding(&self, gpu: &Gpu, name: &str, writes: bool) -> Result<Binding> {
+        Ok(Binding {
+            name: name.to_string(),
+            buffer: Tensor::placeholder(gpu)?.buffer,
+            writes,
+            range: None,
+            texture: Some(self.view.clone()),
+        })
+    }
+}
+
+/// Why this rung cannot run a product on this device, if it cannot.
+pub fn unsupported(gpu: &Gpu, mm: &Matmul, a: &View) -> Option<String> {
+    let dim = gpu.limits.max_texture_dimension_2d as usize;
+    let batches = mm.batches[0] * mm.batches[1];
+    if !gpu.features.contains(wgpu::Features::SUBGROUP) {
+        Some("the adapter has no subgroup operations".into())
+    } else if mm.trans_a {
+        Some("A is transposed".into())
+    } else if ![mm.k, a.ld, a.outer, a.inner].iter().all(|v| v % 4 == 0) {
+        Some("K, A's leading dimension and batch strides must be multiples of 4".into())
+    } else if mm.n.div_ceil(4) > dim || batches.saturating_mul(mm.k) > dim {
+        Some(format!(
+            "B packs into {} x {} texels; max_texture_dimension_2d is {dim}",
+            mm.n.div_ceil(4),
+            batches.saturating_mul(mm.k)
+        ))
+    } else {
+        None
+    }
+}
+
+/// An rgba32float texture the pack step writes and the product reads.
+pub fn packed_texture(gpu: &Gpu, label: &str, width: usize, height: usize) -> Result<Packed> {
+    let texture = gpu.scoped(&format!("allocating texture '{label}'"), || {
+        Ok(gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: u(width),
+                height: u(height),
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::STORAGE_BINDING,
+            view_formats: &[],
+        }))
+    })?;
+    Ok(Packed {
+        view: Arc::new(texture.create_view(&Default::default())),
+        width,
+        height,
+    })
+}
+
+/// Appends the step that packs op(B) of every batch into a texture.
+pub fn pack_b(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    mm: &Matmul,
+    b: (&Tensor, View),
+) -> Result<Packed> {
+    let batches = mm.batches[0] * mm.batches[1];
+    let packed = packed_texture(
+        gpu,
+        &format!("{layer} B texels"),
+        mm.n.div_ceil(4),
+        batches * mm.k,
+    )?;
+    let texels = packed.width * packed.height;
+    let params = MatmulParams {
+        n: u(mm.n),
+        k: u(mm.k),
+        batch_inner: u(mm.batches[1]),
+        batches: u(batches),
+        flags: if mm.trans_b { TRANS_B } else { 0 },
+        ldb: u(b.1.ld),
+        b_so: u(b.1.outer),
+        b_si: u(b.1.inner),
+        tiles_n: u(packed.width),
+        total: u(texels),
+        ..bytemuck::Zeroable::zeroed()
+    };
+    plan.push(Step {
+        label: format!("{layer} (pack B)"),
+        kernel: PACK_B,
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![read("B", b.0), packed.binding(gpu, "B texels", true)?],
+        invocations: texels as u64,
+        workgroup_size: super::workgroup_1d(gpu),
+        flops: 0,
+        bytes_moved: 4 * (mm.k * mm.n * batches) as u64 + 16 * texels as u64,
+    });
+    Ok(packed)
+}
+
+/// Appends C = epilogue(alpha A B) with B already packed; `flags` carries
+/// bias and activation as in matmul.wgsl.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_packed(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    mm: &Matmul,
+    a: (&Tensor, View),
+    packed: &Packed,
+    bias: &Tensor,
+    c: (&Tensor, View),
+    flags: u32,
+) -> Result<()> {
+    let batches = mm.batches[0] * mm.batches[1];
+    // Whole subgroups per workgroup (the shuffles read every lane), and no
+    // more lanes than there are column groups.
+    let sg = (gpu.info.subgroup_max_size as usize).clamp(1, 128);
+    let lanes = packed.width.div_ceil(COLS4);
+    let max_wg = gpu.limits.max_compute_invocations_per_workgroup as usize;
+    // Powers of two only: each size is a pipeline llvmpipe compiles (~2 s).
+    let wg = lanes
+        .min(64)
+        .next_power_of_two()
+        .next_multiple_of(sg)
+        .min(max_wg / sg * sg);
+    if wg == 0 {
+        return Err(Error::shape(
+            layer,
+            format!("subgroups of {sg} do not fit a workgroup of at most {max_wg}; use --kernel matmul=rb4"),
+        ));
+    }
+    let tiles_n = lanes.div_ceil(wg);
+    let tiles_m = mm.m.div_ceil(ROWS);
+    let groups = (batches * tiles_m * tiles_n) as u64;
+    let invocations = groups * wg as u64;
+    let base = MatmulParams {
+        m: u(mm.m),
+        n: u(mm.n),
+        k: u(mm.k),
+        batch_inner: u(mm.batches[1]),
+        batches: u(batches),
+        flags,
+        lda: u(a.1.ld),
+        ldb: 0,
+        ldc: u(c.1.ld),
+        a_so: u(a.1.outer),
+        a_si: u(a.1.inner),
+        b_so: 0,
+        b_si: 0,
+        c_so: u(c.1.outer),
+        c_si: u(c.1.inner),
+        tiles_n: u(tiles_n),
+        tiles_m: u(tiles_m),
+        total: u32::try_from(groups).map_err(|_| {
+            Error::shape(
+                layer,
+                format!("{groups} workgroups exceed u32; split the batch"),
+            )
+        })?,
+        alpha: mm.alpha,
+        k0: 0,
+        k1: 0,
+        a_off: 0,
+        b_off: 0,
+        c_off: 0,
+    };
+    // K in quads, split only under the loop budget: unlike the buffer rungs,
+    // K blocks did not pay here (1024: 40 ms whole, 44 ms in blocks of 512).
+    let parts = split_range(gpu, layer, mm.k / 4, 1, 0, invocations)?;
+    for (n, &(k0, k1)) in parts.iter().enumerate() {
+        let (k0, k1) = (4 * k0, 4 * k1);
+        let params = MatmulParams {
+            k0: u(k0),
+            k1: u(k1),
+            flags: flags | part_flags(n, parts.len()),
+            ..base
+        };
+        plan.push(Step {
+            label: part_label(&format!("{layer} (tex)"), "k", k0, k1, parts.len()),
+            kernel: MATMUL_TEX,
+            overrides: vec![],
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![
+                read("A", a.0),
+                packed.binding(gpu, "B texels", false)?,
+                read("bias", bias),
+                write("C", c.0),
+            ],
+            invocations,
+            workgroup_size: u(wg),
+            flops: mm.flops() * (k1 - k0) as u64 / mm.k as u64,
+            bytes_moved: 4 * (a.0.numel() + c.0.numel()) as u64
+                + 16 * (packed.width * packed.height) as u64,
+        });
+    }
+    Ok(())
+}
