@@ -10,8 +10,11 @@
 // every lane of a workgroup, is read once per subgroup, one vec4 per lane,
 // then shared by subgroupShuffle. A workgroup owns 16 rows of C; each
 // invocation owns 16 x 8 outputs in 32 named vec4 accumulators.
-// Needs: SUBGROUP, A not transposed, K, lda and A's batch strides multiples
-// of 4 (the host checks and falls back otherwise).
+// K is padded to a multiple of 4 (Kp): texture rows past K are zero, and A
+// is read as-is only when it is a plain row-major view with lda and strides
+// multiples of 4; otherwise pack_a copies it into [*, M, Kp] first.
+// pack_im2col writes a convolution's unfolded input straight into the
+// texture, so a conv is this same product with the weights as A.
 
 struct MatmulParams {
     m: u32, n: u32, k: u32, batch_inner: u32,
@@ -28,24 +31,28 @@ const GELU: u32 = 16u;
 const FIRST: u32 = 32u;
 const LAST: u32 = 64u;
 const TRANS_B: u32 = 128u;
+const BIAS_ROWS: u32 = 256u; // bias per row of C (a conv's output channel)
+const TRANS_A: u32 = 512u;
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
 
-// ---- pack_b: B (any view, transposed or not) -> texture rows z * K + k.
+// ---- pack_b: B (any view, transposed or not) -> texture rows z * Kp + k,
+// zero past K and past N. tiles_m carries Kp; total counts columns x batches.
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var packed: texture_storage_2d<rgba32float, write>;
 
-fn b_at(z: u32, k: u32, j: u32) -> f32 {
-    if j >= p.n {
+fn b_at(base: u32, k: u32, j: u32) -> f32 {
+    if j >= p.n || k >= p.k {
         return 0.0;
     }
-    let base = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si;
     if (p.flags & TRANS_B) != 0u {
         return src[base + j * p.ldb + k];
     }
     return src[base + k * p.ldb + j];
 }
 
+// One invocation per texel column of one batch, walking down its Kp rows:
+// the index divisions (scalar per lane on CPU SIMD) happen once.
 @compute @workgroup_size(WG)
 fn pack_b(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -58,21 +65,186 @@ fn pack_b(
     }
     // tiles_n texels per row of the texture.
     let x = t % p.tiles_n;
-    let y = t / p.tiles_n;
-    let z = y / p.k;
-    let k = y % p.k;
+    let z = t / p.tiles_n;
+    let base = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si;
     let j = 4u * x;
-    let v = vec4<f32>(b_at(z, k, j), b_at(z, k, j + 1u), b_at(z, k, j + 2u), b_at(z, k, j + 3u));
+    for (var k = 0u; k < p.tiles_m; k++) {
+        let v = vec4<f32>(b_at(base, k, j), b_at(base, k, j + 1u), b_at(base, k, j + 2u), b_at(base, k, j + 3u));
+        textureStore(packed, vec2<u32>(x, z * p.tiles_m + k), v);
+    }
+}
+
+// ---- pack_a: A (transposed, strided, K not a multiple of 4) -> dense
+// [batches, M, Kp], zero past K. batch_inner is the packed inner batch count.
+@group(0) @binding(2) var<storage, read_write> dense: array<f32>;
+
+@compute @workgroup_size(WG)
+fn pack_a(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = flat_id(wid, nwg, lid);
+    if t >= p.total {
+        return;
+    }
+    let kp = p.tiles_m;
+    let kk = t % kp;
+    let i = (t / kp) % p.m;
+    let z = t / (kp * p.m);
+    var v = 0.0;
+    if kk < p.k {
+        let base = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si;
+        if (p.flags & TRANS_A) != 0u {
+            v = src[base + kk * p.lda + i];
+        } else {
+            v = src[base + i * p.lda + kk];
+        }
+    }
+    dense[t] = v;
+}
+
+// ---- pack_im2col: a convolution's input unfolded into texture rows
+// z * Kp + (ci, r, s), one texel = four consecutive output pixels.
+struct Im2colParams {
+    n0: u32, cin: u32, h: u32, w: u32,
+    oh: u32, ow: u32, kh: u32, kw: u32,
+    sh: u32, sw: u32, ph: u32, pw: u32,
+    dh: u32, dw: u32, kdim: u32, kp: u32,
+    width: u32, total: u32, _pad0: u32, _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> ic: Im2colParams;
+
+fn tap(z: u32, ci: u32, r: u32, s: u32, pix: u32) -> f32 {
+    if pix >= ic.oh * ic.ow {
+        return 0.0;
+    }
+    // Signed: padding puts taps before row/column 0.
+    let iy = i32((pix / ic.ow) * ic.sh + r * ic.dh) - i32(ic.ph);
+    let ix = i32((pix % ic.ow) * ic.sw + s * ic.dw) - i32(ic.pw);
+    if iy < 0 || ix < 0 || iy >= i32(ic.h) || ix >= i32(ic.w) {
+        return 0.0;
+    }
+    return src[((ic.n0 + z) * ic.cin + ci) * ic.h * ic.w + u32(iy) * ic.w + u32(ix)];
+}
+
+@compute @workgroup_size(WG)
+fn pack_im2col(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = flat_id(wid, nwg, lid);
+    if t >= ic.total {
+        return;
+    }
+    let x = t % ic.width;
+    let y = t / ic.width;
+    let z = y / ic.kp;
+    let kk = y % ic.kp;
+    var v = vec4<f32>(0.0);
+    if kk < ic.kdim {
+        let taps = ic.kh * ic.kw;
+        let ci = kk / taps;
+        let r = (kk % taps) / ic.kw;
+        let s = kk % ic.kw;
+        let pix = 4u * x;
+        v = vec4<f32>(tap(z, ci, r, s, pix), tap(z, ci, r, s, pix + 1u),
+                      tap(z, ci, r, s, pix + 2u), tap(z, ci, r, s, pix + 3u));
+    }
     textureStore(packed, vec2<u32>(x, y), v);
 }
 
-// ---- matmul_tex: C = epilogue(alpha * A B) with B from pack_b's texture.
+// The same unfolding with the group's images first copied (pack_x) into an
+// r32float texture, row (z * cin + ci) * h + iy: on llvmpipe a texel gather
+// is straight-line code where a storage-buffer read is a loop per lane.
+@group(0) @binding(2) var xt_out: texture_storage_2d<r32float, write>;
+@group(0) @binding(1) var xt: texture_storage_2d<r32float, read>;
+
+@compute @workgroup_size(WG)
+fn pack_x(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = flat_id(wid, nwg, lid);
+    if t >= ic.total {
+        return;
+    }
+    textureStore(xt_out, vec2<u32>(t % ic.w, t / ic.w), vec4<f32>(src[ic.n0 * ic.cin * ic.h * ic.w + t]));
+}
+
+// One invocation per texel column of one image, walking the taps (ci, r, s)
+// down the column with no division inside the loop.
+@compute @workgroup_size(WG)
+fn pack_im2col_tex(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = flat_id(wid, nwg, lid);
+    if t >= ic.total {
+        return;
+    }
+    let x = t % ic.width;
+    let z = t / ic.width;
+    // The four output pixels of this column: origin of each window, and
+    // whether the pixel exists at all.
+    var oy = (4u * x) / ic.ow;
+    var ox = (4u * x) % ic.ow;
+    var y0 = vec4<i32>(0);
+    var x0 = vec4<i32>(0);
+    var real = vec4<bool>(false);
+    for (var e = 0u; e < 4u; e++) {
+        y0[e] = i32(oy * ic.sh) - i32(ic.ph);
+        x0[e] = i32(ox * ic.sw) - i32(ic.pw);
+        real[e] = oy < ic.oh;
+        ox += 1u;
+        if ox == ic.ow {
+            ox = 0u;
+            oy += 1u;
+        }
+    }
+    let hi = vec4<i32>(i32(ic.h) - 1);
+    let wi = vec4<i32>(i32(ic.w) - 1);
+    var row = z * ic.kp;
+    for (var ci = 0u; ci < ic.cin; ci++) {
+        let plane = i32((z * ic.cin + ci) * ic.h);
+        for (var r = 0u; r < ic.kh; r++) {
+            let iy = y0 + vec4<i32>(i32(r * ic.dh));
+            let in_y = real & (iy >= vec4<i32>(0)) & (iy <= hi);
+            let cy = clamp(iy, vec4<i32>(0), hi) + vec4<i32>(plane);
+            for (var s = 0u; s < ic.kw; s++) {
+                let ix = x0 + vec4<i32>(i32(s * ic.dw));
+                let inside = in_y & (ix >= vec4<i32>(0)) & (ix <= wi);
+                // Clamped so every load stays in the texture; masked after.
+                let cx = clamp(ix, vec4<i32>(0), wi);
+                let v = vec4<f32>(
+                    textureLoad(xt, vec2<i32>(cx.x, cy.x)).x,
+                    textureLoad(xt, vec2<i32>(cx.y, cy.y)).x,
+                    textureLoad(xt, vec2<i32>(cx.z, cy.z)).x,
+                    textureLoad(xt, vec2<i32>(cx.w, cy.w)).x,
+                );
+                textureStore(packed, vec2<u32>(x, row), select(vec4<f32>(0.0), v, inside));
+                row += 1u;
+            }
+        }
+    }
+    // Rows K..Kp pad the reduction to whole quads.
+    for (; row < (z + 1u) * ic.kp; row++) {
+        textureStore(packed, vec2<u32>(x, row), vec4<f32>(0.0));
+    }
+}
+
+// ---- matmul_tex: C = epilogue(alpha * A B) with B from pack_b's texture
+// (k carries Kp here: the texture's rows per batch).
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var bt: texture_storage_2d<rgba32float, read>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-fn epilogue(v: f32, j: u32, prev: f32) -> f32 {
+fn epilogue(v: f32, i: u32, j: u32, prev: f32) -> f32 {
     var r = p.alpha * v;
     if (p.flags & FIRST) == 0u {
         r += prev;
@@ -81,7 +253,7 @@ fn epilogue(v: f32, j: u32, prev: f32) -> f32 {
         return r;
     }
     if (p.flags & BIAS) != 0u {
-        r += bias[j];
+        r += bias[select(j, i, (p.flags & BIAS_ROWS) != 0u)];
     }
     if (p.flags & RELU) != 0u {
         r = relu_keep_nan(r);
@@ -102,7 +274,7 @@ fn store4(cbase: u32, i: u32, j4: u32, v: vec4<f32>) {
     for (var t = 0u; t < 4u; t++) {
         let j = 4u * j4 + t;
         if j < p.n {
-            c[row + j] = epilogue(v[t], j, c[row + j]);
+            c[row + j] = epilogue(v[t], i, j, c[row + j]);
         }
     }
 }
@@ -130,7 +302,7 @@ fn matmul_tex(
     let trow = z * p.k;
     let abase = ((z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si) / 4u;
     let lda4 = p.lda / 4u;
-    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si;
+    let cbase = p.c_off + (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si;
     // Lanes past N read the last real texel column and never store.
     let j0 = i32(min(jj + 0u, n4 - 1u));
     let j1 = i32(min(jj + 1u, n4 - 1u));

@@ -269,41 +269,73 @@ fn every_conv_rung_matches_the_reference() {
         g.set_kernel("conv2d", Some(kernel));
         for (i, mut c) in cases.into_iter().enumerate() {
             c.relu = i % 2 == 0;
-            let conv = c.conv();
-            let shape = [c.n, c.cin, c.h, c.w];
-            let out = conv.output_shape(&shape, "case").unwrap();
-            let mut r = rng(1500 + i as u64);
-            let (x, w, b) = (
-                uniform(&mut r, shape.iter().product()),
-                uniform(&mut r, conv.weight_shape().iter().product()),
-                uniform(&mut r, c.cout),
-            );
-            let up =
-                |n: &str, s: &[usize], v: &[f32]| wgsl_nn::Tensor::upload(&g, n, s, v).unwrap();
-            let mut plan = Plan::new();
-            let bt = up("b", &[c.cout], &b);
-            let y = conv2d_forward(
-                &g,
-                &mut plan,
-                "conv",
-                &conv,
-                &up("x", &shape, &x),
-                &up("w", &conv.weight_shape(), &w),
-                c.bias.then_some(&bt),
-            )
-            .unwrap();
-            g.run(&plan).unwrap();
-            let reference = cpu::conv2d::conv2d(
-                &conv,
-                &RefTensor::from_f32(&shape, &x),
-                &w,
-                c.bias.then_some(&b[..]),
-                out,
-            );
-            assert_passes(
-                &format!("{kernel}: {c:?} ({})", plan.steps[0].label),
-                &compare(&y.download(&g).unwrap(), &reference),
-            );
+            check_on(&g, kernel, c, 1500 + i as u64);
         }
+    }
+}
+
+/// Runs one case on `g` with its current kernel choice, checks it against
+/// the reference, and returns the plan's step labels.
+fn check_on(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case, seed: u64) -> Vec<String> {
+    let conv = c.conv();
+    let shape = [c.n, c.cin, c.h, c.w];
+    let out = conv.output_shape(&shape, "case").unwrap();
+    let mut r = rng(seed);
+    let (x, w, b) = (
+        uniform(&mut r, shape.iter().product()),
+        uniform(&mut r, conv.weight_shape().iter().product()),
+        uniform(&mut r, c.cout),
+    );
+    let up = |n: &str, s: &[usize], v: &[f32]| wgsl_nn::Tensor::upload(g, n, s, v).unwrap();
+    let mut plan = Plan::new();
+    let bt = up("b", &[c.cout], &b);
+    let y = conv2d_forward(
+        g,
+        &mut plan,
+        "conv",
+        &conv,
+        &up("x", &shape, &x),
+        &up("w", &conv.weight_shape(), &w),
+        c.bias.then_some(&bt),
+    )
+    .unwrap();
+    g.run(&plan).unwrap();
+    let reference = cpu::conv2d::conv2d(
+        &conv,
+        &RefTensor::from_f32(&shape, &x),
+        &w,
+        c.bias.then_some(&b[..]),
+        out,
+    );
+    assert_passes(
+        &format!("{kernel}: {c:?} ({})", plan.steps[0].label),
+        &compare(&y.download(g).unwrap(), &reference),
+    );
+    plan.steps.iter().map(|s| s.label.clone()).collect()
+}
+
+/// The texture rung under a small max_texture_dimension_2d: images are
+/// unfolded a group at a time into one reused texture, and when an image's
+/// channels do not fit a texture the input is read from its buffer.
+#[test]
+fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
+    let mut g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    if !g.features.contains(wgpu::Features::SUBGROUP) {
+        // Without subgroups the rung falls back to igemm; still checked.
+        eprintln!("adapter has no subgroups: the tex rung falls back");
+    }
+    g.limits.max_texture_dimension_2d = 64;
+    g.set_kernel("conv2d", Some("tex"));
+    // 5 x 9 taps pad to Kp = 48: one image per texture, three groups.
+    let grouped = check_on(&g, "tex", case(3, 5, 6, [9, 9], 3, 1, 1, 1), 1601);
+    // 5 channels x 15 rows exceed 64 texel rows: unfold from the buffer.
+    let buffered = check_on(&g, "tex", case(2, 5, 7, [15, 15], 3, 1, 1, 1), 1602);
+    if g.features.contains(wgpu::Features::SUBGROUP) {
+        let unfolds = |l: &[String]| l.iter().filter(|s| s.contains("unfold")).count();
+        assert_eq!(unfolds(&grouped), 3, "{grouped:?}");
+        assert!(grouped.iter().any(|s| s.contains("input texels")));
+        assert_eq!(unfolds(&buffered), 2, "{buffered:?}");
+        assert!(!buffered.iter().any(|s| s.contains("input texels")));
     }
 }

@@ -14,9 +14,13 @@ pub const DIRECT: Kernel = kernel("conv2d", SOURCE, "conv2d_direct");
 pub const IGEMM: Kernel = kernel("conv2d", SOURCE, "conv2d_igemm");
 
 /// The conv ladder: one output per invocation; implicit GEMM with 4x4
-/// register blocks. A 1x1, stride-1, unpadded conv is a plain matrix
-/// product and goes through the matmul ladder ("gemm").
-pub const KERNELS: [&str; 3] = ["direct", "igemm", "gemm"];
+/// register blocks; the input unfolded into a texture and multiplied by the
+/// matmul `tex` rung (`conv2d_tex`). A 1x1, stride-1, unpadded conv is a
+/// plain matrix product and goes through the matmul ladder ("gemm").
+pub const KERNELS: [&str; 4] = ["direct", "igemm", "gemm", "tex"];
+
+/// Below this a conv's packing steps cost more than the texture rung saves.
+const TEX_MIN_FLOPS: u64 = 16_000_000;
 
 fn is_pointwise(conv: &Conv2d) -> bool {
     let w = &conv.window;
@@ -148,9 +152,21 @@ pub fn conv2d_forward(
     }
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let params = conv.params(&x.shape, &out);
+    let tex_ok = super::conv2d_tex::unsupported(gpu, conv, &out).is_none();
     let name = match gpu.kernel_for("conv2d").as_deref() {
         None | Some("gemm") if is_pointwise(conv) => "gemm",
+        // On CPU adapters the texture rung won from tens of MFLOP up
+        // (llvmpipe: a 37 MFLOP layer 13.6 vs 20 ms, the wide stack 414 vs
+        // 2205 ms); its packing steps lose on the exercise stack's ~1 MFLOP
+        // layers (1.4 vs 0.6 ms for the stack).
+        None if tex_ok
+            && gpu.info.device_type == wgpu::DeviceType::Cpu
+            && conv.flops(&out) >= TEX_MIN_FLOPS =>
+        {
+            "tex"
+        }
         None | Some("gemm") => "igemm",
+        Some("tex") if !tex_ok => "igemm",
         Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
             Error::arg(
                 "--kernel",
@@ -213,6 +229,10 @@ pub fn conv2d_forward(
                 gpu, plan, layer, &y, &bias, conv.bias, conv.relu,
             )?;
         }
+        return Ok(y);
+    }
+    if name == "tex" {
+        super::conv2d_tex::conv2d_tex(gpu, plan, layer, conv, x, weight, &bias, &y)?;
         return Ok(y);
     }
     let [kh, kw] = conv.window.kernel;

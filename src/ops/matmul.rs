@@ -39,7 +39,7 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
             .all(|v| v % 4 == 0)
         && c.ld >= mm.n;
     let fallback = if vec4_ok { "rb4_vec4" } else { "rb4" };
-    let tex_ok = super::matmul_tex::unsupported(gpu, mm, a).is_none();
+    let tex_ok = super::matmul_tex::unsupported(gpu, mm).is_none();
     match gpu.kernel_for("matmul").as_deref() {
         // On CPU adapters the texture rung was the fastest by ~3x (measured
         // on llvmpipe); elsewhere the autotuner has to show it.
@@ -216,16 +216,18 @@ pub fn matmul_into(
     }
     let name = choose(gpu, mm, &a.1, &b.1, &c.1)?;
     if name == "tex" {
+        let (at, av) = super::matmul_tex::a_operand(gpu, plan, layer, mm, a)?;
         let packed = super::matmul_tex::pack_b(gpu, plan, layer, mm, b)?;
         return super::matmul_tex::matmul_packed(
             gpu,
             plan,
             layer,
             mm,
-            a,
+            (&at, av),
             &packed,
             &bias,
             c,
+            0,
             flags_of(mm),
         );
     }

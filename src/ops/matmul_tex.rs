@@ -18,6 +18,10 @@ use std::sync::Arc;
 
 const SOURCE: &str = include_str!("../../shaders/matmul_tex.wgsl");
 pub const PACK_B: Kernel = kernel("matmul_tex", SOURCE, "pack_b");
+pub const PACK_A: Kernel = kernel("matmul_tex", SOURCE, "pack_a");
+pub const PACK_IM2COL: Kernel = kernel("matmul_tex", SOURCE, "pack_im2col");
+pub const PACK_X: Kernel = kernel("matmul_tex", SOURCE, "pack_x");
+pub const PACK_IM2COL_TEX: Kernel = kernel("matmul_tex", SOURCE, "pack_im2col_tex");
 pub const MATMUL_TEX: Kernel = kernel("matmul_tex", SOURCE, "matmul_tex");
 
 /// Rows of C per workgroup and vec4 column groups per invocation; must match
@@ -25,6 +29,12 @@ pub const MATMUL_TEX: Kernel = kernel("matmul_tex", SOURCE, "matmul_tex");
 const ROWS: usize = 16;
 const COLS4: usize = 2;
 const TRANS_B: u32 = 128;
+/// Bias indexed by the row of C (a conv's output channel), not the column.
+pub const BIAS_ROWS: u32 = 256;
+const TRANS_A: u32 = 512;
+/// A texture this rung allocates stays under this many bytes (a conv's
+/// unfolded input is packed a group of images at a time into one texture).
+pub const TEXTURE_BYTES: usize = 64 << 20;
 
 /// B as texels: `width` texels (4 columns each) by `height` rows, batch z's
 /// row k at z * K + k.
@@ -47,29 +57,90 @@ impl Packed {
     }
 }
 
+/// K padded to whole quads: the texture's rows per batch.
+pub fn padded_k(k: usize) -> usize {
+    k.next_multiple_of(4)
+}
+
 /// Why this rung cannot run a product on this device, if it cannot.
-pub fn unsupported(gpu: &Gpu, mm: &Matmul, a: &View) -> Option<String> {
+pub fn unsupported(gpu: &Gpu, mm: &Matmul) -> Option<String> {
     let dim = gpu.limits.max_texture_dimension_2d as usize;
     let batches = mm.batches[0] * mm.batches[1];
+    let (w, h) = (mm.n.div_ceil(4), batches.saturating_mul(padded_k(mm.k)));
     if !gpu.features.contains(wgpu::Features::SUBGROUP) {
         Some("the adapter has no subgroup operations".into())
-    } else if mm.trans_a {
-        Some("A is transposed".into())
-    } else if ![mm.k, a.ld, a.outer, a.inner].iter().all(|v| v % 4 == 0) {
-        Some("K, A's leading dimension and batch strides must be multiples of 4".into())
-    } else if mm.n.div_ceil(4) > dim || batches.saturating_mul(mm.k) > dim {
+    } else if w > dim || h > dim {
         Some(format!(
-            "B packs into {} x {} texels; max_texture_dimension_2d is {dim}",
-            mm.n.div_ceil(4),
-            batches.saturating_mul(mm.k)
+            "B packs into {w} x {h} texels; max_texture_dimension_2d is {dim}"
         ))
     } else {
         None
     }
 }
 
+/// A as the product reads it: the view itself when it is row-major with
+/// every stride a multiple of 4, else (one step) a dense [*, M, Kp] copy.
+pub fn a_operand(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    mm: &Matmul,
+    a: (&Tensor, View),
+) -> Result<(Tensor, View)> {
+    let v = a.1;
+    if !mm.trans_a && [mm.k, v.ld, v.outer, v.inner].iter().all(|x| x % 4 == 0) {
+        return Ok((a.0.clone(), v));
+    }
+    let kp = padded_k(mm.k);
+    // Only the batches the view tells apart are copied.
+    let bo = if v.outer == 0 { 1 } else { mm.batches[0] };
+    let bi = if v.inner == 0 { 1 } else { mm.batches[1] };
+    let dense = Tensor::poisoned(gpu, &format!("{layer} A padded"), &[bo * bi, mm.m, kp])?;
+    let total = dense.numel();
+    let params = MatmulParams {
+        m: u(mm.m),
+        k: u(mm.k),
+        batch_inner: u(bi),
+        flags: if mm.trans_a { TRANS_A } else { 0 },
+        lda: u(v.ld),
+        a_so: u(v.outer),
+        a_si: u(v.inner),
+        tiles_m: u(kp),
+        total: super::check_u32(&format!("{layer} A padded"), &dense.shape)?,
+        ..bytemuck::Zeroable::zeroed()
+    };
+    plan.push(Step {
+        label: format!("{layer} (pack A)"),
+        kernel: PACK_A,
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![read("A", a.0), write("A padded", &dense)],
+        invocations: total as u64,
+        workgroup_size: super::workgroup_1d(gpu),
+        flops: 0,
+        bytes_moved: 8 * total as u64,
+    });
+    let view = View {
+        ld: kp,
+        outer: if v.outer == 0 { 0 } else { bi * mm.m * kp },
+        inner: if v.inner == 0 { 0 } else { mm.m * kp },
+    };
+    Ok((dense, view))
+}
+
 /// An rgba32float texture the pack step writes and the product reads.
 pub fn packed_texture(gpu: &Gpu, label: &str, width: usize, height: usize) -> Result<Packed> {
+    storage_texture(gpu, label, width, height, wgpu::TextureFormat::Rgba32Float)
+}
+
+/// A 2-D texture kernels write and read as storage.
+pub fn storage_texture(
+    gpu: &Gpu,
+    label: &str,
+    width: usize,
+    height: usize,
+    format: wgpu::TextureFormat,
+) -> Result<Packed> {
     let texture = gpu.scoped(&format!("allocating texture '{label}'"), || {
         Ok(gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(label),
@@ -81,7 +152,7 @@ pub fn packed_texture(gpu: &Gpu, label: &str, width: usize, height: usize) -> Re
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
+            format,
             usage: wgpu::TextureUsages::STORAGE_BINDING,
             view_formats: &[],
         }))
@@ -106,9 +177,11 @@ pub fn pack_b(
         gpu,
         &format!("{layer} B texels"),
         mm.n.div_ceil(4),
-        batches * mm.k,
+        batches * padded_k(mm.k),
     )?;
     let texels = packed.width * packed.height;
+    // One invocation per texel column of each batch.
+    let columns = packed.width * batches;
     let params = MatmulParams {
         n: u(mm.n),
         k: u(mm.k),
@@ -119,7 +192,8 @@ pub fn pack_b(
         b_so: u(b.1.outer),
         b_si: u(b.1.inner),
         tiles_n: u(packed.width),
-        total: u(texels),
+        tiles_m: u(padded_k(mm.k)),
+        total: u(columns),
         ..bytemuck::Zeroable::zeroed()
     };
     plan.push(Step {
@@ -128,7 +202,7 @@ pub fn pack_b(
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![read("B", b.0), packed.binding(gpu, "B texels", true)?],
-        invocations: texels as u64,
+        invocations: columns as u64,
         workgroup_size: super::workgroup_1d(gpu),
         flops: 0,
         bytes_moved: 4 * (mm.k * mm.n * batches) as u64 + 16 * texels as u64,
@@ -136,8 +210,9 @@ pub fn pack_b(
     Ok(packed)
 }
 
-/// Appends C = epilogue(alpha A B) with B already packed; `flags` carries
-/// bias and activation as in matmul.wgsl.
+/// Appends C = epilogue(alpha A B) with B already packed (`a` from
+/// `a_operand`); `flags` carries bias and activation as in matmul.wgsl, and
+/// C starts `c_off` elements into its tensor.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_packed(
     gpu: &Gpu,
@@ -148,8 +223,10 @@ pub fn matmul_packed(
     packed: &Packed,
     bias: &Tensor,
     c: (&Tensor, View),
+    c_off: usize,
     flags: u32,
 ) -> Result<()> {
+    let kp = padded_k(mm.k);
     let batches = mm.batches[0] * mm.batches[1];
     // Whole subgroups per workgroup (the shuffles read every lane), and no
     // more lanes than there are column groups.
@@ -175,7 +252,7 @@ pub fn matmul_packed(
     let base = MatmulParams {
         m: u(mm.m),
         n: u(mm.n),
-        k: u(mm.k),
+        k: u(kp),
         batch_inner: u(mm.batches[1]),
         batches: u(batches),
         flags,
@@ -201,11 +278,11 @@ pub fn matmul_packed(
         k1: 0,
         a_off: 0,
         b_off: 0,
-        c_off: 0,
+        c_off: u(c_off),
     };
     // K in quads, split only under the loop budget: unlike the buffer rungs,
     // K blocks did not pay here (1024: 40 ms whole, 44 ms in blocks of 512).
-    let parts = split_range(gpu, layer, mm.k / 4, 1, 0, invocations)?;
+    let parts = split_range(gpu, layer, kp / 4, 1, 0, invocations)?;
     for (n, &(k0, k1)) in parts.iter().enumerate() {
         let (k0, k1) = (4 * k0, 4 * k1);
         let params = MatmulParams {
@@ -227,7 +304,7 @@ pub fn matmul_packed(
             ],
             invocations,
             workgroup_size: u(wg),
-            flops: mm.flops() * (k1 - k0) as u64 / mm.k as u64,
+            flops: mm.flops() * (k1 - k0) as u64 / kp as u64,
             bytes_moved: 4 * (a.0.numel() + c.0.numel()) as u64
                 + 16 * (packed.width * packed.height) as u64,
         });

@@ -4,6 +4,7 @@
 pub mod add;
 pub mod attention;
 pub mod conv2d;
+pub mod conv2d_tex;
 pub mod conv_transpose2d;
 pub mod elementwise;
 pub mod layernorm;

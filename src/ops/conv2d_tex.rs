@@ -1,0 +1,227 @@
+//! The conv ladder's texture rung: each group of images unfolded (im2col)
+//! straight into an rgba32float texture, then the same product as the
+//! matmul `tex` rung with the weights [Cout, Cin*kh*kw] as A. Bias (per
+//! output channel, i.e. per row of C) and ReLU ride in the product's
+//! epilogue.
+
+use super::conv2d::Conv2d;
+use super::matmul::{Activation, Matmul, View};
+use super::matmul_tex::{
+    a_operand, matmul_packed, packed_texture, padded_k, storage_texture, BIAS_ROWS, PACK_IM2COL,
+    PACK_IM2COL_TEX, PACK_X, TEXTURE_BYTES,
+};
+use super::{read, u};
+use crate::error::Result;
+use crate::gpu::{Gpu, Plan, Step};
+use crate::tensor::Tensor;
+
+/// Twin of `Im2colParams` in shaders/matmul_tex.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Im2colParams {
+    n0: u32,
+    cin: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    ph: u32,
+    pw: u32,
+    dh: u32,
+    dw: u32,
+    kdim: u32,
+    kp: u32,
+    width: u32,
+    total: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+/// Images per texture: as many as fit the texture's height and byte cap.
+fn images_per_group(gpu: &Gpu, kp: usize, width: usize) -> usize {
+    let dim = gpu.limits.max_texture_dimension_2d as usize;
+    let by_height = dim / kp;
+    let by_bytes = TEXTURE_BYTES / (16 * width * kp).max(1);
+    by_height.min(by_bytes)
+}
+
+/// Why this rung cannot run `conv` on this device, if it cannot.
+pub fn unsupported(gpu: &Gpu, conv: &Conv2d, out: &[usize; 4]) -> Option<String> {
+    let [kh, kw] = conv.window.kernel;
+    let kp = padded_k(conv.in_channels * kh * kw);
+    let width = (out[2] * out[3]).div_ceil(4);
+    if !gpu.features.contains(wgpu::Features::SUBGROUP) {
+        Some("the adapter has no subgroup operations".into())
+    } else if width > gpu.limits.max_texture_dimension_2d as usize
+        || images_per_group(gpu, kp, width) == 0
+    {
+        Some(format!(
+            "one image unfolds into {width} x {kp} texels, more than one texture holds"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Appends the convolution of `x` into the (poisoned) output `y`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_tex(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    conv: &Conv2d,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    y: &Tensor,
+) -> Result<()> {
+    let out = [y.shape[0], y.shape[1], y.shape[2], y.shape[3]];
+    let wd = &conv.window;
+    let [kh, kw] = wd.kernel;
+    let kdim = conv.in_channels * kh * kw;
+    let (kp, pixels) = (padded_k(kdim), out[2] * out[3]);
+    let width = pixels.div_ceil(4);
+    let mut group = images_per_group(gpu, kp, width).clamp(1, out[0]);
+    // The input, too, goes through a texture when one image's channels fit
+    // (unfolding from it was ~2x faster on llvmpipe than from the buffer).
+    let dim = gpu.limits.max_texture_dimension_2d as usize;
+    let (cin, h, w) = (conv.in_channels, x.shape[2], x.shape[3]);
+    let x_tex = w <= dim && cin * h <= dim;
+    if x_tex {
+        group = group.min(dim / (cin * h)).max(1);
+    }
+    let xt = if x_tex {
+        Some(storage_texture(
+            gpu,
+            &format!("{layer} input texels"),
+            w,
+            group * cin * h,
+            wgpu::TextureFormat::R32Float,
+        )?)
+    } else {
+        None
+    };
+    let mm = |images: usize| Matmul {
+        m: conv.out_channels,
+        n: pixels,
+        k: kdim,
+        batches: [images, 1],
+        trans_a: false,
+        trans_b: false,
+        bias: conv.bias,
+        act: if conv.relu {
+            Activation::Relu
+        } else {
+            Activation::None
+        },
+        alpha: 1.0,
+    };
+    let (a, av) = a_operand(
+        gpu,
+        plan,
+        layer,
+        &mm(1),
+        (weight, View::dense(conv.out_channels, kdim, true)),
+    )?;
+    // One texture, refilled for each group of images.
+    let packed = packed_texture(gpu, &format!("{layer} unfolded input"), width, group * kp)?;
+    let flags = if conv.bias { 4 | BIAS_ROWS } else { 0 } | if conv.relu { 8 } else { 0 };
+    for n0 in (0..out[0]).step_by(group) {
+        let images = group.min(out[0] - n0);
+        let texels = width * images * kp;
+        let params = Im2colParams {
+            n0: u(n0),
+            cin: u(conv.in_channels),
+            h: u(x.shape[2]),
+            w: u(x.shape[3]),
+            oh: u(out[2]),
+            ow: u(out[3]),
+            kh: u(kh),
+            kw: u(kw),
+            sh: u(wd.stride[0]),
+            sw: u(wd.stride[1]),
+            ph: u(wd.pad_begin[0]),
+            pw: u(wd.pad_begin[1]),
+            dh: u(wd.dilation[0]),
+            dw: u(wd.dilation[1]),
+            kdim: u(kdim),
+            kp: u(kp),
+            width: u(width),
+            total: u(texels),
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let source = match &xt {
+            Some(xt) => {
+                let elements = images * cin * h * w;
+                plan.push(Step {
+                    label: format!("{layer} (input texels {n0}..{})", n0 + images),
+                    kernel: PACK_X,
+                    overrides: vec![],
+                    params: bytemuck::bytes_of(&Im2colParams {
+                        total: u(elements),
+                        ..params
+                    })
+                    .to_vec(),
+                    bindings: vec![read("x", x), xt.binding(gpu, "input texels", true)?],
+                    invocations: elements as u64,
+                    workgroup_size: super::workgroup_1d(gpu),
+                    flops: 0,
+                    bytes_moved: 8 * elements as u64,
+                });
+                xt.binding(gpu, "input texels", false)?
+            }
+            None => read("x", x),
+        };
+        // The texture path walks each texel column in one invocation.
+        let (params, invocations) = if xt.is_some() {
+            let columns = width * images;
+            (
+                Im2colParams {
+                    total: u(columns),
+                    ..params
+                },
+                columns,
+            )
+        } else {
+            (params, texels)
+        };
+        plan.push(Step {
+            label: format!("{layer} (unfold images {n0}..{})", n0 + images),
+            kernel: if xt.is_some() {
+                PACK_IM2COL_TEX
+            } else {
+                PACK_IM2COL
+            },
+            overrides: vec![],
+            params: bytemuck::bytes_of(&params).to_vec(),
+            bindings: vec![source, packed.binding(gpu, "unfolded", true)?],
+            invocations: invocations as u64,
+            workgroup_size: super::workgroup_1d(gpu),
+            flops: 0,
+            bytes_moved: 16 * texels as u64,
+        });
+        let c = View {
+            ld: pixels,
+            outer: conv.out_channels * pixels,
+            inner: 0,
+        };
+        matmul_packed(
+            gpu,
+            plan,
+            &format!("{layer} (images {n0}..{})", n0 + images),
+            &mm(images),
+            (&a, View { outer: 0, ..av }),
+            &packed,
+            bias,
+            (y, c),
+            n0 * conv.out_channels * pixels,
+            flags,
+        )?;
+    }
+    Ok(())
+}
