@@ -103,3 +103,42 @@ fn softmax_rows(
         y[base + j] = v;
     }
 }
+
+// The same softmax with one row per invocation: no workgroup memory and no
+// barriers, which CPU adapters (llvmpipe) run as coroutine switches; there
+// it was ~2.2x faster than softmax_rows for 8192 rows of 1024 (48 vs 107 ms).
+@compute @workgroup_size(WG)
+fn softmax_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = flat_id(wid, nwg, lid);
+    if row >= p.rows {
+        return;
+    }
+    let base = row * p.cols;
+    var m = -bitcast<f32>(0x7f800000u);
+    for (var j = 0u; j < p.cols; j++) {
+        if kept(row, j) {
+            m = nan_max(m, x[base + j]);
+        }
+    }
+    // exp once per entry: stored, then scaled in place.
+    let empty = m == -bitcast<f32>(0x7f800000u);
+    var total = 0.0;
+    for (var j = 0u; j < p.cols; j++) {
+        var e = 0.0;
+        if kept(row, j) && !empty {
+            e = exp(x[base + j] - m);
+        }
+        total += e;
+        y[base + j] = e;
+    }
+    // NaN anywhere in the row makes the whole row NaN, as in softmax_rows;
+    // an all-masked row keeps its zeros (0 / 1, not 0 / 0).
+    let denom = select(total, 1.0, empty);
+    for (var j = 0u; j < p.cols; j++) {
+        y[base + j] = select(y[base + j] / denom, m, is_nan(m));
+    }
+}

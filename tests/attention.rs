@@ -252,6 +252,16 @@ fn softmax_case(
 
 #[test]
 fn softmax_masks_all_masked_rows_and_huge_logits() {
+    // Both kernels (others tests may run meanwhile with either: both are
+    // checked, so their results do not depend on which).
+    for kernel in wgsl_nn::ops::softmax::KERNELS {
+        gpu().set_kernel("softmax", Some(kernel));
+        softmax_cases();
+    }
+    gpu().set_kernel("softmax", None);
+}
+
+fn softmax_cases() {
     let mut r = rng(600);
     for (i, shape) in [[1, 1, 1, 1], [2, 3, 5, 7], [1, 2, 9, 129], [2, 1, 4, 1000]]
         .into_iter()

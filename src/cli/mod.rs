@@ -68,10 +68,11 @@ impl DeviceArgs {
     }
 
     pub fn forced_kernels(&self) -> wgsl_nn::Result<Vec<(String, String)>> {
-        let families: [(&str, &[&str]); 3] = [
+        let families: [(&str, &[&str]); 4] = [
             ("matmul", &wgsl_nn::ops::matmul::KERNELS),
             ("conv2d", &wgsl_nn::ops::conv2d::KERNELS),
             ("attention", &wgsl_nn::ops::attention::KERNELS),
+            ("softmax", &wgsl_nn::ops::softmax::KERNELS),
         ];
         self.kernel
             .iter()

@@ -9,6 +9,7 @@ use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/softmax.wgsl");
 pub const ROWS: Kernel = kernel("softmax", SOURCE, "softmax_rows");
+pub const LANES: Kernel = kernel("softmax", SOURCE, "softmax_lanes");
 
 /// Twin of `SoftmaxParams` in shaders/softmax.wgsl.
 #[repr(C)]
@@ -44,6 +45,9 @@ pub fn workgroup_pow2(gpu: &Gpu, want: u32) -> u32 {
     wg
 }
 
+/// The two kernels: a row per workgroup ("rows") or per invocation ("lanes").
+pub const KERNELS: [&str; 2] = ["rows", "lanes"];
+
 /// Softmax over the last axis of scores [B, H, L, S].
 pub fn softmax_forward(
     gpu: &Gpu,
@@ -68,9 +72,25 @@ pub fn softmax_forward(
     };
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &x.shape)?;
     let rows = b * h * l;
-    let wg = workgroup_pow2(gpu, 64);
+    // CPU adapters: a row per invocation (barriers are coroutine switches
+    // there) when its three passes fit the loop budget; else a row per
+    // workgroup with tree reductions.
+    let fits = 3 * s as u64 <= gpu.loop_budget;
+    let lanes = fits
+        && match gpu.kernel_for("softmax").as_deref() {
+            Some("lanes") => true,
+            Some("rows") => false,
+            _ => gpu.info.device_type == wgpu::DeviceType::Cpu,
+        };
+    let wg = if lanes {
+        super::workgroup_1d(gpu)
+    } else {
+        workgroup_pow2(gpu, 64)
+    };
     let per_lane = 3 * s.div_ceil(wg as usize) as u64 + 2 * u64::from(wg.ilog2());
-    super::within_loop_budget(gpu, layer, per_lane, &format!("a softmax row of {s}"))?;
+    if !lanes {
+        super::within_loop_budget(gpu, layer, per_lane, &format!("a softmax row of {s}"))?;
+    }
     let params = SoftmaxParams {
         rows: u(rows),
         cols: u(s),
@@ -81,7 +101,7 @@ pub fn softmax_forward(
     };
     plan.push(Step {
         label: layer.to_string(),
-        kernel: ROWS,
+        kernel: if lanes { LANES } else { ROWS },
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![
@@ -89,7 +109,11 @@ pub fn softmax_forward(
             read("key mask", &key_mask),
             write("probs", &y),
         ],
-        invocations: rows as u64 * u64::from(wg),
+        invocations: if lanes {
+            rows as u64
+        } else {
+            rows as u64 * u64::from(wg)
+        },
         workgroup_size: wg,
         flops: 4 * x.numel() as u64,
         bytes_moved: 8 * x.numel() as u64,
