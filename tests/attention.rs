@@ -755,3 +755,80 @@ fn every_matmul_rung_matches_the_reference() {
     .unwrap_err();
     assert!(e.to_string().contains("rb4_vec4"), "{e}");
 }
+
+/// Every rung of the attention ladder against the reference, with masks,
+/// several key blocks, ragged ends, and a NaN query that must poison its
+/// own row of its own head only.
+#[test]
+fn every_attention_rung_matches_the_reference() {
+    let g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    let mut r = rng(1400);
+    for kernel in wgsl_nn::ops::attention::KERNELS {
+        g.set_kernel("attention", Some(kernel));
+        let path = if kernel == "composed" {
+            AttentionPath::Composed
+        } else {
+            AttentionPath::Fused
+        };
+        let order = if kernel == "composed" {
+            Order::Stored
+        } else {
+            Order::Online
+        };
+        for &(b, l, s, heads, d, causal, masked, nan) in &[
+            (2, 37, 45, 2, 16, true, true, false),
+            (1, 9, 70, 4, 64, false, false, true),
+            (1, 17, 3, 1, 12, false, true, false),
+        ] {
+            let w = heads * d;
+            let mut q = uniform(&mut r, b * l * w);
+            let (k, v) = (uniform(&mut r, b * s * w), uniform(&mut r, b * s * w));
+            if nan {
+                q[w + 3] = f32::NAN; // query 1, head 0
+            }
+            let key_mask: Option<Vec<f32>> =
+                masked.then(|| (0..b * s).map(|_| f32::from(r.random_bool(0.7))).collect());
+            let up = |n: &str, sh: &[usize], x: &[f32]| Tensor::upload(&g, n, sh, x).unwrap();
+            let mt = key_mask.as_ref().map(|m| up("mask", &[b, s], m));
+            let mut plan = Plan::new();
+            let y = sdpa_forward(
+                &g,
+                &mut plan,
+                "sdpa",
+                path,
+                heads,
+                &up("q", &[b, l, w], &q),
+                &up("k", &[b, s, w], &k),
+                &up("v", &[b, s, w], &v),
+                &Mask {
+                    causal,
+                    keys: mt.as_ref(),
+                },
+            )
+            .unwrap();
+            g.run(&plan).unwrap();
+            let got = y.download(&g).unwrap();
+            let reference = cpu_attn::sdpa(
+                &RefTensor::from_f32(&[b, l, w], &q),
+                &RefTensor::from_f32(&[b, s, w], &k),
+                &RefTensor::from_f32(&[b, s, w], &v),
+                heads,
+                &Masks {
+                    causal,
+                    keys: key_mask.as_deref(),
+                },
+                order,
+            );
+            let labels: Vec<&str> = plan.steps.iter().map(|s| s.label.as_str()).collect();
+            assert_passes(
+                &format!("{kernel} b{b} l{l} s{s} h{heads} d{d} {labels:?}"),
+                &compare(&got, &reference),
+            );
+            if nan {
+                assert!(got[w..w + d].iter().all(|x| x.is_nan()));
+                assert!(got[w + d..].iter().chain(&got[..w]).all(|x| x.is_finite()));
+            }
+        }
+    }
+}

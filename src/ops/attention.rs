@@ -22,8 +22,10 @@ pub const FUSED_VEC4: Kernel = kernel("attention_vec4", SOURCE_VEC4, "attention_
 pub const FUSED_MAX_HEAD_DIM: usize = 128;
 /// The attention ladder: scores stored then softmax then PV; fused online
 /// softmax with scalar rows; fused with vec4 rows and the head size fixed
-/// at pipeline creation (for head sizes divisible by 4, else scalar).
-pub const KERNELS: [&str; 3] = ["composed", "fused_scalar", "fused"];
+/// at pipeline creation (for head sizes divisible by 4, else scalar); fused
+/// with K and V packed into textures and a subgroup per 8 query rows
+/// (`attention_tex`; falls back to `fused` where it cannot run).
+pub const KERNELS: [&str; 4] = ["composed", "fused_scalar", "fused", "fused_tex"];
 
 /// Keys per tile staged in workgroup memory (TK in attention.wgsl).
 const TILE_KEYS: u64 = 16;
@@ -245,6 +247,19 @@ pub fn sdpa_forward_probs(
             )?;
         }
         AttentionPath::Fused => {
+            let tex_ok = super::attention_tex::unsupported(gpu, &sh).is_none();
+            let tex = tex_ok
+                && match gpu.kernel_for("attention").as_deref() {
+                    Some("fused_tex") => true,
+                    // On CPU adapters it beat the other fused kernels by
+                    // ~10x (llvmpipe, L=1024: BENCHMARKS.md).
+                    None => gpu.info.device_type == wgpu::DeviceType::Cpu,
+                    _ => false,
+                };
+            if tex {
+                super::attention_tex::attention_tex(gpu, plan, layer, &sh, q, k, v, mask, &out)?;
+                return Ok((out, kept_probs));
+            }
             if sh.head_dim > FUSED_MAX_HEAD_DIM {
                 return Err(Error::shape(layer, format!("head size {} exceeds the fused kernel's {FUSED_MAX_HEAD_DIM}; use the composed path or more heads", sh.head_dim)));
             }
