@@ -55,13 +55,24 @@ pub fn cache_path() -> Option<PathBuf> {
     Some(dir.join("tune.json"))
 }
 
+/// Adapter, driver and the ladders' rungs: a new rung invalidates the
+/// cached choice instead of being silently never tried.
 pub fn adapter_key(gpu: &Gpu) -> String {
     let i = &gpu.info;
     format!(
-        "{} | {:?} | {} | {}",
-        i.name, i.backend, i.driver, i.driver_info
+        "{} | {:?} | {} | {} | matmul {} conv2d {}",
+        i.name,
+        i.backend,
+        i.driver,
+        i.driver_info,
+        crate::ops::matmul::KERNELS.join(","),
+        CONV_RUNGS.join(",")
     )
 }
+
+/// The spatial conv rungs the tuner compares (1x1 convs always take the
+/// plain product).
+const CONV_RUNGS: [&str; 3] = ["direct", "igemm", "tex"];
 
 type Cache = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -97,7 +108,7 @@ pub fn tune(gpu: &Gpu, mode: TuneMode) -> Result<BTreeMap<String, String>> {
         }
     };
     for (family, kernel) in &choices {
-        gpu.set_kernel(family, Some(kernel));
+        gpu.set_tuned(family, Some(kernel));
     }
     Ok(choices)
 }
@@ -223,7 +234,7 @@ pub fn measure(gpu: &Gpu) -> Result<BTreeMap<String, String>> {
         Ok((t.median_ms, compare(&y.download(gpu)?, &reference).passed))
     };
     // 1x1 convs always take the plain product; tune the spatial rungs.
-    if let Some(k) = best("conv2d", &["direct", "igemm"], &conv_run) {
+    if let Some(k) = best("conv2d", &CONV_RUNGS, &conv_run) {
         out.insert("conv2d".to_string(), k);
     }
     for (f, k) in ["matmul", "conv2d"].iter().zip(before) {

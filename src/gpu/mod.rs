@@ -151,6 +151,17 @@ impl Gpu {
             .and_then(|k| k.get(family).cloned())
     }
 
+    /// The autotuner's pick for an op family, if any: weaker than
+    /// `kernel_for` (a user's `--kernel`), and ops may overrule it where
+    /// size decides (a tiny conv stays off the texture rung).
+    pub fn tuned_for(&self, family: &str) -> Option<String> {
+        self.kernel_for(&format!("{family}@tuned"))
+    }
+
+    pub fn set_tuned(&self, family: &str, kernel: Option<&str>) {
+        self.set_kernel(&format!("{family}@tuned"), kernel);
+    }
+
     /// Chooses the kernel for an op family (None: back to the default).
     pub fn set_kernel(&self, family: &str, kernel: Option<&str>) {
         if let Ok(mut k) = self.kernels.write() {

@@ -249,7 +249,11 @@ pub fn sdpa_forward_probs(
         AttentionPath::Fused => {
             let tex_ok = super::attention_tex::unsupported(gpu, &sh).is_none();
             let tex = tex_ok
-                && match gpu.kernel_for("attention").as_deref() {
+                && match gpu
+                    .kernel_for("attention")
+                    .or_else(|| gpu.tuned_for("attention"))
+                    .as_deref()
+                {
                     Some("fused_tex") => true,
                     // On CPU adapters it beat the other fused kernels by
                     // ~10x (llvmpipe, L=1024: BENCHMARKS.md).

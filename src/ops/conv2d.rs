@@ -153,19 +153,16 @@ pub fn conv2d_forward(
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let params = conv.params(&x.shape, &out);
     let tex_ok = super::conv2d_tex::unsupported(gpu, conv, &out).is_none();
+    // On CPU adapters the texture rung won from tens of MFLOP up (llvmpipe:
+    // a 37 MFLOP layer 13.6 vs 20 ms, the wide stack ~450 vs 2205 ms); its
+    // packing steps lose on the exercise stack's ~1 MFLOP layers (1.4 vs
+    // 0.6 ms for the stack), so below TEX_MIN_FLOPS neither the default
+    // nor the tuner's pick puts a conv there; `--kernel conv2d=tex` does.
+    let big = conv.flops(&out) >= TEX_MIN_FLOPS;
+    let tuned = gpu.tuned_for("conv2d");
     let name = match gpu.kernel_for("conv2d").as_deref() {
         None | Some("gemm") if is_pointwise(conv) => "gemm",
-        // On CPU adapters the texture rung won from tens of MFLOP up
-        // (llvmpipe: a 37 MFLOP layer 13.6 vs 20 ms, the wide stack 414 vs
-        // 2205 ms); its packing steps lose on the exercise stack's ~1 MFLOP
-        // layers (1.4 vs 0.6 ms for the stack).
-        None if tex_ok
-            && gpu.info.device_type == wgpu::DeviceType::Cpu
-            && conv.flops(&out) >= TEX_MIN_FLOPS =>
-        {
-            "tex"
-        }
-        None | Some("gemm") => "igemm",
+        Some("gemm") => "igemm",
         Some("tex") if !tex_ok => "igemm",
         Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
             Error::arg(
@@ -176,6 +173,13 @@ pub fn conv2d_forward(
                 ),
             )
         })?,
+        None => match tuned.as_deref() {
+            Some("tex") if big && tex_ok => "tex",
+            Some("direct") => "direct",
+            Some("igemm" | "tex") => "igemm",
+            _ if big && tex_ok && gpu.info.device_type == wgpu::DeviceType::Cpu => "tex",
+            _ => "igemm",
+        },
     };
     if name == "gemm" {
         // y[n] = W [Cout, Cin] x x[n] [Cin, H*W], the weights shared by every image.

@@ -40,7 +40,8 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
         && c.ld >= mm.n;
     let fallback = if vec4_ok { "rb4_vec4" } else { "rb4" };
     let tex_ok = super::matmul_tex::unsupported(gpu, mm).is_none();
-    match gpu.kernel_for("matmul").as_deref() {
+    let pick = gpu.kernel_for("matmul").or_else(|| gpu.tuned_for("matmul"));
+    match pick.as_deref() {
         // On CPU adapters the texture rung was the fastest by ~3x (measured
         // on llvmpipe); elsewhere the autotuner has to show it.
         None if tex_ok && gpu.info.device_type == wgpu::DeviceType::Cpu => Ok("tex"),
