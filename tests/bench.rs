@@ -215,3 +215,45 @@ fn parse_csv_line(line: &str) -> Vec<String> {
     out.push(cur);
     out
 }
+
+/// Plans that bind textures are timed by wall clock on CPU adapters (their
+/// timestamps there came back far too short), and say so.
+#[test]
+fn texture_plans_on_a_cpu_adapter_use_the_wall_clock() {
+    use wgsl_nn::ops::matmul::{matmul_into, Activation, Matmul, View};
+    let g = gpu();
+    g.set_kernel("matmul", Some("tex"));
+    let n = 64;
+    let a = Tensor::upload(g, "a", &[n, n], &vec![1.0; n * n]).unwrap();
+    let c = Tensor::poisoned(g, "c", &[n, n]).unwrap();
+    let mm = Matmul {
+        m: n,
+        n,
+        k: n,
+        batches: [1, 1],
+        trans_a: false,
+        trans_b: false,
+        bias: false,
+        act: Activation::None,
+        alpha: 1.0,
+    };
+    let mut plan = Plan::new();
+    let v = View::dense(n, n, false);
+    matmul_into(g, &mut plan, "mm", &mm, (&a, v), (&a, v), None, (&c, v)).unwrap();
+    g.set_kernel("matmul", None);
+    let textures = plan
+        .steps
+        .iter()
+        .any(|s| s.bindings.iter().any(|b| b.texture.is_some()));
+    let t = time_plan(g, &plan, 1, 3).unwrap();
+    ordered(&t);
+    if textures && g.info.device_type == wgpu::DeviceType::Cpu {
+        assert_eq!(t.clock, "wall-clock");
+        assert!(
+            t.note.as_deref().unwrap_or("").contains("texture"),
+            "{:?}",
+            t.note
+        );
+    }
+    assert!(c.download(g).unwrap().iter().all(|&x| x == n as f32));
+}
