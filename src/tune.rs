@@ -72,7 +72,7 @@ pub fn adapter_key(gpu: &Gpu) -> String {
 
 /// The spatial conv rungs the tuner compares (1x1 convs always take the
 /// plain product).
-const CONV_RUNGS: [&str; 3] = ["direct", "igemm", "tex"];
+const CONV_RUNGS: [&str; 4] = ["direct", "row4", "igemm", "tex"];
 
 type Cache = BTreeMap<String, BTreeMap<String, String>>;
 

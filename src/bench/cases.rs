@@ -257,7 +257,7 @@ impl Case {
     /// Every rung of the op's ladder, slowest idea first.
     pub fn ladder(&self) -> Vec<&'static str> {
         match self.op {
-            OpKind::Conv => vec!["direct", "igemm", "tex"],
+            OpKind::Conv => vec!["direct", "row4", "igemm", "tex"],
             OpKind::Matmul => crate::ops::matmul::KERNELS.to_vec(),
             OpKind::Attention => crate::ops::attention::KERNELS.to_vec(),
         }

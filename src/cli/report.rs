@@ -238,14 +238,13 @@ fn timing_section(
         let mut case = Case::new(op, size, 0)?;
         let cpu = case.cpu_row(5);
         // What the op itself would pick here (the stack's layers are too
-        // small for the conv texture rung; attention takes fused_tex where
-        // it can run).
+        // small for the conv texture rung and take row4 on CPU adapters;
+        // attention takes fused_tex where it can run).
+        let on_cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
         let rung = gpu.kernel_for(case.family()).unwrap_or_else(|| {
             if op == OpKind::Conv {
-                "igemm".into()
-            } else if gpu.info.device_type == wgpu::DeviceType::Cpu
-                && gpu.features.contains(wgpu::Features::SUBGROUP)
-            {
+                if on_cpu { "row4" } else { "igemm" }.into()
+            } else if on_cpu && gpu.features.contains(wgpu::Features::SUBGROUP) {
                 "fused_tex".into()
             } else {
                 "fused".into()

@@ -12,12 +12,15 @@ use crate::tensor::Tensor;
 const SOURCE: &str = include_str!("../../shaders/conv2d.wgsl");
 pub const DIRECT: Kernel = kernel("conv2d", SOURCE, "conv2d_direct");
 pub const IGEMM: Kernel = kernel("conv2d", SOURCE, "conv2d_igemm");
+pub const ROW4: Kernel = kernel("conv2d", SOURCE, "conv2d_row4");
 
-/// The conv ladder: one output per invocation; implicit GEMM with 4x4
+/// The conv ladder: one output per invocation; four neighbouring outputs of
+/// a row per invocation (`row4`: weights read once for four, the input row
+/// sliding through a vec4); implicit GEMM with 4x4
 /// register blocks; the input unfolded into a texture and multiplied by the
 /// matmul `tex` rung (`conv2d_tex`). A 1x1, stride-1, unpadded conv is a
 /// plain matrix product and goes through the matmul ladder ("gemm").
-pub const KERNELS: [&str; 4] = ["direct", "igemm", "gemm", "tex"];
+pub const KERNELS: [&str; 5] = ["direct", "row4", "igemm", "gemm", "tex"];
 
 /// Below this a conv's packing steps cost more than the texture rung saves.
 const TEX_MIN_FLOPS: u64 = 16_000_000;
@@ -158,7 +161,9 @@ pub fn conv2d_forward(
     // packing steps lose on the exercise stack's ~1 MFLOP layers (1.4 vs
     // 0.6 ms for the stack), so below TEX_MIN_FLOPS neither the default
     // nor the tuner's pick puts a conv there; `--kernel conv2d=tex` does.
+    // (The tuner measures a 42 MFLOP conv, so its pick speaks for big ones.)
     let big = conv.flops(&out) >= TEX_MIN_FLOPS;
+    let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let tuned = gpu.tuned_for("conv2d");
     let name = match gpu.kernel_for("conv2d").as_deref() {
         None | Some("gemm") if is_pointwise(conv) => "gemm",
@@ -175,9 +180,11 @@ pub fn conv2d_forward(
         })?,
         None => match tuned.as_deref() {
             Some("tex") if big && tex_ok => "tex",
-            Some("direct") => "direct",
-            Some("igemm" | "tex") => "igemm",
-            _ if big && tex_ok && gpu.info.device_type == wgpu::DeviceType::Cpu => "tex",
+            _ if big && tex_ok && cpu => "tex",
+            // Small layers on CPU adapters: row4 (llvmpipe, exercise stack:
+            // 0.41-0.68 ms against igemm's 0.64-1.01 in the same runs).
+            _ if !big && cpu => "row4",
+            Some(k @ ("direct" | "row4")) => k,
             _ => "igemm",
         },
     };
@@ -240,7 +247,9 @@ pub fn conv2d_forward(
         return Ok(y);
     }
     let [kh, kw] = conv.window.kernel;
-    let (kernel, invocations) = if name == "igemm" {
+    let (kernel, invocations) = if name == "row4" {
+        (ROW4, (out[0] * out[1] * out[2] * out[3].div_ceil(4)) as u64)
+    } else if name == "igemm" {
         let blocks =
             out[0] as u64 * out[1].div_ceil(4) as u64 * (out[2] * out[3]).div_ceil(4) as u64;
         (IGEMM, blocks)
