@@ -22,6 +22,24 @@ const LAST: u32 = 64u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
+// The epilogue every rung shares: accumulate onto earlier channel parts,
+// then bias and ReLU on the last.
+fn finish(i: u32, co: u32, v: f32) {
+    var acc = v;
+    if (p.flags & FIRST) == 0u {
+        acc += y[i];
+    }
+    if (p.flags & LAST) != 0u {
+        if (p.flags & 1u) != 0u {
+            acc += bias[co];
+        }
+        if (p.flags & 2u) != 0u {
+            acc = relu_keep_nan(acc);
+        }
+    }
+    y[i] = acc;
+}
+
 @compute @workgroup_size(WG)
 fn conv2d_direct(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -61,20 +79,7 @@ fn conv2d_direct(
             }
         }
     }
-    if (p.flags & FIRST) == 0u {
-        acc += y[i];
-    }
-    if (p.flags & LAST) == 0u {
-        y[i] = acc;
-        return;
-    }
-    if (p.flags & 1u) != 0u {
-        acc += bias[co];
-    }
-    if (p.flags & 2u) != 0u {
-        acc = relu_keep_nan(acc);
-    }
-    y[i] = acc;
+    finish(i, co, acc);
 }
 
 // Rung 1b: four neighbouring outputs of a row per invocation. Each weight is
@@ -87,22 +92,6 @@ fn x_at(xrow: u32, ix: i32) -> f32 {
         return 0.0;
     }
     return x[xrow + u32(ix)];
-}
-
-fn store_out(i: u32, co: u32, v: f32) {
-    var acc = v;
-    if (p.flags & FIRST) == 0u {
-        acc += y[i];
-    }
-    if (p.flags & LAST) != 0u {
-        if (p.flags & 1u) != 0u {
-            acc += bias[co];
-        }
-        if (p.flags & 2u) != 0u {
-            acc = relu_keep_nan(acc);
-        }
-    }
-    y[i] = acc;
 }
 
 @compute @workgroup_size(WG)
@@ -158,7 +147,7 @@ fn conv2d_row4(
     let i0 = ((b * p.cout + co) * p.oh + oy) * p.ow + ox0;
     for (var j = 0u; j < 4u; j++) {
         if ox0 + j < p.ow {
-            store_out(i0 + j, co, acc[j]);
+            finish(i0 + j, co, acc[j]);
         }
     }
 }
@@ -168,22 +157,6 @@ fn conv2d_row4(
 // matrix of the input; each invocation owns a 4 x 4 block of it (4 output
 // channels x 4 consecutive output pixels) in four named vec4 accumulators,
 // so each tap costs 8 loads for 16 multiply-adds instead of 2 per 1.
-
-fn finish(i: u32, co: u32, v: f32) {
-    var acc = v;
-    if (p.flags & FIRST) == 0u {
-        acc += y[i];
-    }
-    if (p.flags & LAST) != 0u {
-        if (p.flags & 1u) != 0u {
-            acc += bias[co];
-        }
-        if (p.flags & 2u) != 0u {
-            acc = relu_keep_nan(acc);
-        }
-    }
-    y[i] = acc;
-}
 
 @compute @workgroup_size(WG)
 fn conv2d_igemm(
