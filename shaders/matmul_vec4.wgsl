@@ -173,3 +173,119 @@ fn matmul_rb8_vec4(
 fn a_at(i: u32) -> vec4<f32> {
     return a[i];
 }
+
+// Rung 7, for GPUs with real shared memory (NVIDIA, AMD, Apple): the
+// classic SGEMM block. A workgroup of 256 owns a 128 x 128 tile of C; K
+// advances 8 at a time through workgroup memory (A stored transposed so a
+// thread reads four of its rows as one vec4); each thread keeps 8 x 8
+// outputs (rows ty*4.. and ty*4+64.., columns tx*4.. and tx*4+64..: the
+// split keeps neighbouring threads on neighbouring banks) in 16 named vec4
+// accumulators, so 4 shared vec4 reads feed 64 multiply-adds. On lavapipe
+// its barriers are coroutine switches and it loses; it is there for the
+// autotuner on hardware. Same preconditions as the vec4 rungs.
+var<workgroup> a_sh: array<vec4<f32>, 256>; // [8 k][32 row quads]
+var<workgroup> b_sh: array<vec4<f32>, 256>; // [8 k][32 column quads]
+
+fn a_tile(abase: u32, lda4: u32, row: u32, k: u32) -> vec4<f32> {
+    // Zero past M and past this part's K (k1, a multiple of 4).
+    if row >= p.m || k >= p.k1 {
+        return vec4<f32>(0.0);
+    }
+    return a[abase + row * lda4 + k / 4u];
+}
+
+fn b_tile(bbase: u32, ldb4: u32, k: u32, col: u32) -> vec4<f32> {
+    if col >= p.n || k >= p.k1 {
+        return vec4<f32>(0.0);
+    }
+    return b[bbase + k * ldb4 + col / 4u];
+}
+
+@compute @workgroup_size(256)
+fn matmul_sm128(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    // Whole workgroups leave together: the barriers stay uniform.
+    let g = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
+    if g >= p.total {
+        return;
+    }
+    let per_batch = p.tiles_m * p.tiles_n;
+    let z = g / per_batch;
+    let r = g % per_batch;
+    let m0 = (r / p.tiles_n) * 128u;
+    let n0 = (r % p.tiles_n) * 128u;
+    let zo = z / p.batch_inner;
+    let zi = z % p.batch_inner;
+    let abase = (zo * p.a_so + zi * p.a_si) / 4u;
+    let bbase = (zo * p.b_so + zi * p.b_si) / 4u;
+    let cbase = zo * p.c_so + zi * p.c_si;
+    let lda4 = p.lda / 4u;
+    let ldb4 = p.ldb / 4u;
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+    // What this thread stages: one vec4 of A (row tid / 2, k quad tid % 2)
+    // and one of B (k row tid / 32, column quad tid % 32).
+    let ar = tid / 2u;
+    let ak = 4u * (tid % 2u);
+    let bk = tid / 32u;
+    let bc = tid % 32u;
+    var c00_0 = vec4<f32>(0.0); var c00_1 = vec4<f32>(0.0);
+    var c01_0 = vec4<f32>(0.0); var c01_1 = vec4<f32>(0.0);
+    var c02_0 = vec4<f32>(0.0); var c02_1 = vec4<f32>(0.0);
+    var c03_0 = vec4<f32>(0.0); var c03_1 = vec4<f32>(0.0);
+    var c10_0 = vec4<f32>(0.0); var c10_1 = vec4<f32>(0.0);
+    var c11_0 = vec4<f32>(0.0); var c11_1 = vec4<f32>(0.0);
+    var c12_0 = vec4<f32>(0.0); var c12_1 = vec4<f32>(0.0);
+    var c13_0 = vec4<f32>(0.0); var c13_1 = vec4<f32>(0.0);
+    for (var k0 = p.k0; k0 < p.k1; k0 += 8u) {
+        let av = a_tile(abase, lda4, m0 + ar, k0 + ak);
+        // Transposed: a_sh[k][row quad][row % 4].
+        for (var c = 0u; c < 4u; c++) {
+            a_sh[(ak + c) * 32u + ar / 4u][ar % 4u] = av[c];
+        }
+        b_sh[bk * 32u + bc] = b_tile(bbase, ldb4, k0 + bk, n0 + 4u * bc);
+        workgroupBarrier();
+        for (var k = 0u; k < 8u; k++) {
+            let a0 = a_sh[k * 32u + ty];
+            let a1 = a_sh[k * 32u + ty + 16u];
+            let b0 = b_sh[k * 32u + tx];
+            let b1 = b_sh[k * 32u + tx + 16u];
+            c00_0 = fma(vec4<f32>(a0.x), b0, c00_0);
+            c00_1 = fma(vec4<f32>(a0.x), b1, c00_1);
+            c01_0 = fma(vec4<f32>(a0.y), b0, c01_0);
+            c01_1 = fma(vec4<f32>(a0.y), b1, c01_1);
+            c02_0 = fma(vec4<f32>(a0.z), b0, c02_0);
+            c02_1 = fma(vec4<f32>(a0.z), b1, c02_1);
+            c03_0 = fma(vec4<f32>(a0.w), b0, c03_0);
+            c03_1 = fma(vec4<f32>(a0.w), b1, c03_1);
+            c10_0 = fma(vec4<f32>(a1.x), b0, c10_0);
+            c10_1 = fma(vec4<f32>(a1.x), b1, c10_1);
+            c11_0 = fma(vec4<f32>(a1.y), b0, c11_0);
+            c11_1 = fma(vec4<f32>(a1.y), b1, c11_1);
+            c12_0 = fma(vec4<f32>(a1.z), b0, c12_0);
+            c12_1 = fma(vec4<f32>(a1.z), b1, c12_1);
+            c13_0 = fma(vec4<f32>(a1.w), b0, c13_0);
+            c13_1 = fma(vec4<f32>(a1.w), b1, c13_1);
+        }
+        workgroupBarrier();
+    }
+    store_row(cbase, m0 + ty * 4u + 0u, n0 + tx * 4u + 0u, c00_0);
+    store_row(cbase, m0 + ty * 4u + 0u, n0 + tx * 4u + 64u, c00_1);
+    store_row(cbase, m0 + ty * 4u + 1u, n0 + tx * 4u + 0u, c01_0);
+    store_row(cbase, m0 + ty * 4u + 1u, n0 + tx * 4u + 64u, c01_1);
+    store_row(cbase, m0 + ty * 4u + 2u, n0 + tx * 4u + 0u, c02_0);
+    store_row(cbase, m0 + ty * 4u + 2u, n0 + tx * 4u + 64u, c02_1);
+    store_row(cbase, m0 + ty * 4u + 3u, n0 + tx * 4u + 0u, c03_0);
+    store_row(cbase, m0 + ty * 4u + 3u, n0 + tx * 4u + 64u, c03_1);
+    store_row(cbase, m0 + ty * 4u + 64u, n0 + tx * 4u + 0u, c10_0);
+    store_row(cbase, m0 + ty * 4u + 64u, n0 + tx * 4u + 64u, c10_1);
+    store_row(cbase, m0 + ty * 4u + 65u, n0 + tx * 4u + 0u, c11_0);
+    store_row(cbase, m0 + ty * 4u + 65u, n0 + tx * 4u + 64u, c11_1);
+    store_row(cbase, m0 + ty * 4u + 66u, n0 + tx * 4u + 0u, c12_0);
+    store_row(cbase, m0 + ty * 4u + 66u, n0 + tx * 4u + 64u, c12_1);
+    store_row(cbase, m0 + ty * 4u + 67u, n0 + tx * 4u + 0u, c13_0);
+    store_row(cbase, m0 + ty * 4u + 67u, n0 + tx * 4u + 64u, c13_1);
+}

@@ -668,6 +668,8 @@ fn every_matmul_rung_matches_the_reference() {
             // tiles with B transposed; M past one 16-row block, batched.
             (19, 1030, 12, 1, false, true, true),
             (40, 7, 4, 3, false, false, false),
+            // sm128: several 128 x 128 tiles, K not a multiple of its 8.
+            (200, 264, 44, 1, false, false, true),
         ] {
             let (a, b, bv) = (
                 uniform(&mut r, batch * m * k),

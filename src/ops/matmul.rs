@@ -19,13 +19,18 @@ pub const TILED: Kernel = kernel("matmul", SOURCE, "matmul_tiled");
 const SOURCE_VEC4: &str = include_str!("../../shaders/matmul_vec4.wgsl");
 pub const RB4_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb4_vec4");
 pub const RB8_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb8_vec4");
+pub const SM128: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128");
 
 /// The ladder, slowest idea first: one output per invocation; 16x16 tiles
 /// through workgroup memory; 4x4 register blocks from storage; the same with
 /// vec4 loads (needs multiples of 4, falls back to rb4 otherwise); 8x4
 /// blocks; B packed into a texture with A shared by subgroup shuffles
-/// (`matmul_tex`; falls back to the vec4 rungs where it cannot run).
-pub const KERNELS: [&str; 6] = ["naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4", "tex"];
+/// (`matmul_tex`; falls back to the vec4 rungs where it cannot run); 128 x
+/// 128 tiles through workgroup memory with 8 x 8 outputs per thread
+/// (`sm128`, for GPUs with real shared memory; vec4 preconditions).
+pub const KERNELS: [&str; 7] = [
+    "naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4", "tex", "sm128",
+];
 
 /// What `Gpu::kernel_for("matmul")` selects, or the default: the vec4 rung
 /// where the shapes allow it.
@@ -46,7 +51,7 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
         // on llvmpipe); elsewhere the autotuner has to show it.
         None if tex_ok && gpu.info.device_type == wgpu::DeviceType::Cpu => Ok("tex"),
         None => Ok(fallback),
-        Some("rb4_vec4" | "rb8_vec4") if !vec4_ok => Ok("rb4"),
+        Some("rb4_vec4" | "rb8_vec4" | "sm128") if !vec4_ok => Ok("rb4"),
         Some("tex") if !tex_ok => Ok(fallback),
         Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
             Error::arg(
@@ -247,6 +252,11 @@ pub fn matmul_into(
             batches * (tiles_m * tiles_n) as u64,
             workgroup_1d(gpu),
         ),
+        "sm128" => (
+            SM128,
+            batches * (mm.m.div_ceil(128) * mm.n.div_ceil(128)) as u64 * 256,
+            256,
+        ),
         "rb8_vec4" => (
             RB8_VEC4,
             batches * (mm.m.div_ceil(8) * tiles_n) as u64,
@@ -254,9 +264,11 @@ pub fn matmul_into(
         ),
         _ => (RB4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
     };
-    if name == "tiled" && gpu.limits.max_compute_invocations_per_workgroup < 256 {
+    if (name == "tiled" || name == "sm128")
+        && gpu.limits.max_compute_invocations_per_workgroup < 256
+    {
         return Err(Error::arg(
-            "--kernel tiled",
+            &format!("--kernel {name}"),
             "this device allows fewer than 256 invocations per workgroup; use rb4",
         ));
     }
@@ -283,13 +295,22 @@ pub fn matmul_into(
         b_si: u(b.1.inner),
         c_so: u(c.1.outer),
         c_si: u(c.1.inner),
-        tiles_n: u(tiles_n),
-        tiles_m: u(if name == "rb8_vec4" {
-            mm.m.div_ceil(8)
+        tiles_n: u(if name == "sm128" {
+            mm.n.div_ceil(128)
         } else {
-            tiles_m
+            tiles_n
         }),
-        total: total32,
+        tiles_m: u(match name {
+            "rb8_vec4" => mm.m.div_ceil(8),
+            "sm128" => mm.m.div_ceil(128),
+            _ => tiles_m,
+        }),
+        // sm128 counts workgroups (its threads share one tile).
+        total: if name == "sm128" {
+            total32 / 256
+        } else {
+            total32
+        },
         alpha: mm.alpha,
         k0: 0,
         k1: 0,
@@ -300,9 +321,11 @@ pub fn matmul_into(
     // Each invocation loops over its share of K once (the vec4 rung four at
     // a time); the device's loop budget decides how many dispatches K is
     // split into.
-    let vec4 = name.ends_with("_vec4");
+    let vec4 = name.ends_with("_vec4") || name == "sm128";
     let step = if vec4 { 4 } else { 1 };
-    let mut parts = split_range(gpu, layer, mm.k / step, 1, 0, invocations)?;
+    // sm128 loops ~4.5 times per quad of K (half a tile step, 4 inner).
+    let per_quad = if name == "sm128" { 5 } else { 1 };
+    let mut parts = split_range(gpu, layer, mm.k / step, per_quad, 0, invocations)?;
     // On adapters that run on CPU cores, K blocks keep a workgroup's slice
     // of B in the core's cache (at 2048 this was 2.8x faster on lavapipe).
     let block = gpu.matmul_k_block / step;
