@@ -19,5 +19,6 @@ $B --adapter nvidia bench conv --reps 10 --quiet --csv "$OUT/conv.csv"
 $B --adapter nvidia attention --tokens 8192 --heads 8 --dim 512 --check-rows 32
 $B --adapter nvidia permute
 PYTHONUNBUFFERED=1 python3 scripts/pytorch_bench.py --device cuda | tee "$OUT/pytorch_cuda.txt"
+python3 scripts/ratio_table.py "$OUT/pytorch_cuda.txt" "$OUT/matmul.csv" "$OUT/attention.csv" "$OUT/conv.csv" | tee "$OUT/ratios.txt"
 for t in devcarry/tests/*; do echo "== $t"; "$t" --test-threads 4 2>&1 | grep -E "test result|FAILED|panicked" ; done
 cp "$OUT/tune.json" "$OUT/tune_nvidia.json" 2>/dev/null || true
