@@ -31,6 +31,14 @@ pub struct KernelResult {
     pub worst_of_bound: f64,
     /// The first failure, in words.
     pub failure: Option<String>,
+    /// The kernel entry points that actually ran: a rung the device cannot
+    /// run falls back (e.g. `tex` without subgroups), and this shows it.
+    pub ran: std::collections::BTreeSet<String>,
+}
+
+thread_local! {
+    /// Entry points run since the last `record` (filled by run_and_compare).
+    static RAN: std::cell::RefCell<std::collections::BTreeSet<String>> = Default::default();
 }
 
 struct Tally {
@@ -49,12 +57,14 @@ impl Tally {
                     max_abs_err: 0.0,
                     worst_of_bound: 0.0,
                     failure: None,
+                    ran: Default::default(),
                 });
                 self.results.len() - 1
             }
         };
         let r = &mut self.results[idx];
         r.cases += 1;
+        RAN.with(|ran| r.ran.append(&mut ran.borrow_mut()));
         match outcome {
             Ok(c) => {
                 r.max_abs_err = r.max_abs_err.max(c.max_abs_err);
@@ -87,6 +97,10 @@ fn up(gpu: &Gpu, shape: &[usize], seed: u64) -> Result<(Tensor, Vec<f32>)> {
 }
 
 fn run_and_compare(gpu: &Gpu, plan: &Plan, y: &Tensor, reference: &RefTensor) -> Result<Check> {
+    RAN.with(|ran| {
+        ran.borrow_mut()
+            .extend(plan.steps.iter().map(|s| s.kernel.entry.to_string()))
+    });
     gpu.run(plan)?;
     Ok(compare(&y.download(gpu)?, reference))
 }

@@ -49,18 +49,19 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
             a.name, a.backend, a.device_type, a.driver, a.driver_info
         );
         println!(
-            "{:<32} {:>5} {:>7} {:>12} {:>10}  verdict",
+            "{:<32} {:>5} {:>7} {:>12} {:>10}  verdict  ran as",
             "kernel", "cases", "failed", "max abs err", "of bound"
         );
         for r in &results {
             println!(
-                "{:<32} {:>5} {:>7} {:>12.3e} {:>10.3}  {}",
+                "{:<32} {:>5} {:>7} {:>12.3e} {:>10.3}  {:<7}  {}",
                 r.kernel,
                 r.cases,
                 r.failed,
                 r.max_abs_err,
                 r.worst_of_bound,
-                if r.failed == 0 { "PASS" } else { "FAIL" }
+                if r.failed == 0 { "PASS" } else { "FAIL" },
+                r.ran.iter().cloned().collect::<Vec<_>>().join(", ")
             );
             if let Some(f) = &r.failure {
                 println!("    first failure: {f}");
