@@ -333,6 +333,7 @@ impl Case {
                     })
                     .collect::<Result<_>>()?;
                 let t = time_plans(gpu, &plans, 1, reps)?;
+                let fell_back = fallback_note(self.op, kernel, &plans[0]);
                 let got = outs[0].download(gpu)?;
                 let (reference, ref_ms) = self.conv_reference.get_or_init(|| {
                     let start = std::time::Instant::now();
@@ -354,6 +355,7 @@ impl Case {
                     checked(c.elements, c.elements, "elements"),
                 );
                 row.reference_ms = Some(ref_ms);
+                row.note = fell_back.or(row.note);
                 Ok(row)
             }
             Data::Matmul { n, a, b } => {
@@ -383,6 +385,7 @@ impl Case {
                     })
                     .collect::<Result<_>>()?;
                 let t = time_plans(gpu, &plans, 1, reps)?;
+                let fell_back = fallback_note(self.op, kernel, &plans[0]);
                 let got = outs[0].download(gpu)?;
                 let rows = sample_rows(n, seed);
                 let start = std::time::Instant::now();
@@ -409,8 +412,11 @@ impl Case {
                     (&mut reference, View::dense(rows.len(), n, false)),
                 );
                 let ref_ms = start.elapsed().as_secs_f64() * 1e3;
-                Ok(self.sampled_row(
-                    kernel, adapter, &t, &got, &rows, n, n, "rows", &reference, ref_ms,
+                Ok(with_note(
+                    fell_back,
+                    self.sampled_row(
+                        kernel, adapter, &t, &got, &rows, n, n, "rows", &reference, ref_ms,
+                    ),
                 ))
             }
             Data::Attention { shape, qkv } => {
@@ -442,6 +448,7 @@ impl Case {
                     })
                     .collect::<Result<_>>()?;
                 let t = time_plans(gpu, &plans, 1, reps)?;
+                let fell_back = fallback_note(self.op, kernel, &plans[0]);
                 let got = outs[0].download(gpu)?;
                 let rows = sample_rows(shape.queries, seed);
                 let start = std::time::Instant::now();
@@ -465,17 +472,20 @@ impl Case {
                     &pairs,
                 );
                 let ref_ms = start.elapsed().as_secs_f64() * 1e3;
-                Ok(self.sampled_row(
-                    kernel,
-                    adapter,
-                    &t,
-                    &got,
-                    &rows,
-                    shape.width(),
-                    shape.queries,
-                    "query rows",
-                    &reference,
-                    ref_ms,
+                Ok(with_note(
+                    fell_back,
+                    self.sampled_row(
+                        kernel,
+                        adapter,
+                        &t,
+                        &got,
+                        &rows,
+                        shape.width(),
+                        shape.queries,
+                        "query rows",
+                        &reference,
+                        ref_ms,
+                    ),
                 ))
             }
         }
@@ -522,6 +532,52 @@ impl Case {
     }
 }
 
+/// The entry point that shows a rung ran (the product kernel of a texture
+/// rung, not its packing steps).
+fn rung_entry(op: OpKind, rung: &str) -> Option<&'static str> {
+    Some(match (op, rung) {
+        (OpKind::Matmul, "naive") => "matmul_naive",
+        (OpKind::Matmul, "tiled") => "matmul_tiled",
+        (OpKind::Matmul, "rb4") => "matmul_rb4",
+        (OpKind::Matmul, "rb4_vec4") => "matmul_rb4_vec4",
+        (OpKind::Matmul, "rb8_vec4") => "matmul_rb8_vec4",
+        (OpKind::Matmul, "tex") => "matmul_tex",
+        (OpKind::Matmul, "sm128") => "matmul_sm128",
+        (OpKind::Conv, "direct") => "conv2d_direct",
+        (OpKind::Conv, "row4") => "conv2d_row4",
+        (OpKind::Conv, "igemm") => "conv2d_igemm",
+        (OpKind::Conv, "tex") => "matmul_tex",
+        (OpKind::Attention, "composed") => "softmax",
+        (OpKind::Attention, "fused_scalar") => "attention_fused",
+        (OpKind::Attention, "fused") => "attention_fused_vec4",
+        (OpKind::Attention, "fused_tex") => "attention_tex",
+        _ => return None,
+    })
+}
+
+/// When a rung could not run this shape on this device and the op fell
+/// back (the row is then timed under the rung's name), says what ran.
+fn fallback_note(op: OpKind, rung: &str, plan: &Plan) -> Option<String> {
+    let want = rung_entry(op, rung)?;
+    let ran: std::collections::BTreeSet<&str> = plan.steps.iter().map(|s| s.kernel.entry).collect();
+    let hit = ran
+        .iter()
+        .any(|e| *e == want || (want == "softmax" && e.starts_with("softmax")));
+    (!hit).then(|| {
+        format!(
+            "{rung} cannot run this here; fell back to {}",
+            ran.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+fn with_note(note: Option<String>, mut row: Row) -> Row {
+    if note.is_some() {
+        row.note = note;
+    }
+    row
+}
+
 fn square(n: usize) -> Matmul {
     Matmul {
         m: n,
@@ -555,4 +611,47 @@ pub fn conv_stack_baseline(stack: &ConvStack, input: &[f32]) -> Vec<f32> {
         };
     }
     cur
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::Step;
+
+    fn plan_of(entries: &[&'static str]) -> Plan {
+        let mut plan = Plan::new();
+        for &entry in entries {
+            plan.push(Step {
+                label: entry.into(),
+                kernel: crate::gpu::Kernel {
+                    family: "f",
+                    source: "",
+                    entry,
+                },
+                overrides: vec![],
+                params: vec![],
+                bindings: vec![],
+                invocations: 1,
+                workgroup_size: 1,
+                flops: 0,
+                bytes_moved: 0,
+            });
+        }
+        plan
+    }
+
+    #[test]
+    fn a_rung_that_fell_back_is_named_and_one_that_ran_is_not() {
+        let ran = plan_of(&["pack_a", "pack_b", "matmul_tex"]);
+        assert_eq!(fallback_note(OpKind::Matmul, "tex", &ran), None);
+        let fell = plan_of(&["matmul_rb4_vec4"]);
+        let note = fallback_note(OpKind::Matmul, "tex", &fell).unwrap();
+        assert!(note.contains("fell back to matmul_rb4_vec4"), "{note}");
+        // rb4 must not be satisfied by rb4_vec4.
+        assert!(fallback_note(OpKind::Matmul, "rb4", &fell).is_some());
+        assert_eq!(
+            fallback_note(OpKind::Attention, "composed", &plan_of(&["softmax_lanes"])),
+            None
+        );
+    }
 }

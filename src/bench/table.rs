@@ -79,7 +79,12 @@ pub fn text(rows: &[Row]) -> String {
                     .unwrap_or_default(),
                 opt(r.reference_ms, 1),
                 if r.passed {
-                    format!("PASS ({})", r.checked)
+                    // A rung that fell back is timed under its own name:
+                    // say so beside the verdict.
+                    match r.note.as_deref().filter(|n| n.contains("fell back")) {
+                        Some(n) => format!("PASS ({}); {n}", r.checked),
+                        None => format!("PASS ({})", r.checked),
+                    }
                 } else {
                     format!("FAIL {}", r.note.as_deref().unwrap_or(""))
                 },

@@ -46,7 +46,7 @@ pub fn unsupported(gpu: &Gpu, sh: &AttentionShape) -> Option<String> {
     };
     let dim = gpu.limits.max_texture_dimension_2d as usize;
     let (w, b) = (sh.width(), sh.batch);
-    if sh.head_dim % 4 != 0 || sh.head_dim > 4 * QUADS_PER_LANE * sg {
+    if !sh.head_dim.is_multiple_of(4) || sh.head_dim > 4 * QUADS_PER_LANE * sg {
         Some(format!(
             "head size {} is not a multiple of 4 up to {}",
             sh.head_dim,
