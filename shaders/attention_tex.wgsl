@@ -9,7 +9,9 @@
 // lane by subgroupShuffle), an online-softmax update whose row max and sum
 // are subgroupMax / subgroupAdd, then P V with each lane owning 2 texels
 // (8 features) of the output and P shuffled from the lane that owns the key.
-// The scores never leave registers. Causal and key-padding masks; a row
+// The scores never leave registers. attention_tex_wide is the same with
+// 4 rows, 4 query quads and 4 output texels per lane (head sizes up to
+// 16 x sg: 128 on lavapipe). Causal and key-padding masks; a row
 // with every key masked gives zeros; NaN in a row's scores gives a NaN row.
 
 struct AttentionParams {
@@ -441,6 +443,329 @@ fn attention_tex(
         }
         if 2u * sl + 1u < d4 {
             o4[ob + 2u * sl + 1u] = select(o7_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad7);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn attention_tex_wide(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(subgroup_invocation_id) sl: u32,
+    @builtin(subgroup_size) sg: u32,
+) {
+    let g = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
+    if g >= p.batch * p.heads * p.q_blocks {
+        return;
+    }
+    let bh = g / p.q_blocks;
+    let b = bh / p.heads;
+    let h = bh % p.heads;
+    let i0 = (g % p.q_blocks) * 4u;
+    let d4 = p.head_dim / 4u;
+    let w4 = p.heads * d4;
+    let last_i = p.queries - 1u;
+    // Query quads of each row, spread over the lanes: lane sl holds quads
+    // sl and sl + sg (rows past the end repeat the last row, never stored).
+    let qb0 = (b * p.queries + min(i0 + 0u, last_i)) * w4 + h * d4;
+    let q0_0 = q4[qb0 + min(0u * sg + sl, d4 - 1u)];
+    let q0_1 = q4[qb0 + min(1u * sg + sl, d4 - 1u)];
+    let q0_2 = q4[qb0 + min(2u * sg + sl, d4 - 1u)];
+    let q0_3 = q4[qb0 + min(3u * sg + sl, d4 - 1u)];
+    let qb1 = (b * p.queries + min(i0 + 1u, last_i)) * w4 + h * d4;
+    let q1_0 = q4[qb1 + min(0u * sg + sl, d4 - 1u)];
+    let q1_1 = q4[qb1 + min(1u * sg + sl, d4 - 1u)];
+    let q1_2 = q4[qb1 + min(2u * sg + sl, d4 - 1u)];
+    let q1_3 = q4[qb1 + min(3u * sg + sl, d4 - 1u)];
+    let qb2 = (b * p.queries + min(i0 + 2u, last_i)) * w4 + h * d4;
+    let q2_0 = q4[qb2 + min(0u * sg + sl, d4 - 1u)];
+    let q2_1 = q4[qb2 + min(1u * sg + sl, d4 - 1u)];
+    let q2_2 = q4[qb2 + min(2u * sg + sl, d4 - 1u)];
+    let q2_3 = q4[qb2 + min(3u * sg + sl, d4 - 1u)];
+    let qb3 = (b * p.queries + min(i0 + 3u, last_i)) * w4 + h * d4;
+    let q3_0 = q4[qb3 + min(0u * sg + sl, d4 - 1u)];
+    let q3_1 = q4[qb3 + min(1u * sg + sl, d4 - 1u)];
+    let q3_2 = q4[qb3 + min(2u * sg + sl, d4 - 1u)];
+    let q3_3 = q4[qb3 + min(3u * sg + sl, d4 - 1u)];
+    var m0 = neg_inf(); var l0 = 0.0; var bad0 = false;
+    var o0_0 = vec4<f32>(0.0);
+    var o0_1 = vec4<f32>(0.0);
+    var o0_2 = vec4<f32>(0.0);
+    var o0_3 = vec4<f32>(0.0);
+    var m1 = neg_inf(); var l1 = 0.0; var bad1 = false;
+    var o1_0 = vec4<f32>(0.0);
+    var o1_1 = vec4<f32>(0.0);
+    var o1_2 = vec4<f32>(0.0);
+    var o1_3 = vec4<f32>(0.0);
+    var m2 = neg_inf(); var l2 = 0.0; var bad2 = false;
+    var o2_0 = vec4<f32>(0.0);
+    var o2_1 = vec4<f32>(0.0);
+    var o2_2 = vec4<f32>(0.0);
+    var o2_3 = vec4<f32>(0.0);
+    var m3 = neg_inf(); var l3 = 0.0; var bad3 = false;
+    var o3_0 = vec4<f32>(0.0);
+    var o3_1 = vec4<f32>(0.0);
+    var o3_2 = vec4<f32>(0.0);
+    var o3_3 = vec4<f32>(0.0);
+    // Output texel columns of this lane (lanes past d4 compute copies).
+    let jd0 = i32(h * d4 + min(4u * sl + 0u, d4 - 1u));
+    let jd1 = i32(h * d4 + min(4u * sl + 1u, d4 - 1u));
+    let jd2 = i32(h * d4 + min(4u * sl + 2u, d4 - 1u));
+    let jd3 = i32(h * d4 + min(4u * sl + 3u, d4 - 1u));
+    let krow = i32((b * p.heads + h) * p.head_dim);
+    let vrow = b * p.v_rows;
+    let texels = (p.keys + 3u) / 4u;
+    for (var x0 = 0u; x0 < texels; x0 += sg) {
+        let x = min(x0 + sl, texels - 1u);
+        var s0 = vec4<f32>(0.0);
+        var s1 = vec4<f32>(0.0);
+        var s2 = vec4<f32>(0.0);
+        var s3 = vec4<f32>(0.0);
+        for (var t = 0u; t < min(sg, d4 - min(d4, 0u * sg)); t++) {
+            let y = krow + i32(4u * (0u * sg + t));
+            let k0 = textureLoad(kt, vec2<i32>(i32(x), y));
+            let k1 = textureLoad(kt, vec2<i32>(i32(x), y + 1));
+            let k2 = textureLoad(kt, vec2<i32>(i32(x), y + 2));
+            let k3 = textureLoad(kt, vec2<i32>(i32(x), y + 3));
+            let a0 = subgroupShuffle(q0_0, t);
+            s0 = fma(vec4(a0.w), k3, fma(vec4(a0.z), k2, fma(vec4(a0.y), k1, fma(vec4(a0.x), k0, s0))));
+            let a1 = subgroupShuffle(q1_0, t);
+            s1 = fma(vec4(a1.w), k3, fma(vec4(a1.z), k2, fma(vec4(a1.y), k1, fma(vec4(a1.x), k0, s1))));
+            let a2 = subgroupShuffle(q2_0, t);
+            s2 = fma(vec4(a2.w), k3, fma(vec4(a2.z), k2, fma(vec4(a2.y), k1, fma(vec4(a2.x), k0, s2))));
+            let a3 = subgroupShuffle(q3_0, t);
+            s3 = fma(vec4(a3.w), k3, fma(vec4(a3.z), k2, fma(vec4(a3.y), k1, fma(vec4(a3.x), k0, s3))));
+        }
+        for (var t = 0u; t < min(sg, d4 - min(d4, 1u * sg)); t++) {
+            let y = krow + i32(4u * (1u * sg + t));
+            let k0 = textureLoad(kt, vec2<i32>(i32(x), y));
+            let k1 = textureLoad(kt, vec2<i32>(i32(x), y + 1));
+            let k2 = textureLoad(kt, vec2<i32>(i32(x), y + 2));
+            let k3 = textureLoad(kt, vec2<i32>(i32(x), y + 3));
+            let a0 = subgroupShuffle(q0_1, t);
+            s0 = fma(vec4(a0.w), k3, fma(vec4(a0.z), k2, fma(vec4(a0.y), k1, fma(vec4(a0.x), k0, s0))));
+            let a1 = subgroupShuffle(q1_1, t);
+            s1 = fma(vec4(a1.w), k3, fma(vec4(a1.z), k2, fma(vec4(a1.y), k1, fma(vec4(a1.x), k0, s1))));
+            let a2 = subgroupShuffle(q2_1, t);
+            s2 = fma(vec4(a2.w), k3, fma(vec4(a2.z), k2, fma(vec4(a2.y), k1, fma(vec4(a2.x), k0, s2))));
+            let a3 = subgroupShuffle(q3_1, t);
+            s3 = fma(vec4(a3.w), k3, fma(vec4(a3.z), k2, fma(vec4(a3.y), k1, fma(vec4(a3.x), k0, s3))));
+        }
+        for (var t = 0u; t < min(sg, d4 - min(d4, 2u * sg)); t++) {
+            let y = krow + i32(4u * (2u * sg + t));
+            let k0 = textureLoad(kt, vec2<i32>(i32(x), y));
+            let k1 = textureLoad(kt, vec2<i32>(i32(x), y + 1));
+            let k2 = textureLoad(kt, vec2<i32>(i32(x), y + 2));
+            let k3 = textureLoad(kt, vec2<i32>(i32(x), y + 3));
+            let a0 = subgroupShuffle(q0_2, t);
+            s0 = fma(vec4(a0.w), k3, fma(vec4(a0.z), k2, fma(vec4(a0.y), k1, fma(vec4(a0.x), k0, s0))));
+            let a1 = subgroupShuffle(q1_2, t);
+            s1 = fma(vec4(a1.w), k3, fma(vec4(a1.z), k2, fma(vec4(a1.y), k1, fma(vec4(a1.x), k0, s1))));
+            let a2 = subgroupShuffle(q2_2, t);
+            s2 = fma(vec4(a2.w), k3, fma(vec4(a2.z), k2, fma(vec4(a2.y), k1, fma(vec4(a2.x), k0, s2))));
+            let a3 = subgroupShuffle(q3_2, t);
+            s3 = fma(vec4(a3.w), k3, fma(vec4(a3.z), k2, fma(vec4(a3.y), k1, fma(vec4(a3.x), k0, s3))));
+        }
+        for (var t = 0u; t < min(sg, d4 - min(d4, 3u * sg)); t++) {
+            let y = krow + i32(4u * (3u * sg + t));
+            let k0 = textureLoad(kt, vec2<i32>(i32(x), y));
+            let k1 = textureLoad(kt, vec2<i32>(i32(x), y + 1));
+            let k2 = textureLoad(kt, vec2<i32>(i32(x), y + 2));
+            let k3 = textureLoad(kt, vec2<i32>(i32(x), y + 3));
+            let a0 = subgroupShuffle(q0_3, t);
+            s0 = fma(vec4(a0.w), k3, fma(vec4(a0.z), k2, fma(vec4(a0.y), k1, fma(vec4(a0.x), k0, s0))));
+            let a1 = subgroupShuffle(q1_3, t);
+            s1 = fma(vec4(a1.w), k3, fma(vec4(a1.z), k2, fma(vec4(a1.y), k1, fma(vec4(a1.x), k0, s1))));
+            let a2 = subgroupShuffle(q2_3, t);
+            s2 = fma(vec4(a2.w), k3, fma(vec4(a2.z), k2, fma(vec4(a2.y), k1, fma(vec4(a2.x), k0, s2))));
+            let a3 = subgroupShuffle(q3_3, t);
+            s3 = fma(vec4(a3.w), k3, fma(vec4(a3.z), k2, fma(vec4(a3.y), k1, fma(vec4(a3.x), k0, s3))));
+        }
+        // Online softmax: block max and sum over the whole subgroup.
+        {
+            let sm = masked(s0, b, i0 + 0u, x0 + sl);
+            let nan = subgroupAny(is_nan4(sm));
+            bad0 = bad0 || nan;
+            let bm = subgroupMax(max(max(sm.x, sm.y), max(sm.z, sm.w)));
+            let mn = max(m0, bm);
+            // Nothing kept yet: keep everything at zero (no -inf - -inf).
+            let live = mn > neg_inf();
+            let pr = select(vec4<f32>(0.0), exp(sm - vec4(mn)), live && !nan);
+            let corr = select(1.0, exp(m0 - mn), live);
+            l0 = l0 * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w);
+            o0_0 *= corr;
+            o0_1 *= corr;
+            o0_2 *= corr;
+            o0_3 *= corr;
+            m0 = mn;
+            s0 = pr;
+        }
+        {
+            let sm = masked(s1, b, i0 + 1u, x0 + sl);
+            let nan = subgroupAny(is_nan4(sm));
+            bad1 = bad1 || nan;
+            let bm = subgroupMax(max(max(sm.x, sm.y), max(sm.z, sm.w)));
+            let mn = max(m1, bm);
+            // Nothing kept yet: keep everything at zero (no -inf - -inf).
+            let live = mn > neg_inf();
+            let pr = select(vec4<f32>(0.0), exp(sm - vec4(mn)), live && !nan);
+            let corr = select(1.0, exp(m1 - mn), live);
+            l1 = l1 * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w);
+            o1_0 *= corr;
+            o1_1 *= corr;
+            o1_2 *= corr;
+            o1_3 *= corr;
+            m1 = mn;
+            s1 = pr;
+        }
+        {
+            let sm = masked(s2, b, i0 + 2u, x0 + sl);
+            let nan = subgroupAny(is_nan4(sm));
+            bad2 = bad2 || nan;
+            let bm = subgroupMax(max(max(sm.x, sm.y), max(sm.z, sm.w)));
+            let mn = max(m2, bm);
+            // Nothing kept yet: keep everything at zero (no -inf - -inf).
+            let live = mn > neg_inf();
+            let pr = select(vec4<f32>(0.0), exp(sm - vec4(mn)), live && !nan);
+            let corr = select(1.0, exp(m2 - mn), live);
+            l2 = l2 * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w);
+            o2_0 *= corr;
+            o2_1 *= corr;
+            o2_2 *= corr;
+            o2_3 *= corr;
+            m2 = mn;
+            s2 = pr;
+        }
+        {
+            let sm = masked(s3, b, i0 + 3u, x0 + sl);
+            let nan = subgroupAny(is_nan4(sm));
+            bad3 = bad3 || nan;
+            let bm = subgroupMax(max(max(sm.x, sm.y), max(sm.z, sm.w)));
+            let mn = max(m3, bm);
+            // Nothing kept yet: keep everything at zero (no -inf - -inf).
+            let live = mn > neg_inf();
+            let pr = select(vec4<f32>(0.0), exp(sm - vec4(mn)), live && !nan);
+            let corr = select(1.0, exp(m3 - mn), live);
+            l3 = l3 * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w);
+            o3_0 *= corr;
+            o3_1 *= corr;
+            o3_2 *= corr;
+            o3_3 *= corr;
+            m3 = mn;
+            s3 = pr;
+        }
+        // P V: keys of lane t's texel, P from lane t.
+        for (var t = 0u; t < min(sg, texels - x0); t++) {
+            let key = 4u * (x0 + t);
+            let y0 = i32(vrow + min(key + 0u, p.keys - 1u));
+            let ok0 = key + 0u < p.keys;
+            let v0_0 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd0, y0)), ok0);
+            let v0_1 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd1, y0)), ok0);
+            let v0_2 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd2, y0)), ok0);
+            let v0_3 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd3, y0)), ok0);
+            let y1 = i32(vrow + min(key + 1u, p.keys - 1u));
+            let ok1 = key + 1u < p.keys;
+            let v1_0 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd0, y1)), ok1);
+            let v1_1 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd1, y1)), ok1);
+            let v1_2 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd2, y1)), ok1);
+            let v1_3 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd3, y1)), ok1);
+            let y2 = i32(vrow + min(key + 2u, p.keys - 1u));
+            let ok2 = key + 2u < p.keys;
+            let v2_0 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd0, y2)), ok2);
+            let v2_1 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd1, y2)), ok2);
+            let v2_2 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd2, y2)), ok2);
+            let v2_3 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd3, y2)), ok2);
+            let y3 = i32(vrow + min(key + 3u, p.keys - 1u));
+            let ok3 = key + 3u < p.keys;
+            let v3_0 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd0, y3)), ok3);
+            let v3_1 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd1, y3)), ok3);
+            let v3_2 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd2, y3)), ok3);
+            let v3_3 = select(vec4<f32>(0.0), textureLoad(vt, vec2<i32>(jd3, y3)), ok3);
+            let pv0 = subgroupShuffle(s0, t);
+            o0_0 = fma(vec4(pv0.w), v3_0, fma(vec4(pv0.z), v2_0, fma(vec4(pv0.y), v1_0, fma(vec4(pv0.x), v0_0, o0_0))));
+            o0_1 = fma(vec4(pv0.w), v3_1, fma(vec4(pv0.z), v2_1, fma(vec4(pv0.y), v1_1, fma(vec4(pv0.x), v0_1, o0_1))));
+            o0_2 = fma(vec4(pv0.w), v3_2, fma(vec4(pv0.z), v2_2, fma(vec4(pv0.y), v1_2, fma(vec4(pv0.x), v0_2, o0_2))));
+            o0_3 = fma(vec4(pv0.w), v3_3, fma(vec4(pv0.z), v2_3, fma(vec4(pv0.y), v1_3, fma(vec4(pv0.x), v0_3, o0_3))));
+            let pv1 = subgroupShuffle(s1, t);
+            o1_0 = fma(vec4(pv1.w), v3_0, fma(vec4(pv1.z), v2_0, fma(vec4(pv1.y), v1_0, fma(vec4(pv1.x), v0_0, o1_0))));
+            o1_1 = fma(vec4(pv1.w), v3_1, fma(vec4(pv1.z), v2_1, fma(vec4(pv1.y), v1_1, fma(vec4(pv1.x), v0_1, o1_1))));
+            o1_2 = fma(vec4(pv1.w), v3_2, fma(vec4(pv1.z), v2_2, fma(vec4(pv1.y), v1_2, fma(vec4(pv1.x), v0_2, o1_2))));
+            o1_3 = fma(vec4(pv1.w), v3_3, fma(vec4(pv1.z), v2_3, fma(vec4(pv1.y), v1_3, fma(vec4(pv1.x), v0_3, o1_3))));
+            let pv2 = subgroupShuffle(s2, t);
+            o2_0 = fma(vec4(pv2.w), v3_0, fma(vec4(pv2.z), v2_0, fma(vec4(pv2.y), v1_0, fma(vec4(pv2.x), v0_0, o2_0))));
+            o2_1 = fma(vec4(pv2.w), v3_1, fma(vec4(pv2.z), v2_1, fma(vec4(pv2.y), v1_1, fma(vec4(pv2.x), v0_1, o2_1))));
+            o2_2 = fma(vec4(pv2.w), v3_2, fma(vec4(pv2.z), v2_2, fma(vec4(pv2.y), v1_2, fma(vec4(pv2.x), v0_2, o2_2))));
+            o2_3 = fma(vec4(pv2.w), v3_3, fma(vec4(pv2.z), v2_3, fma(vec4(pv2.y), v1_3, fma(vec4(pv2.x), v0_3, o2_3))));
+            let pv3 = subgroupShuffle(s3, t);
+            o3_0 = fma(vec4(pv3.w), v3_0, fma(vec4(pv3.z), v2_0, fma(vec4(pv3.y), v1_0, fma(vec4(pv3.x), v0_0, o3_0))));
+            o3_1 = fma(vec4(pv3.w), v3_1, fma(vec4(pv3.z), v2_1, fma(vec4(pv3.y), v1_1, fma(vec4(pv3.x), v0_1, o3_1))));
+            o3_2 = fma(vec4(pv3.w), v3_2, fma(vec4(pv3.z), v2_2, fma(vec4(pv3.y), v1_2, fma(vec4(pv3.x), v0_2, o3_2))));
+            o3_3 = fma(vec4(pv3.w), v3_3, fma(vec4(pv3.z), v2_3, fma(vec4(pv3.y), v1_3, fma(vec4(pv3.x), v0_3, o3_3))));
+        }
+    }
+    // A row with every key masked keeps its zeros (l = 0).
+    if i0 + 0u < p.queries {
+        let ob = (b * p.queries + i0 + 0u) * w4 + h * d4;
+        let inv = select(1.0 / l0, 0.0, l0 == 0.0);
+        if 4u * sl + 0u < d4 {
+            o4[ob + 4u * sl + 0u] = select(o0_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+        }
+        if 4u * sl + 1u < d4 {
+            o4[ob + 4u * sl + 1u] = select(o0_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+        }
+        if 4u * sl + 2u < d4 {
+            o4[ob + 4u * sl + 2u] = select(o0_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+        }
+        if 4u * sl + 3u < d4 {
+            o4[ob + 4u * sl + 3u] = select(o0_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+        }
+    }
+    if i0 + 1u < p.queries {
+        let ob = (b * p.queries + i0 + 1u) * w4 + h * d4;
+        let inv = select(1.0 / l1, 0.0, l1 == 0.0);
+        if 4u * sl + 0u < d4 {
+            o4[ob + 4u * sl + 0u] = select(o1_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
+        }
+        if 4u * sl + 1u < d4 {
+            o4[ob + 4u * sl + 1u] = select(o1_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
+        }
+        if 4u * sl + 2u < d4 {
+            o4[ob + 4u * sl + 2u] = select(o1_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
+        }
+        if 4u * sl + 3u < d4 {
+            o4[ob + 4u * sl + 3u] = select(o1_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
+        }
+    }
+    if i0 + 2u < p.queries {
+        let ob = (b * p.queries + i0 + 2u) * w4 + h * d4;
+        let inv = select(1.0 / l2, 0.0, l2 == 0.0);
+        if 4u * sl + 0u < d4 {
+            o4[ob + 4u * sl + 0u] = select(o2_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
+        }
+        if 4u * sl + 1u < d4 {
+            o4[ob + 4u * sl + 1u] = select(o2_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
+        }
+        if 4u * sl + 2u < d4 {
+            o4[ob + 4u * sl + 2u] = select(o2_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
+        }
+        if 4u * sl + 3u < d4 {
+            o4[ob + 4u * sl + 3u] = select(o2_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
+        }
+    }
+    if i0 + 3u < p.queries {
+        let ob = (b * p.queries + i0 + 3u) * w4 + h * d4;
+        let inv = select(1.0 / l3, 0.0, l3 == 0.0);
+        if 4u * sl + 0u < d4 {
+            o4[ob + 4u * sl + 0u] = select(o3_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
+        }
+        if 4u * sl + 1u < d4 {
+            o4[ob + 4u * sl + 1u] = select(o3_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
+        }
+        if 4u * sl + 2u < d4 {
+            o4[ob + 4u * sl + 2u] = select(o3_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
+        }
+        if 4u * sl + 3u < d4 {
+            o4[ob + 4u * sl + 3u] = select(o3_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
         }
     }
 }

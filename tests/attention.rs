@@ -782,6 +782,9 @@ fn every_attention_rung_matches_the_reference() {
             (2, 37, 45, 2, 16, true, true, false),
             (1, 9, 70, 4, 64, false, false, true),
             (1, 17, 3, 1, 12, false, true, false),
+            // Head sizes for fused_tex's wide variant (up to 16 x subgroup).
+            (1, 11, 37, 2, 128, true, true, true),
+            (2, 9, 70, 1, 96, false, false, false),
         ] {
             let w = heads * d;
             let mut q = uniform(&mut r, b * l * w);

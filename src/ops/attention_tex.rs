@@ -16,11 +16,19 @@ use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/attention_tex.wgsl");
 pub const ATTENTION_TEX: Kernel = kernel("attention_tex", SOURCE, "attention_tex");
+pub const ATTENTION_TEX_WIDE: Kernel = kernel("attention_tex", SOURCE, "attention_tex_wide");
 
-/// Query rows per workgroup, and query quads / output texels per lane (R,
-/// QJ and C in the generator).
-const ROWS: usize = 8;
-const QUADS_PER_LANE: usize = 2;
+/// The generated shapes: (kernel, query rows per workgroup, query quads
+/// and output texels per lane), narrowest first (R, QJ, C in the generator).
+const VARIANTS: [(Kernel, usize, usize); 2] = [(ATTENTION_TEX, 8, 2), (ATTENTION_TEX_WIDE, 4, 4)];
+
+/// The first variant whose head-size bound holds: (kernel, rows).
+fn variant(head_dim: usize, sg: usize) -> Option<(Kernel, usize)> {
+    VARIANTS
+        .iter()
+        .find(|&&(_, _, quads)| head_dim <= 4 * quads * sg)
+        .map(|&(k, rows, _)| (k, rows))
+}
 
 /// The subgroup size when the device has exactly one, else None.
 fn fixed_subgroup(gpu: &Gpu) -> Option<usize> {
@@ -46,11 +54,11 @@ pub fn unsupported(gpu: &Gpu, sh: &AttentionShape) -> Option<String> {
     };
     let dim = gpu.limits.max_texture_dimension_2d as usize;
     let (w, b) = (sh.width(), sh.batch);
-    if !sh.head_dim.is_multiple_of(4) || sh.head_dim > 4 * QUADS_PER_LANE * sg {
+    let widest = 4 * VARIANTS[VARIANTS.len() - 1].2 * sg;
+    if !sh.head_dim.is_multiple_of(4) || variant(sh.head_dim, sg).is_none() {
         Some(format!(
-            "head size {} is not a multiple of 4 up to {}",
-            sh.head_dim,
-            4 * QUADS_PER_LANE * sg
+            "head size {} is not a multiple of 4 up to {widest}",
+            sh.head_dim
         ))
     } else if sh.keys.div_ceil(4) > dim || w / 4 > dim || b * w > dim || b * padded_k(sh.keys) > dim
     {
@@ -118,7 +126,9 @@ pub fn attention_tex(
         Some(m) => m.clone(),
         None => Tensor::placeholder(gpu)?,
     };
-    let q_blocks = sh.queries.div_ceil(ROWS);
+    let (kernel, rows_per_group) = variant(sh.head_dim, sg)
+        .ok_or_else(|| Error::shape(layer, "head size too large for fused_tex"))?;
+    let q_blocks = sh.queries.div_ceil(rows_per_group);
     let groups = (b * sh.heads * q_blocks) as u64;
     let params = AttentionParams {
         batch: u(b),
@@ -136,7 +146,7 @@ pub fn attention_tex(
     };
     plan.push(Step {
         label: format!("{layer} fused (tex)"),
-        kernel: ATTENTION_TEX,
+        kernel,
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![
