@@ -67,6 +67,7 @@ fn fake_timing() -> PlanTiming {
         clock: "gpu-timestamps",
         note: None,
         steps: vec![],
+        submissions: 1,
     }
 }
 

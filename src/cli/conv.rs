@@ -149,6 +149,7 @@ pub fn to_json(r: &ConvReport) -> serde_json::Value {
             "compile_ms": r.timing.compile_ms,
             "first_run_ms": r.timing.first_run_ms,
             "reps": r.timing.reps,
+            "submissions": r.timing.submissions,
             "cpu_ms": r.cpu_ms,
             "cpu_impl": "f64 reference loops, one thread",
             "gflop": r.stack.flops() as f64 / 1e9,
@@ -209,13 +210,15 @@ pub fn print_text(r: &ConvReport, explain: bool) {
     println!("  rule: {}", r.check.rule);
     let t = &r.timing;
     println!(
-        "\ntiming: GPU {:.3} ms median of {} (min {:.3}, max {:.3}; {}), compile {:.1} ms, first run {:.3} ms; \
+        "\ntiming: GPU {:.3} ms median of {} (min {:.3}, max {:.3}; {}; {} submission{}), compile {:.1} ms, first run {:.3} ms; \
          CPU f64 reference {:.3} ms; {:.3} MFLOP",
         t.median_ms,
         t.reps,
         t.min_ms,
         t.max_ms,
         t.clock,
+        t.submissions,
+        if t.submissions == 1 { "" } else { "s" },
         t.compile_ms,
         t.first_run_ms,
         r.cpu_ms,
@@ -226,8 +229,9 @@ pub fn print_text(r: &ConvReport, explain: bool) {
     }
     if explain {
         println!(
-            "\nplan ({} steps, one submission):\n{}",
+            "\nplan ({} steps, {} submission(s)):\n{}",
             r.plan.steps.len(),
+            t.submissions,
             r.plan.explain()
         );
         for (label, ms) in &t.steps {

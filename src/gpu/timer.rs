@@ -219,6 +219,9 @@ pub struct PlanTiming {
     pub note: Option<String>,
     /// Median per-step GPU time, when timestamps were available.
     pub steps: Vec<(String, f64)>,
+    /// Submissions one run of the plan took (a plan is cut only past the
+    /// per-submission FLOP budget).
+    pub submissions: usize,
 }
 
 pub fn median(v: &mut [f64]) -> f64 {
@@ -315,6 +318,7 @@ pub fn time_plans(
         },
         note,
         steps,
+        submissions: first.submissions,
     })
 }
 
@@ -336,5 +340,6 @@ pub fn sum_timings(parts: &[PlanTiming]) -> PlanTiming {
             n => Some(format!("run in {n} chunks of the batch (activations exceed one storage binding); times are sums")),
         },
         steps: parts.iter().flat_map(|t| t.steps.clone()).collect(),
+        submissions: parts.iter().map(|t| t.submissions).sum(),
     }
 }
