@@ -1,3 +1,4 @@
+// requires: matmul_common.wgsl
 // Batched matrix product C = act(alpha * op(A) op(B) + bias), op = optional
 // transpose, with strided batches (outer x inner, so per-head slices of a
 // [B, L, H*d] tensor are addressed in place, no transposes copied out).
@@ -5,37 +6,12 @@
 // vec4 accumulators and reads A and B straight from storage (on lavapipe
 // this beat a workgroup-memory tiling ~4x). Every edge is guarded.
 
-struct MatmulParams {
-    m: u32, n: u32, k: u32, batch_inner: u32,
-    batches: u32, flags: u32, lda: u32, ldb: u32,
-    ldc: u32, a_so: u32, a_si: u32, b_so: u32,
-    b_si: u32, c_so: u32, c_si: u32, tiles_n: u32,
-    tiles_m: u32, total: u32, alpha: f32, k0: u32,
-    k1: u32, a_off: u32, b_off: u32, c_off: u32,
-}
-// a_off, b_off, c_off shift each operand's indices: an operand larger than
-// one storage binding is bound in ranges, and the offset maps absolute row
-// and k indices into the bound range. They may wrap (u32 arithmetic is
-// modular in WGSL); the final index is always inside the range.
-
 // Transposes are pipeline constants, so the inner loop carries no branch.
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
-const BIAS: u32 = 4u;
-const RELU: u32 = 8u;
-const GELU: u32 = 16u;
-// A long reduction is split into dispatches over k0..k1 (llvmpipe stops
-// loops after 65535 iterations; OS watchdogs stop long dispatches): the
-// first writes its partial sum, later ones add to it, the last applies
-// bias and activation.
-const FIRST: u32 = 32u;
-const LAST: u32 = 64u;
 
-@group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 // Rows and columns past the edge are clamped onto the last real one: the
 // loads stay in bounds without a branch, and those results are never
@@ -56,38 +32,6 @@ fn load_b(base: u32, kk: u32, j: u32) -> f32 {
     return b[base + kk * p.ldb + c];
 }
 
-
-fn epilogue(v: f32, j: u32, prev: f32) -> f32 {
-    var r = p.alpha * v;
-    if (p.flags & FIRST) == 0u {
-        r += prev;
-    }
-    if (p.flags & LAST) == 0u {
-        return r;
-    }
-    if (p.flags & BIAS) != 0u {
-        r += bias[j];
-    }
-    if (p.flags & RELU) != 0u {
-        r = relu_keep_nan(r);
-    }
-    if (p.flags & GELU) != 0u {
-        r = gelu(r);
-    }
-    return r;
-}
-
-fn store_row(base: u32, i: u32, j0: u32, v: vec4<f32>) {
-    if i >= p.m {
-        return;
-    }
-    let row = base + i * p.ldc;
-    for (var t = 0u; t < 4u; t++) {
-        if j0 + t < p.n {
-            c[row + j0 + t] = epilogue(v[t], j0 + t, c[row + j0 + t]);
-        }
-    }
-}
 
 @compute @workgroup_size(WG)
 fn matmul_rb4(
@@ -154,7 +98,7 @@ fn matmul_naive(
         acc += load_a(abase, i, kk) * load_b(bbase, kk, j);
     }
     let ci = cbase + i * p.ldc + j;
-    c[ci] = epilogue(acc, j, c[ci]);
+    c[ci] = epilogue(acc, i, j, c[ci]);
 }
 
 // Rung 2: 16 x 16 output tiles per workgroup of 256, A and B tiles staged
@@ -195,6 +139,6 @@ fn matmul_tiled(
     }
     if in_range && i < p.m && j < p.n {
         let ci = cbase + i * p.ldc + j;
-        c[ci] = epilogue(acc, j, c[ci]);
+        c[ci] = epilogue(acc, i, j, c[ci]);
     }
 }

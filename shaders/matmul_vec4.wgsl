@@ -1,3 +1,4 @@
+// requires: matmul_common.wgsl
 // Rung 4 of the matmul ladder: register-blocked like matmul_rb4 (a 4 x 4
 // block of C per invocation, four named vec4 accumulators, operands read
 // straight from storage) with every load a vec4: four consecutive k of a row
@@ -5,59 +6,9 @@
 // not transposed, K, N, the leading dimensions and batch strides all
 // multiples of 4 (the host checks and falls back to rb4 otherwise).
 
-struct MatmulParams {
-    m: u32, n: u32, k: u32, batch_inner: u32,
-    batches: u32, flags: u32, lda: u32, ldb: u32,
-    ldc: u32, a_so: u32, a_si: u32, b_so: u32,
-    b_si: u32, c_so: u32, c_si: u32, tiles_n: u32,
-    tiles_m: u32, total: u32, alpha: f32, k0: u32,
-    k1: u32, a_off: u32, b_off: u32, c_off: u32, // offsets: see matmul.wgsl; always 0 here
-}
-
-const BIAS: u32 = 4u;
-const RELU: u32 = 8u;
-const GELU: u32 = 16u;
-const FIRST: u32 = 32u;
-const LAST: u32 = 64u;
-
-@group(0) @binding(0) var<uniform> p: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-
-fn epilogue(v: f32, j: u32, prev: f32) -> f32 {
-    var r = p.alpha * v;
-    if (p.flags & FIRST) == 0u {
-        r += prev;
-    }
-    if (p.flags & LAST) == 0u {
-        return r;
-    }
-    if (p.flags & BIAS) != 0u {
-        r += bias[j];
-    }
-    if (p.flags & RELU) != 0u {
-        r = relu_keep_nan(r);
-    }
-    if (p.flags & GELU) != 0u {
-        r = gelu(r);
-    }
-    return r;
-}
-
-fn store_row(base: u32, i: u32, j0: u32, v: vec4<f32>) {
-    if i >= p.m {
-        return;
-    }
-    let row = base + i * p.ldc;
-    for (var t = 0u; t < 4u; t++) {
-        if j0 + t < p.n {
-            c[row + j0 + t] = epilogue(v[t], j0 + t, c[row + j0 + t]);
-        }
-    }
-}
 
 @compute @workgroup_size(WG)
 fn matmul_rb4_vec4(

@@ -12,7 +12,20 @@ fn every_shader_validates_with_naga() {
         if path.extension().is_none_or(|e| e != "wgsl") || path.ends_with("prelude.wgsl") {
             continue;
         }
-        let src = format!("{prelude}\n{}", std::fs::read_to_string(&path).unwrap());
+        let body = std::fs::read_to_string(&path).unwrap();
+        // "// requires: X.wgsl" on the first line: the host compiles X first
+        // (a file of shared definitions, without entry points of its own).
+        let required = body
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("// requires: "))
+            .map(|f| std::fs::read_to_string(format!("{dir}/{}", f.trim())).unwrap())
+            .unwrap_or_default();
+        // Shared definitions are validated inside the files that require them.
+        if path.to_string_lossy().ends_with("_common.wgsl") {
+            continue;
+        }
+        let src = format!("{prelude}\n{required}{body}");
         let module = naga::front::wgsl::parse_str(&src)
             .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
         naga::valid::Validator::new(

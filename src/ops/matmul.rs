@@ -12,11 +12,22 @@ use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
-const SOURCE: &str = include_str!("../../shaders/matmul.wgsl");
+/// The matmul families share their params and epilogue (matmul_common.wgsl).
+macro_rules! matmul_source {
+    ($file:literal) => {
+        concat!(
+            include_str!("../../shaders/matmul_common.wgsl"),
+            include_str!(concat!("../../shaders/", $file))
+        )
+    };
+}
+pub(crate) use matmul_source;
+
+const SOURCE: &str = matmul_source!("matmul.wgsl");
 pub const RB4: Kernel = kernel("matmul", SOURCE, "matmul_rb4");
 pub const NAIVE: Kernel = kernel("matmul", SOURCE, "matmul_naive");
 pub const TILED: Kernel = kernel("matmul", SOURCE, "matmul_tiled");
-const SOURCE_VEC4: &str = include_str!("../../shaders/matmul_vec4.wgsl");
+const SOURCE_VEC4: &str = matmul_source!("matmul_vec4.wgsl");
 pub const RB4_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb4_vec4");
 pub const RB8_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb8_vec4");
 pub const SM128: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128");

@@ -16,7 +16,7 @@ use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
-const SOURCE: &str = include_str!("../../shaders/matmul_tex.wgsl");
+const SOURCE: &str = super::matmul::matmul_source!("matmul_tex.wgsl");
 pub const PACK_B: Kernel = kernel("matmul_tex", SOURCE, "pack_b");
 pub const PACK_A: Kernel = kernel("matmul_tex", SOURCE, "pack_a");
 pub const PACK_IM2COL: Kernel = kernel("matmul_tex", SOURCE, "pack_im2col");
