@@ -60,7 +60,7 @@ fn pack_b(
     // tiles_n texels per row of the texture.
     let x = t % p.tiles_n;
     let z = t / p.tiles_n;
-    let base = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si;
+    let base = batch_offset(z, p.b_so, p.b_si);
     let j = 4u * x;
     for (var k = 0u; k < p.tiles_m; k++) {
         let v = vec4<f32>(b_at(base, k, j), b_at(base, k, j + 1u), b_at(base, k, j + 2u), b_at(base, k, j + 3u));
@@ -88,7 +88,7 @@ fn pack_a(
     let z = t / (kp * p.m);
     var v = 0.0;
     if kk < p.k {
-        let base = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si;
+        let base = batch_offset(z, p.a_so, p.a_si);
         if (p.flags & TRANS_A) != 0u {
             v = src[base + kk * p.lda + i];
         } else {
@@ -256,16 +256,15 @@ fn matmul_tex(
         return;
     }}
     // tiles_n groups of WG * {C} texel columns, tiles_m blocks of {R} rows.
-    let per_batch = p.tiles_m * p.tiles_n;
-    let z = g / per_batch;
-    let r = g % per_batch;
-    let i0 = (r / p.tiles_n) * {R}u;
-    let jj = ((r % p.tiles_n) * WG + lid) * {C}u;
+    let blk = block_of(g);
+    let z = blk.x;
+    let i0 = blk.y * {R}u;
+    let jj = (blk.z * WG + lid) * {C}u;
     let n4 = (p.n + 3u) / 4u;
     let trow = z * p.k;
-    let abase = ((z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si) / 4u;
+    let abase = batch_offset(z, p.a_so, p.a_si) / 4u;
     let lda4 = p.lda / 4u;
-    let cbase = p.c_off + (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si;
+    let cbase = p.c_off + batch_offset(z, p.c_so, p.c_si);
     // Lanes past N read the last real texel column and never store.''']
     for cc in range(C):
         L.append(f'    let j{cc} = i32(min(jj + {cc}u, n4 - 1u));')

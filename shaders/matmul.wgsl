@@ -43,16 +43,13 @@ fn matmul_rb4(
     if t >= p.total {
         return;
     }
-    let per_batch = p.tiles_m * p.tiles_n;
-    let z = t / per_batch;
-    let r = t % per_batch;
-    let i0 = (r / p.tiles_n) * 4u;
-    let j0 = (r % p.tiles_n) * 4u;
-    let zo = z / p.batch_inner;
-    let zi = z % p.batch_inner;
-    let abase = zo * p.a_so + zi * p.a_si + p.a_off;
-    let bbase = zo * p.b_so + zi * p.b_si + p.b_off;
-    let cbase = zo * p.c_so + zi * p.c_si + p.c_off;
+    let blk = block_of(t);
+    let z = blk.x;
+    let i0 = blk.y * 4u;
+    let j0 = blk.z * 4u;
+    let abase = batch_offset(z, p.a_so, p.a_si) + p.a_off;
+    let bbase = batch_offset(z, p.b_so, p.b_si) + p.b_off;
+    let cbase = batch_offset(z, p.c_so, p.c_si) + p.c_off;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -90,9 +87,9 @@ fn matmul_naive(
     let z = t / per_batch;
     let i = (t % per_batch) / p.n;
     let j = t % p.n;
-    let abase = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si + p.a_off;
-    let bbase = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si + p.b_off;
-    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si + p.c_off;
+    let abase = batch_offset(z, p.a_so, p.a_si) + p.a_off;
+    let bbase = batch_offset(z, p.b_so, p.b_si) + p.b_off;
+    let cbase = batch_offset(z, p.c_so, p.c_si) + p.c_off;
     var acc = 0.0;
     for (var kk = p.k0; kk < p.k1; kk++) {
         acc += load_a(abase, i, kk) * load_b(bbase, kk, j);
@@ -121,9 +118,9 @@ fn matmul_tiled(
     let r = tile % (tiles_m * tiles_n);
     let i = (r / tiles_n) * T + lid / T;
     let j = (r % tiles_n) * T + lid % T;
-    let abase = (z / p.batch_inner) * p.a_so + (z % p.batch_inner) * p.a_si + p.a_off;
-    let bbase = (z / p.batch_inner) * p.b_so + (z % p.batch_inner) * p.b_si + p.b_off;
-    let cbase = (z / p.batch_inner) * p.c_so + (z % p.batch_inner) * p.c_si + p.c_off;
+    let abase = batch_offset(z, p.a_so, p.a_si) + p.a_off;
+    let bbase = batch_offset(z, p.b_so, p.b_si) + p.b_off;
+    let cbase = batch_offset(z, p.c_so, p.c_si) + p.c_off;
     var acc = 0.0;
     for (var k0 = p.k0; k0 < p.k1; k0 += T) {
         // Lanes past an edge load zeros, so the sums stay exact.

@@ -32,6 +32,19 @@ const BIAS_ROWS: u32 = 256u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
+// Element offset of batch z in an operand with (outer, inner) batch strides.
+fn batch_offset(z: u32, outer: u32, inner: u32) -> u32 {
+    return (z / p.batch_inner) * outer + (z % p.batch_inner) * inner;
+}
+
+// The block a flat index (invocation or workgroup) owns: its batch, row
+// block and column block, with tiles_m x tiles_n blocks per batch.
+fn block_of(t: u32) -> vec3<u32> {
+    let per_batch = p.tiles_m * p.tiles_n;
+    let r = t % per_batch;
+    return vec3<u32>(t / per_batch, r / p.tiles_n, r % p.tiles_n);
+}
+
 fn epilogue(v: f32, i: u32, j: u32, prev: f32) -> f32 {
     var r = p.alpha * v;
     if (p.flags & FIRST) == 0u {

@@ -20,17 +20,14 @@ fn matmul_rb4_vec4(
     if t >= p.total {
         return;
     }
-    let per_batch = p.tiles_m * p.tiles_n;
-    let z = t / per_batch;
-    let r = t % per_batch;
-    let i0 = (r / p.tiles_n) * 4u;
-    let j0 = (r % p.tiles_n) * 4u;
-    let zo = z / p.batch_inner;
-    let zi = z % p.batch_inner;
+    let blk = block_of(t);
+    let z = blk.x;
+    let i0 = blk.y * 4u;
+    let j0 = blk.z * 4u;
     // Element offsets divided by 4: vec4 indices.
-    let abase = (zo * p.a_so + zi * p.a_si) / 4u;
-    let bbase = (zo * p.b_so + zi * p.b_si + j0) / 4u;
-    let cbase = zo * p.c_so + zi * p.c_si;
+    let abase = batch_offset(z, p.a_so, p.a_si) / 4u;
+    let bbase = (batch_offset(z, p.b_so, p.b_si) + j0) / 4u;
+    let cbase = batch_offset(z, p.c_so, p.c_si);
     let lda4 = p.lda / 4u;
     let ldb4 = p.ldb / 4u;
     // Rows past the edge read the last real row; never stored.
@@ -75,16 +72,13 @@ fn matmul_rb8_vec4(
     if t >= p.total {
         return;
     }
-    let per_batch = p.tiles_m * p.tiles_n;
-    let z = t / per_batch;
-    let r = t % per_batch;
-    let i0 = (r / p.tiles_n) * 8u;
-    let j0 = (r % p.tiles_n) * 4u;
-    let zo = z / p.batch_inner;
-    let zi = z % p.batch_inner;
-    let abase = (zo * p.a_so + zi * p.a_si) / 4u;
-    let bbase = (zo * p.b_so + zi * p.b_si + j0) / 4u;
-    let cbase = zo * p.c_so + zi * p.c_si;
+    let blk = block_of(t);
+    let z = blk.x;
+    let i0 = blk.y * 8u;
+    let j0 = blk.z * 4u;
+    let abase = batch_offset(z, p.a_so, p.a_si) / 4u;
+    let bbase = (batch_offset(z, p.b_so, p.b_si) + j0) / 4u;
+    let cbase = batch_offset(z, p.c_so, p.c_si);
     let lda4 = p.lda / 4u;
     let ldb4 = p.ldb / 4u;
     let last = p.m - 1u;
@@ -163,16 +157,13 @@ fn matmul_sm128(
     if g >= p.total {
         return;
     }
-    let per_batch = p.tiles_m * p.tiles_n;
-    let z = g / per_batch;
-    let r = g % per_batch;
-    let m0 = (r / p.tiles_n) * 128u;
-    let n0 = (r % p.tiles_n) * 128u;
-    let zo = z / p.batch_inner;
-    let zi = z % p.batch_inner;
-    let abase = (zo * p.a_so + zi * p.a_si) / 4u;
-    let bbase = (zo * p.b_so + zi * p.b_si) / 4u;
-    let cbase = zo * p.c_so + zi * p.c_si;
+    let blk = block_of(g);
+    let z = blk.x;
+    let m0 = blk.y * 128u;
+    let n0 = blk.z * 128u;
+    let abase = batch_offset(z, p.a_so, p.a_si) / 4u;
+    let bbase = batch_offset(z, p.b_so, p.b_si) / 4u;
+    let cbase = batch_offset(z, p.c_so, p.c_si);
     let lda4 = p.lda / 4u;
     let ldb4 = p.ldb / 4u;
     let tx = tid % 16u;
