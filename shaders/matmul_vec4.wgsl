@@ -231,3 +231,113 @@ fn matmul_sm128(
     store_row(cbase, m0 + ty * 4u + 67u, n0 + tx * 4u + 0u, c13_0);
     store_row(cbase, m0 + ty * 4u + 67u, n0 + tx * 4u + 64u, c13_1);
 }
+
+// Rung 8, sm128 for GPUs that hide latency poorly with one tile in flight:
+// K advances 16 at a time (half the barriers per multiply-add of sm128) and
+// the next step's operands are loaded into registers before this step's
+// products, so global-memory latency overlaps arithmetic. 16 KiB of
+// workgroup memory (fits the default limits). A is staged transposed with
+// the 32 lanes of a warp on 32 consecutive rows, so its stores hit 32
+// different banks.
+var<workgroup> ap_sh: array<vec4<f32>, 512>; // [16 k][32 row quads]
+var<workgroup> bp_sh: array<vec4<f32>, 512>; // [16 k][32 column quads]
+
+@compute @workgroup_size(256)
+fn matmul_sm128p(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let g = (wid.z * nwg.y + wid.y) * nwg.x + wid.x;
+    if g >= p.total {
+        return;
+    }
+    let blk = block_of(g);
+    let m0 = blk.y * 128u;
+    let n0 = blk.z * 128u;
+    let abase = batch_offset(blk.x, p.a_so, p.a_si) / 4u;
+    let bbase = batch_offset(blk.x, p.b_so, p.b_si) / 4u;
+    let cbase = batch_offset(blk.x, p.c_so, p.c_si);
+    let lda4 = p.lda / 4u;
+    let ldb4 = p.ldb / 4u;
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+    // Staging: A row tid % 128, k quads tid / 128 and 2 + tid / 128; B k
+    // rows tid / 32 and 8 + tid / 32, column quad tid % 32.
+    let ar = tid % 128u;
+    let aq = tid / 128u;
+    let bk = tid / 32u;
+    let bc = tid % 32u;
+    var pa0 = a_tile(abase, lda4, m0 + ar, p.k0 + 4u * aq);
+    var pa1 = a_tile(abase, lda4, m0 + ar, p.k0 + 4u * aq + 8u);
+    var pb0 = b_tile(bbase, ldb4, p.k0 + bk, n0 + 4u * bc);
+    var pb1 = b_tile(bbase, ldb4, p.k0 + bk + 8u, n0 + 4u * bc);
+    var c00_0 = vec4<f32>(0.0); var c00_1 = vec4<f32>(0.0);
+    var c01_0 = vec4<f32>(0.0); var c01_1 = vec4<f32>(0.0);
+    var c02_0 = vec4<f32>(0.0); var c02_1 = vec4<f32>(0.0);
+    var c03_0 = vec4<f32>(0.0); var c03_1 = vec4<f32>(0.0);
+    var c10_0 = vec4<f32>(0.0); var c10_1 = vec4<f32>(0.0);
+    var c11_0 = vec4<f32>(0.0); var c11_1 = vec4<f32>(0.0);
+    var c12_0 = vec4<f32>(0.0); var c12_1 = vec4<f32>(0.0);
+    var c13_0 = vec4<f32>(0.0); var c13_1 = vec4<f32>(0.0);
+    for (var k0 = p.k0; k0 < p.k1; k0 += 16u) {
+        // Transposed: ap_sh[k][row quad][row % 4].
+        let ka = 4u * aq;
+        ap_sh[(ka + 0u) * 32u + ar / 4u][ar % 4u] = pa0.x;
+        ap_sh[(ka + 1u) * 32u + ar / 4u][ar % 4u] = pa0.y;
+        ap_sh[(ka + 2u) * 32u + ar / 4u][ar % 4u] = pa0.z;
+        ap_sh[(ka + 3u) * 32u + ar / 4u][ar % 4u] = pa0.w;
+        ap_sh[(ka + 8u) * 32u + ar / 4u][ar % 4u] = pa1.x;
+        ap_sh[(ka + 9u) * 32u + ar / 4u][ar % 4u] = pa1.y;
+        ap_sh[(ka + 10u) * 32u + ar / 4u][ar % 4u] = pa1.z;
+        ap_sh[(ka + 11u) * 32u + ar / 4u][ar % 4u] = pa1.w;
+        bp_sh[bk * 32u + bc] = pb0;
+        bp_sh[(bk + 8u) * 32u + bc] = pb1;
+        workgroupBarrier();
+        // The next step's operands are in flight during this step's sums.
+        let kn = k0 + 16u;
+        pa0 = a_tile(abase, lda4, m0 + ar, kn + 4u * aq);
+        pa1 = a_tile(abase, lda4, m0 + ar, kn + 4u * aq + 8u);
+        pb0 = b_tile(bbase, ldb4, kn + bk, n0 + 4u * bc);
+        pb1 = b_tile(bbase, ldb4, kn + bk + 8u, n0 + 4u * bc);
+        for (var k = 0u; k < 16u; k++) {
+            let a0 = ap_sh[k * 32u + ty];
+            let a1 = ap_sh[k * 32u + ty + 16u];
+            let b0 = bp_sh[k * 32u + tx];
+            let b1 = bp_sh[k * 32u + tx + 16u];
+            c00_0 = fma(vec4<f32>(a0.x), b0, c00_0);
+            c00_1 = fma(vec4<f32>(a0.x), b1, c00_1);
+            c01_0 = fma(vec4<f32>(a0.y), b0, c01_0);
+            c01_1 = fma(vec4<f32>(a0.y), b1, c01_1);
+            c02_0 = fma(vec4<f32>(a0.z), b0, c02_0);
+            c02_1 = fma(vec4<f32>(a0.z), b1, c02_1);
+            c03_0 = fma(vec4<f32>(a0.w), b0, c03_0);
+            c03_1 = fma(vec4<f32>(a0.w), b1, c03_1);
+            c10_0 = fma(vec4<f32>(a1.x), b0, c10_0);
+            c10_1 = fma(vec4<f32>(a1.x), b1, c10_1);
+            c11_0 = fma(vec4<f32>(a1.y), b0, c11_0);
+            c11_1 = fma(vec4<f32>(a1.y), b1, c11_1);
+            c12_0 = fma(vec4<f32>(a1.z), b0, c12_0);
+            c12_1 = fma(vec4<f32>(a1.z), b1, c12_1);
+            c13_0 = fma(vec4<f32>(a1.w), b0, c13_0);
+            c13_1 = fma(vec4<f32>(a1.w), b1, c13_1);
+        }
+        workgroupBarrier();
+    }
+    store_row(cbase, m0 + ty * 4u + 0u, n0 + tx * 4u + 0u, c00_0);
+    store_row(cbase, m0 + ty * 4u + 0u, n0 + tx * 4u + 64u, c00_1);
+    store_row(cbase, m0 + ty * 4u + 1u, n0 + tx * 4u + 0u, c01_0);
+    store_row(cbase, m0 + ty * 4u + 1u, n0 + tx * 4u + 64u, c01_1);
+    store_row(cbase, m0 + ty * 4u + 2u, n0 + tx * 4u + 0u, c02_0);
+    store_row(cbase, m0 + ty * 4u + 2u, n0 + tx * 4u + 64u, c02_1);
+    store_row(cbase, m0 + ty * 4u + 3u, n0 + tx * 4u + 0u, c03_0);
+    store_row(cbase, m0 + ty * 4u + 3u, n0 + tx * 4u + 64u, c03_1);
+    store_row(cbase, m0 + ty * 4u + 64u, n0 + tx * 4u + 0u, c10_0);
+    store_row(cbase, m0 + ty * 4u + 64u, n0 + tx * 4u + 64u, c10_1);
+    store_row(cbase, m0 + ty * 4u + 65u, n0 + tx * 4u + 0u, c11_0);
+    store_row(cbase, m0 + ty * 4u + 65u, n0 + tx * 4u + 64u, c11_1);
+    store_row(cbase, m0 + ty * 4u + 66u, n0 + tx * 4u + 0u, c12_0);
+    store_row(cbase, m0 + ty * 4u + 66u, n0 + tx * 4u + 64u, c12_1);
+    store_row(cbase, m0 + ty * 4u + 67u, n0 + tx * 4u + 0u, c13_0);
+    store_row(cbase, m0 + ty * 4u + 67u, n0 + tx * 4u + 64u, c13_1);
+}

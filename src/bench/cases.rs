@@ -543,6 +543,7 @@ fn rung_entry(op: OpKind, rung: &str) -> Option<&'static str> {
         (OpKind::Matmul, "rb8_vec4") => "matmul_rb8_vec4",
         (OpKind::Matmul, "tex") => "matmul_tex",
         (OpKind::Matmul, "sm128") => "matmul_sm128",
+        (OpKind::Matmul, "sm128p") => "matmul_sm128p",
         (OpKind::Conv, "direct") => "conv2d_direct",
         (OpKind::Conv, "row4") => "conv2d_row4",
         (OpKind::Conv, "igemm") => "conv2d_igemm",

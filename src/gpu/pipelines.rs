@@ -13,6 +13,16 @@ pub struct Cache {
     compile: Mutex<Duration>,
 }
 
+/// Bounds and division checks on; naga's per-loop iteration counters off,
+/// unless WGSL_NN_FORCE_LOOP_BOUNDING=1 asks for them (to measure what they
+/// cost: BENCHMARKS.md).
+fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
+    let mut checks = wgpu::ShaderRuntimeChecks::checked();
+    checks.force_loop_bounding =
+        std::env::var("WGSL_NN_FORCE_LOOP_BOUNDING").is_ok_and(|v| v.trim() == "1");
+    checks
+}
+
 pub fn key(kernel: &Kernel, workgroup_size: u32, overrides: &[(&str, f64)]) -> String {
     let mut k = format!("{}::{} WG={}", kernel.family, kernel.entry, workgroup_size);
     for (name, v) in overrides {
@@ -35,10 +45,15 @@ impl Cache {
         }
         let start = Instant::now();
         let source = format!("{PRELUDE}\n{}", kernel.source);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let desc = wgpu::ShaderModuleDescriptor {
             label: Some(kernel.family),
             source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
+        };
+        // SAFETY: only naga's forced loop bounds are dropped (bounds checks
+        // stay). Every loop in shaders/ counts to a limit the host computed
+        // and validated, so none is infinite. The counters naga adds to each
+        // loop otherwise keep drivers from unrolling the inner products.
+        let module = unsafe { device.create_shader_module_trusted(desc, runtime_checks()) };
         let mut constants: Vec<(&str, f64)> = vec![("WG", f64::from(workgroup_size))];
         constants.extend(overrides.iter().copied());
         let pipeline = Arc::new(

@@ -31,6 +31,12 @@ const SOURCE_VEC4: &str = matmul_source!("matmul_vec4.wgsl");
 pub const RB4_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb4_vec4");
 pub const RB8_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb8_vec4");
 pub const SM128: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128");
+pub const SM128P: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128p");
+
+/// The rungs whose workgroup of 256 shares one 128 x 128 tile of C.
+fn is_sm128(name: &str) -> bool {
+    name.starts_with("sm128")
+}
 
 /// The ladder, slowest idea first: one output per invocation; 16x16 tiles
 /// through workgroup memory; 4x4 register blocks from storage; the same with
@@ -38,9 +44,11 @@ pub const SM128: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128");
 /// blocks; B packed into a texture with A shared by subgroup shuffles
 /// (`matmul_tex`; falls back to the vec4 rungs where it cannot run); 128 x
 /// 128 tiles through workgroup memory with 8 x 8 outputs per thread
-/// (`sm128`, for GPUs with real shared memory; vec4 preconditions).
-pub const KERNELS: [&str; 7] = [
-    "naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4", "tex", "sm128",
+/// (`sm128`, for GPUs with real shared memory; vec4 preconditions); the
+/// same with K 16 at a time and the next operands prefetched into registers
+/// during the products (`sm128p`).
+pub const KERNELS: [&str; 8] = [
+    "naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4", "tex", "sm128", "sm128p",
 ];
 
 /// What `Gpu::kernel_for("matmul")` selects, or the default: the vec4 rung
@@ -62,7 +70,7 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
         // on llvmpipe); elsewhere the autotuner has to show it.
         None if tex_ok && gpu.info.device_type == wgpu::DeviceType::Cpu => Ok("tex"),
         None => Ok(fallback),
-        Some("rb4_vec4" | "rb8_vec4" | "sm128") if !vec4_ok => Ok("rb4"),
+        Some("rb4_vec4" | "rb8_vec4" | "sm128" | "sm128p") if !vec4_ok => Ok("rb4"),
         Some("tex") if !tex_ok => Ok(fallback),
         Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
             Error::arg(
@@ -263,8 +271,8 @@ pub fn matmul_into(
             batches * (tiles_m * tiles_n) as u64,
             workgroup_1d(gpu),
         ),
-        "sm128" => (
-            SM128,
+        "sm128" | "sm128p" => (
+            if name == "sm128" { SM128 } else { SM128P },
             batches * (mm.m.div_ceil(128) * mm.n.div_ceil(128)) as u64 * 256,
             256,
         ),
@@ -275,7 +283,7 @@ pub fn matmul_into(
         ),
         _ => (RB4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
     };
-    if (name == "tiled" || name == "sm128")
+    if (name == "tiled" || is_sm128(name))
         && gpu.limits.max_compute_invocations_per_workgroup < 256
     {
         return Err(Error::arg(
@@ -306,18 +314,18 @@ pub fn matmul_into(
         b_si: u(b.1.inner),
         c_so: u(c.1.outer),
         c_si: u(c.1.inner),
-        tiles_n: u(if name == "sm128" {
+        tiles_n: u(if is_sm128(name) {
             mm.n.div_ceil(128)
         } else {
             tiles_n
         }),
         tiles_m: u(match name {
             "rb8_vec4" => mm.m.div_ceil(8),
-            "sm128" => mm.m.div_ceil(128),
+            _ if is_sm128(name) => mm.m.div_ceil(128),
             _ => tiles_m,
         }),
         // sm128 counts workgroups (its threads share one tile).
-        total: if name == "sm128" {
+        total: if is_sm128(name) {
             total32 / 256
         } else {
             total32
@@ -332,10 +340,11 @@ pub fn matmul_into(
     // Each invocation loops over its share of K once (the vec4 rung four at
     // a time); the device's loop budget decides how many dispatches K is
     // split into.
-    let vec4 = name.ends_with("_vec4") || name == "sm128";
+    let vec4 = name.ends_with("_vec4") || is_sm128(name);
     let step = if vec4 { 4 } else { 1 };
-    // sm128 loops ~4.5 times per quad of K (half a tile step, 4 inner).
-    let per_quad = if name == "sm128" { 5 } else { 1 };
+    // sm128 loops ~4.5 times per quad of K (half a tile step, 4 inner),
+    // sm128p ~4.25.
+    let per_quad = if is_sm128(name) { 5 } else { 1 };
     let mut parts = split_range(gpu, layer, mm.k / step, per_quad, 0, invocations)?;
     // On adapters that run on CPU cores, K blocks keep a workgroup's slice
     // of B in the core's cache (at 2048 this was 2.8x faster on lavapipe).
