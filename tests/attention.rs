@@ -12,7 +12,8 @@ use wgsl_nn::cpu::attention::{self as cpu_attn, Masks, Order};
 use wgsl_nn::cpu::{self, RefTensor};
 use wgsl_nn::gpu::Plan;
 use wgsl_nn::ops::add::add_forward;
-use wgsl_nn::ops::attention::{sdpa_forward, AttentionPath};
+use wgsl_nn::ops::attention::{sdpa_forward, AttentionPath, AttentionShape};
+use wgsl_nn::ops::attention_flash;
 use wgsl_nn::ops::layernorm::{layernorm_forward, EPS};
 use wgsl_nn::ops::matmul::{linear, matmul_into, Activation, Matmul, View};
 use wgsl_nn::ops::positional::{rope_forward, rope_tables};
@@ -766,6 +767,7 @@ fn every_attention_rung_matches_the_reference() {
     let g =
         wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
     let mut r = rng(1400);
+    let mut flash_runs = 0;
     for kernel in wgsl_nn::ops::attention::KERNELS {
         g.set_kernel("attention", Some(kernel));
         let path = if kernel == "composed" {
@@ -785,6 +787,12 @@ fn every_attention_rung_matches_the_reference() {
             // Head sizes for fused_tex's wide variant (up to 16 x subgroup).
             (1, 11, 37, 2, 128, true, true, true),
             (2, 9, 70, 1, 96, false, false, false),
+            // flash: several 32-row blocks and 64-key tiles with ragged
+            // ends, causal; the smallest head size; a head size that is
+            // not a power of two.
+            (2, 70, 150, 2, 60, true, true, false),
+            (1, 33, 129, 3, 4, false, true, true),
+            (1, 100, 100, 1, 64, true, false, false),
         ] {
             let w = heads * d;
             let mut q = uniform(&mut r, b * l * w);
@@ -826,6 +834,19 @@ fn every_attention_rung_matches_the_reference() {
                 order,
             );
             let labels: Vec<&str> = plan.steps.iter().map(|s| s.label.as_str()).collect();
+            if kernel == "flash" {
+                let sh = AttentionShape {
+                    batch: b,
+                    queries: l,
+                    keys: s,
+                    heads,
+                    head_dim: d,
+                };
+                let ran = plan.steps.iter().any(|s| s.kernel.entry == "attention_flash");
+                let why = attention_flash::unsupported(&g, &sh);
+                assert_eq!(ran, why.is_none(), "flash ran: {ran}, refused: {why:?}, {labels:?}");
+                flash_runs += usize::from(ran);
+            }
             assert_passes(
                 &format!("{kernel} b{b} l{l} s{s} h{heads} d{d} {labels:?}"),
                 &compare(&got, &reference),
@@ -835,5 +856,10 @@ fn every_attention_rung_matches_the_reference() {
                 assert!(got[w + d..].iter().chain(&got[..w]).all(|x| x.is_finite()));
             }
         }
+    }
+    // The flash rung needs 32 KiB of workgroup memory (lavapipe and
+    // NVIDIA have it); where it can run, it must have run.
+    if g.limits.max_compute_workgroup_storage_size >= 32 * 1024 {
+        assert_eq!(flash_runs, 6, "the flash rung ran on {flash_runs} of 6 shapes");
     }
 }

@@ -552,6 +552,7 @@ fn rung_entry(op: OpKind, rung: &str) -> Option<&'static str> {
         (OpKind::Attention, "fused_scalar") => "attention_fused",
         (OpKind::Attention, "fused") => "attention_fused_vec4",
         (OpKind::Attention, "fused_tex") => "attention_tex",
+        (OpKind::Attention, "flash") => "attention_flash",
         _ => return None,
     })
 }

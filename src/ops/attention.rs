@@ -24,8 +24,10 @@ pub const FUSED_MAX_HEAD_DIM: usize = 128;
 /// softmax with scalar rows; fused with vec4 rows and the head size fixed
 /// at pipeline creation (for head sizes divisible by 4, else scalar); fused
 /// with K and V packed into textures and a subgroup per 8 query rows
-/// (`attention_tex`; falls back to `fused` where it cannot run).
-pub const KERNELS: [&str; 4] = ["composed", "fused_scalar", "fused", "fused_tex"];
+/// (`attention_tex`; falls back to `fused` where it cannot run); FlashAttention-2
+/// blocking through workgroup memory, 32 query rows per workgroup and 4 x 4
+/// register blocks (`attention_flash`; head sizes up to 64, else `fused`).
+pub const KERNELS: [&str; 5] = ["composed", "fused_scalar", "fused", "fused_tex", "flash"];
 
 /// Keys per tile staged in workgroup memory (TK in attention.wgsl).
 const TILE_KEYS: u64 = 16;
@@ -247,17 +249,29 @@ pub fn sdpa_forward_probs(
             )?;
         }
         AttentionPath::Fused => {
+            let pick = gpu
+                .kernel_for("attention")
+                .or_else(|| gpu.tuned_for("attention"));
+            let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+            let flash = super::attention_flash::unsupported(gpu, &sh).is_none()
+                && match pick.as_deref() {
+                    Some("flash") => true,
+                    None => !cpu,
+                    _ => false,
+                };
+            if flash {
+                super::attention_flash::attention_flash(
+                    gpu, plan, layer, &sh, q, k, v, mask, &out,
+                )?;
+                return Ok((out, kept_probs));
+            }
             let tex_ok = super::attention_tex::unsupported(gpu, &sh).is_none();
             let tex = tex_ok
-                && match gpu
-                    .kernel_for("attention")
-                    .or_else(|| gpu.tuned_for("attention"))
-                    .as_deref()
-                {
+                && match pick.as_deref() {
                     Some("fused_tex") => true,
                     // On CPU adapters it beat the other fused kernels by
                     // ~10x (llvmpipe, L=1024: BENCHMARKS.md).
-                    None => gpu.info.device_type == wgpu::DeviceType::Cpu,
+                    None => cpu,
                     _ => false,
                 };
             if tex {
