@@ -24,14 +24,17 @@ step() { # step SECONDS command...: run with a limit, say how long it took
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 step 30 $B info
 step 90 $B --adapter nvidia bench matmul --sizes 1024,2048,4096 --reps 10 --quiet --csv "$OUT/matmul.csv"
+# What naga's forced loop counters cost (wgsl-nn drops them by default).
+WGSL_NN_FORCE_LOOP_BOUNDING=1 step 60 $B --adapter nvidia bench matmul --sizes 4096 --reps 10 --quiet --kernel matmul=rb4_vec4 --kernel matmul=sm128 --kernel matmul=sm128p
 step 90 $B --adapter nvidia bench attention --sizes 1024,4096,8192 --reps 10 --quiet --csv "$OUT/attention.csv"
+WGSL_NN_FORCE_LOOP_BOUNDING=1 step 60 $B --adapter nvidia bench attention --sizes 8192 --reps 10 --quiet --kernel attention=fused_tex --kernel attention=flash
 step 60 $B --adapter nvidia bench conv --reps 10 --quiet --csv "$OUT/conv.csv"
 PYTHONUNBUFFERED=1 step 90 python3 scripts/pytorch_bench.py --device cuda > "$OUT/pytorch_cuda.txt"
 cat "$OUT/pytorch_cuda.txt"
 python3 scripts/ratio_table.py "$OUT/pytorch_cuda.txt" "$OUT/matmul.csv" "$OUT/attention.csv" "$OUT/conv.csv" > "$OUT/ratios.txt"
 cat "$OUT/ratios.txt"
 step 60 $B --adapter nvidia --tune redo conv --json > "$OUT/conv.json"
-step 30 $B --adapter nvidia attention --tokens 8192 --heads 8 --dim 512 --check-rows 32
+step 45 $B --adapter nvidia attention --tokens 8192 --heads 8 --dim 512 --check-rows 32
 step 20 $B --adapter nvidia permute
 export WGPU_ADAPTER_NAME=nvidia WGPU_BACKEND=vulkan
 for t in devcarry/tests/*; do
