@@ -563,6 +563,9 @@ fn split_dispatches_agree_with_the_reference() {
     let mut g =
         wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
     g.loop_budget = 400;
+    // The fused rung is the one that splits (flash refuses what it cannot
+    // do in one dispatch and hands it to fused; on GPUs it is the default).
+    g.set_kernel("attention", Some("fused"));
     let (b, l, s, heads, d) = (2, 9, 70, 2, 8);
     let w = heads * d;
     let mut r = rng(1200);
@@ -842,9 +845,16 @@ fn every_attention_rung_matches_the_reference() {
                     heads,
                     head_dim: d,
                 };
-                let ran = plan.steps.iter().any(|s| s.kernel.entry == "attention_flash");
+                let ran = plan
+                    .steps
+                    .iter()
+                    .any(|s| s.kernel.entry == "attention_flash");
                 let why = attention_flash::unsupported(&g, &sh);
-                assert_eq!(ran, why.is_none(), "flash ran: {ran}, refused: {why:?}, {labels:?}");
+                assert_eq!(
+                    ran,
+                    why.is_none(),
+                    "flash ran: {ran}, refused: {why:?}, {labels:?}"
+                );
                 flash_runs += usize::from(ran);
             }
             assert_passes(
@@ -860,6 +870,9 @@ fn every_attention_rung_matches_the_reference() {
     // The flash rung needs 32 KiB of workgroup memory (lavapipe and
     // NVIDIA have it); where it can run, it must have run.
     if g.limits.max_compute_workgroup_storage_size >= 32 * 1024 {
-        assert_eq!(flash_runs, 6, "the flash rung ran on {flash_runs} of 6 shapes");
+        assert_eq!(
+            flash_runs, 6,
+            "the flash rung ran on {flash_runs} of 6 shapes"
+        );
     }
 }

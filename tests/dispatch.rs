@@ -328,3 +328,27 @@ fn work_is_cut_into_dispatches_and_submissions_small_enough_for_watchdogs() {
     let y_ref = wgsl_nn::cpu::matmul::linear(&h_ref, &w2, 40, 8, None, Activation::None);
     assert_passes("cut plan", &compare(&y.download(&g).unwrap(), &y_ref));
 }
+
+/// Runs queued back to back (how GPUs are timed) each keep their own
+/// timestamps, and the work is done.
+#[test]
+fn queued_runs_are_each_timed_and_complete() {
+    let g = gpu();
+    let n = 1 << 16;
+    let x: Vec<f32> = (0..n).map(|i| i as f32 - 30000.0).collect();
+    let xt = Tensor::upload(g, "x", &[n], &x).unwrap();
+    let mut plan = Plan::new();
+    let y = map_forward(g, &mut plan, "relu", RELU, &xt).unwrap();
+    let runs = g.run_queued(&[&plan; 5]).unwrap();
+    assert_eq!(runs.len(), 5);
+    for r in &runs {
+        let t = r
+            .gpu
+            .as_ref()
+            .expect("lavapipe has timestamps for buffer-only passes");
+        assert!(t.total_ms > 0.0 && t.steps.len() == 1, "{t:?}");
+        assert_eq!(r.submissions, 1);
+    }
+    let got = y.download(g).unwrap();
+    assert!(got.iter().zip(&x).all(|(&a, &b)| a == b.max(0.0)));
+}

@@ -248,7 +248,11 @@ pub fn time_plan(gpu: &Gpu, plan: &Plan, warmup: usize, reps: usize) -> crate::R
 /// run is cold (its pipeline creation is reported as `compile_ms`); when one
 /// run is so slow that `warmup + reps` would exceed TIMING_BUDGET_S, there
 /// is no warm-up and fewer repetitions (at least one). GPU timestamps are
-/// used only if every repetition had plausible ones.
+/// used only if every repetition had plausible ones. On GPUs (not CPU
+/// adapters) the repetitions of the first plan are queued back to back, as
+/// a model's layers would be (WGSL_NN_SERIAL_TIMING=1 waits for each
+/// instead), and inputs stay in the GPU's cache between them as they do in
+/// PyTorch's timings.
 pub fn time_plans(
     gpu: &Gpu,
     plans: &[Plan],
@@ -267,12 +271,18 @@ pub fn time_plans(
     } else {
         (warmup, reps.max(1))
     };
-    for i in 0..warmup {
-        gpu.run(&plans[(i + 1) % plans.len()])?;
+    let runs = if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        // CPU caches would keep one plan's inputs: take the plans in turn,
+        // one run at a time.
+        (0..warmup + reps)
+            .map(|i| gpu.run(&plans[(i + 1) % plans.len()]))
+            .collect::<crate::Result<Vec<_>>>()?
+    } else {
+        // Back to back, one plan (its output is written by every run, so
+        // the runs cannot overlap; different plans could).
+        gpu.run_queued(&vec![first_plan; warmup + reps])?
     }
-    let runs: Vec<_> = (0..reps)
-        .map(|i| gpu.run(&plans[(warmup + i + 1) % plans.len()]))
-        .collect::<crate::Result<_>>()?;
+    .split_off(warmup);
     let all_gpu = runs.iter().all(|r| r.gpu.is_some());
     let mut times: Vec<f64> = runs
         .iter()

@@ -283,8 +283,7 @@ pub fn matmul_into(
         ),
         _ => (RB4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
     };
-    if (name == "tiled" || is_sm128(name))
-        && gpu.limits.max_compute_invocations_per_workgroup < 256
+    if (name == "tiled" || is_sm128(name)) && gpu.limits.max_compute_invocations_per_workgroup < 256
     {
         return Err(Error::arg(
             &format!("--kernel {name}"),
