@@ -339,7 +339,7 @@ fn queued_runs_are_each_timed_and_complete() {
     let xt = Tensor::upload(g, "x", &[n], &x).unwrap();
     let mut plan = Plan::new();
     let y = map_forward(g, &mut plan, "relu", RELU, &xt).unwrap();
-    let runs = g.run_queued(&[&plan; 5]).unwrap();
+    let runs = g.run_queued(&plan, 3, 5).unwrap();
     assert_eq!(runs.len(), 5);
     for r in &runs {
         let t = r

@@ -132,52 +132,59 @@ impl Gpu {
         })
     }
 
-    /// Runs the plans back to back: everything is encoded first, then
-    /// submitted without waiting in between, so the GPU does not idle
-    /// between runs (on an H200 through Vulkan, single runs of one kernel
-    /// with waits between them took from 4.6 to 26 ms). Each run keeps its
-    /// own timestamps; its wall clock is the batch's average. Without
-    /// usable timestamps, or with WGSL_NN_SERIAL_TIMING=1, the plans run one
-    /// at a time instead.
-    pub fn run_queued(&self, plans: &[&Plan]) -> Result<Vec<RunTiming>> {
+    /// Runs `plan` `warm + timed` times back to back: everything is encoded
+    /// first, then submitted without waiting in between, so the GPU does not
+    /// idle between runs (runs write the same output, so they cannot
+    /// overlap). Returns the last `timed` runs, each with its own
+    /// timestamps and the batch's average wall clock. Without usable
+    /// timestamps, or with WGSL_NN_SERIAL_TIMING=1, the runs go one at a
+    /// time instead.
+    pub fn run_queued(&self, plan: &Plan, warm: usize, timed: usize) -> Result<Vec<RunTiming>> {
         let serial = std::env::var("WGSL_NN_SERIAL_TIMING").is_ok_and(|v| v.trim() == "1");
         let cpu_textures = self.info.device_type == wgpu::DeviceType::Cpu
-            && plans.iter().any(|p| {
-                p.steps
-                    .iter()
-                    .any(|s| s.bindings.iter().any(|b| b.texture.is_some()))
-            });
+            && plan
+                .steps
+                .iter()
+                .any(|s| s.bindings.iter().any(|b| b.texture.is_some()));
         if serial || cpu_textures || !self.has_timestamps() {
-            return plans.iter().map(|p| self.run(p)).collect();
+            let mut runs = (0..warm + timed)
+                .map(|_| self.run(plan))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(runs.split_off(warm));
         }
-        let mut encoded = Vec::with_capacity(plans.len());
-        for plan in plans {
-            self.validate(plan)?;
-            let stamps = Timestamps::new(self, plan.steps.len());
+        self.validate(plan)?;
+        let mut encoded = Vec::with_capacity(warm + timed);
+        let mut submissions = 0;
+        for i in 0..warm + timed {
+            let stamps = if i < warm {
+                None
+            } else {
+                Timestamps::new(self, plan.steps.len())
+            };
             let commands =
                 self.scoped("encoding the plan", || self.encode(plan, stamps.as_ref()))?;
+            submissions = commands.len();
             encoded.push((stamps, commands));
         }
         let start = Instant::now();
-        let mut runs = Vec::with_capacity(plans.len());
-        let index = self.scoped("submitting the plans", || {
+        let index = self.scoped("submitting the plan", || {
             let mut last = None;
-            for (stamps, commands) in encoded {
-                let submissions = commands.len();
-                for cb in commands {
+            for (_, commands) in &mut encoded {
+                for cb in std::mem::take(commands) {
                     last = Some(self.queue.submit([cb]));
                 }
-                runs.push((stamps, submissions));
             }
             Ok(last)
         })?;
         if let Some(index) = index {
-            self.wait(index, "running the plans")?;
+            self.wait(index, "running the plan")?;
         }
-        let wall_ms = start.elapsed().as_secs_f64() * 1e3 / plans.len().max(1) as f64;
-        runs.into_iter()
-            .zip(plans)
-            .map(|((stamps, submissions), plan)| {
+        let runs = (warm + timed).max(1) as f64;
+        let wall_ms = start.elapsed().as_secs_f64() * 1e3 / runs;
+        Ok(encoded
+            .into_iter()
+            .skip(warm)
+            .map(|(stamps, _)| {
                 let read = stamps.map(|t| {
                     t.read(self, plan)
                         .and_then(|times| super::timer::covers_wall_clock(times, wall_ms))
@@ -187,17 +194,17 @@ impl Gpu {
                     Some(Err(note)) => (None, Some(note)),
                     None => (
                         None,
-                        Some("no timestamps for this plan; wall clock".to_string()),
+                        Some("no timestamps for this run; wall clock".to_string()),
                     ),
                 };
-                Ok(RunTiming {
+                RunTiming {
                     wall_ms,
                     gpu,
                     gpu_note,
                     submissions,
-                })
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// Encodes the plan into command buffers, starting a new one whenever

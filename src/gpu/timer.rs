@@ -233,6 +233,35 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Warm-up on GPUs runs in batches of about this many milliseconds...
+const WARM_BATCH_MS: f64 = 100.0;
+/// ...until a batch's time per run is within this fraction of the last
+/// one's, or this many milliseconds have passed.
+const WARM_STEADY: f64 = 0.03;
+const WARM_MAX_MS: f64 = 2000.0;
+
+/// Runs `plan` back to back until its time per run stops falling, and
+/// returns the size of one warm-up batch. An H200 through Vulkan idles at
+/// 345 MHz and needs a few hundred milliseconds of steady work to reach
+/// 1980 MHz: a single warm-up run left timed runs up to 5.7x slow
+/// (BENCHMARKS.md).
+fn warm_clocks(gpu: &Gpu, plan: &Plan, first_ms: f64) -> crate::Result<usize> {
+    let start = std::time::Instant::now();
+    let mut per_run = first_ms.max(1e-3);
+    let mut last = f64::INFINITY;
+    loop {
+        let batch = ((WARM_BATCH_MS / per_run).ceil() as usize).clamp(1, 512);
+        let t = std::time::Instant::now();
+        gpu.run_queued(plan, batch, 0)?;
+        per_run = t.elapsed().as_secs_f64() * 1e3 / batch as f64;
+        let steady = (last - per_run).abs() <= WARM_STEADY * per_run;
+        if steady || start.elapsed().as_secs_f64() * 1e3 >= WARM_MAX_MS {
+            return Ok(batch);
+        }
+        last = per_run;
+    }
+}
+
 /// Timed repetitions stop adding up past this many seconds: a long job is
 /// timed fewer times rather than for minutes (the report says how many).
 pub const TIMING_BUDGET_S: f64 = 10.0;
@@ -277,12 +306,17 @@ pub fn time_plans(
         (0..warmup + reps)
             .map(|i| gpu.run(&plans[(i + 1) % plans.len()]))
             .collect::<crate::Result<Vec<_>>>()?
+            .split_off(warmup)
     } else {
-        // Back to back, one plan (its output is written by every run, so
-        // the runs cannot overlap; different plans could).
-        gpu.run_queued(&vec![first_plan; warmup + reps])?
-    }
-    .split_off(warmup);
+        // Back to back, after the clocks have come up; the last warm-up
+        // batch goes in the same queue as the timed runs.
+        let batch = if warmup == 0 {
+            0
+        } else {
+            warm_clocks(gpu, first_plan, first.wall_ms)?
+        };
+        gpu.run_queued(first_plan, batch.max(warmup), reps)?
+    };
     let all_gpu = runs.iter().all(|r| r.gpu.is_some());
     let mut times: Vec<f64> = runs
         .iter()
