@@ -60,15 +60,23 @@ pub fn cache_path() -> Option<PathBuf> {
 pub fn adapter_key(gpu: &Gpu) -> String {
     let i = &gpu.info;
     format!(
-        "{} | {:?} | {} | {} | matmul {} conv2d {}",
+        "{} | {:?} | {} | {} | matmul {} matmul_large {} conv2d {}",
         i.name,
         i.backend,
         i.driver,
         i.driver_info,
         crate::ops::matmul::KERNELS.join(","),
+        LARGE_MATMUL_RUNGS.join(","),
         CONV_RUNGS.join(",")
     )
 }
+
+/// The rungs that can win a large product (`matmul_large`, timed at 2048
+/// on GPUs that are not CPU adapters): on an H200 sm128p lost at 512 and
+/// 1024 (too few 128 x 128 tiles to fill the chip) and won at 2048 and
+/// 4096 by 1.4x (BENCHMARKS.md). The slower rungs are not worth timing.
+const LARGE_MATMUL_RUNGS: [&str; 5] = ["rb4_vec4", "rb8_vec4", "tex", "sm128", "sm128p"];
+const LARGE_MATMUL_N: usize = 2048;
 
 /// The spatial conv rungs the tuner compares (1x1 convs always take the
 /// plain product).
@@ -135,64 +143,18 @@ pub fn measure(gpu: &Gpu) -> Result<BTreeMap<String, String>> {
         };
     // Large enough that launch overheads do not decide (at 256 an H200
     // preferred the tiled rung, which loses 5x at 4096).
-    let n = 512;
-    let a = random_input(&[n * n], 11);
-    let b = random_input(&[n * n], 12);
-    let mm = Matmul {
-        m: n,
-        n,
-        k: n,
-        batches: [1, 1],
-        trans_a: false,
-        trans_b: false,
-        bias: false,
-        act: Activation::None,
-        alpha: 1.0,
-    };
-    let matmul_run = || -> Result<(f64, bool)> {
-        let (at, bt) = (
-            Tensor::upload(gpu, "A", &[n, n], &a)?,
-            Tensor::upload(gpu, "B", &[n, n], &b)?,
-        );
-        let c = Tensor::poisoned(gpu, "C", &[n, n])?;
-        let mut plan = Plan::new();
-        matmul_into(
-            gpu,
-            &mut plan,
-            "tune matmul",
-            &mm,
-            (&at, View::dense(n, n, false)),
-            (&bt, View::dense(n, n, false)),
-            None,
-            (&c, View::dense(n, n, false)),
-        )?;
-        let t = time_plan(gpu, &plan, 1, 3)?;
-        // Rows 0 and n-1 are enough to catch a rung that is wrong here.
-        let got = c.download(gpu)?;
-        let rows = [0, n - 1];
-        let sub: Vec<f32> = rows
-            .iter()
-            .flat_map(|&r| a[r * n..(r + 1) * n].to_vec())
-            .collect();
-        let mut reference = RefTensor::zeros(&[2, n]);
-        cpu::matmul::matmul_into(
-            &Matmul { m: 2, ..mm.clone() },
-            (
-                &RefTensor::from_f32(&[2, n], &sub),
-                View::dense(2, n, false),
-            ),
-            (&RefTensor::from_f32(&[n, n], &b), View::dense(n, n, false)),
-            None,
-            (&mut reference, View::dense(2, n, false)),
-        );
-        let got_rows: Vec<f32> = rows
-            .iter()
-            .flat_map(|&r| got[r * n..(r + 1) * n].to_vec())
-            .collect();
-        Ok((t.median_ms, compare(&got_rows, &reference).passed))
-    };
+    let small = MatmulTrial::new(512);
+    let matmul_run = || small.run(gpu);
     if let Some(k) = best("matmul", &crate::ops::matmul::KERNELS, &matmul_run) {
         out.insert("matmul".to_string(), k);
+    }
+    // On CPU adapters a 2048 product takes seconds per rung, and the size
+    // rules there do not depend on it.
+    if gpu.info.device_type != wgpu::DeviceType::Cpu {
+        let large = MatmulTrial::new(LARGE_MATMUL_N);
+        if let Some(k) = best("matmul", &LARGE_MATMUL_RUNGS, &|| large.run(gpu)) {
+            out.insert("matmul_large".to_string(), k);
+        }
     }
     let conv = Conv2d {
         window: Window {
@@ -241,4 +203,77 @@ pub fn measure(gpu: &Gpu) -> Result<BTreeMap<String, String>> {
         gpu.set_kernel(f, k.as_deref());
     }
     Ok(out)
+}
+
+/// A square product timed for the tuner, checked on its first and last rows.
+struct MatmulTrial {
+    n: usize,
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl MatmulTrial {
+    fn new(n: usize) -> MatmulTrial {
+        MatmulTrial {
+            n,
+            a: random_input(&[n * n], 11),
+            b: random_input(&[n * n], 12),
+        }
+    }
+
+    /// (median ms, passed) with the rung `gpu` currently selects.
+    fn run(&self, gpu: &Gpu) -> Result<(f64, bool)> {
+        let (n, a, b) = (self.n, &self.a, &self.b);
+        let mm = Matmul {
+            m: n,
+            n,
+            k: n,
+            batches: [1, 1],
+            trans_a: false,
+            trans_b: false,
+            bias: false,
+            act: Activation::None,
+            alpha: 1.0,
+        };
+        let (at, bt) = (
+            Tensor::upload(gpu, "A", &[n, n], a)?,
+            Tensor::upload(gpu, "B", &[n, n], b)?,
+        );
+        let c = Tensor::poisoned(gpu, "C", &[n, n])?;
+        let mut plan = Plan::new();
+        matmul_into(
+            gpu,
+            &mut plan,
+            "tune matmul",
+            &mm,
+            (&at, View::dense(n, n, false)),
+            (&bt, View::dense(n, n, false)),
+            None,
+            (&c, View::dense(n, n, false)),
+        )?;
+        let t = time_plan(gpu, &plan, 1, 3)?;
+        // Rows 0 and n-1 are enough to catch a rung that is wrong here.
+        let got = c.download(gpu)?;
+        let rows = [0, n - 1];
+        let sub: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| a[r * n..(r + 1) * n].to_vec())
+            .collect();
+        let mut reference = RefTensor::zeros(&[2, n]);
+        cpu::matmul::matmul_into(
+            &Matmul { m: 2, ..mm.clone() },
+            (
+                &RefTensor::from_f32(&[2, n], &sub),
+                View::dense(2, n, false),
+            ),
+            (&RefTensor::from_f32(&[n, n], b), View::dense(n, n, false)),
+            None,
+            (&mut reference, View::dense(2, n, false)),
+        );
+        let got_rows: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| got[r * n..(r + 1) * n].to_vec())
+            .collect();
+        Ok((t.median_ms, compare(&got_rows, &reference).passed))
+    }
 }

@@ -876,3 +876,66 @@ fn every_attention_rung_matches_the_reference() {
         );
     }
 }
+
+/// On GPUs that are not CPU adapters a large product (2M outputs or more)
+/// defaults to sm128p and a small one to rb4_vec4, and the tuner's
+/// `matmul_large` pick rules large products only; lavapipe stands in for a
+/// discrete GPU here. Integer inputs: the results must be exact.
+#[test]
+fn large_products_on_gpus_take_the_large_pick() {
+    let mut g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    g.info.device_type = wgpu::DeviceType::DiscreteGpu;
+    let mut r = rng(1500);
+    let k = 8;
+    let entry_for = |g: &wgsl_nn::gpu::Gpu, r: &mut Rng64, m: usize, n: usize| -> &'static str {
+        let (a, b) = (integers(r, m * k), integers(r, k * n));
+        let mm = Matmul {
+            m,
+            n,
+            k,
+            batches: [1, 1],
+            trans_a: false,
+            trans_b: false,
+            bias: false,
+            act: Activation::None,
+            alpha: 1.0,
+        };
+        let c = Tensor::poisoned(g, "C", &[m, n]).unwrap();
+        let mut plan = Plan::new();
+        matmul_into(
+            g,
+            &mut plan,
+            "mm",
+            &mm,
+            (
+                &Tensor::upload(g, "A", &[m, k], &a).unwrap(),
+                View::dense(m, k, false),
+            ),
+            (
+                &Tensor::upload(g, "B", &[k, n], &b).unwrap(),
+                View::dense(k, n, false),
+            ),
+            None,
+            (&c, View::dense(m, n, false)),
+        )
+        .unwrap();
+        g.run(&plan).unwrap();
+        let mut reference = RefTensor::zeros(&[m, n]);
+        cpu::matmul::matmul_into(
+            &mm,
+            (&RefTensor::from_f32(&[m, k], &a), View::dense(m, k, false)),
+            (&RefTensor::from_f32(&[k, n], &b), View::dense(k, n, false)),
+            None,
+            (&mut reference, View::dense(m, n, false)),
+        );
+        assert!(exact(&c.download(g).unwrap(), &reference), "{m}x{n}");
+        plan.steps[0].kernel.entry
+    };
+    assert_eq!(entry_for(&g, &mut r, 1024, 2048), "matmul_sm128p");
+    assert_eq!(entry_for(&g, &mut r, 1023, 2048), "matmul_rb4_vec4");
+    g.set_tuned("matmul_large", Some("rb8_vec4"));
+    g.set_tuned("matmul", Some("rb4"));
+    assert_eq!(entry_for(&g, &mut r, 1024, 2048), "matmul_rb8_vec4");
+    assert_eq!(entry_for(&g, &mut r, 64, 64), "matmul_rb4");
+}

@@ -329,8 +329,8 @@ fn work_is_cut_into_dispatches_and_submissions_small_enough_for_watchdogs() {
     assert_passes("cut plan", &compare(&y.download(&g).unwrap(), &y_ref));
 }
 
-/// Runs queued back to back (how GPUs are timed) each keep their own
-/// timestamps, and the work is done.
+/// Runs queued back to back (how GPUs are timed) are each timed, and the
+/// work is done.
 #[test]
 fn queued_runs_are_each_timed_and_complete() {
     let g = gpu();
@@ -342,11 +342,12 @@ fn queued_runs_are_each_timed_and_complete() {
     let runs = g.run_queued(&plan, 3, 5).unwrap();
     assert_eq!(runs.len(), 5);
     for r in &runs {
-        let t = r
-            .gpu
-            .as_ref()
-            .expect("lavapipe has timestamps for buffer-only passes");
-        assert!(t.total_ms > 0.0 && t.steps.len() == 1, "{t:?}");
+        // Each run has its own stamps, or says why they were refused.
+        match &r.gpu {
+            Some(t) => assert!(t.total_ms > 0.0 && t.steps.len() == 1, "{t:?}"),
+            None => assert!(r.gpu_note.as_deref().unwrap_or("").contains("wall clock")),
+        }
+        assert!(r.wall_ms > 0.0);
         assert_eq!(r.submissions, 1);
     }
     let got = y.download(g).unwrap();

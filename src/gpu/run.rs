@@ -79,7 +79,8 @@ impl Gpu {
         // far too short (a 450 ms run read 96 ms, a 22 ms pass 0.07 ms), so
         // such plans are timed by wall clock there; on a CPU adapter the
         // wall clock is the device's time anyway.
-        let textures_on_cpu = self.info.device_type == wgpu::DeviceType::Cpu
+        let cpu = self.info.device_type == wgpu::DeviceType::Cpu;
+        let textures_on_cpu = cpu
             && plan
                 .steps
                 .iter()
@@ -118,7 +119,7 @@ impl Gpu {
             ),
             Some(t) => match t
                 .read(self, plan)
-                .and_then(|times| super::timer::covers_wall_clock(times, wall_ms))
+                .and_then(|times| super::timer::covers_wall_clock(times, wall_ms, cpu))
             {
                 Ok(times) => (Some(times), None),
                 Err(note) => (None, Some(note)),
@@ -141,7 +142,8 @@ impl Gpu {
     /// time instead.
     pub fn run_queued(&self, plan: &Plan, warm: usize, timed: usize) -> Result<Vec<RunTiming>> {
         let serial = std::env::var("WGSL_NN_SERIAL_TIMING").is_ok_and(|v| v.trim() == "1");
-        let cpu_textures = self.info.device_type == wgpu::DeviceType::Cpu
+        let cpu = self.info.device_type == wgpu::DeviceType::Cpu;
+        let cpu_textures = cpu
             && plan
                 .steps
                 .iter()
@@ -187,7 +189,7 @@ impl Gpu {
             .map(|(stamps, _)| {
                 let read = stamps.map(|t| {
                     t.read(self, plan)
-                        .and_then(|times| super::timer::covers_wall_clock(times, wall_ms))
+                        .and_then(|times| super::timer::covers_wall_clock(times, wall_ms, cpu))
                 });
                 let (gpu, gpu_note) = match read {
                     Some(Ok(times)) => (Some(times), None),

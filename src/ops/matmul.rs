@@ -51,6 +51,11 @@ pub const KERNELS: [&str; 8] = [
     "naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4", "tex", "sm128", "sm128p",
 ];
 
+/// Products with at least this many outputs (all batches) count as large:
+/// they take the tuner's `matmul_large` pick, timed at 2048 x 2048 (4.2M
+/// outputs), rather than its 512 x 512 one; 1024 x 1024 (1M) is small.
+const LARGE_OUTPUTS: usize = 1 << 21;
+
 /// What `Gpu::kernel_for("matmul")` selects, or the default: the vec4 rung
 /// where the shapes allow it.
 fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'static str> {
@@ -64,11 +69,25 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
         && c.ld >= mm.n;
     let fallback = if vec4_ok { "rb4_vec4" } else { "rb4" };
     let tex_ok = super::matmul_tex::unsupported(gpu, mm).is_none();
-    let pick = gpu.kernel_for("matmul").or_else(|| gpu.tuned_for("matmul"));
+    let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+    let large = mm.m * mm.n * mm.batches[0] * mm.batches[1] >= LARGE_OUTPUTS;
+    let pick = gpu
+        .kernel_for("matmul")
+        .or_else(|| large.then(|| gpu.tuned_for("matmul_large")).flatten())
+        .or_else(|| gpu.tuned_for("matmul"));
     match pick.as_deref() {
         // On CPU adapters the texture rung was the fastest by ~3x (measured
         // on llvmpipe); elsewhere the autotuner has to show it.
-        None if tex_ok && gpu.info.device_type == wgpu::DeviceType::Cpu => Ok("tex"),
+        None if tex_ok && cpu => Ok("tex"),
+        // Untuned, a large product on a GPU takes the shared-memory tiles
+        // (an H200: 1.45x rb4_vec4 at 4096, 1.43x at 2048).
+        None if large
+            && vec4_ok
+            && !cpu
+            && gpu.limits.max_compute_invocations_per_workgroup >= 256 =>
+        {
+            Ok("sm128p")
+        }
         None => Ok(fallback),
         Some("rb4_vec4" | "rb8_vec4" | "sm128" | "sm128p") if !vec4_ok => Ok("rb4"),
         Some("tex") if !tex_ok => Ok(fallback),
