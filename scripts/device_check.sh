@@ -27,6 +27,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limi
 nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu,clocks_event_reasons.active \
     --format=csv -lms 200 > "$OUT/clocks.csv" &
 step 30 $B info
+step 90 $B --adapter nvidia selftest
 # naive, tiled (and tex and rb4 at 4096) are left out to save device time:
 # they pass and are timed in earlier runs (BENCHMARKS.md). Most of a row's
 # time is the CPU side (data, baseline, f64 check), not the GPU.

@@ -14,7 +14,7 @@ use crate::gpu::timer::time_plan;
 use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::random_input;
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
-use crate::ops::matmul::{matmul_into, Activation, Matmul, View};
+use crate::ops::matmul::{matmul_into, Matmul, View};
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -224,17 +224,7 @@ impl MatmulTrial {
     /// (median ms, passed) with the rung `gpu` currently selects.
     fn run(&self, gpu: &Gpu) -> Result<(f64, bool)> {
         let (n, a, b) = (self.n, &self.a, &self.b);
-        let mm = Matmul {
-            m: n,
-            n,
-            k: n,
-            batches: [1, 1],
-            trans_a: false,
-            trans_b: false,
-            bias: false,
-            act: Activation::None,
-            alpha: 1.0,
-        };
+        let mm = Matmul::square(n);
         let (at, bt) = (
             Tensor::upload(gpu, "A", &[n, n], a)?,
             Tensor::upload(gpu, "B", &[n, n], b)?,

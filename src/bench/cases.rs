@@ -12,7 +12,7 @@ use crate::gpu::timer::time_plans;
 use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::{random_input, ConvStack, Layer};
 use crate::ops::attention::{sdpa_forward, AttentionPath, AttentionShape};
-use crate::ops::matmul::{matmul_into, Activation, Matmul, View};
+use crate::ops::matmul::{matmul_into, Matmul, View};
 use crate::ops::softmax::Mask;
 use crate::spec;
 use crate::tensor::Tensor;
@@ -196,7 +196,7 @@ impl Case {
             Data::Matmul { n, a, b } => {
                 let n = *n;
                 let mut c = vec![0.0f32; n * n];
-                let mm = square(n);
+                let mm = Matmul::square(n);
                 (
                     "gemm",
                     time_cpu(reps, || {
@@ -360,7 +360,7 @@ impl Case {
             }
             Data::Matmul { n, a, b } => {
                 let n = *n;
-                let mm = square(n);
+                let mm = Matmul::square(n);
                 let mut outs = vec![];
                 let plans: Vec<Plan> = (0..2)
                     .map(|i| {
@@ -578,20 +578,6 @@ fn with_note(note: Option<String>, mut row: Row) -> Row {
         row.note = note;
     }
     row
-}
-
-fn square(n: usize) -> Matmul {
-    Matmul {
-        m: n,
-        n,
-        k: n,
-        batches: [1, 1],
-        trans_a: false,
-        trans_b: false,
-        bias: false,
-        act: Activation::None,
-        alpha: 1.0,
-    }
 }
 
 /// The stack on the CPU baseline, layer by layer.

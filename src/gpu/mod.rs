@@ -120,6 +120,7 @@ impl Gpu {
         } else {
             u64::MAX
         };
+        let cpu_adapter = info.device_type == wgpu::DeviceType::Cpu;
         Ok(Gpu {
             device,
             queue,
@@ -137,7 +138,7 @@ impl Gpu {
             features,
             timeout: Duration::from_secs(60),
             faults,
-            pipelines: pipelines::Cache::default(),
+            pipelines: pipelines::Cache::new(cpu_adapter),
             kernels: Default::default(),
             placeholder: Default::default(),
         })

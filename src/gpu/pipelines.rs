@@ -8,18 +8,25 @@ use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct Cache {
+    /// The device runs shaders on CPU cores (see `runtime_checks`).
+    cpu_adapter: bool,
     map: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     /// Time spent creating pipelines, reported apart from run times.
     compile: Mutex<Duration>,
 }
 
-/// Bounds and division checks on; naga's per-loop iteration counters off,
-/// unless WGSL_NN_FORCE_LOOP_BOUNDING=1 asks for them (to measure what they
-/// cost: BENCHMARKS.md).
-fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
+/// Bounds and division checks always on. naga's per-loop iteration
+/// counters (wgpu's `force_loop_bounding`) stay on CPU adapters, where they
+/// measured ~8% faster (lavapipe, the tex matmul at 1024: 37.7 vs 41.5 ms),
+/// and are dropped on GPUs, where the H200 figures in BENCHMARKS.md were
+/// taken without them. WGSL_NN_FORCE_LOOP_BOUNDING=1 or 0 overrides.
+fn runtime_checks(cpu_adapter: bool) -> wgpu::ShaderRuntimeChecks {
     let mut checks = wgpu::ShaderRuntimeChecks::checked();
-    checks.force_loop_bounding =
-        std::env::var("WGSL_NN_FORCE_LOOP_BOUNDING").is_ok_and(|v| v.trim() == "1");
+    checks.force_loop_bounding = match std::env::var("WGSL_NN_FORCE_LOOP_BOUNDING").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => cpu_adapter,
+    };
     checks
 }
 
@@ -32,6 +39,13 @@ pub fn key(kernel: &Kernel, workgroup_size: u32, overrides: &[(&str, f64)]) -> S
 }
 
 impl Cache {
+    pub fn new(cpu_adapter: bool) -> Cache {
+        Cache {
+            cpu_adapter,
+            ..Default::default()
+        }
+    }
+
     pub fn get(
         &self,
         device: &wgpu::Device,
@@ -49,11 +63,11 @@ impl Cache {
             label: Some(kernel.family),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         };
-        // SAFETY: only naga's forced loop bounds are dropped (bounds checks
-        // stay). Every loop in shaders/ counts to a limit the host computed
-        // and validated, so none is infinite. The counters naga adds to each
-        // loop otherwise keep drivers from unrolling the inner products.
-        let module = unsafe { device.create_shader_module_trusted(desc, runtime_checks()) };
+        // SAFETY: at most naga's forced loop bounds are dropped (bounds
+        // checks stay). Every loop in shaders/ counts to a limit the host
+        // computed and validated, so none is infinite.
+        let module =
+            unsafe { device.create_shader_module_trusted(desc, runtime_checks(self.cpu_adapter)) };
         let mut constants: Vec<(&str, f64)> = vec![("WG", f64::from(workgroup_size))];
         constants.extend(overrides.iter().copied());
         let pipeline = Arc::new(

@@ -90,6 +90,26 @@ pub struct AttentionParams {
     pub _pad: [u32; 2],
 }
 
+impl AttentionParams {
+    /// The params every fused rung shares: shape, mask flags (1 causal, 2
+    /// key padding), scale 1/sqrt(d), all keys (k0 = 0, k1 = S).
+    pub fn new(sh: &AttentionShape, mask: &Mask, q_blocks: usize) -> AttentionParams {
+        AttentionParams {
+            batch: u(sh.batch),
+            heads: u(sh.heads),
+            queries: u(sh.queries),
+            keys: u(sh.keys),
+            head_dim: u(sh.head_dim),
+            flags: u32::from(mask.causal) | (u32::from(mask.keys.is_some()) << 1),
+            q_blocks: u(q_blocks),
+            scale: 1.0 / (sh.head_dim as f32).sqrt(),
+            k0: 0,
+            k1: u(sh.keys),
+            _pad: [0; 2],
+        }
+    }
+}
+
 fn sdpa_shape(
     layer: &str,
     q: &Tensor,
@@ -289,19 +309,7 @@ pub fn sdpa_forward_probs(
             };
             let wg = super::softmax::workgroup_pow2(gpu, 64);
             let q_blocks = sh.queries.div_ceil(wg as usize);
-            let params = AttentionParams {
-                batch: u(sh.batch),
-                heads: u(sh.heads),
-                queries: u(sh.queries),
-                keys: u(sh.keys),
-                head_dim: u(sh.head_dim),
-                flags: u32::from(mask.causal) | (u32::from(mask.keys.is_some()) << 1),
-                q_blocks: u(q_blocks),
-                scale,
-                k0: 0,
-                k1: 0,
-                _pad: [0; 2],
-            };
+            let params = AttentionParams::new(&sh, mask, q_blocks);
             // Per key: a dot product and an update over d; around them the
             // query load, the tile loads and the final division.
             let d = sh.head_dim as u64;

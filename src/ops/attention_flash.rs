@@ -7,7 +7,7 @@
 
 use super::attention::{AttentionParams, AttentionShape};
 use super::softmax::Mask;
-use super::{check_u32, kernel, read, u, write};
+use super::{check_u32, kernel, read, write};
 use crate::error::Result;
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
@@ -84,19 +84,7 @@ pub fn attention_flash(
     };
     let q_blocks = sh.queries.div_ceil(ROWS);
     let groups = (sh.batch * sh.heads * q_blocks) as u64;
-    let params = AttentionParams {
-        batch: u(sh.batch),
-        heads: u(sh.heads),
-        queries: u(sh.queries),
-        keys: u(sh.keys),
-        head_dim: u(sh.head_dim),
-        flags: u32::from(mask.causal) | (u32::from(mask.keys.is_some()) << 1),
-        q_blocks: u(q_blocks),
-        scale: 1.0 / (sh.head_dim as f32).sqrt(),
-        k0: 0,
-        k1: u(sh.keys),
-        _pad: [0; 2],
-    };
+    let params = AttentionParams::new(sh, mask, q_blocks);
     plan.push(Step {
         label: format!("{layer} fused (flash)"),
         kernel: FLASH,

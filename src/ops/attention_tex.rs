@@ -131,18 +131,9 @@ pub fn attention_tex(
     let q_blocks = sh.queries.div_ceil(rows_per_group);
     let groups = (b * sh.heads * q_blocks) as u64;
     let params = AttentionParams {
-        batch: u(b),
-        heads: u(sh.heads),
-        queries: u(sh.queries),
-        keys: u(s),
-        head_dim: u(sh.head_dim),
-        flags: u32::from(mask.causal) | (u32::from(mask.keys.is_some()) << 1),
-        q_blocks: u(q_blocks),
-        scale: 1.0 / (sh.head_dim as f32).sqrt(),
-        k0: 0,
         // V's texel rows per batch.
         k1: u(padded_k(s)),
-        _pad: [0; 2],
+        ..AttentionParams::new(sh, mask, q_blocks)
     };
     plan.push(Step {
         label: format!("{layer} fused (tex)"),

@@ -146,6 +146,23 @@ pub struct Matmul {
     pub alpha: f32,
 }
 
+impl Matmul {
+    /// C = A B for n x n A and B, nothing else.
+    pub fn square(n: usize) -> Matmul {
+        Matmul {
+            m: n,
+            n,
+            k: n,
+            batches: [1, 1],
+            trans_a: false,
+            trans_b: false,
+            bias: false,
+            act: Activation::None,
+            alpha: 1.0,
+        }
+    }
+}
+
 /// Twin of `MatmulParams` in shaders/matmul.wgsl.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
