@@ -765,17 +765,7 @@ fn throughput_report() {
         let a = uniform(&mut r, size * size);
         let b = uniform(&mut r, size * size);
         let mut c = vec![0.0; size * size];
-        let mm = Matmul {
-            m: size,
-            n: size,
-            k: size,
-            batches: [1, 1],
-            trans_a: false,
-            trans_b: false,
-            bias: false,
-            act: Activation::None,
-            alpha: 1.0,
-        };
+        let mm = Matmul::square(size);
         let v = View::dense(size, size, false);
         baseline::matmul(&mm, &a, v, &b, v, None, &mut c, v); // warm-up
         let mut times: Vec<f64> = (0..5)

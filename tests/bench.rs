@@ -237,23 +237,13 @@ fn parse_csv_line(line: &str) -> Vec<String> {
 /// timestamps there came back far too short), and say so.
 #[test]
 fn texture_plans_on_a_cpu_adapter_use_the_wall_clock() {
-    use wgsl_nn::ops::matmul::{matmul_into, Activation, Matmul, View};
+    use wgsl_nn::ops::matmul::{matmul_into, Matmul, View};
     let g = gpu();
     g.set_kernel("matmul", Some("tex"));
     let n = 64;
     let a = Tensor::upload(g, "a", &[n, n], &vec![1.0; n * n]).unwrap();
     let c = Tensor::poisoned(g, "c", &[n, n]).unwrap();
-    let mm = Matmul {
-        m: n,
-        n,
-        k: n,
-        batches: [1, 1],
-        trans_a: false,
-        trans_b: false,
-        bias: false,
-        act: Activation::None,
-        alpha: 1.0,
-    };
+    let mm = Matmul::square(n);
     let mut plan = Plan::new();
     let v = View::dense(n, n, false);
     matmul_into(g, &mut plan, "mm", &mm, (&a, v), (&a, v), None, (&c, v)).unwrap();

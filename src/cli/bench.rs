@@ -128,12 +128,34 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
     } else {
         print!("{}", table::text(&rows));
         println!(
-            "seed {}; GPU times from {}; every row checked against the f64 reference before timing",
+            "seed {}; {}; every row checked against the f64 reference before timing",
             args.seed,
-            rows.iter()
-                .find(|r| r.implementation.starts_with("gpu"))
-                .map_or("-", |r| r.clock.as_str())
+            gpu_clocks(&rows)
         );
     }
     Ok(rows.iter().all(|r| r.passed))
+}
+
+/// Which clocks timed the GPU rows: "GPU times from gpu-timestamps", or the
+/// count of each where rows differ (a row's note says why it fell back).
+fn gpu_clocks(rows: &[wgsl_nn::bench::Row]) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.implementation.starts_with("gpu") && r.passed)
+    {
+        *counts.entry(r.clock.as_str()).or_insert(0) += 1;
+    }
+    match counts.len() {
+        0 => "no GPU rows timed".to_string(),
+        1 => format!("GPU times from {}", counts.keys().next().copied().unwrap_or("-")),
+        _ => format!(
+            "GPU times from {} (rows that fell back to the wall clock say why in the CSV/JSON note)",
+            counts
+                .iter()
+                .map(|(clock, n)| format!("{clock} in {n} rows"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
