@@ -93,7 +93,7 @@ impl DeviceArgs {
                     return Err(wgsl_nn::Error::arg(
                         "--kernel",
                         format!(
-                            "'{name}' is not a {f} kernel; choose one of {}",
+                            "'{name}' is not one of the {f} kernels; choose one of {}",
                             names.join(", ")
                         ),
                     ));
