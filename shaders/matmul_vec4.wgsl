@@ -238,7 +238,11 @@ fn matmul_sm128(
 // products, so global-memory latency overlaps arithmetic. 16 KiB of
 // workgroup memory (fits the default limits). A is staged transposed with
 // the 32 lanes of a warp on 32 consecutive rows, so its stores hit 32
-// different banks.
+// different banks. Its product and store blocks repeat sm128's on
+// purpose: both kernels are the ones timed on the H200 (BENCHMARKS.md), and
+// folding the blocks into helpers over a struct of accumulators would need
+// a new measurement on such a card to show the driver still keeps them in
+// registers.
 var<workgroup> ap_sh: array<vec4<f32>, 512>; // [16 k][32 row quads]
 var<workgroup> bp_sh: array<vec4<f32>, 512>; // [16 k][32 column quads]
 
