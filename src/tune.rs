@@ -60,7 +60,7 @@ pub fn cache_path() -> Option<PathBuf> {
 pub fn adapter_key(gpu: &Gpu) -> String {
     let i = &gpu.info;
     format!(
-        "{} | {:?} | {} | {} | matmul {} matmul_large {} conv2d {}",
+        "{} | {:?} | {} | {} | matmul {} matmul_large {} conv2d {} conv2d_large",
         i.name,
         i.backend,
         i.driver,
@@ -156,48 +156,20 @@ pub fn measure(gpu: &Gpu) -> Result<BTreeMap<String, String>> {
             out.insert("matmul_large".to_string(), k);
         }
     }
-    let conv = Conv2d {
-        window: Window {
-            kernel: [3, 3],
-            stride: [1, 1],
-            pad_begin: [1, 1],
-            pad_end: [1, 1],
-            dilation: [1, 1],
-            ceil_mode: false,
-        },
-        in_channels: 32,
-        out_channels: 32,
-        bias: true,
-        relu: false,
-    };
-    let shape = [1, 32, 48, 48];
-    let x = random_input(&shape, 13);
-    let w = random_input(&conv.weight_shape(), 14);
-    let bias = random_input(&[32], 15);
-    let conv_run = || -> Result<(f64, bool)> {
-        let mut plan = Plan::new();
-        let y = conv2d_forward(
-            gpu,
-            &mut plan,
-            "tune conv",
-            &conv,
-            &Tensor::upload(gpu, "x", &shape, &x)?,
-            &Tensor::upload(gpu, "w", &conv.weight_shape(), &w)?,
-            Some(&Tensor::upload(gpu, "b", &[32], &bias)?),
-        )?;
-        let t = time_plan(gpu, &plan, 1, 3)?;
-        let reference = cpu::conv2d::conv2d(
-            &conv,
-            &RefTensor::from_f32(&shape, &x),
-            &w,
-            Some(&bias),
-            [1, 32, 48, 48],
-        );
-        Ok((t.median_ms, compare(&y.download(gpu)?, &reference).passed))
-    };
+    let small = ConvTrial::new([1, 32, 48, 48], 32);
+    let conv_run = || small.run(gpu);
     // 1x1 convs always take the plain product; tune the spatial rungs.
     if let Some(k) = best("conv2d", &CONV_RUNGS, &conv_run) {
         out.insert("conv2d".to_string(), k);
+    }
+    // A GFLOP-scale layer, as in the wide benchmark stack: on the H200 the
+    // 42 MFLOP probe above picked direct, which igemm beat 3.2x on the
+    // wide stack (BENCHMARKS.md). CPU adapters decide by size rules.
+    if gpu.info.device_type != wgpu::DeviceType::Cpu {
+        let large = ConvTrial::new([8, 64, 64, 64], 64);
+        if let Some(k) = best("conv2d", &CONV_RUNGS, &|| large.run(gpu)) {
+            out.insert("conv2d_large".to_string(), k);
+        }
     }
     for (f, k) in ["matmul", "conv2d"].iter().zip(before) {
         gpu.set_kernel(f, k.as_deref());
@@ -265,5 +237,69 @@ impl MatmulTrial {
             .flat_map(|&r| got[r * n..(r + 1) * n].to_vec())
             .collect();
         Ok((t.median_ms, compare(&got_rows, &reference).passed))
+    }
+}
+
+/// A 3x3 conv (padding 1, bias) on `shape` [N, Cin, H, W] into `cout`
+/// channels, timed for the tuner and checked on its first image.
+struct ConvTrial {
+    shape: [usize; 4],
+    conv: Conv2d,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl ConvTrial {
+    fn new(shape: [usize; 4], cout: usize) -> ConvTrial {
+        let conv = Conv2d {
+            window: Window {
+                kernel: [3, 3],
+                stride: [1, 1],
+                pad_begin: [1, 1],
+                pad_end: [1, 1],
+                dilation: [1, 1],
+                ceil_mode: false,
+            },
+            in_channels: shape[1],
+            out_channels: cout,
+            bias: true,
+            relu: false,
+        };
+        ConvTrial {
+            shape,
+            x: random_input(&shape, 13),
+            w: random_input(&conv.weight_shape(), 14),
+            bias: random_input(&[cout], 15),
+            conv,
+        }
+    }
+
+    /// (median ms, passed) with the rung `gpu` currently selects.
+    fn run(&self, gpu: &Gpu) -> Result<(f64, bool)> {
+        let [_, cin, h, w] = self.shape;
+        let cout = self.conv.out_channels;
+        let mut plan = Plan::new();
+        let y = conv2d_forward(
+            gpu,
+            &mut plan,
+            "tune conv",
+            &self.conv,
+            &Tensor::upload(gpu, "x", &self.shape, &self.x)?,
+            &Tensor::upload(gpu, "w", &self.conv.weight_shape(), &self.w)?,
+            Some(&Tensor::upload(gpu, "b", &[cout], &self.bias)?),
+        )?;
+        let t = time_plan(gpu, &plan, 1, 3)?;
+        let image = cin * h * w;
+        let reference = cpu::conv2d::conv2d(
+            &self.conv,
+            &RefTensor::from_f32(&[1, cin, h, w], &self.x[..image]),
+            &self.w,
+            Some(&self.bias),
+            [1, cout, h, w],
+        );
+        let got = y.download(gpu)?;
+        let first = &got[..cout * h * w];
+        Ok((t.median_ms, compare(first, &reference).passed))
     }
 }

@@ -339,3 +339,53 @@ fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
         assert!(!buffered.iter().any(|s| s.contains("input texels")));
     }
 }
+
+/// On GPUs the tuner's `conv2d_large` pick rules layers of 256 MFLOP and
+/// more and its `conv2d` pick the rest (lavapipe presented as a discrete
+/// GPU here). Integer inputs: both must be exact.
+#[test]
+fn large_convs_on_gpus_take_the_large_pick() {
+    let mut g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    g.info.device_type = wgpu::DeviceType::DiscreteGpu;
+    g.set_tuned("conv2d", Some("direct"));
+    g.set_tuned("conv2d_large", Some("igemm"));
+    let mut r = rng(1600);
+    let mut ran = |shape: [usize; 4], cout: usize| -> &'static str {
+        let c = case(shape[0], shape[1], cout, [shape[2], shape[3]], 3, 1, 1, 1);
+        let conv = c.conv();
+        let out = conv.output_shape(&shape, "case").unwrap();
+        let x = integers(&mut r, shape.iter().product());
+        let w = integers(&mut r, conv.weight_shape().iter().product());
+        let b = integers(&mut r, cout);
+        let up = |n: &str, s: &[usize], v: &[f32]| wgsl_nn::Tensor::upload(&g, n, s, v).unwrap();
+        let mut plan = Plan::new();
+        let y = conv2d_forward(
+            &g,
+            &mut plan,
+            "conv",
+            &conv,
+            &up("x", &shape, &x),
+            &up("w", &conv.weight_shape(), &w),
+            Some(&up("b", &[cout], &b)),
+        )
+        .unwrap();
+        g.run(&plan).unwrap();
+        let reference = cpu::conv2d::conv2d(
+            &conv,
+            &RefTensor::from_f32(&shape, &x),
+            &w,
+            Some(&b[..]),
+            out,
+        );
+        assert!(exact(&y.download(&g).unwrap(), &reference), "{shape:?}");
+        plan.steps
+            .iter()
+            .map(|s| s.kernel.entry)
+            .find(|e| e.starts_with("conv2d_"))
+            .unwrap_or("none")
+    };
+    // 2 x 64 x 64 x 64 outputs x 288 terms x 2: 302 MFLOP.
+    assert_eq!(ran([2, 32, 64, 64], 64), "conv2d_igemm");
+    assert_eq!(ran([1, 8, 16, 16], 8), "conv2d_direct");
+}

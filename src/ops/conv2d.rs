@@ -24,6 +24,10 @@ pub const KERNELS: [&str; 5] = ["direct", "row4", "igemm", "gemm", "tex"];
 
 /// Below this a conv's packing steps cost more than the texture rung saves.
 const TEX_MIN_FLOPS: u64 = 16_000_000;
+/// Layers from here on count as large for the tuner's picks (between its
+/// 42 MFLOP and 2.4 GFLOP probes, nearer the large one: the wide stack's
+/// big layers are 1.5-6.5 GFLOP).
+const LARGE_FLOPS: u64 = 256_000_000;
 
 fn is_pointwise(conv: &Conv2d) -> bool {
     let w = &conv.window;
@@ -164,7 +168,12 @@ pub fn conv2d_forward(
     // (The tuner measures a 42 MFLOP conv, so its pick speaks for big ones.)
     let big = conv.flops(&out) >= TEX_MIN_FLOPS;
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
-    let tuned = gpu.tuned_for("conv2d");
+    // GFLOP-scale layers take the tuner's pick for such a layer where it
+    // timed one (GPUs: `conv2d_large`, a 2.4 GFLOP conv).
+    let tuned = (conv.flops(&out) >= LARGE_FLOPS)
+        .then(|| gpu.tuned_for("conv2d_large"))
+        .flatten()
+        .or_else(|| gpu.tuned_for("conv2d"));
     let name = match gpu.kernel_for("conv2d").as_deref() {
         None | Some("gemm") if is_pointwise(conv) => "gemm",
         Some("gemm") => "igemm",
