@@ -79,12 +79,7 @@ impl Gpu {
         // far too short (a 450 ms run read 96 ms, a 22 ms pass 0.07 ms), so
         // such plans are timed by wall clock there; on a CPU adapter the
         // wall clock is the device's time anyway.
-        let cpu = self.info.device_type == wgpu::DeviceType::Cpu;
-        let textures_on_cpu = cpu
-            && plan
-                .steps
-                .iter()
-                .any(|s| s.bindings.iter().any(|b| b.texture.is_some()));
+        let textures_on_cpu = self.textures_on_cpu(plan);
         let stamps = if textures_on_cpu {
             None
         } else {
@@ -105,26 +100,12 @@ impl Gpu {
             self.wait(index, "running the plan")?;
         }
         let wall_ms = start.elapsed().as_secs_f64() * 1e3;
-        let (gpu, gpu_note) = match stamps {
-            None if textures_on_cpu => (
-                None,
-                Some(
-                    "texture passes on a CPU adapter: its timestamps are unreliable there; wall clock"
-                        .to_string(),
-                ),
-            ),
-            None => (
-                None,
-                Some("adapter has no TIMESTAMP_QUERY; wall clock only".to_string()),
-            ),
-            Some(t) => match t
-                .read(self, plan)
-                .and_then(|times| super::timer::covers_wall_clock(times, wall_ms, cpu))
-            {
-                Ok(times) => (Some(times), None),
-                Err(note) => (None, Some(note)),
-            },
+        let why_none = if textures_on_cpu {
+            "texture passes on a CPU adapter: its timestamps are unreliable there; wall clock"
+        } else {
+            "adapter has no TIMESTAMP_QUERY; wall clock only"
         };
+        let (gpu, gpu_note) = self.verdict(stamps, plan, wall_ms, why_none);
         Ok(RunTiming {
             wall_ms,
             gpu,
@@ -142,13 +123,7 @@ impl Gpu {
     /// time instead.
     pub fn run_queued(&self, plan: &Plan, warm: usize, timed: usize) -> Result<Vec<RunTiming>> {
         let serial = std::env::var("WGSL_NN_SERIAL_TIMING").is_ok_and(|v| v.trim() == "1");
-        let cpu = self.info.device_type == wgpu::DeviceType::Cpu;
-        let cpu_textures = cpu
-            && plan
-                .steps
-                .iter()
-                .any(|s| s.bindings.iter().any(|b| b.texture.is_some()));
-        if serial || cpu_textures || !self.has_timestamps() {
+        if serial || self.textures_on_cpu(plan) || !self.has_timestamps() {
             let mut runs = (0..warm + timed)
                 .map(|_| self.run(plan))
                 .collect::<Result<Vec<_>>>()?;
@@ -187,18 +162,12 @@ impl Gpu {
             .into_iter()
             .skip(warm)
             .map(|(stamps, _)| {
-                let read = stamps.map(|t| {
-                    t.read(self, plan)
-                        .and_then(|times| super::timer::covers_wall_clock(times, wall_ms, cpu))
-                });
-                let (gpu, gpu_note) = match read {
-                    Some(Ok(times)) => (Some(times), None),
-                    Some(Err(note)) => (None, Some(note)),
-                    None => (
-                        None,
-                        Some("no timestamps for this run; wall clock".to_string()),
-                    ),
-                };
+                let (gpu, gpu_note) = self.verdict(
+                    stamps,
+                    plan,
+                    wall_ms,
+                    "no timestamps for this run; wall clock",
+                );
                 RunTiming {
                     wall_ms,
                     gpu,
@@ -207,6 +176,36 @@ impl Gpu {
                 }
             })
             .collect())
+    }
+
+    /// lavapipe's timestamps around passes that touch textures came back
+    /// far too short, so such plans are timed by wall clock on CPU adapters.
+    fn textures_on_cpu(&self, plan: &Plan) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+            && plan
+                .steps
+                .iter()
+                .any(|s| s.bindings.iter().any(|b| b.texture.is_some()))
+    }
+
+    /// A run's GPU times, if its stamps exist and hold up against its wall
+    /// clock; else why not (`why_none` when there were no stamps).
+    fn verdict(
+        &self,
+        stamps: Option<Timestamps>,
+        plan: &Plan,
+        wall_ms: f64,
+        why_none: &str,
+    ) -> (Option<StepTimes>, Option<String>) {
+        let cpu = self.info.device_type == wgpu::DeviceType::Cpu;
+        match stamps.map(|t| {
+            t.read(self, plan)
+                .and_then(|times| super::timer::covers_wall_clock(times, wall_ms, cpu))
+        }) {
+            Some(Ok(times)) => (Some(times), None),
+            Some(Err(note)) => (None, Some(note)),
+            None => (None, Some(why_none.to_string())),
+        }
     }
 
     /// Encodes the plan into command buffers, starting a new one whenever

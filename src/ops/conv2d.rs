@@ -166,11 +166,12 @@ pub fn conv2d_forward(
     // 0.6 ms for the stack), so below TEX_MIN_FLOPS neither the default
     // nor the tuner's pick puts a conv there; `--kernel conv2d=tex` does.
     // (The tuner measures a 42 MFLOP conv, so its pick speaks for big ones.)
-    let big = conv.flops(&out) >= TEX_MIN_FLOPS;
+    let flops = conv.flops(&out);
+    let big = flops >= TEX_MIN_FLOPS;
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     // GFLOP-scale layers take the tuner's pick for such a layer where it
     // timed one (GPUs: `conv2d_large`, a 2.4 GFLOP conv).
-    let tuned = (conv.flops(&out) >= LARGE_FLOPS)
+    let tuned = (flops >= LARGE_FLOPS)
         .then(|| gpu.tuned_for("conv2d_large"))
         .flatten()
         .or_else(|| gpu.tuned_for("conv2d"));
