@@ -41,9 +41,17 @@ pub struct MeasuredField {
     /// dilation or a stride larger than the kernel leaves holes).
     pub influencing_pixels: usize,
     /// The analytic field does not fit inside the input, so the measured
-    /// one is cut at the border.
+    /// one is cut at the border (and by any padding it runs into on the way).
     pub clipped: bool,
-    /// Measured box equals the analytic box (cut to the input if clipped).
+    /// Exact support on the CPU: the bounding box and pixel count that the
+    /// GPU must find, propagated layer by layer through each window's taps
+    /// and cut to every layer's real extent. Equals the analytic box when
+    /// nothing is clipped.
+    pub expected_first: [usize; 2],
+    pub expected_last: [usize; 2],
+    pub expected_pixels: usize,
+    /// Measured box and pixel count equal the exact support (and the
+    /// analytic box, when not clipped).
     pub agrees: bool,
     pub method: String,
     #[serde(skip)]
@@ -137,10 +145,23 @@ pub fn measure(gpu: &Gpu, stack: &ConvStack) -> Result<MeasuredField> {
     }
     let dims = [h as i64, w as i64];
     let clipped = (0..2).any(|a| a_first[a] < 0 || a_last[a] >= dims[a]);
-    let agrees = count > 0
-        && (0..2).all(|a| {
-            first[a] as i64 == a_first[a].max(0) && last[a] as i64 == a_last[a].min(dims[a] - 1)
-        });
+    let windows: Vec<_> = layers
+        .iter()
+        .filter_map(|l| Some((l.window()?, [l.in_shape[2], l.in_shape[3]])))
+        .collect();
+    let support = [0, 1].map(|a| axis_support(&windows, a, [oh, ow][a], neuron[a]));
+    let expected_pixels = support[0].len() * support[1].len();
+    let expected_first = support.each_ref().map(|s| s.first().copied().unwrap_or(0));
+    let expected_last = support.each_ref().map(|s| s.last().copied().unwrap_or(0));
+    // A neuron whose windows all lie in padding sees no pixel at all; then
+    // the GPU must find none either.
+    let agrees = count == expected_pixels
+        && (count == 0
+            || first == expected_first
+                && last == expected_last
+                && (clipped
+                    || (0..2)
+                        .all(|a| first[a] as i64 == a_first[a] && last[a] as i64 == a_last[a])));
     let method = format!(
         "gradient support on the GPU: one-hot at output neuron ({}, {}) sent back through {} transposed \
          convolutions with positive 1/(kH*kW) kernels{}; pooling windows counted by their full support",
@@ -159,9 +180,46 @@ pub fn measure(gpu: &Gpu, stack: &ConvStack) -> Result<MeasuredField> {
         measured_last: last,
         influencing_pixels: count,
         clipped,
+        expected_first,
+        expected_last,
+        expected_pixels,
         agrees,
         method,
         map,
         map_hw: [h, w],
     })
+}
+
+/// Input positions along one axis that reach output position `at`, in
+/// ascending order. A window tap lands on `o * stride + j * dilation -
+/// pad_begin`; taps in the padding (either end) reach nothing. Because every
+/// kernel is a full rectangle of positive taps, the 2-D support is the
+/// product of the row and column supports.
+fn axis_support(
+    windows: &[(crate::geometry::Window, [usize; 2])],
+    axis: usize,
+    out_len: usize,
+    at: usize,
+) -> Vec<usize> {
+    let mut set = vec![false; out_len];
+    if let Some(s) = set.get_mut(at) {
+        *s = true;
+    }
+    for (w, in_hw) in windows.iter().rev() {
+        let mut next = vec![false; in_hw[axis]];
+        for o in set.iter().enumerate().filter(|(_, &on)| on).map(|(o, _)| o) {
+            for j in 0..w.kernel[axis] {
+                let i = (o * w.stride[axis] + j * w.dilation[axis]).checked_sub(w.pad_begin[axis]);
+                if let Some(v) = i.and_then(|i| next.get_mut(i)) {
+                    *v = true;
+                }
+            }
+        }
+        set = next;
+    }
+    set.iter()
+        .enumerate()
+        .filter(|(_, &on)| on)
+        .map(|(i, _)| i)
+        .collect()
 }

@@ -66,6 +66,70 @@ fn holes_are_counted_and_clipping_is_reported() {
     assert!(f.clipped && f.agrees && f.measured == [9, 9], "{f:?}");
 }
 
+/// Fields that run into padding or past the input, with holes from
+/// dilation and stride, against brute force: a pulse at each input pixel
+/// through the f64 forward pass with positive weights and no bias (so
+/// nothing cancels and max pooling passes the pulse on). The GPU probe's
+/// support, and the exact support `measure` compares it with, must be
+/// exactly the pixels that move the centre neuron. The first three stacks
+/// once failed the old check, which cut the formula's box at the input only.
+#[test]
+fn clipped_fields_match_pulses_through_the_reference() {
+    for (layers, hw) in [
+        (
+            "conv(k=(2,5),p=(0,1)) conv(k=4,p=(1,2),d=(1,2)) conv(k=(4,2),s=(1,2),p=2)",
+            [9, 5],
+        ),
+        ("maxpool(k=4,s=2) conv(k=1) maxpool(k=3,s=1,p=1)", [5, 9]),
+        (
+            "conv(k=(4,3),s=2,p=(2,0)) maxpool(k=3,s=3,p=1,d=2)",
+            [28, 15],
+        ),
+        (
+            "conv(k=3,d=3,p=4) avgpool(k=2,s=3,p=1,ceil_mode=true)",
+            [11, 7],
+        ),
+        ("conv(k=2,s=3) conv(k=2)", [20, 20]),
+    ] {
+        let specs = parse_stack(layers).unwrap();
+        let mut stack = ConvStack::new(&specs, [1, 1, hw[0], hw[1]]).unwrap();
+        stack.randomize(3);
+        for l in &mut stack.layers {
+            if let wgsl_nn::models::conv_stack::Layer::Conv { weight, bias, .. } = &mut l.layer {
+                weight.iter_mut().for_each(|w| *w = w.abs() + 0.01);
+                bias.iter_mut().flatten().for_each(|b| *b = 0.0);
+            }
+        }
+        let f = measure(gpu(), &stack).unwrap();
+        let out = stack.output_shape();
+        let centre = f.neuron[0] * out[3] + f.neuron[1];
+        let mut reach = Vec::new();
+        for i in 0..hw[0] * hw[1] {
+            let mut img = vec![0.0f32; hw[0] * hw[1]];
+            img[i] = 1.0;
+            let x = wgsl_nn::cpu::RefTensor::from_f32(&[1, 1, hw[0], hw[1]], &img);
+            if stack.forward_ref(&x).val[centre] > 0.0 {
+                reach.push([i / hw[1], i % hw[1]]);
+            }
+        }
+        assert_eq!(f.influencing_pixels, reach.len(), "{layers}: {f:?}");
+        assert_eq!(f.expected_pixels, reach.len(), "{layers}");
+        if let (Some(lo), Some(hi)) = (
+            reach.iter().map(|p| p[0]).min(),
+            reach.iter().map(|p| p[0]).max(),
+        ) {
+            let cols = reach.iter().map(|p| p[1]);
+            let (clo, chi) = (cols.clone().min().unwrap(), cols.max().unwrap());
+            assert_eq!(
+                (f.measured_first, f.measured_last),
+                ([lo, clo], [hi, chi]),
+                "{layers}"
+            );
+        }
+        assert!(f.agrees, "{layers}: {f:?}");
+    }
+}
+
 /// The adjoint probe against the forward kernel itself: with positive
 /// weights, a pulse at the edge of the measured field moves the centre
 /// neuron and a pulse just outside does not.

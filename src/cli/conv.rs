@@ -136,6 +136,9 @@ pub fn to_json(r: &ConvReport) -> serde_json::Value {
             "neuron": f.neuron,
             "influencing_pixels": f.influencing_pixels,
             "clipped": f.clipped,
+            "expected_first": f.expected_first,
+            "expected_last": f.expected_last,
+            "expected_pixels": f.expected_pixels,
             "agrees": f.agrees,
             "method": f.method,
         },
@@ -202,8 +205,8 @@ pub fn print_text(r: &ConvReport, explain: bool) {
         f.measured_last[0],
         f.measured_first[1],
         f.measured_last[1],
-        if f.clipped { "; CLIPPED: the field does not fit in the input, use a larger --input" } else { "" },
-        if f.agrees { "" } else { "; DISAGREES with the formula" }
+        clip_note(f),
+        if f.agrees { "" } else if f.clipped { "; DISAGREES with the exact support" } else { "; DISAGREES with the formula" }
     );
     println!("  method: {}", f.method);
     println!("\ncheck vs f64 reference: {}", r.check.summary());
@@ -238,4 +241,30 @@ pub fn print_text(r: &ConvReport, explain: bool) {
             println!("  {label:<40} {ms:.4} ms");
         }
     }
+}
+
+fn clip_note(f: &wgsl_nn::receptive::MeasuredField) -> String {
+    if !f.clipped {
+        return String::new();
+    }
+    if f.expected_pixels == 0 {
+        return format!(
+            "; CLIPPED: every window on the way lies in padding, so no input pixel reaches this neuron \
+             (the formula's field would be rows {}..{} cols {}..{}); use a larger --input to see the field",
+            f.analytic_first[0], f.analytic_last[0], f.analytic_first[1], f.analytic_last[1]
+        );
+    }
+    format!(
+        "; CLIPPED: the formula's field (rows {}..{} cols {}..{}) runs past the input or into padding, \
+         so only rows {}..{} cols {}..{} ({} pixels, exact) can reach this neuron; use a larger --input to see the whole field",
+        f.analytic_first[0],
+        f.analytic_last[0],
+        f.analytic_first[1],
+        f.analytic_last[1],
+        f.expected_first[0],
+        f.expected_last[0],
+        f.expected_first[1],
+        f.expected_last[1],
+        f.expected_pixels
+    )
 }

@@ -46,7 +46,7 @@ impl DeviceArgs {
             return Err(wgsl_nn::Error::arg(
                 "--gpu-timeout",
                 format!(
-                    "{} is not a number of seconds between 0 and 86400",
+                    "{} is not a number of seconds above 0 and at most 86400",
                     self.gpu_timeout
                 ),
             ));
@@ -86,7 +86,10 @@ impl DeviceArgs {
                 let Some((_, names)) = families.iter().find(|(fam, _)| *fam == f) else {
                     return Err(wgsl_nn::Error::arg(
                         "--kernel",
-                        format!("unknown family '{f}'; choose matmul, conv2d or attention"),
+                        format!(
+                            "unknown family '{f}'; choose one of {}",
+                            families.map(|(fam, _)| fam).join(", ")
+                        ),
                     ));
                 };
                 if !names.contains(&name) {
