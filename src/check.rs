@@ -35,6 +35,10 @@ pub struct Check {
     pub failures: usize,
     /// GPU outputs that are NaN or infinite where the reference is finite.
     pub nonfinite: usize,
+    /// Of those, the infinities where the values summed into the element
+    /// exceed float32's range: float32 arithmetic overflowed there, and no
+    /// kernel fixes that but a smaller input. Still failures.
+    pub overflow: usize,
     /// The worst element relative to its bound.
     pub worst: Option<Worst>,
     pub allclose: bool,
@@ -69,13 +73,32 @@ impl Check {
                 self.nonfinite
             ));
         }
+        if self.overflow > 0 {
+            s.push_str(&format!(
+                " ({} of them float32 overflow: the magnitudes summed there exceed f32's max {:.2e}; scale the input down)",
+                self.overflow,
+                f32::MAX
+            ));
+        }
         if let (false, Some(w)) = (self.passed, &self.worst) {
             s.push_str(&format!(
                 "; worst at index {}: gpu {} vs reference {} (bound {:.3e})",
-                w.index, w.gpu, w.reference, w.bound
+                w.index,
+                number(w.gpu),
+                number(w.reference),
+                w.bound
             ));
         }
         s
+    }
+}
+
+/// Plain for everyday magnitudes, scientific beyond, so 1.65e38 is not 39 digits.
+fn number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e6).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:.7e}")
     }
 }
 
@@ -92,7 +115,8 @@ pub fn rule_text() -> String {
 pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
     let n = gpu.len().min(reference.val.len());
     let (mut max_abs, mut max_rel, mut diff2, mut ref2) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let (mut failures, mut nonfinite) = (usize::from(gpu.len() != reference.val.len()), 0);
+    let (mut failures, mut nonfinite, mut overflow) =
+        (usize::from(gpu.len() != reference.val.len()), 0, 0);
     let mut allclose = true;
     let mut worst: Option<(f64, Worst)> = None;
     for i in 0..n {
@@ -119,6 +143,7 @@ pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
         }
         if !g.is_finite() {
             nonfinite += 1;
+            overflow += usize::from(g.is_infinite() && reference.err[i] > f64::from(f32::MAX));
             failures += 1;
             allclose = false;
             let ratio = f64::INFINITY;
@@ -173,6 +198,7 @@ pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
         rel_l2_err: rel_l2,
         failures,
         nonfinite,
+        overflow,
         worst: worst.map(|(_, w)| w),
         allclose,
         rule: rule_text(),
@@ -208,6 +234,15 @@ mod tests {
         let r = reference(&[f64::NAN, f64::INFINITY], 1.0);
         assert!(compare(&[f32::NAN, f32::INFINITY], &r).passed);
         assert!(!compare(&[f32::NAN, f32::NEG_INFINITY], &r).passed);
+    }
+
+    #[test]
+    fn float32_overflow_fails_with_its_cause_named() {
+        // An average of four values near f32's max: the f32 sum overflows.
+        let r = reference(&[3.0e38, 1.0], 4.0);
+        let c = compare(&[f32::INFINITY, f32::INFINITY], &r);
+        assert!(!c.passed && c.nonfinite == 2 && c.overflow == 1, "{c:?}");
+        assert!(c.summary().contains("1 of them float32 overflow"));
     }
 
     #[test]
