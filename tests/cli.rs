@@ -167,6 +167,115 @@ fn params_npz_and_input_npy_match_numpy() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// nn.MultiheadAttention's state_dict, queries, keys/values and a key
+/// padding mask saved by numpy; the GPU's output compared with PyTorch's
+/// float64 output on the same float32 numbers (tests/data/make_mha_fixture.py).
+#[test]
+fn attention_with_pytorch_weights_matches_pytorch() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let dir = std::env::temp_dir().join(format!("wgsl-nn-cli-mha-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |name: &str| format!("{data}/{name}");
+    let want = wgsl_nn::npy::read_npy(std::path::Path::new(&f("mha_expected.npy"))).unwrap();
+    let (params, x, kv, mask) = (
+        f("mha_params.npz"),
+        f("mha_x.npy"),
+        f("mha_kv.npy"),
+        f("mha_mask.npy"),
+    );
+    let layer = [
+        "attention",
+        "--heads",
+        "4",
+        "--params",
+        &params,
+        "--input-npy",
+        &x,
+        "--kv-npy",
+        &kv,
+        "--reps",
+        "1",
+    ];
+    let run_to = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = layer.to_vec();
+        args.extend_from_slice(extra);
+        args.extend(["--output-npy", out.to_str().unwrap()]);
+        let (code, stdout, stderr) = wgsl_nn(&args);
+        assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
+        wgsl_nn::npy::read_npy(out).unwrap()
+    };
+    for path in ["composed", "fused"] {
+        let got = run_to(
+            &dir.join(format!("{path}.npy")),
+            &["--path", path, "--key-padding-mask-npy", &mask],
+        );
+        assert_eq!(got.shape, vec![2, 7, 16], "{path}");
+        assert_eq!(got.shape, want.shape);
+        for (g, w) in got.data.iter().zip(&want.data) {
+            assert!(
+                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{path}: gpu {g} vs torch {w}"
+            );
+        }
+    }
+    // Without the mask the output must differ: the mask is really applied.
+    let got = run_to(&dir.join("nomask.npy"), &[]);
+    let moved = got
+        .data
+        .iter()
+        .zip(&want.data)
+        .filter(|(g, w)| (*g - *w).abs() > 1e-3)
+        .count();
+    assert!(moved > 0, "dropping the key padding mask changed nothing");
+
+    // Files that disagree are errors naming the file and the fix.
+    for (args, needle) in [
+        (vec!["--kv-npy", "mha_kv.npy"], "--input-npy"),
+        (vec!["--input-npy", "mha_x.npy", "--dim", "32"], "--dim"),
+        (
+            vec![
+                "--params",
+                "mha_params.npz",
+                "--input-npy",
+                "mha_kv.npy",
+                "--heads",
+                "3",
+            ],
+            "--dim",
+        ),
+        (
+            vec![
+                "--input-npy",
+                "mha_x.npy",
+                "--key-padding-mask-npy",
+                "mha_mask.npy",
+            ],
+            "--key-padding-mask-npy",
+        ),
+        (vec!["--params", "mha_x.npy"], "npz"),
+        (vec!["--input-npy", "seq_input.npy"], "[B, L, D]"),
+    ] {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.ends_with(".npy") || a.ends_with(".npz") {
+                    f(a)
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let mut full = vec!["attention"];
+        full.extend(args.iter().map(String::as_str));
+        let (code, _, stderr) = wgsl_nn(&full);
+        assert_eq!(code, 2, "{full:?}: {stderr}");
+        assert!(
+            stderr.contains(needle) && !stderr.contains("panicked"),
+            "{full:?}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn absurd_sizes_are_refused_before_any_work() {
     for (args, needle) in [

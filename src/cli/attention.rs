@@ -3,24 +3,45 @@
 use super::DeviceArgs;
 use clap::Args;
 use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wgsl_nn::models::attention_io::AttentionFiles;
 use wgsl_nn::models::attention_job::{self, AttentionJob, AttentionReport};
 use wgsl_nn::ops::attention::AttentionPath;
 
 #[derive(Args, Debug, Clone)]
 pub struct AttentionArgs {
-    /// Query sequence length L.
-    #[arg(long, default_value_t = 128)]
-    pub tokens: u64,
+    /// Query sequence length L [default: 128, or the length in --input-npy].
+    #[arg(long)]
+    pub tokens: Option<u64>,
     /// Key/value sequence length S (cross-attention from a second sequence); default: self-attention.
     #[arg(long)]
     pub kv_tokens: Option<u64>,
-    /// Model width D; each of the H heads gets D/H features.
-    #[arg(long, default_value_t = 512)]
-    pub dim: u64,
+    /// Model width D; each of the H heads gets D/H features [default: 512, or the width in the files].
+    #[arg(long)]
+    pub dim: Option<u64>,
+    /// Number of heads H (with --params: the num_heads the module was built with).
     #[arg(long, default_value_t = 8)]
     pub heads: u64,
-    #[arg(long, default_value_t = 1)]
-    pub batch: u64,
+    /// [default: 1, or the batch in --input-npy]
+    #[arg(long)]
+    pub batch: Option<u64>,
+    /// Weights from nn.MultiheadAttention(D, H, batch_first=True).state_dict() saved with np.savez
+    /// (in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias; a module prefix is fine).
+    #[arg(long, value_name = "FILE.npz")]
+    pub params: Option<PathBuf>,
+    /// Queries (and, without --kv-npy, keys and values): [L, D] or [B, L, D].
+    #[arg(long, value_name = "FILE")]
+    pub input_npy: Option<PathBuf>,
+    /// Keys and values for cross-attention: [S, D] or [B, S, D].
+    #[arg(long, value_name = "FILE")]
+    pub kv_npy: Option<PathBuf>,
+    /// PyTorch's key_padding_mask, [S] or [B, S]: True (or 1, or -inf) hides that key from every query.
+    #[arg(long, value_name = "FILE")]
+    pub key_padding_mask_npy: Option<PathBuf>,
+    /// Write the GPU's output (the fused path's when it ran) to a .npy file, shaped like --input-npy.
+    #[arg(long, value_name = "FILE")]
+    pub output_npy: Option<PathBuf>,
     /// Hide key j from query i when j > i.
     #[arg(long)]
     pub causal: bool,
@@ -39,6 +60,23 @@ pub struct AttentionArgs {
     pub explain: bool,
     #[arg(long)]
     pub json: bool,
+}
+
+/// A size given by a flag, a file, both (then they must agree) or neither (the default).
+fn pick(
+    flag: &str,
+    given: Option<u64>,
+    file: Option<usize>,
+    source: &str,
+    default: usize,
+) -> wgsl_nn::Result<usize> {
+    match (given.map(|v| size(flag, v)).transpose()?, file) {
+        (Some(g), Some(f)) if g != f => Err(wgsl_nn::Error::arg(
+            flag,
+            format!("{g} disagrees with {source}, which says {f}; drop {flag} or fix it"),
+        )),
+        (g, f) => Ok(f.or(g).unwrap_or(default)),
+    }
 }
 
 fn size(name: &str, v: u64) -> wgsl_nn::Result<usize> {
@@ -63,17 +101,38 @@ impl AttentionArgs {
                 ))
             }
         };
+        let files = AttentionFiles {
+            params: self.params.clone(),
+            input: self.input_npy.clone(),
+            kv_input: self.kv_npy.clone(),
+            key_padding_mask: self.key_padding_mask_npy.clone(),
+        };
+        let data = (!files.is_empty()).then(|| files.load()).transpose()?;
+        let d = data.as_ref();
+        let q = d.and_then(|d| d.queries.as_ref()).map(|(_, s)| *s);
+        let kv = d.and_then(|d| d.kv.as_ref()).map(|(_, s)| *s);
+        let wd = d.and_then(|d| d.weights.as_ref()).map(|w| w.d_model);
         let job = AttentionJob {
-            batch: size("--batch", self.batch)?,
-            tokens: size("--tokens", self.tokens)?,
-            kv_tokens: self.kv_tokens.map(|v| size("--kv-tokens", v)).transpose()?,
-            dim: size("--dim", self.dim)?,
+            batch: pick("--batch", self.batch, q.map(|s| s[0]), "--input-npy", 1)?,
+            tokens: pick("--tokens", self.tokens, q.map(|s| s[1]), "--input-npy", 128)?,
+            kv_tokens: match (self.kv_tokens, kv) {
+                (None, None) => None,
+                (given, file) => Some(pick(
+                    "--kv-tokens",
+                    given,
+                    file.map(|s| s[1]),
+                    "--kv-npy",
+                    0,
+                )?),
+            },
+            dim: pick("--dim", self.dim, q.map(|s| s[2]).or(wd), "the files", 512)?,
             heads: size("--heads", self.heads)?,
             causal: self.causal,
             paths,
             seed: self.seed,
             reps: self.reps,
             max_checked_rows: self.check_rows.max(1),
+            data: data.map(Arc::new),
         };
         attention_job::validate(&job)?;
         Ok(job)
@@ -84,6 +143,16 @@ pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
     let job = args.job()?;
     let gpu = dev.open()?;
     let report = attention_job::run(&gpu, &job)?;
+    if let (Some(path), Some((_, out))) = (&args.output_npy, &report.output) {
+        let s = &report.shape;
+        let unbatched = job.data.as_ref().is_some_and(|d| d.unbatched);
+        let shape = if unbatched {
+            vec![s.queries, job.dim]
+        } else {
+            vec![s.batch, s.queries, job.dim]
+        };
+        wgsl_nn::npy::write_npy(path, &shape, out)?;
+    }
     if args.json {
         super::print_json(&to_json(&report));
     } else {
@@ -136,6 +205,9 @@ pub fn to_json(r: &AttentionReport) -> serde_json::Value {
         "batch": s.batch, "tokens": s.queries, "kv_tokens": s.keys, "dim": r.job.dim, "heads": s.heads, "head_dim": s.head_dim,
         "causal": r.job.causal,
         "cross_attention": r.job.kv_tokens.is_some(),
+        "key_padding_mask": r.job.data.as_ref().is_some_and(|d| d.keep_keys.is_some()),
+        "weights": r.weights_from, "inputs": r.inputs_from,
+        "output_from": r.output.as_ref().map(|(p, _)| p.name()),
         "gflop": r.flops as f64 / 1e9,
         "checked_rows": r.checked_rows, "total_rows": r.total_rows,
         "paths": paths,
@@ -155,6 +227,16 @@ pub fn print_text(r: &AttentionReport) {
         if r.job.causal { "causal, " } else { "" },
         r.job.seed,
         r.flops as f64 / 1e9
+    );
+    println!(
+        "weights: {}; inputs: {}{}",
+        r.weights_from,
+        r.inputs_from,
+        if r.job.data.as_ref().is_some_and(|d| d.keep_keys.is_some()) {
+            "; key padding mask from --key-padding-mask-npy"
+        } else {
+            ""
+        }
     );
     println!(
         "checked {} of {} query rows against the f64 reference{}",

@@ -9,11 +9,13 @@ use crate::cpu::RefTensor;
 use crate::error::{Error, Result};
 use crate::gpu::timer::{time_plan, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
+use crate::models::attention_io::AttentionData;
 use crate::ops::attention::{mha_forward, AttentionPath, AttentionShape};
 use crate::ops::softmax::Mask;
 use crate::tensor::Tensor;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct AttentionJob {
@@ -29,6 +31,9 @@ pub struct AttentionJob {
     pub reps: usize,
     /// Check every query row up to this many; beyond, a seeded sample of it.
     pub max_checked_rows: usize,
+    /// Weights, inputs and key mask from files (see `attention_io`); what
+    /// is absent is seeded random. Shapes must already agree with the job.
+    pub data: Option<Arc<AttentionData>>,
 }
 
 impl Default for AttentionJob {
@@ -44,6 +49,7 @@ impl Default for AttentionJob {
             seed: 0,
             reps: 5,
             max_checked_rows: 256,
+            data: None,
         }
     }
 }
@@ -67,6 +73,12 @@ pub struct AttentionReport {
     pub checked_rows: usize,
     pub total_rows: usize,
     pub paths: Vec<PathResult>,
+    /// The GPU's whole output [B, L, D]: the fused path's if it ran, else
+    /// the composed path's.
+    pub output: Option<(AttentionPath, Vec<f32>)>,
+    /// Where the weights and the inputs came from, in words.
+    pub weights_from: String,
+    pub inputs_from: String,
 }
 
 pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
@@ -132,16 +144,28 @@ fn weights(d: usize, rng: &mut rand_chacha::ChaCha8Rng) -> MhaWeights {
 pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
     let shape = validate(job)?;
     let (b, l, s, d) = (shape.batch, shape.queries, shape.keys, job.dim);
+    let data = job.data.as_deref().cloned().unwrap_or_default();
+    check_data(&data, b, l, s, d, job.kv_tokens.is_some())?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(job.seed);
-    let w = weights(d, &mut rng);
-    let xq: Vec<f32> = (0..b * l * d)
-        .map(|_| rng.random_range(-1.0f32..1.0))
-        .collect();
-    let xkv: Option<Vec<f32>> = job.kv_tokens.map(|_| {
-        (0..b * s * d)
-            .map(|_| rng.random_range(-1.0f32..1.0))
-            .collect()
-    });
+    let seeded = format!("seeded, seed {}", job.seed);
+    let (w, weights_from) = match data.weights {
+        Some(w) => (w, "--params".to_string()),
+        None => (weights(d, &mut rng), seeded.clone()),
+    };
+    let mut random =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+    let (xq, inputs_from) = match data.queries {
+        Some((v, _)) => (v, "--input-npy".to_string()),
+        None => (random(b * l * d), seeded),
+    };
+    let xkv: Option<Vec<f32>> = match data.kv {
+        Some((v, _)) => Some(v),
+        None => job.kv_tokens.map(|_| random(b * s * d)),
+    };
+    // A [1, S] mask applies to every batch, as a [S] one does in PyTorch.
+    let keep: Option<Vec<f32>> = data
+        .keep_keys
+        .map(|(v, [mb, _])| if mb == b { v } else { v.repeat(b) });
     let up = |name: &str, shape: &[usize], v: &[f32]| Tensor::upload(gpu, name, shape, v);
     let wt = super::upload_mha(gpu, &w)?;
     let xq_t = up("queries", &[b, l, d], &xq)?;
@@ -149,6 +173,10 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
         Some(v) => up("keys/values", &[b, s, d], v)?,
         None => xq_t.clone(),
     };
+    let keep_t = keep
+        .as_deref()
+        .map(|v| up("key padding mask", &[b, s], v))
+        .transpose()?;
     // Which query rows the reference computes.
     let total_rows = b * l;
     let rows: Vec<(usize, usize)> = if total_rows <= job.max_checked_rows {
@@ -162,13 +190,14 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
     let xkv_ref = xkv.as_ref().map(|v| RefTensor::from_f32(&[b, s, d], v));
     let masks = Masks {
         causal: job.causal,
-        keys: None,
+        keys: keep.as_deref(),
     };
     let mask = Mask {
         causal: job.causal,
-        keys: None,
+        keys: keep_t.as_ref(),
     };
     let mut paths = Vec::new();
+    let mut output = None;
     for &path in &job.paths {
         let outcome = (|| {
             let mut plan = Plan::new();
@@ -205,8 +234,14 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
                 .iter()
                 .flat_map(|&(bb, i)| out[(bb * l + i) * d..(bb * l + i + 1) * d].iter().copied())
                 .collect();
-            Ok((compare(&got, &reference), timing))
+            Ok((compare(&got, &reference), timing, out))
         })();
+        let outcome = outcome.map(|(check, timing, out)| {
+            if output.is_none() || path == AttentionPath::Fused {
+                output = Some((path, out));
+            }
+            (check, timing)
+        });
         paths.push(PathResult { path, outcome });
     }
     let proj = 2 * (2 * b * l * d * d + 2 * b * s * d * d) as u64;
@@ -218,5 +253,63 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
         checked_rows: rows.len(),
         total_rows,
         paths,
+        output,
+        weights_from,
+        inputs_from,
     })
+}
+
+/// Files and job must describe the same layer; the CLI derives the job from
+/// the files, so a mismatch here is a caller's bug reported as an error.
+fn check_data(
+    data: &AttentionData,
+    b: usize,
+    l: usize,
+    s: usize,
+    d: usize,
+    cross: bool,
+) -> Result<()> {
+    let mismatch = |what: &str, got: String, want: String| {
+        Error::arg(
+            what,
+            format!("has shape {got} but the layer is {want}; make them agree"),
+        )
+    };
+    if let Some(w) = &data.weights {
+        if w.d_model != d {
+            return Err(mismatch(
+                "--params",
+                format!("D = {}", w.d_model),
+                format!("D = {d}"),
+            ));
+        }
+    }
+    if let Some((_, sh)) = &data.queries {
+        if *sh != [b, l, d] {
+            return Err(mismatch(
+                "--input-npy",
+                format!("{sh:?}"),
+                format!("[{b}, {l}, {d}]"),
+            ));
+        }
+    }
+    if let Some((_, sh)) = &data.kv {
+        if !cross || *sh != [b, s, d] {
+            return Err(mismatch(
+                "--kv-npy",
+                format!("{sh:?}"),
+                format!("[{b}, {s}, {d}]"),
+            ));
+        }
+    }
+    if let Some((_, [mb, ms])) = &data.keep_keys {
+        if (*mb != 1 && *mb != b) || *ms != s {
+            return Err(mismatch(
+                "--key-padding-mask-npy",
+                format!("[{mb}, {ms}]"),
+                format!("[{b}, {s}] (batch, keys; a [{s}] mask serves every batch)"),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Compositions of ops: the exercise's conv stack (and any stack the layer
 //! language describes).
 
+pub mod attention_io;
 pub mod attention_job;
 pub mod conv_job;
 pub mod conv_stack;
