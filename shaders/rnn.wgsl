@@ -12,6 +12,11 @@
 //     z = sigmoid(xp_z + h W_hz + b_hz)
 //     n = tanh(xp_n + r * (h W_hn + b_hn))
 //     h' = (1 - z) * n + z * h
+//   LSTM (gates i, f, g, o, as PyTorch), with a cell state c:
+//     i = sigmoid(..), f = sigmoid(..), g = tanh(..), o = sigmoid(..)
+//     c' = f * c + i * g,  h' = o * tanh(c')
+//   Each invocation owns c[b, j] alone, so the cell state is updated in
+//   place in its own buffer (c0, or zeros, at t = 0) and holds c_T at the end.
 
 struct RnnParams {
     batch: u32, steps: u32, hidden: u32, t: u32,
@@ -19,6 +24,7 @@ struct RnnParams {
 }
 
 const HAS_H0: u32 = 1u;
+const HAS_C0: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: RnnParams;
 @group(0) @binding(1) var<storage, read> xp: array<f32>;
@@ -57,6 +63,31 @@ fn sigmoid(x: f32) -> f32 {
     return select(e * s, s, x >= 0.0);
 }
 
+// h_{t-1} W_hh for unit (b, j): one sum per gate block (W_hh rows hold
+// `gates` blocks of `hidden` columns), in lanes x, y, z, w; lanes past
+// `gates` stay 0. `gates` is uniform, so the branches cost nothing.
+fn hidden_products(b: u32, j: u32, gates: u32) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    if !has_prev() {
+        return acc;
+    }
+    let hn = p.hidden;
+    let stride = gates * hn;
+    for (var k = 0u; k < hn; k++) {
+        let hk = h_prev(b, k);
+        let w = k * stride + j;
+        acc.x += hk * w_hh[w];
+        if gates > 1u {
+            acc.y += hk * w_hh[w + hn];
+            acc.z += hk * w_hh[w + 2u * hn];
+        }
+        if gates > 3u {
+            acc.w += hk * w_hh[w + 3u * hn];
+        }
+    }
+    return acc;
+}
+
 @compute @workgroup_size(WG)
 fn rnn_elman_step(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -70,12 +101,7 @@ fn rnn_elman_step(
     let hn = p.hidden;
     let j = i % hn;
     let b = i / hn;
-    var acc = 0.0;
-    if has_prev() {
-        for (var k = 0u; k < hn; k++) {
-            acc += h_prev(b, k) * w_hh[k * hn + j];
-        }
-    }
+    let acc = hidden_products(b, j, 1u).x;
     let row = b * p.steps + p.t;
     y[row * hn + j] = tanh_c(xp[row * hn + j] + acc + b_hh[j]);
 }
@@ -94,22 +120,47 @@ fn rnn_gru_step(
     let g3 = 3u * hn;
     let j = i % hn;
     let b = i / hn;
-    var ar = 0.0;
-    var az = 0.0;
-    var an = 0.0;
-    if has_prev() {
-        for (var k = 0u; k < hn; k++) {
-            let hk = h_prev(b, k);
-            let w = k * g3 + j;
-            ar += hk * w_hh[w];
-            az += hk * w_hh[w + hn];
-            an += hk * w_hh[w + 2u * hn];
-        }
-    }
+    let a = hidden_products(b, j, 3u);
     let row = b * p.steps + p.t;
     let x = row * g3 + j;
-    let r = sigmoid(xp[x] + ar + b_hh[j]);
-    let z = sigmoid(xp[x + hn] + az + b_hh[j + hn]);
-    let n = tanh_c(xp[x + 2u * hn] + r * (an + b_hh[j + 2u * hn]));
+    let r = sigmoid(xp[x] + a.x + b_hh[j]);
+    let z = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);
+    let n = tanh_c(xp[x + 2u * hn] + r * (a.z + b_hh[j + 2u * hn]));
     y[row * hn + j] = (1.0 - z) * n + z * h_prev(b, j);
+}
+
+// The LSTM's own bindings: the cell state and its start (c0 or a dummy).
+@group(0) @binding(6) var<storage, read_write> cell: array<f32>;
+@group(0) @binding(7) var<storage, read> c0: array<f32>;
+
+@compute @workgroup_size(WG)
+fn rnn_lstm_step(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = flat_id(wid, nwg, lid);
+    if i >= p.total {
+        return;
+    }
+    let hn = p.hidden;
+    let g4 = 4u * hn;
+    let j = i % hn;
+    let b = i / hn;
+    let a = hidden_products(b, j, 4u);
+    let row = b * p.steps + p.t;
+    let x = row * g4 + j;
+    let ig = sigmoid(xp[x] + a.x + b_hh[j]);
+    let fg = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);
+    let gg = tanh_c(xp[x + 2u * hn] + a.z + b_hh[j + 2u * hn]);
+    let og = sigmoid(xp[x + 3u * hn] + a.w + b_hh[j + 3u * hn]);
+    var c_prev = 0.0;
+    if p.t > 0u {
+        c_prev = cell[i];
+    } else if (p.flags & HAS_C0) != 0u {
+        c_prev = c0[i];
+    }
+    let c = fg * c_prev + ig * gg;
+    cell[i] = c;
+    y[row * hn + j] = og * tanh_c(c);
 }

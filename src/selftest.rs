@@ -510,7 +510,7 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
     }
     gpu.set_kernel("attention", saved[2].as_deref());
     // Recurrent layers.
-    for kind in [RnnKind::Elman, RnnKind::Gru] {
+    for kind in [RnnKind::Elman, RnnKind::Gru, RnnKind::Lstm] {
         let outcome = (|| {
             let rnn = Rnn {
                 kind,
@@ -556,15 +556,12 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
                 ),
             )
         })();
-        t.record(
-            if kind == RnnKind::Gru {
-                "gru"
-            } else {
-                "elman rnn"
-            },
-            "case 0",
-            outcome,
-        );
+        let name = match kind {
+            RnnKind::Elman => "elman rnn",
+            RnnKind::Gru => "gru",
+            RnnKind::Lstm => "lstm",
+        };
+        t.record(name, "case 0", outcome);
     }
     // A dispatch folded past 65535 workgroups in one dimension.
     let outcome = (|| {

@@ -201,7 +201,7 @@ fn no_kernel_writes_outside_its_output() {
             sdpa_forward(&g, &mut plan, "att", path, 3, &q, &k, &v, &Mask::default()).unwrap(),
         ));
     }
-    for kind in [RnnKind::Elman, RnnKind::Gru] {
+    for kind in [RnnKind::Elman, RnnKind::Gru, RnnKind::Lstm] {
         let rnn = Rnn {
             kind,
             input_size: 12,

@@ -1,6 +1,7 @@
-//! Recurrent layers (Elman RNN, GRU) on the adapter against the f64
-//! reference: sizes that are multiples of nothing, with and without h0,
-//! PyTorch's gate order on a hand-computed case, a saturated update gate
+//! Recurrent layers (Elman RNN, GRU, LSTM) on the adapter against the f64
+//! reference: sizes that are multiples of nothing, with and without h0 (and
+//! c0, with the final cell state), PyTorch's gate orders on hand-computed
+//! cases, a saturated update gate
 //! that must keep h0, a contracting recurrence whose bound stays tight over
 //! a long sequence, shape errors as values, and the loop-budget refusal.
 
@@ -10,7 +11,7 @@ use rand::Rng;
 use wgsl_nn::check::{compare, EPS_F32};
 use wgsl_nn::cpu::{self, RefTensor};
 use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan};
-use wgsl_nn::ops::rnn::{rnn_forward, Rnn, RnnKind};
+use wgsl_nn::ops::rnn::{lstm_forward, rnn_forward, Rnn, RnnKind};
 use wgsl_nn::Tensor;
 
 struct Weights {
@@ -101,7 +102,7 @@ fn worst_ratio(got: &[f32], r: &RefTensor) -> f64 {
 /// absolute bound seen.
 fn check_case(b: usize, t: usize, i: usize, h: usize, hh_scale: f32, seed: u64) -> f64 {
     let mut worst = 0.0f64;
-    for kind in [RnnKind::Elman, RnnKind::Gru] {
+    for kind in [RnnKind::Elman, RnnKind::Gru, RnnKind::Lstm] {
         for with_h0 in [false, true] {
             let mut r = rng(seed);
             let rnn = Rnn {
@@ -129,7 +130,7 @@ fn check_case(b: usize, t: usize, i: usize, h: usize, hh_scale: f32, seed: u64) 
 }
 
 #[test]
-fn both_kinds_match_the_reference_on_odd_sizes() {
+fn every_kind_matches_the_reference_on_odd_sizes() {
     let mut seed = 3000;
     for &(b, t, i, h) in &[
         (1, 1, 1, 1),
@@ -230,6 +231,139 @@ fn gate_order_and_equations_follow_pytorch() {
             got[k]
         );
     }
+}
+
+/// LSTM with zero weights, H = I = 1: the gates are their biases, so
+/// i = sigmoid(1), f = sigmoid(-2), g = tanh(0.5), o = sigmoid(3), and
+/// c1 = f c0 + i g, h1 = o tanh(c1); step 2 goes on from (h1, c1) with the
+/// same gates. Any two gates swapped give other numbers (the biases differ).
+#[test]
+fn lstm_gate_order_and_cell_state_follow_pytorch() {
+    let lstm = Rnn {
+        kind: RnnKind::Lstm,
+        input_size: 1,
+        hidden_size: 1,
+    };
+    let (h0, c0) = (-0.4f32, 0.9f32);
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let (i, f, g, o) = (sig(1.0), sig(-2.0), 0.5f64.tanh(), sig(3.0));
+    let c1 = f * f64::from(c0) + i * g;
+    let c2 = f * c1 + i * g;
+    let want_h = [o * c1.tanh(), o * c2.tanh()];
+    let up = |n: &str, sh: &[usize], v: &[f32]| upload(n, sh, v);
+    let mut plan = Plan::new();
+    let (y, cell) = lstm_forward(
+        gpu(),
+        &mut plan,
+        "lstm",
+        &lstm,
+        &up("x", &[1, 2, 1], &[0.7, -0.3]),
+        &up("W_ih", &[1, 4], &[0.0; 4]),
+        &up("W_hh", &[1, 4], &[0.0; 4]),
+        &up("b_ih", &[4], &[0.5, -1.0, 0.25, 1.0]),
+        &up("b_hh", &[4], &[0.5, -1.0, 0.25, 2.0]),
+        Some(&up("h0", &[1, 1], &[h0])),
+        Some(&up("c0", &[1, 1], &[c0])),
+    )
+    .unwrap();
+    let got = run(&plan, &y);
+    let got_c = cell.download(gpu()).unwrap();
+    for k in 0..2 {
+        assert!(
+            (f64::from(got[k]) - want_h[k]).abs() < 1e-6,
+            "h{}: GPU {} vs {}",
+            k + 1,
+            got[k],
+            want_h[k]
+        );
+    }
+    assert!(
+        (f64::from(got_c[0]) - c2).abs() < 1e-6,
+        "c2: GPU {} vs {c2}",
+        got_c[0]
+    );
+    let (ry, rc) = cpu::rnn::lstm(
+        &lstm,
+        &RefTensor::from_f32(&[1, 2, 1], &[0.7, -0.3]),
+        [
+            &[0.0; 4],
+            &[0.0; 4],
+            &[0.5, -1.0, 0.25, 1.0],
+            &[0.5, -1.0, 0.25, 2.0],
+        ],
+        Some(&RefTensor::from_f32(&[1, 1], &[h0])),
+        Some(&RefTensor::from_f32(&[1, 1], &[c0])),
+    );
+    assert!((ry.val[1] - want_h[1]).abs() < 1e-12 && (rc.val[0] - c2).abs() < 1e-12);
+}
+
+/// c0 and the final cell state on odd sizes, against the reference's bound.
+#[test]
+fn lstm_final_cell_state_matches_the_reference() {
+    for (n, &(b, t, i, h)) in [(1, 1, 1, 1), (3, 7, 5, 33), (2, 19, 9, 129)]
+        .iter()
+        .enumerate()
+    {
+        let rnn = Rnn {
+            kind: RnnKind::Lstm,
+            input_size: i,
+            hidden_size: h,
+        };
+        let mut r = rng(3500 + n as u64);
+        let w = weights(&mut r, &rnn, 1.0);
+        let x = uniform(&mut r, b * t * i);
+        let (h0, c0) = (uniform(&mut r, b * h), uniform(&mut r, b * h));
+        let up = |nm: &str, sh: &[usize], v: &[f32]| upload(nm, sh, v);
+        let mut plan = Plan::new();
+        let (y, cell) = lstm_forward(
+            gpu(),
+            &mut plan,
+            "lstm",
+            &rnn,
+            &up("x", &[b, t, i], &x),
+            &up("W_ih", &rnn.w_ih_shape(), &w.w_ih),
+            &up("W_hh", &rnn.w_hh_shape(), &w.w_hh),
+            &up("b_ih", &rnn.bias_shape(), &w.b_ih),
+            &up("b_hh", &rnn.bias_shape(), &w.b_hh),
+            Some(&up("h0", &[b, h], &h0)),
+            Some(&up("c0", &[b, h], &c0)),
+        )
+        .unwrap();
+        let got_y = run(&plan, &y);
+        let got_c = cell.download(gpu()).unwrap();
+        let (ry, rc) = cpu::rnn::lstm(
+            &rnn,
+            &RefTensor::from_f32(&[b, t, i], &x),
+            [&w.w_ih, &w.w_hh, &w.b_ih, &w.b_hh],
+            Some(&RefTensor::from_f32(&[b, h], &h0)),
+            Some(&RefTensor::from_f32(&[b, h], &c0)),
+        );
+        let what = format!("LSTM B={b} T={t} I={i} H={h}");
+        assert_passes(&format!("{what} y"), &compare(&got_y, &ry));
+        assert_passes(&format!("{what} c_T"), &compare(&got_c, &rc));
+    }
+    // Not an LSTM: an error, not a plan.
+    let gru = Rnn {
+        kind: RnnKind::Gru,
+        input_size: 1,
+        hidden_size: 1,
+    };
+    let z = |sh: &[usize]| upload("t", sh, &vec![0.0; sh.iter().product()]);
+    let mut plan = Plan::new();
+    let e = lstm_forward(
+        gpu(),
+        &mut plan,
+        "g",
+        &gru,
+        &z(&[1, 1, 1]),
+        &z(&[1, 3]),
+        &z(&[1, 3]),
+        &z(&[3]),
+        &z(&[3]),
+        None,
+        None,
+    );
+    assert!(e.is_err() && plan.steps.is_empty());
 }
 
 /// A huge b_iz saturates z at 1: h' = 0 * n + 1 * h, so every step keeps

@@ -37,7 +37,7 @@ use wgsl_nn::ops::conv_transpose2d::{conv_transpose2d_forward, ConvTranspose2d};
 use wgsl_nn::ops::layernorm::{layernorm_forward, EPS};
 use wgsl_nn::ops::matmul::{linear, Activation};
 use wgsl_nn::ops::pool2d::{pool2d_forward, Pool2d, PoolKind};
-use wgsl_nn::ops::rnn::{rnn_forward, Rnn, RnnKind};
+use wgsl_nn::ops::rnn::{lstm_forward, rnn_forward, Rnn, RnnKind};
 use wgsl_nn::ops::softmax::{softmax_forward, Mask};
 
 /// f32 accuracy: every op here rounds a few dozen times at most per output
@@ -344,6 +344,62 @@ fn gru_and_elman_rnn_match_pytorch() {
     };
     run_kind("GRU", "gru");
     run_kind("Elman RNN", "rnn");
+}
+
+/// nn.LSTM, one layer, batch-first (gates i, f, g, o): every hidden state
+/// and the final cell state, with and without h0 and c0.
+#[test]
+fn lstm_matches_pytorch() {
+    for_each_case("LSTM", "lstm", |case| {
+        let c = cfg(case);
+        let rnn = Rnn {
+            kind: RnnKind::Lstm,
+            input_size: c[0],
+            hidden_size: c[1],
+        };
+        let x = arr(case, "x");
+        let (b, h) = (x.shape[0], rnn.hidden_size);
+        let (has_h0, has_c0) = (c[2] == 1, c[3] == 1);
+        let what = format!("{case} (x {:?}, H {h}, h0 {has_h0}, c0 {has_c0})", x.shape);
+        let [w_ih, w_hh, b_ih, b_hh] = ["w_ih", "w_hh", "b_ih", "b_hh"].map(|f| data(case, f));
+        let (h0, c0) = (data(case, "h0"), data(case, "c0"));
+        let (tshape, torch_y) = torch64(case, "y");
+        let (cshape, torch_c) = torch64(case, "c");
+        expect_shape(&what, &rnn.output_shape(&x.shape, case).unwrap(), &tshape)?;
+        expect_shape(&what, &[b, h], &cshape)?;
+        let (h0t, c0t) = (upload("h0", &[b, h], &h0), upload("c0", &[b, h], &c0));
+        let mut plan = Plan::new();
+        let (y, cell) = lstm_forward(
+            gpu(),
+            &mut plan,
+            case,
+            &rnn,
+            &upload("x", &x.shape, &x.data),
+            &upload("W_ih", &rnn.w_ih_shape(), &w_ih),
+            &upload("W_hh", &rnn.w_hh_shape(), &w_hh),
+            &upload("b_ih", &rnn.bias_shape(), &b_ih),
+            &upload("b_hh", &rnn.bias_shape(), &b_hh),
+            has_h0.then_some(&h0t),
+            has_c0.then_some(&c0t),
+        )
+        .map_err(|e| format!("{what}: {e}"))?;
+        let got_y = run(&plan, &y);
+        let got_c = cell.download(gpu()).map_err(|e| format!("{what}: {e}"))?;
+        let (h0r, c0r) = (
+            RefTensor::from_f32(&[b, h], &h0),
+            RefTensor::from_f32(&[b, h], &c0),
+        );
+        let (ref_y, ref_c) = cpu::rnn::lstm(
+            &rnn,
+            &RefTensor::from_f32(&x.shape, &x.data),
+            [&w_ih, &w_hh, &b_ih, &b_hh],
+            has_h0.then_some(&h0r),
+            has_c0.then_some(&c0r),
+        );
+        let ey = both(&format!("{what} y"), &torch_y, &got_y, &ref_y, &all)?;
+        let ec = both(&format!("{what} c_n"), &torch_c, &got_c, &ref_c, &all)?;
+        Ok(worse(Some(ey), ec))
+    });
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Reference recurrent layers (Elman RNN, GRU), mirroring `ops::rnn`:
+//! Reference recurrent layers (Elman RNN, GRU, LSTM), mirroring `ops::rnn`:
 //! PyTorch's equations, batch-first, weights input-major.
 //!
 //! Error carried (first order, units of eps_f32), following the kernel's
@@ -80,7 +80,7 @@ fn dot(a: &[Val], w: &[f32], stride: usize, col: usize, bias: f32, extra: Val) -
 }
 
 /// y [B, T, H], every hidden state, from x [B, T, I] and the f32 weights;
-/// `h0` [B, H] or zeros.
+/// `h0` [B, H] or zeros (an LSTM's cell state starts at zero).
 pub fn rnn(
     rnn: &Rnn,
     x: &RefTensor,
@@ -90,20 +90,68 @@ pub fn rnn(
     b_hh: &[f32],
     h0: Option<&RefTensor>,
 ) -> RefTensor {
+    recurrent(rnn, x, [w_ih, w_hh, b_ih, b_hh], h0, None).0
+}
+
+/// An LSTM: y [B, T, H] and the final cell state c_T [B, H], from `h0` and
+/// `c0` [B, H] or zeros.
+pub fn lstm(
+    rnn: &Rnn,
+    x: &RefTensor,
+    [w_ih, w_hh, b_ih, b_hh]: [&[f32]; 4],
+    h0: Option<&RefTensor>,
+    c0: Option<&RefTensor>,
+) -> (RefTensor, RefTensor) {
+    recurrent(rnn, x, [w_ih, w_hh, b_ih, b_hh], h0, c0)
+}
+
+/// Row `b` of a [B, H] state as values with their bounds, or zeros.
+fn state(s: Option<&RefTensor>, b: usize, hid: usize) -> Vec<Val> {
+    (0..hid)
+        .map(|j| {
+            s.map_or(Val { v: 0.0, e: 0.0 }, |s| Val {
+                v: s.val[b * hid + j],
+                e: s.err[b * hid + j],
+            })
+        })
+        .collect()
+}
+
+/// c' = f c + i g and h' = o tanh(c'), with the kernel's roundings.
+fn lstm_cell(i: Val, f: Val, g: Val, o: Val, c: Val) -> (Val, Val) {
+    let (keep, add) = (f.v * c.v, i.v * g.v);
+    let c2 = Val {
+        v: keep + add,
+        e: c.v.abs() * f.e
+            + f.v.abs() * c.e
+            + g.v.abs() * i.e
+            + i.v.abs() * g.e
+            + 3.0 * (keep.abs() + add.abs()),
+    };
+    let t = tanh(c2);
+    let h = Val {
+        v: o.v * t.v,
+        e: t.v.abs() * o.e + o.v.abs() * t.e + 2.0 * (o.v * t.v).abs(),
+    };
+    (h, c2)
+}
+
+fn recurrent(
+    rnn: &Rnn,
+    x: &RefTensor,
+    [w_ih, w_hh, b_ih, b_hh]: [&[f32]; 4],
+    h0: Option<&RefTensor>,
+    c0: Option<&RefTensor>,
+) -> (RefTensor, RefTensor) {
     let (batch, steps, inputs) = (x.shape[0], x.shape[1], x.shape[2]);
     let (hid, g) = (rnn.hidden_size, rnn.gates());
     let gh = g * hid;
     let zero = Val { v: 0.0, e: 0.0 };
     let mut y = RefTensor::zeros(&[batch, steps, hid]);
+    let mut c_out = RefTensor::zeros(&[batch, hid]);
     for b in 0..batch {
-        let mut h: Vec<Val> = (0..hid)
-            .map(|j| {
-                h0.map_or(zero, |h0| Val {
-                    v: h0.val[b * hid + j],
-                    e: h0.err[b * hid + j],
-                })
-            })
-            .collect();
+        let mut h = state(h0, b, hid);
+        let mut c = state(c0, b, hid);
         for t in 0..steps {
             let row = b * steps + t;
             let xs: Vec<Val> = (0..inputs)
@@ -114,12 +162,27 @@ pub fn rnn(
                 .collect();
             // The input projection, as `linear` computes it.
             let xp = |col: usize| dot(&xs, w_ih, gh, col, b_ih[col], zero);
+            let gate = |gi: usize, j: usize| {
+                let col = gi * hid + j;
+                dot(&h, w_hh, gh, col, b_hh[col], xp(col))
+            };
             let next: Vec<Val> = (0..hid)
                 .map(|j| match rnn.kind {
-                    RnnKind::Elman => tanh(dot(&h, w_hh, gh, j, b_hh[j], xp(j))),
+                    RnnKind::Elman => tanh(gate(0, j)),
+                    RnnKind::Lstm => {
+                        let (hj, cj) = lstm_cell(
+                            sigmoid_val(gate(0, j)),
+                            sigmoid_val(gate(1, j)),
+                            tanh(gate(2, j)),
+                            sigmoid_val(gate(3, j)),
+                            c[j],
+                        );
+                        c[j] = cj;
+                        hj
+                    }
                     RnnKind::Gru => {
-                        let r = sigmoid_val(dot(&h, w_hh, gh, j, b_hh[j], xp(j)));
-                        let z = sigmoid_val(dot(&h, w_hh, gh, hid + j, b_hh[hid + j], xp(hid + j)));
+                        let r = sigmoid_val(gate(0, j));
+                        let z = sigmoid_val(gate(1, j));
                         let hn = dot(&h, w_hh, gh, 2 * hid + j, b_hh[2 * hid + j], zero);
                         let xn = xp(2 * hid + j);
                         let q = r.v * hn.v;
@@ -147,6 +210,10 @@ pub fn rnn(
             }
             h = next;
         }
+        for (j, cj) in c.iter().enumerate() {
+            c_out.val[b * hid + j] = cj.v;
+            c_out.err[b * hid + j] = cj.e;
+        }
     }
-    y
+    (y, c_out)
 }

@@ -1,10 +1,10 @@
-//! Recurrent layers (Elman RNN, GRU) over a sequence, many to many:
+//! Recurrent layers (Elman RNN, GRU, LSTM) over a sequence, many to many:
 //! parameters and GPU forward. Reference: `cpu::rnn`.
 //!
-//! PyTorch's equations and gate order (r, z, n), batch-first, with the
-//! weights stored input-major like `linear` (PyTorch's weight_ih_l0 and
-//! weight_hh_l0 transposed): W_ih [I, G*H], W_hh [H, G*H], b_ih and b_hh
-//! [G*H], G = 1 (Elman) or 3 (GRU).
+//! PyTorch's equations and gate orders (GRU r, z, n; LSTM i, f, g, o),
+//! batch-first, with the weights stored input-major like `linear`
+//! (PyTorch's weight_ih_l0 and weight_hh_l0 transposed): W_ih [I, G*H],
+//! W_hh [H, G*H], b_ih and b_hh [G*H], G = 1 (Elman), 3 (GRU) or 4 (LSTM).
 //!
 //! The plan: one matrix product projects the inputs of every step at once
 //! (xp = x W_ih + b_ih, [B, T, G*H]), then one dispatch per time step adds
@@ -21,6 +21,7 @@ use crate::tensor::Tensor;
 const SOURCE: &str = include_str!("../../shaders/rnn.wgsl");
 pub const ELMAN_STEP: Kernel = kernel("rnn", SOURCE, "rnn_elman_step");
 pub const GRU_STEP: Kernel = kernel("rnn", SOURCE, "rnn_gru_step");
+pub const LSTM_STEP: Kernel = kernel("rnn", SOURCE, "rnn_lstm_step");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RnnKind {
@@ -28,6 +29,9 @@ pub enum RnnKind {
     Elman,
     /// PyTorch's nn.GRU: gates r, z, n in that order.
     Gru,
+    /// PyTorch's nn.LSTM (no projection): gates i, f, g, o in that order,
+    /// with a cell state.
+    Lstm,
 }
 
 /// One recurrent layer (one direction, one stack level).
@@ -47,17 +51,19 @@ pub struct RnnParams {
     pub hidden: u32,
     pub t: u32,
     pub total: u32,
-    /// Bit 0: h0 given (else the state starts at zero).
+    /// Bit 0: h0 given (else the state starts at zero); bit 1: c0 given.
     pub flags: u32,
     pub _pad: [u32; 2],
 }
 
 impl Rnn {
-    /// Gate blocks in the weights: 1 for Elman, 3 for GRU (r, z, n).
+    /// Gate blocks in the weights: 1 for Elman, 3 for GRU (r, z, n), 4 for
+    /// LSTM (i, f, g, o).
     pub fn gates(&self) -> usize {
         match self.kind {
             RnnKind::Elman => 1,
             RnnKind::Gru => 3,
+            RnnKind::Lstm => 4,
         }
     }
 
@@ -107,7 +113,8 @@ impl Rnn {
 
     /// Multiply-adds count 2: both projections, the two bias adds per gate,
     /// and the gates' elementwise work (Elman: tanh; GRU: two sigmoids,
-    /// tanh, the reset product and the blend, about 8).
+    /// tanh, the reset product and the blend, about 8; LSTM: three
+    /// sigmoids, two tanh, the cell update and the output product, about 8).
     pub fn flops(&self, batch: usize, steps: usize) -> u64 {
         let (i, h, g) = (
             self.input_size as u64,
@@ -127,7 +134,8 @@ impl Rnn {
 
 /// Appends the layer to `plan` and returns y [B, T, H], every hidden state
 /// (y[:, T-1] is the final state). `h0` [B, H] is the initial state, zeros
-/// when None.
+/// when None; an LSTM's cell state starts at zero (`lstm_forward` takes c0
+/// and returns c_T).
 #[allow(clippy::too_many_arguments)]
 pub fn rnn_forward(
     gpu: &Gpu,
@@ -141,6 +149,54 @@ pub fn rnn_forward(
     b_hh: &Tensor,
     h0: Option<&Tensor>,
 ) -> Result<Tensor> {
+    let w = [w_ih, w_hh, b_ih, b_hh];
+    recurrent(gpu, plan, layer, rnn, x, w, h0, None).map(|(y, _)| y)
+}
+
+/// An LSTM layer (`rnn.kind` must be `Lstm`): y [B, T, H] and the final
+/// cell state c_T [B, H], from the initial states `h0` and `c0` [B, H]
+/// (zeros when None), as PyTorch's nn.LSTM returns output, (h_n, c_n).
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    rnn: &Rnn,
+    x: &Tensor,
+    w_ih: &Tensor,
+    w_hh: &Tensor,
+    b_ih: &Tensor,
+    b_hh: &Tensor,
+    h0: Option<&Tensor>,
+    c0: Option<&Tensor>,
+) -> Result<(Tensor, Tensor)> {
+    if rnn.kind != RnnKind::Lstm {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "lstm_forward needs an LSTM layer, not {:?}; use rnn_forward",
+                rnn.kind
+            ),
+        ));
+    }
+    let w = [w_ih, w_hh, b_ih, b_hh];
+    let (y, c) = recurrent(gpu, plan, layer, rnn, x, w, h0, c0)?;
+    let c = c.ok_or_else(|| Error::shape(layer, "the LSTM kept no cell state"))?;
+    Ok((y, c))
+}
+
+/// The plan of either function: y, and for an LSTM its cell state buffer.
+#[allow(clippy::too_many_arguments)]
+fn recurrent(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    rnn: &Rnn,
+    x: &Tensor,
+    [w_ih, w_hh, b_ih, b_hh]: [&Tensor; 4],
+    h0: Option<&Tensor>,
+    c0: Option<&Tensor>,
+) -> Result<(Tensor, Option<Tensor>)> {
     let out = rnn.output_shape(&x.shape, layer)?;
     let [b, t, h] = out;
     let g = rnn.gates();
@@ -150,6 +206,9 @@ pub fn rnn_forward(
     expect_shape(layer, "b_hh", &b_hh.shape, &rnn.bias_shape())?;
     if let Some(h0) = h0 {
         expect_shape(layer, "h0", &h0.shape, &[b, h])?;
+    }
+    if let Some(c0) = c0 {
+        expect_shape(layer, "c0", &c0.shape, &[b, h])?;
     }
     let projected = [b, t, g * h];
     for (name, shape) in [
@@ -178,14 +237,24 @@ pub fn rnn_forward(
         Activation::None,
     )?;
     let has_h0 = h0.is_some();
-    let h0 = match h0 {
-        Some(t) => t.clone(),
-        None => Tensor::upload(gpu, "no h0", &[1], &[0.0])?,
-    };
+    let h0 = given_or_placeholder(gpu, h0, "no h0")?;
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let kernel = match rnn.kind {
         RnnKind::Elman => ELMAN_STEP,
         RnnKind::Gru => GRU_STEP,
+        RnnKind::Lstm => LSTM_STEP,
+    };
+    // The LSTM's cell state, updated in place; poisoned, so a unit no step
+    // wrote shows as NaN in c_T.
+    let cell = match rnn.kind {
+        RnnKind::Lstm => {
+            let c0 = given_or_placeholder(gpu, c0, "no c0")?;
+            Some((
+                Tensor::poisoned(gpu, &format!("{layer} cell state"), &[b, h])?,
+                c0,
+            ))
+        }
+        _ => None,
     };
     let params = RnnParams {
         batch: u(b),
@@ -193,11 +262,13 @@ pub fn rnn_forward(
         hidden: u(h),
         t: 0,
         total: u(b * h),
-        flags: u32::from(has_h0),
+        flags: u32::from(has_h0) | (u32::from(c0.is_some()) << 1),
         _pad: [0; 2],
     };
-    // Per step: xp's row, W_hh, b_hh, the previous state and the new one.
-    let bytes = 4 * (b * g * h + w_hh.numel() + g * h + 2 * b * h) as u64;
+    // Per step: xp's row, W_hh, b_hh, the previous state and the new one
+    // (and the LSTM's cell state, read and written).
+    let cell_bytes = if cell.is_some() { 2 * b * h } else { 0 };
+    let bytes = 4 * (b * g * h + w_hh.numel() + g * h + 2 * b * h + cell_bytes) as u64;
     for step in 0..t {
         let params = RnnParams {
             t: u(step),
@@ -208,18 +279,33 @@ pub fn rnn_forward(
             kernel,
             overrides: vec![],
             params: bytemuck::bytes_of(&params).to_vec(),
-            bindings: vec![
+            bindings: [
                 read("xp", &xp),
                 read("W_hh", w_hh),
                 read("b_hh", b_hh),
                 read("h0", &h0),
                 write("y", &y),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                cell.iter()
+                    .flat_map(|(c, c0)| [write("c", c), read("c0", c0)]),
+            )
+            .collect(),
             invocations: (b * h) as u64,
             workgroup_size: workgroup_1d(gpu),
             flops: rnn.step_flops(b),
             bytes_moved: bytes,
         });
     }
-    Ok(y)
+    Ok((y, cell.map(|(c, _)| c)))
+}
+
+/// The tensor, or a one-element stand-in to bind when the kernel's flags say
+/// it is absent (a binding cannot be left empty).
+fn given_or_placeholder(gpu: &Gpu, t: Option<&Tensor>, name: &str) -> Result<Tensor> {
+    match t {
+        Some(t) => Ok(t.clone()),
+        None => Tensor::upload(gpu, name, &[1], &[0.0]),
+    }
 }

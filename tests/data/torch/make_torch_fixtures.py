@@ -16,7 +16,7 @@ Layout of the npz (one flat namespace; names are `<case>__<field>`):
                          hi = f32(y), lo = f32(y - hi): wgsl-nn's npz reader
                          converts every dtype to f32, and hi + lo carries y
                          to ~2^-48 relative. Non-finite y: hi = y, lo = 0.
-Case names start with the op: ct (conv_transpose2d), gru/rnn, ln
+Case names start with the op: ct (conv_transpose2d), gru/rnn, lstm, ln
 (layer_norm), sm (softmax), sdpa, mha, pool, lin (linear).
 """
 
@@ -352,6 +352,41 @@ for i, (xs, N, bias, act) in enumerate(lin_cases):
         y = F.gelu(y, approximate="tanh")
     put(case, cfg=[K, N, int(bias), act], x=x, w=w.T, b=b)
     put64(case, "y", y)
+
+# --------------------------------------------------------------------------
+# LSTM (nn.LSTM, one layer, batch_first; gates i, f, g, o). Last, so the
+# cases above keep their random numbers. cfg = input, hidden, has_h0, has_c0.
+# Outputs y [B, T, H] and c_n [B, H].
+lstm_cases = [
+    # I,  H,  B, T,  h0,    c0
+    (5, 7, 3, 13, True, True),
+    (13, 11, 2, 7, False, False),
+    (1, 3, 2, 29, True, False),
+    (4, 17, 1, 5, False, True),
+]
+for i, (I, H, B, T, has_h0, has_c0) in enumerate(lstm_cases):
+    case = f"lstm{i}"
+    mod = torch.nn.LSTM(I, H, num_layers=1, batch_first=True)
+    x = uni(B, T, I, scale=2.0)
+    h0, c0 = uni(B, H), uni(B, H, scale=2.0)
+    w_ih, w_hh = f32(mod.weight_ih_l0), f32(mod.weight_hh_l0)
+    b_ih, b_hh = f32(mod.bias_ih_l0), f32(mod.bias_hh_l0)
+    mod = mod.double()
+    mod.weight_ih_l0.copy_(t64(w_ih))
+    mod.weight_hh_l0.copy_(t64(w_hh))
+    mod.bias_ih_l0.copy_(t64(b_ih))
+    mod.bias_hh_l0.copy_(t64(b_hh))
+    zeros = torch.zeros(1, B, H, dtype=torch.float64)
+    state = None
+    if has_h0 or has_c0:
+        state = (
+            t64(h0).unsqueeze(0) if has_h0 else zeros,
+            t64(c0).unsqueeze(0) if has_c0 else zeros,
+        )
+    y, (_, c_n) = mod(t64(x), state)
+    put(case, cfg=[I, H, int(has_h0), int(has_c0)], x=x, w_ih=w_ih.T, w_hh=w_hh.T, b_ih=b_ih, b_hh=b_hh, h0=h0, c0=c0)
+    put64(case, "y", y)
+    put64(case, "c", c_n[0])
 
 path = os.path.join(HERE, "torch_ops.npz")
 np.savez_compressed(path, **OUT)
