@@ -27,6 +27,8 @@ enum Command {
     Conv(cli::conv::ConvArgs),
     /// One multi-head attention layer, composed and fused paths, checked and timed.
     Attention(cli::attention::AttentionArgs),
+    /// A stack of recurrent layers (nn.RNN, nn.GRU or nn.LSTM, seeded or from a state_dict), checked and timed.
+    Rnn(cli::rnn::RnnArgs),
     /// Sweep conv, matmul and attention: GPU vs CPU baseline, checked, as a table, CSV, JSON or SVG plot.
     Bench(cli::bench::BenchArgs),
     /// Every kernel on this adapter (or --all-adapters) against the f64 reference: a pass/fail table.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Info(a)) => cli::info::run(&args.device, &a),
         Some(Command::Conv(a)) => cli::conv::run(&args.device, &a),
         Some(Command::Attention(a)) => cli::attention::run(&args.device, &a),
+        Some(Command::Rnn(a)) => cli::rnn::run(&args.device, &a),
         Some(Command::Permute(a)) => cli::permute::run(&args.device, &a),
         Some(Command::Bench(a)) => cli::bench::run(&args.device, &a),
         Some(Command::Selftest(a)) => cli::selftest::run(&args.device, &a),

@@ -276,6 +276,107 @@ fn attention_with_pytorch_weights_matches_pytorch() {
     }
 }
 
+/// A two-layer nn.LSTM's state_dict, input, h0 and c0 saved by numpy; y,
+/// h_n and c_n compared with PyTorch's float64 results on the same float32
+/// numbers (tests/data/make_rnn_fixture.py), batch-first and time-major.
+#[test]
+fn rnn_with_a_pytorch_lstm_matches_pytorch() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let dir = std::env::temp_dir().join(format!("wgsl-nn-cli-rnn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |name: &str| format!("{data}/{name}");
+    let read = |p: &str| wgsl_nn::npy::read_npy(std::path::Path::new(p)).unwrap();
+    let out = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let close = |what: &str, got: &wgsl_nn::npy::Array, want: &wgsl_nn::npy::Array| {
+        assert_eq!(got.shape, want.shape, "{what}");
+        for (g, w) in got.data.iter().zip(&want.data) {
+            assert!(
+                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{what}: gpu {g} vs torch {w}"
+            );
+        }
+    };
+    let (params, x, h0, c0) = (
+        f("lstm_params.npz"),
+        f("lstm_x.npy"),
+        f("lstm_h0.npy"),
+        f("lstm_c0.npy"),
+    );
+    let (y, hn, cn) = (out("y.npy"), out("hn.npy"), out("cn.npy"));
+    let args = [
+        "rnn",
+        "--params",
+        &params,
+        "--input-npy",
+        &x,
+        "--h0-npy",
+        &h0,
+        "--c0-npy",
+        &c0,
+        "--output-npy",
+        &y,
+        "--hn-npy",
+        &hn,
+        "--cn-npy",
+        &cn,
+        "--reps",
+        "1",
+    ];
+    let (code, stdout, stderr) = wgsl_nn(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Lstm: 2 layer(s)"), "{stdout}");
+    close("y", &read(&y), &read(&f("lstm_y.npy")));
+    close("h_n", &read(&hn), &read(&f("lstm_hn.npy")));
+    close("c_n", &read(&cn), &read(&f("lstm_cn.npy")));
+
+    // The same input time-major ([T, B, I]) gives the output time-major.
+    let xt = read(&x);
+    let (b, t, i) = (xt.shape[0], xt.shape[1], xt.shape[2]);
+    let swapped: Vec<f32> = (0..t * b * i)
+        .map(|k| xt.data[((k / i) % b * t + k / i / b) * i + k % i])
+        .collect();
+    let xtm = out("x_tm.npy");
+    wgsl_nn::npy::write_npy(std::path::Path::new(&xtm), &[t, b, i], &swapped).unwrap();
+    let ytm = out("y_tm.npy");
+    let mut tm = args.to_vec();
+    tm[4] = &xtm;
+    tm[10] = &ytm;
+    tm.push("--time-major");
+    let (code, _, stderr) = wgsl_nn(&tm);
+    assert_eq!(code, 0, "{stderr}");
+    let (want, got) = (read(&f("lstm_y.npy")), read(&ytm));
+    let h = want.shape[2];
+    assert_eq!(got.shape, vec![t, b, h]);
+    for k in 0..t * b * h {
+        let (tt, bb, j) = (k / h / b, (k / h) % b, k % h);
+        let w = want.data[(bb * t + tt) * h + j];
+        assert!(
+            (got.data[k] - w).abs() <= 1e-5 * (1.0 + w.abs()),
+            "time-major t={tt} b={bb} j={j}"
+        );
+    }
+
+    // A GRU asked of LSTM weights, and a bidirectional-looking state_dict, are errors.
+    let (code, _, stderr) = wgsl_nn(&["rnn", "--params", &params, "--kind", "gru"]);
+    assert!(
+        code == 2 && stderr.contains("nn.LSTM") && stderr.contains("--kind"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = wgsl_nn(&[
+        "rnn",
+        "--params",
+        &params,
+        "--input-npy",
+        &x,
+        "--h0-npy",
+        &x,
+    ]);
+    assert!(
+        code == 2 && stderr.contains("--h0-npy") && stderr.contains("[2, 2, 5]"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn absurd_sizes_are_refused_before_any_work() {
     for (args, needle) in [

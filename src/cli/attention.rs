@@ -62,7 +62,7 @@ pub struct AttentionArgs {
     pub json: bool,
 }
 
-/// A size given by a flag, a file, both (then they must agree) or neither (the default).
+/// `super::pick` for a u64 flag.
 fn pick(
     flag: &str,
     given: Option<u64>,
@@ -70,13 +70,8 @@ fn pick(
     source: &str,
     default: usize,
 ) -> wgsl_nn::Result<usize> {
-    match (given.map(|v| size(flag, v)).transpose()?, file) {
-        (Some(g), Some(f)) if g != f => Err(wgsl_nn::Error::arg(
-            flag,
-            format!("{g} disagrees with {source}, which says {f}; drop {flag} or fix it"),
-        )),
-        (g, f) => Ok(f.or(g).unwrap_or(default)),
-    }
+    let given = given.map(|v| size(flag, v)).transpose()?;
+    super::pick(flag, given, file, source, default, 1 << 20)
 }
 
 fn size(name: &str, v: u64) -> wgsl_nn::Result<usize> {

@@ -7,6 +7,7 @@ pub mod conv;
 pub mod info;
 pub mod permute;
 pub mod report;
+pub mod rnn;
 pub mod selftest;
 pub mod text2image;
 
@@ -105,6 +106,34 @@ impl DeviceArgs {
             })
             .collect()
     }
+}
+
+/// A size given by a flag, a file, both (then they must agree) or neither
+/// (the default), within 1..=max.
+pub fn pick(
+    flag: &str,
+    given: Option<usize>,
+    file: Option<usize>,
+    source: &str,
+    default: usize,
+    max: usize,
+) -> wgsl_nn::Result<usize> {
+    let v = match (given, file) {
+        (Some(g), Some(f)) if g != f => {
+            return Err(wgsl_nn::Error::arg(
+                flag,
+                format!("{g} disagrees with {source}, which says {f}; drop {flag} or fix it"),
+            ))
+        }
+        (g, f) => f.or(g).unwrap_or(default),
+    };
+    if v == 0 || v > max {
+        return Err(wgsl_nn::Error::arg(
+            flag,
+            format!("{v} is outside 1..={max}"),
+        ));
+    }
+    Ok(v)
 }
 
 pub fn print_json(v: &serde_json::Value) {

@@ -90,7 +90,7 @@ pub fn rnn(
     b_hh: &[f32],
     h0: Option<&RefTensor>,
 ) -> RefTensor {
-    recurrent(rnn, x, [w_ih, w_hh, b_ih, b_hh], h0, None).0
+    rnn_states(rnn, x, [w_ih, w_hh, b_ih, b_hh], h0, None).0
 }
 
 /// An LSTM: y [B, T, H] and the final cell state c_T [B, H], from `h0` and
@@ -102,7 +102,7 @@ pub fn lstm(
     h0: Option<&RefTensor>,
     c0: Option<&RefTensor>,
 ) -> (RefTensor, RefTensor) {
-    recurrent(rnn, x, [w_ih, w_hh, b_ih, b_hh], h0, c0)
+    rnn_states(rnn, x, [w_ih, w_hh, b_ih, b_hh], h0, c0)
 }
 
 /// Row `b` of a [B, H] state as values with their bounds, or zeros.
@@ -136,7 +136,9 @@ fn lstm_cell(i: Val, f: Val, g: Val, o: Val, c: Val) -> (Val, Val) {
     (h, c2)
 }
 
-fn recurrent(
+/// Either kind: y [B, T, H] and the final cell state [B, H] (zeros but for
+/// an LSTM).
+pub fn rnn_states(
     rnn: &Rnn,
     x: &RefTensor,
     [w_ih, w_hh, b_ih, b_hh]: [&[f32]; 4],

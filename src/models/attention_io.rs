@@ -7,8 +7,8 @@
 
 use crate::cpu::attention::MhaWeights;
 use crate::error::{Error, Result};
-use crate::npy::{self, Array};
-use std::collections::BTreeMap;
+use crate::models::state_dict_entry as find;
+use crate::npy;
 use std::path::{Path, PathBuf};
 
 /// The files a user may give; any may be absent (then seeded random data).
@@ -160,25 +160,6 @@ fn load_mask(path: &Path) -> Result<(Vec<f32>, [usize; 2])> {
         })
         .collect::<Result<Vec<f32>>>()?;
     Ok((keep, shape))
-}
-
-/// One tensor of the state_dict, found by its name after any module prefix
-/// (`attn.in_proj_weight` matches `in_proj_weight`).
-fn find<'a>(p: &'a BTreeMap<String, Array>, name: &str, src: &str) -> Result<Option<&'a Array>> {
-    let hits: Vec<&String> = p
-        .keys()
-        .filter(|k| *k == name || k.ends_with(&format!(".{name}")))
-        .collect();
-    match hits[..] {
-        [] => Ok(None),
-        [k] => Ok(p.get(k)),
-        _ => Err(Error::arg(
-            "--params",
-            format!(
-                "{src} has several '{name}' ({hits:?}); save one attention module's state_dict"
-            ),
-        )),
-    }
 }
 
 fn load_params(path: &Path) -> Result<MhaWeights> {

@@ -150,7 +150,7 @@ pub fn rnn_forward(
     h0: Option<&Tensor>,
 ) -> Result<Tensor> {
     let w = [w_ih, w_hh, b_ih, b_hh];
-    recurrent(gpu, plan, layer, rnn, x, w, h0, None).map(|(y, _)| y)
+    rnn_forward_states(gpu, plan, layer, rnn, x, w, h0, None).map(|(y, _)| y)
 }
 
 /// An LSTM layer (`rnn.kind` must be `Lstm`): y [B, T, H] and the final
@@ -180,14 +180,15 @@ pub fn lstm_forward(
         ));
     }
     let w = [w_ih, w_hh, b_ih, b_hh];
-    let (y, c) = recurrent(gpu, plan, layer, rnn, x, w, h0, c0)?;
+    let (y, c) = rnn_forward_states(gpu, plan, layer, rnn, x, w, h0, c0)?;
     let c = c.ok_or_else(|| Error::shape(layer, "the LSTM kept no cell state"))?;
     Ok((y, c))
 }
 
-/// The plan of either function: y, and for an LSTM its cell state buffer.
+/// Either kind in one call: y [B, T, H] and, for an LSTM, the final cell
+/// state c_T (from `c0`, which only an LSTM may be given).
 #[allow(clippy::too_many_arguments)]
-fn recurrent(
+pub fn rnn_forward_states(
     gpu: &Gpu,
     plan: &mut Plan,
     layer: &str,
@@ -208,6 +209,12 @@ fn recurrent(
         expect_shape(layer, "h0", &h0.shape, &[b, h])?;
     }
     if let Some(c0) = c0 {
+        if rnn.kind != RnnKind::Lstm {
+            return Err(Error::shape(
+                layer,
+                format!("a {:?} layer has no cell state; drop c0", rnn.kind),
+            ));
+        }
         expect_shape(layer, "c0", &c0.shape, &[b, h])?;
     }
     let projected = [b, t, g * h];

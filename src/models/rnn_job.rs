@@ -1,0 +1,186 @@
+//! The job behind `wgsl-nn rnn`: a stack of recurrent layers
+//! (`rnn_stack`), batch-first, on the GPU in one plan, checked against the
+//! f64 reference and timed.
+
+use crate::check::{compare, Check};
+use crate::cpu::{self, RefTensor};
+use crate::error::{Error, Result};
+use crate::gpu::timer::{time_plan, PlanTiming};
+use crate::gpu::{AdapterSummary, Gpu, Plan};
+use crate::models::rnn_stack::RnnStack;
+use crate::ops::rnn::{rnn_forward_states, RnnKind};
+use crate::tensor::Tensor;
+
+#[derive(Debug, Clone)]
+pub struct RnnJob {
+    pub stack: RnnStack,
+    /// [B, T, I], batch-first.
+    pub x: Vec<f32>,
+    pub shape: [usize; 3],
+    /// [num_layers, B, H] each, as PyTorch takes them; zeros when None.
+    pub h0: Option<Vec<f32>>,
+    pub c0: Option<Vec<f32>>,
+    pub reps: usize,
+}
+
+pub struct RnnReport {
+    pub adapter: AdapterSummary,
+    /// The last layer's output [B, T, H].
+    pub output: Vec<f32>,
+    /// h_n and (LSTM) c_n, [num_layers, B, H] each.
+    pub h_n: Vec<f32>,
+    pub c_n: Option<Vec<f32>>,
+    pub check_output: Check,
+    pub check_states: Check,
+    pub timing: PlanTiming,
+    pub flops: u64,
+}
+
+impl RnnReport {
+    pub fn passed(&self) -> bool {
+        self.check_output.passed && self.check_states.passed
+    }
+}
+
+/// Checks shapes before any GPU work.
+pub fn validate(job: &RnnJob) -> Result<()> {
+    let s = &job.stack;
+    let [b, t, i] = job.shape;
+    s.layer(0).output_shape(&job.shape, "--input-npy")?;
+    if job.x.len() != b * t * i {
+        return Err(Error::arg(
+            "--input-npy",
+            format!("{} values for shape {:?}", job.x.len(), job.shape),
+        ));
+    }
+    let state = [s.layers.len(), b, s.hidden];
+    for (name, v) in [("--h0-npy", &job.h0), ("--c0-npy", &job.c0)] {
+        if v.as_ref()
+            .is_some_and(|v| v.len() != state.iter().product::<usize>())
+        {
+            return Err(Error::arg(
+                name,
+                format!("the state must be [num_layers, B, H] = {state:?}"),
+            ));
+        }
+    }
+    if job.c0.is_some() && s.kind != RnnKind::Lstm {
+        return Err(Error::arg(
+            "--c0-npy",
+            "only an LSTM has a cell state; drop --c0-npy",
+        ));
+    }
+    if job.reps == 0 || job.reps > 10_000 {
+        return Err(Error::arg(
+            "--reps",
+            format!("{} is not between 1 and 10000", job.reps),
+        ));
+    }
+    crate::models::conv_stack::check_size("rnn", "input", &job.shape)?;
+    Ok(())
+}
+
+pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
+    validate(job)?;
+    let s = &job.stack;
+    let [b, t, _] = job.shape;
+    let h = s.hidden;
+    let n = s.layers.len();
+    let slice =
+        |v: &Option<Vec<f32>>, l: usize| v.as_ref().map(|v| v[l * b * h..(l + 1) * b * h].to_vec());
+    let up = |name: &str, shape: &[usize], v: &[f32]| Tensor::upload(gpu, name, shape, v);
+    let mut plan = Plan::new();
+    let mut x = up("x", &job.shape, &job.x)?;
+    let mut x_ref = RefTensor::from_f32(&job.shape, &job.x);
+    let (mut ys, mut cells, mut flops) = (vec![], vec![], 0);
+    let (mut h_ref, mut c_ref) = (vec![], vec![]);
+    for (l, w) in s.layers.iter().enumerate() {
+        let r = s.layer(l);
+        let label = format!("{:?} layer {l}", s.kind);
+        let (h0, c0) = (slice(&job.h0, l), slice(&job.c0, l));
+        let h0t = h0.as_deref().map(|v| up("h0", &[b, h], v)).transpose()?;
+        let c0t = c0.as_deref().map(|v| up("c0", &[b, h], v)).transpose()?;
+        let ws = [
+            up("W_ih", &r.w_ih_shape(), &w.w_ih)?,
+            up("W_hh", &r.w_hh_shape(), &w.w_hh)?,
+            up("b_ih", &r.bias_shape(), &w.b_ih)?,
+            up("b_hh", &r.bias_shape(), &w.b_hh)?,
+        ];
+        let (h0r, c0r) = (
+            h0.map(|v| RefTensor::from_f32(&[b, h], &v)),
+            c0.map(|v| RefTensor::from_f32(&[b, h], &v)),
+        );
+        let refw = [&w.w_ih[..], &w.w_hh, &w.b_ih, &w.b_hh];
+        let (y, c) = rnn_forward_states(
+            gpu,
+            &mut plan,
+            &label,
+            &r,
+            &x,
+            ws.each_ref(),
+            h0t.as_ref(),
+            c0t.as_ref(),
+        )?;
+        let (y_ref, cr) = cpu::rnn::rnn_states(&r, &x_ref, refw, h0r.as_ref(), c0r.as_ref());
+        if let Some(c) = c {
+            cells.push(c);
+            c_ref.push(cr);
+        }
+        x = y;
+        h_ref.push(last_step(&y_ref, b, t, h));
+        ys.push(x.clone());
+        flops += r.flops(b, t);
+        x_ref = y_ref;
+    }
+    let timing = time_plan(gpu, &plan, 1, job.reps)?;
+    let mut h_n = vec![];
+    for y in &ys {
+        let y = y.download(gpu)?;
+        h_n.extend((0..b).flat_map(|bb| y[((bb * t) + t - 1) * h..(bb * t + t) * h].to_vec()));
+    }
+    let output = ys[n - 1].download(gpu)?;
+    let mut c_n = None;
+    if !cells.is_empty() {
+        let mut all = vec![];
+        for c in &cells {
+            all.extend(c.download(gpu)?);
+        }
+        c_n = Some(all);
+    }
+    let states_gpu: Vec<f32> = h_n.iter().chain(c_n.iter().flatten()).copied().collect();
+    let states_ref = concat(h_ref.iter().chain(c_ref.iter()));
+    Ok(RnnReport {
+        adapter: gpu.summary(),
+        check_output: compare(&output, &x_ref),
+        check_states: compare(&states_gpu, &states_ref),
+        output,
+        h_n,
+        c_n,
+        timing,
+        flops,
+    })
+}
+
+/// y[:, T-1] of a [B, T, H] reference: the layer's final hidden state.
+fn last_step(y: &RefTensor, b: usize, t: usize, h: usize) -> RefTensor {
+    let rows = (0..b).flat_map(|bb| (bb * t + t - 1) * h..(bb * t + t) * h);
+    let (val, err) = rows.map(|i| (y.val[i], y.err[i])).unzip();
+    RefTensor {
+        shape: vec![b, h],
+        val,
+        err,
+    }
+}
+
+fn concat<'a>(parts: impl Iterator<Item = &'a RefTensor>) -> RefTensor {
+    let (mut val, mut err) = (vec![], vec![]);
+    for p in parts {
+        val.extend(&p.val);
+        err.extend(&p.err);
+    }
+    RefTensor {
+        shape: vec![val.len()],
+        val,
+        err,
+    }
+}

@@ -1,0 +1,195 @@
+//! A stack of recurrent layers' weights as PyTorch's nn.RNN (tanh) /
+//! nn.GRU / nn.LSTM hold them with `num_layers`: seeded (PyTorch's
+//! U(-1/sqrt(H), 1/sqrt(H))) or read from the module's state_dict, stored
+//! input-major (PyTorch's matrices transposed).
+
+use crate::error::{Error, Result};
+use crate::npy::Array;
+use crate::ops::rnn::{Rnn, RnnKind};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+/// One layer's weights, input-major (PyTorch's transposed).
+#[derive(Debug, Clone)]
+pub struct LayerWeights {
+    pub w_ih: Vec<f32>,
+    pub w_hh: Vec<f32>,
+    pub b_ih: Vec<f32>,
+    pub b_hh: Vec<f32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RnnStack {
+    pub kind: RnnKind,
+    pub input_size: usize,
+    pub hidden: usize,
+    pub layers: Vec<LayerWeights>,
+}
+
+impl RnnStack {
+    /// Layer `k`'s shape: the first reads the input, the others the layer below.
+    pub fn layer(&self, k: usize) -> Rnn {
+        Rnn {
+            kind: self.kind,
+            input_size: if k == 0 { self.input_size } else { self.hidden },
+            hidden_size: self.hidden,
+        }
+    }
+
+    pub fn random(kind: RnnKind, input_size: usize, hidden: usize, n: usize, seed: u64) -> Self {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let k = 1.0 / (hidden as f32).sqrt();
+        let mut stack = RnnStack {
+            kind,
+            input_size,
+            hidden,
+            layers: vec![],
+        };
+        for l in 0..n {
+            let r = stack.layer(l);
+            let mut u = |len: usize| {
+                (0..len)
+                    .map(|_| rng.random_range(-k..k))
+                    .collect::<Vec<f32>>()
+            };
+            let (w_ih, w_hh) = (
+                u(r.w_ih_shape().iter().product()),
+                u(r.w_hh_shape().iter().product()),
+            );
+            let (b_ih, b_hh) = (u(r.bias_shape()[0]), u(r.bias_shape()[0]));
+            stack.layers.push(LayerWeights {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+            });
+        }
+        stack
+    }
+
+    /// From an nn.RNN / nn.GRU / nn.LSTM state_dict (weight_ih_l0, ...,
+    /// any module prefix). The kind follows from the gate count (rows of
+    /// weight_hh over its columns); `want` must agree when given.
+    pub fn from_state_dict(
+        p: &BTreeMap<String, Array>,
+        src: &str,
+        want: Option<RnnKind>,
+    ) -> Result<Self> {
+        let bad = |m: String| Error::arg("--params", format!("{src}: {m}"));
+        if let Some(k) = p.keys().find(|k| k.contains("_reverse")) {
+            return Err(bad(format!(
+                "'{k}' belongs to a bidirectional module; wgsl-nn runs one direction (bidirectional=False)"
+            )));
+        }
+        if let Some(k) = p.keys().find(|k| k.contains("weight_hr_l")) {
+            return Err(bad(format!(
+                "'{k}' is an LSTM projection (proj_size > 0), which wgsl-nn does not run"
+            )));
+        }
+        let get = |name: &str| crate::models::state_dict_entry(p, name, src);
+        let hh0 = get("weight_hh_l0")?.ok_or_else(|| {
+            bad(format!(
+                "no 'weight_hh_l0'; expected an nn.RNN/GRU/LSTM state_dict (keys present: {})",
+                p.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let (gh, hidden) = match hh0.shape[..] {
+            [gh, h] if h > 0 && gh % h == 0 => (gh, h),
+            _ => {
+                return Err(bad(format!(
+                    "weight_hh_l0 has shape {:?}; expected [G*H, H]",
+                    hh0.shape
+                )))
+            }
+        };
+        let kind = match gh / hidden {
+            1 => RnnKind::Elman,
+            3 => RnnKind::Gru,
+            4 => RnnKind::Lstm,
+            g => {
+                return Err(bad(format!(
+                    "weight_hh_l0 has {g} gate blocks; nn.RNN has 1, nn.GRU 3, nn.LSTM 4"
+                )))
+            }
+        };
+        if let Some(w) = want.filter(|&w| w != kind) {
+            return Err(Error::arg(
+                "--kind",
+                format!(
+                    "{} disagrees with {src}, whose weights are an {}'s; drop --kind or fix it",
+                    torch_name(w),
+                    torch_name(kind)
+                ),
+            ));
+        }
+        let input_size = get("weight_ih_l0")?
+            .and_then(|a| a.shape.get(1).copied())
+            .unwrap_or(0);
+        let mut stack = RnnStack {
+            kind,
+            input_size,
+            hidden,
+            layers: vec![],
+        };
+        for l in 0.. {
+            let Some(w_ih) = get(&format!("weight_ih_l{l}"))? else {
+                break;
+            };
+            let r = stack.layer(l);
+            let take = |name: &str, a: &Array, want: &[usize]| -> Result<Vec<f32>> {
+                if a.shape != want {
+                    return Err(bad(format!(
+                        "'{name}' has shape {:?}; layer {l} expects {want:?}",
+                        a.shape
+                    )));
+                }
+                Ok(a.data.clone())
+            };
+            let [i, g] = r.w_ih_shape();
+            let w_hh = get(&format!("weight_hh_l{l}"))?
+                .ok_or_else(|| bad(format!("no 'weight_hh_l{l}'")))?;
+            // PyTorch stores [G*H, in]; wgsl-nn input-major [in, G*H].
+            let w_ih = transpose(&take(&format!("weight_ih_l{l}"), w_ih, &[g, i])?, g, i);
+            let w_hh = transpose(
+                &take(&format!("weight_hh_l{l}"), w_hh, &[g, hidden])?,
+                g,
+                hidden,
+            );
+            // bias=False modules have no bias keys: zeros are the same layer.
+            let bias = |name: String| match get(&name)? {
+                Some(a) => take(&name, a, &[g]),
+                None => Ok(vec![0.0; g]),
+            };
+            let (b_ih, b_hh) = (
+                bias(format!("bias_ih_l{l}"))?,
+                bias(format!("bias_hh_l{l}"))?,
+            );
+            stack.layers.push(LayerWeights {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+            });
+        }
+        if stack.layers.is_empty() || input_size == 0 {
+            return Err(bad("no 'weight_ih_l0'".into()));
+        }
+        Ok(stack)
+    }
+}
+
+/// The PyTorch module of a kind.
+pub fn torch_name(kind: RnnKind) -> &'static str {
+    match kind {
+        RnnKind::Elman => "nn.RNN",
+        RnnKind::Gru => "nn.GRU",
+        RnnKind::Lstm => "nn.LSTM",
+    }
+}
+
+/// [rows, cols] row-major to [cols, rows].
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|i| w[(i % rows) * cols + i / rows])
+        .collect()
+}
