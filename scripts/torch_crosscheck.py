@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""Cross-check `wgsl-nn conv` against PyTorch on the same weights and inputs.
+"""Cross-check `wgsl-nn conv`, `attention` and `rnn` against PyTorch on the
+same weights and inputs.
 
-Builds seeded random nn.Sequential stacks (Conv2d with stride, padding
+conv: seeded random nn.Sequential stacks (Conv2d with stride, padding
 including 'same' with even kernels, dilation, rectangular kernels, bias or
 not; ReLU; MaxPool2d with dilation and ceil_mode; AvgPool2d with ceil_mode
 and count_include_pad), saves the state_dict with np.savez and the input
 with np.save, runs the wgsl-nn CLI with --params/--input-npy/--output-npy,
 and compares the GPU output with PyTorch's float64 forward pass.
+attention: random nn.MultiheadAttention(batch_first=True) modules (self and
+cross, causal, key padding masks with no fully masked row, bias or not)
+through `attention --params --input-npy --kv-npy --key-padding-mask-npy`.
+rnn: random nn.RNN / nn.GRU / nn.LSTM stacks (num_layers, bias or not,
+batch_first or time-major, unbatched, h0/c0) through `rnn --params`,
+comparing y, h_n and c_n.
 
 Needs torch and numpy (not part of CI). Usage:
-    python3 scripts/torch_crosscheck.py [--cases 60] [--seed 7] [--bin target/release/wgsl-nn]
+    python3 scripts/torch_crosscheck.py [--op conv|attention|rnn|all] [--cases 60] [--seed 7]
+        [--bin target/release/wgsl-nn]
 Exit status 1 if any case disagrees. Extra arguments after `--` go to wgsl-nn
 (e.g. `-- --kernel conv2d=direct`).
 """
@@ -104,53 +112,179 @@ def rand_stack(rng):
     return nn.Sequential(*mods), " ".join(specs), shape
 
 
+def run_bin(a, args):
+    env = dict(os.environ, NODEVICE_SELECT="1")
+    return subprocess.run([a.bin, *args, *a.extra], capture_output=True, text=True, env=env)
+
+
+def scaled_err(y, ref):
+    return float(np.abs(y - ref).max()) / max(1.0, float(np.abs(ref).max())) if ref.size else 0.0
+
+
+def attention_cases(a, rng, tmp):
+    failures, worst = 0, 0.0
+    for n in range(1, a.cases + 1):
+        heads = rng.choice([1, 2, 3, 4, 8])
+        d = heads * rng.choice([1, 2, 4, 5, 8, 16])
+        b, l = rng.randint(1, 3), rng.randint(1, 40)
+        s = rng.randint(1, 40) if rng.random() < 0.5 else None
+        causal, masked, bias = rng.random() < 0.3, rng.random() < 0.4, rng.random() < 0.8
+        m = nn.MultiheadAttention(d, heads, batch_first=True, bias=bias)
+        with torch.no_grad():
+            for p in m.parameters():
+                p.uniform_(-0.4, 0.4)
+        np.savez(f"{tmp}/mha.npz", **{k: v.numpy() for k, v in m.state_dict().items()})
+        x = torch.rand(b, l, d) * 2 - 1
+        kv = torch.rand(b, s, d) * 2 - 1 if s else x
+        sk = s or l
+        np.save(f"{tmp}/x.npy", x.numpy())
+        args = ["attention", "--params", f"{tmp}/mha.npz", "--heads", str(heads), "--input-npy", f"{tmp}/x.npy",
+                "--output-npy", f"{tmp}/y.npy", "--reps", "1"]
+        if s:
+            np.save(f"{tmp}/kv.npy", kv.numpy())
+            args += ["--kv-npy", f"{tmp}/kv.npy"]
+        kpm = None
+        if masked:
+            kpm = torch.rand(b, sk) < 0.4
+            kpm[:, 0] = False  # PyTorch gives NaN for a row with no key, wgsl-nn zeros
+            np.save(f"{tmp}/m.npy", kpm.numpy())
+            args += ["--key-padding-mask-npy", f"{tmp}/m.npy"]
+        am = None
+        if causal:
+            args.append("--causal")
+            am = torch.triu(torch.ones(l, sk, dtype=torch.bool), 1)
+        with torch.no_grad():
+            ref, _ = m.double()(x.double(), kv.double(), kv.double(), key_padding_mask=kpm, attn_mask=am,
+                                need_weights=False)
+        desc = f"B {b} L {l} S {sk} D {d} H {heads} causal {causal} mask {masked} bias {bias}"
+        r = run_bin(a, args)
+        if r.returncode != 0:
+            failures += 1
+            print(f"[{n}] FAIL (exit {r.returncode}) {desc}\n{r.stderr.strip()}")
+            continue
+        err = scaled_err(np.load(f"{tmp}/y.npy"), ref.numpy())
+        worst = max(worst, err)
+        failures += err > 1e-5
+        print(f"[{n}] {'ok  ' if err <= 1e-5 else 'FAIL'} max err {err:.2e}: {desc}")
+    return failures, worst
+
+
+def rnn_cases(a, rng, tmp):
+    failures, worst = 0, 0.0
+    for n in range(1, a.cases + 1):
+        kind = rng.choice(["rnn", "gru", "lstm"])
+        i, h, layers = rng.randint(1, 20), rng.randint(1, 40), rng.choice([1, 1, 2, 3])
+        b, t = rng.randint(1, 4), rng.randint(1, 30)
+        tm, unbatched, bias = rng.random() < 0.3, rng.random() < 0.15, rng.random() < 0.8
+        with_h0, with_c0 = rng.random() < 0.5, rng.random() < 0.5
+        cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
+        m = cls(i, h, num_layers=layers, batch_first=not tm, bias=bias)
+        np.savez(f"{tmp}/r.npz", **{k: v.numpy() for k, v in m.state_dict().items()})
+        shape = (t, i) if unbatched else ((t, b, i) if tm else (b, t, i))
+        x = torch.rand(*shape) * 2 - 1
+        np.save(f"{tmp}/x.npy", x.numpy())
+        sshape = (layers, h) if unbatched else (layers, b, h)
+        h0, c0 = torch.rand(*sshape) * 2 - 1, torch.rand(*sshape) * 2 - 1
+        args = ["rnn", "--params", f"{tmp}/r.npz", "--input-npy", f"{tmp}/x.npy", "--output-npy", f"{tmp}/y.npy",
+                "--hn-npy", f"{tmp}/h.npy", "--reps", "1"]
+        if tm:
+            args.append("--time-major")
+        zeros = torch.zeros(*sshape, dtype=torch.float64)
+        state = None
+        if with_h0:
+            np.save(f"{tmp}/h0.npy", h0.numpy())
+            args += ["--h0-npy", f"{tmp}/h0.npy"]
+        if kind == "lstm":
+            args += ["--cn-npy", f"{tmp}/c.npy"]
+            if with_c0:
+                np.save(f"{tmp}/c0.npy", c0.numpy())
+                args += ["--c0-npy", f"{tmp}/c0.npy"]
+            if with_h0 or with_c0:
+                state = (h0.double() if with_h0 else zeros, c0.double() if with_c0 else zeros)
+        elif with_h0:
+            state = h0.double()
+        with torch.no_grad():
+            y, st = m.double()(x.double(), state)
+        desc = f"{kind} I {i} H {h} layers {layers} x {list(shape)} time-major {tm} bias {bias} h0 {with_h0}"
+        if kind == "lstm":
+            desc += f" c0 {with_c0}"
+        r = run_bin(a, args)
+        if r.returncode != 0:
+            failures += 1
+            print(f"[{n}] FAIL (exit {r.returncode}) {desc}\n{r.stderr.strip()}")
+            continue
+        pairs = [("y", y), ("h_n", st[0] if kind == "lstm" else st)]
+        if kind == "lstm":
+            pairs.append(("c_n", st[1]))
+        files = {"y": "y.npy", "h_n": "h.npy", "c_n": "c.npy"}
+        errs = []
+        for name, ref in pairs:
+            got = np.load(f"{tmp}/{files[name]}")
+            errs.append(scaled_err(got, ref.numpy()) if got.shape == tuple(ref.shape) else float("inf"))
+        err = max(errs)
+        worst = max(worst, err)
+        failures += err > 1e-5
+        print(f"[{n}] {'ok  ' if err <= 1e-5 else 'FAIL'} max err {err:.2e} (y, h_n[, c_n]): {desc}")
+    return failures, worst
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--op", choices=["conv", "attention", "rnn", "all"], default="all")
     ap.add_argument("--cases", type=int, default=60)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--bin", default="target/release/wgsl-nn")
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
-    print(f"seed {a.seed}, {a.cases} cases, torch {torch.__version__}")
-    rng = random.Random(a.seed)
-    torch.manual_seed(a.seed)
+    print(f"seed {a.seed}, {a.cases} cases per op, torch {torch.__version__}")
+    total = 0
+    for op, cases in [("conv", conv_cases), ("attention", attention_cases), ("rnn", rnn_cases)]:
+        if a.op not in (op, "all"):
+            continue
+        rng = random.Random(a.seed)
+        torch.manual_seed(a.seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            failures, worst = cases(a, rng, tmp)
+        print(f"{op}: {a.cases - failures}/{a.cases} agree with PyTorch (worst scaled max error {worst:.2e}, bound 1e-5)")
+        total += failures
+    sys.exit(1 if total else 0)
+
+
+def conv_cases(a, rng, tmp):
     failures, worst = 0, 0.0
-    env = dict(os.environ, NODEVICE_SELECT="1")
-    with tempfile.TemporaryDirectory() as tmp:
-        done = 0
-        while done < a.cases:
-            got = rand_stack(rng)
-            if got is None:
-                continue
-            seq, spec, shape = got
-            done += 1
-            x = torch.rand(shape, dtype=torch.float32) * 2 - 1
-            sd = {k: v.float().numpy() for k, v in seq.state_dict().items()}
-            np.savez(f"{tmp}/p.npz", **sd)
-            np.save(f"{tmp}/x.npy", x.numpy())
-            with torch.no_grad():
-                ref = seq.double()(x.double()).numpy()
-            cmd = [a.bin, "conv", "--layers", spec, "--params", f"{tmp}/p.npz",
-                   "--input-npy", f"{tmp}/x.npy", "--output-npy", f"{tmp}/y.npy", "--reps", "1", *a.extra]
-            r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            if r.returncode != 0:
-                failures += 1
-                print(f"[{done}] FAIL (exit {r.returncode}) {shape} {spec}\n{r.stderr.strip()}")
-                continue
-            y = np.load(f"{tmp}/y.npy")
-            if y.shape != ref.shape:
-                failures += 1
-                print(f"[{done}] FAIL shape {y.shape} vs torch {ref.shape}: {shape} {spec}")
-                continue
-            # float32 accumulation against float64: scale by the largest magnitude.
-            scale = max(1.0, float(np.abs(ref).max()))
-            err = float(np.abs(y - ref).max()) / scale if ref.size else 0.0
-            worst = max(worst, err)
-            ok = err <= 1e-5
-            failures += not ok
-            print(f"[{done}] {'ok  ' if ok else 'FAIL'} max err {err:.2e} in {shape}->{tuple(ref.shape)}: {spec}")
-    print(f"{a.cases - failures}/{a.cases} agree with PyTorch (worst scaled max error {worst:.2e}, bound 1e-5)")
-    sys.exit(1 if failures else 0)
+    done = 0
+    while done < a.cases:
+        got = rand_stack(rng)
+        if got is None:
+            continue
+        seq, spec, shape = got
+        done += 1
+        x = torch.rand(shape, dtype=torch.float32) * 2 - 1
+        sd = {k: v.float().numpy() for k, v in seq.state_dict().items()}
+        np.savez(f"{tmp}/p.npz", **sd)
+        np.save(f"{tmp}/x.npy", x.numpy())
+        with torch.no_grad():
+            ref = seq.double()(x.double()).numpy()
+        cmd = ["conv", "--layers", spec, "--params", f"{tmp}/p.npz",
+               "--input-npy", f"{tmp}/x.npy", "--output-npy", f"{tmp}/y.npy", "--reps", "1"]
+        r = run_bin(a, cmd)
+        if r.returncode != 0:
+            failures += 1
+            print(f"[{done}] FAIL (exit {r.returncode}) {shape} {spec}\n{r.stderr.strip()}")
+            continue
+        y = np.load(f"{tmp}/y.npy")
+        if y.shape != ref.shape:
+            failures += 1
+            print(f"[{done}] FAIL shape {y.shape} vs torch {ref.shape}: {shape} {spec}")
+            continue
+        # float32 accumulation against float64: scale by the largest magnitude.
+        scale = max(1.0, float(np.abs(ref).max()))
+        err = float(np.abs(y - ref).max()) / scale if ref.size else 0.0
+        worst = max(worst, err)
+        ok = err <= 1e-5
+        failures += not ok
+        print(f"[{done}] {'ok  ' if ok else 'FAIL'} max err {err:.2e} in {shape}->{tuple(ref.shape)}: {spec}")
+    return failures, worst
 
 
 if __name__ == "__main__":
