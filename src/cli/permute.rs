@@ -150,4 +150,10 @@ pub fn print_text(r: &PermuteReport) {
     println!(
         "(holds: below {HOLDS:.0e}; broken: above {BROKEN:.0e}; relative to the largest output.)"
     );
+    if r.permutation.iter().enumerate().all(|(i, &p)| i == p) {
+        println!(
+            "note: with {} token(s) the only permutation is the identity, so nothing can break; use --tokens 2 or more",
+            r.permutation.len()
+        );
+    }
 }
