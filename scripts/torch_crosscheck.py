@@ -3,8 +3,8 @@
 same weights and inputs.
 
 conv: seeded random nn.Sequential stacks (Conv2d with stride, padding
-including 'same' with even kernels, dilation, rectangular kernels, bias or
-not; ReLU; MaxPool2d with dilation and ceil_mode; AvgPool2d with ceil_mode
+including 'same' with even kernels, dilation, rectangular kernels, groups
+including depthwise, bias or not; ReLU; MaxPool2d with dilation and ceil_mode; AvgPool2d with ceil_mode
 and count_include_pad), saves the state_dict with np.savez and the input
 with np.save, runs the wgsl-nn CLI with --params/--input-npy/--output-npy,
 and compares the GPU output with PyTorch's float64 forward pass.
@@ -40,6 +40,16 @@ def rand_conv(rng, c_in, h, w):
         kw = kh
     dh, dw = (rng.choice([1, 1, 2, 3]), rng.choice([1, 1, 2])) if rng.random() < 0.4 else (1, 1)
     out = rng.choice([1, 2, 3, 4, 7, 8, 16])
+    # groups: a common divisor of in and out (depthwise when it is c_in)
+    groups = 1
+    if rng.random() < 0.35:
+        if rng.random() < 0.5:
+            groups, out = c_in, c_in * rng.choice([1, 2])
+        else:
+            divs = [g for g in range(2, c_in + 1) if c_in % g == 0]
+            if divs:
+                groups = rng.choice(divs)
+                out = groups * rng.choice([1, 2, 3])
     bias = rng.random() < 0.75
     mode = rng.random()
     if mode < 0.25:
@@ -52,10 +62,10 @@ def rand_conv(rng, c_in, h, w):
     ph, pw = (0, 0) if pad == "same" else pad
     if eh > h + 2 * ph or ew > w + 2 * pw:
         return None
-    mod = nn.Conv2d(c_in, out, (kh, kw), stride=stride, padding=pad, dilation=(dh, dw), bias=bias)
+    mod = nn.Conv2d(c_in, out, (kh, kw), stride=stride, padding=pad, dilation=(dh, dw), groups=groups, bias=bias)
     spec = (
         f"conv(kernel_size=({kh},{kw}),stride=({stride[0]},{stride[1]}),padding={pad_txt},"
-        f"dilation=({dh},{dw}),out={out},bias={'true' if bias else 'false'})"
+        f"dilation=({dh},{dw}),out={out},groups={groups},bias={'true' if bias else 'false'})"
     )
     return mod, spec, out
 

@@ -1,4 +1,4 @@
-// 2-D convolution, NCHW, weights [Cout, Cin, kH, kW] as in PyTorch.
+// 2-D convolution, NCHW, weights [Cout, Cin/groups, kH, kW] as in PyTorch.
 // Direct form: one output element per invocation, every edge guarded, so no
 // size has to be a multiple of anything.
 
@@ -7,7 +7,15 @@ struct Conv2dParams {
     cout: u32, oh: u32, ow: u32, kh: u32,
     kw: u32, sh: u32, sw: u32, ph: u32,
     pw: u32, dh: u32, dw: u32, flags: u32, // bit 0: bias, bit 1: ReLU, 32/64 below
-    total: u32, ci0: u32, ci1: u32, _p0: u32,
+    total: u32, ci0: u32, ci1: u32, groups: u32,
+}
+
+// Grouped convs (direct and row4 only; the block rungs run groups = 1):
+// output channel co reads the Cin/groups input channels of its group, so
+// channel ci of the loop (0 <= ci < Cin/groups) is input plane
+// group_base(co) + ci, and its weights sit at [co, ci].
+fn group_base(co: u32) -> u32 {
+    return (co / (p.cout / p.groups)) * (p.cin / p.groups);
 }
 
 // Input channels ci0..ci1 only: a long reduction is split over several
@@ -60,9 +68,11 @@ fn conv2d_direct(
     let iy0 = i32(oy * p.sh) - i32(p.ph);
     let ix0 = i32(ox * p.sw) - i32(p.pw);
     var acc = 0.0;
+    let gin = p.cin / p.groups;
+    let gbase = group_base(co);
     for (var ci = p.ci0; ci < p.ci1; ci++) {
-        let xplane = (b * p.cin + ci) * p.h;
-        let wplane = (co * p.cin + ci) * p.kh;
+        let xplane = (b * p.cin + gbase + ci) * p.h;
+        let wplane = (co * gin + ci) * p.kh;
         for (var ky = 0u; ky < p.kh; ky++) {
             let iy = iy0 + i32(ky * p.dh);
             if iy < 0 || iy >= i32(p.h) {
@@ -116,9 +126,11 @@ fn conv2d_row4(
     let step = i32(p.sw);
     let slide = p.sw == 1u && p.dw == 1u;
     var acc = vec4<f32>(0.0);
+    let gin = p.cin / p.groups;
+    let gbase = group_base(co);
     for (var ci = p.ci0; ci < p.ci1; ci++) {
-        let xplane = (b * p.cin + ci) * p.h;
-        let wplane = (co * p.cin + ci) * p.kh;
+        let xplane = (b * p.cin + gbase + ci) * p.h;
+        let wplane = (co * gin + ci) * p.kh;
         for (var ky = 0u; ky < p.kh; ky++) {
             let iy = iy0 + i32(ky * p.dh);
             if iy < 0 || iy >= i32(p.h) {

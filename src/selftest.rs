@@ -126,12 +126,16 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
     // conv2d, every rung, odd shapes, stride > kernel, dilation, 1x1.
     for rung in crate::ops::conv2d::KERNELS {
         gpu.set_kernel("conv2d", Some(rung));
-        for (i, (n, cin, cout, hw, w)) in [
-            (1, 1, 1, [1, 1], win([1, 1], [1, 1], [0, 0], [1, 1])),
-            (2, 3, 5, [13, 11], win([3, 3], [1, 1], [1, 1], [1, 1])),
-            (1, 4, 3, [17, 19], win([2, 3], [5, 3], [0, 1], [1, 1])),
-            (1, 2, 7, [21, 21], win([3, 3], [2, 2], [2, 2], [3, 3])),
-            (2, 6, 4, [9, 8], win([1, 1], [1, 1], [0, 0], [1, 1])),
+        // The last two are grouped (depthwise last): the block rungs hand
+        // them to direct/row4, which the kernels column shows.
+        for (i, (n, cin, cout, hw, w, groups)) in [
+            (1, 1, 1, [1, 1], win([1, 1], [1, 1], [0, 0], [1, 1]), 1),
+            (2, 3, 5, [13, 11], win([3, 3], [1, 1], [1, 1], [1, 1]), 1),
+            (1, 4, 3, [17, 19], win([2, 3], [5, 3], [0, 1], [1, 1]), 1),
+            (1, 2, 7, [21, 21], win([3, 3], [2, 2], [2, 2], [3, 3]), 1),
+            (2, 6, 4, [9, 8], win([1, 1], [1, 1], [0, 0], [1, 1]), 1),
+            (2, 6, 9, [11, 7], win([3, 2], [2, 1], [1, 0], [1, 2]), 3),
+            (1, 5, 10, [13, 12], win([3, 3], [1, 1], [1, 1], [1, 1]), 5),
         ]
         .into_iter()
         .enumerate()
@@ -141,6 +145,7 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
                     window: w,
                     in_channels: cin,
                     out_channels: cout,
+                    groups,
                     bias: true,
                     relu: i % 2 == 1,
                 };

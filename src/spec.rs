@@ -28,6 +28,9 @@ pub struct ConvSpec {
     pub dilation: [usize; 2],
     /// `None` keeps the input's channel count.
     pub out_channels: Option<usize>,
+    /// PyTorch's groups: in and out channels split into this many groups,
+    /// each convolved with its own filters (in channels = groups: depthwise).
+    pub groups: usize,
     pub bias: bool,
     pub relu: bool,
 }
@@ -187,6 +190,7 @@ enum Key {
     Act,
     CeilMode,
     CountIncludePad,
+    Groups,
 }
 
 impl Key {
@@ -218,6 +222,8 @@ const ALIASES: &[(&str, Key)] = &[
     ("act", Key::Act),
     ("ceil_mode", Key::CeilMode),
     ("count_include_pad", Key::CountIncludePad),
+    ("groups", Key::Groups),
+    ("g", Key::Groups),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,13 +266,14 @@ impl Name {
             (_, Out) if pool => Some("pooling keeps the channel count; remove it"),
             (_, Bias) if pool => Some("pooling has no weights; remove it"),
             (_, Act) if pool => Some("add a separate relu layer after it"),
+            (_, Groups) if pool => Some("pooling works per channel already; remove it"),
             _ => None,
         }
     }
 
     fn accepted(self) -> &'static str {
         match self {
-            Name::Conv => "kernel_size/k, stride/s, padding/p, dilation/d, out_channels/out/c, bias, relu, act",
+            Name::Conv => "kernel_size/k, stride/s, padding/p, dilation/d, out_channels/out/c, groups/g, bias, relu, act",
             Name::Max => "kernel_size/k, stride/s, padding/p, dilation/d, ceil_mode",
             Name::Avg => "kernel_size/k, stride/s, padding/p, ceil_mode, count_include_pad",
             Name::Relu => "none (relu takes no parameters)",
@@ -440,12 +447,12 @@ struct Param<'a> {
 struct Params<'a> {
     layer: usize,
     name: Name,
-    slots: [Option<Param<'a>>; 9],
+    slots: [Option<Param<'a>>; 10],
 }
 
 impl<'a> Params<'a> {
     fn collect(layer: usize, name: Name, text: &'a str) -> Result<Self, SpecError> {
-        let mut slots = [None; 9];
+        let mut slots = [None; 10];
         let inner = match (text.find('('), text.rfind(')')) {
             (Some(o), Some(c)) if o < c => text.get(o + 1..c).unwrap_or(""),
             _ => "",
@@ -551,7 +558,7 @@ impl<'a> Params<'a> {
             return Ok(None);
         };
         let (layer, name) = (self.layer, key.name());
-        let n = parse_pair(v, key != Key::Out).map_err(|e| match e {
+        let n = parse_pair(v, !matches!(key, Key::Out | Key::Groups)).map_err(|e| match e {
             NumErr::Invalid => SpecError::InvalidNumber {
                 layer,
                 key: name,
@@ -629,6 +636,7 @@ impl<'a> Params<'a> {
             padding,
             dilation: self.size(Key::Dilation, 1, SIZE)?.unwrap_or([1, 1]),
             out_channels: self.size(Key::Out, 1, COUNT)?.map(|[c, _]| c),
+            groups: self.size(Key::Groups, 1, COUNT)?.map_or(1, |[g, _]| g),
             bias: self.flag(Key::Bias)?.unwrap_or(true),
             relu: self.flag(Key::Act)?.unwrap_or(false),
         })
@@ -739,6 +747,9 @@ impl fmt::Display for LayerKind {
                 if let Some(o) = c.out_channels {
                     write!(f, ",out={o}")?;
                 }
+                if c.groups != 1 {
+                    write!(f, ",groups={}", c.groups)?;
+                }
                 if !c.bias {
                     f.write_str(",bias=false")?;
                 }
@@ -820,6 +831,7 @@ mod tests {
             padding: p,
             dilation,
             out_channels,
+            groups: 1,
             bias: true,
             relu: false,
         }
@@ -897,6 +909,9 @@ mod tests {
         assert_eq!(conv("conv(k=3,pad=valid)").padding, Padding::Valid);
         assert_eq!(conv("conv(k=3,padding='same',d=2)").padding, Padding::Same);
         assert_eq!(conv("conv(k=3,d=2)").dilation, [2, 2]);
+        assert_eq!(conv("conv(k=3,groups=4)").groups, 4);
+        assert_eq!(conv("conv(k=3,g=2,out=8)").groups, 2);
+        assert_eq!(conv("conv(k=3)").groups, 1);
         assert_eq!(
             conv("conv(k=3,c=4,bias=no)"),
             ConvSpec {
@@ -999,7 +1014,7 @@ mod tests {
 
     /// Grammar fragments, '|'-separated, for the token-soup fuzz test.
     const TOKENS: &str = "conv|maxpool|avgpool|relu|k|s|p|d|out|kernel_size|kernal_size|stride|\
-        padding|dilation|bias|act|ceil_mode|count_include_pad|same|valid|true|=|(|)|[|]|,|;|->|-|>|\
+        padding|dilation|bias|act|ceil_mode|count_include_pad|groups|g|same|valid|true|=|(|)|[|]|,|;|->|-|>|\
         x|X| |\n|0|1|3|'|99999999999999999999999|1048577|é|\u{0}";
 
     fn pair(max: usize) -> impl Strategy<Value = [usize; 2]> {
@@ -1018,11 +1033,10 @@ mod tests {
             pad,
             pair(3),
             proptest::option::of(1..=64usize),
-            any::<bool>(),
-            any::<bool>(),
+            (any::<bool>(), any::<bool>(), 1..=4usize),
         )
             .prop_map(
-                |(kernel, stride, padding, dilation, out_channels, bias, relu)| {
+                |(kernel, stride, padding, dilation, out_channels, (bias, relu, groups))| {
                     let stride = if padding == Padding::Same {
                         [1, 1]
                     } else {
@@ -1034,6 +1048,7 @@ mod tests {
                         padding,
                         dilation,
                         out_channels,
+                        groups,
                         bias,
                         relu,
                     })

@@ -263,6 +263,7 @@ impl ConvTrial {
             },
             in_channels: shape[1],
             out_channels: cout,
+            groups: 1,
             bias: true,
             relu: false,
         };

@@ -618,6 +618,7 @@ fn split_dispatches_agree_with_the_reference() {
         },
         in_channels: 40,
         out_channels: 3,
+        groups: 1,
         bias: true,
         relu: true,
     };

@@ -402,6 +402,7 @@ fn conv_case(c: &ConvCase, seed: u64) {
         },
         in_channels: c.cin,
         out_channels: c.cout,
+        groups: 1,
         bias: c.bias,
         relu: c.relu,
     };

@@ -23,6 +23,7 @@ struct Case {
     p: [usize; 2],
     p_end: [usize; 2],
     d: [usize; 2],
+    groups: usize,
     bias: bool,
     relu: bool,
 }
@@ -40,6 +41,7 @@ impl Case {
             },
             in_channels: self.cin,
             out_channels: self.cout,
+            groups: self.groups,
             bias: self.bias,
             relu: self.relu,
         }
@@ -115,6 +117,7 @@ fn case(
         p: [p; 2],
         p_end: [p; 2],
         d: [d; 2],
+        groups: 1,
         bias: true,
         relu: false,
     }
@@ -173,9 +176,15 @@ fn random_shapes_match_the_reference() {
             p: [p, p],
             p_end: [p, p],
             d: [d, d],
+            groups: 1,
             bias: r.random_bool(0.7),
             relu: r.random_bool(0.3),
         };
+        let mut c = c;
+        if i % 4 == 1 {
+            let g = r.random_range(2..=4);
+            (c.groups, c.cin, c.cout) = (g, g * c.cin.div_ceil(3), g * c.cout.div_ceil(3));
+        }
         run_case(c, 1000 + i, i % 3 == 0);
     }
 }
@@ -272,6 +281,82 @@ fn every_conv_rung_matches_the_reference() {
             check_on(&g, kernel, c, 1500 + i as u64);
         }
     }
+}
+
+/// Grouped convs (PyTorch's groups, depthwise included) on every rung: the
+/// block rungs hand them to direct/row4, whose group offsets must pick the
+/// right input planes and weights; integer inputs make the results exact.
+/// A long channel loop split into parts (ci0..ci1) must stay inside a group.
+#[test]
+fn grouped_and_depthwise_convs_match_the_reference() {
+    let g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    let grouped = |n, cin, cout, hw, k, s, p, d, groups| Case {
+        groups,
+        ..case(n, cin, cout, hw, k, s, p, d)
+    };
+    let cases = [
+        grouped(2, 6, 6, [11, 9], 3, 1, 1, 1, 6),  // depthwise
+        grouped(1, 4, 12, [13, 7], 3, 2, 1, 1, 4), // depthwise, multiplier 3
+        grouped(2, 6, 9, [9, 10], 2, 1, 0, 2, 3),  // 3 groups of 2 -> 3
+        grouped(1, 8, 4, [7, 7], 1, 1, 0, 1, 2),   // grouped 1x1 (not a plain gemm)
+        grouped(1, 5, 5, [1, 1], 1, 1, 0, 1, 5),
+        grouped(1, 64, 64, [5, 6], 3, 1, 1, 1, 2), // 32 channels per group
+    ];
+    for kernel in wgsl_nn::ops::conv2d::KERNELS {
+        g.set_kernel("conv2d", Some(kernel));
+        for (i, mut c) in cases.into_iter().enumerate() {
+            c.relu = i % 2 == 1;
+            let labels = check_on(&g, kernel, c, 1600 + i as u64);
+            assert!(
+                labels
+                    .iter()
+                    .all(|l| l.contains("(direct)") || l.contains("(row4)")),
+                "{kernel}: a grouped conv ran on {labels:?}"
+            );
+        }
+    }
+    g.set_kernel("conv2d", None);
+    for (i, c) in cases.into_iter().enumerate() {
+        run_case(c, 1700 + i as u64, true);
+    }
+    // Depthwise by hand: channel c's 1x1 filter is c + 1, so y[c] = (c + 1) x[c].
+    let conv = grouped(1, 3, 3, [2, 2], 1, 1, 0, 1, 3).conv();
+    let x: Vec<f32> = (0..12).map(|v| v as f32).collect();
+    let mut plan = Plan::new();
+    let y = conv2d_forward(
+        gpu(),
+        &mut plan,
+        "dw",
+        &Conv2d {
+            bias: false,
+            ..conv
+        },
+        &upload("x", &[1, 3, 2, 2], &x),
+        &upload("w", &[3, 1, 1, 1], &[1.0, 2.0, 3.0]),
+        None,
+    )
+    .unwrap();
+    let want: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * (i / 4 + 1) as f32)
+        .collect();
+    assert_eq!(run(&plan, &y), want);
+    // groups must divide both channel counts.
+    let bad = Conv2d {
+        groups: 4,
+        ..conv2d_of(6, 8)
+    };
+    let e = bad
+        .output_shape(&[1, 6, 5, 5], "layer 3")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("groups=4") && e.contains("layer 3"), "{e}");
+}
+
+fn conv2d_of(cin: usize, cout: usize) -> Conv2d {
+    case(1, cin, cout, [5, 5], 3, 1, 0, 1).conv()
 }
 
 /// Runs one case on `g` with its current kernel choice, checks it against

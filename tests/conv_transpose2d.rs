@@ -143,6 +143,7 @@ fn is_the_adjoint_of_conv2d() {
             },
             in_channels: cin,
             out_channels: cout,
+            groups: 1,
             bias: false,
             relu: false,
         };

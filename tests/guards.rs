@@ -61,6 +61,7 @@ fn no_kernel_writes_outside_its_output() {
                 window: win(k, 1, p),
                 in_channels: 3,
                 out_channels: 5,
+                groups: 1,
                 bias: true,
                 relu: true,
             };

@@ -1,5 +1,6 @@
 //! Reference conv2d: out[n,co,oy,ox] = bias[co] +
-//!   sum over ci, ky, kx of x[n,ci,oy*s-p+ky*d, ox*s-p+kx*d] * w[co,ci,ky,kx].
+//!   sum over ci, ky, kx of x[n,g0+ci,oy*s-p+ky*d, ox*s-p+kx*d] * w[co,ci,ky,kx],
+//! ci over the Cin/groups channels of co's group, which starts at g0.
 //! Output planes are spread over the cores (the loops inside stay the
 //! obvious ones), so the wide benchmark stack is checked in seconds.
 
@@ -17,19 +18,22 @@ pub fn conv2d(
     let (cin, h, wd) = (x.shape[1], x.shape[2] as i64, x.shape[3] as i64);
     let win = &conv.window;
     let [kh, kw] = win.kernel;
-    let ws = [cout, cin, kh, kw];
+    let gin = cin / conv.groups.max(1);
+    let gout = cout / conv.groups.max(1);
+    let ws = [cout, gin, kh, kw];
     let mut y = RefTensor::zeros(&out);
     // One rounding per term, one for the bias, one for the store.
-    let roundings = (cin * kh * kw + 2) as f64;
+    let roundings = (gin * kh * kw + 2) as f64;
     let plane_len = oh * ow;
     // One (batch, output channel) plane: values and error bounds.
     let plane = |p: usize, val: &mut [f64], err: &mut [f64]| {
         let (b, co) = (p / cout, p % cout);
+        let g0 = co / gout * gin;
         let bias = bias.map_or(0.0, |bv| f64::from(bv[co]));
         for oy in 0..oh {
             for ox in 0..ow {
                 let (mut acc, mut abs, mut carried) = (bias, bias.abs(), 0.0);
-                for ci in 0..cin {
+                for ci in 0..gin {
                     for ky in 0..kh {
                         let iy = (oy * win.stride[0] + ky * win.dilation[0]) as i64
                             - win.pad_begin[0] as i64;
@@ -42,7 +46,7 @@ pub fn conv2d(
                             if ix < 0 || ix >= wd {
                                 continue;
                             }
-                            let xi = at4(&x.shape, b, ci, iy as usize, ix as usize);
+                            let xi = at4(&x.shape, b, g0 + ci, iy as usize, ix as usize);
                             let wv = f64::from(w[at4(&ws, co, ci, ky, kx)]);
                             acc += wv * x.val[xi];
                             abs += (wv * x.val[xi]).abs();

@@ -145,6 +145,7 @@ impl ConvStack {
                         },
                         in_channels: shape[1],
                         out_channels: c.out_channels.unwrap_or(shape[1]),
+                        groups: c.groups,
                         bias: c.bias,
                         relu: c.relu,
                     };
@@ -287,7 +288,7 @@ impl ConvStack {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         for l in &mut self.layers {
             if let Layer::Conv { op, weight, bias } = &mut l.layer {
-                let fan_in = (op.in_channels * op.window.kernel[0] * op.window.kernel[1]) as f32;
+                let fan_in = (op.group_in() * op.window.kernel[0] * op.window.kernel[1]) as f32;
                 let bound = 1.0 / fan_in.sqrt();
                 weight
                     .iter_mut()

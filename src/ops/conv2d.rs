@@ -39,6 +39,10 @@ pub struct Conv2d {
     pub window: Window,
     pub in_channels: usize,
     pub out_channels: usize,
+    /// PyTorch's groups: output channel co sees only the input channels of
+    /// its group, (co / (out/groups)) * (in/groups) onwards. 1 is a plain
+    /// conv; groups = in channels is depthwise.
+    pub groups: usize,
     pub bias: bool,
     pub relu: bool,
 }
@@ -67,13 +71,18 @@ pub struct Conv2dParams {
     pub total: u32,
     pub ci0: u32,
     pub ci1: u32,
-    pub _pad: u32,
+    pub groups: u32,
 }
 
 impl Conv2d {
     pub fn weight_shape(&self) -> [usize; 4] {
         let k = self.window.kernel;
-        [self.out_channels, self.in_channels, k[0], k[1]]
+        [self.out_channels, self.group_in(), k[0], k[1]]
+    }
+
+    /// Input channels each output channel reads.
+    pub fn group_in(&self) -> usize {
+        self.in_channels / self.groups.max(1)
     }
 
     /// [N, Cout, OH, OW] for an [N, Cin, H, W] input.
@@ -91,6 +100,17 @@ impl Conv2d {
         if self.out_channels == 0 {
             return Err(Error::shape(layer, "out_channels must be at least 1"));
         }
+        let g = self.groups;
+        if g == 0 || !self.in_channels.is_multiple_of(g) || !self.out_channels.is_multiple_of(g) {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "groups={g} must divide both the input channels ({}) and the output channels ({}), as in PyTorch; \
+                     change groups or out",
+                    self.in_channels, self.out_channels
+                ),
+            ));
+        }
         let [oh, ow] = self.window.output_size([h, w], layer)?;
         Ok([n, self.out_channels, oh, ow])
     }
@@ -98,7 +118,7 @@ impl Conv2d {
     /// Multiply-adds count two FLOPs each.
     pub fn flops(&self, out: &[usize; 4]) -> u64 {
         let k = self.window.kernel;
-        2 * out.iter().map(|&d| d as u64).product::<u64>() * (self.in_channels * k[0] * k[1]) as u64
+        2 * out.iter().map(|&d| d as u64).product::<u64>() * (self.group_in() * k[0] * k[1]) as u64
     }
 
     pub fn params(&self, input: &[usize], out: &[usize; 4]) -> Conv2dParams {
@@ -122,8 +142,8 @@ impl Conv2d {
             flags: u32::from(self.bias) | (u32::from(self.relu) << 1),
             total: u(out.iter().product()),
             ci0: 0,
-            ci1: u(input[1]),
-            _pad: 0,
+            ci1: u(self.group_in()),
+            groups: u(self.groups.max(1)),
         }
     }
 }
@@ -175,7 +195,14 @@ pub fn conv2d_forward(
         .then(|| gpu.tuned_for("conv2d_large"))
         .flatten()
         .or_else(|| gpu.tuned_for("conv2d"));
-    let name = match gpu.kernel_for("conv2d").as_deref() {
+    let grouped = conv.groups > 1;
+    let forced = gpu.kernel_for("conv2d");
+    let name = match forced.as_deref() {
+        // Only the one-output rungs index channels per group; the block
+        // rungs share an input tile across output channels of one group.
+        Some(k @ ("direct" | "row4")) if grouped => k,
+        _ if grouped && cpu => "row4",
+        _ if grouped => "direct",
         None | Some("gemm") if is_pointwise(conv) => "gemm",
         Some("gemm") => "igemm",
         Some("tex") if !tex_ok => "igemm",
@@ -276,7 +303,7 @@ pub fn conv2d_forward(
     let parts = split_range(
         gpu,
         layer,
-        conv.in_channels,
+        conv.group_in(),
         (kh * (kw + 1) + 1) as u64,
         8,
         invocations,
@@ -307,7 +334,7 @@ pub fn conv2d_forward(
             ],
             invocations,
             workgroup_size: workgroup_1d(gpu),
-            flops: conv.flops(&out) * (c1 - c0) as u64 / conv.in_channels as u64,
+            flops: conv.flops(&out) * (c1 - c0) as u64 / conv.group_in() as u64,
             bytes_moved: 4 * (x.numel() + weight.numel() + y.numel()) as u64,
         });
     }

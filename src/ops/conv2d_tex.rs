@@ -54,7 +54,12 @@ pub fn unsupported(gpu: &Gpu, conv: &Conv2d, out: &[usize; 4]) -> Option<String>
     let [kh, kw] = conv.window.kernel;
     let kp = padded_k(conv.in_channels * kh * kw);
     let width = (out[2] * out[3]).div_ceil(4);
-    if !gpu.features.contains(wgpu::Features::SUBGROUP) {
+    if conv.groups > 1 {
+        Some(format!(
+            "groups={} (this rung runs groups=1 only)",
+            conv.groups
+        ))
+    } else if !gpu.features.contains(wgpu::Features::SUBGROUP) {
         Some("the adapter has no subgroup operations".into())
     } else if width > gpu.limits.max_texture_dimension_2d as usize
         || images_per_group(gpu, kp, width) == 0

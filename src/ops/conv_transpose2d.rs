@@ -162,7 +162,7 @@ pub fn forward_to(
         total: u(out.iter().product()),
         ci0: 0,
         ci1: u(cin),
-        _pad: 0,
+        groups: 1,
     };
     let [kh, kw] = ct.kernel;
     // Loops: kh rows, kw taps each, and the channels innermost.

@@ -20,8 +20,9 @@ const MIN_BAND: usize = 256;
 /// stride-1, unpadded conv multiplies the input itself. Images run in
 /// parallel when N > 1.
 ///
-/// Panics when a shape or slice disagrees with the layer, or when the bias
-/// is missing (bias = true) or unexpected (bias = false).
+/// Panics when a shape or slice disagrees with the layer, when the bias
+/// is missing (bias = true) or unexpected (bias = false), or for a grouped
+/// conv (groups > 1), which this baseline does not lower.
 pub fn conv2d(
     conv: &Conv2d,
     x: &[f32],
@@ -30,6 +31,10 @@ pub fn conv2d(
     bias: Option<&[f32]>,
     out: [usize; 4],
 ) -> Vec<f32> {
+    assert_eq!(
+        conv.groups, 1,
+        "baseline conv2d: groups > 1 is not lowered here"
+    );
     let expected = conv
         .output_shape(&x_shape, "baseline conv2d")
         .unwrap_or_else(|e| panic!("{e}"));
