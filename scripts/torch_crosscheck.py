@@ -4,7 +4,8 @@ same weights and inputs.
 
 conv: seeded random nn.Sequential stacks (Conv2d with stride, padding
 including 'same' with even kernels, dilation, rectangular kernels, groups
-including depthwise, bias or not; ReLU; MaxPool2d with dilation and ceil_mode; AvgPool2d with ceil_mode
+including depthwise, bias or not; ReLU; BatchNorm2d in eval mode with
+random running statistics, affine or not; MaxPool2d with dilation and ceil_mode; AvgPool2d with ceil_mode
 and count_include_pad), saves the state_dict with np.savez and the input
 with np.save, runs the wgsl-nn CLI with --params/--input-npy/--output-npy,
 and compares the GPU output with PyTorch's float64 forward pass.
@@ -103,8 +104,20 @@ def rand_stack(rng):
             if got is None:
                 continue
             mod, spec, c = got
-        elif r < 0.75:
+        elif r < 0.68:
             mod, spec = nn.ReLU(), "relu"
+        elif r < 0.78:
+            eps, affine = rng.choice([1e-5, 1e-3, 0.1]), rng.random() < 0.8
+            mod = nn.BatchNorm2d(c, eps=eps, affine=affine)
+            with torch.no_grad():
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.2, 2.0)
+                if affine:
+                    mod.weight.uniform_(-1.5, 1.5)
+                    mod.bias.uniform_(-0.5, 0.5)
+            mod.num_batches_tracked.fill_(rng.randint(0, 1000))
+            mod.eval()
+            spec = f"batchnorm(eps={eps},affine={str(affine).lower()},momentum=0.1)"
         else:
             got = rand_pool(rng, h, w)
             if got is None:
@@ -119,7 +132,7 @@ def rand_stack(rng):
         specs.append(spec)
     if not any(isinstance(m, nn.Conv2d) for m in mods):
         return None
-    return nn.Sequential(*mods), " ".join(specs), shape
+    return nn.Sequential(*mods).eval(), " ".join(specs), shape
 
 
 def run_bin(a, args):

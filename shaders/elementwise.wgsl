@@ -55,3 +55,21 @@ fn channel_bias(
         y[i] = v;
     }
 }
+
+// Batch norm in inference form, folded on the host: y = x * scale[c] +
+// shift[c], scale = weight / sqrt(running_var + eps), shift = bias -
+// running_mean * scale; `affine` holds scale for every channel, then shift.
+@group(0) @binding(3) var<storage, read> affine: array<f32>;
+
+@compute @workgroup_size(WG)
+fn channel_affine(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = flat_id(wid, nwg, lid);
+    if i < p.total {
+        let c = (i / p.plane) % p.channels;
+        y[i] = x[i] * affine[c] + affine[p.channels + c];
+    }
+}

@@ -51,14 +51,25 @@ pub struct PoolSpec {
     pub count_include_pad: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// PyTorch's BatchNorm2d in eval mode (running statistics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNormSpec {
+    pub eps: f64,
+    /// False: no weight and bias (as `affine=False`).
+    pub affine: bool,
+    /// PyTorch's num_features, when written: must equal the input channels.
+    pub num_features: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum LayerKind {
     Conv(ConvSpec),
     Pool(PoolSpec),
     Relu,
+    BatchNorm(BatchNormSpec),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayerSpec {
     /// 0-based position in the stack.
     pub index: usize,
@@ -176,7 +187,7 @@ const COUNT: &str = "a positive integer";
 const CONV_PAD: &str = "a non-negative integer, a pair like 1x2, 'valid' or 'same'";
 const POOL_PAD: &str = "a non-negative integer, a pair like 1x2, or 'valid'";
 const BOOL: &str = "true/false, 1/0 or yes/no";
-const EXPECT_NAME: &str = "a layer name such as conv, maxpool, avgpool or relu";
+const EXPECT_NAME: &str = "a layer name such as conv, maxpool, avgpool, relu or batchnorm";
 const EXPECT_SEP: &str = "a separator (space, ',', ';' or '->') after the layer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +202,10 @@ enum Key {
     CeilMode,
     CountIncludePad,
     Groups,
+    Eps,
+    Affine,
+    Momentum,
+    NumFeatures,
 }
 
 impl Key {
@@ -224,6 +239,10 @@ const ALIASES: &[(&str, Key)] = &[
     ("count_include_pad", Key::CountIncludePad),
     ("groups", Key::Groups),
     ("g", Key::Groups),
+    ("eps", Key::Eps),
+    ("affine", Key::Affine),
+    ("momentum", Key::Momentum),
+    ("num_features", Key::NumFeatures),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +251,7 @@ enum Name {
     Max,
     Avg,
     Relu,
+    BatchNorm,
 }
 
 const LAYER_NAMES: &[(&str, Name)] = &[
@@ -244,6 +264,10 @@ const LAYER_NAMES: &[(&str, Name)] = &[
     ("avg_pool", Name::Avg),
     ("avgpool2d", Name::Avg),
     ("relu", Name::Relu),
+    ("batchnorm", Name::BatchNorm),
+    ("batchnorm2d", Name::BatchNorm),
+    ("batch_norm", Name::BatchNorm),
+    ("bn", Name::BatchNorm),
 ];
 
 impl Name {
@@ -258,8 +282,14 @@ impl Name {
     fn rejects(self, key: Key) -> Option<&'static str> {
         use Key::*;
         let pool = matches!(self, Name::Max | Name::Avg);
+        let bn_key = matches!(key, Eps | Affine | Momentum | NumFeatures);
         match (self, key) {
             (Name::Relu, _) => Some("relu takes no parameters; write plain relu"),
+            (Name::BatchNorm, _) if !bn_key => {
+                Some("batch norm takes eps, affine, momentum and num_features only; remove it")
+            }
+            (Name::BatchNorm, _) => None,
+            _ if bn_key => Some("only batchnorm has it; remove it"),
             (Name::Conv, CeilMode | CountIncludePad) => Some("only pooling has it; remove it"),
             (Name::Max, CountIncludePad) => Some("only avgpool has it; remove it"),
             (Name::Avg, Dilation) => Some("PyTorch's AvgPool2d has no dilation; remove it"),
@@ -277,6 +307,7 @@ impl Name {
             Name::Max => "kernel_size/k, stride/s, padding/p, dilation/d, ceil_mode",
             Name::Avg => "kernel_size/k, stride/s, padding/p, ceil_mode, count_include_pad",
             Name::Relu => "none (relu takes no parameters)",
+            Name::BatchNorm => "eps, affine, momentum (ignored: eval mode), num_features",
         }
     }
 }
@@ -447,12 +478,12 @@ struct Param<'a> {
 struct Params<'a> {
     layer: usize,
     name: Name,
-    slots: [Option<Param<'a>>; 10],
+    slots: [Option<Param<'a>>; 14],
 }
 
 impl<'a> Params<'a> {
     fn collect(layer: usize, name: Name, text: &'a str) -> Result<Self, SpecError> {
-        let mut slots = [None; 10];
+        let mut slots = [None; 14];
         let inner = match (text.find('('), text.rfind(')')) {
             (Some(o), Some(c)) if o < c => text.get(o + 1..c).unwrap_or(""),
             _ => "",
@@ -535,7 +566,7 @@ impl<'a> Params<'a> {
         };
         let is_flag = matches!(
             key,
-            Key::Bias | Key::Act | Key::CeilMode | Key::CountIncludePad
+            Key::Bias | Key::Act | Key::CeilMode | Key::CountIncludePad | Key::Affine
         );
         match p.value {
             Some(v) if !v.is_empty() => Ok(Some((p, v))),
@@ -558,20 +589,22 @@ impl<'a> Params<'a> {
             return Ok(None);
         };
         let (layer, name) = (self.layer, key.name());
-        let n = parse_pair(v, !matches!(key, Key::Out | Key::Groups)).map_err(|e| match e {
-            NumErr::Invalid => SpecError::InvalidNumber {
-                layer,
-                key: name,
-                value: v.into(),
-                expected,
+        let n = parse_pair(v, !matches!(key, Key::Out | Key::Groups | Key::NumFeatures)).map_err(
+            |e| match e {
+                NumErr::Invalid => SpecError::InvalidNumber {
+                    layer,
+                    key: name,
+                    value: v.into(),
+                    expected,
+                },
+                NumErr::TooLarge => SpecError::TooLarge {
+                    layer,
+                    key: name,
+                    param: p.text.into(),
+                    max: MAX_SIZE,
+                },
             },
-            NumErr::TooLarge => SpecError::TooLarge {
-                layer,
-                key: name,
-                param: p.text.into(),
-                max: MAX_SIZE,
-            },
-        })?;
+        )?;
         if n.iter().any(|&x| x < min) {
             return Err(SpecError::Zero {
                 layer,
@@ -642,6 +675,38 @@ impl<'a> Params<'a> {
         })
     }
 
+    fn batchnorm(&self) -> Result<BatchNormSpec, SpecError> {
+        let eps = match self.value(Key::Eps)? {
+            None => 1e-5,
+            Some((p, v)) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|e| e.is_finite() && *e > 0.0 && *e < 1.0)
+                .ok_or_else(|| SpecError::InvalidValue {
+                    layer: self.layer,
+                    key: p.alias,
+                    value: v.into(),
+                    expected: "a number above 0 and below 1, e.g. 1e-5",
+                })?,
+        };
+        if let Some((p, v)) = self.value(Key::Momentum)? {
+            // Only training uses it; accepted so PyTorch's arguments paste in.
+            if !v.parse::<f64>().is_ok_and(|m| m.is_finite()) && keyword(v) != "none" {
+                return Err(SpecError::InvalidValue {
+                    layer: self.layer,
+                    key: p.alias,
+                    value: v.into(),
+                    expected: "a number or None",
+                });
+            }
+        }
+        Ok(BatchNormSpec {
+            eps,
+            affine: self.flag(Key::Affine)?.unwrap_or(true),
+            num_features: self.size(Key::NumFeatures, 1, COUNT)?.map(|[c, _]| c),
+        })
+    }
+
     fn pool(&self, kind: PoolKind) -> Result<PoolSpec, SpecError> {
         let (layer, layer_name) = (self.layer, self.name.label());
         let kernel = self.kernel()?;
@@ -697,6 +762,7 @@ fn parse_layer(index: usize, text: &str) -> Result<LayerSpec, SpecError> {
         Name::Max => LayerKind::Pool(p.pool(PoolKind::Max)?),
         Name::Avg => LayerKind::Pool(p.pool(PoolKind::Avg)?),
         Name::Relu => LayerKind::Relu,
+        Name::BatchNorm => LayerKind::BatchNorm(p.batchnorm()?),
     };
     Ok(LayerSpec {
         index,
@@ -734,6 +800,16 @@ impl fmt::Display for LayerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LayerKind::Relu => f.write_str("relu"),
+            LayerKind::BatchNorm(b) => {
+                write!(f, "batchnorm(eps={:e}", b.eps)?;
+                if !b.affine {
+                    f.write_str(",affine=false")?;
+                }
+                if let Some(n) = b.num_features {
+                    write!(f, ",num_features={n}")?;
+                }
+                f.write_str(")")
+            }
             LayerKind::Conv(c) => {
                 write!(f, "conv(k={},s={},p=", Pair(c.kernel), Pair(c.stride))?;
                 match c.padding {
@@ -1014,7 +1090,8 @@ mod tests {
 
     /// Grammar fragments, '|'-separated, for the token-soup fuzz test.
     const TOKENS: &str = "conv|maxpool|avgpool|relu|k|s|p|d|out|kernel_size|kernal_size|stride|\
-        padding|dilation|bias|act|ceil_mode|count_include_pad|groups|g|same|valid|true|=|(|)|[|]|,|;|->|-|>|\
+        padding|dilation|bias|act|ceil_mode|count_include_pad|groups|g|bn|batchnorm|eps|affine|momentum|\
+        num_features|1e-5|same|valid|true|=|(|)|[|]|,|;|->|-|>|\
         x|X| |\n|0|1|3|'|99999999999999999999999|1048577|é|\u{0}";
 
     fn pair(max: usize) -> impl Strategy<Value = [usize; 2]> {
@@ -1077,7 +1154,19 @@ mod tests {
                     count_include_pad,
                 })
             });
-        prop_oneof![conv, pool, Just(LayerKind::Relu)]
+        let bn = (
+            proptest::sample::select(vec![1e-5, 1e-3, 0.1, 2.5e-7]),
+            any::<bool>(),
+            proptest::option::of(1..=64usize),
+        )
+            .prop_map(|(eps, affine, num_features)| {
+                LayerKind::BatchNorm(BatchNormSpec {
+                    eps,
+                    affine,
+                    num_features,
+                })
+            });
+        prop_oneof![conv, pool, Just(LayerKind::Relu), bn]
     }
 
     proptest! {

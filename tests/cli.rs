@@ -377,6 +377,64 @@ fn rnn_with_a_pytorch_lstm_matches_pytorch() {
     );
 }
 
+/// Conv, BatchNorm2d (eval mode, random statistics), ReLU, a depthwise conv
+/// and a BatchNorm2d without affine, saved by PyTorch (num_batches_tracked
+/// included); the output compared with PyTorch's float64 forward pass
+/// (tests/data/make_bn_fixture.py).
+#[test]
+fn conv_batchnorm_stack_from_pytorch_matches_pytorch() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let dir = std::env::temp_dir().join(format!("wgsl-nn-cli-bn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("y.npy");
+    let (params, x) = (format!("{data}/bn_params.npz"), format!("{data}/bn_x.npy"));
+    let layers = "conv(k=3,p=1,out=6,bias=false) batchnorm relu conv(k=3,groups=6) batchnorm(eps=1e-3,affine=false)";
+    let (code, stdout, stderr) = wgsl_nn(&[
+        "conv",
+        "--layers",
+        layers,
+        "--params",
+        &params,
+        "--input-npy",
+        &x,
+        "--output-npy",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let got = wgsl_nn::npy::read_npy(&out).unwrap();
+    let want =
+        wgsl_nn::npy::read_npy(std::path::Path::new(&format!("{data}/bn_expected.npy"))).unwrap();
+    assert_eq!(got.shape, want.shape);
+    for (g, w) in got.data.iter().zip(&want.data) {
+        assert!(
+            (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+            "gpu {g} vs torch {w}"
+        );
+    }
+    // The spec must say what the file holds: affine keys need affine=true.
+    let (code, _, stderr) = wgsl_nn(&[
+        "conv",
+        "--layers",
+        &layers.replace("batchnorm relu", "batchnorm(affine=false) relu"),
+        "--params",
+        &params,
+        "--input-npy",
+        &x,
+    ]);
+    assert!(
+        code == 2 && stderr.contains("'1.weight'") && stderr.contains("affine=false"),
+        "{stderr}"
+    );
+    let (code, _, stderr) =
+        wgsl_nn(&["conv", "--layers", "bn(num_features=4)", "--input", "3x5x5"]);
+    assert!(
+        code == 2 && stderr.contains("num_features=4") && stderr.contains("3 channels"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = wgsl_nn(&["conv", "--layers", "bn(eps=-1)"]);
+    assert!(code == 2 && stderr.contains("eps"), "{stderr}");
+}
+
 #[test]
 fn absurd_sizes_are_refused_before_any_work() {
     for (args, needle) in [

@@ -592,6 +592,14 @@ pub fn conv_stack_baseline(stack: &ConvStack, input: &[f32]) -> Vec<f32> {
                 .into_iter()
                 .map(|v| if v < 0.0 { 0.0 } else { v })
                 .collect(),
+            Layer::BatchNorm { bn, .. } => {
+                let (f, plane) = (bn.folded_f32(), l.in_shape[2] * l.in_shape[3]);
+                let c = bn.channels();
+                cur.iter()
+                    .enumerate()
+                    .map(|(i, v)| v * f[(i / plane) % c] + f[c + (i / plane) % c])
+                    .collect()
+            }
             Layer::Pool(p) => {
                 cpu::pool2d::pool2d(p, &RefTensor::from_f32(&l.in_shape, &cur), l.out_shape)
                     .to_f32()

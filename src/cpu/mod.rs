@@ -10,6 +10,7 @@
 
 pub mod attention;
 pub mod baseline;
+pub mod batchnorm;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod layernorm;

@@ -1,4 +1,4 @@
-//! A stack of conv / pooling / ReLU layers described by the layer language,
+//! A stack of conv / pooling / ReLU / batch norm layers described by the layer language,
 //! resolved against an input shape, with weights (seeded random or loaded
 //! from a PyTorch state_dict saved as .npz), run on the GPU in one plan and
 //! on the CPU reference.
@@ -7,14 +7,13 @@ use crate::cpu::{self, RefTensor};
 use crate::error::{Error, Result};
 use crate::geometry::{stack_geometry, LayerGeometry, Window};
 use crate::gpu::{Gpu, Plan};
-use crate::npy::Array;
+use crate::ops::batchnorm::{batchnorm_forward, BatchNorm};
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
 use crate::ops::elementwise::{map_forward, RELU};
 use crate::ops::pool2d::{pool2d_forward, Pool2d};
 use crate::spec::{LayerKind, LayerSpec, Padding};
 use crate::tensor::Tensor;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub enum Layer {
@@ -25,6 +24,12 @@ pub enum Layer {
     },
     Pool(Pool2d),
     Relu,
+    /// Eval-mode batch norm; `affine` false means weight 1 and bias 0 and
+    /// no such keys in a state_dict.
+    BatchNorm {
+        bn: BatchNorm,
+        affine: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -42,7 +47,7 @@ impl StackLayer {
         match &self.layer {
             Layer::Conv { op, .. } => Some(op.window),
             Layer::Pool(p) => Some(p.window),
-            Layer::Relu => None,
+            Layer::Relu | Layer::BatchNorm { .. } => None,
         }
     }
 }
@@ -171,6 +176,25 @@ impl ConvStack {
                     (Layer::Pool(op), out)
                 }
                 LayerKind::Relu => (Layer::Relu, shape),
+                LayerKind::BatchNorm(b) => {
+                    if let Some(n) = b.num_features.filter(|&n| n != shape[1]) {
+                        return Err(Error::shape(
+                            &name,
+                            format!(
+                                "num_features={n} but the input has {} channels; fix num_features or the layers before",
+                                shape[1]
+                            ),
+                        ));
+                    }
+                    let bn = BatchNorm::identity(shape[1], b.eps);
+                    (
+                        Layer::BatchNorm {
+                            bn,
+                            affine: b.affine,
+                        },
+                        shape,
+                    )
+                }
             };
             for (what, shape) in [("output", &out[..]), ("weight", &weight_shape(&layer)[..])] {
                 check_size(&name, what, shape)?;
@@ -278,91 +302,9 @@ impl ConvStack {
                 Layer::Conv { op, .. } => op.flops(&l.out_shape),
                 Layer::Pool(p) => p.flops(&l.out_shape),
                 Layer::Relu => l.out_shape.iter().product::<usize>() as u64,
+                Layer::BatchNorm { .. } => 2 * l.out_shape.iter().product::<usize>() as u64,
             })
             .sum()
-    }
-
-    /// PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
-    /// weights and biases, from a seeded ChaCha8 stream.
-    pub fn randomize(&mut self, seed: u64) {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        for l in &mut self.layers {
-            if let Layer::Conv { op, weight, bias } = &mut l.layer {
-                let fan_in = (op.group_in() * op.window.kernel[0] * op.window.kernel[1]) as f32;
-                let bound = 1.0 / fan_in.sqrt();
-                weight
-                    .iter_mut()
-                    .for_each(|w| *w = rng.random_range(-bound..bound));
-                if let Some(b) = bias {
-                    b.iter_mut()
-                        .for_each(|v| *v = rng.random_range(-bound..bound));
-                }
-            }
-        }
-    }
-
-    /// Loads `{index}.weight` / `{index}.bias` as saved from an
-    /// nn.Sequential's state_dict (indices count every layer, as Sequential
-    /// does). Every key must be used and every shape must match.
-    pub fn load_params(&mut self, params: &BTreeMap<String, Array>, source: &str) -> Result<()> {
-        let mut used = std::collections::BTreeSet::new();
-        for l in &mut self.layers {
-            let Layer::Conv { op, weight, bias } = &mut l.layer else {
-                continue;
-            };
-            let i = l.spec.index;
-            let take = |key: &str, want: &[usize]| -> Result<Option<Vec<f32>>> {
-                match params.get(key) {
-                    None => Ok(None),
-                    Some(a) if a.shape == want => Ok(Some(a.data.clone())),
-                    Some(a) => Err(Error::shape(
-                        &l.name,
-                        format!(
-                            "{source}: '{key}' has shape {:?} but this layer expects {want:?} \
-                             (input channels {}, output channels {}); fix the layer spec (out=...) or the file",
-                            a.shape, op.in_channels, op.out_channels
-                        ),
-                    )),
-                }
-            };
-            let wkey = format!("{i}.weight");
-            *weight = take(&wkey, &op.weight_shape())?.ok_or_else(|| {
-                Error::shape(
-                    &l.name,
-                    format!("{source} has no '{wkey}'; keys present: {}", keys(params)),
-                )
-            })?;
-            used.insert(wkey);
-            let bkey = format!("{i}.bias");
-            match (take(&bkey, &[op.out_channels])?, op.bias) {
-                (Some(b), true) => *bias = Some(b),
-                (None, true) => {
-                    return Err(Error::shape(
-                        &l.name,
-                        format!("{source} has no '{bkey}'; if the layer was built with bias=False, add bias=false to its spec"),
-                    ))
-                }
-                (Some(_), false) => {
-                    return Err(Error::shape(
-                        &l.name,
-                        format!("{source} has '{bkey}' but the spec says bias=false; remove bias=false"),
-                    ))
-                }
-                (None, false) => {}
-            }
-            used.insert(bkey);
-        }
-        let unused: Vec<&String> = params.keys().filter(|k| !used.contains(*k)).collect();
-        if !unused.is_empty() {
-            return Err(Error::arg(
-                "--params",
-                format!(
-                    "{source} has keys no conv layer of the stack uses: {unused:?}; check that the layer \
-                     indices match the nn.Sequential (pooling and ReLU layers count too)"
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// Appends the whole stack to `plan`; weights must come from `upload`.
@@ -390,7 +332,10 @@ impl ConvStack {
                 }
                 (Layer::Pool(p), _) => pool2d_forward(gpu, plan, &l.name, p, &cur)?,
                 (Layer::Relu, _) => map_forward(gpu, plan, &l.name, RELU, &cur)?,
-                (Layer::Conv { .. }, None) => {
+                (Layer::BatchNorm { .. }, Some((folded, _))) => {
+                    batchnorm_forward(gpu, plan, &l.name, &cur, folded)?
+                }
+                (Layer::Conv { .. } | Layer::BatchNorm { .. }, None) => {
                     return Err(Error::shape(&l.name, "weights were not uploaded"))
                 }
             };
@@ -421,6 +366,16 @@ impl ConvStack {
                     };
                     Ok(Some((w, b)))
                 }
+                Layer::BatchNorm { bn, .. } => {
+                    let folded = bn.folded_f32();
+                    let t = Tensor::upload(
+                        gpu,
+                        &format!("{} scale/shift", l.name),
+                        &[folded.len()],
+                        &folded,
+                    )?;
+                    Ok(Some((t, None)))
+                }
                 _ => Ok(None),
             })
             .collect()
@@ -435,18 +390,10 @@ impl ConvStack {
                 }
                 Layer::Pool(p) => cpu::pool2d::pool2d(p, &cur, l.out_shape),
                 Layer::Relu => cur.relu(),
+                Layer::BatchNorm { bn, .. } => cpu::batchnorm::batchnorm(bn, &cur),
             };
         }
         cur
-    }
-}
-
-fn keys(params: &BTreeMap<String, Array>) -> String {
-    let k: Vec<&str> = params.keys().map(String::as_str).collect();
-    if k.is_empty() {
-        "none".into()
-    } else {
-        k.join(", ")
     }
 }
 

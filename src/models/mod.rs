@@ -4,6 +4,7 @@
 pub mod attention_io;
 pub mod attention_job;
 pub mod conv_job;
+pub mod conv_params;
 pub mod conv_stack;
 pub mod permutation;
 pub mod rnn_job;

@@ -5,6 +5,7 @@ pub mod add;
 pub mod attention;
 pub mod attention_flash;
 pub mod attention_tex;
+pub mod batchnorm;
 pub mod conv2d;
 pub mod conv2d_tex;
 pub mod conv_transpose2d;

@@ -1,0 +1,185 @@
+//! A conv stack's weights: PyTorch's default init from a seed, or a
+//! state_dict saved from an `nn.Sequential` (conv and batch norm layers).
+
+use super::conv_stack::{ConvStack, Layer};
+use crate::error::{Error, Result};
+use crate::npy::Array;
+use crate::ops::batchnorm::BatchNorm;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+impl ConvStack {
+    /// PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+    /// weights and biases, from a seeded ChaCha8 stream. Batch norm gets
+    /// seeded statistics (a fresh module's would make it nearly the
+    /// identity): weight and var in [0.5, 1.5), bias and mean in [-0.5, 0.5).
+    pub fn randomize(&mut self, seed: u64) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for l in &mut self.layers {
+            if let Layer::BatchNorm { bn, affine } = &mut l.layer {
+                let mut draw = |v: &mut Vec<f32>, lo: f32| {
+                    v.iter_mut()
+                        .for_each(|x| *x = rng.random_range(lo..lo + 1.0))
+                };
+                if *affine {
+                    draw(&mut bn.weight, 0.5);
+                    draw(&mut bn.bias, -0.5);
+                }
+                draw(&mut bn.mean, -0.5);
+                draw(&mut bn.var, 0.5);
+            }
+            if let Layer::Conv { op, weight, bias } = &mut l.layer {
+                let fan_in = (op.group_in() * op.window.kernel[0] * op.window.kernel[1]) as f32;
+                let bound = 1.0 / fan_in.sqrt();
+                weight
+                    .iter_mut()
+                    .for_each(|w| *w = rng.random_range(-bound..bound));
+                if let Some(b) = bias {
+                    b.iter_mut()
+                        .for_each(|v| *v = rng.random_range(-bound..bound));
+                }
+            }
+        }
+    }
+
+    /// Loads `{index}.weight` / `{index}.bias` as saved from an
+    /// nn.Sequential's state_dict (indices count every layer, as Sequential
+    /// does). Every key must be used and every shape must match.
+    pub fn load_params(&mut self, params: &BTreeMap<String, Array>, source: &str) -> Result<()> {
+        let mut used = std::collections::BTreeSet::new();
+        for l in &mut self.layers {
+            if let Layer::BatchNorm { bn, affine } = &mut l.layer {
+                load_batchnorm(
+                    bn,
+                    *affine,
+                    l.spec.index,
+                    &l.name,
+                    params,
+                    source,
+                    &mut used,
+                )?;
+                continue;
+            }
+            let Layer::Conv { op, weight, bias } = &mut l.layer else {
+                continue;
+            };
+            let i = l.spec.index;
+            let take = |key: &str, want: &[usize]| -> Result<Option<Vec<f32>>> {
+                match params.get(key) {
+                    None => Ok(None),
+                    Some(a) if a.shape == want => Ok(Some(a.data.clone())),
+                    Some(a) => Err(Error::shape(
+                        &l.name,
+                        format!(
+                            "{source}: '{key}' has shape {:?} but this layer expects {want:?} \
+                             (input channels {}, output channels {}); fix the layer spec (out=...) or the file",
+                            a.shape, op.in_channels, op.out_channels
+                        ),
+                    )),
+                }
+            };
+            let wkey = format!("{i}.weight");
+            *weight = take(&wkey, &op.weight_shape())?.ok_or_else(|| {
+                Error::shape(
+                    &l.name,
+                    format!("{source} has no '{wkey}'; keys present: {}", keys(params)),
+                )
+            })?;
+            used.insert(wkey);
+            let bkey = format!("{i}.bias");
+            match (take(&bkey, &[op.out_channels])?, op.bias) {
+                (Some(b), true) => *bias = Some(b),
+                (None, true) => {
+                    return Err(Error::shape(
+                        &l.name,
+                        format!("{source} has no '{bkey}'; if the layer was built with bias=False, add bias=false to its spec"),
+                    ))
+                }
+                (Some(_), false) => {
+                    return Err(Error::shape(
+                        &l.name,
+                        format!("{source} has '{bkey}' but the spec says bias=false; remove bias=false"),
+                    ))
+                }
+                (None, false) => {}
+            }
+            used.insert(bkey);
+        }
+        let unused: Vec<&String> = params.keys().filter(|k| !used.contains(*k)).collect();
+        if !unused.is_empty() {
+            return Err(Error::arg(
+                "--params",
+                format!(
+                    "{source} has keys no conv or batch norm layer of the stack uses: {unused:?}; check that \
+                     the layer indices match the nn.Sequential (pooling and ReLU layers count too)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `{i}.running_mean`, `{i}.running_var` and, when affine, `{i}.weight`
+/// and `{i}.bias` of a BatchNorm2d; `{i}.num_batches_tracked` is accepted
+/// and unused (it only matters in training).
+fn load_batchnorm(
+    bn: &mut BatchNorm,
+    affine: bool,
+    i: usize,
+    layer: &str,
+    params: &BTreeMap<String, Array>,
+    source: &str,
+    used: &mut std::collections::BTreeSet<String>,
+) -> Result<()> {
+    let c = bn.channels();
+    let mut take = |name: &str, want: bool| -> Result<Option<Vec<f32>>> {
+        let key = format!("{i}.{name}");
+        let got = match (params.get(&key), want) {
+            (Some(a), true) if a.shape == [c] => Some(a.data.clone()),
+            (Some(a), true) => {
+                return Err(Error::shape(
+                    layer,
+                    format!(
+                        "{source}: '{key}' has shape {:?} but this batch norm has {c} channels",
+                        a.shape
+                    ),
+                ))
+            }
+            (None, true) => {
+                return Err(Error::shape(
+                    layer,
+                    format!("{source} has no '{key}'; keys present: {}", keys(params)),
+                ))
+            }
+            (Some(_), false) => {
+                return Err(Error::shape(
+                    layer,
+                    format!(
+                        "{source} has '{key}' but the spec says affine=false; remove affine=false"
+                    ),
+                ))
+            }
+            (None, false) => None,
+        };
+        used.insert(key);
+        Ok(got)
+    };
+    bn.mean = take("running_mean", true)?.unwrap_or_default();
+    bn.var = take("running_var", true)?.unwrap_or_default();
+    for (name, slot) in [("weight", &mut bn.weight), ("bias", &mut bn.bias)] {
+        if let Some(v) = take(name, affine)? {
+            *slot = v;
+        }
+    }
+    used.insert(format!("{i}.num_batches_tracked"));
+    bn.validate(layer)
+}
+
+fn keys(params: &BTreeMap<String, Array>) -> String {
+    let k: Vec<&str> = params.keys().map(String::as_str).collect();
+    if k.is_empty() {
+        "none".into()
+    } else {
+        k.join(", ")
+    }
+}
