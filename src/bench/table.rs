@@ -6,6 +6,19 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map(|x| format!("{x:.digits$}")).unwrap_or_default()
 }
 
+/// Six significant digits in plain notation: a CSV is read by programs, and
+/// fixed decimals would turn a slow tiny workload's 0.0004 GFLOP/s into 0.
+fn sig(v: Option<f64>) -> String {
+    v.map(|x| {
+        if x == 0.0 || !x.is_finite() {
+            return format!("{x}");
+        }
+        let decimals = (5 - x.abs().log10().floor() as i32).clamp(0, 15) as usize;
+        format!("{x:.decimals$}")
+    })
+    .unwrap_or_default()
+}
+
 pub const CSV_HEADER: &str = "op,shape,implementation,adapter,size,median_ms,min_ms,max_ms,gflops,gbps,speedup_vs_cpu,reference_ms,passed,checked,clock,compile_ms,note";
 
 fn csv_field(s: &str) -> String {
@@ -26,17 +39,17 @@ pub fn csv(rows: &[Row]) -> String {
             csv_field(&r.implementation),
             csv_field(&r.adapter),
             r.size.to_string(),
-            opt(r.median_ms, 4),
-            opt(r.min_ms, 4),
-            opt(r.max_ms, 4),
-            opt(r.gflops, 3),
-            opt(r.gbps, 3),
-            opt(r.speedup_vs_cpu, 3),
-            opt(r.reference_ms, 3),
+            sig(r.median_ms),
+            sig(r.min_ms),
+            sig(r.max_ms),
+            sig(r.gflops),
+            sig(r.gbps),
+            sig(r.speedup_vs_cpu),
+            sig(r.reference_ms),
             r.passed.to_string(),
             csv_field(&r.checked),
             csv_field(&r.clock),
-            opt(r.compile_ms, 2),
+            sig(r.compile_ms),
             csv_field(r.note.as_deref().unwrap_or("")),
         ];
         out.push_str(&fields.join(","));
