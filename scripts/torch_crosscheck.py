@@ -4,7 +4,8 @@ same weights and inputs.
 
 conv: seeded random nn.Sequential stacks (Conv2d with stride, padding
 including 'same' with even kernels, dilation, rectangular kernels, groups
-including depthwise, bias or not; ReLU; BatchNorm2d in eval mode with
+including depthwise, bias or not; ReLU, Sigmoid, Tanh, SiLU, GELU (both
+forms), LeakyReLU; BatchNorm2d in eval mode with
 random running statistics, affine or not; MaxPool2d with dilation and ceil_mode; AvgPool2d with ceil_mode
 and count_include_pad), saves the state_dict with np.savez and the input
 with np.save, runs the wgsl-nn CLI with --params/--input-npy/--output-npy,
@@ -105,7 +106,16 @@ def rand_stack(rng):
                 continue
             mod, spec, c = got
         elif r < 0.68:
-            mod, spec = nn.ReLU(), "relu"
+            mod, spec = rng.choice([
+                (nn.ReLU(inplace=True), "relu(inplace=true)"),
+                (nn.Sigmoid(), "sigmoid"),
+                (nn.Tanh(), "tanh"),
+                (nn.SiLU(), "silu"),
+                (nn.GELU(), "gelu"),
+                (nn.GELU(approximate="tanh"), "gelu(approximate='tanh')"),
+                (nn.LeakyReLU(0.2), "leaky_relu(negative_slope=0.2)"),
+                (nn.LeakyReLU(), "leakyrelu"),
+            ])
         elif r < 0.78:
             eps, affine = rng.choice([1e-5, 1e-3, 0.1]), rng.random() < 0.8
             mod = nn.BatchNorm2d(c, eps=eps, affine=affine)

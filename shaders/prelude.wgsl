@@ -12,8 +12,12 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 // NVIDIA's Vulkan driver).
 fn relu_keep_nan(x: f32) -> f32 {
     let b = bitcast<u32>(x);
-    let nan = (b & 0x7fffffffu) > 0x7f800000u;
-    return select(x, 0.0, (b & 0x80000000u) != 0u && !nan);
+    return select(x, 0.0, (b & 0x80000000u) != 0u && !is_nan(x));
+}
+
+// On the bits, because a compiler may fold `x != x` to false.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 
 // GELU, tanh form (as in GPT-2/BERT and PyTorch's approximate='tanh'). The
@@ -21,4 +25,36 @@ fn relu_keep_nan(x: f32) -> f32 {
 fn gelu(x: f32) -> f32 {
     let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0);
     return 0.5 * x * (1.0 + tanh(u));
+}
+
+// The argument is clamped because some tanh implementations overflow exp
+// (tanh(15) is 1 in f32 anyway); clamp may turn NaN into a bound
+// (llvmpipe: -15), so NaN is passed through by hand.
+fn tanh_c(x: f32) -> f32 {
+    return select(tanh(clamp(x, -15.0, 15.0)), x, is_nan(x));
+}
+
+// exp of a non-positive number only: never overflows.
+fn sigmoid(x: f32) -> f32 {
+    let e = exp(-abs(x));
+    let s = 1.0 / (1.0 + e);
+    return select(e * s, s, x >= 0.0);
+}
+
+// The complementary error function, Numerical Recipes' erfcc: fractional
+// error below 1.2e-7 for every z, and no cancellation in either tail.
+fn erfc_c(z: f32) -> f32 {
+    let a = abs(z);
+    let t = 1.0 / (1.0 + 0.5 * a);
+    let poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+        + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+        + t * (-0.82215223 + t * 0.17087277))))))));
+    let r = t * exp(-a * a + poly);
+    return select(2.0 - r, r, z >= 0.0);
+}
+
+// GELU, exact form (PyTorch's default, approximate='none'): x * Phi(x),
+// Phi(x) = erfc(-x / sqrt(2)) / 2, so the negative tail keeps its accuracy.
+fn gelu_erf(x: f32) -> f32 {
+    return 0.5 * x * erfc_c(-0.7071067811865476 * x);
 }

@@ -50,19 +50,6 @@ fn h_prev(b: u32, k: u32) -> f32 {
     return y[(b * p.steps + p.t - 1u) * p.hidden + k];
 }
 
-// The argument is clamped because some tanh implementations overflow exp
-// (tanh(15) is 1 in f32 anyway).
-fn tanh_c(x: f32) -> f32 {
-    return tanh(clamp(x, -15.0, 15.0));
-}
-
-// exp of a non-positive number only: never overflows.
-fn sigmoid(x: f32) -> f32 {
-    let e = exp(-abs(x));
-    let s = 1.0 / (1.0 + e);
-    return select(e * s, s, x >= 0.0);
-}
-
 // h_{t-1} W_hh for unit (b, j): one sum per gate block (W_hh rows hold
 // `gates` blocks of `hidden` columns), in lanes x, y, z, w; lanes past
 // `gates` stay 0. `gates` is uniform, so the branches cost nothing.

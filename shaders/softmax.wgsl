@@ -18,10 +18,6 @@ const KEY_MASK: u32 = 2u;
 
 var<workgroup> red: array<f32, WG>;
 
-fn is_nan(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
-
 fn kept(row: u32, j: u32) -> bool {
     if (p.flags & CAUSAL) != 0u && j > row % p.queries {
         return false;

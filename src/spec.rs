@@ -36,6 +36,7 @@ pub struct ConvSpec {
 }
 
 /// Shared with the op, so a parsed layer and a built one agree by type.
+pub use crate::ops::elementwise::Pointwise;
 pub use crate::ops::pool2d::PoolKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub enum LayerKind {
     Pool(PoolSpec),
     Relu,
     BatchNorm(BatchNormSpec),
+    /// sigmoid, tanh, silu, gelu, leaky_relu.
+    Act(Pointwise),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,7 +190,8 @@ const COUNT: &str = "a positive integer";
 const CONV_PAD: &str = "a non-negative integer, a pair like 1x2, 'valid' or 'same'";
 const POOL_PAD: &str = "a non-negative integer, a pair like 1x2, or 'valid'";
 const BOOL: &str = "true/false, 1/0 or yes/no";
-const EXPECT_NAME: &str = "a layer name such as conv, maxpool, avgpool, relu or batchnorm";
+const EXPECT_NAME: &str =
+    "a layer name such as conv, maxpool, avgpool, batchnorm, relu, sigmoid, tanh, silu, gelu or leaky_relu";
 const EXPECT_SEP: &str = "a separator (space, ',', ';' or '->') after the layer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +210,9 @@ enum Key {
     Affine,
     Momentum,
     NumFeatures,
+    Approximate,
+    NegativeSlope,
+    Inplace,
 }
 
 impl Key {
@@ -243,6 +250,10 @@ const ALIASES: &[(&str, Key)] = &[
     ("affine", Key::Affine),
     ("momentum", Key::Momentum),
     ("num_features", Key::NumFeatures),
+    ("approximate", Key::Approximate),
+    ("negative_slope", Key::NegativeSlope),
+    ("slope", Key::NegativeSlope),
+    ("inplace", Key::Inplace),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +263,11 @@ enum Name {
     Avg,
     Relu,
     BatchNorm,
+    Sigmoid,
+    Tanh,
+    Silu,
+    Gelu,
+    LeakyRelu,
 }
 
 const LAYER_NAMES: &[(&str, Name)] = &[
@@ -268,6 +284,13 @@ const LAYER_NAMES: &[(&str, Name)] = &[
     ("batchnorm2d", Name::BatchNorm),
     ("batch_norm", Name::BatchNorm),
     ("bn", Name::BatchNorm),
+    ("sigmoid", Name::Sigmoid),
+    ("tanh", Name::Tanh),
+    ("silu", Name::Silu),
+    ("swish", Name::Silu),
+    ("gelu", Name::Gelu),
+    ("leaky_relu", Name::LeakyRelu),
+    ("leakyrelu", Name::LeakyRelu),
 ];
 
 impl Name {
@@ -283,8 +306,23 @@ impl Name {
         use Key::*;
         let pool = matches!(self, Name::Max | Name::Avg);
         let bn_key = matches!(key, Eps | Affine | Momentum | NumFeatures);
+        let act = matches!(
+            self,
+            Name::Relu | Name::Sigmoid | Name::Tanh | Name::Silu | Name::Gelu | Name::LeakyRelu
+        );
         match (self, key) {
-            (Name::Relu, _) => Some("relu takes no parameters; write plain relu"),
+            // PyTorch's inplace changes memory use, not values: accepted, ignored.
+            (_, Inplace) if act => None,
+            (_, Inplace) => Some("only activations take it; remove it"),
+            (Name::Gelu, Approximate) | (Name::LeakyRelu, NegativeSlope) => None,
+            (_, Approximate) => Some("only gelu has it; remove it"),
+            (_, NegativeSlope) => Some("only leaky_relu has it; remove it"),
+            (Name::Relu | Name::Sigmoid | Name::Tanh | Name::Silu, _) => {
+                Some("this activation takes no parameters but inplace; remove it")
+            }
+            (Name::Gelu | Name::LeakyRelu, _) => {
+                Some("an activation has no such parameter; remove it")
+            }
             (Name::BatchNorm, _) if !bn_key => {
                 Some("batch norm takes eps, affine, momentum and num_features only; remove it")
             }
@@ -306,7 +344,9 @@ impl Name {
             Name::Conv => "kernel_size/k, stride/s, padding/p, dilation/d, out_channels/out/c, groups/g, bias, relu, act",
             Name::Max => "kernel_size/k, stride/s, padding/p, dilation/d, ceil_mode",
             Name::Avg => "kernel_size/k, stride/s, padding/p, ceil_mode, count_include_pad",
-            Name::Relu => "none (relu takes no parameters)",
+            Name::Relu | Name::Sigmoid | Name::Tanh | Name::Silu => "inplace (ignored)",
+            Name::Gelu => "approximate ('none' or 'tanh'), inplace",
+            Name::LeakyRelu => "negative_slope/slope, inplace",
             Name::BatchNorm => "eps, affine, momentum (ignored: eval mode), num_features",
         }
     }
@@ -478,12 +518,12 @@ struct Param<'a> {
 struct Params<'a> {
     layer: usize,
     name: Name,
-    slots: [Option<Param<'a>>; 14],
+    slots: [Option<Param<'a>>; 17],
 }
 
 impl<'a> Params<'a> {
     fn collect(layer: usize, name: Name, text: &'a str) -> Result<Self, SpecError> {
-        let mut slots = [None; 14];
+        let mut slots = [None; 17];
         let inner = match (text.find('('), text.rfind(')')) {
             (Some(o), Some(c)) if o < c => text.get(o + 1..c).unwrap_or(""),
             _ => "",
@@ -566,7 +606,12 @@ impl<'a> Params<'a> {
         };
         let is_flag = matches!(
             key,
-            Key::Bias | Key::Act | Key::CeilMode | Key::CountIncludePad | Key::Affine
+            Key::Bias
+                | Key::Act
+                | Key::CeilMode
+                | Key::CountIncludePad
+                | Key::Affine
+                | Key::Inplace
         );
         match p.value {
             Some(v) if !v.is_empty() => Ok(Some((p, v))),
@@ -675,6 +720,48 @@ impl<'a> Params<'a> {
         })
     }
 
+    fn activation(&self, name: Name) -> Result<Pointwise, SpecError> {
+        self.flag(Key::Inplace)?;
+        Ok(match name {
+            Name::Sigmoid => Pointwise::Sigmoid,
+            Name::Tanh => Pointwise::Tanh,
+            Name::Silu => Pointwise::Silu,
+            Name::Gelu => Pointwise::Gelu {
+                tanh: match self.value(Key::Approximate)? {
+                    None => false,
+                    Some((p, v)) => match keyword(v).as_str() {
+                        "none" => false,
+                        "tanh" => true,
+                        _ => {
+                            return Err(SpecError::InvalidValue {
+                                layer: self.layer,
+                                key: p.alias,
+                                value: v.into(),
+                                expected: "'none' or 'tanh', as PyTorch's nn.GELU",
+                            })
+                        }
+                    },
+                },
+            },
+            _ => Pointwise::LeakyRelu {
+                slope: match self.value(Key::NegativeSlope)? {
+                    None => 0.01,
+                    Some((p, v)) => {
+                        v.parse::<f64>()
+                            .ok()
+                            .filter(|s| s.is_finite())
+                            .ok_or_else(|| SpecError::InvalidValue {
+                                layer: self.layer,
+                                key: p.alias,
+                                value: v.into(),
+                                expected: "a finite number, e.g. 0.01",
+                            })?
+                    }
+                },
+            },
+        })
+    }
+
     fn batchnorm(&self) -> Result<BatchNormSpec, SpecError> {
         let eps = match self.value(Key::Eps)? {
             None => 1e-5,
@@ -763,6 +850,9 @@ fn parse_layer(index: usize, text: &str) -> Result<LayerSpec, SpecError> {
         Name::Avg => LayerKind::Pool(p.pool(PoolKind::Avg)?),
         Name::Relu => LayerKind::Relu,
         Name::BatchNorm => LayerKind::BatchNorm(p.batchnorm()?),
+        Name::Sigmoid | Name::Tanh | Name::Silu | Name::Gelu | Name::LeakyRelu => {
+            LayerKind::Act(p.activation(name)?)
+        }
     };
     Ok(LayerSpec {
         index,
@@ -800,6 +890,14 @@ impl fmt::Display for LayerKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LayerKind::Relu => f.write_str("relu"),
+            LayerKind::Act(a) => match a {
+                Pointwise::Sigmoid => f.write_str("sigmoid"),
+                Pointwise::Tanh => f.write_str("tanh"),
+                Pointwise::Silu => f.write_str("silu"),
+                Pointwise::Gelu { tanh: false } => f.write_str("gelu"),
+                Pointwise::Gelu { tanh: true } => f.write_str("gelu(approximate=tanh)"),
+                Pointwise::LeakyRelu { slope } => write!(f, "leaky_relu(negative_slope={slope:e})"),
+            },
             LayerKind::BatchNorm(b) => {
                 write!(f, "batchnorm(eps={:e}", b.eps)?;
                 if !b.affine {
@@ -1065,7 +1163,7 @@ mod tests {
         ("maxpool(k=3,bias=false)", "'bias=false' | no weights"),
         ("avgpool(k=3,out=8)", "'out=8' | channel count"),
         ("conv(k=3,ceil_mode=true)", "ceil_mode | only pooling"),
-        ("relu(k=3)", "relu takes no parameters"),
+        ("relu(k=3)", "takes no parameters but inplace"),
         ("conv(k=3,s=2,padding='same')", "padding='same' needs stride 1, as in PyTorch; use an explicit padding | 's=2'"),
         ("avgpool(k=3,p=2)", "'p=2' | at most kernel_size/2"),
         ("conv(k=3,bias=maybe)", "invalid value 'maybe' for 'bias' | true/false"),
@@ -1091,7 +1189,7 @@ mod tests {
     /// Grammar fragments, '|'-separated, for the token-soup fuzz test.
     const TOKENS: &str = "conv|maxpool|avgpool|relu|k|s|p|d|out|kernel_size|kernal_size|stride|\
         padding|dilation|bias|act|ceil_mode|count_include_pad|groups|g|bn|batchnorm|eps|affine|momentum|\
-        num_features|1e-5|same|valid|true|=|(|)|[|]|,|;|->|-|>|\
+        num_features|1e-5|sigmoid|gelu|approximate|tanh|leaky_relu|negative_slope|inplace|same|valid|true|=|(|)|[|]|,|;|->|-|>|\
         x|X| |\n|0|1|3|'|99999999999999999999999|1048577|é|\u{0}";
 
     fn pair(max: usize) -> impl Strategy<Value = [usize; 2]> {
@@ -1166,7 +1264,16 @@ mod tests {
                     num_features,
                 })
             });
-        prop_oneof![conv, pool, Just(LayerKind::Relu), bn]
+        let act = prop_oneof![
+            Just(Pointwise::Sigmoid),
+            Just(Pointwise::Tanh),
+            Just(Pointwise::Silu),
+            any::<bool>().prop_map(|tanh| Pointwise::Gelu { tanh }),
+            proptest::sample::select(vec![0.01, 0.2, -0.5, 1e-7])
+                .prop_map(|slope| Pointwise::LeakyRelu { slope }),
+        ]
+        .prop_map(LayerKind::Act);
+        prop_oneof![conv, pool, Just(LayerKind::Relu), bn, act]
     }
 
     proptest! {

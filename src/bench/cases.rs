@@ -592,6 +592,9 @@ pub fn conv_stack_baseline(stack: &ConvStack, input: &[f32]) -> Vec<f32> {
                 .into_iter()
                 .map(|v| if v < 0.0 { 0.0 } else { v })
                 .collect(),
+            Layer::Act(a) => RefTensor::from_f32(&l.in_shape, &cur)
+                .map_val(|v| a.reference(v))
+                .to_f32(),
             Layer::BatchNorm { bn, .. } => {
                 let (f, plane) = (bn.folded_f32(), l.in_shape[2] * l.in_shape[3]);
                 let c = bn.channels();

@@ -8,6 +8,7 @@
 //! bounds through its own slopes. `check` judges the GPU by it:
 //! |gpu - ref| <= eps_f32 * err (+ a tiny floor).
 
+pub mod activation;
 pub mod attention;
 pub mod baseline;
 pub mod batchnorm;
@@ -44,6 +45,24 @@ impl RefTensor {
             shape: shape.to_vec(),
             val: vec![0.0; n],
             err: vec![0.0; n],
+        }
+    }
+
+    /// Every element through `f`, value and error bound together.
+    pub fn map_val(&self, f: impl Fn(activation::Val) -> activation::Val) -> RefTensor {
+        let (val, err) = self
+            .val
+            .iter()
+            .zip(&self.err)
+            .map(|(&v, &e)| {
+                let r = f(activation::Val { v, e });
+                (r.v, r.e)
+            })
+            .unzip();
+        RefTensor {
+            shape: self.shape.clone(),
+            val,
+            err,
         }
     }
 

@@ -7,11 +7,7 @@
 //!   hidden product with b_hh and the projection) adds (K + 3) * the sum of
 //!   the magnitudes summed, and carries its inputs' errors through the
 //!   weights: sum_k |w_k| err_k;
-//! - tanh and sigmoid carry the error through their largest slope over the
-//!   error interval (at most 1 and 1/4), and add their own: tanh 8 units
-//!   absolute (|tanh| <= 1, and exp-based forms lose absolute, not relative,
-//!   accuracy near 0), sigmoid (8 + 2|x| (1 - s)) * s (exp's error grows
-//!   with |x| on real GPUs: Vulkan allows 3 + 2|x| ulp);
+//! - tanh and sigmoid as `cpu::activation` bounds them;
 //! - products carry |a| err_b + |b| err_a, and each elementwise op adds a
 //!   few units of the magnitudes it rounds.
 //!
@@ -22,45 +18,7 @@
 use super::RefTensor;
 use crate::ops::rnn::{Rnn, RnnKind};
 
-const EPS: f64 = f32::EPSILON as f64;
-/// The kernel clamps tanh's argument to this (tanh(15) is 1 in f32).
-const TANH_CLAMP: f64 = 15.0;
-
-/// A value with its error bound (units of eps_f32).
-#[derive(Debug, Clone, Copy)]
-struct Val {
-    v: f64,
-    e: f64,
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-/// The distance from `x` to 0 that an error of `e` units may not cross:
-/// the point of the error interval where tanh and sigmoid are steepest.
-fn nearest_to_zero(x: Val) -> f64 {
-    (x.v.abs() - EPS * x.e).max(0.0)
-}
-
-fn tanh(x: Val) -> Val {
-    let y = x.v.clamp(-TANH_CLAMP, TANH_CLAMP).tanh();
-    let slope = 1.0 - nearest_to_zero(x).tanh().powi(2);
-    Val {
-        v: y,
-        e: slope * x.e + 8.0,
-    }
-}
-
-fn sigmoid_val(x: Val) -> Val {
-    let s = sigmoid(x.v);
-    let m = sigmoid(nearest_to_zero(x));
-    let slope = m * (1.0 - m);
-    Val {
-        v: s,
-        e: slope * x.e + (8.0 + 2.0 * x.v.abs() * sigmoid(-x.v)) * s,
-    }
-}
+use super::activation::{sigmoid_val, tanh, Val};
 
 /// bias + sum_k a_k w[k * stride + col], `extra` (already rounded, with its
 /// error) added last, with the bound of a float32 loop doing the same.

@@ -9,7 +9,7 @@ use crate::geometry::{stack_geometry, LayerGeometry, Window};
 use crate::gpu::{Gpu, Plan};
 use crate::ops::batchnorm::{batchnorm_forward, BatchNorm};
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
-use crate::ops::elementwise::{map_forward, RELU};
+use crate::ops::elementwise::{map_forward, pointwise_forward, Pointwise, RELU};
 use crate::ops::pool2d::{pool2d_forward, Pool2d};
 use crate::spec::{LayerKind, LayerSpec, Padding};
 use crate::tensor::Tensor;
@@ -24,6 +24,8 @@ pub enum Layer {
     },
     Pool(Pool2d),
     Relu,
+    /// sigmoid, tanh, silu, gelu, leaky_relu.
+    Act(Pointwise),
     /// Eval-mode batch norm; `affine` false means weight 1 and bias 0 and
     /// no such keys in a state_dict.
     BatchNorm {
@@ -47,7 +49,7 @@ impl StackLayer {
         match &self.layer {
             Layer::Conv { op, .. } => Some(op.window),
             Layer::Pool(p) => Some(p.window),
-            Layer::Relu | Layer::BatchNorm { .. } => None,
+            Layer::Relu | Layer::Act(_) | Layer::BatchNorm { .. } => None,
         }
     }
 }
@@ -176,6 +178,7 @@ impl ConvStack {
                     (Layer::Pool(op), out)
                 }
                 LayerKind::Relu => (Layer::Relu, shape),
+                LayerKind::Act(a) => (Layer::Act(*a), shape),
                 LayerKind::BatchNorm(b) => {
                     if let Some(n) = b.num_features.filter(|&n| n != shape[1]) {
                         return Err(Error::shape(
@@ -303,6 +306,9 @@ impl ConvStack {
                 Layer::Pool(p) => p.flops(&l.out_shape),
                 Layer::Relu => l.out_shape.iter().product::<usize>() as u64,
                 Layer::BatchNorm { .. } => 2 * l.out_shape.iter().product::<usize>() as u64,
+                Layer::Act(a) => {
+                    a.flops_per_element() * l.out_shape.iter().product::<usize>() as u64
+                }
             })
             .sum()
     }
@@ -332,6 +338,7 @@ impl ConvStack {
                 }
                 (Layer::Pool(p), _) => pool2d_forward(gpu, plan, &l.name, p, &cur)?,
                 (Layer::Relu, _) => map_forward(gpu, plan, &l.name, RELU, &cur)?,
+                (Layer::Act(a), _) => pointwise_forward(gpu, plan, &l.name, *a, &cur)?,
                 (Layer::BatchNorm { .. }, Some((folded, _))) => {
                     batchnorm_forward(gpu, plan, &l.name, &cur, folded)?
                 }
@@ -390,6 +397,7 @@ impl ConvStack {
                 }
                 Layer::Pool(p) => cpu::pool2d::pool2d(p, &cur, l.out_shape),
                 Layer::Relu => cur.relu(),
+                Layer::Act(a) => cur.map_val(|v| a.reference(v)),
                 Layer::BatchNorm { bn, .. } => cpu::batchnorm::batchnorm(bn, &cur),
             };
         }
