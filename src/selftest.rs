@@ -9,9 +9,11 @@ use crate::geometry::Window;
 use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::random_input;
 use crate::ops::attention::{sdpa_forward, AttentionPath};
+use crate::ops::batchnorm::{batchnorm_forward, BatchNorm};
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
 use crate::ops::conv_transpose2d::{conv_transpose2d_forward, ConvTranspose2d};
 use crate::ops::elementwise::{map_forward, RELU};
+use crate::ops::elementwise::{pointwise_forward, Pointwise};
 use crate::ops::layernorm::{layernorm_forward, EPS};
 use crate::ops::matmul::{matmul_into, Activation, Matmul, View};
 use crate::ops::pool2d::{pool2d_forward, Pool2d, PoolKind};
@@ -294,6 +296,55 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
         run_and_compare(gpu, &plan, &y, &RefTensor::from_f32(&[1000], &v).relu())
     })();
     t.record("relu", "with NaN", outcome);
+    // The other activations, NaN and a wide range included.
+    for act in [
+        Pointwise::Sigmoid,
+        Pointwise::Tanh,
+        Pointwise::Silu,
+        Pointwise::Gelu { tanh: false },
+        Pointwise::Gelu { tanh: true },
+        Pointwise::LeakyRelu { slope: 0.2 },
+    ] {
+        let outcome = (|| {
+            let mut v: Vec<f32> = random_input(&[999], 9).iter().map(|x| x * 12.0).collect();
+            v[5] = f32::NAN;
+            let x = Tensor::upload(gpu, "x", &[999], &v)?;
+            let mut plan = Plan::new();
+            let y = pointwise_forward(gpu, &mut plan, "selftest activation", act, &x)?;
+            let reference = RefTensor::from_f32(&[999], &v).map_val(|x| act.reference(x));
+            run_and_compare(gpu, &plan, &y, &reference)
+        })();
+        t.record(&format!("{act:?}").to_lowercase(), "with NaN", outcome);
+    }
+    // Batch norm (eval mode), folded to one multiply-add per element.
+    let outcome = (|| {
+        let shape = [2, 5, 7, 3];
+        let (x, xv) = up(gpu, &shape, 10)?;
+        let r = |seed, lo: f32| {
+            random_input(&[5], seed)
+                .iter()
+                .map(|v| v * 0.5 + lo + 0.5)
+                .collect::<Vec<f32>>()
+        };
+        let bn = BatchNorm {
+            eps: 1e-5,
+            weight: r(11, 0.5),
+            bias: r(12, -0.5),
+            mean: r(13, -0.5),
+            var: r(14, 0.5),
+        };
+        let folded = bn.folded_f32();
+        let ft = Tensor::upload(gpu, "folded", &[10], &folded)?;
+        let mut plan = Plan::new();
+        let y = batchnorm_forward(gpu, &mut plan, "selftest batchnorm", &x, &ft)?;
+        run_and_compare(
+            gpu,
+            &plan,
+            &y,
+            &cpu::batchnorm::batchnorm(&bn, &RefTensor::from_f32(&shape, &xv)),
+        )
+    })();
+    t.record("batch norm", "case 0", outcome);
     // Matmul, every rung, edge sizes, transposes, epilogues, a split K.
     for rung in crate::ops::matmul::KERNELS {
         gpu.set_kernel("matmul", Some(rung));

@@ -7,8 +7,12 @@
 //!   lose absolute, not relative, accuracy near 0);
 //! - sigmoid adds (8 + 2|x| (1 - s)) s (exp's error grows with |x| on real
 //!   GPUs: Vulkan allows 3 + 2|x| ulp);
-//! - exact GELU, x erfc(-x / sqrt 2) / 2, adds (12 + x^2) |y|: erfcc's own
-//!   1.2e-7 and exp's error, which grows with its argument ~x^2/2;
+//! - exact GELU, x erfc(-x / sqrt 2) / 2, adds (16 + 2 x^2) |y|: erfcc's own
+//!   1.2e-7 and the polynomial's roundings (the 16), and exp's argument
+//!   -z^2 = -x^2/2: the roundings of z (and of the f32 constant 1/sqrt 2)
+//!   reach it as absolute errors of ~x^2/2 units each, and exp's own error
+//!   grows with its argument on real GPUs (Vulkan: 3 + 2|arg| ulp). On
+//!   llvmpipe the worst case (x = -6.6) uses about half of this;
 //! - products carry |a| err_b + |b| err_a and add a unit of the result.
 
 const EPS: f64 = f32::EPSILON as f64;
@@ -66,7 +70,7 @@ pub fn silu(x: Val) -> Val {
 /// Exact GELU, x Phi(x), computed as the kernel does: x erfc(-x/sqrt 2) / 2.
 pub fn gelu_erf(x: Val) -> Val {
     let v = 0.5 * x.v * erfc(-x.v * std::f64::consts::FRAC_1_SQRT_2);
-    let e = GELU_MAX_SLOPE * x.e + (12.0 + x.v * x.v) * v.abs();
+    let e = GELU_MAX_SLOPE * x.e + (16.0 + 2.0 * x.v * x.v) * v.abs();
     Val { v, e }
 }
 
