@@ -5,7 +5,6 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use std::sync::Arc;
-use wgpu::util::DeviceExt;
 
 #[derive(Debug, Clone)]
 pub struct Tensor {
@@ -69,14 +68,20 @@ impl Tensor {
                 format!("{} values given for shape {shape:?}", data.len()),
             ));
         }
-        let buffer = gpu.scoped(&format!("uploading {name}"), || {
-            Ok(gpu
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(name),
-                    contents: bytemuck::cast_slice(data),
-                    usage: USAGE,
-                }))
+        // Not create_buffer_init: it maps the new buffer and panics when the
+        // allocation failed. Create, let the error scope speak, then write.
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let buffer = gpu.scoped(&format!("allocating {name}"), || {
+            Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(name),
+                size: (bytes.len() as u64).max(4),
+                usage: USAGE,
+                mapped_at_creation: false,
+            }))
+        })?;
+        gpu.scoped(&format!("uploading {name}"), || {
+            gpu.queue.write_buffer(&buffer, 0, bytes);
+            Ok(())
         })?;
         Ok(Tensor {
             buffer: Arc::new(buffer),

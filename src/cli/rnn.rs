@@ -63,6 +63,9 @@ pub struct RnnArgs {
 }
 
 const MAX: usize = 1 << 20;
+/// Each layer adds its weights, a projection and T step dispatches to one
+/// plan; far beyond real stacks (PyTorch models rarely pass a dozen).
+const MAX_LAYERS: usize = 512;
 
 fn kind_gates(kind: RnnKind) -> usize {
     wgsl_nn::ops::rnn::Rnn {
@@ -182,6 +185,12 @@ fn prepare(a: &RnnArgs) -> Result<Prepared> {
     let input_size = pick("--input-size", a.input_size, file_i.or(li), "the files", 32)?;
     let hidden = pick("--hidden", a.hidden, lh, "--params", 64)?;
     let layers = pick("--num-layers", a.num_layers, ln, "--params", 1)?;
+    if layers > MAX_LAYERS {
+        return Err(Error::arg(
+            "--num-layers",
+            format!("{layers} layers is more than the {MAX_LAYERS} wgsl-nn stacks in one run"),
+        ));
+    }
     let batch = pick("--batch", a.batch, file_bti.map(|s| s[0]), "--input-npy", 1)?;
     let steps = pick(
         "--steps",

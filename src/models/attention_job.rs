@@ -109,6 +109,12 @@ pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
     ] {
         crate::models::conv_stack::check_size("attention", what, &[n, job.dim])?;
     }
+    // The four D x D projections live on the host too (seeded or loaded).
+    crate::models::conv_stack::check_size(
+        "--dim",
+        "four D x D projection weights",
+        &[4, job.dim, job.dim],
+    )?;
     if job.reps == 0 || job.reps > 10_000 {
         return Err(Error::arg(
             "--reps",

@@ -42,6 +42,9 @@ impl RnnReport {
     }
 }
 
+/// The most step dispatches (layers x time steps) one run may take.
+pub const MAX_DISPATCHES: u64 = 1 << 16;
+
 /// Checks shapes before any GPU work.
 pub fn validate(job: &RnnJob) -> Result<()> {
     let s = &job.stack;
@@ -68,6 +71,19 @@ pub fn validate(job: &RnnJob) -> Result<()> {
         return Err(Error::arg(
             "--c0-npy",
             "only an LSTM has a cell state; drop --c0-npy",
+        ));
+    }
+    // One dispatch per time step and layer, each with its own timestamps:
+    // past this the plan alone takes gigabytes and minutes.
+    let dispatches = s.layers.len() as u64 * t as u64;
+    if dispatches > MAX_DISPATCHES {
+        return Err(Error::arg(
+            "--steps/--num-layers",
+            format!(
+                "{} layer(s) x {t} steps is {dispatches} step dispatches; wgsl-nn runs at most {MAX_DISPATCHES}; \
+                 use fewer steps or layers (split a long sequence and carry h0/c0 across the parts)",
+                s.layers.len()
+            ),
         ));
     }
     if job.reps == 0 || job.reps > 10_000 {

@@ -79,6 +79,14 @@ impl TransformerConfig {
                 ),
             ));
         }
+        // Every block's weights are drawn on the host before anything runs:
+        // 4 D x D projections and the two D x F feed-forward matrices.
+        let per_block = 4 * self.d_model * self.d_model + 2 * self.d_model * self.ffn_hidden;
+        crate::models::conv_stack::check_size(
+            "--dim/--layers",
+            "transformer weights (layers x per-block parameters)",
+            &[self.layers, per_block],
+        )?;
         Ok(())
     }
 }
