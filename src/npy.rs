@@ -9,8 +9,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
-/// Far beyond any buffer we bind; keeps `count * 8` from overflowing anywhere.
-const MAX_ELEMS: usize = 1 << 31;
+/// The tensor cap everywhere else (1 GiB of f32); keeps `count * 8` from
+/// overflowing anywhere, and a small file from asking for many gigabytes.
+const MAX_ELEMS: usize = 1 << 28;
+/// Uncompressed bytes one .npz member, and all of them together, may hold:
+/// checked before inflating, so a deflate bomb costs nothing.
+const MAX_MEMBER_BYTES: usize = (1 << 30) + (1 << 16);
+const MAX_NPZ_BYTES: usize = 1 << 31;
 /// Deflate cannot expand data by more than ~1032:1, so a larger declared
 /// size is a lie we can reject before inflating.
 const MAX_DEFLATE_RATIO: usize = 1032;
@@ -33,7 +38,7 @@ pub enum NpyError {
     Header(String, String),
     #[error("unsupported dtype '{1}' in {0}; convert with arr.astype(np.float32)")]
     Dtype(String, String),
-    #[error("{0}: shape {1} is too large (at most 2^31 elements are supported)")]
+    #[error("{0}: shape {1} is too large (at most 2^28 elements, 1 GiB of float32, are read)")]
     TooLarge(String, String),
     /// The data length disagrees with the header (truncated or trailing bytes).
     #[error("{0}: {1}")]
@@ -413,7 +418,7 @@ pub fn parse_npz(bytes: &[u8], what: &str) -> Result<BTreeMap<String, Array>, Np
     let cd = cd.ok_or_else(|| zerr("the central directory lies outside the file".into()))?;
     // Overlapping members could make a small file expand quadratically;
     // requiring their data to fit in the file side by side rules that out.
-    let (mut p, mut out, mut used) = (cd_off, BTreeMap::new(), 0usize);
+    let (mut p, mut out, mut used, mut inflated) = (cd_off, BTreeMap::new(), 0usize, 0usize);
     for _ in 0..count {
         if le(cd, p, 4) != Some(0x0201_4b50) {
             bail!("central directory entry at byte {p} is damaged");
@@ -463,11 +468,18 @@ pub fn parse_npz(bytes: &[u8], what: &str) -> Result<BTreeMap<String, Array>, Np
         if used > bytes.len() {
             bail!("members overlap (member '{name}')");
         }
+        if method == 8 && size > csize.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(64) {
+            bail!("member '{name}' claims an impossible size of {size} bytes");
+        }
+        if size > MAX_MEMBER_BYTES {
+            bail!("member '{name}' holds {size} bytes uncompressed; wgsl-nn reads at most 1 GiB per array");
+        }
+        inflated = inflated.saturating_add(size);
+        if inflated > MAX_NPZ_BYTES {
+            bail!("the members hold over {MAX_NPZ_BYTES} bytes uncompressed (at member '{name}'); wgsl-nn reads at most 2 GiB from one file");
+        }
         let content = match method {
             0 => Cow::Borrowed(data),
-            8 if size > csize.saturating_mul(MAX_DEFLATE_RATIO).saturating_add(64) => {
-                bail!("member '{name}' claims an impossible size of {size} bytes");
-            }
             8 => Cow::Owned(
                 miniz_oxide::inflate::decompress_to_vec_with_limit(data, size)
                     .map_err(|e| zerr(format!("cannot inflate '{name}': {:?}", e.status)))?,
@@ -661,10 +673,13 @@ mod tests {
         let magic = "x.npy: not a .npy file (magic bytes missing); save it with np.save";
         assert_eq!(e(b"PK\x03\x04", "x.npy"), magic);
         // Hostile sizes are rejected before anything is allocated for them.
-        let huge = e(&raw_npy(1, &hdr("(2147483648,)", "<f8"), &[0; 8]), "h");
+        let huge = e(&raw_npy(1, &hdr("(268435456,)", "<f8"), &[0; 8]), "h");
         assert!(
-            huge.starts_with("h: truncated: header says shape (2147483648,) of <f8 = 17179869184")
+            huge.starts_with("h: truncated: header says shape (268435456,) of <f8 = 2147483648"),
+            "{huge}"
         );
+        let over = raw_npy(1, &hdr("(268435457,)", "<u1"), &[]);
+        assert!(matches!(parse_npy(&over, "o"), Err(NpyError::TooLarge(..))));
         let over = raw_npy(1, &hdr("(65536, 65536, 1)", "<f4"), &[]);
         assert!(matches!(parse_npy(&over, "o"), Err(NpyError::TooLarge(..))));
         let bad_headers = [
