@@ -20,9 +20,9 @@ pub struct AttentionArgs {
     /// Model width D; each of the H heads gets D/H features [default: 512, or the width in the files].
     #[arg(long)]
     pub dim: Option<u64>,
-    /// Number of heads H (with --params: the num_heads the module was built with).
-    #[arg(long, default_value_t = 8)]
-    pub heads: u64,
+    /// Number of heads H [default: 8]; with --params required: the num_heads the module was built with.
+    #[arg(long)]
+    pub heads: Option<u64>,
     /// [default: 1, or the batch in --input-npy]
     #[arg(long)]
     pub batch: Option<u64>,
@@ -121,7 +121,19 @@ impl AttentionArgs {
                 )?),
             },
             dim: pick("--dim", self.dim, q.map(|s| s[2]).or(wd), "the files", 512)?,
-            heads: size("--heads", self.heads)?,
+            heads: match (self.heads, &self.params) {
+                (Some(h), _) => size("--heads", h)?,
+                (None, Some(p)) => {
+                    return Err(wgsl_nn::Error::arg(
+                        "--heads",
+                        format!(
+                            "give the num_heads {} was built with: a state_dict does not record it",
+                            p.display()
+                        ),
+                    ))
+                }
+                (None, None) => 8,
+            },
             causal: self.causal,
             paths,
             seed: self.seed,

@@ -7,7 +7,7 @@
 
 use crate::cpu::attention::MhaWeights;
 use crate::error::{Error, Result};
-use crate::models::state_dict_entry as find;
+use crate::models::StateDict;
 use crate::npy;
 use std::path::{Path, PathBuf};
 
@@ -164,9 +164,11 @@ fn load_mask(path: &Path) -> Result<(Vec<f32>, [usize; 2])> {
 
 fn load_params(path: &Path) -> Result<MhaWeights> {
     let src = path.display().to_string();
-    let p = npy::read_npz(path)?;
+    let map = npy::read_npz(path)?;
+    let sd = StateDict::new(&map, &src);
+    let find = |name: &str| sd.get(name);
     let bad = |m: String| Error::arg("--params", format!("{src}: {m}"));
-    let (wq, wk, wv, d) = if let Some(w) = find(&p, "in_proj_weight", &src)? {
+    let (wq, wk, wv, d) = if let Some(w) = find("in_proj_weight")? {
         let [three_d, d] = w.shape[..] else {
             return Err(bad(format!(
                 "in_proj_weight has shape {:?}; expected [3D, D]",
@@ -183,10 +185,10 @@ fn load_params(path: &Path) -> Result<MhaWeights> {
         (part(0), part(1), part(2), d)
     } else {
         let get = |n: &str| {
-            find(&p, n, &src)?.ok_or_else(|| {
+            find(n)?.ok_or_else(|| {
                 bad(format!(
                     "no 'in_proj_weight' nor '{n}'; expected nn.MultiheadAttention's state_dict (keys present: {})",
-                    p.keys().cloned().collect::<Vec<_>>().join(", ")
+                    map.keys().cloned().collect::<Vec<_>>().join(", ")
                 ))
             })
         };
@@ -210,8 +212,7 @@ fn load_params(path: &Path) -> Result<MhaWeights> {
         }
         (q.data.clone(), k.data.clone(), v.data.clone(), d)
     };
-    let wo =
-        find(&p, "out_proj.weight", &src)?.ok_or_else(|| bad("no 'out_proj.weight'".into()))?;
+    let wo = find("out_proj.weight")?.ok_or_else(|| bad("no 'out_proj.weight'".into()))?;
     if wo.shape != [d, d] {
         return Err(bad(format!(
             "out_proj.weight has shape {:?}; expected [{d}, {d}]",
@@ -220,7 +221,7 @@ fn load_params(path: &Path) -> Result<MhaWeights> {
     }
     // bias=False modules have no bias keys: zeros are the same layer.
     let bias = |name: &str, n: usize| -> Result<Vec<f32>> {
-        match find(&p, name, &src)? {
+        match find(name)? {
             None => Ok(vec![0.0; n]),
             Some(b) if b.shape == [n] => Ok(b.data.clone()),
             Some(b) => Err(bad(format!(
@@ -229,12 +230,21 @@ fn load_params(path: &Path) -> Result<MhaWeights> {
             ))),
         }
     };
+    if find("in_proj_bias")?.is_some() != find("out_proj.bias")?.is_some() {
+        return Err(bad(
+            "has one of in_proj_bias and out_proj.bias but not the other; nn.MultiheadAttention has both or \
+             (bias=False) neither"
+                .into(),
+        ));
+    }
     let bin = bias("in_proj_bias", 3 * d)?;
-    if find(&p, "bias_k", &src)?.is_some() || find(&p, "bias_v", &src)?.is_some() {
+    let bo = bias("out_proj.bias", d)?;
+    if find("bias_k")?.is_some() || find("bias_v")?.is_some() {
         return Err(bad(
             "add_bias_kv=True is not supported (bias_k/bias_v present); build the module without it".into(),
         ));
     }
+    sd.finish("nn.MultiheadAttention")?;
     Ok(MhaWeights {
         d_model: d,
         wq: transpose(&wq, d),
@@ -244,7 +254,7 @@ fn load_params(path: &Path) -> Result<MhaWeights> {
         wv: transpose(&wv, d),
         bv: bin[2 * d..].to_vec(),
         wo: transpose(&wo.data, d),
-        bo: bias("out_proj.bias", d)?,
+        bo,
     })
 }
 

@@ -98,7 +98,8 @@ pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
         return Err(Error::arg(
             "--dim",
             format!(
-                "model width {} is not divisible by {} heads; each head gets D/H features",
+                "model width {} is not divisible by {} heads; each head gets D/H features, so choose \
+                 --heads dividing D (or another --dim)",
                 job.dim, job.heads
             ),
         ));

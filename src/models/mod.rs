@@ -35,24 +35,85 @@ pub fn upload_mha(gpu: &Gpu, w: &MhaWeights) -> Result<MhaTensors> {
     })
 }
 
-/// One tensor of a saved state_dict, by its name after any module prefix
-/// (`attn.in_proj_weight` matches `in_proj_weight`); an error naming the
-/// file when several modules have one.
-pub fn state_dict_entry<'a>(
-    p: &'a std::collections::BTreeMap<String, crate::npy::Array>,
-    name: &str,
-    src: &str,
-) -> Result<Option<&'a crate::npy::Array>> {
-    let hits: Vec<&String> = p
-        .keys()
-        .filter(|k| *k == name || k.ends_with(&format!(".{name}")))
-        .collect();
-    match hits[..] {
-        [] => Ok(None),
-        [k] => Ok(p.get(k)),
-        _ => Err(crate::Error::arg(
+/// A saved state_dict read by name after an optional module prefix
+/// (`attn.in_proj_weight` answers `in_proj_weight`). It remembers what was
+/// read: every key must come from one module (one prefix), and `finish`
+/// refuses keys nobody read, so a typo or a missing layer is an error, not
+/// a silently zero bias or a shorter stack.
+pub struct StateDict<'a> {
+    pub map: &'a std::collections::BTreeMap<String, crate::npy::Array>,
+    pub src: String,
+    used: std::cell::RefCell<std::collections::BTreeSet<String>>,
+    prefix: std::cell::RefCell<Option<String>>,
+}
+
+impl<'a> StateDict<'a> {
+    pub fn new(map: &'a std::collections::BTreeMap<String, crate::npy::Array>, src: &str) -> Self {
+        StateDict {
+            map,
+            src: src.to_string(),
+            used: Default::default(),
+            prefix: Default::default(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<&'a crate::npy::Array>> {
+        let hits: Vec<&String> = self
+            .map
+            .keys()
+            .filter(|k| *k == name || k.ends_with(&format!(".{name}")))
+            .collect();
+        let key = match hits[..] {
+            [] => return Ok(None),
+            [k] => k,
+            _ => {
+                return Err(crate::Error::arg(
+                    "--params",
+                    format!(
+                        "{} has several '{name}' ({hits:?}); save one module's state_dict",
+                        self.src
+                    ),
+                ))
+            }
+        };
+        let prefix = key[..key.len() - name.len()].to_string();
+        let mut seen = self.prefix.borrow_mut();
+        match seen.as_deref() {
+            Some(p) if p != prefix => {
+                return Err(crate::Error::arg(
+                    "--params",
+                    format!(
+                        "{} mixes modules: '{key}' does not share the prefix '{p}' of the keys read before; \
+                         save one module's state_dict",
+                        self.src
+                    ),
+                ))
+            }
+            _ => *seen = Some(prefix),
+        }
+        self.used.borrow_mut().insert(key.clone());
+        Ok(self.map.get(key))
+    }
+
+    /// Marks a key as understood without reading it (e.g. num_batches_tracked).
+    pub fn ignore(&self, name: &str) -> Result<()> {
+        self.get(name).map(|_| ())
+    }
+
+    /// Every key must have been read.
+    pub fn finish(&self, module: &str) -> Result<()> {
+        let used = self.used.borrow();
+        let unused: Vec<&String> = self.map.keys().filter(|k| !used.contains(*k)).collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        Err(crate::Error::arg(
             "--params",
-            format!("{src} has several '{name}' ({hits:?}); save one module's state_dict"),
-        )),
+            format!(
+                "{} has keys an {module} does not use: {unused:?}; check for typos, missing layers or \
+                 another module's weights",
+                self.src
+            ),
+        ))
     }
 }

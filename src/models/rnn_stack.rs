@@ -86,7 +86,8 @@ impl RnnStack {
                 "'{k}' is an LSTM projection (proj_size > 0), which wgsl-nn does not run"
             )));
         }
-        let get = |name: &str| crate::models::state_dict_entry(p, name, src);
+        let sd = crate::models::StateDict::new(p, src);
+        let get = |name: &str| sd.get(name);
         let hh0 = get("weight_hh_l0")?.ok_or_else(|| {
             bad(format!(
                 "no 'weight_hh_l0'; expected an nn.RNN/GRU/LSTM state_dict (keys present: {})",
@@ -122,15 +123,25 @@ impl RnnStack {
                 ),
             ));
         }
-        let input_size = get("weight_ih_l0")?
-            .and_then(|a| a.shape.get(1).copied())
-            .unwrap_or(0);
+        let input_size = match get("weight_ih_l0")? {
+            None => return Err(bad("no 'weight_ih_l0'".into())),
+            Some(a) => match a.shape[..] {
+                [_, i] if i > 0 => i,
+                _ => {
+                    return Err(bad(format!(
+                        "weight_ih_l0 has shape {:?}; expected [G*H, I] with I at least 1",
+                        a.shape
+                    )))
+                }
+            },
+        };
         let mut stack = RnnStack {
             kind,
             input_size,
             hidden,
             layers: vec![],
         };
+        let mut with_bias = true;
         for l in 0.. {
             let Some(w_ih) = get(&format!("weight_ih_l{l}"))? else {
                 break;
@@ -155,14 +166,28 @@ impl RnnStack {
                 g,
                 hidden,
             );
-            // bias=False modules have no bias keys: zeros are the same layer.
-            let bias = |name: String| match get(&name)? {
+            // bias=False modules have no bias keys (in any layer): zeros are
+            // the same layer. One bias without the other is a damaged file.
+            let (ih, hh) = (
+                get(&format!("bias_ih_l{l}"))?,
+                get(&format!("bias_hh_l{l}"))?,
+            );
+            let has = ih.is_some() && hh.is_some();
+            if ih.is_some() != hh.is_some() || (l > 0 && has != with_bias) {
+                return Err(bad(format!(
+                    "layer {l} has {} of bias_ih_l{l} and bias_hh_l{l}; a module has both in every layer or \
+                     (bias=False) none",
+                    if ih.is_some() || hh.is_some() { "only some" } else { "neither" }
+                )));
+            }
+            with_bias = has;
+            let bias = |name: String, a: Option<&Array>| match a {
                 Some(a) => take(&name, a, &[g]),
                 None => Ok(vec![0.0; g]),
             };
             let (b_ih, b_hh) = (
-                bias(format!("bias_ih_l{l}"))?,
-                bias(format!("bias_hh_l{l}"))?,
+                bias(format!("bias_ih_l{l}"), ih)?,
+                bias(format!("bias_hh_l{l}"), hh)?,
             );
             stack.layers.push(LayerWeights {
                 w_ih,
@@ -171,9 +196,10 @@ impl RnnStack {
                 b_hh,
             });
         }
-        if stack.layers.is_empty() || input_size == 0 {
+        if stack.layers.is_empty() {
             return Err(bad("no 'weight_ih_l0'".into()));
         }
+        sd.finish(torch_name(kind))?;
         Ok(stack)
     }
 }
