@@ -150,6 +150,24 @@ pub fn parse_npy(bytes: &[u8], what: &str) -> Result<Array, NpyError> {
         .chunks_exact(dtype.size)
         .map(|c| dtype.convert(c))
         .collect();
+    // float64 beyond float32's range would arrive as infinities and pass
+    // as a result of NaN; say so instead.
+    if dtype.kind == b'f' && dtype.size == 8 {
+        if let Some((i, c)) = body
+            .chunks_exact(8)
+            .enumerate()
+            .find(|(i, c)| data[*i].is_infinite() && dtype.as_f64(c).is_finite())
+        {
+            return Err(NpyError::Size(
+                what.into(),
+                format!(
+                    "element {i} is {:e}, beyond float32's range (about 3.4e38); wgsl-nn computes in \
+                     float32: scale the data",
+                    dtype.as_f64(c)
+                ),
+            ));
+        }
+    }
     if fortran {
         data = fortran_to_c(&shape, &data);
     }
@@ -302,11 +320,20 @@ impl Dtype {
         })
     }
 
-    fn convert(&self, c: &[u8]) -> f32 {
-        let v = match self.little {
+    fn bits(&self, c: &[u8]) -> u64 {
+        match self.little {
             true => c.iter().rev().fold(0u64, |a, &b| a << 8 | b as u64),
             false => c.iter().fold(0u64, |a, &b| a << 8 | b as u64),
-        };
+        }
+    }
+
+    /// A float64 element as it is (for messages).
+    fn as_f64(&self, c: &[u8]) -> f64 {
+        f64::from_bits(self.bits(c))
+    }
+
+    fn convert(&self, c: &[u8]) -> f32 {
+        let v = self.bits(c);
         let unused = 64 - 8 * self.size as u32;
         match (self.kind, self.size) {
             (b'f', 2) => f16_to_f32(v as u16),
@@ -678,6 +705,12 @@ mod tests {
             huge.starts_with("h: truncated: header says shape (268435456,) of <f8 = 2147483648"),
             "{huge}"
         );
+        let big = raw_npy(
+            1,
+            &hdr("(2,)", "<f8"),
+            &[1.0f64.to_le_bytes(), 1e300f64.to_le_bytes()].concat(),
+        );
+        assert!(e(&big, "b").contains("element 1 is 1e300, beyond float32's range"));
         let over = raw_npy(1, &hdr("(268435457,)", "<u1"), &[]);
         assert!(matches!(parse_npy(&over, "o"), Err(NpyError::TooLarge(..))));
         let over = raw_npy(1, &hdr("(65536, 65536, 1)", "<f4"), &[]);
