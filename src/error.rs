@@ -33,7 +33,7 @@ pub enum Error {
     #[error("GPU out of memory in {context}; use smaller shapes or another adapter")]
     OutOfMemory { context: String },
 
-    #[error("waited {seconds:.1} s for the GPU in {context} and it did not finish; raise the limit with --gpu-timeout SECONDS or use smaller shapes")]
+    #[error("waited {seconds} s for the GPU in {context} and it did not finish; raise the limit with --gpu-timeout SECONDS or use smaller shapes")]
     Timeout { context: String, seconds: f64 },
 
     #[error("could not read back {context} from the GPU: {reason}")]

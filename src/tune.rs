@@ -91,6 +91,35 @@ fn load(path: &PathBuf) -> Cache {
         .unwrap_or_default()
 }
 
+/// Why a cached entry cannot be used: a kernel name no ladder has.
+fn invalid_choice(c: &BTreeMap<String, String>) -> Option<String> {
+    c.iter().find_map(|(family, k)| {
+        let known: &[&str] = match family.as_str() {
+            "matmul" => &crate::ops::matmul::KERNELS,
+            "matmul_large" => &LARGE_MATMUL_RUNGS,
+            "conv2d" | "conv2d_large" => &CONV_RUNGS,
+            _ => return Some(format!("'{family}' is not a kernel family")),
+        };
+        (!known.contains(&k.as_str())).then(|| format!("'{k}' is not a {family} kernel"))
+    })
+}
+
+/// Writes the cache; a cache that cannot be written only costs a re-measure
+/// on every run, which the note says once per run.
+fn save(p: &std::path::Path, cache: &Cache) {
+    let written = p
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| std::fs::write(p, serde_json::to_string_pretty(cache).unwrap_or_default()));
+    if let Err(e) = written {
+        eprintln!(
+            "note: cannot write the kernel-choice cache {}: {e}; every run will measure again \
+             (set WGSL_NN_CACHE to a writable folder, or use --tune off)",
+            p.display()
+        );
+    }
+}
+
 /// Applies the cached or measured choices to `gpu`; returns them with how
 /// each was decided ("cache" or the measurements).
 pub fn tune(gpu: &Gpu, mode: TuneMode) -> Result<BTreeMap<String, String>> {
@@ -100,17 +129,37 @@ pub fn tune(gpu: &Gpu, mode: TuneMode) -> Result<BTreeMap<String, String>> {
     let path = cache_path();
     let key = adapter_key(gpu);
     let mut cache = path.as_ref().map(load).unwrap_or_default();
-    let choices = match (mode, cache.get(&key)) {
+    let cached = cache.get(&key).filter(|c| match invalid_choice(c) {
+        None => true,
+        Some(why) => {
+            eprintln!(
+                "note: ignoring the cached kernel choice for this adapter in {}: {why}; measuring again",
+                path.as_ref().map_or(String::new(), |p| p.display().to_string())
+            );
+            false
+        }
+    });
+    let choices = match (mode, cached) {
         (TuneMode::Cached, Some(c)) => c.clone(),
         _ => {
             let c = measure(gpu)?;
+            let wanted: &[&str] = if gpu.info.device_type == wgpu::DeviceType::Cpu {
+                &["matmul", "conv2d"]
+            } else {
+                &["matmul", "matmul_large", "conv2d", "conv2d_large"]
+            };
+            // A run where some ladder had no passing rung (a timeout, a lost
+            // device) is not worth remembering: the next run measures again.
+            if let Some(missing) = wanted.iter().find(|f| !c.contains_key(**f)) {
+                eprintln!(
+                    "note: tuning found no passing {missing} kernel (a --gpu-timeout too short?); built-in \
+                     defaults are used and nothing is cached"
+                );
+                return Ok(c);
+            }
             cache.insert(key, c.clone());
             if let Some(p) = &path {
-                // A cache that cannot be written only costs a re-measure.
-                if let Some(dir) = p.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                let _ = std::fs::write(p, serde_json::to_string_pretty(&cache).unwrap_or_default());
+                save(p, &cache);
             }
             c
         }
