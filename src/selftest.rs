@@ -36,6 +36,8 @@ pub struct KernelResult {
     /// The kernel entry points that actually ran: a rung the device cannot
     /// run falls back (e.g. `tex` without subgroups), and this shows it.
     pub ran: std::collections::BTreeSet<String>,
+    /// Cases that hit --gpu-timeout: the user's limit, not the kernel, failed.
+    pub timed_out: usize,
 }
 
 thread_local! {
@@ -60,6 +62,7 @@ impl Tally {
                     worst_of_bound: 0.0,
                     failure: None,
                     ran: Default::default(),
+                    timed_out: 0,
                 });
                 self.results.len() - 1
             }
@@ -87,6 +90,7 @@ impl Tally {
             }
             Err(e) => {
                 r.failed += 1;
+                r.timed_out += usize::from(matches!(e, crate::Error::Timeout { .. }));
                 r.failure.get_or_insert(format!("{case}: {e}"));
             }
         }

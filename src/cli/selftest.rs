@@ -37,6 +37,19 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
     let mut docs = vec![];
     for g in &gpus {
         let results = wgsl_nn::selftest::run(g);
+        let timed_out: usize = results.iter().map(|r| r.timed_out).sum();
+        if timed_out > 0 {
+            // The limit, not the kernels, failed: judge nothing.
+            return Err(wgsl_nn::Error::arg(
+                "--gpu-timeout",
+                format!(
+                    "{timed_out} selftest case(s) on {} did not finish within {} s, so those kernels could not be \
+                     judged; raise --gpu-timeout (default 60)",
+                    g.info.name,
+                    g.timeout.as_secs_f64()
+                ),
+            ));
+        }
         let ok = results.iter().all(|r| r.failed == 0);
         all_ok &= ok;
         if args.json {
