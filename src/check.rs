@@ -63,7 +63,11 @@ impl Check {
             self.max_abs_err,
             self.max_rel_err,
             self.rel_l2_err,
-            if self.nonfinite > 0 { " (over the finite GPU values)" } else { "" }
+            if self.nonfinite > 0 {
+                " (over the finite GPU values)"
+            } else {
+                ""
+            }
         );
         if self.failures > 0 {
             s.push_str(&format!(", {} outside the bound", self.failures));

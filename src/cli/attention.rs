@@ -147,6 +147,7 @@ impl AttentionArgs {
 }
 
 pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
+    super::check_outputs(&[("--output-npy", args.output_npy.as_deref())])?;
     let job = args.job()?;
     let gpu = dev.open()?;
     let report = attention_job::run(&gpu, &job)?;

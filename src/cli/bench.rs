@@ -46,6 +46,11 @@ pub struct BenchArgs {
 }
 
 pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
+    super::check_outputs(&[
+        ("--csv", args.csv.as_deref()),
+        ("--plot", args.plot.as_deref()),
+        ("--markdown", args.markdown.as_deref()),
+    ])?;
     let ops = match args.op.to_ascii_lowercase().as_str() {
         "conv" => vec![OpKind::Conv],
         "matmul" => vec![OpKind::Matmul],

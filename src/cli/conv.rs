@@ -65,6 +65,10 @@ impl ConvArgs {
 }
 
 pub fn run(dev: &DeviceArgs, args: &ConvArgs) -> wgsl_nn::Result<bool> {
+    super::check_outputs(&[
+        ("--output-npy", args.output_npy.as_deref()),
+        ("--rf-png", args.rf_png.as_deref()),
+    ])?;
     let job = args.job()?;
     // Shapes, specs and files are checked before a device is opened.
     conv_job::prepare(&job)?;

@@ -108,6 +108,41 @@ impl DeviceArgs {
     }
 }
 
+/// Output files are checked before any work: the folder must exist, the
+/// path must not be a folder, and two flags may not name the same file.
+pub fn check_outputs(outputs: &[(&str, Option<&std::path::Path>)]) -> wgsl_nn::Result<()> {
+    let given: Vec<(&str, &std::path::Path)> =
+        outputs.iter().filter_map(|&(f, p)| Some((f, p?))).collect();
+    for (i, &(flag, path)) in given.iter().enumerate() {
+        if path.is_dir() {
+            return Err(wgsl_nn::Error::arg(
+                flag,
+                format!("{} is a folder; give a file name", path.display()),
+            ));
+        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(dir) = parent.filter(|d| !d.is_dir()) {
+            return Err(wgsl_nn::Error::arg(
+                flag,
+                format!(
+                    "the folder {} does not exist; create it or write elsewhere",
+                    dir.display()
+                ),
+            ));
+        }
+        if let Some((other, _)) = given[..i].iter().find(|(_, p)| *p == path) {
+            return Err(wgsl_nn::Error::arg(
+                flag,
+                format!(
+                    "{} is also the file of {other}; give each output its own file",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A size given by a flag, a file, both (then they must agree) or neither
 /// (the default), within 1..=max.
 pub fn pick(

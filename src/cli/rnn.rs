@@ -270,18 +270,18 @@ fn input_shape_error(path: &Path, shape: &[usize]) -> Error {
 }
 
 pub fn run(dev: &DeviceArgs, args: &RnnArgs) -> Result<bool> {
-    if args.cn_npy.is_some()
-        && args
-            .kind
-            .as_deref()
-            .is_some_and(|k| kind_of(k).ok() != Some(RnnKind::Lstm))
-    {
+    super::check_outputs(&[
+        ("--output-npy", args.output_npy.as_deref()),
+        ("--hn-npy", args.hn_npy.as_deref()),
+        ("--cn-npy", args.cn_npy.as_deref()),
+    ])?;
+    let p = prepare(args)?;
+    if args.cn_npy.is_some() && p.job.stack.kind != RnnKind::Lstm {
         return Err(Error::arg(
             "--cn-npy",
             "only an LSTM has a cell state; drop --cn-npy",
         ));
     }
-    let p = prepare(args)?;
     let gpu = dev.open()?;
     let r = rnn_job::run(&gpu, &p.job)?;
     let [b, t, _] = p.job.shape;

@@ -29,6 +29,10 @@ pub struct Text2ImageArgs {
 }
 
 pub fn run(dev: &DeviceArgs, args: &Text2ImageArgs) -> wgsl_nn::Result<bool> {
+    super::check_outputs(&[
+        ("--png", args.png.as_deref()),
+        ("--attention-png", args.attention_png.as_deref()),
+    ])?;
     let weights = match args.weights.as_str() {
         "demo" => Weights::demo(),
         "random" => Weights::random(args.seed),
