@@ -79,13 +79,9 @@ def rand_pool(rng, h, w):
     ceil = rng.random() < 0.5
     if rng.random() < 0.5:
         d = rng.choice([1, 2])
-        if d * (k - 1) + 1 > h + 2 * p or d * (k - 1) + 1 > w + 2 * p:
-            return None
         mod = nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
         spec = f"maxpool(k={k},s={s},p={p},d={d},ceil_mode={str(ceil).lower()})"
     else:
-        if k > h + 2 * p or k > w + 2 * p:
-            return None
         cip = rng.random() < 0.5
         mod = nn.AvgPool2d(k, s, p, ceil_mode=ceil, count_include_pad=cip)
         spec = f"avgpool(k={k},s={s},p={p},ceil_mode={str(ceil).lower()},count_include_pad={str(cip).lower()})"
@@ -133,8 +129,15 @@ def rand_stack(rng):
             if got is None:
                 continue
             mod, spec = got
-        with torch.no_grad():
-            y = mod.double()(torch.zeros(1, c if not isinstance(mod, nn.Conv2d) else mod.in_channels, h, w, dtype=torch.float64))
+        # PyTorch decides which windows fit (in ceil mode one may hang past
+        # the padded input); a layer it refuses is left out.
+        try:
+            with torch.no_grad():
+                y = mod.double()(torch.zeros(1, c if not isinstance(mod, nn.Conv2d) else mod.in_channels, h, w, dtype=torch.float64))
+        except RuntimeError:
+            if isinstance(mod, nn.Conv2d):
+                c = mod.in_channels
+            continue
         if y.shape[-1] < 1 or y.shape[-2] < 1:
             break
         h, w = y.shape[-2], y.shape[-1]

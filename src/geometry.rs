@@ -38,7 +38,21 @@ impl Window {
             }
             let eff = self.effective_kernel(axis);
             let padded = input[axis] + self.pad_begin[axis] + self.pad_end[axis];
-            if eff > padded {
+            let s = self.stride[axis];
+            // PyTorch's pooling_output_shape, signed: in ceil mode a window
+            // may hang past the padded end (a 2-wide max pool with stride 3
+            // on 2 pixels still gives one output).
+            let num = padded as i64 - eff as i64 + if self.ceil_mode { s as i64 - 1 } else { 0 };
+            let mut o = num.div_euclid(s as i64) + 1;
+            // In ceil mode the last window must start inside the input or
+            // its leading padding.
+            if self.ceil_mode
+                && o >= 1
+                && (o - 1) * s as i64 >= (input[axis] + self.pad_begin[axis]) as i64
+            {
+                o -= 1;
+            }
+            if o < 1 {
                 return Err(Error::shape(
                     layer,
                     format!(
@@ -47,18 +61,7 @@ impl Window {
                     ),
                 ));
             }
-            let span = padded - eff;
-            let s = self.stride[axis];
-            let mut o = if self.ceil_mode {
-                span.div_ceil(s)
-            } else {
-                span / s
-            } + 1;
-            // PyTorch: in ceil mode the last window must start inside the
-            // input or its leading padding.
-            if self.ceil_mode && (o - 1) * s >= input[axis] + self.pad_begin[axis] {
-                o -= 1;
-            }
+            let o = o as usize;
             out[axis] = o;
         }
         Ok(out)

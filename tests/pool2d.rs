@@ -159,3 +159,32 @@ fn padding_over_half_the_kernel_is_an_error() {
         .to_string();
     assert!(e.contains("layer 3") && e.contains("at most half"), "{e}");
 }
+
+/// PyTorch's ceil mode lets a window hang past the padded end: a 2-wide
+/// window with stride 3 over 2 pixels gives one output (max 2.0), and a
+/// 4-wide average over 3 rows padded by 1 gives two (counting only real
+/// pixels). Without ceil mode the same shapes are errors, as in PyTorch.
+#[test]
+fn ceil_mode_windows_may_hang_past_the_padded_input() {
+    use PoolKind::*;
+    let pl = pool(Max, [2, 2], [3, 3], [0, 0], [1, 1], true, true);
+    assert_eq!(pl.output_shape(&[1, 1, 1, 2], "p").unwrap(), [1, 1, 1, 1]);
+    let mut plan = Plan::new();
+    let y = pool2d_forward(
+        gpu(),
+        &mut plan,
+        "p",
+        &pl,
+        &upload("x", &[1, 1, 1, 2], &[-1.0, 2.0]),
+    )
+    .unwrap();
+    assert_eq!(run(&plan, &y), [2.0]);
+    let x: Vec<f32> = (0..6).map(|v| v as f32).collect();
+    for (kind, include) in [(Avg, false), (Avg, true), (Max, true)] {
+        let pl = pool(kind, [4, 4], [3, 3], [1, 1], [1, 1], true, include);
+        assert_eq!(pl.output_shape(&[1, 1, 3, 2], "p").unwrap(), [1, 1, 2, 1]);
+        check(&pl, [1, 1, 3, 2], &x, "ceil window past the end");
+    }
+    let strict = pool(Max, [2, 2], [3, 3], [0, 0], [1, 1], false, true);
+    assert!(strict.output_shape(&[1, 1, 1, 2], "p").is_err());
+}
