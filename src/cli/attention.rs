@@ -169,6 +169,12 @@ pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
             for p in &report.paths {
                 if let Ok((_, t)) = &p.outcome {
                     println!("  steps of the {} path:", p.path.name());
+                    if t.steps.is_empty() {
+                        println!(
+                            "    n/a: per-step times need GPU timestamps and this run used the wall clock ({})",
+                            t.note.as_deref().unwrap_or("no timestamps")
+                        );
+                    }
                     for (label, ms) in &t.steps {
                         println!("    {label:<44} {ms:>10.3} ms");
                     }

@@ -94,10 +94,10 @@ pub fn print_text(r: &Text2ImageReport) {
     println!("\n{:<20} {:<18} {:>10}  check", "stage", "shape", "GPU ms");
     for s in &r.stages {
         println!(
-            "{:<20} {:<18} {:>10.3}  {}",
+            "{:<20} {:<18} {:>10}  {}",
             s.stage,
             format!("{:?}", s.shape),
-            s.gpu_ms,
+            s.gpu_ms.map_or("n/a".to_string(), |ms| format!("{ms:.3}")),
             s.check.summary()
         );
     }

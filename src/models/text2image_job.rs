@@ -15,8 +15,9 @@ use serde::Serialize;
 pub struct StageReport {
     pub stage: &'static str,
     pub shape: Vec<usize>,
-    /// Median GPU time of the stage's steps (0 for a stage that is a view).
-    pub gpu_ms: f64,
+    /// Median GPU time of the stage's steps (0 for a stage that is a view);
+    /// None when the run had no per-step timestamps (wall-clock timing).
+    pub gpu_ms: Option<f64>,
     pub passed: bool,
     pub check: Check,
 }
@@ -98,11 +99,13 @@ pub fn run(gpu: &Gpu, sentence: &str, weights: &Weights, reps: usize) -> Result<
     for (s, r) in stages.iter().zip(&reference) {
         let got = s.tensor.download(gpu)?;
         let check = compare(&got, r);
-        let gpu_ms = timing
-            .steps
-            .iter()
-            .filter(|(l, _)| stage_of(l) == s.name && s.name != "attention weights")
-            .fold(0.0, |a, (_, ms)| a + ms);
+        let gpu_ms = (!timing.steps.is_empty()).then(|| {
+            timing
+                .steps
+                .iter()
+                .filter(|(l, _)| stage_of(l) == s.name && s.name != "attention weights")
+                .fold(0.0, |a, (_, ms)| a + ms)
+        });
         if s.name == STAGES[4] {
             probs = got;
         } else if s.name == STAGES[9] {
