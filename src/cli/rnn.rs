@@ -153,6 +153,7 @@ fn prepare(a: &RnnArgs) -> Result<Prepared> {
     let input = a.input_npy.as_deref().map(npy::read_npy).transpose()?;
     let (mut file_bti, mut unbatched) = (None, false);
     if let (Some(arr), Some(path)) = (&input, &a.input_npy) {
+        wgsl_nn::tensor::numel("--input-npy", &arr.shape)?;
         file_bti = Some(match (&arr.shape[..], a.time_major) {
             (&[t, i], _) => {
                 unbatched = true;
