@@ -18,7 +18,7 @@ pub enum Error {
     #[error("no adapter matches {what}; adapters found: {found}. Run `wgsl-nn info` to list them")]
     AdapterNotMatched { what: String, found: String },
 
-    #[error("unknown backend '{0}'; expected one of vulkan, gl, metal, dx12")]
+    #[error("unknown backend '{0}' (--backend or WGPU_BACKEND); expected one of vulkan, gl, metal, dx12")]
     UnknownBackend(String),
 
     #[error("could not open a device on adapter '{adapter}': {reason}")]

@@ -77,9 +77,7 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
     let gpus: Vec<Gpu> = if args.all_adapters {
         let list = enumerate(&dev.choice())?;
         if list.is_empty() {
-            return Err(Error::NoAdapter {
-                filter: String::new(),
-            });
+            return Err(wgsl_nn::gpu::not_found(&dev.choice()));
         }
         list.iter()
             .map(|a| {

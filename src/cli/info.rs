@@ -28,11 +28,15 @@ pub struct InfoArgs {
 }
 
 pub fn run(dev: &DeviceArgs, args: &InfoArgs) -> wgsl_nn::Result<bool> {
-    let adapters = enumerate(&dev.choice())?;
+    let choice = dev.choice();
+    let mut adapters = enumerate(&choice)?;
+    // --adapter narrows the list here too.
+    if let Some(want) = &choice.name {
+        let want = want.to_lowercase();
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&want));
+    }
     if adapters.is_empty() {
-        return Err(wgsl_nn::Error::NoAdapter {
-            filter: String::new(),
-        });
+        return Err(wgsl_nn::gpu::not_found(&choice));
     }
     let rows: Vec<serde_json::Value> = adapters
         .iter()

@@ -19,9 +19,7 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
     let gpus: Vec<Gpu> = if args.all_adapters {
         let list = enumerate(&dev.choice())?;
         if list.is_empty() {
-            return Err(wgsl_nn::Error::NoAdapter {
-                filter: String::new(),
-            });
+            return Err(wgsl_nn::gpu::not_found(&dev.choice()));
         }
         list.iter()
             .map(|a| {

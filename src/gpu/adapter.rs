@@ -116,32 +116,40 @@ pub fn enumerate(choice: &AdapterChoice) -> Result<Vec<wgpu::Adapter>> {
     Ok(all)
 }
 
+/// Why no adapter could be used: the filter named (flags or wgpu's
+/// variables) and the adapters it left out, or how to get one at all.
+pub fn not_found(choice: &AdapterChoice) -> Error {
+    let mut asked = vec![];
+    if let Some(b) = &choice.backend {
+        asked.push(format!("backend '{b}' (--backend or WGPU_BACKEND)"));
+    }
+    if let Some(n) = &choice.name {
+        asked.push(format!(
+            "a name containing '{n}' (--adapter or WGPU_ADAPTER_NAME)"
+        ));
+    }
+    if asked.is_empty() {
+        return Error::NoAdapter {
+            filter: String::new(),
+        };
+    }
+    let what = asked.join(" and ");
+    match enumerate(&AdapterChoice::default()) {
+        Ok(any) if !any.is_empty() => Error::AdapterNotMatched {
+            what,
+            found: list_names(&any),
+        },
+        _ => Error::NoAdapter {
+            filter: format!(" (asked for {what})"),
+        },
+    }
+}
+
 /// The adapter the user asked for, or the best one found.
 pub fn choose(choice: &AdapterChoice) -> Result<wgpu::Adapter> {
     let all = enumerate(choice)?;
-    let filter = match (&choice.backend, &choice.name) {
-        (None, None) => String::new(),
-        (b, n) => format!(
-            " (asked for{}{})",
-            b.as_ref()
-                .map(|b| format!(" backend '{b}'"))
-                .unwrap_or_default(),
-            n.as_ref()
-                .map(|n| format!(" name containing '{n}'"))
-                .unwrap_or_default()
-        ),
-    };
     if all.is_empty() {
-        if !filter.is_empty() {
-            let any = enumerate(&AdapterChoice::default())?;
-            if !any.is_empty() {
-                return Err(Error::AdapterNotMatched {
-                    what: filter.trim().trim_matches(['(', ')']).to_string(),
-                    found: list_names(&any),
-                });
-            }
-        }
-        return Err(Error::NoAdapter { filter });
+        return Err(not_found(choice));
     }
     match &choice.name {
         None => Ok(all.into_iter().next().expect("checked non-empty")),
@@ -151,7 +159,7 @@ pub fn choose(choice: &AdapterChoice) -> Result<wgpu::Adapter> {
             all.into_iter()
                 .find(|a| a.get_info().name.to_lowercase().contains(&want_lc))
                 .ok_or(Error::AdapterNotMatched {
-                    what: format!("--adapter '{want}'"),
+                    what: format!("a name containing '{want}' (--adapter or WGPU_ADAPTER_NAME)"),
                     found,
                 })
         }

@@ -8,7 +8,7 @@ pub mod plan;
 mod run;
 pub mod timer;
 
-pub use adapter::{device_type_name, enumerate, AdapterChoice, AdapterSummary};
+pub use adapter::{device_type_name, enumerate, not_found, AdapterChoice, AdapterSummary};
 pub use plan::{Binding, Kernel, Plan, Step};
 pub use run::RunTiming;
 
