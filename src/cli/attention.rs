@@ -222,6 +222,7 @@ pub fn to_json(r: &AttentionReport) -> serde_json::Value {
         "key_padding_mask": r.job.data.as_ref().is_some_and(|d| d.keep_keys.is_some()),
         "weights": r.weights_from, "inputs": r.inputs_from,
         "output_from": r.output.as_ref().map(|(p, _)| p.name()),
+        "rows_without_keys": r.rows_without_keys,
         "gflop": r.flops as f64 / 1e9,
         "checked_rows": r.checked_rows, "total_rows": r.total_rows,
         "paths": paths,
@@ -252,6 +253,13 @@ pub fn print_text(r: &AttentionReport) {
             ""
         }
     );
+    if r.rows_without_keys > 0 {
+        println!(
+            "note: {} query row(s) may attend to no key (all masked); wgsl-nn gives them zeros before the output \
+             projection (PyTorch gives NaN there)",
+            r.rows_without_keys
+        );
+    }
     println!(
         "checked {} of {} query rows against the f64 reference{}",
         r.checked_rows,

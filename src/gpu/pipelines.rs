@@ -25,7 +25,14 @@ fn runtime_checks(cpu_adapter: bool) -> wgpu::ShaderRuntimeChecks {
     checks.force_loop_bounding = match std::env::var("WGSL_NN_FORCE_LOOP_BOUNDING").as_deref() {
         Ok("1") => true,
         Ok("0") => false,
-        _ => cpu_adapter,
+        Ok(other) => {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                eprintln!("note: ignoring WGSL_NN_FORCE_LOOP_BOUNDING='{other}'; set it to 1 or 0")
+            });
+            cpu_adapter
+        }
+        Err(_) => cpu_adapter,
     };
     checks
 }

@@ -122,7 +122,18 @@ impl Gpu {
     /// timestamps, or with WGSL_NN_SERIAL_TIMING=1, the runs go one at a
     /// time instead.
     pub fn run_queued(&self, plan: &Plan, warm: usize, timed: usize) -> Result<Vec<RunTiming>> {
-        let serial = std::env::var("WGSL_NN_SERIAL_TIMING").is_ok_and(|v| v.trim() == "1");
+        let serial = match std::env::var("WGSL_NN_SERIAL_TIMING") {
+            Ok(v) if v.trim() == "1" => true,
+            Ok(v) if v.trim() == "0" || v.trim().is_empty() => false,
+            Ok(v) => {
+                static ONCE: std::sync::Once = std::sync::Once::new();
+                ONCE.call_once(|| {
+                    eprintln!("note: ignoring WGSL_NN_SERIAL_TIMING='{v}'; set it to 1 or 0")
+                });
+                false
+            }
+            Err(_) => false,
+        };
         if serial || self.textures_on_cpu(plan) || !self.has_timestamps() {
             let mut runs = (0..warm + timed)
                 .map(|_| self.run(plan))

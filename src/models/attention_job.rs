@@ -79,6 +79,9 @@ pub struct AttentionReport {
     /// Where the weights and the inputs came from, in words.
     pub weights_from: String,
     pub inputs_from: String,
+    /// Query rows that may attend to no key (all masked): wgsl-nn gives
+    /// them zeros before the output projection, PyTorch NaN.
+    pub rows_without_keys: usize,
 }
 
 pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
@@ -252,6 +255,21 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
         paths.push(PathResult { path, outcome });
     }
     let proj = 2 * (2 * b * l * d * d + 2 * b * s * d * d) as u64;
+    // Row i of batch bb sees key j when the mask keeps j and (causal) j <= i;
+    // with the first kept key at j0 that is every row i >= j0.
+    let rows_without_keys = (0..b)
+        .map(|bb| {
+            let first = match &keep {
+                Some(k) => k[bb * s..(bb + 1) * s].iter().position(|&v| v != 0.0),
+                None => Some(0),
+            };
+            match first {
+                None => l,
+                Some(j0) if job.causal => j0.min(l),
+                Some(_) => 0,
+            }
+        })
+        .sum();
     Ok(AttentionReport {
         adapter: gpu.summary(),
         job: job.clone(),
@@ -263,6 +281,7 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
         output,
         weights_from,
         inputs_from,
+        rows_without_keys,
     })
 }
 
