@@ -149,6 +149,20 @@ impl AttentionArgs {
 pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
     super::check_outputs(&[("--output-npy", args.output_npy.as_deref())])?;
     let job = args.job()?;
+    // A forced attention rung belongs to one path; the other would ignore it.
+    for (family, k) in dev.forced_kernels()? {
+        let want = if k == "composed" {
+            AttentionPath::Composed
+        } else {
+            AttentionPath::Fused
+        };
+        if family == "attention" && !job.paths.contains(&want) {
+            return Err(wgsl_nn::Error::arg(
+                "--kernel",
+                format!("attention={k} is a kernel of the {} path, which --path leaves out; use --path {} or both", want.name(), want.name()),
+            ));
+        }
+    }
     let gpu = dev.open()?;
     let report = attention_job::run(&gpu, &job)?;
     if let (Some(path), Some((_, out))) = (&args.output_npy, &report.output) {
