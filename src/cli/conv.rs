@@ -71,8 +71,9 @@ pub fn run(dev: &DeviceArgs, args: &ConvArgs) -> wgsl_nn::Result<bool> {
     ])?;
     let job = args.job()?;
     // Shapes, specs and files are checked before a device is opened.
-    conv_job::prepare(&job)?;
+    let (stack, ..) = conv_job::prepare(&job)?;
     let gpu = dev.open()?;
+    super::note_if_long(&gpu, stack.flops(), 1);
     let report = conv_job::run(&gpu, &job)?;
     if let Some(path) = &args.output_npy {
         wgsl_nn::npy::write_npy(path, &report.stack.output_shape(), &report.output)?;

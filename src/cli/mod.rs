@@ -108,6 +108,27 @@ impl DeviceArgs {
     }
 }
 
+/// Says up front when a run will take minutes: without it a big layer on a
+/// software adapter looks like a hang. The rates are rough (llvmpipe's
+/// best rungs reach ~40 GFLOP/s on two cores, a discrete GPU some TFLOP/s),
+/// so the note gives an order of magnitude and how to shorten the run.
+pub fn note_if_long(gpu: &wgsl_nn::gpu::Gpu, flops_per_run: u64, paths: usize) {
+    let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+    let rate = if cpu { 40e9 } else { 5e12 };
+    let per_run = flops_per_run as f64 / rate;
+    // Slow runs skip the warm-up and time fewer repetitions, but each path
+    // runs at least twice: the first (cold) run, then a timed one.
+    if 2.0 * per_run * paths as f64 > 60.0 {
+        eprintln!(
+            "note: {:.1} TFLOP per run is roughly {:.0} minute(s) per run on {}, and each of {paths} path(s) \
+             runs at least twice; a smaller shape is faster",
+            flops_per_run as f64 / 1e12,
+            per_run / 60.0,
+            gpu.info.name
+        );
+    }
+}
+
 /// Output files are checked before any work: the folder must exist, the
 /// path must not be a folder, and two flags may not name the same file.
 pub fn check_outputs(outputs: &[(&str, Option<&std::path::Path>)]) -> wgsl_nn::Result<()> {
