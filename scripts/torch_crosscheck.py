@@ -13,12 +13,14 @@ and compares the GPU output with PyTorch's float64 forward pass.
 attention: random nn.MultiheadAttention(batch_first=True) modules (self and
 cross, causal, key padding masks with no fully masked row, bias or not)
 through `attention --params --input-npy --kv-npy --key-padding-mask-npy`.
+pool: tiny inputs where pooling windows hang past the padded input or do
+not fit: outputs and refusals must both be PyTorch's.
 rnn: random nn.RNN / nn.GRU / nn.LSTM stacks (num_layers, bias or not,
 batch_first or time-major, unbatched, h0/c0) through `rnn --params`,
 comparing y, h_n and c_n.
 
 Needs torch and numpy (not part of CI). Usage:
-    python3 scripts/torch_crosscheck.py [--op conv|attention|rnn|all] [--cases 60] [--seed 7]
+    python3 scripts/torch_crosscheck.py [--op conv|pool|attention|rnn|all] [--cases 60] [--seed 7]
         [--bin target/release/wgsl-nn]
 Exit status 1 if any case disagrees. Extra arguments after `--` go to wgsl-nn
 (e.g. `-- --kernel conv2d=direct`).
@@ -154,7 +156,17 @@ def run_bin(a, args):
 
 
 def scaled_err(y, ref):
-    return float(np.abs(y - ref).max()) / max(1.0, float(np.abs(ref).max())) if ref.size else 0.0
+    """Max error over the finite reference values, scaled by their largest
+    magnitude; NaN and infinities must sit where PyTorch has them."""
+    if not ref.size:
+        return 0.0
+    fin, nan = np.isfinite(ref), np.isnan(ref)
+    inf = ~fin & ~nan
+    if not np.array_equal(np.isnan(y), nan) or not np.array_equal(y[inf], ref[inf]):
+        return float("inf")
+    if not fin.any():
+        return 0.0
+    return float(np.abs(y[fin] - ref[fin]).max()) / max(1.0, float(np.abs(ref[fin]).max()))
 
 
 def attention_cases(a, rng, tmp):
@@ -264,9 +276,48 @@ def rnn_cases(a, rng, tmp):
     return failures, worst
 
 
+def pool_cases(a, rng, tmp):
+    """Tiny inputs where windows hang past the padded input (ceil mode) or
+    do not fit at all: every output, and every refusal, must be PyTorch's."""
+    failures, worst = 0, 0.0
+    for n in range(1, a.cases + 1):
+        h, w, k, s = rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 4), rng.randint(1, 4)
+        p, ceil = rng.randint(0, k // 2), rng.random() < 0.7
+        if rng.random() < 0.5:
+            d = rng.choice([1, 2])
+            mod = nn.MaxPool2d(k, s, p, dilation=d, ceil_mode=ceil)
+            spec = f"maxpool(k={k},s={s},p={p},d={d},ceil_mode={str(ceil).lower()})"
+        else:
+            cip = rng.random() < 0.5
+            mod = nn.AvgPool2d(k, s, p, ceil_mode=ceil, count_include_pad=cip)
+            spec = f"avgpool(k={k},s={s},p={p},ceil_mode={str(ceil).lower()},count_include_pad={str(cip).lower()})"
+        x = torch.rand(1, 2, h, w) * 2 - 1
+        try:
+            ref = mod(x.double()).numpy()
+        except RuntimeError:
+            ref = None
+        np.save(f"{tmp}/x.npy", x.numpy())
+        r = run_bin(a, ["conv", "--layers", spec, "--input-npy", f"{tmp}/x.npy", "--output-npy", f"{tmp}/y.npy",
+                        "--reps", "1"])
+        desc = f"{spec} on {h}x{w}"
+        if ref is None or ref.size == 0:
+            ok = r.returncode == 2
+            print(f"[{n}] {'ok  ' if ok else 'FAIL'} PyTorch refuses, wgsl-nn exit {r.returncode}: {desc}")
+        elif r.returncode != 0:
+            ok = False
+            print(f"[{n}] FAIL (exit {r.returncode}) {desc}\n{r.stderr.strip()}")
+        else:
+            y = np.load(f"{tmp}/y.npy")
+            err = scaled_err(y, ref) if y.shape == ref.shape else float("inf")
+            worst, ok = max(worst, err), err <= 1e-6
+            print(f"[{n}] {'ok  ' if ok else 'FAIL'} max err {err:.2e}: {desc}")
+        failures += not ok
+    return failures, worst
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--op", choices=["conv", "attention", "rnn", "all"], default="all")
+    ap.add_argument("--op", choices=["conv", "pool", "attention", "rnn", "all"], default="all")
     ap.add_argument("--cases", type=int, default=60)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--bin", default="target/release/wgsl-nn")
@@ -274,7 +325,7 @@ def main():
     a = ap.parse_args()
     print(f"seed {a.seed}, {a.cases} cases per op, torch {torch.__version__}")
     total = 0
-    for op, cases in [("conv", conv_cases), ("attention", attention_cases), ("rnn", rnn_cases)]:
+    for op, cases in [("conv", conv_cases), ("pool", pool_cases), ("attention", attention_cases), ("rnn", rnn_cases)]:
         if a.op not in (op, "all"):
             continue
         rng = random.Random(a.seed)
@@ -314,8 +365,7 @@ def conv_cases(a, rng, tmp):
             print(f"[{done}] FAIL shape {y.shape} vs torch {ref.shape}: {shape} {spec}")
             continue
         # float32 accumulation against float64: scale by the largest magnitude.
-        scale = max(1.0, float(np.abs(ref).max()))
-        err = float(np.abs(y - ref).max()) / scale if ref.size else 0.0
+        err = scaled_err(y, ref)
         worst = max(worst, err)
         ok = err <= 1e-5
         failures += not ok
