@@ -153,8 +153,11 @@ pub fn tune(gpu: &Gpu, mode: TuneMode) -> Result<BTreeMap<String, String>> {
             if let Some(missing) = wanted.iter().find(|f| !c.contains_key(**f)) {
                 eprintln!(
                     "note: tuning found no passing {missing} kernel (a --gpu-timeout too short?); built-in \
-                     defaults are used and nothing is cached"
+                     defaults are used for it and nothing is cached"
                 );
+                for (family, kernel) in &c {
+                    gpu.set_tuned(family, Some(kernel));
+                }
                 return Ok(c);
             }
             cache.insert(key, c.clone());

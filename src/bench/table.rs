@@ -13,6 +13,9 @@ fn sig(v: Option<f64>) -> String {
         if x == 0.0 || !x.is_finite() {
             return format!("{x}");
         }
+        if x.abs() < 1e-9 {
+            return format!("{x:.5e}");
+        }
         let decimals = (5 - x.abs().log10().floor() as i32).clamp(0, 15) as usize;
         format!("{x:.decimals$}")
     })

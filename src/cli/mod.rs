@@ -184,9 +184,10 @@ pub fn pick(
         (g, f) => f.or(g).unwrap_or(default),
     };
     if v == 0 || v > max {
+        let culprit = if file.is_some() { source } else { flag };
         return Err(wgsl_nn::Error::arg(
-            flag,
-            format!("{v} is outside 1..={max}"),
+            culprit,
+            format!("{v} (for {flag}) is outside 1..={max}"),
         ));
     }
     Ok(v)

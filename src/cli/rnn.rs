@@ -67,15 +67,6 @@ const MAX: usize = 1 << 20;
 /// plan; far beyond real stacks (PyTorch models rarely pass a dozen).
 const MAX_LAYERS: usize = 512;
 
-fn kind_gates(kind: RnnKind) -> usize {
-    wgsl_nn::ops::rnn::Rnn {
-        kind,
-        input_size: 1,
-        hidden_size: 1,
-    }
-    .gates()
-}
-
 fn kind_of(s: &str) -> Result<RnnKind> {
     match s.to_ascii_lowercase().as_str() {
         "rnn" | "elman" => Ok(RnnKind::Elman),
@@ -203,7 +194,7 @@ fn prepare(a: &RnnArgs) -> Result<Prepared> {
     let shape = [batch, steps, input_size];
     wgsl_nn::models::conv_stack::check_size("rnn", "input", &shape)?;
     // Refused before the seeded weights are drawn: W_hh alone is G*H^2.
-    let g = kind_gates(kind);
+    let g = kind.gates();
     let check = wgsl_nn::models::conv_stack::check_size;
     check("--hidden", "W_hh", &[hidden, g * hidden])?;
     check(
@@ -304,15 +295,8 @@ pub fn run(dev: &DeviceArgs, args: &RnnArgs) -> Result<bool> {
     if let Some(path) = &args.hn_npy {
         npy::write_npy(path, &state_shape, &r.h_n)?;
     }
-    match (&args.cn_npy, &r.c_n) {
-        (Some(path), Some(c)) => npy::write_npy(path, &state_shape, c)?,
-        (Some(_), None) => {
-            return Err(Error::arg(
-                "--cn-npy",
-                "only an LSTM has a cell state; drop --cn-npy",
-            ))
-        }
-        _ => {}
+    if let (Some(path), Some(c)) = (&args.cn_npy, &r.c_n) {
+        npy::write_npy(path, &state_shape, c)?;
     }
     if args.json {
         super::print_json(&to_json(&p, &r));

@@ -33,19 +33,16 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
     };
     let mut all_ok = true;
     let mut docs = vec![];
+    let mut limit_hit = vec![];
     for g in &gpus {
         let results = wgsl_nn::selftest::run(g);
         let timed_out: usize = results.iter().map(|r| r.timed_out).sum();
         if timed_out > 0 {
-            // The limit, not the kernels, failed: judge nothing.
-            return Err(wgsl_nn::Error::arg(
-                "--gpu-timeout",
-                format!(
-                    "{timed_out} selftest case(s) on {} did not finish within {} s, so those kernels could not be \
-                     judged; raise --gpu-timeout (default 60)",
-                    g.info.name,
-                    g.timeout.as_secs_f64()
-                ),
+            // The limit, not the kernels, failed: reported after every table.
+            limit_hit.push(format!(
+                "{timed_out} case(s) on {} did not finish within {} s",
+                g.info.name,
+                g.timeout.as_secs_f64()
             ));
         }
         let ok = results.iter().all(|r| r.failed == 0);
@@ -89,6 +86,15 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
     }
     if args.json {
         super::print_json(&json!({ "passed": all_ok, "adapters": docs }));
+    }
+    if !limit_hit.is_empty() {
+        return Err(wgsl_nn::Error::arg(
+            "--gpu-timeout",
+            format!(
+                "{}, so those kernels could not be judged; raise --gpu-timeout (default 60)",
+                limit_hit.join("; ")
+            ),
+        ));
     }
     Ok(all_ok)
 }

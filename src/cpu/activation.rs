@@ -7,12 +7,13 @@
 //!   lose absolute, not relative, accuracy near 0);
 //! - sigmoid adds (8 + 2|x| (1 - s)) s (exp's error grows with |x| on real
 //!   GPUs: Vulkan allows 3 + 2|x| ulp);
-//! - exact GELU, x erfc(-x / sqrt 2) / 2, adds (16 + 2 x^2) |y|: erfcc's own
-//!   1.2e-7 and the polynomial's roundings (the 16), and exp's argument
-//!   -z^2 = -x^2/2: the roundings of z (and of the f32 constant 1/sqrt 2)
-//!   reach it as absolute errors of ~x^2/2 units each, and exp's own error
-//!   grows with its argument on real GPUs (Vulkan: 3 + 2|arg| ulp). On
-//!   llvmpipe the worst case (x = -6.6) uses about half of this;
+//! - exact GELU, x erfc(-x / sqrt 2) / 2, adds 16 |y| (erfcc's own 1.2e-7
+//!   and the polynomial's roundings) and 3 x^2 times the erfc tail
+//!   |x| erfc(|x| / sqrt 2) / 2 (all of |y| below zero, x - y above): exp's
+//!   argument -z^2 = -x^2/2 carries the roundings of z and of the f32
+//!   constant 1/sqrt 2 as absolute errors of ~x^2/2 units each, and exp's
+//!   own error grows with its argument on real GPUs (Vulkan: 3 + 2|arg|
+//!   ulp). On llvmpipe the worst case (x = -6.6) uses about a third;
 //! - products carry |a| err_b + |b| err_a and add a unit of the result.
 
 const EPS: f64 = f32::EPSILON as f64;
@@ -53,7 +54,15 @@ pub fn sigmoid_val(x: Val) -> Val {
     let slope = m * (1.0 - m);
     Val {
         v: s,
-        e: slope * x.e + (8.0 + 2.0 * x.v.abs() * sigmoid(-x.v)) * s,
+        // |x| (1 - s) -> 0 as x -> +-inf; written so that inf * 0 is not NaN.
+        e: slope * x.e
+            + (8.0
+                + if x.v.is_finite() {
+                    2.0 * x.v.abs() * sigmoid(-x.v)
+                } else {
+                    0.0
+                })
+                * s,
     }
 }
 
@@ -70,7 +79,11 @@ pub fn silu(x: Val) -> Val {
 /// Exact GELU, x Phi(x), computed as the kernel does: x erfc(-x/sqrt 2) / 2.
 pub fn gelu_erf(x: Val) -> Val {
     let v = 0.5 * x.v * erfc(-x.v * std::f64::consts::FRAC_1_SQRT_2);
-    let e = GELU_MAX_SLOPE * x.e + (16.0 + 2.0 * x.v * x.v) * v.abs();
+    // exp's argument errors touch only the erfc(|x|/sqrt 2) tail: all of y
+    // below zero, the small correction x - y above it.
+    let tail = 0.5 * x.v.abs() * erfc(x.v.abs() * std::f64::consts::FRAC_1_SQRT_2);
+    let tail = if tail.is_nan() { 0.0 } else { tail };
+    let e = GELU_MAX_SLOPE * x.e + 16.0 * v.abs() + 3.0 * x.v * x.v * tail;
     Val { v, e }
 }
 

@@ -7,8 +7,7 @@ use crate::ops::matmul::{Activation, Matmul, View};
 pub fn gelu(x: f64) -> f64 {
     0.5 * x * (1.0 + (0.7978845608028654 * (x + 0.044715 * x * x * x)).tanh())
 }
-/// GELU's largest slope: input errors grow by at most this much.
-const GELU_MAX_SLOPE: f64 = 1.13;
+use super::activation::GELU_MAX_SLOPE;
 
 fn at(v: &View, o: usize, i: usize, r: usize, c: usize, trans: bool) -> usize {
     let (r, c) = if trans { (c, r) } else { (r, c) };

@@ -7,7 +7,7 @@
 
 use crate::cpu::attention::MhaWeights;
 use crate::error::{Error, Result};
-use crate::models::StateDict;
+use crate::models::{transpose, StateDict};
 use crate::npy;
 use std::path::{Path, PathBuf};
 
@@ -247,17 +247,13 @@ fn load_params(path: &Path) -> Result<MhaWeights> {
     sd.finish("nn.MultiheadAttention")?;
     Ok(MhaWeights {
         d_model: d,
-        wq: transpose(&wq, d),
+        wq: transpose(&wq, d, d),
         bq: bin[..d].to_vec(),
-        wk: transpose(&wk, d),
+        wk: transpose(&wk, d, d),
         bk: bin[d..2 * d].to_vec(),
-        wv: transpose(&wv, d),
+        wv: transpose(&wv, d, d),
         bv: bin[2 * d..].to_vec(),
-        wo: transpose(&wo.data, d),
+        wo: transpose(&wo.data, d, d),
         bo,
     })
-}
-
-fn transpose(w: &[f32], d: usize) -> Vec<f32> {
-    (0..d * d).map(|i| w[(i % d) * d + i / d]).collect()
 }

@@ -125,6 +125,16 @@ pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
             format!("{} is not between 1 and 10000", job.reps),
         ));
     }
+    if let Some(data) = &job.data {
+        check_data(
+            data,
+            job.batch,
+            job.tokens,
+            s,
+            job.dim,
+            job.kv_tokens.is_some(),
+        )?;
+    }
     Ok(AttentionShape {
         batch: job.batch,
         queries: job.tokens,
@@ -155,7 +165,6 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
     let shape = validate(job)?;
     let (b, l, s, d) = (shape.batch, shape.queries, shape.keys, job.dim);
     let data = job.data.as_deref().cloned().unwrap_or_default();
-    check_data(&data, b, l, s, d, job.kv_tokens.is_some())?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(job.seed);
     let seeded = format!("seeded, seed {}", job.seed);
     let (w, weights_from) = match data.weights {

@@ -157,6 +157,8 @@ impl ConvStack {
                         relu: c.relu,
                     };
                     let out = op.output_shape(&shape, &name)?;
+                    // Before the allocation: a hostile kernel size must be an error, not an abort.
+                    check_size(&name, "weight", &op.weight_shape())?;
                     let weight = vec![0.0; op.weight_shape().iter().product()];
                     let bias = op.bias.then(|| vec![0.0; op.out_channels]);
                     (Layer::Conv { op, weight, bias }, out)

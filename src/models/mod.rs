@@ -117,3 +117,11 @@ impl<'a> StateDict<'a> {
         ))
     }
 }
+
+/// [rows, cols] row-major to [cols, rows]: PyTorch's output-major weights
+/// to wgsl-nn's input-major ones.
+pub fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|i| w[(i % rows) * cols + i / rows])
+        .collect()
+}

@@ -49,6 +49,12 @@ pub const MAX_DISPATCHES: u64 = 1 << 16;
 pub fn validate(job: &RnnJob) -> Result<()> {
     let s = &job.stack;
     let [b, t, i] = job.shape;
+    if s.layers.is_empty() {
+        return Err(Error::arg(
+            "--num-layers",
+            "a stack needs at least one layer",
+        ));
+    }
     s.layer(0).output_shape(&job.shape, "--input-npy")?;
     if job.x.len() != b * t * i {
         return Err(Error::arg(

@@ -4,6 +4,7 @@
 //! input-major (PyTorch's matrices transposed).
 
 use crate::error::{Error, Result};
+use crate::models::transpose;
 use crate::npy::Array;
 use crate::ops::rnn::{Rnn, RnnKind};
 use rand::{Rng, SeedableRng};
@@ -211,11 +212,4 @@ pub fn torch_name(kind: RnnKind) -> &'static str {
         RnnKind::Gru => "nn.GRU",
         RnnKind::Lstm => "nn.LSTM",
     }
-}
-
-/// [rows, cols] row-major to [cols, rows].
-fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    (0..rows * cols)
-        .map(|i| w[(i % rows) * cols + i / rows])
-        .collect()
 }

@@ -56,15 +56,21 @@ pub struct RnnParams {
     pub _pad: [u32; 2],
 }
 
-impl Rnn {
+impl RnnKind {
     /// Gate blocks in the weights: 1 for Elman, 3 for GRU (r, z, n), 4 for
     /// LSTM (i, f, g, o).
-    pub fn gates(&self) -> usize {
-        match self.kind {
+    pub fn gates(self) -> usize {
+        match self {
             RnnKind::Elman => 1,
             RnnKind::Gru => 3,
             RnnKind::Lstm => 4,
         }
+    }
+}
+
+impl Rnn {
+    pub fn gates(&self) -> usize {
+        self.kind.gates()
     }
 
     pub fn w_ih_shape(&self) -> [usize; 2] {
@@ -244,7 +250,7 @@ pub fn rnn_forward_states(
         Activation::None,
     )?;
     let has_h0 = h0.is_some();
-    let h0 = given_or_placeholder(gpu, h0, "no h0")?;
+    let h0 = h0.map_or_else(|| Tensor::placeholder(gpu), |t| Ok(t.clone()))?;
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let kernel = match rnn.kind {
         RnnKind::Elman => ELMAN_STEP,
@@ -255,7 +261,7 @@ pub fn rnn_forward_states(
     // wrote shows as NaN in c_T.
     let cell = match rnn.kind {
         RnnKind::Lstm => {
-            let c0 = given_or_placeholder(gpu, c0, "no c0")?;
+            let c0 = c0.map_or_else(|| Tensor::placeholder(gpu), |t| Ok(t.clone()))?;
             Some((
                 Tensor::poisoned(gpu, &format!("{layer} cell state"), &[b, h])?,
                 c0,
@@ -306,13 +312,4 @@ pub fn rnn_forward_states(
         });
     }
     Ok((y, cell.map(|(c, _)| c)))
-}
-
-/// The tensor, or a one-element stand-in to bind when the kernel's flags say
-/// it is absent (a binding cannot be left empty).
-fn given_or_placeholder(gpu: &Gpu, t: Option<&Tensor>, name: &str) -> Result<Tensor> {
-    match t {
-        Some(t) => Ok(t.clone()),
-        None => Tensor::upload(gpu, name, &[1], &[0.0]),
-    }
 }
