@@ -151,7 +151,18 @@ pub fn check_outputs(outputs: &[(&str, Option<&std::path::Path>)]) -> wgsl_nn::R
                 ),
             ));
         }
-        if let Some((other, _)) = given[..i].iter().find(|(_, p)| *p == path) {
+        // `a.npy` and `./a.npy` are one file: compare folder and name.
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            let key = |p: &std::path::Path| {
+                let dir = p
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                (dir.canonicalize().ok(), p.file_name().map(|f| f.to_owned()))
+            };
+            a == b || key(a) == key(b)
+        };
+        if let Some((other, _)) = given[..i].iter().find(|(_, p)| same(p, path)) {
             return Err(wgsl_nn::Error::arg(
                 flag,
                 format!(

@@ -76,6 +76,19 @@ impl BatchNorm {
                 ),
             ));
         }
+        if let Some(c) = self.folded_f32().iter().position(|v| !v.is_finite()) {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "channel {}'s folded scale or shift overflows float32 (weight {}, running_var {}, eps {}); \
+                     check the statistics or use a larger eps",
+                    c % n.max(1),
+                    self.weight[c % n.max(1)],
+                    self.var[c % n.max(1)],
+                    self.eps
+                ),
+            ));
+        }
         Ok(())
     }
 
