@@ -67,6 +67,8 @@ impl BatchNorm {
                 ));
             }
         }
+        // Written to catch NaN statistics too.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if let Some(c) = (0..n).find(|&c| !(f64::from(self.var[c]) + self.eps > 0.0)) {
             return Err(Error::shape(
                 layer,
