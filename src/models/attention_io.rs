@@ -188,7 +188,7 @@ fn load_params(path: &Path) -> Result<MhaWeights> {
             find(n)?.ok_or_else(|| {
                 bad(format!(
                     "no 'in_proj_weight' nor '{n}'; expected nn.MultiheadAttention's state_dict (keys present: {})",
-                    map.keys().cloned().collect::<Vec<_>>().join(", ")
+                    sd.keys()
                 ))
             })
         };
@@ -244,7 +244,7 @@ fn load_params(path: &Path) -> Result<MhaWeights> {
             "add_bias_kv=True is not supported (bias_k/bias_v present); build the module without it".into(),
         ));
     }
-    sd.finish("nn.MultiheadAttention")?;
+    sd.finish("an nn.MultiheadAttention")?;
     Ok(MhaWeights {
         d_model: d,
         wq: transpose(&wq, d, d),

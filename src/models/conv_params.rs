@@ -3,6 +3,7 @@
 
 use super::conv_stack::{ConvStack, Layer};
 use crate::error::{Error, Result};
+use crate::models::StateDict;
 use crate::npy::Array;
 use crate::ops::batchnorm::BatchNorm;
 use rand::{Rng, SeedableRng};
@@ -42,22 +43,15 @@ impl ConvStack {
         }
     }
 
-    /// Loads `{index}.weight` / `{index}.bias` as saved from an
-    /// nn.Sequential's state_dict (indices count every layer, as Sequential
-    /// does). Every key must be used and every shape must match.
+    /// Loads `{index}.weight` / `{index}.bias` (and a batch norm's
+    /// statistics) as saved from an nn.Sequential's state_dict, under any
+    /// one module prefix (indices count every layer, as Sequential does).
+    /// Every key must be used and every shape must match.
     pub fn load_params(&mut self, params: &BTreeMap<String, Array>, source: &str) -> Result<()> {
-        let mut used = std::collections::BTreeSet::new();
+        let sd = StateDict::new(params, source);
         for l in &mut self.layers {
             if let Layer::BatchNorm { bn, affine } = &mut l.layer {
-                load_batchnorm(
-                    bn,
-                    *affine,
-                    l.spec.index,
-                    &l.name,
-                    params,
-                    source,
-                    &mut used,
-                )?;
+                load_batchnorm(bn, *affine, l.spec.index, &l.name, &sd)?;
                 continue;
             }
             let Layer::Conv { op, weight, bias } = &mut l.layer else {
@@ -65,7 +59,7 @@ impl ConvStack {
             };
             let i = l.spec.index;
             let take = |key: &str, want: &[usize]| -> Result<Option<Vec<f32>>> {
-                match params.get(key) {
+                match sd.get(key)? {
                     None => Ok(None),
                     Some(a) if a.shape == want => Ok(Some(a.data.clone())),
                     Some(a) => Err(Error::shape(
@@ -82,10 +76,9 @@ impl ConvStack {
             *weight = take(&wkey, &op.weight_shape())?.ok_or_else(|| {
                 Error::shape(
                     &l.name,
-                    format!("{source} has no '{wkey}'; keys present: {}", keys(params)),
+                    format!("{source} has no '{wkey}'; keys present: {}", sd.keys()),
                 )
             })?;
-            used.insert(wkey);
             let bkey = format!("{i}.bias");
             match (take(&bkey, &[op.out_channels])?, op.bias) {
                 (Some(b), true) => *bias = Some(b),
@@ -103,19 +96,11 @@ impl ConvStack {
                 }
                 (None, false) => {}
             }
-            used.insert(bkey);
         }
-        let unused: Vec<&String> = params.keys().filter(|k| !used.contains(*k)).collect();
-        if !unused.is_empty() {
-            return Err(Error::arg(
-                "--params",
-                format!(
-                    "{source} has keys no conv or batch norm layer of the stack uses: {unused:?}; check that \
-                     the layer indices match the nn.Sequential (pooling and ReLU layers count too)"
-                ),
-            ));
-        }
-        Ok(())
+        sd.finish(
+            "no conv or batch norm layer of the stack (indices as nn.Sequential counts them, pooling and \
+             ReLU layers too)",
+        )
     }
 }
 
@@ -127,42 +112,31 @@ fn load_batchnorm(
     affine: bool,
     i: usize,
     layer: &str,
-    params: &BTreeMap<String, Array>,
-    source: &str,
-    used: &mut std::collections::BTreeSet<String>,
+    sd: &StateDict,
 ) -> Result<()> {
     let c = bn.channels();
-    let mut take = |name: &str, want: bool| -> Result<Option<Vec<f32>>> {
+    let source = &sd.src;
+    let take = |name: &str, want: bool| -> Result<Option<Vec<f32>>> {
         let key = format!("{i}.{name}");
-        let got = match (params.get(&key), want) {
-            (Some(a), true) if a.shape == [c] => Some(a.data.clone()),
-            (Some(a), true) => {
-                return Err(Error::shape(
-                    layer,
-                    format!(
-                        "{source}: '{key}' has shape {:?} but this batch norm has {c} channels",
-                        a.shape
-                    ),
-                ))
-            }
-            (None, true) => {
-                return Err(Error::shape(
-                    layer,
-                    format!("{source} has no '{key}'; keys present: {}", keys(params)),
-                ))
-            }
-            (Some(_), false) => {
-                return Err(Error::shape(
-                    layer,
-                    format!(
-                        "{source} has '{key}' but the spec says affine=false; remove affine=false"
-                    ),
-                ))
-            }
-            (None, false) => None,
-        };
-        used.insert(key);
-        Ok(got)
+        match (sd.get(&key)?, want) {
+            (Some(a), true) if a.shape == [c] => Ok(Some(a.data.clone())),
+            (Some(a), true) => Err(Error::shape(
+                layer,
+                format!(
+                    "{source}: '{key}' has shape {:?} but this batch norm has {c} channels",
+                    a.shape
+                ),
+            )),
+            (None, true) => Err(Error::shape(
+                layer,
+                format!("{source} has no '{key}'; keys present: {}", sd.keys()),
+            )),
+            (Some(_), false) => Err(Error::shape(
+                layer,
+                format!("{source} has '{key}' but the spec says affine=false; remove affine=false"),
+            )),
+            (None, false) => Ok(None),
+        }
     };
     bn.mean = take("running_mean", true)?.unwrap_or_default();
     bn.var = take("running_var", true)?.unwrap_or_default();
@@ -171,15 +145,6 @@ fn load_batchnorm(
             *slot = v;
         }
     }
-    used.insert(format!("{i}.num_batches_tracked"));
+    sd.ignore(&format!("{i}.num_batches_tracked"))?;
     bn.validate(layer)
-}
-
-fn keys(params: &BTreeMap<String, Array>) -> String {
-    let k: Vec<&str> = params.keys().map(String::as_str).collect();
-    if k.is_empty() {
-        "none".into()
-    } else {
-        k.join(", ")
-    }
 }

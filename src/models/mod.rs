@@ -100,7 +100,18 @@ impl<'a> StateDict<'a> {
         self.get(name).map(|_| ())
     }
 
-    /// Every key must have been read.
+    /// The keys, for messages.
+    pub fn keys(&self) -> String {
+        let k: Vec<&str> = self.map.keys().map(String::as_str).collect();
+        if k.is_empty() {
+            "none".into()
+        } else {
+            k.join(", ")
+        }
+    }
+
+    /// Every key must have been read; `module` completes "keys ... does
+    /// not use", e.g. "an nn.LSTM".
     pub fn finish(&self, module: &str) -> Result<()> {
         let used = self.used.borrow();
         let unused: Vec<&String> = self.map.keys().filter(|k| !used.contains(*k)).collect();
@@ -110,7 +121,7 @@ impl<'a> StateDict<'a> {
         Err(crate::Error::arg(
             "--params",
             format!(
-                "{} has keys an {module} does not use: {unused:?}; check for typos, missing layers or \
+                "{} has keys {module} does not use: {unused:?}; check for typos, missing layers or \
                  another module's weights",
                 self.src
             ),
@@ -124,4 +135,54 @@ pub fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     (0..rows * cols)
         .map(|i| w[(i % rows) * cols + i / rows])
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StateDict;
+    use crate::npy::Array;
+    use std::collections::BTreeMap;
+
+    fn dict(keys: &[&str]) -> BTreeMap<String, Array> {
+        keys.iter()
+            .map(|k| {
+                let a = Array {
+                    shape: vec![1],
+                    data: vec![0.0],
+                };
+                (k.to_string(), a)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keys_under_one_prefix_are_found_and_every_key_must_be_used() {
+        let d = dict(&["features.0.weight", "features.10.weight", "features.0.bias"]);
+        let sd = StateDict::new(&d, "m.npz");
+        assert!(sd.get("0.weight").unwrap().is_some());
+        assert!(sd.get("0.bias").unwrap().is_some());
+        assert!(sd.get("3.weight").unwrap().is_none());
+        let e = sd.finish("this stack").unwrap_err().to_string();
+        assert!(
+            e.contains("features.10.weight") && e.contains("m.npz"),
+            "{e}"
+        );
+        assert!(sd.get("10.weight").unwrap().is_some());
+        assert!(sd.finish("this stack").is_ok());
+    }
+
+    #[test]
+    fn two_modules_are_refused() {
+        let d = dict(&["a.weight_ih_l0", "b.weight_hh_l0"]);
+        let sd = StateDict::new(&d, "m.npz");
+        assert!(sd.get("weight_ih_l0").unwrap().is_some());
+        let e = sd.get("weight_hh_l0").unwrap_err().to_string();
+        assert!(e.contains("mixes modules"), "{e}");
+        let d = dict(&["a.in_proj_weight", "b.in_proj_weight"]);
+        let e = StateDict::new(&d, "m.npz")
+            .get("in_proj_weight")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("several"), "{e}");
+    }
 }

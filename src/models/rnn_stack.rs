@@ -92,7 +92,7 @@ impl RnnStack {
         let hh0 = get("weight_hh_l0")?.ok_or_else(|| {
             bad(format!(
                 "no 'weight_hh_l0'; expected an nn.RNN/GRU/LSTM state_dict (keys present: {})",
-                p.keys().cloned().collect::<Vec<_>>().join(", ")
+                sd.keys()
             ))
         })?;
         let (gh, hidden) = match hh0.shape[..] {
@@ -200,7 +200,7 @@ impl RnnStack {
         if stack.layers.is_empty() {
             return Err(bad("no 'weight_ih_l0'".into()));
         }
-        sd.finish(torch_name(kind))?;
+        sd.finish(&format!("an {}", torch_name(kind)))?;
         Ok(stack)
     }
 }
