@@ -115,9 +115,14 @@ fn state(
         return Err(Error::arg(
             flag,
             format!(
-                "{} has shape {:?}; expected [num_layers, B, H] = {want:?}",
+                "{} has shape {:?}; expected [num_layers, B, H] = {want:?}{}",
                 path.display(),
-                a.shape
+                a.shape,
+                if unbatched {
+                    format!(" (or [{}, {}] for an unbatched input)", want[0], want[2])
+                } else {
+                    String::new()
+                }
             ),
         ));
     }

@@ -175,10 +175,16 @@ impl RnnStack {
             );
             let has = ih.is_some() && hh.is_some();
             if ih.is_some() != hh.is_some() || (l > 0 && has != with_bias) {
+                let what = match (ih.is_some(), hh.is_some()) {
+                    (true, true) => "both",
+                    (false, false) => "neither",
+                    _ => "only one",
+                };
+                let earlier = if with_bias { "both" } else { "neither" };
                 return Err(bad(format!(
-                    "layer {l} has {} of bias_ih_l{l} and bias_hh_l{l}; a module has both in every layer or \
-                     (bias=False) none",
-                    if ih.is_some() || hh.is_some() { "only some" } else { "neither" }
+                    "layer {l} has {what} of bias_ih_l{l} and bias_hh_l{l}{}; a module has both in every layer \
+                     or (bias=False) none",
+                    if l > 0 && what != "only one" { format!(" but the layers before have {earlier}") } else { String::new() }
                 )));
             }
             with_bias = has;
