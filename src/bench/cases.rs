@@ -596,12 +596,7 @@ pub fn conv_stack_baseline(stack: &ConvStack, input: &[f32]) -> Vec<f32> {
                 .map_val(|v| a.reference(v))
                 .to_f32(),
             Layer::BatchNorm { bn, .. } => {
-                let (f, plane) = (bn.folded_f32(), l.in_shape[2] * l.in_shape[3]);
-                let c = bn.channels();
-                cur.iter()
-                    .enumerate()
-                    .map(|(i, v)| v * f[(i / plane) % c] + f[c + (i / plane) % c])
-                    .collect()
+                cpu::batchnorm::batchnorm(bn, &RefTensor::from_f32(&l.in_shape, &cur)).to_f32()
             }
             Layer::Pool(p) => {
                 cpu::pool2d::pool2d(p, &RefTensor::from_f32(&l.in_shape, &cur), l.out_shape)

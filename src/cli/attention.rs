@@ -165,13 +165,7 @@ pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
     }
     let gpu = dev.open()?;
     let shape = attention_job::validate(&job)?;
-    let (b, l, kv, d) = (
-        job.batch as u64,
-        job.tokens as u64,
-        shape.keys as u64,
-        job.dim as u64,
-    );
-    let flops = shape.core_flops() + 4 * (b * l * d * d + b * kv * d * d);
+    let flops = attention_job::layer_flops(&job, &shape);
     super::note_if_long(&gpu, flops, job.paths.len());
     let report = attention_job::run(&gpu, &job)?;
     if let (Some(path), Some((_, out))) = (&args.output_npy, &report.output) {

@@ -71,10 +71,10 @@ pub fn run(dev: &DeviceArgs, args: &ConvArgs) -> wgsl_nn::Result<bool> {
     ])?;
     let job = args.job()?;
     // Shapes, specs and files are checked before a device is opened.
-    let (stack, ..) = conv_job::prepare(&job)?;
+    let prepared = conv_job::prepare(&job)?;
     let gpu = dev.open()?;
-    super::note_if_long(&gpu, stack.flops(), 1);
-    let report = conv_job::run(&gpu, &job)?;
+    super::note_if_long(&gpu, prepared.0.flops(), 1);
+    let report = conv_job::run_prepared(&gpu, &job, prepared)?;
     if let Some(path) = &args.output_npy {
         wgsl_nn::npy::write_npy(path, &report.stack.output_shape(), &report.output)?;
     }

@@ -84,6 +84,17 @@ pub struct AttentionReport {
     pub rows_without_keys: usize,
 }
 
+/// FLOPs of the whole layer: the four projections and the core.
+pub fn layer_flops(job: &AttentionJob, shape: &AttentionShape) -> u64 {
+    let (b, l, s, d) = (
+        shape.batch as u64,
+        shape.queries as u64,
+        shape.keys as u64,
+        job.dim as u64,
+    );
+    4 * (b * l * d * d + b * s * d * d) + shape.core_flops()
+}
+
 pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
     let s = job.kv_tokens.unwrap_or(job.tokens);
     for (name, v, max) in [
@@ -263,7 +274,7 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
         });
         paths.push(PathResult { path, outcome });
     }
-    let proj = 2 * (2 * b * l * d * d + 2 * b * s * d * d) as u64;
+
     // Row i of batch bb sees key j when the mask keeps j and (causal) j <= i;
     // with the first kept key at j0 that is every row i >= j0.
     let rows_without_keys = (0..b)
@@ -283,7 +294,7 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
         adapter: gpu.summary(),
         job: job.clone(),
         shape,
-        flops: proj + shape.core_flops(),
+        flops: layer_flops(job, &shape),
         checked_rows: rows.len(),
         total_rows,
         paths,

@@ -59,7 +59,7 @@ pub struct ConvReport {
 
 /// Builds and validates everything that needs no GPU, so bad input fails
 /// before a device is opened.
-pub fn prepare(job: &ConvJob) -> Result<(ConvStack, Vec<f32>, String, String)> {
+pub fn prepare(job: &ConvJob) -> Result<Prepared> {
     let specs = spec::parse_stack(&job.layers)?;
     let (shape, input, input_from) = match &job.input_npy {
         Some(path) => {
@@ -120,8 +120,17 @@ pub fn prepare(job: &ConvJob) -> Result<(ConvStack, Vec<f32>, String, String)> {
     Ok((stack, input, weights_from, input_from))
 }
 
+/// The stack with its weights, the input, and where each came from.
+pub type Prepared = (ConvStack, Vec<f32>, String, String);
+
 pub fn run(gpu: &Gpu, job: &ConvJob) -> Result<ConvReport> {
-    let (stack, input, weights_from, input_from) = prepare(job)?;
+    run_prepared(gpu, job, prepare(job)?)
+}
+
+/// `run` for a job already prepared (the CLI prepares before opening a
+/// device, and a state_dict is read once).
+pub fn run_prepared(gpu: &Gpu, job: &ConvJob, prepared: Prepared) -> Result<ConvReport> {
+    let (stack, input, weights_from, input_from) = prepared;
     let geometry = stack.geometry()?;
     let weights = stack.upload(gpu)?;
     // A batch whose activations exceed one storage binding is run in
