@@ -1,7 +1,8 @@
 //! GPU against the f64 reference. The verdict uses the per-element error
-//! bound the reference carries (see `cpu`): what float32 may lose on the
-//! way, scaled by what was summed into each element, so a long reduction or
-//! a cancelling sum is judged fairly. Max abs, max rel, relative L2 and a
+//! bound the reference carries (see `cpu` and `cpu::sum`): what a correct
+//! float32 kernel may lose on the way, in any summation order, so a long
+//! reduction or a cancelling sum is judged fairly and a dropped term is
+//! still caught at K = 65536. Max abs, max rel, relative L2 and a
 //! classic allclose are reported beside it.
 
 use crate::cpu::RefTensor;
@@ -41,6 +42,8 @@ pub struct Check {
     pub overflow: usize,
     /// The worst element relative to its bound.
     pub worst: Option<Worst>,
+    /// Its |gpu - ref| / bound: under 1 passes; how far under is the margin.
+    pub worst_ratio: f64,
     pub allclose: bool,
     pub rule: String,
     pub passed: bool,
@@ -69,6 +72,7 @@ impl Check {
                 ""
             }
         );
+        s.push_str(&format!(", worst err/bound {:.3}", self.worst_ratio));
         if self.failures > 0 {
             s.push_str(&format!(", {} outside the bound", self.failures));
         }
@@ -109,9 +113,12 @@ fn number(v: f64) -> String {
 
 pub fn rule_text() -> String {
     format!(
-        "|gpu - ref| <= {EPS_F32:.3e} * err + {ATOL_FLOOR:.0e} per element, err = the reference's first-order \
-         float32 error bound (one unit per rounding times the magnitude rounded, inputs' errors carried through); \
-         non-finite values must match the reference's; allclose(rtol={ALLCLOSE_RTOL:.0e}, atol={ALLCLOSE_ATOL:.0e}) reported"
+        "|gpu - ref| <= {EPS_F32:.3e} * err + {ATOL_FLOOR:.0e} per element, err = the reference's float32 error \
+         bound: long sums charged {lambda} standard deviations of their rounding walk (from the reference's own \
+         partial sums, any summation order; never above the worst case), other roundings one unit times the \
+         magnitude rounded, inputs' errors carried through; non-finite values must match the reference's; \
+         allclose(rtol={ALLCLOSE_RTOL:.0e}, atol={ALLCLOSE_ATOL:.0e}) reported",
+        lambda = crate::cpu::sum::LAMBDA
     )
 }
 
@@ -212,6 +219,7 @@ pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
         failures,
         nonfinite,
         overflow,
+        worst_ratio: worst.as_ref().map_or(0.0, |(r, _)| *r),
         worst: worst.map(|(_, w)| w),
         allclose,
         rule: rule_text(),

@@ -27,6 +27,7 @@ pub mod geometry;
 pub mod gpu;
 pub mod heatmap;
 pub mod models;
+pub mod mutants;
 pub mod npy;
 pub mod ops;
 pub mod receptive;

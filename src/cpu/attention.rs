@@ -2,10 +2,11 @@
 //! sequences can be checked on a seeded sample of rows: scores, a stable
 //! softmax with the same masks as the GPU, then the weighted sum of values.
 //! Both GPU paths are checked against it; the fused path's online softmax
-//! rescales its running sums once per key, which `Order::Online` adds to
-//! the error bound.
+//! rescales its running sums whenever the running max grows, which
+//! `Order::Online` adds to the error bound.
 
 use super::matmul::linear;
+use super::sum::Acc;
 use super::RefTensor;
 use crate::ops::matmul::Activation;
 
@@ -52,15 +53,16 @@ fn attend_row(
         );
         for &j in &kept {
             let krow = (b * s + j) * w + h * d;
-            let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
+            let mut acc = Acc::new();
             for t in 0..d {
-                let (qv, kv) = (q.val[qrow + h * d + t], k.val[krow + t]);
-                acc += qv * kv;
-                abs += (qv * kv).abs();
-                carried += qv.abs() * k.err[krow + t] + kv.abs() * q.err[qrow + h * d + t];
+                let qi = qrow + h * d + t;
+                acc.add_product(q.val[qi], q.err[qi], k.val[krow + t], k.err[krow + t]);
             }
-            sc.push(alpha * acc);
-            sc_err.push(alpha * (carried + (d as f64 + 3.0) * abs));
+            let score = alpha * acc.sum;
+            sc.push(score);
+            // The dot product, the scale (a rounding per q element or one
+            // on the sum, whichever the kernel does) and the store.
+            sc_err.push(alpha * (acc.bound() + 0.5 * acc.abs) + score.abs());
         }
         if sc.is_empty() {
             continue; // every key hidden: zeros
@@ -70,31 +72,48 @@ fn attend_row(
             continue;
         }
         let m = sc.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let lo = sc.iter().copied().fold(f64::INFINITY, f64::min);
-        let total: f64 = sc.iter().map(|x| (x - m).exp()).sum();
+        let mut l = Acc::new();
+        for x in &sc {
+            l.add((x - m).exp());
+        }
+        let total = l.sum;
         let p: Vec<f64> = sc.iter().map(|x| (x - m).exp() / total).collect();
+        // Relative errors of each weight exp(s_j - m): its score's error and
+        // exp's own (Vulkan allows 3 + 2|x| ulp).
         let own: Vec<f64> = (0..sc.len())
             .map(|j| sc_err[j] + 3.0 + 2.0 * (sc[j] - m).abs())
             .collect();
         let mean_own: f64 = p.iter().zip(&own).map(|(p, o)| p * o).sum();
-        let n = sc.len() as f64;
-        // The online form multiplies each term by up to one rounded exp
-        // per later key; their exponents sum to at most the score range.
+        // The normaliser: its inputs' errors and its own rounding walk.
+        let norm = mean_own + l.rounding() / total + 4.0;
+        // The online form multiplies what it summed so far by a rounded
+        // exp(m_old - m_new) each time the running max grows (never when
+        // it stays: exp(0) is 1), per key or per tile; a tile's max grows
+        // only where some key's does, so the per-key records bound both,
+        // each (3 + 2 dm) ulp of exp and a rounding of the product.
         let extra = match order {
             Order::Stored => 0.0,
-            Order::Online => 3.0 * n + 2.0 * (m - lo),
+            Order::Online => {
+                let (mut run, mut charge) = (sc[0], 0.0);
+                for &x in &sc[1..] {
+                    if x > run {
+                        charge += 4.0 + 2.0 * (x - run);
+                        run = x;
+                    }
+                }
+                charge
+            }
         };
         for t in 0..d {
-            let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
+            let mut acc = Acc::new();
             for (jj, &j) in kept.iter().enumerate() {
                 let vi = (b * s + j) * w + h * d + t;
                 let vv = v.val[vi];
-                acc += p[jj] * vv;
-                abs += (p[jj] * vv).abs();
-                carried += p[jj] * v.err[vi] + vv.abs() * p[jj] * (own[jj] + mean_own + n + 4.0);
+                acc.add(p[jj] * vv);
+                acc.carried += p[jj] * v.err[vi] + vv.abs() * p[jj] * (own[jj] + norm);
             }
-            out[h * d + t] = acc;
-            err[h * d + t] = carried + (n + 3.0 + extra) * abs;
+            out[h * d + t] = acc.sum;
+            err[h * d + t] = acc.bound() + extra * acc.abs + 2.0 * acc.sum.abs();
         }
     }
     (out, err)

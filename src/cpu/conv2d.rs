@@ -4,6 +4,7 @@
 //! Output planes are spread over the cores (the loops inside stay the
 //! obvious ones), so the wide benchmark stack is checked in seconds.
 
+use super::sum::Acc;
 use super::{at4, RefTensor};
 use crate::ops::conv2d::Conv2d;
 
@@ -22,8 +23,6 @@ pub fn conv2d(
     let gout = cout / conv.groups.max(1);
     let ws = [cout, gin, kh, kw];
     let mut y = RefTensor::zeros(&out);
-    // One rounding per term, one for the bias, one for the store.
-    let roundings = (gin * kh * kw + 2) as f64;
     let plane_len = oh * ow;
     // One (batch, output channel) plane: values and error bounds.
     let plane = |p: usize, val: &mut [f64], err: &mut [f64]| {
@@ -32,7 +31,7 @@ pub fn conv2d(
         let bias = bias.map_or(0.0, |bv| f64::from(bv[co]));
         for oy in 0..oh {
             for ox in 0..ow {
-                let (mut acc, mut abs, mut carried) = (bias, bias.abs(), 0.0);
+                let mut acc = Acc::with_offset(bias);
                 for ci in 0..gin {
                     for ky in 0..kh {
                         let iy = (oy * win.stride[0] + ky * win.dilation[0]) as i64
@@ -48,14 +47,14 @@ pub fn conv2d(
                             }
                             let xi = at4(&x.shape, b, g0 + ci, iy as usize, ix as usize);
                             let wv = f64::from(w[at4(&ws, co, ci, ky, kx)]);
-                            acc += wv * x.val[xi];
-                            abs += (wv * x.val[xi]).abs();
-                            carried += wv.abs() * x.err[xi];
+                            acc.add_product(wv, 0.0, x.val[xi], x.err[xi]);
                         }
                     }
                 }
-                val[oy * ow + ox] = acc;
-                err[oy * ow + ox] = carried + roundings * abs;
+                // The bias (first or last) and the store: a rounding each.
+                let v = acc.sum + bias;
+                val[oy * ow + ox] = v;
+                err[oy * ow + ox] = acc.bound() + bias.abs() + v.abs();
             }
         }
     };

@@ -2,6 +2,7 @@
 //! every input pixel adds x * w[ci,co,ky,kx] at out[iy*s-p+ky*d, ix*s-p+kx*d].
 //! (The GPU gathers instead; the two forms meeting is part of the check.)
 
+use super::sum::Acc;
 use super::{at4, RefTensor};
 use crate::ops::conv_transpose2d::ConvTranspose2d;
 
@@ -17,15 +18,8 @@ pub fn conv_transpose2d(
     let [kh, kw] = ct.kernel;
     let ws = [cin, cout, kh, kw];
     let mut y = RefTensor::zeros(&out);
-    // Sum of |terms| per output, for the rounding part of the bound.
-    let mut abs = vec![0.0; y.val.len()];
-    if let Some(bv) = bias {
-        for (o, (v, a)) in y.val.iter_mut().zip(abs.iter_mut()).enumerate() {
-            let co = (o / (oh * ow)) % cout;
-            *v = f64::from(bv[co]);
-            *a = v.abs();
-        }
-    }
+    let bias_of = |o: usize| bias.map_or(0.0, |bv| f64::from(bv[(o / (oh * ow)) % cout]));
+    let mut sums: Vec<Acc> = (0..y.val.len()).map(|o| Acc::with_offset(bias_of(o))).collect();
     for b in 0..n {
         for ci in 0..cin {
             for iy in 0..h {
@@ -46,9 +40,7 @@ pub fn conv_transpose2d(
                                 }
                                 let wv = f64::from(w[at4(&ws, ci, co, ky, kx)]);
                                 let o = at4(&out, b, co, oy as usize, ox as usize);
-                                y.val[o] += wv * x.val[xi];
-                                abs[o] += (wv * x.val[xi]).abs();
-                                y.err[o] += wv.abs() * x.err[xi];
+                                sums[o].add_product(wv, 0.0, x.val[xi], x.err[xi]);
                             }
                         }
                     }
@@ -56,9 +48,11 @@ pub fn conv_transpose2d(
             }
         }
     }
-    let roundings = (cin * kh * kw + 2) as f64;
-    for (e, a) in y.err.iter_mut().zip(&abs) {
-        *e += roundings * a;
+    for (o, acc) in sums.iter().enumerate() {
+        let b = bias_of(o);
+        y.val[o] = acc.sum + b;
+        // The bias (first or last) and the store: a rounding each.
+        y.err[o] = acc.bound() + b.abs() + y.val[o].abs();
     }
     if ct.relu {
         y.relu()

@@ -1,32 +1,53 @@
 //! Reference layer norm over the last axis (biased variance, as PyTorch).
 //!
-//! Error carried (first order, units of eps): the deviation x - mean is off
-//! by at most 2 * the row's largest input error plus the mean's rounding
-//! (D * (|mean| + max|x|)); that passes through 1/sigma to z, and through
-//! sigma's own relative error to |z| once more.
+//! Error carried (first order, units of eps), following the kernel's
+//! two-pass order: the mean's sum (its rounding walk, `sum::Acc`, and the
+//! inputs' errors) and division; each deviation x - mean its input's and
+//! the mean's errors and a rounding; the sum of squared deviations the
+//! same way, relative; var + eps, sqrt and the reciprocal a few units
+//! relative (halved through the square root); then z = dev / sigma and
+//! y = z * gamma + beta a rounding each.
 
+use super::sum::Acc;
 use super::RefTensor;
 
 pub fn layernorm(x: &RefTensor, gamma: &[f32], beta: &[f32], eps: f32) -> RefTensor {
     let d = *x.shape.last().unwrap_or(&1);
     let mut y = RefTensor::zeros(&x.shape);
     for row in 0..x.val.len() / d.max(1) {
-        let xs = &x.val[row * d..(row + 1) * d];
-        let mean = xs.iter().sum::<f64>() / d as f64;
-        let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / d as f64;
+        let (xs, es) = (
+            &x.val[row * d..(row + 1) * d],
+            &x.err[row * d..(row + 1) * d],
+        );
+        let mut sum = Acc::new();
+        for (&v, &e) in xs.iter().zip(es) {
+            sum.add(v);
+            sum.carried += e;
+        }
+        let mean = sum.sum / d as f64;
+        let mean_err = sum.bound() / d as f64 + mean.abs();
+        let dev_err = |j: usize| es[j] + mean_err + (xs[j] - mean).abs();
+        let mut squares = Acc::new();
+        for j in 0..d {
+            let dev = xs[j] - mean;
+            squares.add(dev * dev);
+            squares.carried += 2.0 * dev.abs() * dev_err(j);
+        }
+        let var = squares.sum / d as f64;
         let sigma = (var + f64::from(eps)).sqrt();
-        let max_err = x.err[row * d..(row + 1) * d]
-            .iter()
-            .copied()
-            .fold(0.0, f64::max);
-        let max_abs = xs.iter().map(|v| v.abs()).fold(0.0, f64::max);
-        let dev_err = 2.0 * max_err + (d as f64 + 2.0) * (mean.abs() + max_abs);
+        // Relative error of var + eps: the squares' bound and the division
+        // on var, the addition on the total.
+        let shifted = var + f64::from(eps);
+        let rel_shifted = (squares.bound() / d as f64 + var) / shifted + 1.0;
+        // sqrt halves it; sqrt and the reciprocal add a few units each.
+        let rel_inv = rel_shifted / 2.0 + 4.0;
         for j in 0..d {
             let z = (xs[j] - mean) / sigma;
             let (g, b) = (f64::from(gamma[j]), f64::from(beta[j]));
-            y.val[row * d + j] = z * g + b;
-            let z_err = (1.0 + z.abs()) * dev_err / sigma + z.abs() * (d as f64 + 6.0);
-            y.err[row * d + j] = g.abs() * z_err + 3.0 * ((g * z).abs() + b.abs());
+            let v = z * g + b;
+            y.val[row * d + j] = v;
+            let z_err = dev_err(j) / sigma + z.abs() * (rel_inv + 1.0);
+            y.err[row * d + j] = g.abs() * z_err + (g * z).abs() + v.abs();
         }
     }
     y

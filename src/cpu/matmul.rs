@@ -1,5 +1,6 @@
 //! Reference matrix product over strided views, mirroring `ops::matmul`.
 
+use super::sum::Acc;
 use super::RefTensor;
 use crate::ops::matmul::{Activation, Matmul, View};
 
@@ -28,21 +29,22 @@ pub fn matmul_into(
         for i in 0..mm.batches[1] {
             for r in 0..mm.m {
                 for col in 0..mm.n {
-                    let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
+                    let bias = bias.map_or(0.0, |bv| f64::from(bv[col]));
+                    let mut acc = Acc::with_offset(bias / alpha.abs().max(f64::MIN_POSITIVE));
                     for k in 0..mm.k {
                         let (ai, bi) = (
                             at(&av, o, i, r, k, mm.trans_a),
                             at(&bv, o, i, k, col, mm.trans_b),
                         );
-                        acc += a.val[ai] * b.val[bi];
-                        abs += (a.val[ai] * b.val[bi]).abs();
-                        carried += a.val[ai].abs() * b.err[bi] + b.val[bi].abs() * a.err[ai];
+                        acc.add_product(a.val[ai], a.err[ai], b.val[bi], b.err[bi]);
                     }
-                    let bias = bias.map_or(0.0, |bv| f64::from(bv[col]));
-                    let pre = alpha * acc + bias;
-                    // One rounding per term, the scale, the bias, the store.
-                    let mut err = alpha.abs() * carried
-                        + (mm.k as f64 + 3.0) * (alpha.abs() * abs + bias.abs());
+                    let pre = alpha * acc.sum + bias;
+                    // The sum, then one rounding each for the scale, the
+                    // bias and the store, on the magnitudes they round.
+                    let mut err = alpha.abs() * acc.bound()
+                        + 2.0 * (alpha * acc.sum).abs()
+                        + bias.abs()
+                        + pre.abs();
                     let val = match mm.act {
                         Activation::None => pre,
                         Activation::Relu => {

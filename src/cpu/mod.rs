@@ -3,9 +3,12 @@
 //!
 //! A reference tensor carries, beside each value, a first-order bound on
 //! the error a float32 computation of it may make, in units of eps_f32
-//! (`err`): each op adds one unit per rounding times the magnitude rounded
-//! (for a sum of K products, (K + 2) * sum|a_i b_i|) and passes its inputs'
-//! bounds through its own slopes. `check` judges the GPU by it:
+//! (`err`): each op adds what its own roundings may cost and passes its
+//! inputs' bounds through its own slopes (linearly, so errors that happen
+//! to agree in sign are still covered). A few roundings are charged their
+//! worst case, one unit times the magnitude rounded; a long sum is charged
+//! what its rounding walk may reach (`sum::Acc`, probabilistic, never above
+//! the worst case). `check` judges the GPU by it:
 //! |gpu - ref| <= eps_f32 * err (+ a tiny floor).
 
 pub mod activation;
@@ -14,12 +17,14 @@ pub mod baseline;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod conv_transpose2d;
+pub mod float32;
 pub mod layernorm;
 pub mod matmul;
 pub mod pool2d;
 pub mod rnn;
 pub mod sequence;
 pub mod softmax;
+pub mod sum;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefTensor {

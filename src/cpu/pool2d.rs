@@ -1,5 +1,6 @@
 //! Reference max and average pooling with PyTorch's semantics.
 
+use super::sum::Acc;
 use super::{at4, RefTensor};
 use crate::ops::pool2d::{Pool2d, PoolKind};
 
@@ -9,7 +10,6 @@ pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
     let win = &pool.window;
     let len = n * c * oh * ow;
     let (mut val, mut err) = (vec![0.0; len], vec![0.0; len]);
-    let k = (win.kernel[0] * win.kernel[1]) as f64;
     for b in 0..n {
         for ch in 0..c {
             for oy in 0..oh {
@@ -42,13 +42,12 @@ pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
                             let x1 = (x0 + win.kernel[1] as i64).min(w + win.pad_begin[1] as i64);
                             let padded = (y1 - y0) * (x1 - x0);
                             let (ya, xa, yb, xb) = (y0.max(0), x0.max(0), y1.min(h), x1.min(w));
-                            let (mut s, mut sa, mut se) = (0.0, 0.0, 0.0);
+                            let mut sum = Acc::new();
                             for iy in ya..yb {
                                 for ix in xa..xb {
                                     let i = at4(&x.shape, b, ch, iy as usize, ix as usize);
-                                    s += x.val[i];
-                                    sa += x.val[i].abs();
-                                    se += x.err[i];
+                                    sum.add(x.val[i]);
+                                    sum.carried += x.err[i];
                                 }
                             }
                             let count = if pool.count_include_pad {
@@ -56,9 +55,9 @@ pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
                             } else {
                                 (yb - ya) * (xb - xa)
                             };
-                            val[o] = s / count as f64;
-                            // Roundings of the sum, the division, the store.
-                            err[o] = (se + (k + 2.0) * sa) / count as f64;
+                            val[o] = sum.sum / count as f64;
+                            // The sum, then the division and the store.
+                            err[o] = sum.bound() / count as f64 + 2.0 * val[o].abs();
                         }
                     }
                 }

@@ -4,9 +4,9 @@
 //! Error carried (first order, units of eps_f32), following the kernel's
 //! order of operations:
 //! - a K-term dot product plus its additions (the projection with b_ih; the
-//!   hidden product with b_hh and the projection) adds (K + 3) * the sum of
-//!   the magnitudes summed, and carries its inputs' errors through the
-//!   weights: sum_k |w_k| err_k;
+//!   hidden product with b_hh and the projection) adds its rounding walk
+//!   (`sum::Acc`) and a few units of what it adds last, and carries its
+//!   inputs' errors through the weights: sum_k |w_k| err_k;
 //! - tanh and sigmoid as `cpu::activation` bounds them;
 //! - products carry |a| err_b + |b| err_a, and each elementwise op adds a
 //!   few units of the magnitudes it rounds.
@@ -15,6 +15,7 @@
 //! slope times sum_k |W_hh[k, j]| per step: that growth is real (for a
 //! worst case), and a test that wants a tight bound keeps W_hh small.
 
+use super::sum::Acc;
 use super::RefTensor;
 use crate::ops::rnn::{Rnn, RnnKind};
 
@@ -23,17 +24,17 @@ use super::activation::{sigmoid_val, tanh, Val};
 /// bias + sum_k a_k w[k * stride + col], `extra` (already rounded, with its
 /// error) added last, with the bound of a float32 loop doing the same.
 fn dot(a: &[Val], w: &[f32], stride: usize, col: usize, bias: f32, extra: Val) -> Val {
-    let (mut acc, mut abs, mut carried) = (0.0, 0.0, 0.0);
-    for (k, ak) in a.iter().enumerate() {
-        let wk = f64::from(w[k * stride + col]);
-        acc += ak.v * wk;
-        abs += (ak.v * wk).abs();
-        carried += wk.abs() * ak.e;
-    }
     let bias = f64::from(bias);
+    let mut acc = Acc::with_offset(bias + extra.v);
+    for (k, ak) in a.iter().enumerate() {
+        acc.add_product(ak.v, ak.e, f64::from(w[k * stride + col]), 0.0);
+    }
+    let v = acc.sum + bias + extra.v;
     Val {
-        v: acc + bias + extra.v,
-        e: carried + extra.e + (a.len() as f64 + 3.0) * (abs + bias.abs() + extra.v.abs()),
+        v,
+        // The sum, then the bias and the other product added: a rounding
+        // each on the magnitudes they round.
+        e: acc.bound() + extra.e + 2.0 * (bias.abs() + extra.v.abs()) + 2.0 * v.abs(),
     }
 }
 

@@ -2,9 +2,11 @@
 //! as `ops::softmax`; a fully masked row is zeros.
 //!
 //! Error carried: an error e_j in logit j moves p_j by p_j (e_j + sum_i p_i
-//! e_i); the kernel's own roundings add p_j (S + 4), and exp's (Vulkan
-//! allows 3 + 2|x| ulp) p_j (3 + 2|x_j - max|) plus the same averaged.
+//! e_i); the kernel's own roundings add p_j (4 + the sum's rounding walk
+//! relative to the sum, `sum::Acc`), and exp's (Vulkan allows 3 + 2|x|
+//! ulp) p_j (3 + 2|x_j - max|) plus the same averaged.
 
+use super::sum::Acc;
 use super::RefTensor;
 
 pub fn softmax(x: &RefTensor, causal: bool, key_mask: Option<&[f32]>) -> RefTensor {
@@ -27,13 +29,19 @@ pub fn softmax(x: &RefTensor, causal: bool, key_mask: Option<&[f32]>) -> RefTens
         if m == f64::NEG_INFINITY {
             continue; // every entry masked: zeros
         }
-        let total: f64 = (0..s).filter(kept).map(|j| (xs[j] - m).exp()).sum();
+        let mut sum = Acc::new();
+        for j in (0..s).filter(kept) {
+            sum.add((xs[j] - m).exp());
+        }
+        let total = sum.sum;
+        // The sum's rounding walk, relative to the sum.
+        let sum_rel = sum.rounding() / total;
         let p = |j: usize| (xs[j] - m).exp() / total;
         let own = |j: usize| x.err[base + j] + 3.0 + 2.0 * (xs[j] - m).abs();
         let mean_err: f64 = (0..s).filter(kept).map(|j| p(j) * own(j)).sum();
         for j in (0..s).filter(kept) {
             y.val[base + j] = p(j);
-            y.err[base + j] = p(j) * (own(j) + mean_err + s as f64 + 4.0);
+            y.err[base + j] = p(j) * (own(j) + mean_err + sum_rel + 4.0);
         }
     }
     y
