@@ -97,6 +97,14 @@ impl Tally {
     }
 }
 
+/// Integers in -3..=3, seeded: exact in float32 products and sums.
+fn integers(shape: &[usize], seed: u64) -> Vec<f32> {
+    random_input(shape, seed)
+        .iter()
+        .map(|v| (v * 3.5).round().clamp(-3.0, 3.0))
+        .collect()
+}
+
 fn up(gpu: &Gpu, shape: &[usize], seed: u64) -> Result<(Tensor, Vec<f32>)> {
     let v = random_input(shape, seed);
     Ok((Tensor::upload(gpu, "selftest input", shape, &v)?, v))
@@ -411,6 +419,56 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
                 run_and_compare(gpu, &plan, &c, &reference)
             })();
             t.record(&format!("matmul ({rung})"), &format!("case {i}"), outcome);
+        }
+    }
+    // Exact cases: small integers, whose products and sums float32 holds
+    // exactly in any order (|C| <= 9 K < 2^24), against an error bound of
+    // zero, so a dropped term, tile or split-K slice shows however long K
+    // is, not statistically. K = 70000 crosses the split-K blocks and the
+    // 65535-iteration loop budget with a tail; 65537 is a prime-ish tail.
+    for rung in crate::ops::matmul::KERNELS {
+        gpu.set_kernel("matmul", Some(rung));
+        for (i, (m, n, k)) in [(4, 4, 70_000), (5, 3, 65_537), (33, 17, 1000)]
+            .into_iter()
+            .enumerate()
+        {
+            let outcome = (|| {
+                let (av, bv) = (integers(&[m, k], 26), integers(&[k, n], 27));
+                let mm = Matmul {
+                    m,
+                    n,
+                    k,
+                    ..Matmul::square(1)
+                };
+                let c = Tensor::poisoned(gpu, "C", &[m, n])?;
+                let views = (
+                    View::dense(m, k, false),
+                    View::dense(k, n, false),
+                    View::dense(m, n, false),
+                );
+                let mut plan = Plan::new();
+                matmul_into(
+                    gpu,
+                    &mut plan,
+                    "selftest exact matmul",
+                    &mm,
+                    (&Tensor::upload(gpu, "A", &[m, k], &av)?, views.0),
+                    (&Tensor::upload(gpu, "B", &[k, n], &bv)?, views.1),
+                    None,
+                    (&c, views.2),
+                )?;
+                let mut reference = RefTensor::zeros(&[m, n]);
+                cpu::matmul::matmul_into(
+                    &mm,
+                    (&RefTensor::from_f32(&[m, k], &av), views.0),
+                    (&RefTensor::from_f32(&[k, n], &bv), views.1),
+                    None,
+                    (&mut reference, views.2),
+                );
+                reference.err.fill(0.0); // exact: nothing may differ
+                run_and_compare(gpu, &plan, &c, &reference)
+            })();
+            t.record(&format!("matmul exact ({rung})"), &format!("case {i}"), outcome);
         }
     }
     gpu.set_kernel("matmul", saved[1].as_deref());

@@ -13,6 +13,14 @@ pub struct SelftestArgs {
     pub all_adapters: bool,
     #[arg(long)]
     pub json: bool,
+    /// Run the planted-fault catalogue instead: every mutant must be
+    /// caught (exit 1 if one is missed).
+    #[arg(long)]
+    pub mutants: bool,
+    /// With --mutants: the small sizes only (the largest, K = 65536 and
+    /// attention L = 8192, take a minute or two on a software adapter).
+    #[arg(long)]
+    pub quick: bool,
 }
 
 pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
@@ -34,6 +42,9 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
     let mut all_ok = true;
     let mut docs = vec![];
     let mut limit_hit = vec![];
+    if args.mutants {
+        return mutants(&gpus, args);
+    }
     for g in &gpus {
         let results = wgsl_nn::selftest::run(g);
         let timed_out: usize = results.iter().map(|r| r.timed_out).sum();
@@ -97,4 +108,68 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
         ));
     }
     Ok(all_ok)
+}
+
+/// `selftest --mutants`: the catalogue on every chosen adapter.
+fn mutants(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
+    let mut all_caught = true;
+    let mut docs = vec![];
+    for g in gpus {
+        let a = g.summary();
+        if !args.json {
+            println!(
+                "adapter: {} ({}, {}, driver {} {})",
+                a.name, a.backend, a.device_type, a.driver, a.driver_info
+            );
+            println!(
+                "{:<62} {:<10} {:<24} {:<7} {:>10}  verdict",
+                "mutant", "op", "size", "planted", "err/bound"
+            );
+        }
+        let mut outcomes = vec![];
+        let sizes: &[bool] = if args.quick { &[false] } else { &[false, true] };
+        for m in wgsl_nn::mutants::CATALOGUE {
+            for &big in sizes {
+                let o = m.run(g, big);
+                if !args.json {
+                    println!(
+                        "{:<62} {:<10} {:<24} {:<7} {:>10.3e}  {}",
+                        o.mutant,
+                        o.op,
+                        o.size,
+                        o.planted,
+                        o.err_over_bound,
+                        if o.caught { "caught" } else { "MISSED" }
+                    );
+                    if let Some(e) = &o.error {
+                        println!("    could not judge it: {e}");
+                    }
+                }
+                outcomes.push(o);
+            }
+        }
+        let caught = outcomes.iter().filter(|o| o.caught).count();
+        let in_kernel = outcomes.iter().filter(|o| o.planted == "kernel").count();
+        all_caught &= caught == outcomes.len();
+        if args.json {
+            docs.push(json!({
+                "adapter": a,
+                "mutants": outcomes.len(),
+                "caught": caught,
+                "planted_in_kernels": in_kernel,
+                "passed": caught == outcomes.len(),
+                "runs": outcomes,
+            }));
+        } else {
+            println!(
+                "{caught} of {} mutant runs caught ({in_kernel} planted in the GPU kernels){}\n",
+                outcomes.len(),
+                if caught == outcomes.len() { "" } else { ": SOME MUTANTS WERE MISSED" }
+            );
+        }
+    }
+    if args.json {
+        super::print_json(&json!({ "passed": all_caught, "adapters": docs }));
+    }
+    Ok(all_caught)
 }

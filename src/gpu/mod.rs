@@ -9,6 +9,7 @@ mod run;
 pub mod timer;
 
 pub use adapter::{device_type_name, enumerate, not_found, AdapterChoice, AdapterSummary};
+pub use pipelines::Patch;
 pub use plan::{Binding, Kernel, Plan, Step};
 pub use run::RunTiming;
 
@@ -142,6 +143,18 @@ impl Gpu {
             kernels: Default::default(),
             placeholder: Default::default(),
         })
+    }
+
+    /// Plants a fault in the kernels (`mutants`): until `plant(name, &[])`,
+    /// pipelines of the patched families compile from the patched source.
+    pub fn plant(&self, name: &str, patches: &[Patch]) {
+        self.pipelines.plant(name, patches);
+    }
+
+    /// Pipelines that ran with the planted patch since `plant`: 0 means
+    /// the patch never reached a kernel, and the mutant proves nothing.
+    pub fn planted_hits(&self) -> usize {
+        self.pipelines.planted_hits()
     }
 
     /// The kernel chosen for an op family, if any.

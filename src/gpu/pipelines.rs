@@ -13,6 +13,27 @@ pub struct Cache {
     map: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     /// Time spent creating pipelines, reported apart from run times.
     compile: Mutex<Duration>,
+    /// A planted fault (`wgsl-nn selftest --mutants`): its patches apply to
+    /// every pipeline requested while it is set, and nowhere else.
+    planted: Mutex<Option<Planted>>,
+}
+
+/// One text patch of one kernel family's source: every occurrence of
+/// `find` becomes `replace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patch {
+    /// The kernel family (file stem) patched, e.g. "matmul".
+    pub family: &'static str,
+    pub find: &'static str,
+    pub replace: &'static str,
+}
+
+#[derive(Debug, Clone)]
+struct Planted {
+    name: String,
+    patches: Vec<Patch>,
+    /// Pipelines requested with a patch applied.
+    hits: usize,
 }
 
 /// Bounds and division checks always on. naga's per-loop iteration
@@ -60,12 +81,24 @@ impl Cache {
         workgroup_size: u32,
         overrides: &[(&'static str, f64)],
     ) -> Arc<wgpu::ComputePipeline> {
-        let key = key(kernel, workgroup_size, overrides);
+        let mut key = key(kernel, workgroup_size, overrides);
+        let mut source = kernel.source.to_string();
+        if let Ok(mut planted) = self.planted.lock() {
+            if let Some(pl) = planted.as_mut() {
+                for patch in pl.patches.iter().filter(|p| p.family == kernel.family) {
+                    source = source.replace(patch.find, patch.replace);
+                }
+                if source != kernel.source {
+                    pl.hits += 1;
+                    key.push_str(&format!(" mutant={}", pl.name));
+                }
+            }
+        }
         if let Some(p) = self.map.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return p;
         }
         let start = Instant::now();
-        let source = format!("{PRELUDE}\n{}", kernel.source);
+        let source = format!("{PRELUDE}\n{source}");
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(kernel.family),
             source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -97,6 +130,27 @@ impl Cache {
             m.insert(key, pipeline.clone());
         }
         pipeline
+    }
+
+    /// Plants a fault (or clears it with None); later pipelines of the
+    /// patched families compile from the patched source.
+    pub fn plant(&self, name: &str, patches: &[Patch]) {
+        if let Ok(mut p) = self.planted.lock() {
+            *p = (!patches.is_empty()).then(|| Planted {
+                name: name.to_string(),
+                patches: patches.to_vec(),
+                hits: 0,
+            });
+        }
+    }
+
+    /// Pipelines requested with the planted patch applied since `plant`.
+    pub fn planted_hits(&self) -> usize {
+        self.planted
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().map(|p| p.hits))
+            .unwrap_or(0)
     }
 
     pub fn compile_time(&self) -> Duration {

@@ -1,0 +1,59 @@
+//! The planted-fault catalogue on the test adapter: every mutant caught at
+//! its small size, and the long-reduction ones (K = 65536) at the largest
+//! too. `wgsl-nn selftest --mutants` runs every mutant at both sizes.
+
+mod common;
+
+use wgsl_nn::mutants::{Planted, CATALOGUE};
+
+#[test]
+fn every_mutant_is_caught_at_its_small_size() {
+    let gpu = common::gpu();
+    assert!(CATALOGUE.len() >= 24);
+    let in_kernel = CATALOGUE
+        .iter()
+        .filter(|m| matches!(m.planted, Planted::Kernel { .. }))
+        .count();
+    assert!(2 * in_kernel >= CATALOGUE.len(), "{in_kernel} planted in kernels");
+    let missed: Vec<String> = CATALOGUE
+        .iter()
+        .map(|m| m.run(gpu, false))
+        .filter(|o| !o.caught)
+        .map(|o| format!("{} at {}: {:?}", o.mutant, o.size, o.error))
+        .collect();
+    assert!(missed.is_empty(), "missed: {missed:#?}");
+}
+
+#[test]
+fn long_reduction_mutants_are_caught_at_k_65536() {
+    let gpu = common::gpu();
+    for m in CATALOGUE.iter().filter(|m| {
+        m.case == wgsl_nn::mutants::cases::Case::Matmul
+            && (m.name.contains("dropped") || matches!(m.planted, Planted::Product(_)))
+    }) {
+        let o = m.run(gpu, true);
+        assert!(o.caught, "{} at {}: {o:?}", o.mutant, o.size);
+        eprintln!("{} at {}: err/bound {:.1}", o.mutant, o.size, o.err_over_bound);
+    }
+}
+
+/// A mutant whose patch matches nothing proves nothing: it must say so.
+#[test]
+fn a_patch_that_reaches_no_kernel_is_not_counted_as_caught() {
+    use wgsl_nn::gpu::Patch;
+    use wgsl_nn::mutants::{cases::Case, Mutant};
+    let m = Mutant {
+        name: "no such text",
+        case: Case::Matmul,
+        planted: Planted::Kernel {
+            rung: Some(("matmul", "rb4")),
+            patches: &[Patch {
+                family: "matmul",
+                find: "this text is in no kernel",
+                replace: "",
+            }],
+        },
+    };
+    let o = m.run(common::gpu(), false);
+    assert!(!o.caught && o.error.is_some_and(|e| e.contains("never reached")));
+}
