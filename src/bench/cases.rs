@@ -52,6 +52,9 @@ impl OpKind {
 const WIDE_STACK: &str = "conv(k=3,s=2,p=0,out=32) conv(k=5,s=1,p=2,out=64) conv(k=3,s=1,p=1,out=64) conv(k=5,s=2,p=0,out=32)";
 const HEADS: usize = 8;
 const HEAD_DIM: usize = 64;
+/// What a row says when its check did not run in the bench.
+pub const NOT_CHECKED: &str = "not checked in the bench (tests/baseline.rs checks it)";
+
 /// Outputs with more rows than this are checked on a seeded sample.
 const FULL_CHECK_ROWS: usize = 256;
 const SAMPLE_ROWS: usize = 48;
@@ -182,8 +185,8 @@ impl Case {
         })
     }
 
-    /// The optimised CPU baseline, timed (its correctness is tested against
-    /// the reference in tests/baseline.rs).
+    /// The optimised CPU baseline, timed, and its output checked against
+    /// the reference as a GPU row's is (attention: in tests/baseline.rs).
     pub fn cpu_row(&mut self, reps: usize) -> Row {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (imp, (med, lo, hi, _)) = match &self.data {
@@ -224,6 +227,7 @@ impl Case {
             ),
         };
         self.cpu_ms = Some(med);
+        let (passed, checked) = self.check_cpu_baseline();
         Row {
             op: self.op.name().into(),
             shape: self.shape.clone(),
@@ -237,8 +241,8 @@ impl Case {
             gbps: Some(self.bytes as f64 / (med * 1e6)),
             speedup_vs_cpu: Some(1.0),
             reference_ms: None,
-            passed: true,
-            checked: "tested against the reference".into(),
+            passed,
+            checked,
             clock: "wall-clock".into(),
             compile_ms: None,
             note: None,
@@ -389,28 +393,7 @@ impl Case {
                 let got = outs[0].download(gpu)?;
                 let rows = sample_rows(n, seed);
                 let start = std::time::Instant::now();
-                let sub_a: Vec<f32> = rows
-                    .iter()
-                    .flat_map(|&r| a[0][r * n..(r + 1) * n].iter().copied())
-                    .collect();
-                let mut reference = RefTensor::zeros(&[rows.len(), n]);
-                let sub = Matmul {
-                    m: rows.len(),
-                    ..mm
-                };
-                cpu::matmul::matmul_into(
-                    &sub,
-                    (
-                        &RefTensor::from_f32(&[rows.len(), n], &sub_a),
-                        View::dense(rows.len(), n, false),
-                    ),
-                    (
-                        &RefTensor::from_f32(&[n, n], &b[0]),
-                        View::dense(n, n, false),
-                    ),
-                    None,
-                    (&mut reference, View::dense(rows.len(), n, false)),
-                );
+                let reference = matmul_rows_reference(n, &a[0], &b[0], &rows);
                 let ref_ms = start.elapsed().as_secs_f64() * 1e3;
                 Ok(with_note(
                     fell_back,
@@ -492,7 +475,72 @@ impl Case {
     }
 }
 
+/// The f64 reference of rows `rows` of A B (n x n).
+fn matmul_rows_reference(n: usize, a: &[f32], b: &[f32], rows: &[usize]) -> RefTensor {
+    let sub_a: Vec<f32> = rows
+        .iter()
+        .flat_map(|&r| a[r * n..(r + 1) * n].iter().copied())
+        .collect();
+    let mut reference = RefTensor::zeros(&[rows.len(), n]);
+    let sub = Matmul {
+        m: rows.len(),
+        ..Matmul::square(n)
+    };
+    cpu::matmul::matmul_into(
+        &sub,
+        (
+            &RefTensor::from_f32(&[rows.len(), n], &sub_a),
+            View::dense(rows.len(), n, false),
+        ),
+        (&RefTensor::from_f32(&[n, n], b), View::dense(n, n, false)),
+        None,
+        (&mut reference, View::dense(rows.len(), n, false)),
+    );
+    reference
+}
+
 impl Case {
+    /// The CPU baseline's own output against the reference, like a GPU
+    /// row's: (passed, what was compared).
+    fn check_cpu_baseline(&self) -> (bool, String) {
+        match &self.data {
+            Data::Conv { stack, inputs } => {
+                let got = conv_stack_baseline(stack, &inputs[0]);
+                let (reference, _) = self.conv_reference.get_or_init(|| {
+                    let start = std::time::Instant::now();
+                    let r = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &inputs[0]));
+                    (r, start.elapsed().as_secs_f64() * 1e3)
+                });
+                let c = compare(&got, reference);
+                (c.passed, checked(c.elements, c.elements, "elements"))
+            }
+            Data::Matmul { n, a, b } => {
+                let n = *n;
+                let mut c = vec![0.0f32; n * n];
+                baseline::matmul(
+                    &Matmul::square(n),
+                    &a[0],
+                    View::dense(n, n, false),
+                    &b[0],
+                    View::dense(n, n, false),
+                    None,
+                    &mut c,
+                    View::dense(n, n, false),
+                );
+                let rows = sample_rows(n, 0);
+                let got: Vec<f32> = rows
+                    .iter()
+                    .flat_map(|&r| c[r * n..(r + 1) * n].iter().copied())
+                    .collect();
+                let check = compare(&got, &matmul_rows_reference(n, &a[0], &b[0], &rows));
+                (check.passed, checked(rows.len(), n, "rows"))
+            }
+            // Its bound needs the attention reference's row sampling; the
+            // baseline is checked against it in tests/baseline.rs.
+            Data::Attention { .. } => (true, NOT_CHECKED.into()),
+        }
+    }
+
     /// A GPU row whose check compared the given rows (of `width` values)
     /// of `got` with the reference for those rows; the reference's time
     /// counts only when it covered every row.

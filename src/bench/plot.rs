@@ -9,9 +9,46 @@ use std::fmt::Write;
 const PANEL_W: f64 = 420.0;
 const PANEL_H: f64 = 300.0;
 const MARGIN: f64 = 60.0;
-const COLOURS: [&str; 8] = [
+/// Sixteen distinguishable colours; with a marker shape each (cycling
+/// through four, out of step with the colours), no two of up to 64 series
+/// look alike, and up to 16 differ in colour too.
+const COLOURS: [&str; 16] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#7f7f7f", "#000080", "#800000", "#008080", "#ff1493", "#556b2f", "#daa520",
 ];
+
+/// An SVG marker of shape `shape` (0 circle, 1 square, 2 triangle, 3
+/// diamond) at (x, y).
+fn marker(shape: usize, x: f64, y: f64, colour: &str) -> String {
+    match shape % 4 {
+        0 => format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{colour}"/>"#),
+        1 => format!(
+            r#"<rect x="{:.1}" y="{:.1}" width="7" height="7" fill="{colour}"/>"#,
+            x - 3.5,
+            y - 3.5
+        ),
+        2 => format!(
+            r#"<polygon points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{colour}"/>"#,
+            x,
+            y - 4.5,
+            x - 4.0,
+            y + 3.5,
+            x + 4.0,
+            y + 3.5
+        ),
+        _ => format!(
+            r#"<polygon points="{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}" fill="{colour}"/>"#,
+            x,
+            y - 4.5,
+            x + 4.5,
+            y,
+            x,
+            y + 4.5,
+            x - 4.5,
+            y
+        ),
+    }
+}
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -136,21 +173,18 @@ pub fn svg(rows: &[Row], title: &str) -> String {
                 r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
                 path.join(" ")
             );
+            let shape = si / COLOURS.len() + si;
             for &(x, y) in &p {
-                let _ = writeln!(
-                    out,
-                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
-                    px(x),
-                    py(y)
-                );
+                let _ = writeln!(out, "{}", marker(shape, px(x), py(y), colour));
             }
             let ly = y0 + PANEL_H + 56.0 + si as f64 * 16.0;
             let _ = writeln!(
                 out,
-                r#"<line x1="{x0:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+                r#"<line x1="{x0:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="3"/>{}<text x="{:.1}" y="{:.1}">{}</text>"#,
                 ly - 4.0,
                 x0 + 24.0,
                 ly - 4.0,
+                marker(shape, x0 + 12.0, ly - 4.0, colour),
                 x0 + 30.0,
                 ly,
                 esc(name)

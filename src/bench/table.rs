@@ -94,7 +94,9 @@ pub fn text(rows: &[Row]) -> String {
                     .map(|s| format!("{s:.2}x"))
                     .unwrap_or_default(),
                 opt(r.reference_ms, 1),
-                if r.passed {
+                if r.checked == super::cases::NOT_CHECKED {
+                    r.checked.clone()
+                } else if r.passed {
                     // A rung that fell back is timed under its own name:
                     // say so beside the verdict.
                     match r.note.as_deref().filter(|n| n.contains("fell back")) {
@@ -142,14 +144,14 @@ pub fn text(rows: &[Row]) -> String {
 
 /// Markdown table for BENCHMARKS.md.
 pub fn markdown(rows: &[Row]) -> String {
-    let mut out = String::from("| op | shape | implementation | adapter | median ms (min-max) | GFLOP/s | vs CPU baseline | check |\n|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| op | shape | implementation | adapter | median ms (min-max) | GFLOP/s | vs CPU baseline | check | checked | clock |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let time = match (r.median_ms, r.min_ms, r.max_ms) {
             (Some(m), Some(a), Some(b)) => format!("{m:.3} ({a:.3}-{b:.3})"),
             _ => "-".into(),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.op,
             r.shape,
             r.implementation,
@@ -159,8 +161,24 @@ pub fn markdown(rows: &[Row]) -> String {
             r.speedup_vs_cpu
                 .map(|s| format!("{s:.2}x"))
                 .unwrap_or_default(),
-            if r.passed { "pass" } else { "FAIL" }
+            verdict_word(r),
+            r.checked,
+            r.clock
         ));
     }
     out
+}
+
+/// "pass" only where a check ran over every element, "sampled" where it
+/// ran on a sample (the `checked` column says how many), "not checked".
+pub fn verdict_word(r: &Row) -> &'static str {
+    if r.checked == super::cases::NOT_CHECKED {
+        "not checked"
+    } else if !r.passed {
+        "FAIL"
+    } else if r.checked.contains("sample") {
+        "pass (sampled)"
+    } else {
+        "pass"
+    }
 }

@@ -91,21 +91,29 @@ impl Timestamps {
     }
 }
 
-/// Refuses timestamps that miss most of the run. On a GPU: stamps covering
-/// under a fifth of a run that took at least 5 ms of wall clock (the device
-/// was then idle most of the time, or the stamps were not written around
-/// the work). On a CPU adapter, where the wall clock is the device's own
-/// time, any run: stamps under a tenth of the wall clock less 1 ms of
-/// submission overhead (generous: tests share two cores). lavapipe wrote
-/// stamps 0.03-0.05 ms apart around 256^3 products that took 2-5 ms, and
-/// ~0.07 ms around 22 ms texture passes.
+/// Launch overhead a wall clock may add to the device's own time: the
+/// submission, the wait's wake-up and the gaps between dispatches.
+pub const LAUNCH_OVERHEAD_MS: f64 = 0.5;
+
+/// Refuses timestamps that disagree with the run's own wall clock. On a
+/// CPU adapter the wall clock is the device's own time, so the stamps must
+/// cover at least half of it less the launch overhead (agreement within
+/// 2x): lavapipe wrote stamps 0.03-0.05 ms apart around 256^3 products
+/// that took 2-5 ms, and 0.075 ms around a 0.83 ms sm128p product, which a
+/// guard of a tenth let through as a 10x speed-up. On a GPU, where the
+/// stamps are the device's and the wall clock adds submission latency,
+/// they may fall short of it by at most the launch overhead or a half,
+/// whichever allows more. Stamps longer than the wall clock (by more than
+/// rounding) are refused everywhere: the device cannot work longer than
+/// the run that waited for it.
 pub fn covers_wall_clock(times: StepTimes, wall_ms: f64, cpu: bool) -> Result<StepTimes, String> {
     let short = if cpu {
-        times.total_ms < 0.1 * (wall_ms - 1.0)
+        times.total_ms < 0.5 * (wall_ms - LAUNCH_OVERHEAD_MS)
     } else {
-        wall_ms >= 5.0 && times.total_ms < 0.2 * wall_ms
+        times.total_ms < 0.5 * wall_ms && wall_ms - times.total_ms > LAUNCH_OVERHEAD_MS
     };
-    if short {
+    let long = times.total_ms > 1.05 * wall_ms + 0.05;
+    if short || long {
         return Err(format!(
             "timestamps cover {:.3} ms of a {wall_ms:.3} ms run; wall clock used",
             times.total_ms
@@ -200,12 +208,19 @@ mod tests {
             .contains("wall clock"));
         assert!(covers_wall_clock(t(44.0), 48.0, false).is_ok());
         // Short runs are dominated by submission latency on real GPUs.
-        assert!(covers_wall_clock(t(0.05), 1.0, false).is_ok());
-        // On a CPU adapter short runs are checked too...
+        assert!(covers_wall_clock(t(0.05), 0.5, false).is_ok());
+        assert!(covers_wall_clock(t(0.05), 2.0, false).is_err());
+        // On a CPU adapter the stamps must agree within 2x: the sm128p
+        // case stamped at 0.075 ms of a 0.83 ms run is refused.
+        assert!(covers_wall_clock(t(0.075), 0.83, true).is_err());
         assert!(covers_wall_clock(t(0.05), 4.7, true).is_err());
         assert!(covers_wall_clock(t(4.2), 4.7, true).is_ok());
+        assert!(covers_wall_clock(t(2.3), 4.7, true).is_ok());
         // ...with room for the submission itself.
-        assert!(covers_wall_clock(t(0.05), 1.2, true).is_ok());
+        assert!(covers_wall_clock(t(0.05), 0.5, true).is_ok());
+        // Longer than the run that waited for it: impossible.
+        assert!(covers_wall_clock(t(9.0), 4.7, true).is_err());
+        assert!(covers_wall_clock(t(9.0), 4.7, false).is_err());
     }
 
     #[test]
