@@ -114,8 +114,8 @@ fn number(v: f64) -> String {
 pub fn rule_text() -> String {
     format!(
         "|gpu - ref| <= {EPS_F32:.3e} * err + {ATOL_FLOOR:.0e} per element, err = the reference's float32 error \
-         bound: long sums charged {lambda} standard deviations of their rounding walk (from the reference's own \
-         partial sums, any summation order; never above the worst case), other roundings one unit times the \
+         bound: a long sum charged {lambda} u sqrt(V), V its terms' and partial sums' squares in any summation \
+         order (Azuma: a correct kernel exceeds it with probability < 1e-13; never above the worst case), other roundings one unit times the \
          magnitude rounded, inputs' errors carried through; non-finite values must match the reference's; \
          allclose(rtol={ALLCLOSE_RTOL:.0e}, atol={ALLCLOSE_ATOL:.0e}) reported",
         lambda = crate::cpu::sum::LAMBDA

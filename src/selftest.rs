@@ -7,7 +7,7 @@ use crate::cpu::{self, attention as cpu_attn, RefTensor};
 use crate::error::Result;
 use crate::geometry::Window;
 use crate::gpu::{Gpu, Plan};
-use crate::models::conv_stack::random_input;
+use crate::models::conv_stack::random_input as unseeded_input;
 use crate::ops::attention::{sdpa_forward, AttentionPath};
 use crate::ops::batchnorm::{batchnorm_forward, BatchNorm};
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
@@ -96,6 +96,27 @@ impl Tally {
         }
     }
 }
+
+// Added to every seed of the selftest and the mutants' cases:
+// `selftest --seeds N` walks it over 0..N to sweep for false alarms. Per
+// thread, so that tests running side by side do not shift each other.
+thread_local! {
+    static SEED_OFFSET: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Shifts every seed the selftest and the mutant cases use on this thread
+/// (0: the documented ones).
+pub fn set_seed_offset(offset: u64) {
+    SEED_OFFSET.with(|o| o.set(offset));
+}
+
+/// Uniform [-1, 1) inputs from `seed` plus the current offset, which is
+/// 10^6 apart per step so that no two sweeps' seeds meet.
+pub fn seeded_input(shape: &[usize], seed: u64) -> Vec<f32> {
+    let offset = SEED_OFFSET.with(|o| o.get());
+    unseeded_input(shape, seed + 1_000_000 * offset)
+}
+use seeded_input as random_input;
 
 /// Integers in -3..=3, seeded: exact in float32 products and sums.
 fn integers(shape: &[usize], seed: u64) -> Vec<f32> {

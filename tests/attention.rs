@@ -828,6 +828,34 @@ fn every_attention_rung_matches_the_reference() {
                 order,
             );
             let labels: Vec<&str> = plan.steps.iter().map(|s| s.label.as_str()).collect();
+            // The forced rung is what ran (flash and fused_tex may refuse a
+            // shape or an adapter, and say so: checked below and in their
+            // own tests).
+            let entries: Vec<&str> = plan.steps.iter().map(|s| s.kernel.entry).collect();
+            let own = match kernel {
+                "composed" => Some("softmax"),
+                "fused_scalar" => Some("attention_fused"),
+                "fused" => Some("attention_fused_vec4"),
+                _ => None,
+            };
+            if kernel == "fused_tex" {
+                let sh = AttentionShape {
+                    batch: b,
+                    queries: l,
+                    keys: s,
+                    heads,
+                    head_dim: d,
+                };
+                let ran = entries.iter().any(|x| x.starts_with("attention_tex"));
+                let why = wgsl_nn::ops::attention_tex::unsupported(&g, &sh);
+                assert_eq!(ran, why.is_none(), "fused_tex ran: {ran}, refused: {why:?}, {entries:?}");
+            }
+            if let Some(e) = own {
+                assert!(
+                    entries.iter().any(|x| x.starts_with(e)),
+                    "forced {kernel}: expected {e} to run, ran {entries:?}"
+                );
+            }
             if kernel == "flash" {
                 let sh = AttentionShape {
                     batch: b,

@@ -278,7 +278,12 @@ fn every_conv_rung_matches_the_reference() {
         g.set_kernel("conv2d", Some(kernel));
         for (i, mut c) in cases.into_iter().enumerate() {
             c.relu = i % 2 == 0;
-            check_on(&g, kernel, c, 1500 + i as u64);
+            let ran = check_on(&g, kernel, c, 1500 + i as u64);
+            let want = expected_entry(&g, kernel, c);
+            assert!(
+                ran.iter().any(|l| l.contains(&format!("[{want}"))),
+                "forced {kernel}: expected {want} to run, ran {ran:?}"
+            );
         }
     }
 }
@@ -396,7 +401,32 @@ fn check_on(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case, seed: u64) -> Vec<Stri
         &format!("{kernel}: {c:?} ({})", plan.steps[0].label),
         &compare(&y.download(g).unwrap(), &reference),
     );
-    plan.steps.iter().map(|s| s.label.clone()).collect()
+    plan.steps
+        .iter()
+        .map(|s| format!("{} [{}]", s.label, s.kernel.entry))
+        .collect()
+}
+
+/// The entry point that must run when `kernel` is forced for a conv with
+/// groups = 1: the rung's own, or its documented stand-in (gemm takes
+/// 1x1 convs only and hands the rest to igemm; tex needs what
+/// `conv2d_tex::unsupported` names, subgroups above all).
+fn expected_entry(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case) -> &'static str {
+    let conv = c.conv();
+    let out = conv.output_shape(&[c.n, c.cin, c.h, c.w], "case").unwrap();
+    let pointwise = conv.window.kernel == [1, 1]
+        && conv.window.stride == [1, 1]
+        && conv.window.pad_begin == [0, 0]
+        && conv.window.pad_end == [0, 0];
+    match kernel {
+        "direct" => "conv2d_direct",
+        "row4" => "conv2d_row4",
+        "gemm" if pointwise => "matmul_",
+        "igemm" | "gemm" => "conv2d_igemm",
+        "tex" if wgsl_nn::ops::conv2d_tex::unsupported(g, &conv, &out).is_none() => "matmul_tex",
+        "tex" => "conv2d_igemm",
+        other => panic!("no rung {other}"),
+    }
 }
 
 /// The texture rung under a small max_texture_dimension_2d: images are

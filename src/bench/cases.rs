@@ -49,7 +49,7 @@ impl OpKind {
     }
 }
 
-const WIDE_STACK: &str = "conv(k=3,s=2,p=0,out=32) conv(k=5,s=1,p=2,out=64) conv(k=3,s=1,p=1,out=64) conv(k=5,s=2,p=0,out=32)";
+pub use crate::models::conv_stack::WIDE_STACK;
 const HEADS: usize = 8;
 const HEAD_DIM: usize = 64;
 /// What a row says when its check did not run in the bench.

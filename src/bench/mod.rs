@@ -1,7 +1,8 @@
 //! Sweeps behind `wgsl-nn bench` and `cargo bench`: every row is checked
 //! against the f64 reference before it is timed (a failed row gets no
-//! speed), the GPU is timed by its own clock with inputs rotated between two
-//! buffers, and the CPU side by the optimised baseline (`cpu::baseline`)
+//! speed), the GPU is timed by its own clock (timestamps where they agree
+//! with the wall clock) with inputs rotated between two buffers on CPU
+//! adapters (on GPUs the runs go back to back), and the CPU side by the optimised baseline (`cpu::baseline`)
 //! beside the reference's time where the reference ran in full.
 
 pub mod cases;

@@ -109,9 +109,11 @@ fn attend_row(
             for (jj, &j) in kept.iter().enumerate() {
                 let vi = (b * s + j) * w + h * d + t;
                 let vv = v.val[vi];
-                acc.add(p[jj] * vv);
-                acc.carried += p[jj] * v.err[vi] + vv.abs() * p[jj] * (own[jj] + norm);
+                // v's error through p; p's own (relative) error through v.
+                acc.add_product(p[jj], p[jj] * own[jj], vv, v.err[vi]);
             }
+            // The normaliser's error is common to every weight: linear.
+            acc.carried += acc.sum.abs() * norm;
             out[h * d + t] = acc.sum;
             err[h * d + t] = acc.bound() + extra * acc.abs + 2.0 * acc.sum.abs();
         }

@@ -21,8 +21,7 @@ pub fn layernorm(x: &RefTensor, gamma: &[f32], beta: &[f32], eps: f32) -> RefTen
         );
         let mut sum = Acc::new();
         for (&v, &e) in xs.iter().zip(es) {
-            sum.add(v);
-            sum.carried += e;
+            sum.add_carrying(v, 1.0, e);
         }
         let mean = sum.sum / d as f64;
         let mean_err = sum.bound() / d as f64 + mean.abs();
@@ -30,8 +29,7 @@ pub fn layernorm(x: &RefTensor, gamma: &[f32], beta: &[f32], eps: f32) -> RefTen
         let mut squares = Acc::new();
         for j in 0..d {
             let dev = xs[j] - mean;
-            squares.add(dev * dev);
-            squares.carried += 2.0 * dev.abs() * dev_err(j);
+            squares.add_carrying(dev * dev, 2.0 * dev, dev_err(j));
         }
         let var = squares.sum / d as f64;
         let sigma = (var + f64::from(eps)).sqrt();

@@ -46,8 +46,7 @@ pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
                             for iy in ya..yb {
                                 for ix in xa..xb {
                                     let i = at4(&x.shape, b, ch, iy as usize, ix as usize);
-                                    sum.add(x.val[i]);
-                                    sum.carried += x.err[i];
+                                    sum.add_carrying(x.val[i], 1.0, x.err[i]);
                                 }
                             }
                             let count = if pool.count_include_pad {

@@ -29,7 +29,8 @@
 //! worst case. `tests/verdict.rs` shows both sides: correct sums in every
 //! order stay well inside, planted faults land far outside.
 
-/// Standard deviations of the rounding walk a correct kernel may reach.
+/// The multiple of u sqrt(V) charged (Azuma's lambda: a correct kernel's
+/// error exceeds it with probability at most 2 exp(-LAMBDA^2 / 2)).
 pub const LAMBDA: f64 = 8.0;
 
 /// Running statistics of one sum, gathered as the reference adds in f64.
@@ -53,8 +54,51 @@ pub struct Acc {
     prev: f64,
     /// Terms added.
     pub n: usize,
-    /// Input errors carried through the terms' slopes, eps units.
+    /// Input errors carried linearly (eps units), as `carried` adds them.
     pub carried: f64,
+    /// The input errors of the two factors of each term, through their
+    /// slopes (`carry`).
+    through: [Carried; 2],
+}
+
+/// Input errors e_i carried through slopes c_i. Linearly, sum |c_i| e_i
+/// is the worst case: every error at its bound, with the slope's sign.
+/// But upstream errors are made by other sums' roundings, unrelated to
+/// these slopes: split each into a part common to all (at most the mean
+/// bound, through |sum c_i|) and independent parts (their bounds already
+/// at LAMBDA deviations, so sqrt(sum c_i^2 e_i^2) holds them at the same
+/// level). Random-signed slopes (weights) then grow an error like
+/// sqrt(K), as it grows; same-signed ones (an average) keep the linear
+/// charge, which an error common to all inputs reaches.
+#[derive(Debug, Clone, Copy, Default)]
+struct Carried {
+    linear: f64,
+    squares: f64,
+    slopes: f64,
+    errors: f64,
+    n: usize,
+}
+
+impl Carried {
+    #[inline]
+    fn add(&mut self, slope: f64, e: f64) {
+        if e == 0.0 {
+            return;
+        }
+        self.linear += slope.abs() * e;
+        self.squares += (slope * e) * (slope * e);
+        self.slopes += slope;
+        self.errors += e;
+        self.n += 1;
+    }
+
+    fn bound(&self) -> f64 {
+        if self.n == 0 {
+            return 0.0;
+        }
+        let common = self.slopes.abs() * self.errors / self.n as f64;
+        (common + self.squares.sqrt()).min(self.linear)
+    }
 }
 
 impl Acc {
@@ -95,7 +139,15 @@ impl Acc {
     #[inline]
     pub fn add_product(&mut self, a: f64, ea: f64, b: f64, eb: f64) {
         self.add(a * b);
-        self.carried += a.abs() * eb + b.abs() * ea;
+        self.through[0].add(b, ea);
+        self.through[1].add(a, eb);
+    }
+
+    /// Adds a term t whose input error e reaches it through `slope`.
+    #[inline]
+    pub fn add_carrying(&mut self, t: f64, slope: f64, e: f64) {
+        self.add(t);
+        self.through[0].add(slope, e);
     }
 
     /// The float32 rounding error of forming and adding the terms, in
@@ -115,7 +167,7 @@ impl Acc {
     /// Rounding plus carried input errors: the sum's whole bound before
     /// anything is done to the result.
     pub fn bound(&self) -> f64 {
-        self.carried + self.rounding()
+        self.carried + self.through[0].bound() + self.through[1].bound() + self.rounding()
     }
 }
 

@@ -407,6 +407,9 @@ impl ConvStack {
     }
 }
 
+/// The benchmarks' wide stack (1-32-64-64-32 channels on 128 x 128).
+pub const WIDE_STACK: &str = "conv(k=3,s=2,p=0,out=32) conv(k=5,s=1,p=2,out=64) conv(k=3,s=1,p=1,out=64) conv(k=5,s=2,p=0,out=32)";
+
 /// A seeded input in [-1, 1).
 pub fn random_input(shape: &[usize], seed: u64) -> Vec<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

@@ -8,7 +8,7 @@ use crate::cpu::{self, attention as cpu_attn, RefTensor};
 use crate::error::Result;
 use crate::geometry::Window;
 use crate::gpu::{Gpu, Plan};
-use crate::models::conv_stack::random_input;
+use crate::selftest::seeded_input as random_input;
 use crate::ops::attention::{sdpa_forward, AttentionPath};
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
 use crate::ops::layernorm::{layernorm_forward, EPS};

@@ -8,6 +8,7 @@
 
 pub mod cases;
 pub mod products;
+pub mod sweep;
 
 use crate::cpu::float32::Fault;
 use crate::gpu::{Gpu, Patch};

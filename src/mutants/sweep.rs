@@ -1,0 +1,97 @@
+//! The other side of the proof: correct kernels at the largest sizes the
+//! tool runs, on every rung of every ladder, must pass (no false alarms).
+//! `wgsl-nn selftest --seeds N --large` repeats them over seeds.
+
+use super::cases::Case;
+use crate::check::{compare, Check};
+use crate::cpu::RefTensor;
+use crate::error::Result;
+use crate::gpu::{Gpu, Plan};
+use crate::models::conv_stack::{ConvStack, WIDE_STACK};
+use crate::ops::rnn::RnnKind;
+use crate::tensor::Tensor;
+
+/// The ladders swept, and their rungs.
+const LADDERS: [(&str, &[&str]); 4] = [
+    ("matmul", &crate::ops::matmul::KERNELS),
+    ("conv2d", &crate::ops::conv2d::KERNELS),
+    ("attention", &crate::ops::attention::KERNELS),
+    ("softmax", &["rows", "lanes"]),
+];
+
+/// The cases of each family at their largest size.
+fn cases(family: &str) -> Vec<Case> {
+    match family {
+        "matmul" => vec![Case::Matmul, Case::Square],
+        "conv2d" => vec![Case::Conv { groups: 1 }, Case::Conv { groups: 2 }],
+        "attention" => vec![
+            Case::Attention {
+                causal: false,
+                key_mask: false,
+            },
+            Case::Attention {
+                causal: true,
+                key_mask: false,
+            },
+            Case::Attention {
+                causal: false,
+                key_mask: true,
+            },
+        ],
+        _ => vec![Case::Softmax { scale: 1.0 }, Case::Softmax { scale: 100.0 }],
+    }
+}
+
+/// The wide stack at batch 2 (the per-element reductions of the
+/// benchmarks' batch-16 stack, an eighth of the elements), seeded.
+pub fn wide_stack(gpu: &Gpu, seed: u64) -> Result<Check> {
+    let specs = crate::spec::parse_stack(WIDE_STACK)?;
+    let mut stack = ConvStack::new(&specs, [2, 1, 128, 128])?;
+    stack.randomize(seed);
+    let n: usize = stack.input_shape.iter().product();
+    let x = crate::selftest::seeded_input(&[n], seed + 1);
+    let weights = stack.upload(gpu)?;
+    let mut plan = Plan::new();
+    let xt = Tensor::upload(gpu, "input", &stack.input_shape, &x)?;
+    let y = stack.forward_gpu(gpu, &weights, &xt, &mut plan)?;
+    gpu.run(&plan)?;
+    let got = y.download(gpu)?;
+    Ok(compare(
+        &got,
+        &stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &x)),
+    ))
+}
+
+/// Every rung of every ladder on its largest cases, plus the ops with one
+/// kernel and the wide stack: (what ran, its verdict or why it could not).
+pub fn correct_at_largest(gpu: &Gpu, seed: u64) -> Vec<(String, Result<Check>)> {
+    let mut out = vec![];
+    for (family, rungs) in LADDERS {
+        let saved = gpu.kernel_for(family);
+        for rung in rungs {
+            gpu.set_kernel(family, Some(rung));
+            for case in cases(family) {
+                let what = format!("{family} ({rung}) {:?} at {}", case, case.size(true));
+                out.push((what, case.run(gpu, true, &|_| {})));
+            }
+        }
+        gpu.set_kernel(family, saved.as_deref());
+    }
+    for case in [
+        Case::LayerNorm { spread: 1.0 },
+        Case::LayerNorm { spread: 1e-3 },
+        Case::AvgPool,
+        Case::Rnn(RnnKind::Elman),
+        Case::Rnn(RnnKind::Gru),
+        Case::Rnn(RnnKind::Lstm),
+    ] {
+        out.push((format!("{case:?} at {}", case.size(true)), case.run(gpu, true, &|_| {})));
+    }
+    let conv_saved = gpu.kernel_for("conv2d");
+    for rung in crate::ops::conv2d::KERNELS {
+        gpu.set_kernel("conv2d", Some(rung));
+        out.push((format!("wide stack 2x1x128x128 ({rung})"), wide_stack(gpu, 60 + seed)));
+    }
+    gpu.set_kernel("conv2d", conv_saved.as_deref());
+    out
+}
