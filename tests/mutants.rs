@@ -6,8 +6,16 @@ mod common;
 
 use wgsl_nn::mutants::{Planted, CATALOGUE};
 
+/// A planted patch and a forced rung are the device's state while they
+/// last: the tests of this file share one device, so they take turns.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn every_mutant_is_caught_at_its_small_size() {
+    let _turn = serial();
     let gpu = common::gpu();
     assert!(CATALOGUE.len() >= 24);
     let in_kernel = CATALOGUE
@@ -26,6 +34,7 @@ fn every_mutant_is_caught_at_its_small_size() {
 
 #[test]
 fn long_reduction_mutants_are_caught_at_k_65536() {
+    let _turn = serial();
     let gpu = common::gpu();
     for m in CATALOGUE.iter().filter(|m| {
         m.case == wgsl_nn::mutants::cases::Case::Matmul
@@ -40,6 +49,7 @@ fn long_reduction_mutants_are_caught_at_k_65536() {
 /// A mutant whose patch matches nothing proves nothing: it must say so.
 #[test]
 fn a_patch_that_reaches_no_kernel_is_not_counted_as_caught() {
+    let _turn = serial();
     use wgsl_nn::gpu::Patch;
     use wgsl_nn::mutants::{cases::Case, Mutant};
     let m = Mutant {
@@ -63,6 +73,7 @@ fn a_patch_that_reaches_no_kernel_is_not_counted_as_caught() {
 /// `scripts/verdict_sweep.sh`).
 #[test]
 fn the_selftest_passes_under_other_seeds() {
+    let _turn = serial();
     let gpu = common::gpu();
     for seed in [1, 2] {
         wgsl_nn::selftest::set_seed_offset(seed);
