@@ -118,6 +118,48 @@ pub fn seeded_input(shape: &[usize], seed: u64) -> Vec<f32> {
 }
 use seeded_input as random_input;
 
+/// A dense product C = act(op(A) op(B) + bias) as a plan writing a
+/// poisoned C, with its f64 reference: the selftest's and the mutants'.
+pub fn dense_matmul(
+    gpu: &Gpu,
+    label: &str,
+    mm: &Matmul,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+) -> Result<(Plan, Tensor, RefTensor)> {
+    let (m, n, k) = (mm.m, mm.n, mm.k);
+    let a_shape = if mm.trans_a { [k, m] } else { [m, k] };
+    let b_shape = if mm.trans_b { [n, k] } else { [k, n] };
+    let views = (
+        View::dense(a_shape[0], a_shape[1], false),
+        View::dense(b_shape[0], b_shape[1], false),
+        View::dense(m, n, false),
+    );
+    let c = Tensor::poisoned(gpu, "C", &[m, n])?;
+    let bias_t = bias.map(|v| Tensor::upload(gpu, "bias", &[n], v)).transpose()?;
+    let mut plan = Plan::new();
+    matmul_into(
+        gpu,
+        &mut plan,
+        label,
+        mm,
+        (&Tensor::upload(gpu, "A", &a_shape, a)?, views.0),
+        (&Tensor::upload(gpu, "B", &b_shape, b)?, views.1),
+        bias_t.as_ref(),
+        (&c, views.2),
+    )?;
+    let mut reference = RefTensor::zeros(&[m, n]);
+    cpu::matmul::matmul_into(
+        mm,
+        (&RefTensor::from_f32(&a_shape, a), views.0),
+        (&RefTensor::from_f32(&b_shape, b), views.1),
+        bias,
+        (&mut reference, views.2),
+    );
+    Ok((plan, c, reference))
+}
+
 /// Integers in -3..=3, seeded: exact in float32 products and sums.
 fn integers(shape: &[usize], seed: u64) -> Vec<f32> {
     random_input(shape, seed)
@@ -392,14 +434,11 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
         .enumerate()
         {
             let outcome = (|| {
-                let (a_shape, b_shape) = (
-                    if ta { [k, m] } else { [m, k] },
-                    if tb { [n, k] } else { [k, n] },
-                );
-                let ((a, av), (b, bv), (bias, biasv)) = (
-                    up(gpu, &a_shape, 9)?,
-                    up(gpu, &b_shape, 10)?,
-                    up(gpu, &[n], 11)?,
+                let (a_shape, b_shape) = ([m, k], [k, n]);
+                let (av, bv, biasv) = (
+                    random_input(&a_shape, 9),
+                    random_input(&b_shape, 10),
+                    random_input(&[n], 11),
                 );
                 let mm = Matmul {
                     m,
@@ -412,31 +451,8 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
                     act,
                     alpha: 1.0,
                 };
-                let c = Tensor::poisoned(gpu, "C", &[m, n])?;
-                let views = (
-                    View::dense(a_shape[0], a_shape[1], false),
-                    View::dense(b_shape[0], b_shape[1], false),
-                    View::dense(m, n, false),
-                );
-                let mut plan = Plan::new();
-                matmul_into(
-                    gpu,
-                    &mut plan,
-                    "selftest matmul",
-                    &mm,
-                    (&a, views.0),
-                    (&b, views.1),
-                    Some(&bias),
-                    (&c, views.2),
-                )?;
-                let mut reference = RefTensor::zeros(&[m, n]);
-                cpu::matmul::matmul_into(
-                    &mm,
-                    (&RefTensor::from_f32(&a_shape, &av), views.0),
-                    (&RefTensor::from_f32(&b_shape, &bv), views.1),
-                    Some(&biasv),
-                    (&mut reference, views.2),
-                );
+                let (plan, c, reference) =
+                    dense_matmul(gpu, "selftest matmul", &mm, &av, &bv, Some(&biasv))?;
                 run_and_compare(gpu, &plan, &c, &reference)
             })();
             t.record(&format!("matmul ({rung})"), &format!("case {i}"), outcome);
@@ -461,31 +477,8 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
                     k,
                     ..Matmul::square(1)
                 };
-                let c = Tensor::poisoned(gpu, "C", &[m, n])?;
-                let views = (
-                    View::dense(m, k, false),
-                    View::dense(k, n, false),
-                    View::dense(m, n, false),
-                );
-                let mut plan = Plan::new();
-                matmul_into(
-                    gpu,
-                    &mut plan,
-                    "selftest exact matmul",
-                    &mm,
-                    (&Tensor::upload(gpu, "A", &[m, k], &av)?, views.0),
-                    (&Tensor::upload(gpu, "B", &[k, n], &bv)?, views.1),
-                    None,
-                    (&c, views.2),
-                )?;
-                let mut reference = RefTensor::zeros(&[m, n]);
-                cpu::matmul::matmul_into(
-                    &mm,
-                    (&RefTensor::from_f32(&[m, k], &av), views.0),
-                    (&RefTensor::from_f32(&[k, n], &bv), views.1),
-                    None,
-                    (&mut reference, views.2),
-                );
+                let (plan, c, mut reference) =
+                    dense_matmul(gpu, "selftest exact matmul", &mm, &av, &bv, None)?;
                 reference.err.fill(0.0); // exact: nothing may differ
                 run_and_compare(gpu, &plan, &c, &reference)
             })();

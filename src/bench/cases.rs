@@ -339,11 +339,7 @@ impl Case {
                 let t = time_plans(gpu, &plans, 1, reps)?;
                 let fell_back = fallback_note(self.op, kernel, &plans[0]);
                 let got = outs[0].download(gpu)?;
-                let (reference, ref_ms) = self.conv_reference.get_or_init(|| {
-                    let start = std::time::Instant::now();
-                    let r = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &inputs[0]));
-                    (r, start.elapsed().as_secs_f64() * 1e3)
-                });
+                let (reference, ref_ms) = self.conv_reference(stack, &inputs[0]);
                 let (reference, ref_ms) = (reference, *ref_ms);
                 let c = compare(&got, reference);
                 let mut row = Row::gpu(
@@ -500,17 +496,23 @@ fn matmul_rows_reference(n: usize, a: &[f32], b: &[f32], rows: &[usize]) -> RefT
 }
 
 impl Case {
+    /// The conv stack's f64 reference of the first input and its time,
+    /// computed once.
+    fn conv_reference(&self, stack: &ConvStack, input: &[f32]) -> &(RefTensor, f64) {
+        self.conv_reference.get_or_init(|| {
+            let start = std::time::Instant::now();
+            let r = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, input));
+            (r, start.elapsed().as_secs_f64() * 1e3)
+        })
+    }
+
     /// The CPU baseline's own output against the reference, like a GPU
     /// row's: (passed, what was compared).
     fn check_cpu_baseline(&self) -> (bool, String) {
         match &self.data {
             Data::Conv { stack, inputs } => {
                 let got = conv_stack_baseline(stack, &inputs[0]);
-                let (reference, _) = self.conv_reference.get_or_init(|| {
-                    let start = std::time::Instant::now();
-                    let r = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &inputs[0]));
-                    (r, start.elapsed().as_secs_f64() * 1e3)
-                });
+                let (reference, _) = self.conv_reference(stack, &inputs[0]);
                 let c = compare(&got, reference);
                 (c.passed, checked(c.elements, c.elements, "elements"))
             }

@@ -27,8 +27,8 @@ pub fn layernorm(x: &RefTensor, gamma: &[f32], beta: &[f32], eps: f32) -> RefTen
         let mean_err = sum.bound() / d as f64 + mean.abs();
         let dev_err = |j: usize| es[j] + mean_err + (xs[j] - mean).abs();
         let mut squares = Acc::new();
-        for j in 0..d {
-            let dev = xs[j] - mean;
+        for (j, &v) in xs.iter().enumerate() {
+            let dev = v - mean;
             squares.add_carrying(dev * dev, 2.0 * dev, dev_err(j));
         }
         let var = squares.sum / d as f64;

@@ -12,7 +12,7 @@ use crate::selftest::seeded_input as random_input;
 use crate::ops::attention::{sdpa_forward, AttentionPath};
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
 use crate::ops::layernorm::{layernorm_forward, EPS};
-use crate::ops::matmul::{matmul_into, Activation, Matmul, View};
+use crate::ops::matmul::Matmul;
 use crate::ops::pool2d::{pool2d_forward, Pool2d, PoolKind};
 use crate::ops::rnn::{rnn_forward, Rnn, RnnKind};
 use crate::ops::softmax::{softmax_forward, Mask};
@@ -95,38 +95,17 @@ impl Case {
                     m,
                     n,
                     k,
-                    batches: [1, 1],
-                    trans_a: false,
-                    trans_b: false,
                     bias: true,
-                    act: Activation::None,
-                    alpha: 1.0,
+                    ..Matmul::square(1)
                 };
-                let views = (
-                    View::dense(m, k, false),
-                    View::dense(k, n, false),
-                    View::dense(m, n, false),
-                );
-                let c = Tensor::poisoned(gpu, "C", &[m, n])?;
-                let mut plan = Plan::new();
-                matmul_into(
+                let (plan, c, reference) = crate::selftest::dense_matmul(
                     gpu,
-                    &mut plan,
                     "mutant matmul",
                     &mm,
-                    (&Tensor::upload(gpu, "A", &[m, k], &av)?, views.0),
-                    (&Tensor::upload(gpu, "B", &[k, n], &bv)?, views.1),
-                    Some(&Tensor::upload(gpu, "bias", &[n], &biasv)?),
-                    (&c, views.2),
-                )?;
-                let mut reference = RefTensor::zeros(&[m, n]);
-                cpu::matmul::matmul_into(
-                    &mm,
-                    (&RefTensor::from_f32(&[m, k], &av), views.0),
-                    (&RefTensor::from_f32(&[k, n], &bv), views.1),
+                    &av,
+                    &bv,
                     Some(&biasv),
-                    (&mut reference, views.2),
-                );
+                )?;
                 judge(&plan, &c, &reference)
             }
             Case::Conv { groups } => {

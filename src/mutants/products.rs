@@ -58,7 +58,7 @@ pub fn operands(data: Data, m: usize, n: usize, k: usize, seed: u64) -> (Vec<f32
             // Term j's partner: the mirror half, or the next one.
             let partner = |j: usize| match data {
                 Data::Cancelling => (j < k / 2).then_some(j + k / 2),
-                _ => (j % 2 == 0 && j + 1 < k).then_some(j + 1),
+                _ => (j.is_multiple_of(2) && j + 1 < k).then_some(j + 1),
             };
             for j in 0..k {
                 if let Some(p) = partner(j) {
