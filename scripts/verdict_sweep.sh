@@ -18,7 +18,8 @@ LARGE_SEEDS=${LARGE_SEEDS:-10}
 BACKENDS=${BACKENDS:-"vulkan gl"}
 mkdir -p docs/verdict
 cargo build --release -q
-cargo test --release -q --test verdict -- --nocapture 2>&1 | grep -E "err/bound|test result"
+echo "== float32 products on the CPU, every order and kind of data, $SEEDS seeds"
+VERDICT_SEEDS=$SEEDS cargo test --release -q --test verdict -- --nocapture 2>&1 | grep -E "err/bound|test result"
 for b in $BACKENDS; do
     bin=target/release/wgsl-nn
     echo "== $b: mutants"

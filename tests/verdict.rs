@@ -7,11 +7,21 @@ use wgsl_nn::mutants::products::{correct, faulty, Data};
 
 const SIZES: [usize; 8] = [1, 2, 7, 64, 257, 1024, 4096, 65536];
 
+/// Seeds per size: VERDICT_SEEDS=200 for the full sweep
+/// (scripts/verdict_sweep.sh); the default keeps CI to seconds.
+fn seeds(k: usize) -> u64 {
+    match std::env::var("VERDICT_SEEDS").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => n,
+        None if k >= 4096 => 2,
+        None => 6,
+    }
+}
+
 #[test]
 fn correct_products_pass_in_every_order_on_every_kind_of_data() {
     let mut worst = (0.0f64, String::new());
     for k in SIZES {
-        let seeds = if k >= 4096 { 2 } else { 6 };
+        let seeds = seeds(k);
         for data in Data::ALL {
             for order in Order::ALL {
                 for seed in 0..seeds {

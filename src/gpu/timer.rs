@@ -215,7 +215,7 @@ mod tests {
         assert!(covers_wall_clock(t(0.075), 0.83, true).is_err());
         assert!(covers_wall_clock(t(0.05), 4.7, true).is_err());
         assert!(covers_wall_clock(t(4.2), 4.7, true).is_ok());
-        assert!(covers_wall_clock(t(2.3), 4.7, true).is_ok());
+        assert!(covers_wall_clock(t(2.4), 4.7, true).is_ok());
         // ...however short the run.
         assert!(covers_wall_clock(t(0.05), 0.5, true).is_err());
         assert!(covers_wall_clock(t(0.3), 0.5, true).is_ok());
