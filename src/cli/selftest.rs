@@ -22,6 +22,9 @@ pub struct SelftestArgs {
     /// each kernel reached; exit 1 if any correct run failed.
     #[arg(long, value_name = "N")]
     pub seeds: Option<u64>,
+    /// With --seeds: start at this seed set (to extend an earlier sweep).
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
     /// With --seeds: also every rung at the largest sizes (K = 65536,
     /// attention L = 8192, the wide conv stack).
     #[arg(long)]
@@ -221,7 +224,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, seeds: u64) -> wgsl_nn::Result<bool>
                 e.first_failure.get_or_insert(format!("seed {seed}: {f}"));
             }
         };
-        for seed in 0..seeds {
+        for seed in args.first_seed..args.first_seed + seeds {
             wgsl_nn::selftest::set_seed_offset(seed);
             let mut seed_worst = 0.0f64;
             if !args.large_only {
@@ -263,6 +266,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, seeds: u64) -> wgsl_nn::Result<bool>
             docs.push(json!({
                 "adapter": a,
                 "seeds": seeds,
+                "first_seed": args.first_seed,
                 "false_alarms": false_alarms,
                 "largest_err_over_bound": worst.0,
                 "largest_in": worst.1,
@@ -270,7 +274,15 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, seeds: u64) -> wgsl_nn::Result<bool>
             }));
             continue;
         }
-        println!("adapter: {} ({}, driver {} {}), seeds 0..{seeds}", a.name, a.backend, a.driver, a.driver_info);
+        println!(
+            "adapter: {} ({}, driver {} {}), seeds {}..{}",
+            a.name,
+            a.backend,
+            a.driver,
+            a.driver_info,
+            args.first_seed,
+            args.first_seed + seeds
+        );
         println!("{:<72} {:>6} {:>7} {:>10} {:>6}", "kernel or case", "runs", "failed", "err/bound", "seed");
         for (k, v) in &table {
             println!("{k:<72} {:>6} {:>7} {:>10.3} {:>6}", v.runs, v.failed, v.worst, v.worst_seed);
