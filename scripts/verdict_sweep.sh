@@ -40,3 +40,4 @@ for f in sorted(glob.glob("docs/verdict/*.json")):
         else:
             print(f"{f}: {a['seeds']} seeds, {a['false_alarms']} false alarms, largest err/bound {a['largest_err_over_bound']:.3f} ({a['largest_in']})")
 PY
+python3 scripts/verdict_table.py
