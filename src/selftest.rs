@@ -137,7 +137,9 @@ pub fn dense_matmul(
         View::dense(m, n, false),
     );
     let c = Tensor::poisoned(gpu, "C", &[m, n])?;
-    let bias_t = bias.map(|v| Tensor::upload(gpu, "bias", &[n], v)).transpose()?;
+    let bias_t = bias
+        .map(|v| Tensor::upload(gpu, "bias", &[n], v))
+        .transpose()?;
     let mut plan = Plan::new();
     matmul_into(
         gpu,
@@ -482,7 +484,11 @@ pub fn run(gpu: &Gpu) -> Vec<KernelResult> {
                 reference.err.fill(0.0); // exact: nothing may differ
                 run_and_compare(gpu, &plan, &c, &reference)
             })();
-            t.record(&format!("matmul exact ({rung})"), &format!("case {i}"), outcome);
+            t.record(
+                &format!("matmul exact ({rung})"),
+                &format!("case {i}"),
+                outcome,
+            );
         }
     }
     gpu.set_kernel("matmul", saved[1].as_deref());

@@ -848,7 +848,11 @@ fn every_attention_rung_matches_the_reference() {
                 };
                 let ran = entries.iter().any(|x| x.starts_with("attention_tex"));
                 let why = wgsl_nn::ops::attention_tex::unsupported(&g, &sh);
-                assert_eq!(ran, why.is_none(), "fused_tex ran: {ran}, refused: {why:?}, {entries:?}");
+                assert_eq!(
+                    ran,
+                    why.is_none(),
+                    "fused_tex ran: {ran}, refused: {why:?}, {entries:?}"
+                );
             }
             if let Some(e) = own {
                 assert!(

@@ -789,7 +789,10 @@ fn baseline_matmul_at_benchmark_sizes_matches_the_reference() {
         let mut reference = RefTensor::zeros(&[8, size]);
         wgsl_nn::cpu::matmul::matmul_into(
             &Matmul { m: 8, ..mm.clone() },
-            (&RefTensor::from_f32(&[8, size], &sub_a), View::dense(8, size, false)),
+            (
+                &RefTensor::from_f32(&[8, size], &sub_a),
+                View::dense(8, size, false),
+            ),
             (&RefTensor::from_f32(&[size, size], &b), v),
             None,
             (&mut reference, View::dense(8, size, false)),
@@ -799,7 +802,11 @@ fn baseline_matmul_at_benchmark_sizes_matches_the_reference() {
             .flat_map(|&r| c[r * size..(r + 1) * size].iter().copied())
             .collect();
         let check = compare(&got, &reference);
-        assert!(check.passed, "baseline {size}^3 (8 rows): {}", check.summary());
+        assert!(
+            check.passed,
+            "baseline {size}^3 (8 rows): {}",
+            check.summary()
+        );
         eprintln!(
             "baseline matmul {size}^3 f32 on {} threads: median {:.2} ms, {:.1} GFLOP/s",
             rayon::current_num_threads(),

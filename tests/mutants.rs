@@ -22,7 +22,10 @@ fn every_mutant_is_caught_at_its_small_size() {
         .iter()
         .filter(|m| matches!(m.planted, Planted::Kernel { .. }))
         .count();
-    assert!(2 * in_kernel >= CATALOGUE.len(), "{in_kernel} planted in kernels");
+    assert!(
+        2 * in_kernel >= CATALOGUE.len(),
+        "{in_kernel} planted in kernels"
+    );
     let missed: Vec<String> = CATALOGUE
         .iter()
         .map(|m| m.run(gpu, false))
@@ -42,7 +45,10 @@ fn long_reduction_mutants_are_caught_at_k_65536() {
     }) {
         let o = m.run(gpu, true);
         assert!(o.caught, "{} at {}: {o:?}", o.mutant, o.size);
-        eprintln!("{} at {}: err/bound {:.1}", o.mutant, o.size, o.err_over_bound);
+        eprintln!(
+            "{} at {}: err/bound {:.1}",
+            o.mutant, o.size, o.err_over_bound
+        );
     }
 }
 

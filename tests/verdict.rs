@@ -10,7 +10,10 @@ const SIZES: [usize; 8] = [1, 2, 7, 64, 257, 1024, 4096, 65536];
 /// Seeds per size: VERDICT_SEEDS=200 for the full sweep
 /// (scripts/verdict_sweep.sh); the default keeps CI to seconds.
 fn seeds(k: usize) -> u64 {
-    match std::env::var("VERDICT_SEEDS").ok().and_then(|v| v.parse().ok()) {
+    match std::env::var("VERDICT_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         Some(n) => n,
         None if k >= 4096 => 2,
         None => 6,
@@ -33,14 +36,24 @@ fn correct_products_pass_in_every_order_on_every_kind_of_data() {
                         c.summary()
                     );
                     if c.worst_ratio > worst.0 {
-                        worst = (c.worst_ratio, format!("K = {k}, {data:?}, {}", order.name()));
+                        worst = (
+                            c.worst_ratio,
+                            format!("K = {k}, {data:?}, {}", order.name()),
+                        );
                     }
                 }
             }
         }
     }
-    eprintln!("largest err/bound of a correct product: {:.3} ({})", worst.0, worst.1);
-    assert!(worst.0 < 0.5, "correct products use {:.3} of the bound", worst.0);
+    eprintln!(
+        "largest err/bound of a correct product: {:.3} ({})",
+        worst.0, worst.1
+    );
+    assert!(
+        worst.0 < 0.5,
+        "correct products use {:.3} of the bound",
+        worst.0
+    );
 }
 
 #[test]
@@ -74,7 +87,10 @@ fn every_reduction_fault_fails_at_every_size() {
             }
         }
     }
-    eprintln!("smallest err/bound of a fault on zero-mean data: {:.1} ({})", weakest.0, weakest.1);
+    eprintln!(
+        "smallest err/bound of a fault on zero-mean data: {:.1} ({})",
+        weakest.0, weakest.1
+    );
     // Zero-mean data, the tool's own: every fault lands well outside.
     assert!(weakest.0 > 2.0, "{weakest:?}");
 }

@@ -182,7 +182,11 @@ fn mutants(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
             println!(
                 "{caught} of {} mutant runs caught ({in_kernel} planted in the GPU kernels){}\n",
                 outcomes.len(),
-                if caught == outcomes.len() { "" } else { ": SOME MUTANTS WERE MISSED" }
+                if caught == outcomes.len() {
+                    ""
+                } else {
+                    ": SOME MUTANTS WERE MISSED"
+                }
             );
         }
     }
@@ -243,7 +247,12 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, seeds: u64) -> wgsl_nn::Result<bool>
                         }
                         // A rung that cannot hold the size says so; that is
                         // a limit, not a false alarm, and is listed apart.
-                        Err(e) => note(&format!("{what} [could not run]"), seed, 0.0, Some(e.to_string())),
+                        Err(e) => note(
+                            &format!("{what} [could not run]"),
+                            seed,
+                            0.0,
+                            Some(e.to_string()),
+                        ),
                     }
                 }
             }
@@ -283,9 +292,15 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, seeds: u64) -> wgsl_nn::Result<bool>
             args.first_seed,
             args.first_seed + seeds
         );
-        println!("{:<72} {:>6} {:>7} {:>10} {:>6}", "kernel or case", "runs", "failed", "err/bound", "seed");
+        println!(
+            "{:<72} {:>6} {:>7} {:>10} {:>6}",
+            "kernel or case", "runs", "failed", "err/bound", "seed"
+        );
         for (k, v) in &table {
-            println!("{k:<72} {:>6} {:>7} {:>10.3} {:>6}", v.runs, v.failed, v.worst, v.worst_seed);
+            println!(
+                "{k:<72} {:>6} {:>7} {:>10.3} {:>6}",
+                v.runs, v.failed, v.worst, v.worst_seed
+            );
             if let Some(f) = &v.first_failure {
                 println!("    {f}");
             }

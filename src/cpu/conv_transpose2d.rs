@@ -19,7 +19,9 @@ pub fn conv_transpose2d(
     let ws = [cin, cout, kh, kw];
     let mut y = RefTensor::zeros(&out);
     let bias_of = |o: usize| bias.map_or(0.0, |bv| f64::from(bv[(o / (oh * ow)) % cout]));
-    let mut sums: Vec<Acc> = (0..y.val.len()).map(|o| Acc::with_offset(bias_of(o))).collect();
+    let mut sums: Vec<Acc> = (0..y.val.len())
+        .map(|o| Acc::with_offset(bias_of(o)))
+        .collect();
     for b in 0..n {
         for ci in 0..cin {
             for iy in 0..h {

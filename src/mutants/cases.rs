@@ -8,7 +8,6 @@ use crate::cpu::{self, attention as cpu_attn, RefTensor};
 use crate::error::Result;
 use crate::geometry::Window;
 use crate::gpu::{Gpu, Plan};
-use crate::selftest::seeded_input as random_input;
 use crate::ops::attention::{sdpa_forward, AttentionPath};
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
 use crate::ops::layernorm::{layernorm_forward, EPS};
@@ -16,6 +15,7 @@ use crate::ops::matmul::Matmul;
 use crate::ops::pool2d::{pool2d_forward, Pool2d, PoolKind};
 use crate::ops::rnn::{rnn_forward, Rnn, RnnKind};
 use crate::ops::softmax::{softmax_forward, Mask};
+use crate::selftest::seeded_input as random_input;
 use crate::tensor::Tensor;
 
 /// What a mutant runs on.
@@ -66,7 +66,12 @@ impl Case {
             (Case::Softmax { .. }, b) => format!("rows of {}", if b { 8192 } else { 67 }),
             (Case::LayerNorm { .. }, b) => format!("rows of {}", if b { 8192 } else { 129 }),
             (Case::AvgPool, b) => if b { "1x8x128x128" } else { "2x3x9x11" }.into(),
-            (Case::Rnn(_), b) => if b { "hidden 128, 64 steps" } else { "hidden 7, 5 steps" }.into(),
+            (Case::Rnn(_), b) => if b {
+                "hidden 128, 64 steps"
+            } else {
+                "hidden 7, 5 steps"
+            }
+            .into(),
         }
     }
 
@@ -222,12 +227,16 @@ impl Case {
                         keys: None,
                     },
                 )?;
-                let reference = cpu::softmax::softmax(&RefTensor::from_f32(&shape, &xv), false, None);
+                let reference =
+                    cpu::softmax::softmax(&RefTensor::from_f32(&shape, &xv), false, None);
                 judge(&plan, &y, &reference)
             }
             Case::LayerNorm { spread } => {
                 let shape = if big { [4, 8192] } else { [7, 129] };
-                let xv: Vec<f32> = random_input(&shape, 41).iter().map(|v| 1.0 + v * spread).collect();
+                let xv: Vec<f32> = random_input(&shape, 41)
+                    .iter()
+                    .map(|v| 1.0 + v * spread)
+                    .collect();
                 let (gv, bv) = (random_input(&shape[1..], 42), random_input(&shape[1..], 43));
                 let mut plan = Plan::new();
                 let y = layernorm_forward(
@@ -270,7 +279,8 @@ impl Case {
                 judge(&plan, &y, &reference)
             }
             Case::Rnn(kind) => {
-                let (batch, steps, inputs, hidden) = if big { (2, 64, 32, 128) } else { (3, 5, 9, 7) };
+                let (batch, steps, inputs, hidden) =
+                    if big { (2, 64, 32, 128) } else { (3, 5, 9, 7) };
                 let rnn = Rnn {
                     kind,
                     input_size: inputs,
@@ -287,7 +297,12 @@ impl Case {
                 let ws: Vec<Vec<f32>> = shapes
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| random_input(s, 45 + i as u64).iter().map(|v| v * scale).collect())
+                    .map(|(i, s)| {
+                        random_input(s, 45 + i as u64)
+                            .iter()
+                            .map(|v| v * scale)
+                            .collect()
+                    })
                     .collect();
                 let ts: Vec<Tensor> = shapes
                     .iter()

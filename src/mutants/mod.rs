@@ -406,7 +406,12 @@ impl Mutant {
         let check = match self.planted {
             Planted::Product(fault) => {
                 let k = if big { 65536 } else { 19 };
-                Ok(products::faulty(products::Data::Random, fault, [4, 4, k], 50))
+                Ok(products::faulty(
+                    products::Data::Random,
+                    fault,
+                    [4, 4, k],
+                    50,
+                ))
             }
             Planted::Output(touch) => self.case.run(gpu, big, &touch).map_err(|e| e.to_string()),
             Planted::Kernel { rung, patches } => {

@@ -85,12 +85,18 @@ pub fn correct_at_largest(gpu: &Gpu, seed: u64) -> Vec<(String, Result<Check>)> 
         Case::Rnn(RnnKind::Gru),
         Case::Rnn(RnnKind::Lstm),
     ] {
-        out.push((format!("{case:?} at {}", case.size(true)), case.run(gpu, true, &|_| {})));
+        out.push((
+            format!("{case:?} at {}", case.size(true)),
+            case.run(gpu, true, &|_| {}),
+        ));
     }
     let conv_saved = gpu.kernel_for("conv2d");
     for rung in crate::ops::conv2d::KERNELS {
         gpu.set_kernel("conv2d", Some(rung));
-        out.push((format!("wide stack 2x1x128x128 ({rung})"), wide_stack(gpu, 60 + seed)));
+        out.push((
+            format!("wide stack 2x1x128x128 ({rung})"),
+            wide_stack(gpu, 60 + seed),
+        ));
     }
     gpu.set_kernel("conv2d", conv_saved.as_deref());
     out
