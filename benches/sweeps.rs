@@ -18,10 +18,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = wgsl_nn::tune::tune(&gpu, wgsl_nn::tune::TuneMode::Cached) {
-        eprintln!("error: {e}");
-        std::process::exit(2);
-    }
+    wgsl_nn::tune::install(&gpu, wgsl_nn::tune::TuneMode::Cached);
     let sweep = Sweep {
         ops: vec![OpKind::Conv, OpKind::Matmul, OpKind::Attention],
         sizes: None,

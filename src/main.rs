@@ -35,6 +35,8 @@ enum Command {
     Selftest(cli::selftest::SelftestArgs),
     /// The exercise's text-to-image network: words routed to quadrants by cross-attention, decoded to an image.
     Text2image(cli::text2image::Text2ImageArgs),
+    /// Time every kernel ladder on this adapter now and cache the picks (with progress).
+    Tune(cli::tune::TuneArgs),
     /// Show permutation equivariance of a transformer on the GPU, and how positions break it.
     Permute(cli::permute::PermuteArgs),
 }
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(a)) => cli::bench::run(&args.device, &a),
         Some(Command::Selftest(a)) => cli::selftest::run(&args.device, &a),
         Some(Command::Text2image(a)) => cli::text2image::run(&args.device, &a),
+        Some(Command::Tune(a)) => cli::tune::run(&args.device, &a),
         None => cli::report::run(&args.device),
     };
     match result {

@@ -1,8 +1,13 @@
-//! Per-adapter kernel choice: a short timing run of every rung of each
-//! ladder (matmul, conv2d) on a representative size, each rung checked
-//! before it may win, the winners cached on disk keyed by adapter and
-//! driver. `--tune off` keeps the built-in defaults; `--tune redo` measures
-//! again. Tile sizes themselves come from the device limits (`ops`), so no
+//! Per-adapter kernel choice, measured only where it can pay. A ladder
+//! (matmul, conv2d; each in a small and a large size class) is timed the
+//! first time a command dispatches an op of that family big enough to
+//! repay the timing (`gpu::TUNE_MIN_FLOPS`), each rung checked before it
+//! may win, and the winner cached on disk keyed by adapter and driver;
+//! families a command never dispatches are never timed. CPU adapters
+//! (llvmpipe, lavapipe) take built-in rules measured there (BENCHMARKS.md)
+//! and tune only on `wgsl-nn tune`, which times every ladder on purpose.
+//! `--tune off` keeps the built-in rules; `--tune redo` measures again.
+//! Tile sizes themselves come from the device limits (`ops`), so no
 //! choice can fail on a device with the default limits: a rung that cannot
 //! run there is simply not a candidate.
 
@@ -18,12 +23,16 @@ use crate::ops::matmul::{matmul_into, Matmul, View};
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TuneMode {
-    /// Use the cache; measure and store when this adapter has no entry.
+    /// Use the cache; measure (and store) a family the first time a big
+    /// enough op needs it and this adapter has no entry for it.
     Cached,
     Off,
+    /// Measure each family a command needs again, whatever is cached.
     Redo,
 }
 
@@ -71,16 +80,19 @@ pub fn adapter_key(gpu: &Gpu) -> String {
     )
 }
 
-/// The rungs that can win a large product (`matmul_large`, timed at 2048
-/// on GPUs that are not CPU adapters): on an H200 sm128p lost at 512 and
-/// 1024 (too few 128 x 128 tiles to fill the chip) and won at 2048 and
-/// 4096 by 1.4x (BENCHMARKS.md). The slower rungs are not worth timing.
+/// The rungs that can win a large product (`matmul_large`, timed at 2048):
+/// on an H200 sm128p lost at 512 and 1024 (too few 128 x 128 tiles to
+/// fill the chip) and won at 2048 and 4096 by 1.4x (BENCHMARKS.md). The
+/// slower rungs are not worth timing.
 const LARGE_MATMUL_RUNGS: [&str; 5] = ["rb4_vec4", "rb8_vec4", "tex", "sm128", "sm128p"];
 const LARGE_MATMUL_N: usize = 2048;
 
 /// The spatial conv rungs the tuner compares (1x1 convs always take the
 /// plain product).
 const CONV_RUNGS: [&str; 4] = ["direct", "row4", "igemm", "tex"];
+
+/// Every tuned family, small class before large.
+pub const FAMILIES: [&str; 4] = ["matmul", "matmul_large", "conv2d", "conv2d_large"];
 
 type Cache = BTreeMap<String, BTreeMap<String, String>>;
 
@@ -92,139 +104,192 @@ fn load(path: &PathBuf) -> Cache {
 }
 
 /// Why a cached entry cannot be used: a kernel name no ladder has.
-fn invalid_choice(c: &BTreeMap<String, String>) -> Option<String> {
-    c.iter().find_map(|(family, k)| {
-        let known: &[&str] = match family.as_str() {
-            "matmul" => &crate::ops::matmul::KERNELS,
-            "matmul_large" => &LARGE_MATMUL_RUNGS,
-            "conv2d" | "conv2d_large" => &CONV_RUNGS,
-            _ => return Some(format!("'{family}' is not a kernel family")),
-        };
-        (!known.contains(&k.as_str())).then(|| format!("'{k}' is not a {family} kernel"))
-    })
+fn invalid_choice(family: &str, k: &str) -> Option<String> {
+    let known: &[&str] = match family {
+        "matmul" => &crate::ops::matmul::KERNELS,
+        "matmul_large" => &LARGE_MATMUL_RUNGS,
+        "conv2d" | "conv2d_large" => &CONV_RUNGS,
+        _ => return Some(format!("'{family}' is not a kernel family")),
+    };
+    (!known.contains(&k)).then(|| format!("'{k}' is not a {family} kernel"))
 }
 
-/// Writes the cache; a cache that cannot be written only costs a re-measure
-/// on every run, which the note says once per run.
-fn save(p: &std::path::Path, cache: &Cache) {
+/// Adds one family's pick to the cache file (read again just before, so
+/// picks another run stored meanwhile stay). A cache that cannot be
+/// written only costs a re-measure on later runs, which the note says.
+fn store(gpu: &Gpu, family: &str, pick: &str) {
+    let Some(p) = cache_path() else { return };
+    let mut cache = load(&p);
+    cache
+        .entry(adapter_key(gpu))
+        .or_default()
+        .insert(family.to_string(), pick.to_string());
     let written = p
         .parent()
         .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|_| std::fs::write(p, serde_json::to_string_pretty(cache).unwrap_or_default()));
+        .and_then(|_| std::fs::write(&p, serde_json::to_string_pretty(&cache).unwrap_or_default()));
     if let Err(e) = written {
         eprintln!(
-            "note: cannot write the kernel-choice cache {}: {e}; every run will measure again \
+            "note: cannot write the kernel-choice cache {}: {e}; later runs will measure again \
              (set WGSL_NN_CACHE to a writable folder, or use --tune off)",
             p.display()
         );
     }
 }
 
-/// Applies the cached or measured choices to `gpu`; returns them with how
-/// each was decided ("cache" or the measurements).
-pub fn tune(gpu: &Gpu, mode: TuneMode) -> Result<BTreeMap<String, String>> {
-    if mode == TuneMode::Off {
-        return Ok(BTreeMap::new());
-    }
-    let path = cache_path();
-    let key = adapter_key(gpu);
-    let mut cache = path.as_ref().map(load).unwrap_or_default();
-    let cached = cache.get(&key).filter(|c| match invalid_choice(c) {
-        None => true,
+/// This adapter's cached pick for `family`, if a valid one is stored.
+pub fn cached(gpu: &Gpu, family: &str) -> Option<String> {
+    let path = cache_path()?;
+    let pick = load(&path).get(&adapter_key(gpu))?.get(family)?.clone();
+    match invalid_choice(family, &pick) {
+        None => Some(pick),
         Some(why) => {
             eprintln!(
-                "note: ignoring the cached kernel choice for this adapter in {}: {why}; measuring again",
-                path.as_ref().map_or(String::new(), |p| p.display().to_string())
+                "note: ignoring the cached {family} choice in {}: {why}; using the built-in rules",
+                path.display()
             );
-            false
+            None
         }
-    });
-    let choices = match (mode, cached) {
-        (TuneMode::Cached, Some(c)) => c.clone(),
-        _ => {
-            let c = measure(gpu)?;
-            let wanted: &[&str] = if gpu.info.device_type == wgpu::DeviceType::Cpu {
-                &["matmul", "conv2d"]
-            } else {
-                &["matmul", "matmul_large", "conv2d", "conv2d_large"]
-            };
-            // A run where some ladder had no passing rung (a timeout, a lost
-            // device) is not worth remembering: the next run measures again.
-            if let Some(missing) = wanted.iter().find(|f| !c.contains_key(**f)) {
-                eprintln!(
-                    "note: tuning found no passing {missing} kernel (a --gpu-timeout too short?); built-in \
-                     defaults are used for it and nothing is cached"
-                );
-                for (family, kernel) in &c {
-                    gpu.set_tuned(family, Some(kernel));
-                }
-                return Ok(c);
-            }
-            cache.insert(key, c.clone());
-            if let Some(p) = &path {
-                save(p, &cache);
-            }
-            c
-        }
-    };
-    for (family, kernel) in &choices {
-        gpu.set_tuned(family, Some(kernel));
     }
-    Ok(choices)
 }
 
-/// The fastest passing rung of each ladder on a short representative run.
-pub fn measure(gpu: &Gpu) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let before: Vec<_> = ["matmul", "conv2d"]
-        .iter()
-        .map(|f| gpu.kernel_for(f))
-        .collect();
-    let best =
-        |family: &str, kernels: &[&str], run: &dyn Fn() -> Result<(f64, bool)>| -> Option<String> {
-            let mut best: Option<(f64, &str)> = None;
-            for &k in kernels {
-                gpu.set_kernel(family, Some(k));
-                if let Ok((ms, true)) = run() {
-                    if best.is_none_or(|(b, _)| ms < b) {
-                        best = Some((ms, k));
-                    }
-                }
+/// Arms `gpu` for `mode`: nothing is measured here; each family is looked
+/// up (and, on GPUs, timed) the first time an op big enough asks for it.
+pub fn install(gpu: &Gpu, mode: TuneMode) {
+    if mode == TuneMode::Off {
+        return;
+    }
+    gpu.set_tuner(Arc::new(move |gpu: &Gpu, family: &str, may_measure: bool| {
+        if mode == TuneMode::Cached {
+            if let Some(pick) = cached(gpu, family) {
+                return Some(pick);
             }
-            best.map(|(_, k)| k.to_string())
+        }
+        // CPU adapters: the built-in rules were measured there, and timing
+        // the texture rungs would cost seconds of shader compilation.
+        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+        if !may_measure || (cpu && mode == TuneMode::Cached) {
+            return None;
+        }
+        let start = Instant::now();
+        eprintln!(
+            "tuning {family} on {} (first use on this adapter; cached afterwards) ...",
+            gpu.info.name
+        );
+        match measure_family(gpu, family, false) {
+            Ok(Some(t)) => {
+                store(gpu, family, &t.pick);
+                eprintln!(
+                    "tuned {family}: {} ({} rungs timed in {:.2} s)",
+                    t.pick,
+                    t.rungs.len(),
+                    start.elapsed().as_secs_f64()
+                );
+                Some(t.pick)
+            }
+            Ok(None) | Err(_) => {
+                eprintln!(
+                    "note: tuning {family} found no passing rung in {:.2} s (a --gpu-timeout too short?); \
+                     the built-in rules decide and nothing is cached",
+                    start.elapsed().as_secs_f64()
+                );
+                None
+            }
+        }
+    }));
+}
+
+/// One ladder's timing: each rung's median ms (None: failed its check or
+/// could not run) and the fastest passing one.
+#[derive(Debug, Clone)]
+pub struct FamilyTiming {
+    pub family: &'static str,
+    /// What was timed, e.g. "2048 x 2048 x 2048".
+    pub size: String,
+    pub rungs: Vec<(&'static str, Option<f64>)>,
+    pub pick: String,
+}
+
+/// Times every rung of `family`'s ladder on its representative size and
+/// returns the fastest passing one (None: no rung passed). The kernel
+/// choices in force before are restored. `progress` prints each rung.
+pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<FamilyTiming>> {
+    let (family, rungs, size, run): (&'static str, &[&'static str], String, Box<dyn Fn() -> Result<(f64, bool)> + '_>) =
+        match family {
+            "matmul" => {
+                // Large enough that launch overheads do not decide (at 256
+                // an H200 preferred the tiled rung, which loses 5x at 4096).
+                let t = MatmulTrial::new(512);
+                ("matmul", &crate::ops::matmul::KERNELS, "512 x 512 x 512".into(), Box::new(move || t.run(gpu)))
+            }
+            "matmul_large" => {
+                let n = LARGE_MATMUL_N;
+                let t = MatmulTrial::new(n);
+                ("matmul_large", &LARGE_MATMUL_RUNGS, format!("{n} x {n} x {n}"), Box::new(move || t.run(gpu)))
+            }
+            "conv2d" => {
+                let t = ConvTrial::new([1, 32, 48, 48], 32);
+                ("conv2d", &CONV_RUNGS, "3x3 conv [1, 32, 48, 48] -> 32".into(), Box::new(move || t.run(gpu)))
+            }
+            // A GFLOP-scale layer, as in the wide benchmark stack: on the
+            // H200 the 42 MFLOP probe picked direct, which igemm beat 3.2x
+            // on the wide stack (BENCHMARKS.md).
+            "conv2d_large" => {
+                let t = ConvTrial::new([8, 64, 64, 64], 64);
+                ("conv2d_large", &CONV_RUNGS, "3x3 conv [8, 64, 64, 64] -> 64".into(), Box::new(move || t.run(gpu)))
+            }
+            other => {
+                return Err(Error::arg(
+                    "tune",
+                    format!("'{other}' is not a tuned family; choose one of {}", FAMILIES.join(", ")),
+                ))
+            }
         };
-    // Large enough that launch overheads do not decide (at 256 an H200
-    // preferred the tiled rung, which loses 5x at 4096).
-    let small = MatmulTrial::new(512);
-    let matmul_run = || small.run(gpu);
-    if let Some(k) = best("matmul", &crate::ops::matmul::KERNELS, &matmul_run) {
-        out.insert("matmul".to_string(), k);
-    }
-    // On CPU adapters a 2048 product takes seconds per rung, and the size
-    // rules there do not depend on it.
-    if gpu.info.device_type != wgpu::DeviceType::Cpu {
-        let large = MatmulTrial::new(LARGE_MATMUL_N);
-        if let Some(k) = best("matmul", &LARGE_MATMUL_RUNGS, &|| large.run(gpu)) {
-            out.insert("matmul_large".to_string(), k);
+    let ladder = if family.starts_with("matmul") { "matmul" } else { "conv2d" };
+    let before = gpu.kernel_for(ladder);
+    let mut timed = Vec::new();
+    for &k in rungs {
+        gpu.set_kernel(ladder, Some(k));
+        let ms = match run() {
+            Ok((ms, true)) => Some(ms),
+            _ => None,
+        };
+        if progress {
+            match ms {
+                Some(ms) => eprintln!("  {family:<13} {k:<9} {ms:10.3} ms"),
+                None => eprintln!("  {family:<13} {k:<9}  failed its check or could not run"),
+            }
         }
+        timed.push((k, ms));
     }
-    let small = ConvTrial::new([1, 32, 48, 48], 32);
-    let conv_run = || small.run(gpu);
-    // 1x1 convs always take the plain product; tune the spatial rungs.
-    if let Some(k) = best("conv2d", &CONV_RUNGS, &conv_run) {
-        out.insert("conv2d".to_string(), k);
-    }
-    // A GFLOP-scale layer, as in the wide benchmark stack: on the H200 the
-    // 42 MFLOP probe above picked direct, which igemm beat 3.2x on the
-    // wide stack (BENCHMARKS.md). CPU adapters decide by size rules.
-    if gpu.info.device_type != wgpu::DeviceType::Cpu {
-        let large = ConvTrial::new([8, 64, 64, 64], 64);
-        if let Some(k) = best("conv2d", &CONV_RUNGS, &|| large.run(gpu)) {
-            out.insert("conv2d_large".to_string(), k);
+    gpu.set_kernel(ladder, before.as_deref());
+    let best = timed
+        .iter()
+        .filter_map(|&(k, ms)| Some((ms?, k)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(best.map(|(_, k)| FamilyTiming {
+        family,
+        size,
+        rungs: timed.clone(),
+        pick: k.to_string(),
+    }))
+}
+
+/// `wgsl-nn tune`: times every ladder now (CPU adapters included), stores
+/// each pick and applies it to `gpu`.
+pub fn tune_all(gpu: &Gpu) -> Result<Vec<FamilyTiming>> {
+    let mut out = Vec::new();
+    for family in FAMILIES {
+        let start = Instant::now();
+        eprintln!("tuning {family} on {} ...", gpu.info.name);
+        if let Some(t) = measure_family(gpu, family, true)? {
+            store(gpu, family, &t.pick);
+            gpu.set_tuned(family, Some(&t.pick));
+            eprintln!("  -> {} in {:.2} s", t.pick, start.elapsed().as_secs_f64());
+            out.push(t);
+        } else {
+            eprintln!("  no rung passed in {:.2} s; nothing cached", start.elapsed().as_secs_f64());
         }
-    }
-    for (f, k) in ["matmul", "conv2d"].iter().zip(before) {
-        gpu.set_kernel(f, k.as_deref());
     }
     Ok(out)
 }

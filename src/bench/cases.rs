@@ -113,6 +113,33 @@ fn checked(rows: usize, total: usize, what: &str) -> String {
 }
 
 impl Case {
+    /// The attention core (batch 1, self-attention) at L = `size` with
+    /// `heads` heads of `head_dim`; `new` takes the bench's 8 heads of 64.
+    pub fn attention(size: usize, heads: usize, head_dim: usize, seed: u64) -> Result<Case> {
+        let shape = AttentionShape {
+            batch: 1,
+            queries: size,
+            keys: size,
+            heads,
+            head_dim,
+        };
+        let len = size * heads * head_dim;
+        let set = |s: u64| [rand_vec(len, s), rand_vec(len, s + 1), rand_vec(len, s + 2)];
+        Ok(Case {
+            op: OpKind::Attention,
+            size,
+            shape: format!("h={heads} d={head_dim} L={size}"),
+            flops: shape.core_flops(),
+            bytes: 16 * len as u64,
+            data: Data::Attention {
+                shape,
+                qkv: [set(seed + 7), set(seed + 17)],
+            },
+            cpu_ms: None,
+            conv_reference: Default::default(),
+        })
+    }
+
     pub fn new(op: OpKind, size: usize, seed: u64) -> Result<Case> {
         let (shape, flops, bytes, data) = match op {
             OpKind::Conv => {
@@ -152,26 +179,7 @@ impl Case {
                     Data::Matmul { n, a, b },
                 )
             }
-            OpKind::Attention => {
-                let shape = AttentionShape {
-                    batch: 1,
-                    queries: size,
-                    keys: size,
-                    heads: HEADS,
-                    head_dim: HEAD_DIM,
-                };
-                let len = size * HEADS * HEAD_DIM;
-                let set = |s: u64| [rand_vec(len, s), rand_vec(len, s + 1), rand_vec(len, s + 2)];
-                (
-                    format!("h={HEADS} d={HEAD_DIM} L={size}"),
-                    shape.core_flops(),
-                    16 * len as u64,
-                    Data::Attention {
-                        shape,
-                        qkv: [set(seed + 7), set(seed + 17)],
-                    },
-                )
-            }
+            OpKind::Attention => return Case::attention(size, HEADS, HEAD_DIM, seed),
         };
         Ok(Case {
             op,

@@ -224,7 +224,8 @@ pub fn to_json(r: &AttentionReport) -> serde_json::Value {
             Ok((check, t)) => json!({
                 "path": p.path.name(), "ran": true, "check": check,
                 "passed": check.passed,
-                "timing": {"gpu_ms": t.median_ms, "gpu_min_ms": t.min_ms, "gpu_max_ms": t.max_ms, "gpu_clock": t.clock, "compile_ms": t.compile_ms, "first_run_ms": t.first_run_ms, "reps": t.reps, "gflops": gflops(r.flops, t.median_ms)},
+                "timing": {"gpu_ms": t.median_ms, "gpu_min_ms": t.min_ms, "gpu_max_ms": t.max_ms, "gpu_clock": t.clock, "compile_ms": t.compile_ms, "first_run_ms": t.first_run_ms, "reps": t.reps, "gflops": gflops(r.flops, t.median_ms),
+                    "reference_ms": p.reference.map(|t| t.ms), "reference_threads": p.reference.map(|t| t.threads)},
             }),
             Err(e) => json!({"path": p.path.name(), "ran": false, "passed": false, "error": e.to_string()}),
         })
@@ -290,8 +291,9 @@ pub fn print_text(r: &AttentionReport) {
     for p in &r.paths {
         match &p.outcome {
             Ok((check, t)) => println!(
-                "  {:<9} {:>9.3} ms median of {} (min {:.3}, max {:.3}; {}), {:.2} GFLOP/s, compile {:.1} ms; {}",
-                p.path.name(), t.median_ms, t.reps, t.min_ms, t.max_ms, t.clock, gflops(r.flops, t.median_ms), t.compile_ms, check.summary()
+                "  {:<9} {:>9.3} ms median of {} (min {:.3}, max {:.3}; {}), {:.2} GFLOP/s, compile {:.1} ms; {}{}",
+                p.path.name(), t.median_ms, t.reps, t.min_ms, t.max_ms, t.clock, gflops(r.flops, t.median_ms), t.compile_ms, check.summary(),
+                p.reference.map_or(String::new(), |t| format!("; {t}"))
             ),
             Err(e) => println!("  {:<9} refused: {e}", p.path.name()),
         }

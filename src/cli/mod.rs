@@ -10,6 +10,7 @@ pub mod report;
 pub mod rnn;
 pub mod selftest;
 pub mod text2image;
+pub mod tune;
 
 use clap::Args;
 use std::time::Duration;
@@ -28,7 +29,9 @@ pub struct DeviceArgs {
     /// Seconds any single wait for the GPU may take before it is an error.
     #[arg(long, global = true, default_value_t = 60.0, value_name = "SECONDS")]
     pub gpu_timeout: f64,
-    /// Kernel choice per adapter: cached (measure once, then reuse), off (built-in defaults) or redo.
+    /// Kernel choice per adapter: cached (a family is timed the first time a GPU op big enough
+    /// needs it, then reused; CPU adapters use built-in rules unless `wgsl-nn tune` ran),
+    /// off (built-in rules) or redo (time again what this command needs).
     #[arg(long, global = true, default_value = "cached")]
     pub tune: String,
     /// Force a kernel for an op family, e.g. --kernel matmul=tiled --kernel conv2d=direct (see `wgsl-nn info`).
@@ -42,6 +45,13 @@ impl DeviceArgs {
     }
 
     pub fn open(&self) -> wgsl_nn::Result<Gpu> {
+        let gpu = self.open_untuned()?;
+        self.configure(&gpu)?;
+        Ok(gpu)
+    }
+
+    /// The adapter with --gpu-timeout applied, before --tune and --kernel.
+    pub fn open_untuned(&self) -> wgsl_nn::Result<Gpu> {
         if !(self.gpu_timeout.is_finite() && self.gpu_timeout > 0.0 && self.gpu_timeout <= 86_400.0)
         {
             return Err(wgsl_nn::Error::arg(
@@ -54,14 +64,13 @@ impl DeviceArgs {
         }
         let mut gpu = Gpu::new(&self.choice())?;
         gpu.timeout = Duration::from_secs_f64(self.gpu_timeout);
-        self.configure(&gpu)?;
         Ok(gpu)
     }
 
     /// Applies --tune, then --kernel (which wins).
     pub fn configure(&self, gpu: &Gpu) -> wgsl_nn::Result<()> {
         let forced = self.forced_kernels()?;
-        wgsl_nn::tune::tune(gpu, wgsl_nn::tune::TuneMode::parse(&self.tune)?)?;
+        wgsl_nn::tune::install(gpu, wgsl_nn::tune::TuneMode::parse(&self.tune)?);
         for (family, kernel) in forced {
             gpu.set_kernel(&family, Some(&kernel));
         }

@@ -91,7 +91,8 @@ fn sym_json(s: &Symmetry) -> serde_json::Value {
         "equivariance": s.equivariance,
         "invariance": s.invariance,
         "check": s.check,
-        "timing": {"gpu_ms": s.timing.median_ms, "gpu_clock": s.timing.clock, "compile_ms": s.timing.compile_ms, "reps": s.timing.reps},
+        "timing": {"gpu_ms": s.timing.median_ms, "gpu_clock": s.timing.clock, "compile_ms": s.timing.compile_ms, "reps": s.timing.reps,
+                   "reference_ms": s.reference.ms, "reference_threads": s.reference.threads},
     })
 }
 
@@ -111,8 +112,8 @@ pub fn to_json(r: &PermuteReport) -> serde_json::Value {
 
 fn line(label: &str, s: &Symmetry) {
     println!(
-        "  {label:<24} equivariance error {:.3e} ({}), pooled invariance error {:.3e} ({}); GPU vs f64 reference {}; {:.3} ms",
-        s.equivariance_error, s.equivariance, s.pooled_invariance_error, s.invariance, s.check.verdict(), s.timing.median_ms
+        "  {label:<24} equivariance error {:.3e} ({}), pooled invariance error {:.3e} ({}); GPU vs f64 reference {}; GPU {:.3} ms, {}",
+        s.equivariance_error, s.equivariance, s.pooled_invariance_error, s.invariance, s.check.verdict(), s.timing.median_ms, s.reference
     );
 }
 

@@ -324,7 +324,7 @@ fn to_json(p: &Prepared, r: &RnnReport) -> serde_json::Value {
         "check_output": r.check_output, "check_states": r.check_states, "passed": r.passed(),
         "timing": {"gpu_ms": t.median_ms, "gpu_min_ms": t.min_ms, "gpu_max_ms": t.max_ms, "gpu_clock": t.clock,
                    "gpu_note": t.note, "compile_ms": t.compile_ms, "first_run_ms": t.first_run_ms, "reps": t.reps,
-                   "submissions": t.submissions},
+                   "submissions": t.submissions, "reference_ms": r.reference.ms, "reference_threads": r.reference.threads},
         "mflop": r.flops as f64 / 1e6,
     })
 }
@@ -358,10 +358,10 @@ fn print_text(p: &Prepared, r: &RnnReport) {
     println!("  rule: {}", r.check_output.rule);
     let tm = &r.timing;
     println!(
-        "\ntiming: GPU {:.3} ms median of {} (min {:.3}, max {:.3}; {}; {} submission{}), compile {:.1} ms, first run {:.3} ms",
+        "\ntiming: GPU {:.3} ms median of {} (min {:.3}, max {:.3}; {}; {} submission{}), compile {:.1} ms, first run {:.3} ms; {}",
         tm.median_ms, tm.reps, tm.min_ms, tm.max_ms, tm.clock, tm.submissions,
         if tm.submissions == 1 { "" } else { "s" },
-        tm.compile_ms, tm.first_run_ms
+        tm.compile_ms, tm.first_run_ms, r.reference
     );
     if let Some(note) = &tm.note {
         println!("  note: {note}");

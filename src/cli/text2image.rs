@@ -71,6 +71,8 @@ pub fn to_json(r: &Text2ImageReport) -> serde_json::Value {
         "attention": r.attention,
         "stages": r.stages,
         "total_gpu_ms": r.total_ms,
+        "reference_ms": r.reference.ms,
+        "reference_threads": r.reference.threads,
         "image_shape": [3, r.image_hw[0], r.image_hw[1]],
         "passed": r.passed(),
     })
@@ -101,7 +103,10 @@ pub fn print_text(r: &Text2ImageReport) {
             s.check.summary()
         );
     }
-    println!("whole network: {:.3} ms on the GPU (median)", r.total_ms);
+    println!(
+        "whole network: {:.3} ms on the GPU (median); {}",
+        r.total_ms, r.reference
+    );
     println!("\ncross-attention, averaged over heads: the words each quadrant attends to most");
     for (q, name) in QUADRANTS.iter().enumerate() {
         let top: Vec<String> = r

@@ -5,6 +5,7 @@
 //! rescales its running sums whenever the running max grows, which
 //! `Order::Online` adds to the error bound.
 
+use rayon::prelude::*;
 use super::matmul::linear;
 use super::sum::Acc;
 use super::RefTensor;
@@ -134,11 +135,16 @@ pub fn sdpa_rows(
 ) -> RefTensor {
     let w = q.shape[2];
     let mut y = RefTensor::zeros(&[rows.len(), w]);
-    for (r, &(b, i)) in rows.iter().enumerate() {
-        let (val, err) = attend_row(q, k, v, heads, b, i, masks, order);
-        y.val[r * w..(r + 1) * w].copy_from_slice(&val);
-        y.err[r * w..(r + 1) * w].copy_from_slice(&err);
-    }
+    // Query rows are independent: spread over the cores (RAYON_NUM_THREADS).
+    y.val
+        .par_chunks_mut(w.max(1))
+        .zip(y.err.par_chunks_mut(w.max(1)))
+        .zip(rows.par_iter())
+        .for_each(|((yv, ye), &(b, i))| {
+            let (val, err) = attend_row(q, k, v, heads, b, i, masks, order);
+            yv.copy_from_slice(&val);
+            ye.copy_from_slice(&err);
+        });
     y
 }
 

@@ -1,12 +1,13 @@
 //! Reference conv2d: out[n,co,oy,ox] = bias[co] +
 //!   sum over ci, ky, kx of x[n,g0+ci,oy*s-p+ky*d, ox*s-p+kx*d] * w[co,ci,ky,kx],
 //! ci over the Cin/groups channels of co's group, which starts at g0.
-//! Output planes are spread over the cores (the loops inside stay the
-//! obvious ones), so the wide benchmark stack is checked in seconds.
+//! Output rows are spread over the cores with rayon (the loops inside stay
+//! the obvious ones), so the wide benchmark stack is checked in seconds.
 
 use super::sum::Acc;
 use super::{at4, RefTensor};
 use crate::ops::conv2d::Conv2d;
+use rayon::prelude::*;
 
 pub fn conv2d(
     conv: &Conv2d,
@@ -23,60 +24,45 @@ pub fn conv2d(
     let gout = cout / conv.groups.max(1);
     let ws = [cout, gin, kh, kw];
     let mut y = RefTensor::zeros(&out);
-    let plane_len = oh * ow;
-    // One (batch, output channel) plane: values and error bounds.
-    let plane = |p: usize, val: &mut [f64], err: &mut [f64]| {
+    // One output row (batch, output channel, oy): values and error bounds.
+    let row = |index: usize, val: &mut [f64], err: &mut [f64]| {
+        let (p, oy) = (index / oh.max(1), index % oh.max(1));
         let (b, co) = (p / cout, p % cout);
         let g0 = co / gout * gin;
         let bias = bias.map_or(0.0, |bv| f64::from(bv[co]));
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut acc = Acc::with_offset(bias);
-                for ci in 0..gin {
-                    for ky in 0..kh {
-                        let iy = (oy * win.stride[0] + ky * win.dilation[0]) as i64
-                            - win.pad_begin[0] as i64;
-                        if iy < 0 || iy >= h {
+        for ox in 0..ow {
+            let mut acc = Acc::with_offset(bias);
+            for ci in 0..gin {
+                for ky in 0..kh {
+                    let iy = (oy * win.stride[0] + ky * win.dilation[0]) as i64
+                        - win.pad_begin[0] as i64;
+                    if iy < 0 || iy >= h {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = (ox * win.stride[1] + kx * win.dilation[1]) as i64
+                            - win.pad_begin[1] as i64;
+                        if ix < 0 || ix >= wd {
                             continue;
                         }
-                        for kx in 0..kw {
-                            let ix = (ox * win.stride[1] + kx * win.dilation[1]) as i64
-                                - win.pad_begin[1] as i64;
-                            if ix < 0 || ix >= wd {
-                                continue;
-                            }
-                            let xi = at4(&x.shape, b, g0 + ci, iy as usize, ix as usize);
-                            let wv = f64::from(w[at4(&ws, co, ci, ky, kx)]);
-                            acc.add_product(wv, 0.0, x.val[xi], x.err[xi]);
-                        }
+                        let xi = at4(&x.shape, b, g0 + ci, iy as usize, ix as usize);
+                        let wv = f64::from(w[at4(&ws, co, ci, ky, kx)]);
+                        acc.add_product(wv, 0.0, x.val[xi], x.err[xi]);
                     }
                 }
-                // The bias (first or last) and the store: a rounding each.
-                let v = acc.sum + bias;
-                val[oy * ow + ox] = v;
-                err[oy * ow + ox] = acc.bound() + bias.abs() + v.abs();
             }
+            // The bias (first or last) and the store: a rounding each.
+            let v = acc.sum + bias;
+            val[ox] = v;
+            err[ox] = acc.bound() + bias.abs() + v.abs();
         }
     };
-    let planes = y.val.len() / plane_len.max(1);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(planes.max(1));
-    let per = planes.div_ceil(threads.max(1)).max(1) * plane_len.max(1);
-    std::thread::scope(|s| {
-        for (t, (vals, errs)) in y.val.chunks_mut(per).zip(y.err.chunks_mut(per)).enumerate() {
-            let plane = &plane;
-            s.spawn(move || {
-                for (i, (v, e)) in vals
-                    .chunks_mut(plane_len)
-                    .zip(errs.chunks_mut(plane_len))
-                    .enumerate()
-                {
-                    plane(t * per / plane_len + i, v, e);
-                }
-            });
-        }
-    });
+    // Rows are independent: spread over the cores (RAYON_NUM_THREADS).
+    y.val
+        .par_chunks_mut(ow.max(1))
+        .zip(y.err.par_chunks_mut(ow.max(1)))
+        .enumerate()
+        .for_each(|(i, (v, e))| row(i, v, e));
     if conv.relu {
         y.relu()
     } else {

@@ -3,6 +3,7 @@
 use super::sum::Acc;
 use super::RefTensor;
 use crate::ops::matmul::{Activation, Matmul, View};
+use rayon::prelude::*;
 
 /// GELU, tanh form, as the kernel computes it.
 pub fn gelu(x: f64) -> f64 {
@@ -25,51 +26,54 @@ pub fn matmul_into(
 ) {
     let ((a, av), (b, bv), (c, cv)) = (a, b, c);
     let alpha = f64::from(mm.alpha);
-    for o in 0..mm.batches[0] {
-        for i in 0..mm.batches[1] {
-            for r in 0..mm.m {
-                for col in 0..mm.n {
-                    let bias = bias.map_or(0.0, |bv| f64::from(bv[col]));
-                    let mut acc = Acc::with_offset(bias / alpha.abs().max(f64::MIN_POSITIVE));
-                    for k in 0..mm.k {
-                        let (ai, bi) = (
-                            at(&av, o, i, r, k, mm.trans_a),
-                            at(&bv, o, i, k, col, mm.trans_b),
-                        );
-                        acc.add_product(a.val[ai], a.err[ai], b.val[bi], b.err[bi]);
-                    }
-                    let pre = alpha * acc.sum + bias;
-                    // The sum, then one rounding each for the scale, the
-                    // bias and the store, on the magnitudes they round.
-                    let mut err = alpha.abs() * acc.bound()
-                        + 2.0 * (alpha * acc.sum).abs()
-                        + bias.abs()
-                        + pre.abs();
-                    let val = match mm.act {
-                        Activation::None => pre,
-                        Activation::Relu => {
-                            if pre < 0.0 {
-                                0.0
-                            } else {
-                                pre
-                            }
-                        }
-                        Activation::Gelu => {
-                            // tanh's own few-ulp error scales with |x| / 2.
-                            err = GELU_MAX_SLOPE * err + 8.0 * pre.abs();
-                            gelu(pre)
-                        }
-                    };
-                    let ci = at(&cv, o, i, r, col, false);
-                    c.val[ci] = val;
-                    c.err[ci] = err;
+    // One output element (value, bound) of batch (o, i), row r.
+    let element = |o: usize, i: usize, r: usize, col: usize| -> (f64, f64) {
+        let bias = bias.map_or(0.0, |bv| f64::from(bv[col]));
+        let mut acc = Acc::with_offset(bias / alpha.abs().max(f64::MIN_POSITIVE));
+        for k in 0..mm.k {
+            let (ai, bi) = (
+                at(&av, o, i, r, k, mm.trans_a),
+                at(&bv, o, i, k, col, mm.trans_b),
+            );
+            acc.add_product(a.val[ai], a.err[ai], b.val[bi], b.err[bi]);
+        }
+        let pre = alpha * acc.sum + bias;
+        let mut err =
+            alpha.abs() * acc.bound() + 2.0 * (alpha * acc.sum).abs() + bias.abs() + pre.abs();
+        let val = match mm.act {
+            Activation::None => pre,
+            Activation::Relu => {
+                if pre < 0.0 {
+                    0.0
+                } else {
+                    pre
                 }
             }
+            Activation::Gelu => {
+                err = GELU_MAX_SLOPE * err + 8.0 * pre.abs();
+                gelu(pre)
+            }
+        };
+        (val, err)
+    };
+    // Rows are independent: computed over the cores (RAYON_NUM_THREADS),
+    // then stored through C's view, which may interleave them.
+    let rows: Vec<(usize, usize, usize)> = (0..mm.batches[0])
+        .flat_map(|o| (0..mm.batches[1]).flat_map(move |i| (0..mm.m).map(move |r| (o, i, r))))
+        .collect();
+    let computed: Vec<Vec<(f64, f64)>> = rows
+        .par_iter()
+        .map(|&(o, i, r)| (0..mm.n).map(|col| element(o, i, r, col)).collect())
+        .collect();
+    for (&(o, i, r), row) in rows.iter().zip(computed) {
+        for (col, (val, err)) in row.into_iter().enumerate() {
+            let ci = at(&cv, o, i, r, col, false);
+            c.val[ci] = val;
+            c.err[ci] = err;
         }
     }
 }
 
-/// y = act(x W + b), x [.., K], W [K, N] given as f32.
 pub fn linear(
     x: &RefTensor,
     w: &[f32],

@@ -26,6 +26,47 @@ pub mod sequence;
 pub mod softmax;
 pub mod sum;
 
+/// How long an f64 reference took, and on how many threads (rayon's pool:
+/// all cores unless RAYON_NUM_THREADS says otherwise). Every report
+/// prints it, since on big layers the reference is most of the run.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RefTime {
+    pub ms: f64,
+    pub threads: usize,
+}
+
+impl RefTime {
+    /// Runs `f` (a reference) and times it.
+    ///
+    /// ```
+    /// let (sum, t) = wgsl_nn::cpu::RefTime::of(|| (0..10).sum::<i32>());
+    /// assert_eq!(sum, 45);
+    /// assert!(t.threads >= 1);
+    /// ```
+    pub fn of<T>(f: impl FnOnce() -> T) -> (T, RefTime) {
+        let start = std::time::Instant::now();
+        let out = f();
+        let t = RefTime {
+            ms: start.elapsed().as_secs_f64() * 1e3,
+            threads: rayon::current_num_threads(),
+        };
+        (out, t)
+    }
+}
+
+/// "CPU f64 reference 12.345 ms on 2 threads".
+impl std::fmt::Display for RefTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CPU f64 reference {:.3} ms on {} thread{}",
+            self.ms,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefTensor {
     pub shape: Vec<usize>,

@@ -53,6 +53,13 @@ pub struct AdapterSummary {
     pub driver_info: String,
 }
 
+/// "llvmpipe (LLVM 15.0.6, 256 bits) (vulkan, cpu)", as reports head themselves.
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {})", self.name, self.backend, self.device_type)
+    }
+}
+
 impl AdapterSummary {
     pub fn of(info: &wgpu::AdapterInfo) -> Self {
         AdapterSummary {

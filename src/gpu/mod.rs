@@ -24,6 +24,17 @@ pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::SHADER_F16)
     .union(wgpu::Features::SUBGROUP);
 
+/// Measures one tuned family on `gpu` and returns its pick (`tune`).
+/// The flag says whether it may measure (the op is big enough to repay
+/// it) or only look up what an earlier run cached.
+pub type Tuner = Arc<dyn Fn(&Gpu, &str, bool) -> Option<String> + Send + Sync>;
+
+/// Ops below this many FLOPs never set off tuning: on a GPU they run in
+/// well under a millisecond whichever rung runs them, while timing a
+/// ladder costs a second or more (compiling every rung included). They
+/// take the built-in rules, or a pick an earlier run cached.
+pub const TUNE_MIN_FLOPS: u64 = 1_000_000_000;
+
 /// llvmpipe's cap is 65535 iterations per invocation; leave room for the
 /// short loops (tile loads, set-up) around the long one.
 pub const LLVMPIPE_LOOP_BUDGET: u64 = 60_000;
@@ -72,6 +83,12 @@ pub struct Gpu {
     /// set by `--kernel` or the autotuner; unset families use the op's
     /// own default for this adapter.
     kernels: std::sync::RwLock<std::collections::HashMap<String, String>>,
+    /// Measures a tuned family the first time an op big enough to repay it
+    /// asks (`tune::install`); unset, only picks already set count.
+    tuner: std::sync::OnceLock<Tuner>,
+    /// Families the tuner was asked for already (measured or not), so a
+    /// family is timed at most once per run and never from inside itself.
+    tune_asked: Mutex<std::collections::HashSet<String>>,
     /// One small buffer bound wherever a kernel's optional input (bias,
     /// mask) is absent; made once, not per op call.
     pub(crate) placeholder: std::sync::OnceLock<Arc<wgpu::Buffer>>,
@@ -141,6 +158,8 @@ impl Gpu {
             faults,
             pipelines: pipelines::Cache::new(cpu_adapter),
             kernels: Default::default(),
+            tuner: Default::default(),
+            tune_asked: Default::default(),
             placeholder: Default::default(),
         })
     }
@@ -167,9 +186,29 @@ impl Gpu {
 
     /// The autotuner's pick for an op family, if any: weaker than
     /// `kernel_for` (a user's `--kernel`), and ops may overrule it where
-    /// size decides (a tiny conv stays off the texture rung).
-    pub fn tuned_for(&self, family: &str) -> Option<String> {
-        self.kernel_for(&format!("{family}@tuned"))
+    /// size decides (a tiny conv stays off the texture rung). The installed
+    /// tuner is asked once per run: an op of at least `TUNE_MIN_FLOPS` may
+    /// have the family measured, smaller ones only look up the cache.
+    pub fn tuned_for(&self, family: &str, flops: u64) -> Option<String> {
+        let known = self.kernel_for(&format!("{family}@tuned"));
+        if known.is_some() {
+            return known;
+        }
+        let tuner = self.tuner.get()?.clone();
+        let measure = flops >= TUNE_MIN_FLOPS;
+        let asked = format!("{family}{}", if measure { " measured" } else { "" });
+        if !self.tune_asked.lock().ok()?.insert(asked) {
+            return None;
+        }
+        let pick = tuner(self, family, measure)?;
+        self.set_tuned(family, Some(&pick));
+        Some(pick)
+    }
+
+    /// Installs the function that measures a family on first use (see
+    /// `tuned_for`); a second call keeps the first.
+    pub fn set_tuner(&self, tuner: Tuner) {
+        let _ = self.tuner.set(tuner);
     }
 
     pub fn set_tuned(&self, family: &str, kernel: Option<&str>) {

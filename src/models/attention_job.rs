@@ -5,7 +5,7 @@
 
 use crate::check::{compare, Check};
 use crate::cpu::attention::{mha_rows, Masks, MhaWeights, Order};
-use crate::cpu::RefTensor;
+use crate::cpu::{RefTensor, RefTime};
 use crate::error::{Error, Result};
 use crate::gpu::timer::{time_plan, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
@@ -62,6 +62,8 @@ pub struct PathResult {
     pub path: AttentionPath,
     /// Err: the path refused (e.g. the score matrix exceeds a binding).
     pub outcome: std::result::Result<(Check, PlanTiming), Error>,
+    /// The f64 reference of the checked rows, for this path's error model.
+    pub reference: Option<RefTime>,
 }
 
 pub struct AttentionReport {
@@ -229,6 +231,7 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
     let mut paths = Vec::new();
     let mut output = None;
     for &path in &job.paths {
+        let mut reference_time = None;
         let outcome = (|| {
             let mut plan = Plan::new();
             let y = mha_forward(
@@ -250,16 +253,19 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
             } else {
                 Order::Stored
             };
-            let reference = mha_rows(
-                &w,
-                &xq_ref,
-                xkv_ref.as_ref().unwrap_or(&xq_ref),
-                job.heads,
-                &masks,
-                None,
-                order,
-                &rows,
-            );
+            let (reference, ref_time) = RefTime::of(|| {
+                mha_rows(
+                    &w,
+                    &xq_ref,
+                    xkv_ref.as_ref().unwrap_or(&xq_ref),
+                    job.heads,
+                    &masks,
+                    None,
+                    order,
+                    &rows,
+                )
+            });
+            reference_time = Some(ref_time);
             let got: Vec<f32> = rows
                 .iter()
                 .flat_map(|&(bb, i)| out[(bb * l + i) * d..(bb * l + i + 1) * d].iter().copied())
@@ -272,7 +278,11 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
             }
             (check, timing)
         });
-        paths.push(PathResult { path, outcome });
+        paths.push(PathResult {
+            path,
+            outcome,
+            reference: reference_time,
+        });
     }
 
     // Row i of batch bb sees key j when the mask keeps j and (causal) j <= i;

@@ -3,7 +3,7 @@
 //! and measure the receptive field on the GPU.
 
 use crate::check::{compare, Check};
-use crate::cpu::RefTensor;
+use crate::cpu::{RefTensor, RefTime};
 use crate::error::{Error, Result};
 use crate::geometry::LayerGeometry;
 use crate::gpu::timer::{time_plan, PlanTiming};
@@ -13,7 +13,6 @@ use crate::receptive::{measure, MeasuredField};
 use crate::tensor::Tensor;
 use crate::{npy, spec};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct ConvJob {
@@ -49,7 +48,7 @@ pub struct ConvReport {
     pub field: MeasuredField,
     pub check: Check,
     pub timing: PlanTiming,
-    pub cpu_ms: f64,
+    pub reference: RefTime,
     pub output: Vec<f32>,
     pub plan: Plan,
     /// Where the weights and the input came from, in words.
@@ -157,9 +156,8 @@ pub fn run_prepared(gpu: &Gpu, job: &ConvJob, prepared: Prepared) -> Result<Conv
     }
     let timing = crate::gpu::timer::sum_timings(&timings);
 
-    let start = Instant::now();
-    let reference = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &input));
-    let cpu_ms = start.elapsed().as_secs_f64() * 1e3;
+    let (reference, ref_time) =
+        RefTime::of(|| stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &input)));
     let check = compare(&output, &reference);
     let field = measure(gpu, &stack)?;
     Ok(ConvReport {
@@ -170,7 +168,7 @@ pub fn run_prepared(gpu: &Gpu, job: &ConvJob, prepared: Prepared) -> Result<Conv
         field,
         check,
         timing,
-        cpu_ms,
+        reference: ref_time,
         output,
         plan,
         weights_from,

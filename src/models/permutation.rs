@@ -62,6 +62,7 @@ pub struct Symmetry {
     /// GPU output against the f64 reference, both sequences.
     pub check: Check,
     pub timing: PlanTiming,
+    pub reference: crate::cpu::RefTime,
 }
 
 pub struct PermuteReport {
@@ -126,7 +127,10 @@ pub fn run(gpu: &Gpu, job: &PermuteJob) -> Result<PermuteReport> {
         let y = model.forward_gpu(gpu, &weights, &mut plan, &input, pe)?;
         let timing = time_plan(gpu, &plan, 1, job.reps)?;
         let out = y.download(gpu)?;
-        let reference = model.forward_ref(&RefTensor::from_f32(&[2, l, d], &both), pe)?;
+        let (reference, ref_time) = crate::cpu::RefTime::of(|| {
+            model.forward_ref(&RefTensor::from_f32(&[2, l, d], &both), pe)
+        });
+        let reference = reference?;
         let check = compare(&out, &reference);
         let (tx, tpx) = out.split_at(l * d);
         let max_tx = tx.iter().fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
@@ -155,6 +159,7 @@ pub fn run(gpu: &Gpu, job: &PermuteJob) -> Result<PermuteReport> {
             invariance: verdict(pooled_invariance_error),
             check,
             timing,
+            reference: ref_time,
         })
     };
     let pe = if job.positional == Positional::None {

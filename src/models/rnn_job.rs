@@ -34,6 +34,8 @@ pub struct RnnReport {
     pub check_states: Check,
     pub timing: PlanTiming,
     pub flops: u64,
+    /// All layers' f64 references together.
+    pub reference: cpu::RefTime,
 }
 
 impl RnnReport {
@@ -115,6 +117,7 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
     let mut x = up("x", &job.shape, &job.x)?;
     let mut x_ref = RefTensor::from_f32(&job.shape, &job.x);
     let (mut ys, mut cells, mut flops) = (vec![], vec![], 0);
+    let mut reference = cpu::RefTime { ms: 0.0, threads: 1 };
     let (mut h_ref, mut c_ref) = (vec![], vec![]);
     for (l, w) in s.layers.iter().enumerate() {
         let r = s.layer(l);
@@ -143,7 +146,10 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
             h0t.as_ref(),
             c0t.as_ref(),
         )?;
-        let (y_ref, cr) = cpu::rnn::rnn_states(&r, &x_ref, refw, h0r.as_ref(), c0r.as_ref());
+        let ((y_ref, cr), t_ref) =
+            cpu::RefTime::of(|| cpu::rnn::rnn_states(&r, &x_ref, refw, h0r.as_ref(), c0r.as_ref()));
+        reference.ms += t_ref.ms;
+        reference.threads = t_ref.threads;
         if let Some(c) = c {
             cells.push(c);
             c_ref.push(cr);
@@ -180,6 +186,7 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
         c_n,
         timing,
         flops,
+        reference,
     })
 }
 

@@ -35,6 +35,7 @@ pub struct Text2ImageReport {
     pub image: Vec<f32>,
     pub image_hw: [usize; 2],
     pub total_ms: f64,
+    pub reference: crate::cpu::RefTime,
 }
 
 impl Text2ImageReport {
@@ -92,7 +93,7 @@ pub fn run(gpu: &Gpu, sentence: &str, weights: &Weights, reps: usize) -> Result<
     let mut plan = Plan::new();
     let stages = forward_gpu(gpu, &mut plan, weights, &ids)?;
     let timing = time_plan(gpu, &plan, 1, reps)?;
-    let reference = forward_ref(weights, &ids);
+    let (reference, ref_time) = crate::cpu::RefTime::of(|| forward_ref(weights, &ids));
     let mut reports = Vec::new();
     let mut probs = vec![];
     let mut image = vec![];
@@ -134,6 +135,7 @@ pub fn run(gpu: &Gpu, sentence: &str, weights: &Weights, reps: usize) -> Result<
         image,
         image_hw: hw,
         total_ms: timing.median_ms,
+        reference: ref_time,
     })
 }
 

@@ -271,7 +271,7 @@ pub fn sdpa_forward_probs(
         AttentionPath::Fused => {
             let pick = gpu
                 .kernel_for("attention")
-                .or_else(|| gpu.tuned_for("attention"));
+                .or_else(|| gpu.tuned_for("attention", 0));
             let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
             let flash = super::attention_flash::unsupported(gpu, &sh).is_none()
                 && match pick.as_deref() {
@@ -290,8 +290,9 @@ pub fn sdpa_forward_probs(
                 && match pick.as_deref() {
                     Some("fused_tex") => true,
                     // On CPU adapters it beat the other fused kernels by
-                    // ~10x (llvmpipe, L=1024: BENCHMARKS.md).
-                    None => cpu,
+                    // ~10x (llvmpipe, L=1024: BENCHMARKS.md), where it
+                    // repays its compilation (`CPU_TEX_MIN_FLOPS`).
+                    None => cpu && sh.core_flops() >= super::CPU_TEX_MIN_FLOPS,
                     _ => false,
                 };
             if tex {

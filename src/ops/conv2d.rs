@@ -191,10 +191,13 @@ pub fn conv2d_forward(
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     // GFLOP-scale layers take the tuner's pick for such a layer where it
     // timed one (GPUs: `conv2d_large`, a 2.4 GFLOP conv).
-    let tuned = (flops >= LARGE_FLOPS)
-        .then(|| gpu.tuned_for("conv2d_large"))
-        .flatten()
-        .or_else(|| gpu.tuned_for("conv2d"));
+    // Asked only when nothing forces a rung: asking may start the tuner.
+    let tuned = || {
+        (flops >= LARGE_FLOPS)
+            .then(|| gpu.tuned_for("conv2d_large", flops))
+            .flatten()
+            .or_else(|| gpu.tuned_for("conv2d", flops))
+    };
     let grouped = conv.groups > 1;
     let forced = gpu.kernel_for("conv2d");
     let name = match forced.as_deref() {
@@ -215,13 +218,14 @@ pub fn conv2d_forward(
                 ),
             )
         })?,
-        None => match tuned.as_deref() {
+        None => match tuned().as_deref() {
             Some("tex") if big && tex_ok => "tex",
-            _ if big && tex_ok && cpu => "tex",
+            _ if big && tex_ok && cpu && flops >= super::CPU_TEX_MIN_FLOPS => "tex",
             // Small layers on CPU adapters: row4 (llvmpipe, exercise stack:
             // 0.41-0.68 ms against igemm's 0.64-1.01 in the same runs).
-            _ if !big && cpu => "row4",
-            Some(k @ ("direct" | "row4")) => k,
+            _ if cpu => "row4",
+            Some("direct") => "direct",
+            Some("row4") => "row4",
             _ => "igemm",
         },
     };

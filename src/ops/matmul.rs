@@ -71,14 +71,20 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
     let tex_ok = super::matmul_tex::unsupported(gpu, mm).is_none();
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let large = mm.m * mm.n * mm.batches[0] * mm.batches[1] >= LARGE_OUTPUTS;
+    let flops = mm.flops();
     let pick = gpu
         .kernel_for("matmul")
-        .or_else(|| large.then(|| gpu.tuned_for("matmul_large")).flatten())
-        .or_else(|| gpu.tuned_for("matmul"));
+        .or_else(|| {
+            large
+                .then(|| gpu.tuned_for("matmul_large", flops))
+                .flatten()
+        })
+        .or_else(|| gpu.tuned_for("matmul", flops));
     match pick.as_deref() {
         // On CPU adapters the texture rung was the fastest by ~3x (measured
         // on llvmpipe); elsewhere the autotuner has to show it.
-        None if tex_ok && cpu => Ok("tex"),
+        None if tex_ok && cpu && flops >= super::CPU_TEX_MIN_FLOPS => Ok("tex"),
+        None if cpu && flops < super::CPU_NAIVE_MAX_FLOPS => Ok("naive"),
         // Untuned, a large product on a GPU takes the shared-memory tiles
         // (an H200: 1.45x rb4_vec4 at 4096, 1.43x at 2048).
         None if large

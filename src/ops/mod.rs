@@ -23,6 +23,27 @@ use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel};
 use crate::tensor::Tensor;
 
+/// On CPU adapters (llvmpipe, lavapipe) the texture rungs (matmul `tex`,
+/// conv2d `tex`, attention `fused_tex`) are the default only for ops of at
+/// least this many FLOPs. LLVM compiles each of them in ~0.7-4 s the first
+/// time (once more for each new texture shape class; Mesa caches the
+/// result on disk), against 20-150 ms for the storage-buffer rungs, and
+/// below ~256 MFLOP the ~3x faster run saves only milliseconds: the first
+/// run of the exercise report went from 18 s to about 1 s with this rule.
+/// A `--kernel` or a tuned pick still selects them at any size.
+pub const CPU_TEX_MIN_FLOPS: u64 = 256_000_000;
+
+/// On CPU adapters products below this many FLOPs take the naive rung:
+/// it compiles in ~70 ms against ~250-300 ms for each variant of the
+/// register-blocked ones (lavapipe, first run), and runs such a product in
+/// well under a millisecond.
+pub const CPU_NAIVE_MAX_FLOPS: u64 = 16_000_000;
+
+/// Whether `gpu` runs shaders on CPU cores, where `CPU_TEX_MIN_FLOPS` applies.
+pub fn cpu_adapter(gpu: &Gpu) -> bool {
+    gpu.info.device_type == wgpu::DeviceType::Cpu
+}
+
 /// Kernels index with u32; refuse any tensor whose elements do not fit.
 pub fn check_u32(name: &str, shape: &[usize]) -> Result<u32> {
     let n = crate::tensor::numel(name, shape)?;
