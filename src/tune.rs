@@ -50,18 +50,9 @@ impl TuneMode {
     }
 }
 
-/// Where choices are cached: $WGSL_NN_CACHE, else $XDG_CACHE_HOME/wgsl-nn,
-/// else ~/.cache/wgsl-nn.
+/// Where choices are cached: tune.json in `gpu::cache_dir()`.
 pub fn cache_path() -> Option<PathBuf> {
-    let env = |k| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = env("WGSL_NN_CACHE")
-        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("wgsl-nn")))
-        .or_else(|| env("HOME").map(|h| h.join(".cache").join("wgsl-nn")))?;
-    Some(dir.join("tune.json"))
+    Some(crate::gpu::cache_dir()?.join("tune.json"))
 }
 
 /// Adapter, driver and the ladders' rungs: a new rung invalidates the
@@ -214,38 +205,69 @@ pub struct FamilyTiming {
 /// returns the fastest passing one (None: no rung passed). The kernel
 /// choices in force before are restored. `progress` prints each rung.
 pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<FamilyTiming>> {
-    let (family, rungs, size, run): (&'static str, &[&'static str], String, Box<dyn Fn() -> Result<(f64, bool)> + '_>) =
-        match family {
-            "matmul" => {
-                // Large enough that launch overheads do not decide (at 256
-                // an H200 preferred the tiled rung, which loses 5x at 4096).
-                let t = MatmulTrial::new(512);
-                ("matmul", &crate::ops::matmul::KERNELS, "512 x 512 x 512".into(), Box::new(move || t.run(gpu)))
-            }
-            "matmul_large" => {
-                let n = LARGE_MATMUL_N;
-                let t = MatmulTrial::new(n);
-                ("matmul_large", &LARGE_MATMUL_RUNGS, format!("{n} x {n} x {n}"), Box::new(move || t.run(gpu)))
-            }
-            "conv2d" => {
-                let t = ConvTrial::new([1, 32, 48, 48], 32);
-                ("conv2d", &CONV_RUNGS, "3x3 conv [1, 32, 48, 48] -> 32".into(), Box::new(move || t.run(gpu)))
-            }
-            // A GFLOP-scale layer, as in the wide benchmark stack: on the
-            // H200 the 42 MFLOP probe picked direct, which igemm beat 3.2x
-            // on the wide stack (BENCHMARKS.md).
-            "conv2d_large" => {
-                let t = ConvTrial::new([8, 64, 64, 64], 64);
-                ("conv2d_large", &CONV_RUNGS, "3x3 conv [8, 64, 64, 64] -> 64".into(), Box::new(move || t.run(gpu)))
-            }
-            other => {
-                return Err(Error::arg(
-                    "tune",
-                    format!("'{other}' is not a tuned family; choose one of {}", FAMILIES.join(", ")),
-                ))
-            }
-        };
-    let ladder = if family.starts_with("matmul") { "matmul" } else { "conv2d" };
+    let (family, rungs, size, run): (
+        &'static str,
+        &[&'static str],
+        String,
+        Box<dyn Fn() -> Result<(f64, bool)> + '_>,
+    ) = match family {
+        "matmul" => {
+            // Large enough that launch overheads do not decide (at 256
+            // an H200 preferred the tiled rung, which loses 5x at 4096).
+            let t = MatmulTrial::new(512);
+            (
+                "matmul",
+                &crate::ops::matmul::KERNELS,
+                "512 x 512 x 512".into(),
+                Box::new(move || t.run(gpu)),
+            )
+        }
+        "matmul_large" => {
+            let n = LARGE_MATMUL_N;
+            let t = MatmulTrial::new(n);
+            (
+                "matmul_large",
+                &LARGE_MATMUL_RUNGS,
+                format!("{n} x {n} x {n}"),
+                Box::new(move || t.run(gpu)),
+            )
+        }
+        "conv2d" => {
+            let t = ConvTrial::new([1, 32, 48, 48], 32);
+            (
+                "conv2d",
+                &CONV_RUNGS,
+                "3x3 conv [1, 32, 48, 48] -> 32".into(),
+                Box::new(move || t.run(gpu)),
+            )
+        }
+        // A GFLOP-scale layer, as in the wide benchmark stack: on the
+        // H200 the 42 MFLOP probe picked direct, which igemm beat 3.2x
+        // on the wide stack (BENCHMARKS.md).
+        "conv2d_large" => {
+            let t = ConvTrial::new([8, 64, 64, 64], 64);
+            (
+                "conv2d_large",
+                &CONV_RUNGS,
+                "3x3 conv [8, 64, 64, 64] -> 64".into(),
+                Box::new(move || t.run(gpu)),
+            )
+        }
+        other => {
+            return Err(Error::arg(
+                "tune",
+                format!(
+                    "'{other}' is not a tuned family; choose one of {}",
+                    FAMILIES.join(", ")
+                ),
+            ))
+        }
+    };
+    let ladder = if family.starts_with("matmul") {
+        "matmul"
+    } else {
+        "conv2d"
+    };
     let before = gpu.kernel_for(ladder);
     let mut timed = Vec::new();
     for &k in rungs {
@@ -288,7 +310,10 @@ pub fn tune_all(gpu: &Gpu) -> Result<Vec<FamilyTiming>> {
             eprintln!("  -> {} in {:.2} s", t.pick, start.elapsed().as_secs_f64());
             out.push(t);
         } else {
-            eprintln!("  no rung passed in {:.2} s; nothing cached", start.elapsed().as_secs_f64());
+            eprintln!(
+                "  no rung passed in {:.2} s; nothing cached",
+                start.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(out)

@@ -5,11 +5,11 @@
 //! rescales its running sums whenever the running max grows, which
 //! `Order::Online` adds to the error bound.
 
-use rayon::prelude::*;
 use super::matmul::linear;
 use super::sum::Acc;
 use super::RefTensor;
 use crate::ops::matmul::Activation;
+use rayon::prelude::*;
 
 /// How the GPU evaluated the softmax-weighted sum, for the error bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,29 @@ pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
     .union(wgpu::Features::SHADER_F16)
-    .union(wgpu::Features::SUBGROUP);
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::PIPELINE_CACHE);
+
+/// The folder for wgsl-nn's caches (kernel choices, the driver's pipeline
+/// cache): $WGSL_NN_CACHE, else $XDG_CACHE_HOME/wgsl-nn, else
+/// ~/.cache/wgsl-nn.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    let env = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    };
+    env("WGSL_NN_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("wgsl-nn")))
+        .or_else(|| env("HOME").map(|h| h.join(".cache").join("wgsl-nn")))
+}
+
+/// The driver's pipeline cache goes to disk when the device is dropped.
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        self.pipelines.save();
+    }
+}
 
 /// Measures one tuned family on `gpu` and returns its pick (`tune`).
 /// The flag says whether it may measure (the op is big enough to repay
@@ -139,6 +161,10 @@ impl Gpu {
             u64::MAX
         };
         let cpu_adapter = info.device_type == wgpu::DeviceType::Cpu;
+        let disk = features
+            .contains(wgpu::Features::PIPELINE_CACHE)
+            .then(|| pipelines::DiskCache::open(&device, &info))
+            .flatten();
         Ok(Gpu {
             device,
             queue,
@@ -156,7 +182,7 @@ impl Gpu {
             features,
             timeout: Duration::from_secs(60),
             faults,
-            pipelines: pipelines::Cache::new(cpu_adapter),
+            pipelines: pipelines::Cache::new(cpu_adapter, disk),
             kernels: Default::default(),
             tuner: Default::default(),
             tune_asked: Default::default(),

@@ -16,6 +16,58 @@ pub struct Cache {
     /// A planted fault (`wgsl-nn selftest --mutants`): its patches apply to
     /// every pipeline requested while it is set, and nowhere else.
     planted: Mutex<Option<Planted>>,
+    /// The driver's own pipeline cache, kept on disk between runs, where
+    /// wgpu offers one (Vulkan with PIPELINE_CACHE).
+    disk: Option<DiskCache>,
+}
+
+/// A `wgpu::PipelineCache` loaded from and saved to one file per adapter
+/// class (`wgpu::util::pipeline_cache_key`) in the cache folder.
+pub struct DiskCache {
+    cache: wgpu::PipelineCache,
+    path: std::path::PathBuf,
+    loaded: usize,
+}
+
+impl DiskCache {
+    /// None where wgpu has no cache for this adapter or no folder is known.
+    pub fn open(device: &wgpu::Device, info: &wgpu::AdapterInfo) -> Option<DiskCache> {
+        let path = super::cache_dir()?.join(wgpu::util::pipeline_cache_key(info)?);
+        let data = std::fs::read(&path).ok();
+        // SAFETY: the data was written by `get_data` for this adapter class
+        // (the key names adapter and driver); `fallback` makes wgpu start
+        // empty when its header check finds it stale or corrupt.
+        let cache = unsafe {
+            device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                label: Some("wgsl-nn pipelines"),
+                data: data.as_deref(),
+                fallback: true,
+            })
+        };
+        Some(DiskCache {
+            cache,
+            path,
+            loaded: data.map_or(0, |d| d.len()),
+        })
+    }
+
+    /// Writes the cache if it grew; a folder that cannot be written only
+    /// costs the next run its compilations, so failures stay quiet.
+    fn save(&self) {
+        let Some(data) = self.cache.get_data() else {
+            return;
+        };
+        if data.len() == self.loaded {
+            return;
+        }
+        let tmp = self.path.with_extension("tmp");
+        let _ = self
+            .path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| std::fs::write(&tmp, &data))
+            .and_then(|_| std::fs::rename(&tmp, &self.path));
+    }
 }
 
 /// One text patch of one kernel family's source: every occurrence of
@@ -67,10 +119,18 @@ pub fn key(kernel: &Kernel, workgroup_size: u32, overrides: &[(&str, f64)]) -> S
 }
 
 impl Cache {
-    pub fn new(cpu_adapter: bool) -> Cache {
+    pub fn new(cpu_adapter: bool, disk: Option<DiskCache>) -> Cache {
         Cache {
             cpu_adapter,
+            disk,
             ..Default::default()
+        }
+    }
+
+    /// Saves the driver's pipeline cache, where there is one.
+    pub fn save(&self) {
+        if let Some(d) = &self.disk {
+            d.save();
         }
     }
 
@@ -120,7 +180,7 @@ impl Cache {
                     constants: &constants,
                     zero_initialize_workgroup_memory: false,
                 },
-                cache: None,
+                cache: self.disk.as_ref().map(|d| &d.cache),
             }),
         );
         if let Ok(mut c) = self.compile.lock() {
