@@ -292,9 +292,14 @@ fn matmul_tex(
             L.append(f'            c{i}_{cc} = fma(vec4(a{i}.w), b3_{cc}, fma(vec4(a{i}.z), b2_{cc}, '
                      f'fma(vec4(a{i}.y), b1_{cc}, fma(vec4(a{i}.x), b0_{cc}, c{i}_{cc}))));')
     L.append('        }\n    }')
-    for i in range(R):
-        for cc in range(C):
-            L.append(f'    store_row(cbase, i0 + {i}u, 4u * (jj + {cc}u), c{i}_{cc});')
+    # The stores go through one loop over an array: written out, the 128
+    # guarded epilogues made LLVM (llvmpipe) spend seconds compiling this
+    # kernel, and the stores run once per invocation, not per k.
+    names = ', '.join(f'c{i}_{cc}' for i in range(R) for cc in range(C))
+    L.append(f'    var acc = array<vec4<f32>, {R * C}>({names});')
+    L.append(f'    for (var s = 0u; s < {R * C}u; s++) {{')
+    L.append(f'        store_row(cbase, i0 + s / {C}u, 4u * (jj + s % {C}u), acc[s]);')
+    L.append('    }')
     L.append('}')
     return '\n'.join(L)
 

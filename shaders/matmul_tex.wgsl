@@ -368,36 +368,8 @@ fn matmul_tex(
             c15_1 = fma(vec4(a15.w), b3_1, fma(vec4(a15.z), b2_1, fma(vec4(a15.y), b1_1, fma(vec4(a15.x), b0_1, c15_1))));
         }
     }
-    store_row(cbase, i0 + 0u, 4u * (jj + 0u), c0_0);
-    store_row(cbase, i0 + 0u, 4u * (jj + 1u), c0_1);
-    store_row(cbase, i0 + 1u, 4u * (jj + 0u), c1_0);
-    store_row(cbase, i0 + 1u, 4u * (jj + 1u), c1_1);
-    store_row(cbase, i0 + 2u, 4u * (jj + 0u), c2_0);
-    store_row(cbase, i0 + 2u, 4u * (jj + 1u), c2_1);
-    store_row(cbase, i0 + 3u, 4u * (jj + 0u), c3_0);
-    store_row(cbase, i0 + 3u, 4u * (jj + 1u), c3_1);
-    store_row(cbase, i0 + 4u, 4u * (jj + 0u), c4_0);
-    store_row(cbase, i0 + 4u, 4u * (jj + 1u), c4_1);
-    store_row(cbase, i0 + 5u, 4u * (jj + 0u), c5_0);
-    store_row(cbase, i0 + 5u, 4u * (jj + 1u), c5_1);
-    store_row(cbase, i0 + 6u, 4u * (jj + 0u), c6_0);
-    store_row(cbase, i0 + 6u, 4u * (jj + 1u), c6_1);
-    store_row(cbase, i0 + 7u, 4u * (jj + 0u), c7_0);
-    store_row(cbase, i0 + 7u, 4u * (jj + 1u), c7_1);
-    store_row(cbase, i0 + 8u, 4u * (jj + 0u), c8_0);
-    store_row(cbase, i0 + 8u, 4u * (jj + 1u), c8_1);
-    store_row(cbase, i0 + 9u, 4u * (jj + 0u), c9_0);
-    store_row(cbase, i0 + 9u, 4u * (jj + 1u), c9_1);
-    store_row(cbase, i0 + 10u, 4u * (jj + 0u), c10_0);
-    store_row(cbase, i0 + 10u, 4u * (jj + 1u), c10_1);
-    store_row(cbase, i0 + 11u, 4u * (jj + 0u), c11_0);
-    store_row(cbase, i0 + 11u, 4u * (jj + 1u), c11_1);
-    store_row(cbase, i0 + 12u, 4u * (jj + 0u), c12_0);
-    store_row(cbase, i0 + 12u, 4u * (jj + 1u), c12_1);
-    store_row(cbase, i0 + 13u, 4u * (jj + 0u), c13_0);
-    store_row(cbase, i0 + 13u, 4u * (jj + 1u), c13_1);
-    store_row(cbase, i0 + 14u, 4u * (jj + 0u), c14_0);
-    store_row(cbase, i0 + 14u, 4u * (jj + 1u), c14_1);
-    store_row(cbase, i0 + 15u, 4u * (jj + 0u), c15_0);
-    store_row(cbase, i0 + 15u, 4u * (jj + 1u), c15_1);
+    var acc = array<vec4<f32>, 32>(c0_0, c0_1, c1_0, c1_1, c2_0, c2_1, c3_0, c3_1, c4_0, c4_1, c5_0, c5_1, c6_0, c6_1, c7_0, c7_1, c8_0, c8_1, c9_0, c9_1, c10_0, c10_1, c11_0, c11_1, c12_0, c12_1, c13_0, c13_1, c14_0, c14_1, c15_0, c15_1);
+    for (var s = 0u; s < 32u; s++) {
+        store_row(cbase, i0 + s / 2u, 4u * (jj + s % 2u), acc[s]);
+    }
 }
