@@ -18,10 +18,12 @@ for t in "${threads[@]}"; do
     for job in "wide 16x1x128x128|$wide" "vgg11_bn.features 2x3x224x224|$vgg"; do
         name=${job%%|*}; layers=${job#*|}
         json=$(RAYON_NUM_THREADS=$t $bin conv --layers "$layers" --input "${name#* }" --reps 1 --json)
-        python3 -c '
+        python3 - "$json" "$name" <<'PY'
 import json, sys
-d = json.loads(sys.argv[1]); t = d["timing"]
-print(f"{sys.argv[2]:<32} threads {t[\"reference_threads\"]}: reference {t[\"cpu_ms\"] / 1e3:8.2f} s, GPU {t[\"gpu_ms\"]:9.1f} ms, check {\"PASS\" if d[\"check\"][\"passed\"] else \"FAIL\"} (worst err/bound {d[\"check\"][\"worst_ratio\"]:.3f})")
-' "$json" "$name"
+d = json.loads(sys.argv[1]); t = d["timing"]; c = d["check"]
+verdict = "PASS" if c["passed"] else "FAIL"
+print(f"{sys.argv[2]:<32} threads {t['reference_threads']}: reference {t['cpu_ms'] / 1e3:8.2f} s, "
+      f"GPU {t['gpu_ms']:9.1f} ms, check {verdict} (worst err/bound {c['worst_ratio']:.3f})", flush=True)
+PY
     done
 done

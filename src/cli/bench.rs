@@ -127,13 +127,19 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
         write(p, table::markdown(&rows))?;
     }
     if args.json {
-        super::print_json(&serde_json::json!({ "seed": args.seed, "rows": rows }));
+        super::print_json(&serde_json::json!({
+            "seed": args.seed,
+            "reference_threads": rayon::current_num_threads(),
+            "rows": rows,
+        }));
     } else {
         print!("{}", table::text(&rows));
         println!(
-            "seed {}; {}; every row checked against the f64 reference before timing",
+            "seed {}; {}; every row checked against the f64 reference before timing \
+             (ref ms: the reference on {} threads)",
             args.seed,
-            gpu_clocks(&rows)
+            gpu_clocks(&rows),
+            rayon::current_num_threads()
         );
     }
     Ok(rows.iter().all(|r| r.passed))
