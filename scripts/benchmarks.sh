@@ -10,7 +10,7 @@ start=$(date -u '+%Y-%m-%d %H:%M')
 target/release/wgsl-nn bench all --csv docs/bench.csv --plot docs/bench.svg --markdown docs/bench-table.md "$@" | tee docs/bench.txt
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mesa=$(target/release/wgsl-nn info --json | python3 -c 'import json,sys; print(next((a["adapter"]["driver_info"] for a in json.load(sys.stdin)["adapters"] if "Mesa" in a["adapter"]["driver_info"]), "no Mesa adapter"))')
-HOST="Host: $cpu, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $mesa. Measured $start-$(date -u '+%H:%M') UTC by \`scripts/benchmarks.sh $*\`." python3 - <<'PY'
+HOST="Host: $cpu, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $mesa. Measured $start-$(date -u '+%H:%M') UTC by \`scripts/benchmarks.sh${*:+ $*}\`." python3 - <<'PY'
 import os, re
 table = os.environ["HOST"] + "\n\n" + open("docs/bench-table.md").read()
 doc = open("BENCHMARKS.md").read()

@@ -4,7 +4,7 @@
     python3 scripts/peers.py [--rounds 3] [--reps 5] [--no-write] [--no-torch]
 
 Each round runs, one after the other on the same machine, `wgsl-nn bench`
-(the best passing GPU rung of each ladder), burn's wgpu backend
+(the best passing GPU rung among those that can win, CONTENDERS below), burn's wgpu backend
 (peers/burn-bench, built here on first use: a few minutes) and, where
 `import torch` works, PyTorch on the CPU (scripts/pytorch_bench.py).
 Rounds interleave the tools so that a slow spell of a shared machine hits
@@ -35,6 +35,14 @@ BURN = os.path.join(BURN_DIR, "target", "release", "burn-bench")
 ENV = dict(os.environ, NODEVICE_SELECT="1")
 # What the issue asks of each workload: burn's time / ours at least this.
 TARGETS = {"matmul": 3.0, "attention": 2.0, "conv": 3.0}
+# The rungs that can win somewhere (BENCHMARKS.md's tables: the others are
+# 2-10x slower on lavapipe and on the H200); timing the slow ones too would
+# make each round take many minutes.
+CONTENDERS = {
+    "matmul": ["matmul=rb4_vec4", "matmul=rb8_vec4", "matmul=tex", "matmul=sm128p"],
+    "attention": ["attention=fused", "attention=fused_tex", "attention=flash"],
+    "conv": ["conv2d=direct", "conv2d=row4", "conv2d=igemm", "conv2d=tex"],
+}
 WORKLOADS = [
     ("matmul", "1024x1024x1024"),
     ("matmul", "2048x2048x2048"),
@@ -75,7 +83,8 @@ def wgsl_round(reps):
     """(op, shape) -> (best passing GPU median ms, rung), over the workloads."""
     best = {}
     for op, sizes in [("matmul", "1024,2048"), ("attention", "1024"), ("conv", "1,16")]:
-        out = json.loads(sh([WGSL, "bench", op, "--sizes", sizes, "--reps", str(reps), "--json", "--quiet"]))
+        kernels = [a for k in CONTENDERS[op] for a in ("--kernel", k)]
+        out = json.loads(sh([WGSL, "bench", op, "--sizes", sizes, "--reps", str(reps), "--json", "--quiet"] + kernels))
         for r in out["rows"]:
             if not r["implementation"].startswith("gpu") or not r["passed"]:
                 continue

@@ -41,7 +41,28 @@ enum Command {
     Permute(cli::permute::PermuteArgs),
 }
 
+/// `wgsl-nn ... | head` closes stdout early; std's print macros then panic.
+/// Exit as a program killed by SIGPIPE would (status 141), quietly, instead
+/// of printing a panic and a backtrace; every other panic keeps the default
+/// report.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let args = Args::parse();
     let result = match args.command {
         Some(Command::Info(a)) => cli::info::run(&args.device, &a),
