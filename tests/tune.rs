@@ -70,15 +70,16 @@ fn an_op_asks_the_tuner_only_where_nothing_forces_a_rung() {
         n.fetch_add(1, Ordering::SeqCst);
         None
     }));
+    // 2.1 GFLOP: big enough for a tuned pick to apply on every adapter.
     gpu.set_kernel("matmul", Some("rb4"));
-    assert_eq!(entries_for_square(&gpu, 64), vec!["matmul_rb4"]);
+    assert!(entries_for_square(&gpu, 1024).contains(&"matmul_rb4"));
     assert_eq!(
         asked.load(Ordering::SeqCst),
         0,
         "a forced rung must not start the tuner"
     );
     gpu.set_kernel("matmul", None);
-    entries_for_square(&gpu, 64);
+    entries_for_square(&gpu, 1024);
     assert_eq!(asked.load(Ordering::SeqCst), 1);
 }
 
@@ -138,4 +139,22 @@ fn the_exercise_on_a_fresh_cache_tunes_nothing_and_stays_quiet() {
         "a 0.4 MFLOP stack never repays tuning"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn on_cpu_adapters_a_tuned_pick_speaks_only_for_products_like_those_it_timed() {
+    let gpu = own_gpu();
+    gpu.set_tuned("matmul", Some("tex"));
+    gpu.set_tuned("matmul_large", Some("tex"));
+    let tex = gpu.features.contains(wgpu::Features::SUBGROUP);
+    if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        // After `wgsl-nn tune` picked tex: small products still compile fast.
+        assert_eq!(entries_for_square(&gpu, 64), vec!["matmul_naive"]);
+        if tex {
+            assert!(entries_for_square(&gpu, 1024).contains(&"matmul_tex"));
+        }
+    } else if tex {
+        // On GPUs the pick holds at every size.
+        assert!(entries_for_square(&gpu, 64).contains(&"matmul_tex"));
+    }
 }

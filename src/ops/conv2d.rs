@@ -219,7 +219,7 @@ pub fn conv2d_forward(
             )
         })?,
         None => match tuned().as_deref() {
-            Some("tex") if big && tex_ok => "tex",
+            Some("tex") if big && tex_ok && (!cpu || flops >= super::CPU_TEX_MIN_FLOPS) => "tex",
             _ if big && tex_ok && cpu && flops >= super::CPU_TEX_MIN_FLOPS => "tex",
             // Small layers on CPU adapters: row4 (llvmpipe, exercise stack:
             // 0.41-0.68 ms against igemm's 0.64-1.01 in the same runs).

@@ -72,14 +72,19 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let large = mm.m * mm.n * mm.batches[0] * mm.batches[1] >= LARGE_OUTPUTS;
     let flops = mm.flops();
-    let pick = gpu
-        .kernel_for("matmul")
-        .or_else(|| {
-            large
-                .then(|| gpu.tuned_for("matmul_large", flops))
-                .flatten()
-        })
-        .or_else(|| gpu.tuned_for("matmul", flops));
+    // On CPU adapters a tuned pick (timed at 512 and 2048) speaks only for
+    // products of that order; smaller ones keep the rules that compile fast.
+    let tuned_applies = !cpu || flops >= super::CPU_TEX_MIN_FLOPS;
+    let pick = gpu.kernel_for("matmul").or_else(|| {
+        tuned_applies
+            .then(|| {
+                large
+                    .then(|| gpu.tuned_for("matmul_large", flops))
+                    .flatten()
+                    .or_else(|| gpu.tuned_for("matmul", flops))
+            })
+            .flatten()
+    });
     match pick.as_deref() {
         // On CPU adapters the texture rung was the fastest by ~3x (measured
         // on llvmpipe); elsewhere the autotuner has to show it.
