@@ -178,10 +178,13 @@ pub fn install(gpu: &Gpu, mode: TuneMode) {
                 );
                 Some(t.pick)
             }
-            Ok(None) | Err(_) => {
+            other => {
+                let why = match other {
+                    Err(e) => format!("failed: {e}"),
+                    _ => "found no passing rung (a --gpu-timeout too short?)".to_string(),
+                };
                 eprintln!(
-                    "note: tuning {family} found no passing rung in {:.2} s (a --gpu-timeout too short?); \
-                     the built-in rules decide and nothing is cached",
+                    "note: tuning {family} {why} after {:.2} s; the built-in rules decide and nothing is cached",
                     start.elapsed().as_secs_f64()
                 );
                 None
