@@ -131,9 +131,8 @@ pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
         (usize::from(gpu.len() != reference.val.len()), 0, 0);
     let mut allclose = true;
     let mut worst: Option<(f64, Worst)> = None;
-    for i in 0..n {
-        let g = f64::from(gpu[i]);
-        let r = reference.val[i];
+    for (i, (&gv, &r)) in gpu.iter().zip(&reference.val).take(n).enumerate() {
+        let g = f64::from(gv);
         let bound = EPS_F32 * reference.err[i] + ATOL_FLOOR;
         if !r.is_finite() {
             // NaN must meet NaN and an infinity the same infinity.

@@ -193,6 +193,9 @@ pub fn install(gpu: &Gpu, mode: TuneMode) {
     }));
 }
 
+/// One timed run of the rung in force: (median ms, passed its check).
+type Trial<'a> = Box<dyn Fn() -> Result<(f64, bool)> + 'a>;
+
 /// One ladder's timing: each rung's median ms (None: failed its check or
 /// could not run) and the fastest passing one.
 #[derive(Debug, Clone)]
@@ -208,64 +211,60 @@ pub struct FamilyTiming {
 /// returns the fastest passing one (None: no rung passed). The kernel
 /// choices in force before are restored. `progress` prints each rung.
 pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<FamilyTiming>> {
-    let (family, rungs, size, run): (
-        &'static str,
-        &[&'static str],
-        String,
-        Box<dyn Fn() -> Result<(f64, bool)> + '_>,
-    ) = match family {
-        "matmul" => {
-            // Large enough that launch overheads do not decide (at 256
-            // an H200 preferred the tiled rung, which loses 5x at 4096).
-            let t = MatmulTrial::new(512);
-            (
-                "matmul",
-                &crate::ops::matmul::KERNELS,
-                "512 x 512 x 512".into(),
-                Box::new(move || t.run(gpu)),
-            )
-        }
-        "matmul_large" => {
-            let n = LARGE_MATMUL_N;
-            let t = MatmulTrial::new(n);
-            (
-                "matmul_large",
-                &LARGE_MATMUL_RUNGS,
-                format!("{n} x {n} x {n}"),
-                Box::new(move || t.run(gpu)),
-            )
-        }
-        "conv2d" => {
-            let t = ConvTrial::new([1, 32, 48, 48], 32);
-            (
-                "conv2d",
-                &CONV_RUNGS,
-                "3x3 conv [1, 32, 48, 48] -> 32".into(),
-                Box::new(move || t.run(gpu)),
-            )
-        }
-        // A GFLOP-scale layer, as in the wide benchmark stack: on the
-        // H200 the 42 MFLOP probe picked direct, which igemm beat 3.2x
-        // on the wide stack (BENCHMARKS.md).
-        "conv2d_large" => {
-            let t = ConvTrial::new([8, 64, 64, 64], 64);
-            (
-                "conv2d_large",
-                &CONV_RUNGS,
-                "3x3 conv [8, 64, 64, 64] -> 64".into(),
-                Box::new(move || t.run(gpu)),
-            )
-        }
-        other => {
-            return Err(Error::arg(
-                "tune",
-                format!(
-                    "'{other}' is not a tuned family; choose one of {}",
-                    FAMILIES.join(", ")
-                ),
-            ))
-        }
-    };
+    let (family, rungs, size, run): (&'static str, &[&'static str], String, Trial<'_>) =
+        match family {
+            "matmul" => {
+                // Large enough that launch overheads do not decide (at 256
+                // an H200 preferred the tiled rung, which loses 5x at 4096).
+                let t = MatmulTrial::new(512);
+                (
+                    "matmul",
+                    &crate::ops::matmul::KERNELS,
+                    "512 x 512 x 512".into(),
+                    Box::new(move || t.run(gpu)),
+                )
+            }
+            "matmul_large" => {
+                let n = LARGE_MATMUL_N;
+                let t = MatmulTrial::new(n);
+                (
+                    "matmul_large",
+                    &LARGE_MATMUL_RUNGS,
+                    format!("{n} x {n} x {n}"),
+                    Box::new(move || t.run(gpu)),
+                )
+            }
+            "conv2d" => {
+                let t = ConvTrial::new([1, 32, 48, 48], 32);
+                (
+                    "conv2d",
+                    &CONV_RUNGS,
+                    "3x3 conv [1, 32, 48, 48] -> 32".into(),
+                    Box::new(move || t.run(gpu)),
+                )
+            }
+            // A GFLOP-scale layer, as in the wide benchmark stack: on the
+            // H200 the 42 MFLOP probe picked direct, which igemm beat 3.2x
+            // on the wide stack (BENCHMARKS.md).
+            "conv2d_large" => {
+                let t = ConvTrial::new([8, 64, 64, 64], 64);
+                (
+                    "conv2d_large",
+                    &CONV_RUNGS,
+                    "3x3 conv [8, 64, 64, 64] -> 64".into(),
+                    Box::new(move || t.run(gpu)),
+                )
+            }
+            other => {
+                return Err(Error::arg(
+                    "tune",
+                    format!(
+                        "'{other}' is not a tuned family; choose one of {}",
+                        FAMILIES.join(", ")
+                    ),
+                ))
+            }
+        };
     let ladder = if family.starts_with("matmul") {
         "matmul"
     } else {

@@ -20,6 +20,8 @@ use wgsl_nn::ops::positional::{rope_forward, rope_tables};
 use wgsl_nn::ops::softmax::{softmax_forward, Mask};
 use wgsl_nn::Tensor;
 
+// Test-case builders: each argument is one dimension of the case.
+#[allow(clippy::too_many_arguments)]
 fn mm_case(
     m: usize,
     n: usize,
@@ -373,6 +375,8 @@ fn layer_norm_add_and_rope_match_the_reference() {
 }
 
 /// Runs one attention on both paths; returns (composed, fused) outputs.
+// Test-case builders: each argument is one dimension of the case.
+#[allow(clippy::too_many_arguments)]
 fn sdpa_case(
     b: usize,
     l: usize,

@@ -96,6 +96,8 @@ fn run_case(c: Case, seed: u64, integer: bool) {
     }
 }
 
+// Test-case builders: each argument is one dimension of the case.
+#[allow(clippy::too_many_arguments)]
 fn case(
     n: usize,
     cin: usize,

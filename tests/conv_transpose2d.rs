@@ -11,6 +11,8 @@ use wgsl_nn::gpu::Plan;
 use wgsl_nn::ops::conv2d::{conv2d_forward, Conv2d};
 use wgsl_nn::ops::conv_transpose2d::{conv_transpose2d_forward, forward_to, ConvTranspose2d};
 
+// Test-case builders: each argument is one dimension of the case.
+#[allow(clippy::too_many_arguments)]
 fn ct(
     cin: usize,
     cout: usize,

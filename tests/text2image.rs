@@ -77,7 +77,7 @@ fn demo_weights_route_location_phrases_to_their_quadrants() {
             );
         }
         // And each quadrant's favourite word is a location word.
-        for q in 0..4 {
+        for (q, quadrant) in QUADRANTS.iter().enumerate() {
             let (w, _) = r.top_words(q, 1).remove(0);
             assert!(
                 [
@@ -85,8 +85,7 @@ fn demo_weights_route_location_phrases_to_their_quadrants() {
                     "sun"
                 ]
                 .contains(&w.as_str()),
-                "{}: {w}",
-                QUADRANTS[q]
+                "{quadrant}: {w}"
             );
         }
     }

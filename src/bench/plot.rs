@@ -63,8 +63,11 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 }
 
 /// Renders every row that passed its check and has a speed.
+/// (size, GFLOP/s) points of each series, per op panel.
+type Panels<'a> = BTreeMap<&'a str, BTreeMap<String, Vec<(f64, f64)>>>;
+
 pub fn svg(rows: &[Row], title: &str) -> String {
-    let mut panels: BTreeMap<&str, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
+    let mut panels: Panels = BTreeMap::new();
     for r in rows {
         if let (true, Some(g)) = (r.passed, r.gflops) {
             if g > 0.0 && r.size > 0 {

@@ -34,6 +34,9 @@ pub enum Layer {
     },
 }
 
+/// A conv layer's weight and optional bias on the device.
+pub type UploadedConv = (Tensor, Option<Tensor>);
+
 #[derive(Debug, Clone)]
 pub struct StackLayer {
     pub spec: LayerSpec,
@@ -319,7 +322,7 @@ impl ConvStack {
     pub fn forward_gpu(
         &self,
         gpu: &Gpu,
-        weights: &[Option<(Tensor, Option<Tensor>)>],
+        weights: &[Option<UploadedConv>],
         x: &Tensor,
         plan: &mut Plan,
     ) -> Result<Tensor> {
@@ -353,7 +356,7 @@ impl ConvStack {
     }
 
     /// Uploads every conv layer's weight and bias once.
-    pub fn upload(&self, gpu: &Gpu) -> Result<Vec<Option<(Tensor, Option<Tensor>)>>> {
+    pub fn upload(&self, gpu: &Gpu) -> Result<Vec<Option<UploadedConv>>> {
         self.layers
             .iter()
             .map(|l| match &l.layer {

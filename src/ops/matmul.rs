@@ -333,7 +333,7 @@ pub fn matmul_into(
     if (name == "tiled" || is_sm128(name)) && gpu.limits.max_compute_invocations_per_workgroup < 256
     {
         return Err(Error::arg(
-            &format!("--kernel {name}"),
+            format!("--kernel {name}"),
             "this device allows fewer than 256 invocations per workgroup; use rb4",
         ));
     }
