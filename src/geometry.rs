@@ -19,6 +19,24 @@ pub struct Window {
 }
 
 impl Window {
+    /// A square `k` x `k` window with PyTorch's defaults: stride 1, no
+    /// padding, dilation 1, floor mode.
+    ///
+    /// ```
+    /// let w = wgsl_nn::geometry::Window::square(3);
+    /// assert_eq!((w.kernel, w.stride, w.pad_begin), ([3, 3], [1, 1], [0, 0]));
+    /// ```
+    pub fn square(k: usize) -> Window {
+        Window {
+            kernel: [k, k],
+            stride: [1, 1],
+            pad_begin: [0, 0],
+            pad_end: [0, 0],
+            dilation: [1, 1],
+            ceil_mode: false,
+        }
+    }
+
     /// Kernel extent once dilation spreads its taps.
     pub fn effective_kernel(&self, axis: usize) -> usize {
         self.dilation[axis] * (self.kernel[axis] - 1) + 1

@@ -38,3 +38,19 @@ pub mod tune;
 
 pub use error::{Error, Result};
 pub use tensor::Tensor;
+
+/// The names most programs need, in one `use`:
+///
+/// ```
+/// use wgsl_nn::prelude::*;
+/// let conv = Conv2d::new(1, 8, 3).padding(1);
+/// assert_eq!(conv.weight_shape(), [8, 1, 3, 3]);
+/// ```
+pub mod prelude {
+    pub use crate::check::{compare, Check};
+    pub use crate::cpu::{RefTensor, RefTime};
+    pub use crate::gpu::{AdapterChoice, Gpu, Plan};
+    pub use crate::ops::conv2d::Conv2d;
+    pub use crate::ops::matmul::{Matmul, View};
+    pub use crate::{Error, Result, Tensor};
+}

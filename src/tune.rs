@@ -14,7 +14,6 @@
 use crate::check::compare;
 use crate::cpu::{self, RefTensor};
 use crate::error::{Error, Result};
-use crate::geometry::Window;
 use crate::gpu::timer::time_plan;
 use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::random_input;
@@ -396,21 +395,7 @@ struct ConvTrial {
 
 impl ConvTrial {
     fn new(shape: [usize; 4], cout: usize) -> ConvTrial {
-        let conv = Conv2d {
-            window: Window {
-                kernel: [3, 3],
-                stride: [1, 1],
-                pad_begin: [1, 1],
-                pad_end: [1, 1],
-                dilation: [1, 1],
-                ceil_mode: false,
-            },
-            in_channels: shape[1],
-            out_channels: cout,
-            groups: 1,
-            bias: true,
-            relu: false,
-        };
+        let conv = Conv2d::new(shape[1], cout, 3).padding(1);
         ConvTrial {
             shape,
             x: random_input(&shape, 13),

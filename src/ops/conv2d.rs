@@ -75,6 +75,65 @@ pub struct Conv2dParams {
 }
 
 impl Conv2d {
+    /// `nn.Conv2d(in_channels, out_channels, kernel_size)` with PyTorch's
+    /// defaults (stride 1, padding 0, dilation 1, groups 1, a bias, no
+    /// fused ReLU); the builder methods below change one each.
+    ///
+    /// ```
+    /// use wgsl_nn::ops::conv2d::Conv2d;
+    /// let conv = Conv2d::new(3, 16, 3).stride(2).padding(1);
+    /// assert_eq!(conv.weight_shape(), [16, 3, 3, 3]);
+    /// assert_eq!(conv.window.output_size([224, 224], "conv").unwrap(), [112, 112]);
+    /// ```
+    pub fn new(in_channels: usize, out_channels: usize, kernel_size: usize) -> Conv2d {
+        Conv2d {
+            window: Window::square(kernel_size),
+            in_channels,
+            out_channels,
+            groups: 1,
+            bias: true,
+            relu: false,
+        }
+    }
+
+    /// The same stride on both axes (PyTorch's `stride=s`).
+    pub fn stride(mut self, s: usize) -> Conv2d {
+        self.window.stride = [s, s];
+        self
+    }
+
+    /// The same zero padding on every side (PyTorch's `padding=p`).
+    pub fn padding(mut self, p: usize) -> Conv2d {
+        self.window.pad_begin = [p, p];
+        self.window.pad_end = [p, p];
+        self
+    }
+
+    /// The same dilation on both axes (PyTorch's `dilation=d`).
+    pub fn dilation(mut self, d: usize) -> Conv2d {
+        self.window.dilation = [d, d];
+        self
+    }
+
+    /// PyTorch's `groups=g` (in and out channels must divide by it;
+    /// `groups = in_channels` is depthwise).
+    pub fn groups(mut self, g: usize) -> Conv2d {
+        self.groups = g;
+        self
+    }
+
+    /// PyTorch's `bias=`: whether a bias tensor is added.
+    pub fn bias(mut self, bias: bool) -> Conv2d {
+        self.bias = bias;
+        self
+    }
+
+    /// A ReLU applied in the same kernel, after the bias.
+    pub fn relu(mut self, relu: bool) -> Conv2d {
+        self.relu = relu;
+        self
+    }
+
     pub fn weight_shape(&self) -> [usize; 4] {
         let k = self.window.kernel;
         [self.out_channels, self.group_in(), k[0], k[1]]
