@@ -65,10 +65,13 @@ def sh(cmd, **kw):
 def host():
     cpu = platform.processor() or platform.machine()
     try:
+        fields = {}
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            k, _, v = line.partition(":")
+            fields.setdefault(k.strip(), v.strip())
+        # Cloud guests often report a bare "AMD EPYC": family and model
+        # tell the generations apart (Zen 4 is family 25, model 17).
+        cpu = f"{fields.get('model name', cpu)} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
     except OSError:
         pass
     cores = os.cpu_count()
