@@ -195,6 +195,21 @@ pub fn install(gpu: &Gpu, mode: TuneMode) {
 /// One timed run of the rung in force: (median ms, passed its check).
 type Trial<'a> = Box<dyn Fn() -> Result<(f64, bool)> + 'a>;
 
+/// A square product of `n` as a trial, and its size in words.
+fn matmul_trial(gpu: &Gpu, n: usize) -> (String, Trial<'_>) {
+    let t = MatmulTrial::new(n);
+    (format!("{n} x {n} x {n}"), Box::new(move || t.run(gpu)))
+}
+
+/// A 3x3 conv on `shape` into `cout` channels as a trial, and its size.
+fn conv_trial(gpu: &Gpu, shape: [usize; 4], cout: usize) -> (String, Trial<'_>) {
+    let t = ConvTrial::new(shape, cout);
+    (
+        format!("3x3 conv {shape:?} -> {cout}"),
+        Box::new(move || t.run(gpu)),
+    )
+}
+
 /// One ladder's timing: each rung's median ms (None: failed its check or
 /// could not run) and the fastest passing one.
 #[derive(Debug, Clone)]
@@ -210,60 +225,38 @@ pub struct FamilyTiming {
 /// returns the fastest passing one (None: no rung passed). The kernel
 /// choices in force before are restored. `progress` prints each rung.
 pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<FamilyTiming>> {
-    let (family, rungs, size, run): (&'static str, &[&'static str], String, Trial<'_>) =
-        match family {
-            "matmul" => {
-                // Large enough that launch overheads do not decide (at 256
-                // an H200 preferred the tiled rung, which loses 5x at 4096).
-                let t = MatmulTrial::new(512);
-                (
-                    "matmul",
-                    &crate::ops::matmul::KERNELS,
-                    "512 x 512 x 512".into(),
-                    Box::new(move || t.run(gpu)),
-                )
-            }
-            "matmul_large" => {
-                let n = LARGE_MATMUL_N;
-                let t = MatmulTrial::new(n);
-                (
-                    "matmul_large",
-                    &LARGE_MATMUL_RUNGS,
-                    format!("{n} x {n} x {n}"),
-                    Box::new(move || t.run(gpu)),
-                )
-            }
-            "conv2d" => {
-                let t = ConvTrial::new([1, 32, 48, 48], 32);
-                (
-                    "conv2d",
-                    &CONV_RUNGS,
-                    "3x3 conv [1, 32, 48, 48] -> 32".into(),
-                    Box::new(move || t.run(gpu)),
-                )
-            }
-            // A GFLOP-scale layer, as in the wide benchmark stack: on the
-            // H200 the 42 MFLOP probe picked direct, which igemm beat 3.2x
-            // on the wide stack (BENCHMARKS.md).
-            "conv2d_large" => {
-                let t = ConvTrial::new([8, 64, 64, 64], 64);
-                (
-                    "conv2d_large",
-                    &CONV_RUNGS,
-                    "3x3 conv [8, 64, 64, 64] -> 64".into(),
-                    Box::new(move || t.run(gpu)),
-                )
-            }
-            other => {
-                return Err(Error::arg(
-                    "tune",
-                    format!(
-                        "'{other}' is not a tuned family; choose one of {}",
-                        FAMILIES.join(", ")
-                    ),
-                ))
-            }
-        };
+    let (family, rungs, (size, run)): (&'static str, &[&'static str], _) = match family {
+        // Large enough that launch overheads do not decide (at 256 an H200
+        // preferred the tiled rung, which loses 5x at 4096).
+        "matmul" => (
+            "matmul",
+            &crate::ops::matmul::KERNELS,
+            matmul_trial(gpu, 512),
+        ),
+        "matmul_large" => (
+            "matmul_large",
+            &LARGE_MATMUL_RUNGS,
+            matmul_trial(gpu, LARGE_MATMUL_N),
+        ),
+        "conv2d" => ("conv2d", &CONV_RUNGS, conv_trial(gpu, [1, 32, 48, 48], 32)),
+        // A GFLOP-scale layer, as in the wide benchmark stack: on the H200
+        // the 42 MFLOP probe picked direct, which igemm beat 3.2x on the
+        // wide stack (BENCHMARKS.md).
+        "conv2d_large" => (
+            "conv2d_large",
+            &CONV_RUNGS,
+            conv_trial(gpu, [8, 64, 64, 64], 64),
+        ),
+        other => {
+            return Err(Error::arg(
+                "tune",
+                format!(
+                    "'{other}' is not a tuned family; choose one of {}",
+                    FAMILIES.join(", ")
+                ),
+            ))
+        }
+    };
     let ladder = if family.starts_with("matmul") {
         "matmul"
     } else {

@@ -62,10 +62,10 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     (a..=b).map(|e| 10f64.powi(e)).collect()
 }
 
-/// Renders every row that passed its check and has a speed.
 /// (size, GFLOP/s) points of each series, per op panel.
 type Panels<'a> = BTreeMap<&'a str, BTreeMap<String, Vec<(f64, f64)>>>;
 
+/// Renders every row that passed its check and has a speed.
 pub fn svg(rows: &[Row], title: &str) -> String {
     let mut panels: Panels = BTreeMap::new();
     for r in rows {

@@ -38,6 +38,8 @@ pub fn matmul_into(
             acc.add_product(a.val[ai], a.err[ai], b.val[bi], b.err[bi]);
         }
         let pre = alpha * acc.sum + bias;
+        // The sum, then one rounding each for the scale, the bias and the
+        // store, on the magnitudes they round.
         let mut err =
             alpha.abs() * acc.bound() + 2.0 * (alpha * acc.sum).abs() + bias.abs() + pre.abs();
         let val = match mm.act {
@@ -50,6 +52,7 @@ pub fn matmul_into(
                 }
             }
             Activation::Gelu => {
+                // tanh's own few-ulp error scales with |x| / 2.
                 err = GELU_MAX_SLOPE * err + 8.0 * pre.abs();
                 gelu(pre)
             }
@@ -74,6 +77,7 @@ pub fn matmul_into(
     }
 }
 
+/// y = act(x W + b), x [.., K], W [K, N] given as f32.
 pub fn linear(
     x: &RefTensor,
     w: &[f32],

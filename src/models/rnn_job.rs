@@ -119,7 +119,7 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
     let (mut ys, mut cells, mut flops) = (vec![], vec![], 0);
     let mut reference = cpu::RefTime {
         ms: 0.0,
-        threads: 1,
+        threads: rayon::current_num_threads(),
     };
     let (mut h_ref, mut c_ref) = (vec![], vec![]);
     for (l, w) in s.layers.iter().enumerate() {
@@ -152,7 +152,6 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
         let ((y_ref, cr), t_ref) =
             cpu::RefTime::of(|| cpu::rnn::rnn_states(&r, &x_ref, refw, h0r.as_ref(), c0r.as_ref()));
         reference.ms += t_ref.ms;
-        reference.threads = t_ref.threads;
         if let Some(c) = c {
             cells.push(c);
             c_ref.push(cr);

@@ -278,11 +278,13 @@ pub fn conv2d_forward(
             )
         })?,
         None => match tuned().as_deref() {
-            Some("tex") if big && tex_ok && (!cpu || flops >= super::CPU_TEX_MIN_FLOPS) => "tex",
-            _ if big && tex_ok && cpu && flops >= super::CPU_TEX_MIN_FLOPS => "tex",
-            // Small layers on CPU adapters: row4 (llvmpipe, exercise stack:
-            // 0.41-0.68 ms against igemm's 0.64-1.01 in the same runs).
+            // CPU adapters follow their measured rules whatever was tuned:
+            // tex from CPU_TEX_MIN_FLOPS (its compilation repays there),
+            // row4 below (llvmpipe, exercise stack: 0.41-0.68 ms against
+            // igemm's 0.64-1.01 in the same runs).
+            _ if cpu && tex_ok && flops >= super::CPU_TEX_MIN_FLOPS => "tex",
             _ if cpu => "row4",
+            Some("tex") if big && tex_ok => "tex",
             Some("direct") => "direct",
             Some("row4") => "row4",
             _ => "igemm",

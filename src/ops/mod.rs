@@ -30,7 +30,8 @@ use crate::tensor::Tensor;
 /// result on disk), against 20-150 ms for the storage-buffer rungs, and
 /// below ~256 MFLOP the ~3x faster run saves only milliseconds: the first
 /// run of the exercise report went from 18 s to about 1 s with this rule.
-/// A `--kernel` or a tuned pick still selects them at any size.
+/// A `--kernel` still selects them at any size; a tuned pick (timed at
+/// 0.27 GFLOP and more) applies to ops from this size on.
 pub const CPU_TEX_MIN_FLOPS: u64 = 256_000_000;
 
 /// On CPU adapters products below this many FLOPs take the naive rung:
@@ -38,11 +39,6 @@ pub const CPU_TEX_MIN_FLOPS: u64 = 256_000_000;
 /// register-blocked ones (lavapipe, first run), and runs such a product in
 /// well under a millisecond.
 pub const CPU_NAIVE_MAX_FLOPS: u64 = 16_000_000;
-
-/// Whether `gpu` runs shaders on CPU cores, where `CPU_TEX_MIN_FLOPS` applies.
-pub fn cpu_adapter(gpu: &Gpu) -> bool {
-    gpu.info.device_type == wgpu::DeviceType::Cpu
-}
 
 /// Kernels index with u32; refuse any tensor whose elements do not fit.
 pub fn check_u32(name: &str, shape: &[usize]) -> Result<u32> {
