@@ -3,9 +3,9 @@
 //! for one small size per op, as CI does; the full sweep takes minutes on a
 //! software adapter. Prints the table; exits non-zero if any row failed.
 
-use wgsl_nn::bench::cases::OpKind;
-use wgsl_nn::bench::sweep::Sweep;
-use wgsl_nn::bench::table;
+use wgsl_nn::app::bench::cases::OpKind;
+use wgsl_nn::app::bench::sweep::Sweep;
+use wgsl_nn::app::bench::table;
 use wgsl_nn::gpu::{AdapterChoice, Gpu};
 
 fn main() {
@@ -18,7 +18,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    wgsl_nn::tune::install(&gpu, wgsl_nn::tune::TuneMode::Cached);
+    wgsl_nn::app::tune::install(&gpu, wgsl_nn::app::tune::TuneMode::Cached);
     let sweep = Sweep {
         ops: vec![OpKind::Conv, OpKind::Matmul, OpKind::Attention],
         sizes: None,

@@ -5,9 +5,10 @@
 //!
 //!     cargo run --release --example receptive_field
 
+use wgsl_nn::app::heatmap;
 use wgsl_nn::gpu::{AdapterChoice, Gpu};
 use wgsl_nn::models::conv_stack::ConvStack;
-use wgsl_nn::{heatmap, receptive, spec};
+use wgsl_nn::{receptive, spec};
 
 fn main() -> wgsl_nn::Result<()> {
     let gpu = Gpu::new(&AdapterChoice::from_args_or_env(None, None))?;

@@ -10,9 +10,9 @@
 //! are the four location directions, and the keys read only location. The
 //! random weights show the same machinery without that alignment.
 
+use wgsl_nn::app::jobs::text2image::run;
 use wgsl_nn::gpu::{AdapterChoice, Gpu};
 use wgsl_nn::models::text2image::{Weights, QUADRANTS};
-use wgsl_nn::models::text2image_job::run;
 
 fn main() -> wgsl_nn::Result<()> {
     let sentence = std::env::args()

@@ -19,22 +19,18 @@
 // tensors; bundling those into structs would only hide what each binds.
 #![allow(clippy::too_many_arguments)]
 
-pub mod bench;
+#[cfg(feature = "app")]
+pub mod app;
 pub mod check;
 pub mod cpu;
 pub mod error;
 pub mod geometry;
 pub mod gpu;
-pub mod heatmap;
 pub mod models;
-pub mod mutants;
-pub mod npy;
 pub mod ops;
 pub mod receptive;
-pub mod selftest;
 pub mod spec;
 pub mod tensor;
-pub mod tune;
 
 pub use error::{Error, Result};
 pub use tensor::Tensor;

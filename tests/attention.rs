@@ -12,8 +12,8 @@ use wgsl_nn::cpu::attention::{self as cpu_attn, Masks, Order};
 use wgsl_nn::cpu::{self, RefTensor};
 use wgsl_nn::gpu::Plan;
 use wgsl_nn::ops::add::add_forward;
+use wgsl_nn::ops::attention::flash as attention_flash;
 use wgsl_nn::ops::attention::{sdpa_forward, AttentionPath, AttentionShape};
-use wgsl_nn::ops::attention_flash;
 use wgsl_nn::ops::layernorm::{layernorm_forward, EPS};
 use wgsl_nn::ops::matmul::{linear, matmul_into, Activation, Matmul, View};
 use wgsl_nn::ops::positional::{rope_forward, rope_tables};
@@ -851,7 +851,7 @@ fn every_attention_rung_matches_the_reference() {
                     head_dim: d,
                 };
                 let ran = entries.iter().any(|x| x.starts_with("attention_tex"));
-                let why = wgsl_nn::ops::attention_tex::unsupported(&g, &sh);
+                let why = wgsl_nn::ops::attention::tex::unsupported(&g, &sh);
                 assert_eq!(
                     ran,
                     why.is_none(),

@@ -61,7 +61,7 @@ fn fast_exp_is_within_two_ulp() {
     let mut gworst = 0.0f64;
     for i in 0..=n {
         let x = -30.0 + 60.0 * i as f32 / n as f32;
-        let exact = wgsl_nn::cpu::matmul::gelu(f64::from(x));
+        let exact = wgsl_nn::cpu::activation::gelu(f64::from(x));
         let e = (f64::from(baseline::gelu(x)) - exact).abs()
             / (f64::from(x.abs()) * f64::from(f32::EPSILON)).max(1e-45);
         gworst = gworst.max(e);

@@ -4,9 +4,9 @@
 
 mod common;
 use common::*;
-use wgsl_nn::bench::cases::OpKind;
-use wgsl_nn::bench::sweep::Sweep;
-use wgsl_nn::bench::{plot, table, Row};
+use wgsl_nn::app::bench::cases::OpKind;
+use wgsl_nn::app::bench::sweep::Sweep;
+use wgsl_nn::app::bench::{plot, table, Row};
 use wgsl_nn::gpu::timer::{time_plan, time_plans, PlanTiming};
 use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan};
 use wgsl_nn::ops::elementwise::{map_forward, RELU};

@@ -120,9 +120,10 @@ fn params_npz_and_input_npy_match_numpy() {
         png.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let got = wgsl_nn::npy::read_npy(&out).unwrap();
+    let got = wgsl_nn::app::io::npy::read_npy(&out).unwrap();
     let want =
-        wgsl_nn::npy::read_npy(std::path::Path::new(&format!("{data}/seq_expected.npy"))).unwrap();
+        wgsl_nn::app::io::npy::read_npy(std::path::Path::new(&format!("{data}/seq_expected.npy")))
+            .unwrap();
     assert_eq!(got.shape, want.shape);
     assert_eq!(got.shape, vec![1, 3, 2, 2]);
     for (g, w) in got.data.iter().zip(&want.data) {
@@ -176,7 +177,8 @@ fn attention_with_pytorch_weights_matches_pytorch() {
     let dir = std::env::temp_dir().join(format!("wgsl-nn-cli-mha-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = |name: &str| format!("{data}/{name}");
-    let want = wgsl_nn::npy::read_npy(std::path::Path::new(&f("mha_expected.npy"))).unwrap();
+    let want =
+        wgsl_nn::app::io::npy::read_npy(std::path::Path::new(&f("mha_expected.npy"))).unwrap();
     let (params, x, kv, mask) = (
         f("mha_params.npz"),
         f("mha_x.npy"),
@@ -202,7 +204,7 @@ fn attention_with_pytorch_weights_matches_pytorch() {
         args.extend(["--output-npy", out.to_str().unwrap()]);
         let (code, stdout, stderr) = wgsl_nn(&args);
         assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
-        wgsl_nn::npy::read_npy(out).unwrap()
+        wgsl_nn::app::io::npy::read_npy(out).unwrap()
     };
     for path in ["composed", "fused"] {
         let got = run_to(
@@ -285,17 +287,18 @@ fn rnn_with_a_pytorch_lstm_matches_pytorch() {
     let dir = std::env::temp_dir().join(format!("wgsl-nn-cli-rnn-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = |name: &str| format!("{data}/{name}");
-    let read = |p: &str| wgsl_nn::npy::read_npy(std::path::Path::new(p)).unwrap();
+    let read = |p: &str| wgsl_nn::app::io::npy::read_npy(std::path::Path::new(p)).unwrap();
     let out = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    let close = |what: &str, got: &wgsl_nn::npy::Array, want: &wgsl_nn::npy::Array| {
-        assert_eq!(got.shape, want.shape, "{what}");
-        for (g, w) in got.data.iter().zip(&want.data) {
-            assert!(
-                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
-                "{what}: gpu {g} vs torch {w}"
-            );
-        }
-    };
+    let close =
+        |what: &str, got: &wgsl_nn::app::io::npy::Array, want: &wgsl_nn::app::io::npy::Array| {
+            assert_eq!(got.shape, want.shape, "{what}");
+            for (g, w) in got.data.iter().zip(&want.data) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                    "{what}: gpu {g} vs torch {w}"
+                );
+            }
+        };
     let (params, x, h0, c0) = (
         f("lstm_params.npz"),
         f("lstm_x.npy"),
@@ -336,7 +339,7 @@ fn rnn_with_a_pytorch_lstm_matches_pytorch() {
         .map(|k| xt.data[((k / i) % b * t + k / i / b) * i + k % i])
         .collect();
     let xtm = out("x_tm.npy");
-    wgsl_nn::npy::write_npy(std::path::Path::new(&xtm), &[t, b, i], &swapped).unwrap();
+    wgsl_nn::app::io::npy::write_npy(std::path::Path::new(&xtm), &[t, b, i], &swapped).unwrap();
     let ytm = out("y_tm.npy");
     let mut tm = args.to_vec();
     tm[4] = &xtm;
@@ -401,9 +404,10 @@ fn conv_batchnorm_stack_from_pytorch_matches_pytorch() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let got = wgsl_nn::npy::read_npy(&out).unwrap();
+    let got = wgsl_nn::app::io::npy::read_npy(&out).unwrap();
     let want =
-        wgsl_nn::npy::read_npy(std::path::Path::new(&format!("{data}/bn_expected.npy"))).unwrap();
+        wgsl_nn::app::io::npy::read_npy(std::path::Path::new(&format!("{data}/bn_expected.npy")))
+            .unwrap();
     assert_eq!(got.shape, want.shape);
     for (g, w) in got.data.iter().zip(&want.data) {
         assert!(

@@ -425,7 +425,7 @@ fn expected_entry(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case) -> &'static str 
         "row4" => "conv2d_row4",
         "gemm" if pointwise => "matmul_",
         "igemm" | "gemm" => "conv2d_igemm",
-        "tex" if wgsl_nn::ops::conv2d_tex::unsupported(g, &conv, &out).is_none() => "matmul_tex",
+        "tex" if wgsl_nn::ops::conv2d::tex::unsupported(g, &conv, &out).is_none() => "matmul_tex",
         "tex" => "conv2d_igemm",
         other => panic!("no rung {other}"),
     }

@@ -4,8 +4,8 @@
 
 mod common;
 use common::*;
+use wgsl_nn::app::jobs::conv::{self as conv_job, ConvJob};
 use wgsl_nn::gpu::Plan;
-use wgsl_nn::models::conv_job::{self, ConvJob};
 use wgsl_nn::models::conv_stack::ConvStack;
 use wgsl_nn::receptive::measure;
 use wgsl_nn::spec::parse_stack;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use wgsl_nn::mutants::{Planted, CATALOGUE};
+use wgsl_nn::app::mutants::{Planted, CATALOGUE};
 
 /// A planted patch and a forced rung are the device's state while they
 /// last: the tests of this file share one device, so they take turns.
@@ -40,7 +40,7 @@ fn long_reduction_mutants_are_caught_at_k_65536() {
     let _turn = serial();
     let gpu = common::gpu();
     for m in CATALOGUE.iter().filter(|m| {
-        m.case == wgsl_nn::mutants::cases::Case::Matmul
+        m.case == wgsl_nn::app::mutants::cases::Case::Matmul
             && (m.name.contains("dropped") || matches!(m.planted, Planted::Product(_)))
     }) {
         let o = m.run(gpu, true);
@@ -56,8 +56,8 @@ fn long_reduction_mutants_are_caught_at_k_65536() {
 #[test]
 fn a_patch_that_reaches_no_kernel_is_not_counted_as_caught() {
     let _turn = serial();
+    use wgsl_nn::app::mutants::{cases::Case, Mutant};
     use wgsl_nn::gpu::Patch;
-    use wgsl_nn::mutants::{cases::Case, Mutant};
     let m = Mutant {
         name: "no such text",
         case: Case::Matmul,
@@ -82,9 +82,9 @@ fn the_selftest_passes_under_other_seeds() {
     let _turn = serial();
     let gpu = common::gpu();
     for seed in [1, 2] {
-        wgsl_nn::selftest::set_seed_offset(seed);
-        let results = wgsl_nn::selftest::run(gpu);
-        wgsl_nn::selftest::set_seed_offset(0);
+        wgsl_nn::app::selftest::set_seed_offset(seed);
+        let results = wgsl_nn::app::selftest::run(gpu);
+        wgsl_nn::app::selftest::set_seed_offset(0);
         let failed: Vec<_> = results.iter().filter(|r| r.failed > 0).collect();
         assert!(failed.is_empty(), "seed set {seed}: {failed:#?}");
     }

@@ -4,8 +4,8 @@
 
 mod common;
 use common::*;
+use wgsl_nn::app::jobs::text2image::run;
 use wgsl_nn::models::text2image::{tokenize, Weights, QUADRANTS};
-use wgsl_nn::models::text2image_job::run;
 
 fn argmax(row: &[f32; 4]) -> usize {
     (0..4).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap()
@@ -103,9 +103,9 @@ fn unknown_words_empty_sentences_and_pngs() {
     let dir = std::env::temp_dir().join(format!("wgsl-nn-t2i-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (img, att) = (dir.join("img.png"), dir.join("att.png"));
-    wgsl_nn::heatmap::write_image_png(&img, &r.image, 64, 64, 4).unwrap();
+    wgsl_nn::app::heatmap::write_image_png(&img, &r.image, 64, 64, 4).unwrap();
     let m: Vec<Vec<f32>> = r.attention.iter().map(|row| row.to_vec()).collect();
-    wgsl_nn::heatmap::write_matrix_png(&att, &m, 32).unwrap();
+    wgsl_nn::app::heatmap::write_matrix_png(&att, &m, 32).unwrap();
     for (path, w, h) in [(&img, 256, 256), (&att, 4 * 32, 6 * 32)] {
         let decoder =
             png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));

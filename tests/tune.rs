@@ -108,7 +108,7 @@ fn the_installed_tuner_never_measures_on_a_cpu_adapter_by_default() {
     // Only this test reads the variable in this binary.
     std::env::set_var("WGSL_NN_CACHE", &dir);
     let gpu = own_gpu();
-    wgsl_nn::tune::install(&gpu, wgsl_nn::tune::TuneMode::Cached);
+    wgsl_nn::app::tune::install(&gpu, wgsl_nn::app::tune::TuneMode::Cached);
     let pick = gpu.tuned_for("conv2d_large", 10 * TUNE_MIN_FLOPS);
     if gpu.info.device_type == wgpu::DeviceType::Cpu {
         assert_eq!(pick, None, "CPU adapters keep the built-in rules");

@@ -2,8 +2,8 @@
 //! (no GPU needed): every correct summation order passes on every kind of
 //! data, and every planted reduction fault fails, from K = 1 to K = 65536.
 
+use wgsl_nn::app::mutants::products::{correct, faulty, Data};
 use wgsl_nn::cpu::float32::{Fault, Order};
-use wgsl_nn::mutants::products::{correct, faulty, Data};
 
 const SIZES: [usize; 8] = [1, 2, 7, 64, 257, 1024, 4096, 65536];
 

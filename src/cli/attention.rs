@@ -5,8 +5,8 @@ use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
-use wgsl_nn::models::attention_io::AttentionFiles;
-use wgsl_nn::models::attention_job::{self, AttentionJob, AttentionReport};
+use wgsl_nn::app::io::attention::AttentionFiles;
+use wgsl_nn::app::jobs::attention::{self as attention_job, AttentionJob, AttentionReport};
 use wgsl_nn::ops::attention::AttentionPath;
 
 #[derive(Args, Debug, Clone)]
@@ -176,7 +176,7 @@ pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
         } else {
             vec![s.batch, s.queries, job.dim]
         };
-        wgsl_nn::npy::write_npy(path, &shape, out)?;
+        wgsl_nn::app::io::npy::write_npy(path, &shape, out)?;
     }
     if args.json {
         super::print_json(&to_json(&report));

@@ -4,9 +4,9 @@ use super::DeviceArgs;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
-use wgsl_nn::bench::cases::OpKind;
-use wgsl_nn::bench::sweep::Sweep;
-use wgsl_nn::bench::{plot, table};
+use wgsl_nn::app::bench::cases::OpKind;
+use wgsl_nn::app::bench::sweep::Sweep;
+use wgsl_nn::app::bench::{plot, table};
 use wgsl_nn::gpu::{enumerate, Gpu};
 use wgsl_nn::Error;
 
@@ -147,7 +147,7 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
 
 /// Which clocks timed the GPU rows: "GPU times from gpu-timestamps", or the
 /// count of each where rows differ (a row's note says why it fell back).
-fn gpu_clocks(rows: &[wgsl_nn::bench::Row]) -> String {
+fn gpu_clocks(rows: &[wgsl_nn::app::bench::Row]) -> String {
     let mut counts = std::collections::BTreeMap::new();
     for r in rows
         .iter()

@@ -4,7 +4,7 @@ use super::{hwc, pair, pair_json, DeviceArgs};
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
-use wgsl_nn::models::conv_job::{self, ConvJob, ConvReport};
+use wgsl_nn::app::jobs::conv::{self as conv_job, ConvJob, ConvReport};
 use wgsl_nn::models::conv_stack::parse_input_shape;
 
 #[derive(Args, Debug, Clone)]
@@ -76,7 +76,7 @@ pub fn run(dev: &DeviceArgs, args: &ConvArgs) -> wgsl_nn::Result<bool> {
     super::note_if_long(&gpu, prepared.0.flops(), 1);
     let report = conv_job::run_prepared(&gpu, &job, prepared)?;
     if let Some(path) = &args.output_npy {
-        wgsl_nn::npy::write_npy(path, &report.stack.output_shape(), &report.output)?;
+        wgsl_nn::app::io::npy::write_npy(path, &report.stack.output_shape(), &report.output)?;
     }
     if let Some(path) = &args.rf_png {
         let f = &report.field;
@@ -86,7 +86,7 @@ pub fn run(dev: &DeviceArgs, args: &ConvArgs) -> wgsl_nn::Result<bool> {
             f.analytic_last[0],
             f.analytic_last[1],
         ];
-        wgsl_nn::heatmap::write_png(path, &f.map, f.map_hw[0], f.map_hw[1], Some(outline))?;
+        wgsl_nn::app::heatmap::write_png(path, &f.map, f.map_hw[0], f.map_hw[1], Some(outline))?;
     }
     if args.json {
         super::print_json(&to_json(&report));

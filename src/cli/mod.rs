@@ -70,7 +70,7 @@ impl DeviceArgs {
     /// Applies --tune, then --kernel (which wins).
     pub fn configure(&self, gpu: &Gpu) -> wgsl_nn::Result<()> {
         let forced = self.forced_kernels()?;
-        wgsl_nn::tune::install(gpu, wgsl_nn::tune::TuneMode::parse(&self.tune)?);
+        wgsl_nn::app::tune::install(gpu, wgsl_nn::app::tune::TuneMode::parse(&self.tune)?);
         for (family, kernel) in forced {
             gpu.set_kernel(&family, Some(&kernel));
         }

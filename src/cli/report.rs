@@ -3,14 +3,14 @@
 //! sets each computed answer beside the exercise's written one.
 
 use super::DeviceArgs;
+use wgsl_nn::app::jobs::conv::{self as conv_job, ConvJob};
+use wgsl_nn::app::jobs::text2image as text2image_job;
 use wgsl_nn::check::compare;
 use wgsl_nn::cpu::RefTensor;
 use wgsl_nn::gpu::{Gpu, Plan};
-use wgsl_nn::models::conv_job::{self, ConvJob};
 use wgsl_nn::models::conv_stack::random_input;
 use wgsl_nn::models::permutation::{self, PermuteJob};
 use wgsl_nn::models::text2image::{Weights, QUADRANTS};
-use wgsl_nn::models::text2image_job;
 use wgsl_nn::ops::rnn::{rnn_forward, Rnn, RnnKind};
 use wgsl_nn::Tensor;
 
@@ -222,10 +222,10 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
 /// where one exists for the same work, from the bench cases (checked first).
 fn timing_section(
     gpu: &Gpu,
-    t2i: &wgsl_nn::models::text2image_job::Text2ImageReport,
+    t2i: &wgsl_nn::app::jobs::text2image::Text2ImageReport,
     perm: &wgsl_nn::models::permutation::PermuteReport,
 ) -> wgsl_nn::Result<bool> {
-    use wgsl_nn::bench::cases::{Case, OpKind};
+    use wgsl_nn::app::bench::cases::{Case, OpKind};
     println!(
         "{:<44} {:>12} {:>16} {:>9}",
         "part", "GPU ms", "CPU baseline ms", "speed-up"

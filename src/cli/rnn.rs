@@ -5,10 +5,11 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use wgsl_nn::models::rnn_job::{self, RnnJob, RnnReport};
+use wgsl_nn::app::io::npy;
+use wgsl_nn::app::jobs::rnn::{self as rnn_job, RnnJob, RnnReport};
 use wgsl_nn::models::rnn_stack::RnnStack;
 use wgsl_nn::ops::rnn::RnnKind;
-use wgsl_nn::{npy, Error, Result};
+use wgsl_nn::{Error, Result};
 
 #[derive(Args, Debug, Clone)]
 pub struct RnnArgs {

@@ -64,7 +64,7 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
         return sweep(&gpus, args, n);
     }
     for g in &gpus {
-        let results = wgsl_nn::selftest::run(g);
+        let results = wgsl_nn::app::selftest::run(g);
         let timed_out: usize = results.iter().map(|r| r.timed_out).sum();
         if timed_out > 0 {
             // The limit, not the kernels, failed: reported after every table.
@@ -146,7 +146,7 @@ fn mutants(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
         }
         let mut outcomes = vec![];
         let sizes: &[bool] = if args.quick { &[false] } else { &[false, true] };
-        for m in wgsl_nn::mutants::CATALOGUE {
+        for m in wgsl_nn::app::mutants::CATALOGUE {
             for &big in sizes {
                 let o = m.run(g, big);
                 if !args.json {
@@ -229,16 +229,16 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, seeds: u64) -> wgsl_nn::Result<bool>
             }
         };
         for seed in args.first_seed..args.first_seed + seeds {
-            wgsl_nn::selftest::set_seed_offset(seed);
+            wgsl_nn::app::selftest::set_seed_offset(seed);
             let mut seed_worst = 0.0f64;
             if !args.large_only {
-                for r in wgsl_nn::selftest::run(g) {
+                for r in wgsl_nn::app::selftest::run(g) {
                     seed_worst = seed_worst.max(r.worst_of_bound);
                     note(&r.kernel, seed, r.worst_of_bound, r.failure.clone());
                 }
             }
             if args.large || args.large_only {
-                for (what, c) in wgsl_nn::mutants::sweep::correct_at_largest(g, seed) {
+                for (what, c) in wgsl_nn::app::mutants::sweep::correct_at_largest(g, seed) {
                     match c {
                         Ok(c) => {
                             seed_worst = seed_worst.max(c.worst_ratio);
@@ -259,7 +259,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, seeds: u64) -> wgsl_nn::Result<bool>
             eprintln!("seed {seed}: largest err/bound {seed_worst:.3}");
             let _ = std::io::stderr().flush();
         }
-        wgsl_nn::selftest::set_seed_offset(0);
+        wgsl_nn::app::selftest::set_seed_offset(0);
         let false_alarms: usize = table
             .iter()
             .filter(|(k, _)| !k.ends_with("[could not run]"))

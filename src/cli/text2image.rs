@@ -4,8 +4,8 @@ use super::DeviceArgs;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
+use wgsl_nn::app::jobs::text2image::{self as text2image_job, Text2ImageReport};
 use wgsl_nn::models::text2image::{Weights, QUADRANTS};
-use wgsl_nn::models::text2image_job::{self, Text2ImageReport};
 
 #[derive(Args, Debug, Clone)]
 pub struct Text2ImageArgs {
@@ -47,11 +47,11 @@ pub fn run(dev: &DeviceArgs, args: &Text2ImageArgs) -> wgsl_nn::Result<bool> {
     let gpu = dev.open()?;
     let r = text2image_job::run(&gpu, &args.sentence, &weights, args.reps.clamp(1, 1000))?;
     if let Some(p) = &args.png {
-        wgsl_nn::heatmap::write_image_png(p, &r.image, r.image_hw[0], r.image_hw[1], 4)?;
+        wgsl_nn::app::heatmap::write_image_png(p, &r.image, r.image_hw[0], r.image_hw[1], 4)?;
     }
     if let Some(p) = &args.attention_png {
         let m: Vec<Vec<f32>> = r.attention.iter().map(|row| row.to_vec()).collect();
-        wgsl_nn::heatmap::write_matrix_png(p, &m, 32)?;
+        wgsl_nn::app::heatmap::write_matrix_png(p, &m, 32)?;
     }
     if args.json {
         super::print_json(&to_json(&r));

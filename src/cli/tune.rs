@@ -24,9 +24,9 @@ pub fn run(dev: &DeviceArgs, args: &TuneArgs) -> wgsl_nn::Result<bool> {
     }
     let gpu = dev.open_untuned()?;
     let start = Instant::now();
-    let timings = wgsl_nn::tune::tune_all(&gpu)?;
+    let timings = wgsl_nn::app::tune::tune_all(&gpu)?;
     let secs = start.elapsed().as_secs_f64();
-    let path = wgsl_nn::tune::cache_path().map(|p| p.display().to_string());
+    let path = wgsl_nn::app::tune::cache_path().map(|p| p.display().to_string());
     if args.json {
         let ladders: Vec<_> = timings
             .iter()
@@ -56,5 +56,5 @@ pub fn run(dev: &DeviceArgs, args: &TuneArgs) -> wgsl_nn::Result<bool> {
             path.as_deref().unwrap_or("(nowhere: no cache folder)")
         );
     }
-    Ok(timings.len() == wgsl_nn::tune::FAMILIES.len())
+    Ok(timings.len() == wgsl_nn::app::tune::FAMILIES.len())
 }

@@ -16,6 +16,8 @@
 //!   ulp). On llvmpipe the worst case (x = -6.6) uses about a third;
 //! - products carry |a| err_b + |b| err_a and add a unit of the result.
 
+use crate::ops::elementwise::Pointwise;
+
 const EPS: f64 = f32::EPSILON as f64;
 /// The kernels clamp tanh's argument to this (tanh(15) is 1 in f32).
 const TANH_CLAMP: f64 = 15.0;
@@ -87,10 +89,10 @@ pub fn gelu_erf(x: Val) -> Val {
     Val { v, e }
 }
 
-/// GELU, tanh form, as `cpu::matmul::gelu`, with that module's bound.
+/// GELU, tanh form, as [`gelu`], with the matmul epilogue's bound.
 pub fn gelu_tanh(x: Val) -> Val {
     Val {
-        v: crate::cpu::matmul::gelu(x.v),
+        v: gelu(x.v),
         e: GELU_MAX_SLOPE * x.e + 8.0 * x.v.abs(),
     }
 }
@@ -167,6 +169,25 @@ fn erfc_cf(x: f64) -> f64 {
         }
     }
     (-x * x).exp() / std::f64::consts::PI.sqrt() / f
+}
+
+/// GELU, tanh form, as the kernel computes it.
+pub fn gelu(x: f64) -> f64 {
+    0.5 * x * (1.0 + (0.7978845608028654 * (x + 0.044715 * x * x * x)).tanh())
+}
+
+impl Pointwise {
+    /// The reference value and error bound (see `cpu::activation`).
+    pub fn reference(self, x: Val) -> Val {
+        match self {
+            Pointwise::Sigmoid => sigmoid_val(x),
+            Pointwise::Tanh => tanh(x),
+            Pointwise::Silu => silu(x),
+            Pointwise::Gelu { tanh: false } => gelu_erf(x),
+            Pointwise::Gelu { tanh: true } => gelu_tanh(x),
+            Pointwise::LeakyRelu { slope } => leaky_relu(x, f64::from(slope as f32)),
+        }
+    }
 }
 
 #[cfg(test)]

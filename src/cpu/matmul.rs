@@ -1,15 +1,10 @@
 //! Reference matrix product over strided views, mirroring `ops::matmul`.
 
+use super::activation::{gelu, GELU_MAX_SLOPE};
 use super::sum::Acc;
 use super::RefTensor;
 use crate::ops::matmul::{Activation, Matmul, View};
 use rayon::prelude::*;
-
-/// GELU, tanh form, as the kernel computes it.
-pub fn gelu(x: f64) -> f64 {
-    0.5 * x * (1.0 + (0.7978845608028654 * (x + 0.044715 * x * x * x)).tanh())
-}
-use super::activation::GELU_MAX_SLOPE;
 
 fn at(v: &View, o: usize, i: usize, r: usize, c: usize, trans: bool) -> usize {
     let (r, c) = if trans { (c, r) } else { (r, c) };

@@ -5,12 +5,14 @@
 mod adapter;
 mod pipelines;
 pub mod plan;
+mod readback;
 mod run;
 pub mod timer;
 
 pub use adapter::{device_type_name, enumerate, not_found, AdapterChoice, AdapterSummary};
 pub use pipelines::Patch;
 pub use plan::{Binding, Kernel, Plan, Step};
+pub use readback::read_buffer;
 pub use run::RunTiming;
 
 use crate::error::{Error, Result};

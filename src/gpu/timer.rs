@@ -78,7 +78,7 @@ impl Timestamps {
                 label: Some("timestamps"),
             });
         enc.copy_buffer_to_buffer(&self.resolve, 0, &self.readback, 0, self.resolve.size());
-        let ticks: Vec<u64> = crate::tensor::read_buffer(gpu, &self.readback, enc, "timestamps")
+        let ticks: Vec<u64> = super::read_buffer(gpu, &self.readback, enc, "timestamps")
             .map_err(|e| format!("timestamps unreadable ({e}); wall clock only"))?;
         let period_ns = f64::from(gpu.queue.get_timestamp_period());
         let labels: Vec<(&str, bool)> = plan

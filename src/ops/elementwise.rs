@@ -56,19 +56,6 @@ impl Pointwise {
         }
     }
 
-    /// The reference value and error bound (see `cpu::activation`).
-    pub fn reference(self, x: crate::cpu::activation::Val) -> crate::cpu::activation::Val {
-        use crate::cpu::activation as a;
-        match self {
-            Pointwise::Sigmoid => a::sigmoid_val(x),
-            Pointwise::Tanh => a::tanh(x),
-            Pointwise::Silu => a::silu(x),
-            Pointwise::Gelu { tanh: false } => a::gelu_erf(x),
-            Pointwise::Gelu { tanh: true } => a::gelu_tanh(x),
-            Pointwise::LeakyRelu { slope } => a::leaky_relu(x, f64::from(slope as f32)),
-        }
-    }
-
     /// Rough FLOPs per element, for the plan's totals.
     pub fn flops_per_element(self) -> u64 {
         match self {

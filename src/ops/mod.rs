@@ -3,16 +3,12 @@
 
 pub mod add;
 pub mod attention;
-pub mod attention_flash;
-pub mod attention_tex;
 pub mod batchnorm;
 pub mod conv2d;
-pub mod conv2d_tex;
 pub mod conv_transpose2d;
 pub mod elementwise;
 pub mod layernorm;
 pub mod matmul;
-pub mod matmul_tex;
 pub mod pool2d;
 pub mod positional;
 pub mod quadrants;

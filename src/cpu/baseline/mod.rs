@@ -148,7 +148,7 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
-/// GELU, the tanh form of `cpu::matmul::gelu`, evaluated through the
+/// GELU, the tanh form of `cpu::activation::gelu`, evaluated through the
 /// identity 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), so that it vectorises
 /// with [`exp`]: x / (1 + exp(-2 sqrt(2/pi) (x + 0.044715 x^3))).
 #[inline(always)]

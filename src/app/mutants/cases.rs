@@ -3,6 +3,7 @@
 //! touches the GPU's output as a host-planted fault would (identity for a
 //! fault planted in the kernel).
 
+use crate::app::selftest::seeded_input as random_input;
 use crate::check::{compare, Check};
 use crate::cpu::{self, attention as cpu_attn, RefTensor};
 use crate::error::Result;
@@ -15,7 +16,6 @@ use crate::ops::matmul::Matmul;
 use crate::ops::pool2d::{pool2d_forward, Pool2d, PoolKind};
 use crate::ops::rnn::{rnn_forward, Rnn, RnnKind};
 use crate::ops::softmax::{softmax_forward, Mask};
-use crate::selftest::seeded_input as random_input;
 use crate::tensor::Tensor;
 
 /// What a mutant runs on.
@@ -103,7 +103,7 @@ impl Case {
                     bias: true,
                     ..Matmul::square(1)
                 };
-                let (plan, c, reference) = crate::selftest::dense_matmul(
+                let (plan, c, reference) = crate::app::selftest::dense_matmul(
                     gpu,
                     "mutant matmul",
                     &mm,

@@ -9,14 +9,14 @@
 //! The shader is generated (scripts/gen_matmul_tex.py): 16 rows x 8 columns
 //! of C per invocation in 32 named vec4 accumulators.
 
-use super::matmul::{Matmul, MatmulParams, View};
-use super::{kernel, part_flags, part_label, read, split_range, u, write};
+use super::params::{Matmul, MatmulParams, View};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
+use crate::ops::{kernel, part_flags, part_label, read, split_range, u, write};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
-const SOURCE: &str = super::matmul::matmul_source!("matmul_tex.wgsl");
+const SOURCE: &str = super::params::matmul_source!("matmul_tex.wgsl");
 pub const PACK_B: Kernel = kernel("matmul_tex", SOURCE, "pack_b");
 pub const PACK_A: Kernel = kernel("matmul_tex", SOURCE, "pack_a");
 pub const PACK_IM2COL: Kernel = kernel("matmul_tex", SOURCE, "pack_im2col");
@@ -106,7 +106,7 @@ pub fn a_operand(
         a_so: u(v.outer),
         a_si: u(v.inner),
         tiles_m: u(kp),
-        total: super::check_u32(&format!("{layer} A padded"), &dense.shape)?,
+        total: crate::ops::check_u32(&format!("{layer} A padded"), &dense.shape)?,
         ..bytemuck::Zeroable::zeroed()
     };
     plan.push(Step {
@@ -116,7 +116,7 @@ pub fn a_operand(
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![read("A", a.0), write("A padded", &dense)],
         invocations: total as u64,
-        workgroup_size: super::workgroup_1d(gpu),
+        workgroup_size: crate::ops::workgroup_1d(gpu),
         flops: 0,
         bytes_moved: 8 * total as u64,
     });
@@ -203,7 +203,7 @@ pub fn pack_b(
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![read("B", b.0), packed.binding(gpu, "B texels", true)?],
         invocations: columns as u64,
-        workgroup_size: super::workgroup_1d(gpu),
+        workgroup_size: crate::ops::workgroup_1d(gpu),
         flops: 0,
         bytes_moved: 4 * (mm.k * mm.n * batches) as u64 + 16 * texels as u64,
     });

@@ -5,14 +5,17 @@
 //! whose workgroup memory is fast (NVIDIA, AMD, Apple); on CPU adapters the
 //! barriers are coroutine switches and `fused_tex` is the better rung.
 
-use super::attention::{AttentionParams, AttentionShape};
-use super::softmax::Mask;
-use super::{check_u32, kernel, read, write};
+use super::params::{AttentionParams, AttentionShape};
 use crate::error::Result;
 use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::ops::softmax::Mask;
+use crate::ops::{check_u32, kernel, read, write};
 use crate::tensor::Tensor;
 
-const SOURCE: &str = include_str!("../../shaders/attention_flash.wgsl");
+const SOURCE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/shaders/attention_flash.wgsl"
+));
 pub const FLASH: Kernel = kernel("attention_flash", SOURCE, "attention_flash");
 
 /// Query rows per workgroup, keys per tile, threads (BR, BC in the shader).

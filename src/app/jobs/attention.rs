@@ -3,13 +3,13 @@
 //! the f64 reference (on a seeded sample of query rows when the sequence is
 //! long) and timed.
 
+use crate::app::io::attention::AttentionData;
 use crate::check::{compare, Check};
 use crate::cpu::attention::{mha_rows, Masks, MhaWeights, Order};
 use crate::cpu::{RefTensor, RefTime};
 use crate::error::{Error, Result};
 use crate::gpu::timer::{time_plan, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
-use crate::models::attention_io::AttentionData;
 use crate::ops::attention::{mha_forward, AttentionPath, AttentionShape};
 use crate::ops::softmax::Mask;
 use crate::tensor::Tensor;
@@ -199,7 +199,7 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
         .keep_keys
         .map(|(v, [mb, _])| if mb == b { v } else { v.repeat(b) });
     let up = |name: &str, shape: &[usize], v: &[f32]| Tensor::upload(gpu, name, shape, v);
-    let wt = super::upload_mha(gpu, &w)?;
+    let wt = crate::models::upload_mha(gpu, &w)?;
     let xq_t = up("queries", &[b, l, d], &xq)?;
     let xkv_t = match &xkv {
         Some(v) => up("keys/values", &[b, s, d], v)?,

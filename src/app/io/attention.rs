@@ -5,10 +5,10 @@
 //! PyTorch stores projections output-major (`y = x W^T + b`); wgsl-nn keeps
 //! them input-major (`y = x W + b`), so every matrix is transposed on load.
 
+use crate::app::io::npy;
+use crate::app::io::state_dict::{transpose, StateDict};
 use crate::cpu::attention::MhaWeights;
 use crate::error::{Error, Result};
-use crate::models::{transpose, StateDict};
-use crate::npy;
 use std::path::{Path, PathBuf};
 
 /// The files a user may give; any may be absent (then seeded random data).

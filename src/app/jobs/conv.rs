@@ -2,6 +2,7 @@
 //! stack, run it on the GPU in one plan, run the reference, check, time,
 //! and measure the receptive field on the GPU.
 
+use crate::app::io::npy;
 use crate::check::{compare, Check};
 use crate::cpu::{RefTensor, RefTime};
 use crate::error::{Error, Result};
@@ -10,8 +11,8 @@ use crate::gpu::timer::{time_plan, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
 use crate::models::conv_stack::{random_input, ConvStack};
 use crate::receptive::{measure, MeasuredField};
+use crate::spec;
 use crate::tensor::Tensor;
-use crate::{npy, spec};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]

@@ -2,6 +2,9 @@
 //! says what to do next, because the person reading it is usually at a
 //! terminal with no debugger.
 
+mod spec;
+
+pub use spec::SpecError;
 use thiserror::Error;
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -54,10 +57,12 @@ pub enum Error {
     Argument { arg: String, message: String },
 
     #[error(transparent)]
-    Spec(#[from] crate::spec::SpecError),
+    Spec(#[from] SpecError),
 
+    /// An application's error (a file format, say) carried through the
+    /// core's `Result`; its message is the application's own.
     #[error(transparent)]
-    Npy(#[from] crate::npy::NpyError),
+    App(Box<dyn std::error::Error + Send + Sync + 'static>),
 
     #[error("{path}: {message}")]
     Io { path: String, message: String },

@@ -4,6 +4,12 @@
 //! softmax, times V) and `Fused` (online softmax over K/V tiles; the scores
 //! are never stored). Reference: `cpu::attention`.
 
+pub mod flash;
+mod params;
+pub mod tex;
+
+pub use params::*;
+
 use super::matmul::{linear, matmul_into, Activation, Matmul, View};
 use super::positional::rope_forward;
 use super::softmax::{softmax_forward, Mask};
@@ -12,9 +18,15 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
-const SOURCE: &str = include_str!("../../shaders/attention.wgsl");
+const SOURCE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/shaders/attention.wgsl"
+));
 pub const FUSED: Kernel = kernel("attention", SOURCE, "attention_fused");
-const SOURCE_VEC4: &str = include_str!("../../shaders/attention_vec4.wgsl");
+const SOURCE_VEC4: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/shaders/attention_vec4.wgsl"
+));
 /// For head sizes that are multiples of 4: the head size is a pipeline
 /// constant and rows are vec4s (several times faster where it applies).
 pub const FUSED_VEC4: Kernel = kernel("attention_vec4", SOURCE_VEC4, "attention_fused_vec4");
@@ -31,84 +43,6 @@ pub const KERNELS: [&str; 5] = ["composed", "fused_scalar", "fused", "fused_tex"
 
 /// Keys per tile staged in workgroup memory (TK in attention.wgsl).
 const TILE_KEYS: u64 = 16;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttentionPath {
-    Composed,
-    Fused,
-}
-
-impl AttentionPath {
-    pub fn name(self) -> &'static str {
-        match self {
-            AttentionPath::Composed => "composed",
-            AttentionPath::Fused => "fused",
-        }
-    }
-}
-
-/// Shapes of one attention call: B sequences of L queries against S keys,
-/// H heads of `head_dim` features.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttentionShape {
-    pub batch: usize,
-    pub queries: usize,
-    pub keys: usize,
-    pub heads: usize,
-    pub head_dim: usize,
-}
-
-impl AttentionShape {
-    pub fn width(&self) -> usize {
-        self.heads * self.head_dim
-    }
-
-    /// QK^T and PV: 4 B H L S d.
-    pub fn core_flops(&self) -> u64 {
-        4 * (self.batch * self.heads) as u64 * (self.queries * self.keys * self.head_dim) as u64
-    }
-
-    pub fn scores_bytes(&self) -> u64 {
-        4 * (self.batch * self.heads) as u64 * self.queries as u64 * self.keys as u64
-    }
-}
-
-/// Twin of `AttentionParams` in shaders/attention.wgsl.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct AttentionParams {
-    pub batch: u32,
-    pub heads: u32,
-    pub queries: u32,
-    pub keys: u32,
-    pub head_dim: u32,
-    pub flags: u32,
-    pub q_blocks: u32,
-    pub scale: f32,
-    pub k0: u32,
-    pub k1: u32,
-    pub _pad: [u32; 2],
-}
-
-impl AttentionParams {
-    /// The params every fused rung shares: shape, mask flags (1 causal, 2
-    /// key padding), scale 1/sqrt(d), all keys (k0 = 0, k1 = S).
-    pub fn new(sh: &AttentionShape, mask: &Mask, q_blocks: usize) -> AttentionParams {
-        AttentionParams {
-            batch: u(sh.batch),
-            heads: u(sh.heads),
-            queries: u(sh.queries),
-            keys: u(sh.keys),
-            head_dim: u(sh.head_dim),
-            flags: u32::from(mask.causal) | (u32::from(mask.keys.is_some()) << 1),
-            q_blocks: u(q_blocks),
-            scale: 1.0 / (sh.head_dim as f32).sqrt(),
-            k0: 0,
-            k1: u(sh.keys),
-            _pad: [0; 2],
-        }
-    }
-}
 
 fn sdpa_shape(
     layer: &str,
@@ -273,19 +207,17 @@ pub fn sdpa_forward_probs(
                 .kernel_for("attention")
                 .or_else(|| gpu.tuned_for("attention", 0));
             let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
-            let flash = super::attention_flash::unsupported(gpu, &sh).is_none()
+            let flash = flash::unsupported(gpu, &sh).is_none()
                 && match pick.as_deref() {
                     Some("flash") => true,
                     None => !cpu,
                     _ => false,
                 };
             if flash {
-                super::attention_flash::attention_flash(
-                    gpu, plan, layer, &sh, q, k, v, mask, &out,
-                )?;
+                flash::attention_flash(gpu, plan, layer, &sh, q, k, v, mask, &out)?;
                 return Ok((out, kept_probs));
             }
-            let tex_ok = super::attention_tex::unsupported(gpu, &sh).is_none();
+            let tex_ok = tex::unsupported(gpu, &sh).is_none();
             let tex = tex_ok
                 && match pick.as_deref() {
                     Some("fused_tex") => true,
@@ -296,7 +228,7 @@ pub fn sdpa_forward_probs(
                     _ => false,
                 };
             if tex {
-                super::attention_tex::attention_tex(gpu, plan, layer, &sh, q, k, v, mask, &out)?;
+                tex::attention_tex(gpu, plan, layer, &sh, q, k, v, mask, &out)?;
                 return Ok((out, kept_probs));
             }
             if sh.head_dim > FUSED_MAX_HEAD_DIM {

@@ -2,13 +2,13 @@
 //! GPU in one plan, every stage checked against the reference and timed,
 //! the cross-attention weights read out per word and quadrant.
 
-use super::text2image::{
-    forward_gpu, forward_ref, token_ids, tokenize, words_by_quadrant, Weights, QUADRANTS, STAGES,
-};
 use crate::check::{compare, Check};
 use crate::error::Result;
 use crate::gpu::timer::time_plan;
 use crate::gpu::{AdapterSummary, Gpu, Plan};
+use crate::models::text2image::{
+    forward_gpu, forward_ref, token_ids, tokenize, words_by_quadrant, Weights, QUADRANTS, STAGES,
+};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]

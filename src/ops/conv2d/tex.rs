@@ -4,15 +4,15 @@
 //! output channel, i.e. per row of C) and ReLU ride in the product's
 //! epilogue.
 
-use super::conv2d::Conv2d;
-use super::matmul::{Activation, Matmul, View};
-use super::matmul_tex::{
+use super::params::Conv2d;
+use crate::error::Result;
+use crate::gpu::{Gpu, Plan, Step};
+use crate::ops::matmul::tex::{
     a_operand, matmul_packed, packed_texture, padded_k, storage_texture, BIAS_ROWS, PACK_IM2COL,
     PACK_IM2COL_TEX, PACK_X, TEXTURE_BYTES,
 };
-use super::{read, u};
-use crate::error::Result;
-use crate::gpu::{Gpu, Plan, Step};
+use crate::ops::matmul::{Activation, Matmul, View};
+use crate::ops::{read, u};
 use crate::tensor::Tensor;
 
 /// Twin of `Im2colParams` in shaders/matmul_tex.wgsl.
@@ -174,7 +174,7 @@ pub fn conv2d_tex(
                     .to_vec(),
                     bindings: vec![read("x", x), xt.binding(gpu, "input texels", true)?],
                     invocations: elements as u64,
-                    workgroup_size: super::workgroup_1d(gpu),
+                    workgroup_size: crate::ops::workgroup_1d(gpu),
                     flops: 0,
                     bytes_moved: 8 * elements as u64,
                 });
@@ -206,7 +206,7 @@ pub fn conv2d_tex(
             params: bytemuck::bytes_of(&params).to_vec(),
             bindings: vec![source, packed.binding(gpu, "unfolded", true)?],
             invocations: invocations as u64,
-            workgroup_size: super::workgroup_1d(gpu),
+            workgroup_size: crate::ops::workgroup_1d(gpu),
             flops: 0,
             bytes_moved: 16 * texels as u64,
         });

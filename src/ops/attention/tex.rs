@@ -5,16 +5,19 @@
 //! Built for llvmpipe, where it avoids both per-lane storage reads and
 //! workgroup barriers; other adapters get it only by `--kernel` or tuning.
 
-use super::attention::{AttentionParams, AttentionShape};
-use super::matmul::{Activation, Matmul, View};
-use super::matmul_tex::{pack_b, padded_k};
-use super::softmax::Mask;
-use super::{check_u32, kernel, read, u, write};
+use super::params::{AttentionParams, AttentionShape};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::ops::matmul::tex::{pack_b, padded_k};
+use crate::ops::matmul::{Activation, Matmul, View};
+use crate::ops::softmax::Mask;
+use crate::ops::{check_u32, kernel, read, u, write};
 use crate::tensor::Tensor;
 
-const SOURCE: &str = include_str!("../../shaders/attention_tex.wgsl");
+const SOURCE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/shaders/attention_tex.wgsl"
+));
 pub const ATTENTION_TEX: Kernel = kernel("attention_tex", SOURCE, "attention_tex");
 pub const ATTENTION_TEX_WIDE: Kernel = kernel("attention_tex", SOURCE, "attention_tex_wide");
 

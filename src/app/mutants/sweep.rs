@@ -49,7 +49,7 @@ pub fn wide_stack(gpu: &Gpu, seed: u64) -> Result<Check> {
     let mut stack = ConvStack::new(&specs, [2, 1, 128, 128])?;
     stack.randomize(seed);
     let n: usize = stack.input_shape.iter().product();
-    let x = crate::selftest::seeded_input(&[n], seed + 1);
+    let x = crate::app::selftest::seeded_input(&[n], seed + 1);
     let weights = stack.upload(gpu)?;
     let mut plan = Plan::new();
     let xt = Tensor::upload(gpu, "input", &stack.input_shape, &x)?;

@@ -4,6 +4,11 @@
 //! Operands are strided views: a batch is indexed (outer, inner), so the
 //! per-head slices of a [B, L, H*d] tensor are multiplied in place.
 
+mod params;
+pub mod tex;
+
+pub use params::*;
+
 use super::{
     check_u32, expect_shape, kernel, part_flags, part_label, read, split_range, u, workgroup_1d,
     write,
@@ -11,17 +16,6 @@ use super::{
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
-
-/// The matmul families share their params and epilogue (matmul_common.wgsl).
-macro_rules! matmul_source {
-    ($file:literal) => {
-        concat!(
-            include_str!("../../shaders/matmul_common.wgsl"),
-            include_str!(concat!("../../shaders/", $file))
-        )
-    };
-}
-pub(crate) use matmul_source;
 
 const SOURCE: &str = matmul_source!("matmul.wgsl");
 pub const RB4: Kernel = kernel("matmul", SOURCE, "matmul_rb4");
@@ -68,7 +62,7 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
             .all(|v| v % 4 == 0)
         && c.ld >= mm.n;
     let fallback = if vec4_ok { "rb4_vec4" } else { "rb4" };
-    let tex_ok = super::matmul_tex::unsupported(gpu, mm).is_none();
+    let tex_ok = tex::unsupported(gpu, mm).is_none();
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let large = mm.m * mm.n * mm.batches[0] * mm.batches[1] >= LARGE_OUTPUTS;
     let flops = mm.flops();
@@ -114,138 +108,6 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    None,
-    Relu,
-    /// tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
-    Gelu,
-}
-
-/// A matrix inside a tensor: element (r, c) of batch (o, i) sits at
-/// `o * outer + i * inner + r * ld + c` (or `c * ld + r` when transposed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct View {
-    pub ld: usize,
-    pub outer: usize,
-    pub inner: usize,
-}
-
-impl View {
-    /// A dense [batch, rows, cols] tensor (or one matrix shared by every
-    /// batch when `shared`).
-    pub fn dense(rows: usize, cols: usize, shared: bool) -> View {
-        View {
-            ld: cols,
-            outer: if shared { 0 } else { rows * cols },
-            inner: 0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Matmul {
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    /// (outer, inner) batch counts.
-    pub batches: [usize; 2],
-    pub trans_a: bool,
-    pub trans_b: bool,
-    pub bias: bool,
-    pub act: Activation,
-    pub alpha: f32,
-}
-
-impl Matmul {
-    /// C = A B for n x n A and B, nothing else.
-    pub fn square(n: usize) -> Matmul {
-        Matmul {
-            m: n,
-            n,
-            k: n,
-            batches: [1, 1],
-            trans_a: false,
-            trans_b: false,
-            bias: false,
-            act: Activation::None,
-            alpha: 1.0,
-        }
-    }
-}
-
-/// Twin of `MatmulParams` in shaders/matmul.wgsl.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct MatmulParams {
-    pub m: u32,
-    pub n: u32,
-    pub k: u32,
-    pub batch_inner: u32,
-    pub batches: u32,
-    pub flags: u32,
-    pub lda: u32,
-    pub ldb: u32,
-    pub ldc: u32,
-    pub a_so: u32,
-    pub a_si: u32,
-    pub b_so: u32,
-    pub b_si: u32,
-    pub c_so: u32,
-    pub c_si: u32,
-    pub tiles_n: u32,
-    pub tiles_m: u32,
-    pub total: u32,
-    pub alpha: f32,
-    pub k0: u32,
-    pub k1: u32,
-    pub a_off: u32,
-    pub b_off: u32,
-    pub c_off: u32,
-}
-
-impl Matmul {
-    pub fn flops(&self) -> u64 {
-        2 * (self.batches[0] * self.batches[1]) as u64 * (self.m * self.n * self.k) as u64
-    }
-
-    /// The largest element index a view touches, +1; must fit the tensor.
-    fn extent(&self, v: &View, rows: usize, cols: usize, trans: bool) -> usize {
-        let (r, c) = if trans { (cols, rows) } else { (rows, cols) };
-        (self.batches[0] - 1) * v.outer + (self.batches[1] - 1) * v.inner + (r - 1) * v.ld + c
-    }
-
-    fn check_view(
-        &self,
-        layer: &str,
-        name: &str,
-        t: &Tensor,
-        v: &View,
-        rows: usize,
-        cols: usize,
-        trans: bool,
-    ) -> Result<()> {
-        let (r, c) = if trans { (cols, rows) } else { (rows, cols) };
-        if v.ld < c {
-            return Err(Error::shape(
-                layer,
-                format!(
-                    "{name}: leading dimension {} is smaller than its {c} columns",
-                    v.ld
-                ),
-            ));
-        }
-        let need = self.extent(v, rows, cols, trans);
-        if need > t.numel() {
-            return Err(Error::shape(
-                layer,
-                format!("{name} needs {need} elements ({} x {r} x {c} with strides) but the tensor {:?} has {}", self.batches[0] * self.batches[1], t.shape, t.numel()),
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// Appends C = act(alpha * op(A) op(B) + bias) over all batches; `c` must
 /// already exist (views may write into part of a larger tensor).
 #[allow(clippy::too_many_arguments)]
@@ -288,9 +150,9 @@ pub fn matmul_into(
     }
     let name = choose(gpu, mm, &a.1, &b.1, &c.1)?;
     if name == "tex" {
-        let (at, av) = super::matmul_tex::a_operand(gpu, plan, layer, mm, a)?;
-        let packed = super::matmul_tex::pack_b(gpu, plan, layer, mm, b)?;
-        return super::matmul_tex::matmul_packed(
+        let (at, av) = tex::a_operand(gpu, plan, layer, mm, a)?;
+        let packed = tex::pack_b(gpu, plan, layer, mm, b)?;
+        return tex::matmul_packed(
             gpu,
             plan,
             layer,
