@@ -18,6 +18,7 @@
 // Ops take the device, the plan, a label, their parameters and several
 // tensors; bundling those into structs would only hide what each binds.
 #![allow(clippy::too_many_arguments)]
+#![warn(missing_docs)]
 
 #[cfg(feature = "app")]
 pub mod app;
