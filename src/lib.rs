@@ -30,6 +30,7 @@ pub mod gpu;
 pub mod models;
 pub mod ops;
 pub mod receptive;
+pub mod rung;
 pub mod spec;
 pub mod tensor;
 

@@ -24,7 +24,10 @@ fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn module_of(src: &Path, file: &Path) -> Module {
-    let rel = file.strip_prefix(src).expect("under src/").with_extension("");
+    let rel = file
+        .strip_prefix(src)
+        .expect("under src/")
+        .with_extension("");
     let mut m: Module = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -285,7 +288,10 @@ fn the_import_reader_sees_grouped_and_nested_paths() {
     let names: BTreeSet<String> = got.iter().map(|m| m.join("::")).collect();
     assert_eq!(
         names,
-        ["a", "a::b", "app::x"].iter().map(|s| s.to_string()).collect(),
+        ["a", "a::b", "app::x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         "{got:?}"
     );
     let mut g: BTreeMap<u8, BTreeSet<u8>> = BTreeMap::new();

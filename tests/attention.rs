@@ -18,6 +18,7 @@ use wgsl_nn::ops::layernorm::{layernorm_forward, EPS};
 use wgsl_nn::ops::matmul::{linear, matmul_into, Activation, Matmul, View};
 use wgsl_nn::ops::positional::{rope_forward, rope_tables};
 use wgsl_nn::ops::softmax::{softmax_forward, Mask};
+use wgsl_nn::rung::{AttentionRung, Kernels, MatmulRung, Rung, SoftmaxRung};
 use wgsl_nn::Tensor;
 
 // Test-case builders: each argument is one dimension of the case.
@@ -222,6 +223,7 @@ fn linear_layer_matches_the_reference() {
 }
 
 fn softmax_case(
+    k: Kernels,
     shape: [usize; 4],
     causal: bool,
     key_mask: Option<Vec<f32>>,
@@ -231,7 +233,7 @@ fn softmax_case(
     let mt = key_mask
         .as_ref()
         .map(|m| upload("mask", &[shape[0], shape[3]], m));
-    let mut plan = Plan::new();
+    let mut plan = Plan::with_kernels(k);
     let y = softmax_forward(
         gpu(),
         &mut plan,
@@ -255,16 +257,12 @@ fn softmax_case(
 
 #[test]
 fn softmax_masks_all_masked_rows_and_huge_logits() {
-    // Both kernels (others tests may run meanwhile with either: both are
-    // checked, so their results do not depend on which).
-    for kernel in wgsl_nn::ops::softmax::KERNELS {
-        gpu().set_kernel("softmax", Some(kernel));
-        softmax_cases();
+    for &rung in SoftmaxRung::ALL {
+        softmax_cases(Kernels::default().softmax(rung));
     }
-    gpu().set_kernel("softmax", None);
 }
 
-fn softmax_cases() {
+fn softmax_cases(k: Kernels) {
     let mut r = rng(600);
     for (i, shape) in [[1, 1, 1, 1], [2, 3, 5, 7], [1, 2, 9, 129], [2, 1, 4, 1000]]
         .into_iter()
@@ -272,12 +270,12 @@ fn softmax_cases() {
     {
         let n = shape.iter().product();
         let x: Vec<f32> = uniform(&mut r, n).into_iter().map(|v| v * 8.0).collect();
-        softmax_case(shape, false, None, x.clone(), &format!("plain {i}"));
-        softmax_case(shape, true, None, x.clone(), &format!("causal {i}"));
+        softmax_case(k, shape, false, None, x.clone(), &format!("plain {i}"));
+        softmax_case(k, shape, true, None, x.clone(), &format!("causal {i}"));
         let mask: Vec<f32> = (0..shape[0] * shape[3])
             .map(|_| f32::from(r.random_bool(0.7)))
             .collect();
-        softmax_case(shape, true, Some(mask), x, &format!("causal+keys {i}"));
+        softmax_case(k, shape, true, Some(mask), x, &format!("causal+keys {i}"));
     }
     // Logits of +-1e4: finite, and the largest takes everything.
     let x: Vec<f32> = (0..2 * 6)
@@ -291,11 +289,12 @@ fn softmax_cases() {
             }
         })
         .collect();
-    let got = softmax_case([1, 1, 2, 6], false, None, x, "huge logits");
+    let got = softmax_case(k, [1, 1, 2, 6], false, None, x, "huge logits");
     assert!(got.iter().all(|v| v.is_finite()));
     // A batch whose keys are all masked gives rows of zeros, not NaN.
     let mask = vec![1.0, 0.0, 1.0, 0.0, 0.0, 0.0];
     let got = softmax_case(
+        k,
         [2, 2, 2, 3],
         false,
         Some(mask),
@@ -306,7 +305,7 @@ fn softmax_cases() {
     // NaN in a row spreads over that row only, as in the reference.
     let mut x = uniform(&mut r, 8);
     x[1] = f32::NAN;
-    let got = softmax_case([1, 1, 2, 4], false, None, x, "NaN row");
+    let got = softmax_case(k, [1, 1, 2, 4], false, None, x, "NaN row");
     assert!(got[..4].iter().all(|v| v.is_nan()) && got[4..].iter().all(|v| v.is_finite()));
 }
 
@@ -569,7 +568,7 @@ fn split_dispatches_agree_with_the_reference() {
     g.loop_budget = 400;
     // The fused rung is the one that splits (flash refuses what it cannot
     // do in one dispatch and hands it to fused; on GPUs it is the default).
-    g.set_kernel("attention", Some("fused"));
+    let g = g.with_kernels(Kernels::default().attention(AttentionRung::Fused));
     let (b, l, s, heads, d) = (2, 9, 70, 2, 8);
     let w = heads * d;
     let mut r = rng(1200);
@@ -657,15 +656,15 @@ fn split_dispatches_agree_with_the_reference() {
     );
 }
 
-/// Every rung of the matmul ladder (chosen per device by `set_kernel`)
+/// Every rung of the matmul ladder (chosen per plan)
 /// against the reference, on shapes that do and do not suit the vec4 rung.
 #[test]
 fn every_matmul_rung_matches_the_reference() {
     let g =
         wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
     let mut r = rng(1300);
-    for kernel in wgsl_nn::ops::matmul::KERNELS {
-        g.set_kernel("matmul", Some(kernel));
+    for kernel in MatmulRung::names() {
+        let kernels = Kernels::default().with_name("matmul", kernel).unwrap();
         for &(m, n, k, batch, ta, tb, bias) in &[
             (1, 4, 4, 1, false, false, false),
             (17, 20, 36, 2, false, false, true),
@@ -713,7 +712,7 @@ fn every_matmul_rung_matches_the_reference() {
             let up = |name: &str, sh: &[usize], x: &[f32]| Tensor::upload(&g, name, sh, x).unwrap();
             let c = Tensor::poisoned(&g, "C", &[batch, m, n]).unwrap();
             let bt = up("bias", &[n], &bv);
-            let mut plan = Plan::new();
+            let mut plan = Plan::with_kernels(kernels);
             matmul_into(
                 &g,
                 &mut plan,
@@ -740,20 +739,7 @@ fn every_matmul_rung_matches_the_reference() {
             );
         }
     }
-    g.set_kernel("matmul", Some("nonsense"));
-    let mut plan = Plan::new();
-    let t = Tensor::upload(&g, "x", &[4, 4], &[0.0; 16]).unwrap();
-    let e = matmul_into(
-        &g,
-        &mut plan,
-        "mm",
-        &Matmul::square(4),
-        (&t, View::dense(4, 4, false)),
-        (&t, View::dense(4, 4, false)),
-        None,
-        (&t, View::dense(4, 4, false)),
-    )
-    .unwrap_err();
+    let e = Kernels::parse("matmul=nonsense").unwrap_err();
     assert!(e.to_string().contains("rb4_vec4"), "{e}");
 }
 
@@ -766,13 +752,9 @@ fn every_attention_rung_matches_the_reference() {
         wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
     let mut r = rng(1400);
     let mut flash_runs = 0;
-    for kernel in wgsl_nn::ops::attention::KERNELS {
-        g.set_kernel("attention", Some(kernel));
-        let path = if kernel == "composed" {
-            AttentionPath::Composed
-        } else {
-            AttentionPath::Fused
-        };
+    for kernel in AttentionRung::names() {
+        let kernels = Kernels::default().with_name("attention", kernel).unwrap();
+        let path = AttentionRung::parse(kernel).unwrap().path();
         let order = if kernel == "composed" {
             Order::Stored
         } else {
@@ -802,7 +784,7 @@ fn every_attention_rung_matches_the_reference() {
                 masked.then(|| (0..b * s).map(|_| f32::from(r.random_bool(0.7))).collect());
             let up = |n: &str, sh: &[usize], x: &[f32]| Tensor::upload(&g, n, sh, x).unwrap();
             let mt = key_mask.as_ref().map(|m| up("mask", &[b, s], m));
-            let mut plan = Plan::new();
+            let mut plan = Plan::with_kernels(kernels);
             let y = sdpa_forward(
                 &g,
                 &mut plan,

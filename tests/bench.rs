@@ -144,7 +144,7 @@ fn csv_json_and_svg_of_a_real_sweep() {
     // Per size: CPU + 1 matmul rung; CPU + every attention rung.
     assert_eq!(
         rows.len(),
-        2 * 2 + 2 * (1 + wgsl_nn::ops::attention::KERNELS.len())
+        2 * 2 + 2 * (1 + <wgsl_nn::rung::AttentionRung as wgsl_nn::rung::Rung>::ALL.len())
     );
     assert!(rows.iter().all(|r| r.passed), "{}", table::text(&rows));
     let csv = table::csv(&rows);
@@ -239,15 +239,14 @@ fn parse_csv_line(line: &str) -> Vec<String> {
 fn texture_plans_on_a_cpu_adapter_use_the_wall_clock() {
     use wgsl_nn::ops::matmul::{matmul_into, Matmul, View};
     let g = gpu();
-    g.set_kernel("matmul", Some("tex"));
     let n = 64;
     let a = Tensor::upload(g, "a", &[n, n], &vec![1.0; n * n]).unwrap();
     let c = Tensor::poisoned(g, "c", &[n, n]).unwrap();
     let mm = Matmul::square(n);
-    let mut plan = Plan::new();
+    let tex = wgsl_nn::rung::Kernels::default().matmul(wgsl_nn::rung::MatmulRung::Tex);
+    let mut plan = Plan::with_kernels(tex);
     let v = View::dense(n, n, false);
     matmul_into(g, &mut plan, "mm", &mm, (&a, v), (&a, v), None, (&c, v)).unwrap();
-    g.set_kernel("matmul", None);
     let textures = plan
         .steps
         .iter()

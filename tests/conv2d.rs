@@ -10,6 +10,7 @@ use wgsl_nn::cpu::{self, RefTensor};
 use wgsl_nn::geometry::Window;
 use wgsl_nn::gpu::Plan;
 use wgsl_nn::ops::conv2d::{conv2d_forward, Conv2d};
+use wgsl_nn::rung::{ConvRung, Kernels, Rung};
 
 #[derive(Debug, Clone, Copy)]
 struct Case {
@@ -276,8 +277,7 @@ fn every_conv_rung_matches_the_reference() {
         case(1, 4, 9, [19, 23], 3, 2, 2, 3),
         case(1, 1, 1, [1, 1], 1, 1, 0, 1),
     ];
-    for kernel in wgsl_nn::ops::conv2d::KERNELS {
-        g.set_kernel("conv2d", Some(kernel));
+    for kernel in ConvRung::names() {
         for (i, mut c) in cases.into_iter().enumerate() {
             c.relu = i % 2 == 0;
             let ran = check_on(&g, kernel, c, 1500 + i as u64);
@@ -310,8 +310,7 @@ fn grouped_and_depthwise_convs_match_the_reference() {
         grouped(1, 5, 5, [1, 1], 1, 1, 0, 1, 5),
         grouped(1, 64, 64, [5, 6], 3, 1, 1, 1, 2), // 32 channels per group
     ];
-    for kernel in wgsl_nn::ops::conv2d::KERNELS {
-        g.set_kernel("conv2d", Some(kernel));
+    for kernel in ConvRung::names() {
         for (i, mut c) in cases.into_iter().enumerate() {
             c.relu = i % 2 == 1;
             let labels = check_on(&g, kernel, c, 1600 + i as u64);
@@ -323,7 +322,6 @@ fn grouped_and_depthwise_convs_match_the_reference() {
             );
         }
     }
-    g.set_kernel("conv2d", None);
     for (i, c) in cases.into_iter().enumerate() {
         run_case(c, 1700 + i as u64, true);
     }
@@ -379,7 +377,7 @@ fn check_on(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case, seed: u64) -> Vec<Stri
         uniform(&mut r, c.cout),
     );
     let up = |n: &str, s: &[usize], v: &[f32]| wgsl_nn::Tensor::upload(g, n, s, v).unwrap();
-    let mut plan = Plan::new();
+    let mut plan = Plan::with_kernels(Kernels::default().with_name("conv2d", kernel).unwrap());
     let bt = up("b", &[c.cout], &b);
     let y = conv2d_forward(
         g,
@@ -443,7 +441,6 @@ fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
         eprintln!("adapter has no subgroups: the tex rung falls back");
     }
     g.limits.max_texture_dimension_2d = 64;
-    g.set_kernel("conv2d", Some("tex"));
     // 5 x 9 taps pad to Kp = 48: one image per texture, three groups.
     let grouped = check_on(&g, "tex", case(3, 5, 6, [9, 9], 3, 1, 1, 1), 1601);
     // 5 channels x 15 rows exceed 64 texel rows: unfold from the buffer.

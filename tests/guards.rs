@@ -16,6 +16,7 @@ use wgsl_nn::ops::pool2d::{pool2d_forward, Pool2d, PoolKind};
 use wgsl_nn::ops::positional::{rope_forward, rope_tables};
 use wgsl_nn::ops::rnn::{rnn_forward, Rnn, RnnKind};
 use wgsl_nn::ops::softmax::{softmax_forward, Mask};
+use wgsl_nn::rung::{ConvRung, MatmulRung, Rung};
 use wgsl_nn::Tensor;
 
 const GUARD: usize = 257;
@@ -54,8 +55,8 @@ fn no_kernel_writes_outside_its_output() {
         dilation: [1, 1],
         ceil_mode: false,
     };
-    for kernel in wgsl_nn::ops::conv2d::KERNELS {
-        g.set_kernel("conv2d", Some(kernel));
+    for kernel in ConvRung::names() {
+        plan.kernels = plan.kernels.with_name("conv2d", kernel).unwrap();
         for (k, p) in [(3, 1), (1, 0)] {
             let conv = Conv2d {
                 window: win(k, 1, p),
@@ -125,8 +126,8 @@ fn no_kernel_writes_outside_its_output() {
         map_forward(&g, &mut plan, "mask", POSITIVE_MASK, &x).unwrap(),
     ));
     let seq = up(&[2, 7, 12]);
-    for kernel in wgsl_nn::ops::matmul::KERNELS {
-        g.set_kernel("matmul", Some(kernel));
+    for kernel in MatmulRung::names() {
+        plan.kernels = plan.kernels.with_name("matmul", kernel).unwrap();
         outputs.push((
             format!("linear {kernel}"),
             linear(
@@ -196,7 +197,7 @@ fn no_kernel_writes_outside_its_output() {
         ("fused_scalar", AttentionPath::Fused),
         ("fused", AttentionPath::Fused),
     ] {
-        g.set_kernel("attention", Some(kernel));
+        plan.kernels = plan.kernels.with_name("attention", kernel).unwrap();
         outputs.push((
             format!("attention {kernel}"),
             sdpa_forward(&g, &mut plan, "att", path, 3, &q, &k, &v, &Mask::default()).unwrap(),

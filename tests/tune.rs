@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan, TUNE_MIN_FLOPS};
 use wgsl_nn::ops::matmul::{matmul_into, Matmul, View};
+use wgsl_nn::rung::{Kernels, MatmulRung};
 use wgsl_nn::Tensor;
 
 fn own_gpu() -> Gpu {
@@ -16,12 +17,12 @@ fn own_gpu() -> Gpu {
 }
 
 /// The kernel entry points a square product of `n` puts in a plan.
-fn entries_for_square(gpu: &Gpu, n: usize) -> Vec<&'static str> {
+fn entries_for_square(gpu: &Gpu, kernels: Kernels, n: usize) -> Vec<&'static str> {
     let mm = Matmul::square(n);
     let a = Tensor::upload(gpu, "A", &[n, n], &vec![1.0; n * n]).unwrap();
     let b = Tensor::upload(gpu, "B", &[n, n], &vec![1.0; n * n]).unwrap();
     let c = Tensor::poisoned(gpu, "C", &[n, n]).unwrap();
-    let mut plan = Plan::new();
+    let mut plan = Plan::with_kernels(kernels);
     let d = View::dense(n, n, false);
     matmul_into(
         gpu,
@@ -71,15 +72,14 @@ fn an_op_asks_the_tuner_only_where_nothing_forces_a_rung() {
         None
     }));
     // 2.1 GFLOP: big enough for a tuned pick to apply on every adapter.
-    gpu.set_kernel("matmul", Some("rb4"));
-    assert!(entries_for_square(&gpu, 1024).contains(&"matmul_rb4"));
+    let rb4 = Kernels::default().matmul(MatmulRung::Rb4);
+    assert!(entries_for_square(&gpu, rb4, 1024).contains(&"matmul_rb4"));
     assert_eq!(
         asked.load(Ordering::SeqCst),
         0,
         "a forced rung must not start the tuner"
     );
-    gpu.set_kernel("matmul", None);
-    entries_for_square(&gpu, 1024);
+    entries_for_square(&gpu, Kernels::default(), 1024);
     assert_eq!(asked.load(Ordering::SeqCst), 1);
 }
 
@@ -88,17 +88,23 @@ fn cpu_adapters_keep_small_products_on_rungs_that_compile_fast() {
     let gpu = common::gpu();
     if gpu.info.device_type != wgpu::DeviceType::Cpu {
         // The rule is for CPU adapters: GPUs never take the naive rung.
-        assert_eq!(entries_for_square(gpu, 64), vec!["matmul_rb4_vec4"]);
+        assert_eq!(
+            entries_for_square(gpu, Kernels::default(), 64),
+            vec!["matmul_rb4_vec4"]
+        );
         return;
     }
     // 0.5 MFLOP: the naive kernel (70 ms to compile, not 250-300).
-    assert_eq!(entries_for_square(gpu, 64), vec!["matmul_naive"]);
+    assert_eq!(
+        entries_for_square(gpu, Kernels::default(), 64),
+        vec!["matmul_naive"]
+    );
     // 34 MFLOP: a register-blocked storage-buffer rung, no texture.
-    let mid = entries_for_square(gpu, 256);
+    let mid = entries_for_square(gpu, Kernels::default(), 256);
     assert!(mid.iter().all(|e| !e.contains("tex")), "{mid:?}");
     // 2.1 GFLOP: the texture rung where subgroups allow it.
     if gpu.features.contains(wgpu::Features::SUBGROUP) {
-        assert!(entries_for_square(gpu, 1024).contains(&"matmul_tex"));
+        assert!(entries_for_square(gpu, Kernels::default(), 1024).contains(&"matmul_tex"));
     }
 }
 
@@ -149,12 +155,15 @@ fn on_cpu_adapters_a_tuned_pick_speaks_only_for_products_like_those_it_timed() {
     let tex = gpu.features.contains(wgpu::Features::SUBGROUP);
     if gpu.info.device_type == wgpu::DeviceType::Cpu {
         // After `wgsl-nn tune` picked tex: small products still compile fast.
-        assert_eq!(entries_for_square(&gpu, 64), vec!["matmul_naive"]);
+        assert_eq!(
+            entries_for_square(&gpu, Kernels::default(), 64),
+            vec!["matmul_naive"]
+        );
         if tex {
-            assert!(entries_for_square(&gpu, 1024).contains(&"matmul_tex"));
+            assert!(entries_for_square(&gpu, Kernels::default(), 1024).contains(&"matmul_tex"));
         }
     } else if tex {
         // On GPUs the pick holds at every size.
-        assert!(entries_for_square(&gpu, 64).contains(&"matmul_tex"));
+        assert!(entries_for_square(&gpu, Kernels::default(), 64).contains(&"matmul_tex"));
     }
 }

@@ -19,6 +19,7 @@ use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::random_input;
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
 use crate::ops::matmul::{matmul_into, Matmul, View};
+use crate::rung::{Kernels, MatmulRung, Rung};
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,7 +65,7 @@ pub fn adapter_key(gpu: &Gpu) -> String {
         i.backend,
         i.driver,
         i.driver_info,
-        crate::ops::matmul::KERNELS.join(","),
+        MatmulRung::names().join(","),
         LARGE_MATMUL_RUNGS.join(","),
         CONV_RUNGS.join(",")
     )
@@ -95,10 +96,10 @@ fn load(path: &PathBuf) -> Cache {
 
 /// Why a cached entry cannot be used: a kernel name no ladder has.
 fn invalid_choice(family: &str, k: &str) -> Option<String> {
-    let known: &[&str] = match family {
-        "matmul" => &crate::ops::matmul::KERNELS,
-        "matmul_large" => &LARGE_MATMUL_RUNGS,
-        "conv2d" | "conv2d_large" => &CONV_RUNGS,
+    let known: Vec<&str> = match family {
+        "matmul" => MatmulRung::names(),
+        "matmul_large" => LARGE_MATMUL_RUNGS.to_vec(),
+        "conv2d" | "conv2d_large" => CONV_RUNGS.to_vec(),
         _ => return Some(format!("'{family}' is not a kernel family")),
     };
     (!known.contains(&k)).then(|| format!("'{k}' is not a {family} kernel"))
@@ -193,12 +194,12 @@ pub fn install(gpu: &Gpu, mode: TuneMode) {
 }
 
 /// One timed run of the rung in force: (median ms, passed its check).
-type Trial<'a> = Box<dyn Fn() -> Result<(f64, bool)> + 'a>;
+type Trial<'a> = Box<dyn Fn(Kernels) -> Result<(f64, bool)> + 'a>;
 
 /// A square product of `n` as a trial, and its size in words.
 fn matmul_trial(gpu: &Gpu, n: usize) -> (String, Trial<'_>) {
     let t = MatmulTrial::new(n);
-    (format!("{n} x {n} x {n}"), Box::new(move || t.run(gpu)))
+    (format!("{n} x {n} x {n}"), Box::new(move |k| t.run(gpu, k)))
 }
 
 /// A 3x3 conv on `shape` into `cout` channels as a trial, and its size.
@@ -206,7 +207,7 @@ fn conv_trial(gpu: &Gpu, shape: [usize; 4], cout: usize) -> (String, Trial<'_>) 
     let t = ConvTrial::new(shape, cout);
     (
         format!("3x3 conv {shape:?} -> {cout}"),
-        Box::new(move || t.run(gpu)),
+        Box::new(move |k| t.run(gpu, k)),
     )
 }
 
@@ -222,29 +223,29 @@ pub struct FamilyTiming {
 }
 
 /// Times every rung of `family`'s ladder on its representative size and
-/// returns the fastest passing one (None: no rung passed). The kernel
-/// choices in force before are restored. `progress` prints each rung.
+/// returns the fastest passing one (None: no rung passed), each rung run
+/// through a plan that names it. `progress` prints each rung.
 pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<FamilyTiming>> {
-    let (family, rungs, (size, run)): (&'static str, &[&'static str], _) = match family {
+    let (family, rungs, (size, run)): (&'static str, Vec<&'static str>, _) = match family {
         // Large enough that launch overheads do not decide (at 256 an H200
         // preferred the tiled rung, which loses 5x at 4096).
-        "matmul" => (
-            "matmul",
-            &crate::ops::matmul::KERNELS,
-            matmul_trial(gpu, 512),
-        ),
+        "matmul" => ("matmul", MatmulRung::names(), matmul_trial(gpu, 512)),
         "matmul_large" => (
             "matmul_large",
-            &LARGE_MATMUL_RUNGS,
+            LARGE_MATMUL_RUNGS.to_vec(),
             matmul_trial(gpu, LARGE_MATMUL_N),
         ),
-        "conv2d" => ("conv2d", &CONV_RUNGS, conv_trial(gpu, [1, 32, 48, 48], 32)),
+        "conv2d" => (
+            "conv2d",
+            CONV_RUNGS.to_vec(),
+            conv_trial(gpu, [1, 32, 48, 48], 32),
+        ),
         // A GFLOP-scale layer, as in the wide benchmark stack: on the H200
         // the 42 MFLOP probe picked direct, which igemm beat 3.2x on the
         // wide stack (BENCHMARKS.md).
         "conv2d_large" => (
             "conv2d_large",
-            &CONV_RUNGS,
+            CONV_RUNGS.to_vec(),
             conv_trial(gpu, [8, 64, 64, 64], 64),
         ),
         other => {
@@ -262,11 +263,9 @@ pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<
     } else {
         "conv2d"
     };
-    let before = gpu.kernel_for(ladder);
     let mut timed = Vec::new();
-    for &k in rungs {
-        gpu.set_kernel(ladder, Some(k));
-        let ms = match run() {
+    for k in rungs {
+        let ms = match run(Kernels::default().with_name(ladder, k)?) {
             Ok((ms, true)) => Some(ms),
             _ => None,
         };
@@ -278,7 +277,6 @@ pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<
         }
         timed.push((k, ms));
     }
-    gpu.set_kernel(ladder, before.as_deref());
     let best = timed
         .iter()
         .filter_map(|&(k, ms)| Some((ms?, k)))
@@ -329,8 +327,8 @@ impl MatmulTrial {
         }
     }
 
-    /// (median ms, passed) with the rung `gpu` currently selects.
-    fn run(&self, gpu: &Gpu) -> Result<(f64, bool)> {
+    /// (median ms, passed) with the rungs `kernels` names.
+    fn run(&self, gpu: &Gpu, kernels: Kernels) -> Result<(f64, bool)> {
         let (n, a, b) = (self.n, &self.a, &self.b);
         let mm = Matmul::square(n);
         let (at, bt) = (
@@ -338,7 +336,7 @@ impl MatmulTrial {
             Tensor::upload(gpu, "B", &[n, n], b)?,
         );
         let c = Tensor::poisoned(gpu, "C", &[n, n])?;
-        let mut plan = Plan::new();
+        let mut plan = Plan::with_kernels(kernels);
         matmul_into(
             gpu,
             &mut plan,
@@ -398,11 +396,11 @@ impl ConvTrial {
         }
     }
 
-    /// (median ms, passed) with the rung `gpu` currently selects.
-    fn run(&self, gpu: &Gpu) -> Result<(f64, bool)> {
+    /// (median ms, passed) with the rungs `kernels` names.
+    fn run(&self, gpu: &Gpu, kernels: Kernels) -> Result<(f64, bool)> {
         let [_, cin, h, w] = self.shape;
         let cout = self.conv.out_channels;
-        let mut plan = Plan::new();
+        let mut plan = Plan::with_kernels(kernels);
         let y = conv2d_forward(
             gpu,
             &mut plan,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use wgsl_nn::app::io::attention::AttentionFiles;
 use wgsl_nn::app::jobs::attention::{self as attention_job, AttentionJob, AttentionReport};
 use wgsl_nn::ops::attention::AttentionPath;
+use wgsl_nn::rung::{AttentionRung, Rung};
 
 #[derive(Args, Debug, Clone)]
 pub struct AttentionArgs {
@@ -151,11 +152,7 @@ pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
     let job = args.job()?;
     // A forced attention rung belongs to one path; the other would ignore it.
     for (family, k) in dev.forced_kernels()? {
-        let want = if k == "composed" {
-            AttentionPath::Composed
-        } else {
-            AttentionPath::Fused
-        };
+        let want = AttentionRung::parse(&k).map_or(AttentionPath::Fused, |r| r.path());
         if family == "attention" && !job.paths.contains(&want) {
             return Err(wgsl_nn::Error::arg(
                 "--kernel",

@@ -83,8 +83,7 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
             .map(|a| {
                 let mut g = Gpu::from_adapter(a)?;
                 g.timeout = Duration::from_secs_f64(dev.gpu_timeout.clamp(0.001, 86_400.0));
-                dev.configure(&g)?;
-                Ok(g)
+                dev.configure(g)
             })
             .collect::<wgsl_nn::Result<_>>()?
     } else {

@@ -15,6 +15,7 @@ pub mod tune;
 use clap::Args;
 use std::time::Duration;
 use wgsl_nn::gpu::{AdapterChoice, Gpu};
+use wgsl_nn::rung::Kernels;
 
 /// Options shared by every command that touches the GPU.
 #[derive(Args, Clone, Debug)]
@@ -45,9 +46,7 @@ impl DeviceArgs {
     }
 
     pub fn open(&self) -> wgsl_nn::Result<Gpu> {
-        let gpu = self.open_untuned()?;
-        self.configure(&gpu)?;
-        Ok(gpu)
+        self.configure(self.open_untuned()?)
     }
 
     /// The adapter with --gpu-timeout applied, before --tune and --kernel.
@@ -67,53 +66,32 @@ impl DeviceArgs {
         Ok(gpu)
     }
 
-    /// Applies --tune, then --kernel (which wins).
-    pub fn configure(&self, gpu: &Gpu) -> wgsl_nn::Result<()> {
-        let forced = self.forced_kernels()?;
-        wgsl_nn::app::tune::install(gpu, wgsl_nn::app::tune::TuneMode::parse(&self.tune)?);
-        for (family, kernel) in forced {
-            gpu.set_kernel(&family, Some(&kernel));
-        }
-        Ok(())
+    /// Applies --tune, then --kernel (which wins over the tuner's picks).
+    pub fn configure(&self, gpu: Gpu) -> wgsl_nn::Result<Gpu> {
+        let kernels = self.kernels()?;
+        wgsl_nn::app::tune::install(&gpu, wgsl_nn::app::tune::TuneMode::parse(&self.tune)?);
+        Ok(gpu.with_kernels(kernels))
     }
 
+    /// The --kernel choices as a value (an unknown family or rung is an
+    /// error naming the choices).
+    pub fn kernels(&self) -> wgsl_nn::Result<Kernels> {
+        let mut k = Kernels::default();
+        for item in &self.kernel {
+            k.set(item)?;
+        }
+        Ok(k)
+    }
+
+    /// The --kernel choices as (family, rung) pairs, validated.
     pub fn forced_kernels(&self) -> wgsl_nn::Result<Vec<(String, String)>> {
-        let families: [(&str, &[&str]); 4] = [
-            ("matmul", &wgsl_nn::ops::matmul::KERNELS),
-            ("conv2d", &wgsl_nn::ops::conv2d::KERNELS),
-            ("attention", &wgsl_nn::ops::attention::KERNELS),
-            ("softmax", &wgsl_nn::ops::softmax::KERNELS),
-        ];
-        self.kernel
+        self.kernels()?;
+        Ok(self
+            .kernel
             .iter()
-            .map(|k| {
-                let (f, name) = k.split_once('=').ok_or_else(|| {
-                    wgsl_nn::Error::arg(
-                        "--kernel",
-                        format!("'{k}' is not FAMILY=KERNEL, e.g. matmul=tiled"),
-                    )
-                })?;
-                let Some((_, names)) = families.iter().find(|(fam, _)| *fam == f) else {
-                    return Err(wgsl_nn::Error::arg(
-                        "--kernel",
-                        format!(
-                            "unknown family '{f}'; choose one of {}",
-                            families.map(|(fam, _)| fam).join(", ")
-                        ),
-                    ));
-                };
-                if !names.contains(&name) {
-                    return Err(wgsl_nn::Error::arg(
-                        "--kernel",
-                        format!(
-                            "'{name}' is not one of the {f} kernels; choose one of {}",
-                            names.join(", ")
-                        ),
-                    ));
-                }
-                Ok((f.to_string(), name.to_string()))
-            })
-            .collect()
+            .filter_map(|k| k.split_once('='))
+            .map(|(f, r)| (f.trim().to_string(), r.trim().to_string()))
+            .collect())
     }
 }
 

@@ -247,7 +247,8 @@ fn timing_section(
         // small for the conv texture rung and take row4 on CPU adapters;
         // attention takes fused_tex where it can run and repays compiling).
         let on_cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
-        let rung = gpu.kernel_for(case.family()).unwrap_or_else(|| {
+        let forced = gpu.kernels().name_for(case.family()).map(String::from);
+        let rung = forced.unwrap_or_else(|| {
             if op == OpKind::Conv {
                 if on_cpu { "row4" } else { "igemm" }.into()
             } else if on_cpu

@@ -11,16 +11,12 @@ use super::RefTensor;
 use crate::ops::matmul::Activation;
 use rayon::prelude::*;
 
-/// How the GPU evaluated the softmax-weighted sum, for the error bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    /// Scores stored, softmax, then a product (the composed path).
-    Stored,
-    /// Online softmax: running output rescaled as the max grows (fused).
-    Online,
-}
+pub use crate::rung::Order;
 
+/// Which keys each query may see: the host twin of `ops::softmax::Mask`.
+/// A query whose keys are all hidden gets zeros.
 pub struct Masks<'a> {
+    /// Key j is hidden from query i when j > i.
     pub causal: bool,
     /// [B, S], 0 = hidden.
     pub keys: Option<&'a [f32]>,
@@ -167,19 +163,36 @@ pub fn sdpa(
 /// Host copies of one attention layer's projections ([D, D] input-major).
 #[derive(Debug, Clone)]
 pub struct MhaWeights {
+    /// D, the model width; the heads split it evenly.
     pub d_model: usize,
+    /// Query projection [D, D], input-major (q = x W_q + b_q; PyTorch's
+    /// weight transposed).
     pub wq: Vec<f32>,
+    /// Query bias [D].
     pub bq: Vec<f32>,
+    /// Key projection [D, D], input-major.
     pub wk: Vec<f32>,
+    /// Key bias [D].
     pub bk: Vec<f32>,
+    /// Value projection [D, D], input-major.
     pub wv: Vec<f32>,
+    /// Value bias [D].
     pub bv: Vec<f32>,
+    /// Output projection [D, D], input-major, applied to the concatenated
+    /// heads.
     pub wo: Vec<f32>,
+    /// Output bias [D].
     pub bo: Vec<f32>,
 }
 
+/// RoPE's host tables, as `ops::positional::rope_tables` makes them:
+/// row-major [positions, d/2] with d the head size; entry (t, q) is the
+/// cos (sin) of the angle by which the pair (q, q + d/2) turns at
+/// position t. They need a row for every position used.
 pub struct RopeTables<'a> {
+    /// The cosines, [positions, d/2].
     pub cos: &'a [f32],
+    /// The sines, [positions, d/2].
     pub sin: &'a [f32],
 }
 

@@ -103,10 +103,12 @@ pub struct Gpu {
     pub guard_elements: usize,
     faults: Arc<Mutex<Faults>>,
     pipelines: pipelines::Cache,
-    /// Which kernel each op family uses ("matmul" -> "rb4_vec4", ...):
-    /// set by `--kernel` or the autotuner; unset families use the op's
-    /// own default for this adapter.
-    kernels: std::sync::RwLock<std::collections::HashMap<String, String>>,
+    /// The kernel choice every plan on this device follows where the plan
+    /// has none of its own (`with_kernels`: what `--kernel` sets).
+    kernels: crate::rung::Kernels,
+    /// The autotuner's picks by family ("matmul" -> "tex", ...): measured
+    /// facts about this device, weaker than any explicit choice.
+    tuned: std::sync::RwLock<std::collections::HashMap<String, String>>,
     /// Measures a tuned family the first time an op big enough to repay it
     /// asks (`tune::install`); unset, only picks already set count.
     tuner: std::sync::OnceLock<Tuner>,
@@ -186,6 +188,7 @@ impl Gpu {
             faults,
             pipelines: pipelines::Cache::new(cpu_adapter, disk),
             kernels: Default::default(),
+            tuned: Default::default(),
             tuner: Default::default(),
             tune_asked: Default::default(),
             placeholder: Default::default(),
@@ -204,12 +207,22 @@ impl Gpu {
         self.pipelines.planted_hits()
     }
 
-    /// The kernel chosen for an op family, if any.
-    pub fn kernel_for(&self, family: &str) -> Option<String> {
+    /// This device with `kernels` as the choice of every plan that makes
+    /// none (a plan's own `Plan::with_kernels` wins over it).
+    pub fn with_kernels(mut self, kernels: crate::rung::Kernels) -> Self {
+        self.kernels = kernels;
+        self
+    }
+
+    /// The device's kernel choice (`with_kernels`).
+    pub fn kernels(&self) -> crate::rung::Kernels {
         self.kernels
-            .read()
-            .ok()
-            .and_then(|k| k.get(family).cloned())
+    }
+
+    /// What the ops appending to `plan` follow: the plan's choice per
+    /// family, else the device's.
+    pub fn choice(&self, plan: &Plan) -> crate::rung::Kernels {
+        plan.kernels.or(self.kernels)
     }
 
     /// The autotuner's pick for an op family, if any: weaker than
@@ -218,7 +231,7 @@ impl Gpu {
     /// tuner is asked once per run: an op of at least `TUNE_MIN_FLOPS` may
     /// have the family measured, smaller ones only look up the cache.
     pub fn tuned_for(&self, family: &str, flops: u64) -> Option<String> {
-        let known = self.kernel_for(&format!("{family}@tuned"));
+        let known = self.tuned.read().ok().and_then(|t| t.get(family).cloned());
         if known.is_some() {
             return known;
         }
@@ -239,13 +252,9 @@ impl Gpu {
         let _ = self.tuner.set(tuner);
     }
 
+    /// Records the tuner's pick for `family` (None forgets it).
     pub fn set_tuned(&self, family: &str, kernel: Option<&str>) {
-        self.set_kernel(&format!("{family}@tuned"), kernel);
-    }
-
-    /// Chooses the kernel for an op family (None: back to the default).
-    pub fn set_kernel(&self, family: &str, kernel: Option<&str>) {
-        if let Ok(mut k) = self.kernels.write() {
+        if let Ok(mut k) = self.tuned.write() {
             match kernel {
                 Some(name) => k.insert(family.to_string(), name.to_string()),
                 None => k.remove(family),

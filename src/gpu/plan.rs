@@ -10,7 +10,10 @@ use std::sync::Arc;
 pub struct Kernel {
     /// The file's stem, e.g. "conv2d"; used in labels and the pipeline key.
     pub family: &'static str,
+    /// The family's WGSL source (without [`PRELUDE`], which the pipeline
+    /// cache prepends).
     pub source: &'static str,
+    /// The `@compute` entry point's name in `source`.
     pub entry: &'static str,
 }
 
@@ -23,8 +26,13 @@ pub const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 /// binding 0 is always the step's uniform params.
 #[derive(Debug, Clone)]
 pub struct Binding {
+    /// The operand's name as `--explain` and limit errors show it
+    /// (e.g. "x", "weight", "y").
     pub name: String,
+    /// The buffer bound (all of it, or `range` of it).
     pub buffer: Arc<wgpu::Buffer>,
+    /// The kernel writes this binding (`read_write` storage); shown as
+    /// "(w)" by [`Plan::explain`].
     pub writes: bool,
     /// A byte range of the buffer (offset, size) instead of all of it: how
     /// an operand larger than one storage binding is bound piece by piece.
@@ -44,36 +52,84 @@ impl Binding {
     }
 }
 
+/// One dispatch of a plan: a kernel, its override constants and uniform
+/// params, the buffers bound after them, and how many invocations run it.
+/// Each step gets a compute pass (and timestamp pair) of its own.
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// What the step is, for `--explain`, timings and errors: the layer's
+    /// label, with the kernel rung where an op has several (" (naive)")
+    /// and, for one part of a reduction split over several dispatches, its
+    /// range (" [k 0..512]").
     pub label: String,
+    /// The entry point dispatched.
     pub kernel: Kernel,
     /// `override` constants other than WG.
     pub overrides: Vec<(&'static str, f64)>,
     /// Bytes of the kernel's `#[repr(C)]` params struct.
     pub params: Vec<u8>,
+    /// Bound at `@binding(1)`, `@binding(2)`, ... in order (binding 0 is
+    /// the params).
     pub bindings: Vec<Binding>,
     /// Total invocations; each kernel guards `id >= total` itself.
     pub invocations: u64,
+    /// Invocations per workgroup: the prelude's `WG` override, so one
+    /// source serves every size a device allows.
     pub workgroup_size: u32,
+    /// Floating-point operations the step performs (a multiply-add counts
+    /// as two), for GFLOP/s figures and for cutting submissions.
     pub flops: u64,
+    /// Bytes the step reads and writes in device memory, as the op
+    /// estimates it (each operand once), for bandwidth figures.
     pub bytes_moved: u64,
 }
 
+/// The steps of a forward pass, in the order they run. Ops append to it;
+/// `Gpu::run` validates it against the device's limits, submits it and
+/// times each step. Running a plan twice reruns every step (outputs are
+/// overwritten).
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// The dispatches, in submission order.
     pub steps: Vec<Step>,
+    /// The kernel choice the ops appending to this plan follow (over the
+    /// device's, over the ops' own rules); set it with `with_kernels`.
+    pub kernels: crate::rung::Kernels,
 }
 
 impl Plan {
+    /// An empty plan.
     pub fn new() -> Self {
         Plan::default()
     }
 
+    /// An empty plan whose ops run the rungs `kernels` names.
+    pub fn with_kernels(kernels: crate::rung::Kernels) -> Self {
+        Plan {
+            steps: vec![],
+            kernels,
+        }
+    }
+
+    /// Whether a step runs the WGSL entry point `entry` (how a test
+    /// asserts which rung ran: `plan.runs(MatmulRung::Tex.entry())`);
+    /// a family's name (or an entry's prefix, `softmax` for
+    /// `softmax_rows`) matches any of its entry points.
+    pub fn runs(&self, entry: &str) -> bool {
+        let prefix = format!("{entry}_");
+        self.steps.iter().any(|s| {
+            s.kernel.entry == entry
+                || s.kernel.family == entry
+                || s.kernel.entry.starts_with(&prefix)
+        })
+    }
+
+    /// Appends a step; it runs after every step already in the plan.
     pub fn push(&mut self, step: Step) {
         self.steps.push(step);
     }
 
+    /// Total FLOPs of all steps.
     pub fn flops(&self) -> u64 {
         self.steps.iter().map(|s| s.flops).sum()
     }

@@ -7,17 +7,33 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/add.wgsl");
+/// y[i] = x[i] + z[i % z_len], one invocation per element of x.
 pub const ADD: Kernel = kernel("add", SOURCE, "add_broadcast");
 
-/// Twin of `AddParams` in shaders/add.wgsl.
+/// The uniform params of an add step: twin of `AddParams` in
+/// shaders/add.wgsl (binding 0).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct AddParams {
+    /// Elements of x (and y); invocations at or past it return.
     pub total: u32,
+    /// Elements of z, which repeats every `z_len` elements of x.
     pub z_len: u32,
+    /// Padding to 16 bytes; always 0.
     pub _pad: [u32; 2],
 }
 
+/// Appends y = x + z, where z's shape equals x's trailing axes and z is
+/// repeated over x's leading ones (PyTorch broadcasting restricted to
+/// that case): a residual add when the shapes are equal, a table [L, D]
+/// added to every sequence of [B, L, D]. One step; returns y, of `x`'s
+/// shape, NaN-poisoned until the plan runs.
+///
+/// # Errors
+///
+/// [`Error::Shape`] when x has more than 2^32 elements or z's shape is not
+/// x's trailing axes; [`Error::TooLarge`] or a device error when y cannot
+/// be allocated.
 pub fn add_forward(
     gpu: &Gpu,
     plan: &mut Plan,

@@ -12,16 +12,26 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
+/// y = x * scale[c] + shift[c], one invocation per element; its params
+/// are [`ElementwiseParams`] and the folded scale/shift is binding 3.
 pub const CHANNEL_AFFINE: Kernel = kernel("elementwise", SOURCE, "channel_affine");
 
 /// One layer's parameters, as a state_dict holds them (weight 1 and bias 0
-/// when the module was built with affine=False).
+/// when the module was built with affine=False): PyTorch's `BatchNorm2d`
+/// in eval mode. Every vector has one value per channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchNorm {
+    /// Added to the variance before the square root (PyTorch's `eps`,
+    /// default 1e-5).
     pub eps: f64,
+    /// The learned per-channel scale, gamma (`weight`).
     pub weight: Vec<f32>,
+    /// The learned per-channel shift, beta (`bias`).
     pub bias: Vec<f32>,
+    /// The running mean the normalisation subtracts (`running_mean`).
     pub mean: Vec<f32>,
+    /// The running variance it divides by, under the square root
+    /// (`running_var`).
     pub var: Vec<f32>,
 }
 
@@ -37,6 +47,8 @@ impl BatchNorm {
         }
     }
 
+    /// Channels C, the length of `weight` (see [`BatchNorm::validate`] for
+    /// the other vectors).
     pub fn channels(&self) -> usize {
         self.weight.len()
     }
@@ -53,6 +65,12 @@ impl BatchNorm {
 
     /// A negative running variance (below -eps) has no square root: an
     /// error naming the layer and channel, not NaN outputs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] naming `layer` when `bias`, `mean` or `var` does not
+    /// have one value per channel, when `var + eps` is not positive (NaN
+    /// included), or when a folded scale or shift is not finite in f32.
     pub fn validate(&self, layer: &str) -> Result<()> {
         let n = self.channels();
         for (name, v) in [
@@ -105,7 +123,15 @@ impl BatchNorm {
 }
 
 /// Appends y = batchnorm(x) for x [N, C, ...]; `folded` is `folded_f32`
-/// uploaded ([2C]).
+/// uploaded ([2C]). One [`CHANNEL_AFFINE`] step; returns y, of `x`'s
+/// shape, NaN-poisoned until the plan runs. The statistics are not checked
+/// here: call [`BatchNorm::validate`] before folding them.
+///
+/// # Errors
+///
+/// [`Error::Shape`] when `x` has more than 2^32 elements or `folded` is
+/// not [2C]; [`Error::TooLarge`] or a device error when y cannot be
+/// allocated.
 pub fn batchnorm_forward(
     gpu: &Gpu,
     plan: &mut Plan,

@@ -11,23 +11,42 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/conv_transpose2d.wgsl");
+/// The gather form: one invocation per output element, summing the input
+/// pixels whose scattered taps land on it (no two invocations write the
+/// same element). Its params are [`Conv2dParams`].
 pub const GATHER: Kernel = kernel("conv_transpose2d", SOURCE, "conv_transpose2d_gather");
 
 /// PyTorch's ConvTranspose2d (groups = 1): weight [Cin, Cout, kH, kW].
+/// Pairs of `[usize; 2]` are (height, width), as PyTorch's tuples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvTranspose2d {
+    /// Channels of the input, Cin (PyTorch's `in_channels`).
     pub in_channels: usize,
+    /// Channels of the output, Cout (PyTorch's `out_channels`).
     pub out_channels: usize,
+    /// Kernel size in taps (`kernel_size`).
     pub kernel: [usize; 2],
+    /// How far apart consecutive input pixels land in the output
+    /// (`stride`).
     pub stride: [usize; 2],
+    /// Rows/columns cropped from each side of the full output
+    /// (`padding`: `dilation * (kernel - 1) - padding` of zero padding
+    /// in the equivalent convolution).
     pub padding: [usize; 2],
+    /// Extra rows/columns added to one side of the output
+    /// (`output_padding`); must be smaller than stride or dilation.
     pub output_padding: [usize; 2],
+    /// Spacing between kernel taps (`dilation`).
     pub dilation: [usize; 2],
+    /// Adds a learned bias of `out_channels` values (`bias`).
     pub bias: bool,
+    /// Applies ReLU after the bias, fused into the same kernel (a
+    /// following `nn.ReLU` folded in; not a ConvTranspose2d argument).
     pub relu: bool,
 }
 
 impl ConvTranspose2d {
+    /// The weight's shape, `[Cin, Cout, kH, kW]`, as PyTorch stores it.
     pub fn weight_shape(&self) -> [usize; 4] {
         [
             self.in_channels,
@@ -39,6 +58,13 @@ impl ConvTranspose2d {
 
     /// PyTorch's rule: out = (in - 1) * stride - 2 * padding
     ///                       + dilation * (kernel - 1) + output_padding + 1.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] naming `layer` when a kernel size, stride or
+    /// dilation is 0, when `output_padding` is not smaller than both stride
+    /// and dilation (PyTorch's rule), or when the padding crops the whole
+    /// output.
     pub fn output_hw(&self, input_hw: [usize; 2], layer: &str) -> Result<[usize; 2]> {
         let mut out = [0; 2];
         for a in 0..2 {
@@ -72,6 +98,13 @@ impl ConvTranspose2d {
         Ok(out)
     }
 
+    /// The output shape `[n, Cout, oh, ow]` for an NCHW `input`, with the
+    /// height and width from [`ConvTranspose2d::output_hw`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when the input is not 4-D or does not have
+    /// `in_channels` channels, and the errors of `output_hw`.
     pub fn output_shape(&self, input: &[usize], layer: &str) -> Result<[usize; 4]> {
         let [n, c, h, w] = nchw(input, layer)?;
         if c != self.in_channels {
@@ -87,6 +120,9 @@ impl ConvTranspose2d {
         Ok([n, self.out_channels, oh, ow])
     }
 
+    /// FLOPs for an input of shape `input`, a multiply-add counted as two:
+    /// every input element meets every output channel through every tap
+    /// (taps cropped by the padding included).
     pub fn flops(&self, input: &[usize]) -> u64 {
         2 * input.iter().map(|&d| d as u64).product::<u64>()
             * (self.out_channels * self.kernel[0] * self.kernel[1]) as u64
@@ -94,7 +130,13 @@ impl ConvTranspose2d {
 }
 
 /// Appends the transposed convolution to `plan`, its output size from
-/// PyTorch's rule.
+/// PyTorch's rule ([`ConvTranspose2d::output_shape`]). `x` is NCHW,
+/// `weight` [Cin, Cout, kH, kW], `bias` [Cout] exactly when `ct.bias`.
+/// Returns y, NaN-poisoned until the plan runs.
+///
+/// # Errors
+///
+/// Those of `output_shape`, and those of [`forward_to`].
 pub fn conv_transpose2d_forward(
     gpu: &Gpu,
     plan: &mut Plan,
@@ -111,6 +153,22 @@ pub fn conv_transpose2d_forward(
 /// As `conv_transpose2d_forward`, with the output size given: the adjoint of
 /// a conv whose trailing padding differs from its leading one (padding
 /// 'same' with an even kernel) needs a size PyTorch's rule cannot express.
+///
+/// Appends one [`GATHER`] step, or several when the input channels must be
+/// split to stay within the adapter's loop and per-dispatch work budgets
+/// (labelled `"{layer} [channels a..b]"`; the first starts from zero, the
+/// last adds bias and ReLU). Returns y of shape `out`, NaN-poisoned until
+/// the plan runs.
+///
+/// # Errors
+///
+/// [`Error::Shape`] when `x` is not NCHW with `in_channels` channels, when
+/// `out` does not keep the batch and have `out_channels` channels, when
+/// the weight's shape is not [`ConvTranspose2d::weight_shape`], when a bias
+/// is given without `ct.bias` (or missing with it) or is not [Cout], when
+/// a tensor has more than 2^32 elements, or when one kernel window alone
+/// exceeds the adapter's loop budget; [`Error::TooLarge`] or a device
+/// error when y cannot be allocated.
 #[allow(clippy::too_many_arguments)]
 pub fn forward_to(
     gpu: &Gpu,

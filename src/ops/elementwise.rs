@@ -6,40 +6,60 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
+/// y = max(x, 0), keeping NaN as PyTorch does (nn.ReLU); for
+/// [`map_forward`].
 pub const RELU: Kernel = kernel("elementwise", SOURCE, "relu");
+/// y = 1 where x > 0, else 0 (NaN gives 0): an exact support mask, where
+/// repeated averaging would underflow; for [`map_forward`].
 pub const POSITIVE_MASK: Kernel = kernel("elementwise", SOURCE, "positive_mask");
+/// In place on y: += bias[channel], then ReLU; the epilogue of a
+/// convolution computed as a plain matrix product
+/// ([`channel_bias_forward`]).
 pub const CHANNEL_BIAS: Kernel = kernel("elementwise", SOURCE, "channel_bias");
 
 /// The activation layers besides ReLU, as PyTorch names and computes them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pointwise {
+    /// 1 / (1 + e^-x) (nn.Sigmoid).
     Sigmoid,
+    /// tanh(x) (nn.Tanh).
     Tanh,
     /// x sigmoid(x) (nn.SiLU, swish).
     Silu,
     /// nn.GELU: exact (erf) unless `tanh` (approximate='tanh').
     Gelu {
+        /// Use the tanh approximation instead of the exact erf form.
         tanh: bool,
     },
     /// nn.LeakyReLU(negative_slope).
     LeakyRelu {
+        /// The factor applied to negative inputs (PyTorch's
+        /// `negative_slope`, default 0.01); rounded to f32 for the shader.
         slope: f64,
     },
 }
 
+/// Every [`Pointwise`] activation in one entry point of
+/// shaders/activation.wgsl, selected by [`ActivationParams::mode`].
 pub const ACTIVATION: Kernel = kernel(
     "activation",
     include_str!("../../shaders/activation.wgsl"),
     "activation",
 );
 
-/// Twin of `ActivationParams` in shaders/activation.wgsl.
+/// The uniform params of an activation step: twin of `ActivationParams`
+/// in shaders/activation.wgsl (binding 0).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ActivationParams {
+    /// Elements of x (and y); invocations at or past it return.
     pub total: u32,
+    /// 0 sigmoid, 1 tanh, 2 SiLU, 3 exact (erf) GELU, 4 tanh GELU,
+    /// 5 leaky ReLU.
     pub mode: u32,
+    /// Leaky ReLU's negative slope (mode 5 only; 0 otherwise).
     pub slope: f32,
+    /// Padding to 16 bytes; always 0.
     pub _pad: u32,
 }
 
@@ -67,7 +87,14 @@ impl Pointwise {
     }
 }
 
-/// Appends y = act(x) for an activation layer.
+/// Appends y = act(x) for an activation layer: one step, one invocation
+/// per element of `x` (any shape). Returns y, of `x`'s shape,
+/// NaN-poisoned until the plan runs. Reference: `cpu::activation`.
+///
+/// # Errors
+///
+/// `Error::Shape` when `x` has more than 2^32 elements; `Error::TooLarge`
+/// or a device error when y cannot be allocated.
 pub fn pointwise_forward(
     gpu: &Gpu,
     plan: &mut Plan,
@@ -100,17 +127,33 @@ pub fn pointwise_forward(
     Ok(y)
 }
 
-/// Twin of `ElementwiseParams` in shaders/elementwise.wgsl.
+/// The uniform params of an element-wise step: twin of
+/// `ElementwiseParams` in shaders/elementwise.wgsl (binding 0), shared by
+/// its `relu`, `positive_mask`, `channel_bias` and `channel_affine`
+/// entry points.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ElementwiseParams {
+    /// Elements of the tensor; invocations at or past it return.
     pub total: u32,
+    /// Elements per channel plane (H * W for NCHW): element i is in
+    /// channel `(i / plane) % channels`. 1 for plain maps.
     pub plane: u32,
+    /// Channels C of the tensor (1 for plain maps).
     pub channels: u32,
+    /// `channel_bias` only: bit 0 adds the bias, bit 1 applies ReLU.
     pub flags: u32,
 }
 
-/// Appends `y = f(x)` for one of this family's kernels.
+/// Appends `y = f(x)` for one of this family's kernels taking x and
+/// writing y: [`RELU`] or [`POSITIVE_MASK`]. One step, one invocation per
+/// element of `x` (any shape); returns y, of `x`'s shape, NaN-poisoned
+/// until the plan runs.
+///
+/// # Errors
+///
+/// `Error::Shape` when `x` has more than 2^32 elements; `Error::TooLarge`
+/// or a device error when y cannot be allocated.
 pub fn map_forward(
     gpu: &Gpu,
     plan: &mut Plan,
@@ -140,7 +183,14 @@ pub fn map_forward(
     Ok(y)
 }
 
-/// In place on y [N, C, ...]: y += bias[c] (if `bias`), then ReLU (if `relu`).
+/// In place on y [N, C, ...]: y += bias[c] (if `with_bias`), then ReLU (if
+/// `relu`). Appends one step labelled `"{layer} bias/ReLU"`. `bias` holds
+/// C values and is bound even when `with_bias` is false (pass a
+/// placeholder then); its length is not checked here.
+///
+/// # Errors
+///
+/// `Error::Shape` when `y` has more than 2^32 elements.
 pub fn channel_bias_forward(
     gpu: &Gpu,
     plan: &mut Plan,

@@ -7,21 +7,42 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/layernorm.wgsl");
+/// One workgroup per row, two passes (mean, then the mean of squared
+/// deviations, so a large mean does not cancel the variance away).
 pub const LAYER_NORM: Kernel = kernel("layernorm", SOURCE, "layer_norm");
 
 /// PyTorch's default epsilon.
 pub const EPS: f32 = 1e-5;
 
-/// Twin of `LayerNormParams` in shaders/layernorm.wgsl.
+/// The uniform params of a layer-norm step: twin of `LayerNormParams` in
+/// shaders/layernorm.wgsl (binding 0).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct LayerNormParams {
+    /// Rows normalised, the product of every axis but the last; workgroups
+    /// at or past it write nothing.
     pub rows: u32,
+    /// Length D of the last axis: the row normalised, and the length of
+    /// gamma and beta.
     pub cols: u32,
+    /// Added to the variance before the square root ([`EPS`]).
     pub eps: f32,
+    /// Padding to 16 bytes; always 0.
     pub _pad: u32,
 }
 
+/// Appends y = (x - mean) / sqrt(var + eps) * gamma + beta over the last
+/// axis of `x` (any rank, e.g. [batch, tokens, features]), as PyTorch's
+/// `nn.LayerNorm(D)` with eps [`EPS`] and the biased variance. `gamma` and
+/// `beta` are [D]. One step, one workgroup per row; returns y, of `x`'s
+/// shape, NaN-poisoned until the plan runs.
+///
+/// # Errors
+///
+/// [`Error::Shape`] when `x` has no axis, `gamma` or `beta` is not [D], `x`
+/// has more than 2^32 elements, or a row is too long for the adapter's
+/// loop budget (llvmpipe); [`Error::TooLarge`] or a device error when y
+/// cannot be allocated.
 pub fn layernorm_forward(
     gpu: &Gpu,
     plan: &mut Plan,

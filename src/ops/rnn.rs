@@ -19,10 +19,16 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/rnn.wgsl");
+/// One Elman time step: one invocation per hidden unit (b, j).
 pub const ELMAN_STEP: Kernel = kernel("rnn", SOURCE, "rnn_elman_step");
+/// One GRU time step: one invocation per hidden unit (b, j).
 pub const GRU_STEP: Kernel = kernel("rnn", SOURCE, "rnn_gru_step");
+/// One LSTM time step: one invocation per hidden unit (b, j), which also
+/// updates its cell state in place.
 pub const LSTM_STEP: Kernel = kernel("rnn", SOURCE, "rnn_lstm_step");
 
+/// Which recurrence a layer runs; decides the number of gate blocks in
+/// the weights ([`RnnKind::gates`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RnnKind {
     /// h' = tanh(x W_ih + b_ih + h W_hh + b_hh) (PyTorch's nn.RNN, tanh).
@@ -34,25 +40,39 @@ pub enum RnnKind {
     Lstm,
 }
 
-/// One recurrent layer (one direction, one stack level).
+/// One recurrent layer (one direction, one stack level), mirroring one
+/// layer of PyTorch's `nn.RNN` (tanh), `nn.GRU` or `nn.LSTM` with
+/// `batch_first=True` and both biases: input `[batch, steps, input_size]`,
+/// output `[batch, steps, hidden_size]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rnn {
+    /// Elman, GRU or LSTM.
     pub kind: RnnKind,
+    /// Features per time step of the input (PyTorch's `input_size`), I.
     pub input_size: usize,
+    /// Units of the hidden state (PyTorch's `hidden_size`), H.
     pub hidden_size: usize,
 }
 
-/// Twin of `RnnParams` in shaders/rnn.wgsl.
+/// The uniform params of one time-step dispatch: twin of `RnnParams` in
+/// shaders/rnn.wgsl (binding 0). Only `t` changes from step to step.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct RnnParams {
+    /// Sequences in the batch, B.
     pub batch: u32,
+    /// Time steps of the sequence, T: the row stride of `xp` and `y`.
     pub steps: u32,
+    /// Hidden units, H.
     pub hidden: u32,
+    /// The time step this dispatch computes (0-based); it reads
+    /// h_{t-1} from row `t - 1` of `y` (h0 or zeros at 0).
     pub t: u32,
+    /// Invocations that do work, B * H: one per hidden unit.
     pub total: u32,
     /// Bit 0: h0 given (else the state starts at zero); bit 1: c0 given.
     pub flags: u32,
+    /// Padding to 32 bytes; always 0.
     pub _pad: [u32; 2],
 }
 
@@ -69,23 +89,35 @@ impl RnnKind {
 }
 
 impl Rnn {
+    /// Gate blocks G of this layer's kind (see [`RnnKind::gates`]).
     pub fn gates(&self) -> usize {
         self.kind.gates()
     }
 
+    /// W_ih's shape, `[I, G*H]`: PyTorch's `weight_ih_l0` transposed,
+    /// input-major, gate blocks side by side.
     pub fn w_ih_shape(&self) -> [usize; 2] {
         [self.input_size, self.gates() * self.hidden_size]
     }
 
+    /// W_hh's shape, `[H, G*H]`: PyTorch's `weight_hh_l0` transposed.
     pub fn w_hh_shape(&self) -> [usize; 2] {
         [self.hidden_size, self.gates() * self.hidden_size]
     }
 
+    /// The shape of each of b_ih and b_hh, `[G*H]` (PyTorch's
+    /// `bias_ih_l0`, `bias_hh_l0`).
     pub fn bias_shape(&self) -> [usize; 1] {
         [self.gates() * self.hidden_size]
     }
 
     /// Validates the input [B, T, I] and returns the output [B, T, H].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] naming `layer` when the input or hidden size is 0,
+    /// or when the input is not 3-D, has B or T of 0, or its last
+    /// dimension is not `input_size`.
     pub fn output_shape(&self, input: &[usize], layer: &str) -> Result<[usize; 3]> {
         if self.input_size == 0 || self.hidden_size == 0 {
             return Err(Error::shape(
@@ -142,6 +174,15 @@ impl Rnn {
 /// (y[:, T-1] is the final state). `h0` [B, H] is the initial state, zeros
 /// when None; an LSTM's cell state starts at zero (`lstm_forward` takes c0
 /// and returns c_T).
+///
+/// `x` is [B, T, I]; the weights have [`Rnn::w_ih_shape`],
+/// [`Rnn::w_hh_shape`] and [`Rnn::bias_shape`]. The plan gains the input
+/// projection (a `linear`, possibly several steps) and one step per time
+/// step; y is NaN-poisoned until the plan runs.
+///
+/// # Errors
+///
+/// As [`rnn_forward_states`].
 #[allow(clippy::too_many_arguments)]
 pub fn rnn_forward(
     gpu: &Gpu,
@@ -162,6 +203,12 @@ pub fn rnn_forward(
 /// An LSTM layer (`rnn.kind` must be `Lstm`): y [B, T, H] and the final
 /// cell state c_T [B, H], from the initial states `h0` and `c0` [B, H]
 /// (zeros when None), as PyTorch's nn.LSTM returns output, (h_n, c_n).
+/// h_n is y[:, T-1]. Both outputs are NaN-poisoned until the plan runs.
+///
+/// # Errors
+///
+/// [`Error::Shape`] when `rnn.kind` is not `Lstm`; otherwise as
+/// [`rnn_forward_states`].
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_forward(
     gpu: &Gpu,
@@ -193,6 +240,21 @@ pub fn lstm_forward(
 
 /// Either kind in one call: y [B, T, H] and, for an LSTM, the final cell
 /// state c_T (from `c0`, which only an LSTM may be given).
+///
+/// Appends the input projection xp = x W_ih + b_ih ([B, T, G*H], through
+/// `linear`) and then T time-step dispatches, labelled `"{layer} t={t}"`.
+/// Outputs are NaN-poisoned until the plan runs; None for the cell state
+/// of an Elman or GRU layer.
+///
+/// # Errors
+///
+/// [`Error::Shape`] for an input [`Rnn::output_shape`] refuses, weights,
+/// biases, `h0` or `c0` of the wrong shape, a `c0` given to a layer that
+/// is not an LSTM, a tensor of more than 2^32 elements, or a hidden size
+/// whose recurrent loop (G * H iterations) exceeds the adapter's loop
+/// budget (llvmpipe); any error of the input projection; and
+/// [`Error::TooLarge`] or a device error when an output cannot be
+/// allocated.
 #[allow(clippy::too_many_arguments)]
 pub fn rnn_forward_states(
     gpu: &Gpu,

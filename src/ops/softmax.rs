@@ -5,6 +5,7 @@
 use super::{check_u32, kernel, read, u, write};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::rung::SoftmaxRung;
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/softmax.wgsl");
@@ -45,9 +46,6 @@ pub fn workgroup_pow2(gpu: &Gpu, want: u32) -> u32 {
     wg
 }
 
-/// The two kernels: a row per workgroup ("rows") or per invocation ("lanes").
-pub const KERNELS: [&str; 2] = ["rows", "lanes"];
-
 /// Softmax over the last axis of scores [B, H, L, S].
 pub fn softmax_forward(
     gpu: &Gpu,
@@ -77,9 +75,9 @@ pub fn softmax_forward(
     // workgroup with tree reductions.
     let fits = 3 * s as u64 <= gpu.loop_budget;
     let lanes = fits
-        && match gpu.kernel_for("softmax").as_deref() {
-            Some("lanes") => true,
-            Some("rows") => false,
+        && match gpu.choice(plan).softmax {
+            Some(SoftmaxRung::Lanes) => true,
+            Some(SoftmaxRung::Rows) => false,
             _ => gpu.info.device_type == wgpu::DeviceType::Cpu,
         };
     let wg = if lanes {

@@ -16,6 +16,7 @@ use crate::ops::matmul::Matmul;
 use crate::ops::pool2d::{pool2d_forward, Pool2d, PoolKind};
 use crate::ops::rnn::{rnn_forward, Rnn, RnnKind};
 use crate::ops::softmax::{softmax_forward, Mask};
+use crate::rung::Kernels;
 use crate::tensor::Tensor;
 
 /// What a mutant runs on.
@@ -76,7 +77,13 @@ impl Case {
     }
 
     /// Runs the case and judges the (possibly touched) GPU output.
-    pub fn run(&self, gpu: &Gpu, big: bool, after: &dyn Fn(&mut Vec<f32>)) -> Result<Check> {
+    pub fn run(
+        &self,
+        gpu: &Gpu,
+        kernels: Kernels,
+        big: bool,
+        after: &dyn Fn(&mut Vec<f32>),
+    ) -> Result<Check> {
         let judge = |plan: &Plan, y: &Tensor, reference: &RefTensor| -> Result<Check> {
             gpu.run(plan)?;
             let mut out = y.download(gpu)?;
@@ -105,6 +112,7 @@ impl Case {
                 };
                 let (plan, c, reference) = crate::app::selftest::dense_matmul(
                     gpu,
+                    kernels,
                     "mutant matmul",
                     &mm,
                     &av,
@@ -140,7 +148,7 @@ impl Case {
                     random_input(&conv.weight_shape(), 35),
                     random_input(&[cout], 36),
                 );
-                let mut plan = Plan::new();
+                let mut plan = Plan::with_kernels(kernels);
                 let y = conv2d_forward(
                     gpu,
                     &mut plan,
@@ -170,7 +178,7 @@ impl Case {
                 // Every third key hidden when masked (the first kept).
                 let mask: Vec<f32> = (0..l).map(|j| f32::from(j % 3 != 1)).collect();
                 let mt = Tensor::upload(gpu, "mask", &[1, l], &mask)?;
-                let mut plan = Plan::new();
+                let mut plan = Plan::with_kernels(kernels);
                 let y = sdpa_forward(
                     gpu,
                     &mut plan,
@@ -216,7 +224,7 @@ impl Case {
             Case::Softmax { scale } => {
                 let shape = if big { [1, 1, 4, 8192] } else { [2, 3, 5, 67] };
                 let xv: Vec<f32> = random_input(&shape, 40).iter().map(|v| v * scale).collect();
-                let mut plan = Plan::new();
+                let mut plan = Plan::with_kernels(kernels);
                 let y = softmax_forward(
                     gpu,
                     &mut plan,
@@ -238,7 +246,7 @@ impl Case {
                     .map(|v| 1.0 + v * spread)
                     .collect();
                 let (gv, bv) = (random_input(&shape[1..], 42), random_input(&shape[1..], 43));
-                let mut plan = Plan::new();
+                let mut plan = Plan::with_kernels(kernels);
                 let y = layernorm_forward(
                     gpu,
                     &mut plan,
@@ -267,7 +275,7 @@ impl Case {
                 };
                 let out = pool.output_shape(&shape, "mutant pool")?;
                 let xv = random_input(&shape, 44);
-                let mut plan = Plan::new();
+                let mut plan = Plan::with_kernels(kernels);
                 let y = pool2d_forward(
                     gpu,
                     &mut plan,
@@ -311,7 +319,7 @@ impl Case {
                     .collect::<Result<_>>()?;
                 let xshape = [batch, steps, inputs];
                 let xv = random_input(&xshape, 49);
-                let mut plan = Plan::new();
+                let mut plan = Plan::with_kernels(kernels);
                 let y = rnn_forward(
                     gpu,
                     &mut plan,

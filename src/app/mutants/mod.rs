@@ -13,6 +13,7 @@ pub mod sweep;
 use crate::cpu::float32::Fault;
 use crate::gpu::{Gpu, Patch};
 use crate::ops::rnn::RnnKind;
+use crate::rung::Kernels;
 use cases::Case;
 use serde::Serialize;
 
@@ -413,19 +414,25 @@ impl Mutant {
                     50,
                 ))
             }
-            Planted::Output(touch) => self.case.run(gpu, big, &touch).map_err(|e| e.to_string()),
+            Planted::Output(touch) => self
+                .case
+                .run(gpu, Kernels::default(), big, &touch)
+                .map_err(|e| e.to_string()),
             Planted::Kernel { rung, patches } => {
-                let saved = rung.map(|(family, _)| gpu.kernel_for(family));
-                if let Some((family, name)) = rung {
-                    gpu.set_kernel(family, Some(name));
-                }
-                gpu.plant(self.name, patches);
-                let check = self.case.run(gpu, big, &|_| {});
-                let hits = gpu.planted_hits();
-                gpu.plant(self.name, &[]);
-                if let (Some((family, _)), Some(saved)) = (rung, saved) {
-                    gpu.set_kernel(family, saved.as_deref());
-                }
+                let kernels = match rung {
+                    Some((family, name)) => Kernels::default().with_name(family, name),
+                    None => Ok(Kernels::default()),
+                };
+                let (check, hits) = match kernels {
+                    Ok(kernels) => {
+                        gpu.plant(self.name, patches);
+                        let check = self.case.run(gpu, kernels, big, &|_| {});
+                        let hits = gpu.planted_hits();
+                        gpu.plant(self.name, &[]);
+                        (check, hits)
+                    }
+                    Err(e) => (Err(e), 0),
+                };
                 match check {
                     Ok(_) if hits == 0 => Err(format!(
                         "the patch never reached a kernel ({} did not run it)",

@@ -9,15 +9,13 @@ use crate::error::Result;
 use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::{ConvStack, WIDE_STACK};
 use crate::ops::rnn::RnnKind;
+use crate::rung::{ConvRung, Kernels, Rung};
 use crate::tensor::Tensor;
 
 /// The ladders swept, and their rungs.
-const LADDERS: [(&str, &[&str]); 4] = [
-    ("matmul", &crate::ops::matmul::KERNELS),
-    ("conv2d", &crate::ops::conv2d::KERNELS),
-    ("attention", &crate::ops::attention::KERNELS),
-    ("softmax", &["rows", "lanes"]),
-];
+fn ladders() -> [(&'static str, Vec<&'static str>); 4] {
+    Kernels::families()
+}
 
 /// The cases of each family at their largest size.
 fn cases(family: &str) -> Vec<Case> {
@@ -44,14 +42,14 @@ fn cases(family: &str) -> Vec<Case> {
 
 /// The wide stack at batch 2 (the per-element reductions of the
 /// benchmarks' batch-16 stack, an eighth of the elements), seeded.
-pub fn wide_stack(gpu: &Gpu, seed: u64) -> Result<Check> {
+pub fn wide_stack(gpu: &Gpu, kernels: Kernels, seed: u64) -> Result<Check> {
     let specs = crate::spec::parse_stack(WIDE_STACK)?;
     let mut stack = ConvStack::new(&specs, [2, 1, 128, 128])?;
     stack.randomize(seed);
     let n: usize = stack.input_shape.iter().product();
     let x = crate::app::selftest::seeded_input(&[n], seed + 1);
     let weights = stack.upload(gpu)?;
-    let mut plan = Plan::new();
+    let mut plan = Plan::with_kernels(kernels);
     let xt = Tensor::upload(gpu, "input", &stack.input_shape, &x)?;
     let y = stack.forward_gpu(gpu, &weights, &xt, &mut plan)?;
     gpu.run(&plan)?;
@@ -66,16 +64,16 @@ pub fn wide_stack(gpu: &Gpu, seed: u64) -> Result<Check> {
 /// kernel and the wide stack: (what ran, its verdict or why it could not).
 pub fn correct_at_largest(gpu: &Gpu, seed: u64) -> Vec<(String, Result<Check>)> {
     let mut out = vec![];
-    for (family, rungs) in LADDERS {
-        let saved = gpu.kernel_for(family);
+    for (family, rungs) in ladders() {
         for rung in rungs {
-            gpu.set_kernel(family, Some(rung));
             for case in cases(family) {
                 let what = format!("{family} ({rung}) {:?} at {}", case, case.size(true));
-                out.push((what, case.run(gpu, true, &|_| {})));
+                let run = Kernels::default()
+                    .with_name(family, rung)
+                    .and_then(|k| case.run(gpu, k, true, &|_| {}));
+                out.push((what, run));
             }
         }
-        gpu.set_kernel(family, saved.as_deref());
     }
     for case in [
         Case::LayerNorm { spread: 1.0 },
@@ -87,17 +85,14 @@ pub fn correct_at_largest(gpu: &Gpu, seed: u64) -> Vec<(String, Result<Check>)> 
     ] {
         out.push((
             format!("{case:?} at {}", case.size(true)),
-            case.run(gpu, true, &|_| {}),
+            case.run(gpu, Kernels::default(), true, &|_| {}),
         ));
     }
-    let conv_saved = gpu.kernel_for("conv2d");
-    for rung in crate::ops::conv2d::KERNELS {
-        gpu.set_kernel("conv2d", Some(rung));
+    for &rung in ConvRung::ALL {
         out.push((
             format!("wide stack 2x1x128x128 ({rung})"),
-            wide_stack(gpu, 60 + seed),
+            wide_stack(gpu, Kernels::default().conv2d(rung), 60 + seed),
         ));
     }
-    gpu.set_kernel("conv2d", conv_saved.as_deref());
     out
 }

@@ -16,6 +16,7 @@ use super::softmax::{softmax_forward, Mask};
 use super::{check_u32, kernel, part_flags, part_label, read, split_range, u, write};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::rung::{AttentionRung, Rung};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!(concat!(
@@ -32,14 +33,7 @@ const SOURCE_VEC4: &str = include_str!(concat!(
 pub const FUSED_VEC4: Kernel = kernel("attention_vec4", SOURCE_VEC4, "attention_fused_vec4");
 /// The fused kernel keeps a query row and its output in registers.
 pub const FUSED_MAX_HEAD_DIM: usize = 128;
-/// The attention ladder: scores stored then softmax then PV; fused online
-/// softmax with scalar rows; fused with vec4 rows and the head size fixed
-/// at pipeline creation (for head sizes divisible by 4, else scalar); fused
-/// with K and V packed into textures and a subgroup per 8 query rows
-/// (`attention_tex`; falls back to `fused` where it cannot run); FlashAttention-2
-/// blocking through workgroup memory, 32 query rows per workgroup and 4 x 4
-/// register blocks (`attention_flash`; head sizes up to 64, else `fused`).
-pub const KERNELS: [&str; 5] = ["composed", "fused_scalar", "fused", "fused_tex", "flash"];
+// The ladder itself (names, entry points, paths) is `rung::AttentionRung`.
 
 /// Keys per tile staged in workgroup memory (TK in attention.wgsl).
 const TILE_KEYS: u64 = 16;
@@ -203,8 +197,9 @@ pub fn sdpa_forward_probs(
             )?;
         }
         AttentionPath::Fused => {
-            let pick = gpu
-                .kernel_for("attention")
+            let forced = gpu.choice(plan).attention;
+            let pick = forced
+                .map(|r| r.name().to_string())
                 .or_else(|| gpu.tuned_for("attention", 0));
             let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
             let flash = flash::unsupported(gpu, &sh).is_none()
@@ -260,8 +255,7 @@ pub fn sdpa_forward_probs(
             } else {
                 2
             };
-            let vec4 = sh.head_dim % 4 == 0
-                && gpu.kernel_for("attention").as_deref() != Some("fused_scalar");
+            let vec4 = sh.head_dim % 4 == 0 && forced != Some(AttentionRung::FusedScalar);
             let state = Tensor::upload(
                 gpu,
                 &format!("{layer} softmax state"),

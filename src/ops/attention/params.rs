@@ -4,11 +4,7 @@
 use crate::ops::softmax::Mask;
 use crate::ops::u;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttentionPath {
-    Composed,
-    Fused,
-}
+pub use crate::rung::AttentionPath;
 
 impl AttentionPath {
     pub fn name(self) -> &'static str {

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::rung::Rung;
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/conv2d.wgsl"));
@@ -18,13 +19,13 @@ pub const DIRECT: Kernel = kernel("conv2d", SOURCE, "conv2d_direct");
 pub const IGEMM: Kernel = kernel("conv2d", SOURCE, "conv2d_igemm");
 pub const ROW4: Kernel = kernel("conv2d", SOURCE, "conv2d_row4");
 
-/// The conv ladder: one output per invocation; four neighbouring outputs of
-/// a row per invocation (`row4`: weights read once for four, the input row
-/// sliding through a vec4); implicit GEMM with 4x4
-/// register blocks; the input unfolded into a texture and multiplied by the
-/// matmul `tex` rung (`conv2d_tex`). A 1x1, stride-1, unpadded conv is a
-/// plain matrix product and goes through the matmul ladder ("gemm").
-pub const KERNELS: [&str; 5] = ["direct", "row4", "igemm", "gemm", "tex"];
+// The ladder itself (names, entry points, order) is `rung::ConvRung`:
+// one output per invocation; four neighbouring outputs of a row per
+// invocation (`row4`: weights read once for four, the input row sliding
+// through a vec4); implicit GEMM with 4x4 register blocks; the input
+// unfolded into a texture and multiplied by the matmul `tex` rung
+// (`conv2d::tex`). A 1x1, stride-1, unpadded conv is a plain matrix
+// product and goes through the matmul ladder ("gemm").
 
 /// Below this a conv's packing steps cost more than the texture rung saves.
 const TEX_MIN_FLOPS: u64 = 16_000_000;
@@ -80,8 +81,8 @@ pub fn conv2d_forward(
             .or_else(|| gpu.tuned_for("conv2d", flops))
     };
     let grouped = conv.groups > 1;
-    let forced = gpu.kernel_for("conv2d");
-    let name = match forced.as_deref() {
+    let forced = gpu.choice(plan).conv2d.map(Rung::name);
+    let name = match forced {
         // Only the one-output rungs index channels per group; the block
         // rungs share an input tile across output channels of one group.
         Some(k @ ("direct" | "row4")) if grouped => k,
@@ -90,15 +91,7 @@ pub fn conv2d_forward(
         None | Some("gemm") if is_pointwise(conv) => "gemm",
         Some("gemm") => "igemm",
         Some("tex") if !tex_ok => "igemm",
-        Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
-            Error::arg(
-                "--kernel",
-                format!(
-                    "'{k}' is not a conv kernel; choose one of {}",
-                    KERNELS.join(", ")
-                ),
-            )
-        })?,
+        Some(k) => k,
         None => match tuned().as_deref() {
             // CPU adapters follow their measured rules whatever was tuned:
             // tex from CPU_TEX_MIN_FLOPS (its compilation repays there),

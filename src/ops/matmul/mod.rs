@@ -15,6 +15,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
+use crate::rung::{MatmulRung, Rung};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = matmul_source!("matmul.wgsl");
@@ -32,27 +33,23 @@ fn is_sm128(name: &str) -> bool {
     name.starts_with("sm128")
 }
 
-/// The ladder, slowest idea first: one output per invocation; 16x16 tiles
-/// through workgroup memory; 4x4 register blocks from storage; the same with
-/// vec4 loads (needs multiples of 4, falls back to rb4 otherwise); 8x4
-/// blocks; B packed into a texture with A shared by subgroup shuffles
-/// (`matmul_tex`; falls back to the vec4 rungs where it cannot run); 128 x
-/// 128 tiles through workgroup memory with 8 x 8 outputs per thread
-/// (`sm128`, for GPUs with real shared memory; vec4 preconditions); the
-/// same with K 16 at a time and the next operands prefetched into registers
-/// during the products (`sm128p`).
-pub const KERNELS: [&str; 8] = [
-    "naive", "tiled", "rb4", "rb4_vec4", "rb8_vec4", "tex", "sm128", "sm128p",
-];
+// The ladder itself (names, entry points, order) is `rung::MatmulRung`.
 
 /// Products with at least this many outputs (all batches) count as large:
 /// they take the tuner's `matmul_large` pick, timed at 2048 x 2048 (4.2M
 /// outputs), rather than its 512 x 512 one; 1024 x 1024 (1M) is small.
 const LARGE_OUTPUTS: usize = 1 << 21;
 
-/// What `Gpu::kernel_for("matmul")` selects, or the default: the vec4 rung
-/// where the shapes allow it.
-fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'static str> {
+/// The rung to run: the plan's or device's choice (`Kernels::matmul`)
+/// where the shapes allow it, else the tuner's pick or the rules below.
+fn choose(
+    gpu: &Gpu,
+    forced: Option<MatmulRung>,
+    mm: &Matmul,
+    a: &View,
+    b: &View,
+    c: &View,
+) -> &'static str {
     let vec4_ok = !mm.trans_a
         && !mm.trans_b
         && mm.k.is_multiple_of(4)
@@ -69,7 +66,7 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
     // On CPU adapters a tuned pick (timed at 512 and 2048) speaks only for
     // products of that order; smaller ones keep the rules that compile fast.
     let tuned_applies = !cpu || flops >= super::CPU_TEX_MIN_FLOPS;
-    let pick = gpu.kernel_for("matmul").or_else(|| {
+    let pick = forced.map(|r| r.name().to_string()).or_else(|| {
         tuned_applies
             .then(|| {
                 large
@@ -82,8 +79,8 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
     match pick.as_deref() {
         // On CPU adapters the texture rung was the fastest by ~3x (measured
         // on llvmpipe); elsewhere the autotuner has to show it.
-        None if tex_ok && cpu && flops >= super::CPU_TEX_MIN_FLOPS => Ok("tex"),
-        None if cpu && flops < super::CPU_NAIVE_MAX_FLOPS => Ok("naive"),
+        None if tex_ok && cpu && flops >= super::CPU_TEX_MIN_FLOPS => "tex",
+        None if cpu && flops < super::CPU_NAIVE_MAX_FLOPS => "naive",
         // Untuned, a large product on a GPU takes the shared-memory tiles
         // (an H200: 1.45x rb4_vec4 at 4096, 1.43x at 2048).
         None if large
@@ -91,20 +88,12 @@ fn choose(gpu: &Gpu, mm: &Matmul, a: &View, b: &View, c: &View) -> Result<&'stat
             && !cpu
             && gpu.limits.max_compute_invocations_per_workgroup >= 256 =>
         {
-            Ok("sm128p")
+            "sm128p"
         }
-        None => Ok(fallback),
-        Some("rb4_vec4" | "rb8_vec4" | "sm128" | "sm128p") if !vec4_ok => Ok("rb4"),
-        Some("tex") if !tex_ok => Ok(fallback),
-        Some(k) => KERNELS.iter().find(|&&n| n == k).copied().ok_or_else(|| {
-            Error::arg(
-                "--kernel",
-                format!(
-                    "'{k}' is not a matmul kernel; choose one of {}",
-                    KERNELS.join(", ")
-                ),
-            )
-        }),
+        None => fallback,
+        Some("rb4_vec4" | "rb8_vec4" | "sm128" | "sm128p") if !vec4_ok => "rb4",
+        Some("tex") if !tex_ok => fallback,
+        Some(k) => MatmulRung::parse(k).map_or(fallback, Rung::name),
     }
 }
 
@@ -148,7 +137,7 @@ pub fn matmul_into(
     if [a.0, b.0, c.0].iter().any(|t| t.buffer.size() > limit) {
         return matmul_in_ranges(gpu, plan, layer, mm, a, b, &bias, c, flags_of(mm));
     }
-    let name = choose(gpu, mm, &a.1, &b.1, &c.1)?;
+    let name = choose(gpu, gpu.choice(plan).matmul, mm, &a.1, &b.1, &c.1);
     if name == "tex" {
         let (at, av) = tex::a_operand(gpu, plan, layer, mm, a)?;
         let packed = tex::pack_b(gpu, plan, layer, mm, b)?;

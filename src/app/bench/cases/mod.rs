@@ -5,15 +5,16 @@
 
 use super::{time_cpu, Row};
 use crate::check::compare;
-use crate::cpu::attention::{sdpa_rows, Masks, Order};
+use crate::cpu::attention::{sdpa_rows, Masks};
 use crate::cpu::{self, baseline, RefTensor};
 use crate::error::Result;
 use crate::gpu::timer::time_plans;
 use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::{random_input, ConvStack, Layer};
-use crate::ops::attention::{sdpa_forward, AttentionPath, AttentionShape};
+use crate::ops::attention::{sdpa_forward, AttentionShape};
 use crate::ops::matmul::{matmul_into, Matmul, View};
 use crate::ops::softmax::Mask;
+use crate::rung::{AttentionRung, ConvRung, Kernels, MatmulRung, Rung};
 use crate::spec;
 use crate::tensor::Tensor;
 use rand::seq::index::sample;
@@ -269,14 +270,17 @@ impl Case {
     /// Every rung of the op's ladder, slowest idea first.
     pub fn ladder(&self) -> Vec<&'static str> {
         match self.op {
-            OpKind::Conv => vec!["direct", "row4", "igemm", "tex"],
-            OpKind::Matmul => crate::ops::matmul::KERNELS.to_vec(),
-            OpKind::Attention => crate::ops::attention::KERNELS.to_vec(),
+            // gemm only differs from igemm on 1x1 convs, which no case has.
+            OpKind::Conv => ConvRung::names()
+                .into_iter()
+                .filter(|&n| n != ConvRung::Gemm.name())
+                .collect(),
+            OpKind::Matmul => MatmulRung::names(),
+            OpKind::Attention => AttentionRung::names(),
         }
     }
 
     /// GPU rows for the given rungs (every rung when None), on one adapter.
-    /// The adapter's own kernel choice is restored afterwards.
     pub fn gpu_rows(
         &self,
         gpu: &Gpu,
@@ -290,7 +294,6 @@ impl Case {
             format!("{:?}", gpu.info.backend).to_lowercase()
         );
         let family = self.family();
-        let before = gpu.kernel_for(family);
         let kernels: Vec<String> = match rungs {
             Some(r) => r.to_vec(),
             None => self.ladder().into_iter().map(String::from).collect(),
@@ -298,8 +301,10 @@ impl Case {
         let rows = kernels
             .iter()
             .map(|k| {
-                gpu.set_kernel(family, Some(k));
-                match self.gpu_row(gpu, k, reps, seed, &adapter) {
+                let kernels = Kernels::default().with_name(family, k);
+                match kernels
+                    .and_then(|kernels| self.gpu_row(gpu, kernels, k, reps, seed, &adapter))
+                {
                     Ok(mut row) => {
                         row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
                             (Some(g), Some(c)) => Some(c / g),
@@ -318,13 +323,13 @@ impl Case {
                 }
             })
             .collect();
-        gpu.set_kernel(family, before.as_deref());
         rows
     }
 
     fn gpu_row(
         &self,
         gpu: &Gpu,
+        kernels: Kernels,
         kernel: &str,
         reps: usize,
         seed: u64,
@@ -338,7 +343,7 @@ impl Case {
                 let plans: Vec<Plan> = inputs
                     .iter()
                     .map(|x| {
-                        let mut plan = Plan::new();
+                        let mut plan = Plan::with_kernels(kernels);
                         let xt = Tensor::upload(gpu, "input", &stack.input_shape, x)?;
                         outs.push(stack.forward_gpu(gpu, &weights, &xt, &mut plan)?);
                         Ok(plan)
@@ -372,7 +377,7 @@ impl Case {
                 let mut outs = vec![];
                 let plans: Vec<Plan> = (0..2)
                     .map(|i| {
-                        let mut plan = Plan::new();
+                        let mut plan = Plan::with_kernels(kernels);
                         let (at, bt) = (
                             Tensor::upload(gpu, "A", &[n, n], &a[i])?,
                             Tensor::upload(gpu, "B", &[n, n], &b[i])?,
@@ -407,17 +412,13 @@ impl Case {
                 ))
             }
             Data::Attention { shape, qkv } => {
-                let path = if kernel == "composed" {
-                    AttentionPath::Composed
-                } else {
-                    AttentionPath::Fused
-                };
+                let path = AttentionRung::parse(kernel)?.path();
                 let dims = [shape.batch, shape.queries, shape.width()];
                 let mut outs = vec![];
                 let plans: Vec<Plan> = qkv
                     .iter()
                     .map(|set| {
-                        let mut plan = Plan::new();
+                        let mut plan = Plan::with_kernels(kernels);
                         let [q, k, v] =
                             [0, 1, 2].map(|i| Tensor::upload(gpu, "qkv", &dims, &set[i]));
                         outs.push(sdpa_forward(
@@ -440,11 +441,7 @@ impl Case {
                 let rows = sample_rows(shape.queries, seed);
                 let start = std::time::Instant::now();
                 let r = |i: usize| RefTensor::from_f32(&dims, &qkv[0][i]);
-                let order = if path == AttentionPath::Fused {
-                    Order::Online
-                } else {
-                    Order::Stored
-                };
+                let order = path.order();
                 let pairs: Vec<(usize, usize)> = rows.iter().map(|&i| (0, i)).collect();
                 let reference = sdpa_rows(
                     &r(0),
@@ -479,231 +476,9 @@ impl Case {
     }
 }
 
-/// The f64 reference of rows `rows` of A B (n x n).
-fn matmul_rows_reference(n: usize, a: &[f32], b: &[f32], rows: &[usize]) -> RefTensor {
-    let sub_a: Vec<f32> = rows
-        .iter()
-        .flat_map(|&r| a[r * n..(r + 1) * n].iter().copied())
-        .collect();
-    let mut reference = RefTensor::zeros(&[rows.len(), n]);
-    let sub = Matmul {
-        m: rows.len(),
-        ..Matmul::square(n)
-    };
-    cpu::matmul::matmul_into(
-        &sub,
-        (
-            &RefTensor::from_f32(&[rows.len(), n], &sub_a),
-            View::dense(rows.len(), n, false),
-        ),
-        (&RefTensor::from_f32(&[n, n], b), View::dense(n, n, false)),
-        None,
-        (&mut reference, View::dense(rows.len(), n, false)),
-    );
-    reference
-}
-
-impl Case {
-    /// The conv stack's f64 reference of the first input and its time,
-    /// computed once.
-    fn conv_reference(&self, stack: &ConvStack, input: &[f32]) -> &(RefTensor, f64) {
-        self.conv_reference.get_or_init(|| {
-            let start = std::time::Instant::now();
-            let r = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, input));
-            (r, start.elapsed().as_secs_f64() * 1e3)
-        })
-    }
-
-    /// The CPU baseline's own output against the reference, like a GPU
-    /// row's: (passed, what was compared).
-    fn check_cpu_baseline(&self) -> (bool, String) {
-        match &self.data {
-            Data::Conv { stack, inputs } => {
-                let got = conv_stack_baseline(stack, &inputs[0]);
-                let (reference, _) = self.conv_reference(stack, &inputs[0]);
-                let c = compare(&got, reference);
-                (c.passed, checked(c.elements, c.elements, "elements"))
-            }
-            Data::Matmul { n, a, b } => {
-                let n = *n;
-                let mut c = vec![0.0f32; n * n];
-                baseline::matmul(
-                    &Matmul::square(n),
-                    &a[0],
-                    View::dense(n, n, false),
-                    &b[0],
-                    View::dense(n, n, false),
-                    None,
-                    &mut c,
-                    View::dense(n, n, false),
-                );
-                let rows = sample_rows(n, 0);
-                let got: Vec<f32> = rows
-                    .iter()
-                    .flat_map(|&r| c[r * n..(r + 1) * n].iter().copied())
-                    .collect();
-                let check = compare(&got, &matmul_rows_reference(n, &a[0], &b[0], &rows));
-                (check.passed, checked(rows.len(), n, "rows"))
-            }
-            // Its bound needs the attention reference's row sampling; the
-            // baseline is checked against it in tests/baseline.rs.
-            Data::Attention { .. } => (true, NOT_CHECKED.into()),
-        }
-    }
-
-    /// A GPU row whose check compared the given rows (of `width` values)
-    /// of `got` with the reference for those rows; the reference's time
-    /// counts only when it covered every row.
-    #[allow(clippy::too_many_arguments)]
-    fn sampled_row(
-        &self,
-        kernel: &str,
-        adapter: &str,
-        t: &crate::gpu::timer::PlanTiming,
-        got: &[f32],
-        rows: &[usize],
-        width: usize,
-        total: usize,
-        what: &str,
-        reference: &RefTensor,
-        ref_ms: f64,
-    ) -> Row {
-        let got_rows: Vec<f32> = rows
-            .iter()
-            .flat_map(|&r| got[r * width..(r + 1) * width].iter().copied())
-            .collect();
-        let c = compare(&got_rows, reference);
-        let mut row = Row::gpu(
-            self.op.name(),
-            &self.shape,
-            kernel,
-            adapter,
-            self.size,
-            self.flops,
-            self.bytes,
-            t,
-            c.passed,
-            checked(rows.len(), total, what),
-        );
-        row.reference_ms = (rows.len() == total).then_some(ref_ms);
-        row
-    }
-}
-
-/// The entry point that shows a rung ran (the product kernel of a texture
-/// rung, not its packing steps).
-fn rung_entry(op: OpKind, rung: &str) -> Option<&'static str> {
-    Some(match (op, rung) {
-        (OpKind::Matmul, "naive") => "matmul_naive",
-        (OpKind::Matmul, "tiled") => "matmul_tiled",
-        (OpKind::Matmul, "rb4") => "matmul_rb4",
-        (OpKind::Matmul, "rb4_vec4") => "matmul_rb4_vec4",
-        (OpKind::Matmul, "rb8_vec4") => "matmul_rb8_vec4",
-        (OpKind::Matmul, "tex") => "matmul_tex",
-        (OpKind::Matmul, "sm128") => "matmul_sm128",
-        (OpKind::Matmul, "sm128p") => "matmul_sm128p",
-        (OpKind::Conv, "direct") => "conv2d_direct",
-        (OpKind::Conv, "row4") => "conv2d_row4",
-        (OpKind::Conv, "igemm") => "conv2d_igemm",
-        (OpKind::Conv, "tex") => "matmul_tex",
-        (OpKind::Attention, "composed") => "softmax",
-        (OpKind::Attention, "fused_scalar") => "attention_fused",
-        (OpKind::Attention, "fused") => "attention_fused_vec4",
-        (OpKind::Attention, "fused_tex") => "attention_tex",
-        (OpKind::Attention, "flash") => "attention_flash",
-        _ => return None,
-    })
-}
-
-/// When a rung could not run this shape on this device and the op fell
-/// back (the row is then timed under the rung's name), says what ran.
-fn fallback_note(op: OpKind, rung: &str, plan: &Plan) -> Option<String> {
-    let want = rung_entry(op, rung)?;
-    let ran: std::collections::BTreeSet<&str> = plan.steps.iter().map(|s| s.kernel.entry).collect();
-    let hit = ran
-        .iter()
-        .any(|e| *e == want || (want == "softmax" && e.starts_with("softmax")));
-    (!hit).then(|| {
-        format!(
-            "{rung} cannot run this here; fell back to {}",
-            ran.into_iter().collect::<Vec<_>>().join(", ")
-        )
-    })
-}
-
-fn with_note(note: Option<String>, mut row: Row) -> Row {
-    if note.is_some() {
-        row.note = note;
-    }
-    row
-}
-
-/// The stack on the CPU baseline, layer by layer.
-pub fn conv_stack_baseline(stack: &ConvStack, input: &[f32]) -> Vec<f32> {
-    let mut cur = input.to_vec();
-    for l in &stack.layers {
-        cur = match &l.layer {
-            Layer::Conv { op, weight, bias } => {
-                baseline::conv2d(op, &cur, l.in_shape, weight, bias.as_deref(), l.out_shape)
-            }
-            Layer::Relu => cur
-                .into_iter()
-                .map(|v| if v < 0.0 { 0.0 } else { v })
-                .collect(),
-            Layer::Act(a) => RefTensor::from_f32(&l.in_shape, &cur)
-                .map_val(|v| a.reference(v))
-                .to_f32(),
-            Layer::BatchNorm { bn, .. } => {
-                cpu::batchnorm::batchnorm(bn, &RefTensor::from_f32(&l.in_shape, &cur)).to_f32()
-            }
-            Layer::Pool(p) => {
-                cpu::pool2d::pool2d(p, &RefTensor::from_f32(&l.in_shape, &cur), l.out_shape)
-                    .to_f32()
-            }
-        };
-    }
-    cur
-}
+mod reference;
+pub use reference::conv_stack_baseline;
+use reference::{fallback_note, matmul_rows_reference, with_note};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::gpu::Step;
-
-    fn plan_of(entries: &[&'static str]) -> Plan {
-        let mut plan = Plan::new();
-        for &entry in entries {
-            plan.push(Step {
-                label: entry.into(),
-                kernel: crate::gpu::Kernel {
-                    family: "f",
-                    source: "",
-                    entry,
-                },
-                overrides: vec![],
-                params: vec![],
-                bindings: vec![],
-                invocations: 1,
-                workgroup_size: 1,
-                flops: 0,
-                bytes_moved: 0,
-            });
-        }
-        plan
-    }
-
-    #[test]
-    fn a_rung_that_fell_back_is_named_and_one_that_ran_is_not() {
-        let ran = plan_of(&["pack_a", "pack_b", "matmul_tex"]);
-        assert_eq!(fallback_note(OpKind::Matmul, "tex", &ran), None);
-        let fell = plan_of(&["matmul_rb4_vec4"]);
-        let note = fallback_note(OpKind::Matmul, "tex", &fell).unwrap();
-        assert!(note.contains("fell back to matmul_rb4_vec4"), "{note}");
-        // rb4 must not be satisfied by rb4_vec4.
-        assert!(fallback_note(OpKind::Matmul, "rb4", &fell).is_some());
-        assert_eq!(
-            fallback_note(OpKind::Attention, "composed", &plan_of(&["softmax_lanes"])),
-            None
-        );
-    }
-}
+mod tests;
