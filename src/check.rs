@@ -16,21 +16,36 @@ pub const EPS_F32: f64 = f32::EPSILON as f64;
 pub const ATOL_FLOOR: f64 = 1e-30;
 /// The stated allclose tolerances (reported, not the verdict).
 pub const ALLCLOSE_RTOL: f64 = 1e-4;
+/// The allclose absolute tolerance, beside [`ALLCLOSE_RTOL`]: an element
+/// passes allclose when |gpu - ref| <= atol + rtol |ref|.
 pub const ALLCLOSE_ATOL: f64 = 1e-5;
 
+/// The element that came nearest to its bound, or went furthest past it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Worst {
+    /// Its flat (row-major) index in the output.
     pub index: usize,
+    /// The GPU's value, widened to f64.
     pub gpu: f64,
+    /// The f64 reference value.
     pub reference: f64,
+    /// The |gpu - ref| allowed there: `EPS_F32 * err + ATOL_FLOOR`.
     pub bound: f64,
 }
 
+/// The verdict of one GPU-against-reference comparison ([`compare`]), with
+/// the error statistics the reports print beside it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
+    /// Elements in the reference (a GPU output of another length fails).
     pub elements: usize,
+    /// max |gpu - ref| over the elements where both are finite.
     pub max_abs_err: f64,
+    /// max |gpu - ref| / |ref| over the finite elements with a non-zero
+    /// reference.
     pub max_rel_err: f64,
+    /// ||gpu - ref|| / ||ref|| (L2 norms) over the finite elements; the
+    /// plain ||gpu - ref|| when the reference is all zeros.
     pub rel_l2_err: f64,
     /// Elements that broke the bound (or the finiteness rule).
     pub failures: usize,
@@ -44,12 +59,19 @@ pub struct Check {
     pub worst: Option<Worst>,
     /// Its |gpu - ref| / bound: under 1 passes; how far under is the margin.
     pub worst_ratio: f64,
+    /// Whether every element meets |gpu - ref| <= [`ALLCLOSE_ATOL`] +
+    /// [`ALLCLOSE_RTOL`] |ref| (non-finite ones must match the reference);
+    /// reported, not the verdict.
     pub allclose: bool,
+    /// The rule the verdict applied, in words ([`rule_text`]).
     pub rule: String,
+    /// The verdict: no failures (every element within its bound, non-finite
+    /// values as the reference's, the lengths equal).
     pub passed: bool,
 }
 
 impl Check {
+    /// `"PASS"` or `"FAIL"`.
     pub fn verdict(&self) -> &'static str {
         if self.passed {
             "PASS"
@@ -58,6 +80,10 @@ impl Check {
         }
     }
 
+    /// One line for a report: the verdict, the element count, the error
+    /// statistics, the worst error-to-bound ratio, any failures and
+    /// non-finite values (with a hint when float32 overflowed) and, on a
+    /// failure, the worst element.
     pub fn summary(&self) -> String {
         let mut s = format!(
             "{}: {} elements, max abs err {:.3e}, max rel err {:.3e}, rel L2 {:.3e}{}",
@@ -111,6 +137,8 @@ fn number(v: f64) -> String {
     }
 }
 
+/// The verdict's rule in words, with the constants filled in (what
+/// [`Check::rule`] holds).
 pub fn rule_text() -> String {
     format!(
         "|gpu - ref| <= {EPS_F32:.3e} * err + {ATOL_FLOOR:.0e} per element, err = the reference's float32 error \
@@ -124,6 +152,28 @@ pub fn rule_text() -> String {
 
 /// Compares GPU output with the reference. Lengths must match; a mismatch
 /// is itself a failure.
+///
+/// Both are flat, row-major arrays of the same shape. Element i passes
+/// when |gpu - ref| <= [`EPS_F32`] * `reference.err[i]` + [`ATOL_FLOOR`];
+/// where the reference is NaN or infinite the GPU must give the same (NaN
+/// for NaN, the same infinity); a non-finite GPU value where the reference
+/// is finite always fails.
+///
+/// ```
+/// use wgsl_nn::check::compare;
+/// use wgsl_nn::cpu::RefTensor;
+/// // A reference whose bound allows 4 roundings of each value.
+/// let reference = RefTensor {
+///     shape: vec![3],
+///     val: vec![1.0, -2.0, 3.0],
+///     err: vec![4.0, 8.0, 12.0],
+/// };
+/// let check = compare(&[1.0, -2.0, 3.0000002], &reference);
+/// assert!(check.passed, "{}", check.summary());
+/// let bad = compare(&[1.0, -2.0, 3.01], &reference);
+/// assert_eq!(bad.verdict(), "FAIL");
+/// assert_eq!(bad.worst.unwrap().index, 2);
+/// ```
 pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
     let n = gpu.len().min(reference.val.len());
     let (mut max_abs, mut max_rel, mut diff2, mut ref2) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);

@@ -9,10 +9,15 @@ use serde::Serialize;
 /// already resolved to pixels (begin = top/left, end = bottom/right).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// Taps per axis, `[kh, kw]`.
     pub kernel: [usize; 2],
+    /// Input pixels between consecutive windows, `[sh, sw]`.
     pub stride: [usize; 2],
+    /// Zero padding before the first pixel, `[top, left]`.
     pub pad_begin: [usize; 2],
+    /// Zero padding after the last pixel, `[bottom, right]`.
     pub pad_end: [usize; 2],
+    /// Input pixels between consecutive taps, `[dh, dw]` (1: adjacent).
     pub dilation: [usize; 2],
     /// PyTorch's ceil_mode for pooling; always false for conv.
     pub ceil_mode: bool,
@@ -44,6 +49,23 @@ impl Window {
 
     /// Output height and width for an input of `input` pixels, or an error
     /// naming `layer` when the window does not fit.
+    ///
+    /// PyTorch's formula, floor((in + pads - effective kernel) / stride) + 1,
+    /// or its ceil-mode variant, in which the last window must still start
+    /// inside the input or its leading padding.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when a kernel, stride or dilation is 0, or when the
+    /// dilated kernel is larger than the padded input.
+    ///
+    /// ```
+    /// use wgsl_nn::geometry::Window;
+    /// let mut w = Window::square(3);
+    /// w.stride = [2, 2];
+    /// assert_eq!(w.output_size([128, 128], "layer 1").unwrap(), [63, 63]);
+    /// assert!(Window::square(5).output_size([4, 4], "layer 1").is_err());
+    /// ```
     pub fn output_size(&self, input: [usize; 2], layer: &str) -> Result<[usize; 2]> {
         let mut out = [0; 2];
         for axis in 0..2 {
@@ -89,8 +111,13 @@ impl Window {
 /// What the formulas say about one layer's output.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LayerGeometry {
+    /// The layer's output `[height, width]`.
     pub output_hw: [usize; 2],
+    /// `[height, width]` of the input region one output sees, by formula
+    /// (padding counted, so it may reach past the input's border).
     pub receptive_field: [usize; 2],
+    /// Input pixels between adjacent outputs, `[rows, cols]`: the product
+    /// of the strides so far.
     pub jump: [usize; 2],
     /// Centre of output (0, 0)'s field in input coordinates (may be x.5).
     pub start: [f64; 2],
@@ -100,6 +127,26 @@ pub struct LayerGeometry {
 
 /// Geometry after every layer of a stack of windows; element-wise layers
 /// (ReLU) are simply not windows and do not appear.
+///
+/// Each window comes with the name its errors use; `input_hw` is the
+/// input's `[height, width]`. The result has one entry per window.
+///
+/// # Errors
+///
+/// [`Error::Shape`] naming the first window that does not fit its input
+/// (see [`Window::output_size`]).
+///
+/// ```
+/// use wgsl_nn::geometry::{stack_geometry, Window};
+/// let mut down = Window::square(3);
+/// down.stride = [2, 2];
+/// let layers = [("layer 1".to_string(), down), ("layer 2".to_string(), Window::square(3))];
+/// let g = stack_geometry(&layers, [32, 32])?;
+/// assert_eq!(g[1].output_hw, [13, 13]);
+/// assert_eq!(g[1].receptive_field, [7, 7]);
+/// assert_eq!(g[1].jump, [2, 2]);
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
 pub fn stack_geometry(
     windows: &[(String, Window)],
     input_hw: [usize; 2],

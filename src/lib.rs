@@ -47,8 +47,12 @@ pub use tensor::Tensor;
 pub mod prelude {
     pub use crate::check::{compare, Check};
     pub use crate::cpu::{RefTensor, RefTime};
+    pub use crate::geometry::Window;
+    pub use crate::gpu::timer::{time_plan, PlanTiming};
     pub use crate::gpu::{AdapterChoice, Gpu, Plan};
     pub use crate::ops::conv2d::Conv2d;
-    pub use crate::ops::matmul::{Matmul, View};
+    pub use crate::ops::matmul::{Activation, Matmul, View};
+    pub use crate::ops::pool2d::{Pool2d, PoolKind};
+    pub use crate::rung::{AttentionRung, ConvRung, Kernels, MatmulRung, Rung, SoftmaxRung};
     pub use crate::{Error, Result, Tensor};
 }

@@ -22,6 +22,10 @@ use crate::ops::elementwise::{map_forward, POSITIVE_MASK};
 use crate::tensor::Tensor;
 use serde::Serialize;
 
+/// What the GPU probe ([`measure`]) found for one output neuron, beside
+/// what the formulas say and what an exact CPU propagation says it must
+/// find. Pixel coordinates are `[row, col]` in the stack's input; boxes are
+/// inclusive.
 #[derive(Debug, Clone, Serialize)]
 pub struct MeasuredField {
     /// Output neuron probed: (row, col) of the final response map.
@@ -32,10 +36,14 @@ pub struct MeasuredField {
     /// axis ([row_first, col_first], [row_last, col_last]); may lie outside
     /// the input, which is what `clipped` says.
     pub analytic_first: [i64; 2],
+    /// Formula: last input pixel of the field, `[row_last, col_last]`
+    /// (see `analytic_first`).
     pub analytic_last: [i64; 2],
     /// GPU: bounding box of the pixels with influence > 0.
     pub measured: [usize; 2],
+    /// GPU: the box's first pixel; `[0, 0]` when no pixel has influence.
     pub measured_first: [usize; 2],
+    /// GPU: the box's last pixel; `[0, 0]` when no pixel has influence.
     pub measured_last: [usize; 2],
     /// GPU: how many pixels have influence (fewer than the box when
     /// dilation or a stride larger than the kernel leaves holes).
@@ -48,14 +56,21 @@ pub struct MeasuredField {
     /// and cut to every layer's real extent. Equals the analytic box when
     /// nothing is clipped.
     pub expected_first: [usize; 2],
+    /// Exact support: the box's last pixel (see `expected_first`).
     pub expected_last: [usize; 2],
+    /// Exact support: how many pixels influence the neuron.
     pub expected_pixels: usize,
     /// Measured box and pixel count equal the exact support (and the
     /// analytic box, when not clipped).
     pub agrees: bool,
+    /// How the field was measured, in words, for reports.
     pub method: String,
+    /// The influence map the GPU computed over the input, row-major
+    /// `map_hw`: > 0 exactly where a pixel reaches the probed neuron (the
+    /// heat map draws it). Not serialized.
     #[serde(skip)]
     pub map: Vec<f32>,
+    /// `[height, width]` of `map`: the stack's input size. Not serialized.
     #[serde(skip)]
     pub map_hw: [usize; 2],
 }
@@ -64,6 +79,26 @@ pub struct MeasuredField {
 /// f32, so the probe re-binarises after every layer instead.
 const MAX_DECADES: f64 = 30.0;
 
+/// Measures the receptive field of `stack`'s centre output neuron (row
+/// `(OH - 1) / 2`, column `(OW - 1) / 2` of the final response map) on the
+/// GPU, by the adjoint probe the module describes, and sets it beside the
+/// formula and the exact support. Only the layers' windows matter, not
+/// their weights or channel counts.
+///
+/// # Errors
+///
+/// The stack's geometry errors ([`crate::Error::Shape`]) and any GPU error
+/// from uploading, running or reading back the probe.
+///
+/// ```no_run
+/// use wgsl_nn::{gpu::{AdapterChoice, Gpu}, models::conv_stack::ConvStack, receptive, spec};
+/// let gpu = Gpu::new(&AdapterChoice::default())?;
+/// let stack = ConvStack::new(&spec::parse_stack(spec::EXERCISE_STACK)?, [1, 1, 128, 128])?;
+/// let field = receptive::measure(&gpu, &stack)?;
+/// assert_eq!(field.analytic, [23, 23]);
+/// assert!(field.agrees);
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
 pub fn measure(gpu: &Gpu, stack: &ConvStack) -> Result<MeasuredField> {
     let geometry = stack.geometry()?;
     let out = stack.output_shape();

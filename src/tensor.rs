@@ -6,9 +6,18 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use std::sync::Arc;
 
+/// An f32 tensor on the GPU: a storage buffer and the shape it holds,
+/// row-major (NCHW for images, [batch, tokens, features] for sequences).
+/// Cloning shares the buffer; ops read and write tensors through a
+/// [`crate::gpu::Plan`], and only [`Tensor::upload`] and
+/// [`Tensor::download`] move data between host and device.
 #[derive(Debug, Clone)]
 pub struct Tensor {
+    /// The storage buffer (usable as storage, copy source and copy
+    /// destination). It may be longer than the shape needs: a poisoned
+    /// output carries `gpu.guard_elements` guard elements after it.
     pub buffer: Arc<wgpu::Buffer>,
+    /// The dimensions, outermost first; their product is the element count.
     pub shape: Vec<usize>,
 }
 
@@ -55,11 +64,32 @@ const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_DST);
 
 impl Tensor {
+    /// The number of elements the shape holds (not the buffer's length,
+    /// which may include guard elements).
     pub fn numel(&self) -> usize {
         self.shape.iter().product()
     }
 
     /// Uploads host data. The shape must match the data's length.
+    ///
+    /// `name` labels the buffer and names the tensor in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when the shape has a zero dimension, overflows, or
+    /// does not hold `data.len()` elements; [`Error::TooLarge`] when it
+    /// exceeds the device's `max_buffer_size`; [`Error::OutOfMemory`] or
+    /// [`Error::Validation`] when the device refuses the allocation.
+    ///
+    /// ```no_run
+    /// use wgsl_nn::gpu::{AdapterChoice, Gpu};
+    /// use wgsl_nn::Tensor;
+    /// let gpu = Gpu::new(&AdapterChoice::default())?;
+    /// let x = Tensor::upload(&gpu, "x", &[1, 1, 2, 2], &[1.0, 2.0, 3.0, 4.0])?;
+    /// assert_eq!(x.numel(), 4);
+    /// assert_eq!(x.download(&gpu)?, [1.0, 2.0, 3.0, 4.0]);
+    /// # Ok::<(), wgsl_nn::Error>(())
+    /// ```
     pub fn upload(gpu: &Gpu, name: &str, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         bytes_of(name, shape, gpu)?;
         if data.len() != numel(name, shape)? {
@@ -133,7 +163,14 @@ impl Tensor {
     }
 
     /// Reads the tensor back to the host (waits for the GPU, within the
-    /// device's timeout).
+    /// device's timeout): `numel()` values, row-major, without the guard
+    /// elements. Run the plan that writes it first ([`Gpu::run`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`] when the GPU does not finish in time,
+    /// [`Error::Map`] when the read-back fails, and any fault the device
+    /// recorded ([`Error::DeviceLost`], [`Error::Validation`]).
     pub fn download(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         self.read(gpu, (4 * self.numel() as u64).min(self.buffer.size()))
     }

@@ -115,3 +115,82 @@ fn unknown_words_empty_sentences_and_pngs() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_attention_heat_map_names_its_rows_columns_and_scale() {
+    use wgsl_nn::app::heatmap::{write_labelled_matrix_png, MatrixLabels};
+    let r = run(
+        gpu(),
+        "a red sun in the top left, grass at the bottom",
+        &Weights::demo(),
+        1,
+    )
+    .unwrap();
+    let m: Vec<Vec<f32>> = (0..4)
+        .map(|q| r.attention.iter().map(|w| w[q]).collect())
+        .collect();
+    let rows: Vec<String> = QUADRANTS.iter().map(|q| q.to_string()).collect();
+    let labels = MatrixLabels {
+        title: "cross-attention",
+        rows: &rows,
+        cols: &r.tokens,
+    };
+    let dir = std::env::temp_dir().join(format!("wgsl-nn-t2i-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("att.png");
+    let cell = 40;
+    let l = write_labelled_matrix_png(&path, &m, cell, &labels).unwrap();
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut rgb = vec![0u8; reader.output_buffer_size()];
+    reader.next_frame(&mut rgb).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let (w, h) = (l.width, l.height);
+    assert_eq!(
+        (reader.info().width as usize, reader.info().height as usize),
+        (w, h)
+    );
+    // The labels need room: the picture is more than its cells.
+    let (gw, gh) = (r.tokens.len() * cell, 4 * cell);
+    assert!(l.grid_x >= 100 && l.grid_y >= 40, "{l:?}");
+    assert!(w > l.grid_x + gw + l.bar_w && h > l.grid_y + gh, "{l:?}");
+    let px = |x: usize, y: usize| -> [u8; 3] { rgb[(y * w + x) * 3..][..3].try_into().unwrap() };
+    let inked = |xs: std::ops::Range<usize>, ys: std::ops::Range<usize>| {
+        ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| px(x, y) != [255, 255, 255])
+            .count()
+    };
+    // Each quadrant's name left of its row, each word above its column:
+    // dark ink on the white margin.
+    for q in 0..4 {
+        let y = l.grid_y + q * cell;
+        assert!(inked(0..l.grid_x, y..y + cell) > 20, "row label {q}");
+    }
+    for j in 0..r.tokens.len() {
+        let x = l.grid_x + j * cell;
+        assert!(
+            inked(x..x + cell, l.grid_y - 30..l.grid_y) > 10,
+            "column label {j} ({})",
+            r.tokens[j]
+        );
+    }
+    // The cells follow the weights: top_left's "left" (0.74) is brighter
+    // than its "a" (0.01), read just inside the cells' corners.
+    let left = r.tokens.iter().position(|t| t == "left").unwrap();
+    let bright = |c: [u8; 3]| c.iter().map(|&v| u32::from(v)).sum::<u32>();
+    let cell_px = |q: usize, j: usize| px(l.grid_x + j * cell + 2, l.grid_y + q * cell + 2);
+    assert!(bright(cell_px(0, left)) > bright(cell_px(0, 0)) + 200);
+    // The colour bar runs from dark (0) at the bottom to bright (1) at the
+    // top, and its values are written beside both ends.
+    let bar = l.bar_x + l.bar_w / 2;
+    assert!(bright(px(bar, l.grid_y)) > bright(px(bar, l.grid_y + gh - 1)) + 400);
+    let right = l.bar_x + l.bar_w..w;
+    assert!(
+        inked(right.clone(), l.grid_y..l.grid_y + 10) > 10,
+        "max label"
+    );
+    assert!(
+        inked(right, l.grid_y + gh - 10..l.grid_y + gh) > 10,
+        "min label"
+    );
+}

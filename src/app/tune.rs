@@ -26,17 +26,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How the tuner may spend time (`--tune`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TuneMode {
     /// Use the cache; measure (and store) a family the first time a big
     /// enough op needs it and this adapter has no entry for it.
     Cached,
+    /// Built-in rules only: nothing measured, the cache not read.
     Off,
     /// Measure each family a command needs again, whatever is cached.
     Redo,
 }
 
 impl TuneMode {
+    /// Reads `cached`, `off` or `redo`; anything else is an error naming them.
     pub fn parse(s: &str) -> Result<TuneMode> {
         match s {
             "cached" | "auto" => Ok(TuneMode::Cached),
@@ -215,10 +218,13 @@ fn conv_trial(gpu: &Gpu, shape: [usize; 4], cout: usize) -> (String, Trial<'_>) 
 /// could not run) and the fastest passing one.
 #[derive(Debug, Clone)]
 pub struct FamilyTiming {
+    /// The tuned family ("matmul", "conv2d_large", ...).
     pub family: &'static str,
     /// What was timed, e.g. "2048 x 2048 x 2048".
     pub size: String,
+    /// Each rung's median ms (None: failed its check or could not run).
     pub rungs: Vec<(&'static str, Option<f64>)>,
+    /// The fastest passing rung.
     pub pick: String,
 }
 

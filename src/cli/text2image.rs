@@ -19,7 +19,7 @@ pub struct Text2ImageArgs {
     /// Write the 64x64 image (drawn 4x larger).
     #[arg(long, value_name = "FILE.png")]
     pub png: Option<PathBuf>,
-    /// Write the words x quadrants cross-attention weights as a heat map (rows: words, columns: top_left, top_right, bottom_left, bottom_right).
+    /// Write the cross-attention weights as a labelled heat map: one row per quadrant (top_left, top_right, bottom_left, bottom_right), one column per word, a colour bar from 0 to 1.
     #[arg(long, value_name = "FILE.png")]
     pub attention_png: Option<PathBuf>,
     #[arg(long, default_value_t = 3)]
@@ -50,8 +50,18 @@ pub fn run(dev: &DeviceArgs, args: &Text2ImageArgs) -> wgsl_nn::Result<bool> {
         wgsl_nn::app::heatmap::write_image_png(p, &r.image, r.image_hw[0], r.image_hw[1], 4)?;
     }
     if let Some(p) = &args.attention_png {
-        let m: Vec<Vec<f32>> = r.attention.iter().map(|row| row.to_vec()).collect();
-        wgsl_nn::app::heatmap::write_matrix_png(p, &m, 32)?;
+        // One row per quadrant, as the text lists them: a row is one
+        // query's distribution over the words, so it sums to 1.
+        let m: Vec<Vec<f32>> = (0..QUADRANTS.len())
+            .map(|q| r.attention.iter().map(|word| word[q]).collect())
+            .collect();
+        let rows: Vec<String> = QUADRANTS.iter().map(|q| q.to_string()).collect();
+        let labels = wgsl_nn::app::heatmap::MatrixLabels {
+            title: "cross-attention, mean over heads",
+            rows: &rows,
+            cols: &r.tokens,
+        };
+        wgsl_nn::app::heatmap::write_labelled_matrix_png(p, &m, 40, &labels)?;
     }
     if args.json {
         super::print_json(&to_json(&r));

@@ -27,10 +27,15 @@ pub const GELU_MAX_SLOPE: f64 = 1.13;
 /// A value with its error bound (units of eps_f32).
 #[derive(Debug, Clone, Copy)]
 pub struct Val {
+    /// The f64 value.
     pub v: f64,
+    /// Its error bound, absolute, in units of eps_f32: a float32
+    /// computation may land anywhere within `v` ± eps_f32 * `e`.
     pub e: f64,
 }
 
+/// The logistic function 1 / (1 + exp(-x)) in f64, without a bound (see
+/// [`sigmoid_val`] for one).
 pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -41,6 +46,9 @@ fn nearest_to_zero(x: Val) -> f64 {
     (x.v.abs() - EPS * x.e).max(0.0)
 }
 
+/// tanh as the kernel computes it (argument clamped to ±15), with its
+/// bound: the input's error through tanh's steepest slope over the error
+/// interval, plus 8 units absolute. NaN stays NaN.
 pub fn tanh(x: Val) -> Val {
     let y = x.v.clamp(-TANH_CLAMP, TANH_CLAMP).tanh();
     let slope = 1.0 - nearest_to_zero(x).tanh().powi(2);
@@ -50,6 +58,9 @@ pub fn tanh(x: Val) -> Val {
     }
 }
 
+/// The logistic sigmoid with its bound: the input's error through the
+/// steepest slope over the error interval, plus (8 + 2|x| (1 - s)) s for
+/// the kernel's exp.
 pub fn sigmoid_val(x: Val) -> Val {
     let s = sigmoid(x.v);
     let m = sigmoid(nearest_to_zero(x));

@@ -165,23 +165,23 @@ pub fn sdpa(
 pub struct MhaWeights {
     /// D, the model width; the heads split it evenly.
     pub d_model: usize,
-    /// Query projection [D, D], input-major (q = x W_q + b_q; PyTorch's
+    /// Query projection `[D, D]`, input-major (q = x W_q + b_q; PyTorch's
     /// weight transposed).
     pub wq: Vec<f32>,
-    /// Query bias [D].
+    /// Query bias `[D]`.
     pub bq: Vec<f32>,
-    /// Key projection [D, D], input-major.
+    /// Key projection `[D, D]`, input-major.
     pub wk: Vec<f32>,
-    /// Key bias [D].
+    /// Key bias `[D]`.
     pub bk: Vec<f32>,
-    /// Value projection [D, D], input-major.
+    /// Value projection `[D, D]`, input-major.
     pub wv: Vec<f32>,
-    /// Value bias [D].
+    /// Value bias `[D]`.
     pub bv: Vec<f32>,
-    /// Output projection [D, D], input-major, applied to the concatenated
+    /// Output projection `[D, D]`, input-major, applied to the concatenated
     /// heads.
     pub wo: Vec<f32>,
-    /// Output bias [D].
+    /// Output bias `[D]`.
     pub bo: Vec<f32>,
 }
 

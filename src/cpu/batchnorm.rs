@@ -9,6 +9,9 @@
 use super::RefTensor;
 use crate::ops::batchnorm::BatchNorm;
 
+/// Eval-mode batch norm of `x` [N, C, H, W] (any trailing dimensions; the
+/// channel is axis 1) with `bn`'s per-channel parameters, which must hold
+/// C values each. The result has `x`'s shape.
 pub fn batchnorm(bn: &BatchNorm, x: &RefTensor) -> RefTensor {
     let channels = x.shape.get(1).copied().unwrap_or(1).max(1);
     let plane: usize = x.shape.iter().skip(2).product::<usize>().max(1);

@@ -1,5 +1,5 @@
-//! Reference conv2d: out[n,co,oy,ox] = bias[co] +
-//!   sum over ci, ky, kx of x[n,g0+ci,oy*s-p+ky*d, ox*s-p+kx*d] * w[co,ci,ky,kx],
+//! Reference conv2d: `out[n,co,oy,ox] = bias[co] +
+//!   sum over ci, ky, kx of x[n,g0+ci,oy*s-p+ky*d, ox*s-p+kx*d] * w[co,ci,ky,kx]`,
 //! ci over the Cin/groups channels of co's group, which starts at g0.
 //! Output rows are spread over the cores with rayon (the loops inside stay
 //! the obvious ones), so the wide benchmark stack is checked in seconds.
@@ -9,6 +9,27 @@ use super::{at4, RefTensor};
 use crate::ops::conv2d::Conv2d;
 use rayon::prelude::*;
 
+/// The reference of `conv` on `x` `[N, Cin, H, W]` with weight `w`
+/// `[Cout, Cin/groups, kH, kW]` (`conv.weight_shape()`, row-major as
+/// PyTorch stores it) and `bias` `[Cout]` when the layer has one; `out` is
+/// the output shape `[N, Cout, OH, OW]` from `conv.output_shape`. A fused ReLU
+/// (`conv.relu`) is applied after the bias.
+///
+/// The shapes are not checked again here: pass the output shape the op
+/// computed, and slices at least as long as their shapes (shorter ones
+/// panic).
+///
+/// ```
+/// use wgsl_nn::cpu::{conv2d::conv2d, RefTensor};
+/// use wgsl_nn::ops::conv2d::Conv2d;
+/// let conv = Conv2d::new(1, 1, 3).padding(1).bias(false);
+/// let x = RefTensor::from_f32(&[1, 1, 3, 3], &[1.0; 9]);
+/// let out = conv.output_shape(&x.shape, "conv")?;
+/// let y = conv2d(&conv, &x, &[1.0; 9], None, out);
+/// // A 3x3 box sum over zero padding: 4 at the corners, 6 on the edges.
+/// assert_eq!(y.val, [4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0]);
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
 pub fn conv2d(
     conv: &Conv2d,
     x: &RefTensor,

@@ -1,11 +1,17 @@
 //! Reference transposed conv2d, written as the scatter it is defined by:
-//! every input pixel adds x * w[ci,co,ky,kx] at out[iy*s-p+ky*d, ix*s-p+kx*d].
+//! every input pixel adds `x * w[ci,co,ky,kx]` at `out[iy*s-p+ky*d, ix*s-p+kx*d]`.
 //! (The GPU gathers instead; the two forms meeting is part of the check.)
 
 use super::sum::Acc;
 use super::{at4, RefTensor};
 use crate::ops::conv_transpose2d::ConvTranspose2d;
 
+/// The reference of `ct` on `x` `[N, Cin, H, W]` with weight `w`
+/// `[Cin, Cout, kH, kW]` (`ct.weight_shape()`, PyTorch's layout) and
+/// `bias` `[Cout]` when the layer has one; `out` is the output shape
+/// `[N, Cout, OH, OW]` from `ct.output_shape` (which accounts for
+/// `output_padding`). A fused ReLU (`ct.relu`) is applied after the bias.
+/// Slices shorter than their shapes panic.
 pub fn conv_transpose2d(
     ct: &ConvTranspose2d,
     x: &RefTensor,

@@ -11,6 +11,9 @@
 use super::sum::Acc;
 use super::RefTensor;
 
+/// Layer norm of every row of `x` over its last axis D (e.g.
+/// [batch, tokens, D]): (x - mean) / sqrt(var + eps) * gamma + beta, with
+/// `gamma` and `beta` of D values each. The result has `x`'s shape.
 pub fn layernorm(x: &RefTensor, gamma: &[f32], beta: &[f32], eps: f32) -> RefTensor {
     let d = *x.shape.last().unwrap_or(&1);
     let mut y = RefTensor::zeros(&x.shape);

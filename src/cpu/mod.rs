@@ -18,6 +18,7 @@ pub mod batchnorm;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod float32;
+pub mod layer;
 pub mod layernorm;
 pub mod matmul;
 pub mod pool2d;
@@ -31,7 +32,9 @@ pub mod sum;
 /// prints it, since on big layers the reference is most of the run.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct RefTime {
+    /// Wall-clock time of the reference, in milliseconds.
     pub ms: f64,
+    /// rayon's thread count when it finished.
     pub threads: usize,
 }
 
@@ -67,9 +70,15 @@ impl std::fmt::Display for RefTime {
     }
 }
 
+/// A reference tensor: f64 values, row-major, each with the float32 error
+/// bound the verdict allows a GPU there (see the module docs and
+/// `check::compare`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefTensor {
+    /// Dimensions, outermost first (NCHW for images, [batch, tokens,
+    /// features] for sequences).
     pub shape: Vec<usize>,
+    /// The values, row-major; as many as the shape's product.
     pub val: Vec<f64>,
     /// Error bound per element, in units of eps_f32.
     pub err: Vec<f64>,
@@ -77,6 +86,14 @@ pub struct RefTensor {
 
 impl RefTensor {
     /// An exact input: f32 values are f64 values, nothing rounded yet.
+    ///
+    /// ```
+    /// use wgsl_nn::cpu::RefTensor;
+    /// let x = RefTensor::from_f32(&[1, 2], &[-1.5, 2.0]);
+    /// assert_eq!(x.val, [-1.5, 2.0]);
+    /// assert_eq!(x.err, [0.0, 0.0]);
+    /// assert_eq!(x.relu().to_f32(), [0.0, 2.0]);
+    /// ```
     pub fn from_f32(shape: &[usize], data: &[f32]) -> RefTensor {
         RefTensor {
             shape: shape.to_vec(),
@@ -85,6 +102,7 @@ impl RefTensor {
         }
     }
 
+    /// An exact tensor of zeros (values and error bounds) of `shape`.
     pub fn zeros(shape: &[usize]) -> RefTensor {
         let n = shape.iter().product();
         RefTensor {
@@ -112,6 +130,8 @@ impl RefTensor {
         }
     }
 
+    /// max(x, 0) per element; NaN stays NaN. The error bounds pass through
+    /// unchanged: ReLU rounds nothing and its slope is at most 1.
     pub fn relu(&self) -> RefTensor {
         RefTensor {
             shape: self.shape.clone(),
@@ -125,6 +145,8 @@ impl RefTensor {
         }
     }
 
+    /// The values rounded to f32 (to compare with, or feed to, the GPU);
+    /// the error bounds are dropped.
     pub fn to_f32(&self) -> Vec<f32> {
         self.val.iter().map(|&v| v as f32).collect()
     }

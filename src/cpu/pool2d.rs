@@ -4,6 +4,10 @@ use super::sum::Acc;
 use super::{at4, RefTensor};
 use crate::ops::pool2d::{Pool2d, PoolKind};
 
+/// The reference of `pool` on `x` [N, C, H, W]; `out` is the output shape
+/// [N, C, OH, OW] from `pool.output_shape`. Max pooling ignores padding and
+/// lets a NaN through; average pooling divides by the window's size with
+/// padding when `count_include_pad`, else by its in-bounds taps.
 pub fn pool2d(pool: &Pool2d, x: &RefTensor, out: [usize; 4]) -> RefTensor {
     let [n, c, oh, ow] = out;
     let (h, w) = (x.shape[2] as i64, x.shape[3] as i64);

@@ -9,6 +9,11 @@
 use super::sum::Acc;
 use super::RefTensor;
 
+/// Softmax over the last axis of scores `x` [B, H, L, S] (queries L, keys
+/// S). `causal` hides key j from query i when j > i; `key_mask` [B, S]
+/// hides a key of a batch wherever it is 0. Hidden entries, and every entry
+/// of a fully hidden row, are 0; a NaN among a row's visible logits makes
+/// the whole row NaN.
 pub fn softmax(x: &RefTensor, causal: bool, key_mask: Option<&[f32]>) -> RefTensor {
     let (h, l, s) = (x.shape[1], x.shape[2], x.shape[3]);
     let mut y = RefTensor::zeros(&x.shape);

@@ -24,6 +24,13 @@ impl AdapterChoice {
         }
     }
 
+    /// The wgpu backends to enumerate: all of them when no backend was
+    /// named, else the union of a comma-separated list (vulkan/vk,
+    /// gl/gles/opengl, metal/mtl, dx12/d3d12; case-insensitive).
+    ///
+    /// # Errors
+    ///
+    /// `Error::UnknownBackend` for any other name in the list.
     pub fn backends(&self) -> Result<wgpu::Backends> {
         let Some(b) = &self.backend else {
             return Ok(wgpu::Backends::all());
@@ -46,10 +53,16 @@ impl AdapterChoice {
 /// What `wgsl-nn info` and every report print about an adapter.
 #[derive(Debug, Clone, Serialize)]
 pub struct AdapterSummary {
+    /// The adapter's name as the driver reports it, e.g. "NVIDIA H200".
     pub name: String,
+    /// The wgpu backend in lower case: "vulkan", "gl", "metal" or "dx12".
     pub backend: String,
+    /// "discrete-gpu", "integrated-gpu", "virtual-gpu", "cpu" or "other"
+    /// (see [`device_type_name`]).
     pub device_type: String,
+    /// The driver's name (may be empty on some backends).
     pub driver: String,
+    /// The driver's version or build string (may be empty).
     pub driver_info: String,
 }
 
@@ -61,6 +74,7 @@ impl std::fmt::Display for AdapterSummary {
 }
 
 impl AdapterSummary {
+    /// The summary of an adapter from wgpu's description of it.
     pub fn of(info: &wgpu::AdapterInfo) -> Self {
         AdapterSummary {
             name: info.name.clone(),
@@ -72,6 +86,9 @@ impl AdapterSummary {
     }
 }
 
+/// The short, stable name reports use for a device type: "discrete-gpu",
+/// "integrated-gpu", "virtual-gpu", "cpu" (software adapters such as
+/// llvmpipe) or "other".
 pub fn device_type_name(t: wgpu::DeviceType) -> &'static str {
     match t {
         wgpu::DeviceType::DiscreteGpu => "discrete-gpu",
@@ -96,6 +113,13 @@ fn preference(info: &wgpu::AdapterInfo) -> u8 {
     kind * 2 + backend
 }
 
+/// A wgpu instance limited to the chosen backends (wgpu's other
+/// environment variables still apply); asks Mesa's device-select layer to
+/// stay quiet unless the user configured it.
+///
+/// # Errors
+///
+/// `Error::UnknownBackend` when the chosen backend is not one wgpu knows.
 pub fn instance(choice: &AdapterChoice) -> Result<wgpu::Instance> {
     quiet_mesa_device_select();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();

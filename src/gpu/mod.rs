@@ -71,11 +71,19 @@ struct Faults {
     lost: Option<String>,
 }
 
+/// One opened adapter: the wgpu device and queue, what the adapter is and
+/// allows, the error capture, the pipeline cache and the kernel choice.
+/// Open it once and pass `&Gpu` to every op.
 pub struct Gpu {
+    /// The wgpu device, opened with the adapter's own limits.
     pub device: wgpu::Device,
+    /// The device's one queue: every plan is submitted here.
     pub queue: wgpu::Queue,
+    /// The adapter's name, backend, driver and device type.
     pub info: wgpu::AdapterInfo,
+    /// The limits the device was opened with (the adapter's own).
     pub limits: wgpu::Limits,
+    /// The optional features enabled (timestamps, subgroups, f16).
     pub features: wgpu::Features,
     /// How long any wait for the GPU may take before it is an Error.
     pub timeout: Duration,
@@ -127,6 +135,8 @@ impl Gpu {
         Self::from_adapter(&adapter)
     }
 
+    /// Opens a device on `adapter` (one `enumerate` listed), with its
+    /// limits and the features wgsl-nn uses where the adapter has them.
     pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         let features = adapter.features() & WANTED_FEATURES;
@@ -262,10 +272,12 @@ impl Gpu {
         }
     }
 
+    /// The adapter's name, backend, driver and type, for reports.
     pub fn summary(&self) -> AdapterSummary {
         AdapterSummary::of(&self.info)
     }
 
+    /// Whether steps can be timed by GPU timestamp queries.
     pub fn has_timestamps(&self) -> bool {
         self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
     }

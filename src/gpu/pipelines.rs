@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The device's compiled pipelines, keyed by [`key`], with the time spent
+/// compiling them and the planted fault (if any) their sources carry.
 #[derive(Default)]
 pub struct Cache {
     /// The device runs shaders on CPU cores (see `runtime_checks`).
@@ -76,7 +78,9 @@ impl DiskCache {
 pub struct Patch {
     /// The kernel family (file stem) patched, e.g. "matmul".
     pub family: &'static str,
+    /// The exact text to look for in the family's WGSL source.
     pub find: &'static str,
+    /// The text each occurrence of `find` is replaced by.
     pub replace: &'static str,
 }
 
@@ -110,6 +114,9 @@ fn runtime_checks(cpu_adapter: bool) -> wgpu::ShaderRuntimeChecks {
     checks
 }
 
+/// The cache key of a pipeline: family, entry point, workgroup size and
+/// every override constant in order, e.g.
+/// `"attention_flash::attention_flash WG=128 HD=64"`.
 pub fn key(kernel: &Kernel, workgroup_size: u32, overrides: &[(&str, f64)]) -> String {
     let mut k = format!("{}::{} WG={}", kernel.family, kernel.entry, workgroup_size);
     for (name, v) in overrides {
@@ -119,6 +126,8 @@ pub fn key(kernel: &Kernel, workgroup_size: u32, overrides: &[(&str, f64)]) -> S
 }
 
 impl Cache {
+    /// An empty cache; `cpu_adapter` keeps naga's forced loop bounds on
+    /// (see `runtime_checks`), `disk` is the driver's on-disk cache, if any.
     pub fn new(cpu_adapter: bool, disk: Option<DiskCache>) -> Cache {
         Cache {
             cpu_adapter,
@@ -134,6 +143,10 @@ impl Cache {
         }
     }
 
+    /// The pipeline for `kernel`'s entry point with the workgroup size
+    /// (the prelude's `WG` override) and the other overrides given,
+    /// compiled from the prelude plus the family's source (with any planted
+    /// patch applied) the first time it is asked for, from the cache after.
     pub fn get(
         &self,
         device: &wgpu::Device,
@@ -213,6 +226,7 @@ impl Cache {
             .unwrap_or(0)
     }
 
+    /// Total time spent creating pipelines since the cache was made.
     pub fn compile_time(&self) -> Duration {
         self.compile.lock().map(|c| *c).unwrap_or_default()
     }

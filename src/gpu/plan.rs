@@ -98,7 +98,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// An empty plan.
+    /// An empty plan with no kernel choice of its own: its ops follow the
+    /// device's choice, else their own rules.
     pub fn new() -> Self {
         Plan::default()
     }
@@ -113,14 +114,14 @@ impl Plan {
 
     /// Whether a step runs the WGSL entry point `entry` (how a test
     /// asserts which rung ran: `plan.runs(MatmulRung::Tex.entry())`);
-    /// a family's name (or an entry's prefix, `softmax` for
-    /// `softmax_rows`) matches any of its entry points.
+    /// a family's name matches any entry of that family or of its
+    /// variants (`matmul` matches `matmul_vec4`'s kernels too).
     pub fn runs(&self, entry: &str) -> bool {
         let prefix = format!("{entry}_");
         self.steps.iter().any(|s| {
             s.kernel.entry == entry
                 || s.kernel.family == entry
-                || s.kernel.entry.starts_with(&prefix)
+                || s.kernel.family.starts_with(&prefix)
         })
     }
 

@@ -296,6 +296,8 @@ impl Gpu {
         Ok(buffers)
     }
 
+    /// Milliseconds spent creating pipelines on this device so far, all
+    /// runs together (the difference around a run is its compile time).
     pub fn compile_ms(&self) -> f64 {
         self.pipelines.compile_time().as_secs_f64() * 1e3
     }

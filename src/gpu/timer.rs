@@ -8,13 +8,17 @@ use super::Gpu;
 /// wgpu caps a query set at this many queries.
 const MAX_QUERIES: u32 = 4096;
 
+/// GPU time of one run of a plan, from its timestamp queries.
 #[derive(Debug, Clone)]
 pub struct StepTimes {
+    /// Sum of the timed steps' times, in milliseconds.
     pub total_ms: f64,
     /// (step label, ms); steps beyond the query budget are absent.
     pub steps: Vec<(String, f64)>,
 }
 
+/// The query set and buffers for one run's timestamps: a begin/end pair
+/// around each of the plan's first 2048 steps (wgpu's 4096-query cap).
 pub struct Timestamps {
     set: wgpu::QuerySet,
     resolve: wgpu::Buffer,
@@ -24,6 +28,8 @@ pub struct Timestamps {
 }
 
 impl Timestamps {
+    /// Query set and buffers for a plan of `steps` steps; None when the
+    /// adapter has no `TIMESTAMP_QUERY` or the plan is empty.
     pub fn new(gpu: &Gpu, steps: usize) -> Option<Timestamps> {
         if !gpu.has_timestamps() || steps == 0 {
             return None;
@@ -56,6 +62,8 @@ impl Timestamps {
         })
     }
 
+    /// The timestamp writes for step `step`'s compute pass (queries
+    /// `2 * step` and `2 * step + 1`); None for steps past the query budget.
     pub fn pass_writes(&self, step: usize) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
         (step < self.timed).then(|| wgpu::ComputePassTimestampWrites {
             query_set: &self.set,
@@ -64,6 +72,9 @@ impl Timestamps {
         })
     }
 
+    /// Records the resolution of every timed query into the resolve
+    /// buffer; the runner calls it at the end of the plan's last command
+    /// buffer.
     pub fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
         encoder.resolve_query_set(&self.set, 0..(self.timed as u32 * 2), &self.resolve, 0);
     }
@@ -238,9 +249,14 @@ pub struct PlanTiming {
     pub compile_ms: f64,
     /// The first run, wall clock (includes first-dispatch costs).
     pub first_run_ms: f64,
+    /// Median time of the timed repetitions, on `clock`.
     pub median_ms: f64,
+    /// Fastest timed repetition, on `clock`.
     pub min_ms: f64,
+    /// Slowest timed repetition, on `clock`.
     pub max_ms: f64,
+    /// Timed repetitions actually run (fewer than asked when a run is so
+    /// slow that they would exceed [`TIMING_BUDGET_S`]).
     pub reps: usize,
     /// "gpu-timestamps" or "wall-clock".
     pub clock: &'static str,
@@ -253,6 +269,8 @@ pub struct PlanTiming {
     pub submissions: usize,
 }
 
+/// The median of `v` (sorted in place by `f64::total_cmp`), the mean of
+/// the two middle values for an even count, NaN when `v` is empty.
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {

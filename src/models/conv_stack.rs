@@ -15,21 +15,33 @@ use crate::spec::{LayerKind, LayerSpec, Padding};
 use crate::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 
+/// One layer of a [`ConvStack`], resolved against its input shape, with
+/// its parameters on the host.
 #[derive(Debug, Clone)]
 pub enum Layer {
+    /// A 2-D convolution and its weights (zero until
+    /// [`ConvStack::randomize`] or a loaded state_dict sets them).
     Conv {
+        /// Its parameters, the channel counts resolved.
         op: Conv2d,
+        /// `[Cout, Cin/groups, kH, kW]`, row-major (`op.weight_shape()`).
         weight: Vec<f32>,
+        /// `[Cout]`, present exactly when `op.bias` is set.
         bias: Option<Vec<f32>>,
     },
+    /// Max or average pooling.
     Pool(Pool2d),
+    /// An element-wise ReLU.
     Relu,
     /// sigmoid, tanh, silu, gelu, leaky_relu.
     Act(Pointwise),
     /// Eval-mode batch norm; `affine` false means weight 1 and bias 0 and
     /// no such keys in a state_dict.
     BatchNorm {
+        /// Its per-channel weight, bias and running statistics.
         bn: BatchNorm,
+        /// PyTorch's `affine`: whether weight and bias are learned
+        /// parameters.
         affine: bool,
     },
 }
@@ -37,17 +49,25 @@ pub enum Layer {
 /// A conv layer's weight and optional bias on the device.
 pub type UploadedConv = (Tensor, Option<Tensor>);
 
+/// One layer of a [`ConvStack`] with its name and the shapes it maps
+/// between.
 #[derive(Debug, Clone)]
 pub struct StackLayer {
+    /// The layer as parsed.
     pub spec: LayerSpec,
     /// "layer 1 conv(k=3,s=2,p=0)": how errors, tables and plans name it.
     pub name: String,
+    /// What it computes, with its parameters.
     pub layer: Layer,
+    /// Its input shape, NCHW.
     pub in_shape: [usize; 4],
+    /// Its output shape, NCHW.
     pub out_shape: [usize; 4],
 }
 
 impl StackLayer {
+    /// The layer's sliding window (conv and pooling), or `None` for the
+    /// element-wise layers (ReLU, activations, batch norm).
     pub fn window(&self) -> Option<Window> {
         match &self.layer {
             Layer::Conv { op, .. } => Some(op.window),
@@ -57,9 +77,38 @@ impl StackLayer {
     }
 }
 
+/// A stack of layers from the layer language, resolved for one NCHW input
+/// shape, with its weights on the host. It runs on the GPU as one plan
+/// ([`ConvStack::forward_gpu`]) and on the f64 reference
+/// ([`ConvStack::forward_ref`]), which [`crate::check::compare`] sets side
+/// by side:
+///
+/// ```no_run
+/// use wgsl_nn::check::compare;
+/// use wgsl_nn::cpu::RefTensor;
+/// use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan};
+/// use wgsl_nn::models::conv_stack::{random_input, ConvStack};
+/// use wgsl_nn::{spec, Tensor};
+/// let gpu = Gpu::new(&AdapterChoice::default())?;
+/// let layers = spec::parse_stack(spec::EXERCISE_STACK)?;
+/// let mut stack = ConvStack::new(&layers, [1, 1, 128, 128])?;
+/// stack.randomize(0);
+/// let data = random_input(&stack.input_shape, 1);
+/// let x = Tensor::upload(&gpu, "input", &stack.input_shape, &data)?;
+/// let weights = stack.upload(&gpu)?;
+/// let mut plan = Plan::new();
+/// let y = stack.forward_gpu(&gpu, &weights, &x, &mut plan)?;
+/// gpu.run(&plan)?;
+/// let reference = stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &data));
+/// let check = compare(&y.download(&gpu)?, &reference);
+/// assert!(check.passed, "{}", check.summary());
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ConvStack {
+    /// The NCHW input shape the layers were resolved for.
     pub input_shape: [usize; 4],
+    /// The layers, in order.
     pub layers: Vec<StackLayer>,
 }
 
@@ -89,7 +138,21 @@ fn weight_shape(layer: &Layer) -> Vec<usize> {
     }
 }
 
-/// Parses "CxHxW" or "NxCxHxW".
+/// Parses "CxHxW" or "NxCxHxW" (`x`, `X` or `,` between the numbers) into
+/// an NCHW shape; a missing N is 1.
+///
+/// # Errors
+///
+/// [`Error::Argument`] (for `--input`) when it is neither form or has a
+/// zero dimension; [`Error::Shape`] when it exceeds [`MAX_ELEMENTS`].
+///
+/// ```
+/// use wgsl_nn::models::conv_stack::parse_input_shape;
+/// assert_eq!(parse_input_shape("3x224x224")?, [1, 3, 224, 224]);
+/// assert_eq!(parse_input_shape("16x1x128x128")?, [16, 1, 128, 128]);
+/// assert!(parse_input_shape("128x128").is_err());
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
 pub fn parse_input_shape(s: &str) -> Result<[usize; 4]> {
     let parts: Vec<&str> = s.split(['x', 'X', ',']).map(str::trim).collect();
     let dims: std::result::Result<Vec<usize>, _> =
@@ -136,6 +199,25 @@ fn resolve_padding(
 impl ConvStack {
     /// Resolves every layer's channels, padding and shapes; weights are zero
     /// until `randomize` or `load_params`.
+    ///
+    /// A conv without `out` keeps its input's channel count; `padding=same`
+    /// is split as PyTorch splits it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] naming the first layer that cannot take its input
+    /// (a kernel larger than the padded input, groups that do not divide
+    /// the channels, a `num_features` that differs from them) or whose
+    /// output or weight exceeds [`MAX_ELEMENTS`].
+    ///
+    /// ```
+    /// use wgsl_nn::{models::conv_stack::ConvStack, spec};
+    /// let layers = spec::parse_stack("conv(k=3,s=2,out=8) relu maxpool(k=2)")?;
+    /// let stack = ConvStack::new(&layers, [1, 3, 32, 32])?;
+    /// assert_eq!(stack.output_shape(), [1, 8, 7, 7]);
+    /// assert_eq!(stack.layers[0].name, "layer 1 conv(k=3,s=2,p=0,out=8)");
+    /// # Ok::<(), wgsl_nn::Error>(())
+    /// ```
     pub fn new(specs: &[LayerSpec], input_shape: [usize; 4]) -> Result<ConvStack> {
         let mut shape = input_shape;
         let mut layers = Vec::with_capacity(specs.len());
@@ -264,6 +346,8 @@ impl ConvStack {
         Ok(((limit / per_image.max(1)) as usize).clamp(1, self.input_shape[0].max(1)))
     }
 
+    /// The last layer's output shape, NCHW (the input shape when the stack
+    /// has no layers).
     pub fn output_shape(&self) -> [usize; 4] {
         self.layers
             .last()
@@ -303,6 +387,9 @@ impl ConvStack {
             .collect())
     }
 
+    /// FLOPs of one forward pass over the whole batch: each conv and pool
+    /// as its op counts them, one per element for ReLU, two for batch
+    /// norm, and each activation's own count per element.
     pub fn flops(&self) -> u64 {
         self.layers
             .iter()
@@ -393,6 +480,9 @@ impl ConvStack {
             .collect()
     }
 
+    /// The f64 reference of the whole stack on `x` (of `input_shape`, NCHW)
+    /// with the host weights: the last layer's output, with its error
+    /// bounds.
     pub fn forward_ref(&self, x: &RefTensor) -> RefTensor {
         let mut cur = x.clone();
         for l in &self.layers {

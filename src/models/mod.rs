@@ -14,7 +14,7 @@ use crate::gpu::Gpu;
 use crate::ops::attention::MhaTensors;
 use crate::tensor::Tensor;
 
-/// Uploads one attention layer's projections ([D, D] weights, [D] biases).
+/// Uploads one attention layer's projections (`[D, D]` weights, `[D]` biases).
 pub fn upload_mha(gpu: &Gpu, w: &MhaWeights) -> Result<MhaTensors> {
     let d = w.d_model;
     let t = |n: &str, s: &[usize], v: &[f32]| Tensor::upload(gpu, n, s, v);

@@ -19,18 +19,34 @@ use serde::Serialize;
 /// Below this relative error the property holds (float rounding); above
 /// `BROKEN` it is broken. Between the two the report says "unclear".
 pub const HOLDS: f64 = 1e-5;
+/// Above this relative error the property is broken (see [`HOLDS`]).
 pub const BROKEN: f64 = 1e-2;
 
+/// What [`run`] measures: one sequence X of `tokens` random tokens of
+/// width `dim`, through a seeded transformer. The default is 16 tokens of
+/// width 64, 4 heads, 2 pre-norm layers, sinusoidal encodings, the fused
+/// path, seed 0 and 3 timed repetitions.
 #[derive(Debug, Clone)]
 pub struct PermuteJob {
+    /// Sequence length L.
     pub tokens: usize,
+    /// Model width D (the feed-forward layer is 4 D wide).
     pub dim: usize,
+    /// Attention heads; must divide `dim`.
     pub heads: usize,
+    /// Transformer blocks.
     pub layers: usize,
+    /// The encoding compared against none (`Positional::None` here means
+    /// sinusoidal).
     pub positional: Positional,
+    /// Seeds the weights, the input and the permutation.
     pub seed: u64,
+    /// Which attention kernels run: composed or fused.
     pub path: AttentionPath,
+    /// Pre-norm blocks (layer norm before each sublayer) rather than
+    /// post-norm.
     pub pre_norm: bool,
+    /// Timed repetitions of each plan.
     pub reps: usize,
 }
 
@@ -50,6 +66,8 @@ impl Default for PermuteJob {
     }
 }
 
+/// The two symmetries measured on one model, with or without positional
+/// encodings.
 #[derive(Debug, Clone, Serialize)]
 pub struct Symmetry {
     /// max |T(PX) - P T(X)| / max |T(X)|
@@ -58,18 +76,28 @@ pub struct Symmetry {
     pub pooled_invariance_error: f64,
     /// "holds", "broken" or "unclear".
     pub equivariance: &'static str,
+    /// The same verdict for `pooled_invariance_error`.
     pub invariance: &'static str,
     /// GPU output against the f64 reference, both sequences.
     pub check: Check,
+    /// GPU time of the plan for [X; PX].
     pub timing: PlanTiming,
+    /// How long the f64 reference took.
     pub reference: crate::cpu::RefTime,
 }
 
+/// The result of [`run`]: the symmetries without and with positional
+/// encodings.
 pub struct PermuteReport {
+    /// The adapter it ran on.
     pub adapter: AdapterSummary,
+    /// The job as run (its `positional` never `None`).
     pub job: PermuteJob,
+    /// The permutation P: `(PX)[i] = X[permutation[i]]`.
     pub permutation: Vec<usize>,
+    /// No positional encoding: both symmetries are expected to hold.
     pub without_pe: Symmetry,
+    /// With the job's encoding: both are expected to break.
     pub with_pe: Symmetry,
 }
 
@@ -93,6 +121,15 @@ pub fn permutation(n: usize, seed: u64) -> Vec<usize> {
     p
 }
 
+/// Runs the experiment: a seeded transformer on X and on PX in one batch,
+/// once without positional encodings and once with the job's, each on the
+/// GPU (timed) and on the f64 reference.
+///
+/// # Errors
+///
+/// [`Error::Argument`] for zero tokens or layers, an invalid model (see
+/// `TransformerConfig::validate`) or an odd head size with RoPE;
+/// [`Error::Shape`] for inputs over the size limit; any GPU error.
 pub fn run(gpu: &Gpu, job: &PermuteJob) -> Result<PermuteReport> {
     if job.tokens == 0 || job.layers == 0 {
         return Err(Error::arg(

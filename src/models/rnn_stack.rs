@@ -6,20 +6,33 @@
 use crate::ops::rnn::{Rnn, RnnKind};
 use rand::{Rng, SeedableRng};
 
-/// One layer's weights, input-major (PyTorch's transposed).
+/// One layer's weights, input-major (PyTorch's transposed). G is the
+/// kind's gate count (1 Elman, 3 GRU, 4 LSTM), H the hidden size and I the
+/// layer's input size (the stack's for layer 0, H above it).
 #[derive(Debug, Clone)]
 pub struct LayerWeights {
+    /// Input weights `[I, G*H]` (PyTorch's `weight_ih_lK` transposed).
     pub w_ih: Vec<f32>,
+    /// Hidden weights `[H, G*H]` (PyTorch's `weight_hh_lK` transposed).
     pub w_hh: Vec<f32>,
+    /// Input bias `[G*H]` (`bias_ih_lK`).
     pub b_ih: Vec<f32>,
+    /// Hidden bias `[G*H]` (`bias_hh_lK`).
     pub b_hh: Vec<f32>,
 }
 
+/// A stack of recurrent layers of one kind, as a PyTorch module with
+/// `num_layers` holds it: each layer's output sequence [B, T, H] is the
+/// next one's input.
 #[derive(Debug, Clone)]
 pub struct RnnStack {
+    /// Elman RNN (tanh), GRU or LSTM.
     pub kind: RnnKind,
+    /// I, the features of each input step.
     pub input_size: usize,
+    /// H, every layer's hidden size.
     pub hidden: usize,
+    /// Each layer's weights, bottom (input) layer first.
     pub layers: Vec<LayerWeights>,
 }
 
@@ -33,6 +46,17 @@ impl RnnStack {
         }
     }
 
+    /// `n` layers with PyTorch's default init, U(-1/sqrt(H), 1/sqrt(H)) for
+    /// every weight and bias, from a ChaCha8 stream seeded with `seed`.
+    ///
+    /// ```
+    /// use wgsl_nn::models::rnn_stack::RnnStack;
+    /// use wgsl_nn::ops::rnn::RnnKind;
+    /// let s = RnnStack::random(RnnKind::Gru, 8, 16, 2, 0);
+    /// assert_eq!(s.layers.len(), 2);
+    /// assert_eq!(s.layers[0].w_ih.len(), 8 * 3 * 16);
+    /// assert_eq!(s.layers[1].w_ih.len(), 16 * 3 * 16);
+    /// ```
     pub fn random(kind: RnnKind, input_size: usize, hidden: usize, n: usize, seed: u64) -> Self {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let k = 1.0 / (hidden as f32).sqrt();

@@ -3,7 +3,7 @@
 //! post-norm), with optional positional encodings. Weights are seeded
 //! random (untrained). Runs on the GPU in one plan and on the reference.
 
-use crate::cpu::attention::{self as cpu_attn, Masks, MhaWeights, Order, RopeTables};
+use crate::cpu::attention::{self as cpu_attn, Masks, MhaWeights, RopeTables};
 use crate::cpu::{layernorm::layernorm, matmul::linear as cpu_linear, sequence, RefTensor};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan};
@@ -16,8 +16,11 @@ use crate::ops::softmax::Mask;
 use crate::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 
+/// The positional encoding a [`Transformer`] runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Positional {
+    /// No position information: without a causal mask the stack is then
+    /// permutation-equivariant.
     None,
     /// Added to the input: sin/cos of "Attention Is All You Need".
     Sinusoidal,
@@ -28,6 +31,19 @@ pub enum Positional {
 }
 
 impl Positional {
+    /// Reads a name as `--positional` takes it, case-insensitive: none,
+    /// sinusoidal (sin), learned, rope (rotary).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] for any other name.
+    ///
+    /// ```
+    /// use wgsl_nn::models::transformer::Positional;
+    /// assert_eq!(Positional::parse("RoPE")?, Positional::Rope);
+    /// assert_eq!(Positional::parse("sin")?.name(), "sinusoidal");
+    /// # Ok::<(), wgsl_nn::Error>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Positional> {
         match s.to_ascii_lowercase().as_str() {
             "none" => Ok(Positional::None),
@@ -41,6 +57,7 @@ impl Positional {
         }
     }
 
+    /// The canonical name, as [`Positional::parse`] reads it back.
     pub fn name(self) -> &'static str {
         match self {
             Positional::None => "none",
@@ -51,18 +68,36 @@ impl Positional {
     }
 }
 
+/// The shape of a [`Transformer`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransformerConfig {
+    /// D, the model width.
     pub d_model: usize,
+    /// Attention heads; must divide D.
     pub heads: usize,
+    /// F, the feed-forward network's hidden width (GELU between its two
+    /// linear layers).
     pub ffn_hidden: usize,
+    /// Encoder blocks.
     pub layers: usize,
+    /// Layer norm before each sublayer (inside the residual) rather than
+    /// after the residual add (the original post-norm).
     pub pre_norm: bool,
+    /// Query i sees only keys j <= i.
     pub causal: bool,
+    /// Which attention kernels run on the GPU, composed or fused; the
+    /// reference charges the error of that path's summation order.
     pub path: AttentionPath,
 }
 
 impl TransformerConfig {
+    /// Checks the shape before any weight is drawn.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] when D, the heads or F is 0 or the heads do not
+    /// divide D; [`Error::Shape`] when the weights of all blocks would
+    /// exceed the size limit (`conv_stack::MAX_ELEMENTS`).
     pub fn validate(&self) -> Result<()> {
         if self.d_model == 0 || self.heads == 0 || self.ffn_hidden == 0 {
             return Err(Error::arg(
@@ -91,23 +126,36 @@ impl TransformerConfig {
     }
 }
 
+/// One encoder block's weights on the host (matrices input-major).
 #[derive(Debug, Clone)]
 pub struct Block {
+    /// Multi-head self-attention.
     pub attn: MhaWeights,
+    /// The layer norm of the attention sublayer: gamma `[D]` and beta `[D]`.
     pub ln1: (Vec<f32>, Vec<f32>),
+    /// The layer norm of the feed-forward sublayer: gamma `[D]` and beta `[D]`.
     pub ln2: (Vec<f32>, Vec<f32>),
+    /// Feed-forward up projection `[D, F]` (GELU after it).
     pub w1: Vec<f32>,
+    /// Its bias `[F]`.
     pub b1: Vec<f32>,
+    /// Feed-forward down projection `[F, D]`.
     pub w2: Vec<f32>,
+    /// Its bias `[D]`.
     pub b2: Vec<f32>,
 }
 
+/// A stack of transformer encoder blocks with host weights; inputs are
+/// [batch, tokens, D].
 #[derive(Debug, Clone)]
 pub struct Transformer {
+    /// Its shape.
     pub cfg: TransformerConfig,
+    /// The blocks' weights, in order.
     pub blocks: Vec<Block>,
     /// [max_tokens, D], for `Positional::Learned`.
     pub learned: Vec<f32>,
+    /// The longest sequence the learned table covers.
     pub max_tokens: usize,
 }
 
@@ -117,6 +165,33 @@ fn uniform(rng: &mut rand_chacha::ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> 
 
 impl Transformer {
     /// PyTorch-style init (U(+-1/sqrt(fan_in))), layer norms near identity.
+    ///
+    /// Seeded ChaCha8; the learned positional table (U(-1, 1)) gets
+    /// `max_tokens` rows.
+    ///
+    /// # Errors
+    ///
+    /// Whatever [`TransformerConfig::validate`] refuses.
+    ///
+    /// ```
+    /// use wgsl_nn::cpu::RefTensor;
+    /// use wgsl_nn::models::transformer::{Positional, Transformer, TransformerConfig};
+    /// use wgsl_nn::ops::attention::AttentionPath;
+    /// let cfg = TransformerConfig {
+    ///     d_model: 8,
+    ///     heads: 2,
+    ///     ffn_hidden: 16,
+    ///     layers: 1,
+    ///     pre_norm: true,
+    ///     causal: false,
+    ///     path: AttentionPath::Fused,
+    /// };
+    /// let model = Transformer::random(&cfg, 4, 0)?;
+    /// let x = RefTensor::from_f32(&[1, 4, 8], &[0.5; 32]);
+    /// let y = model.forward_ref(&x, Positional::Sinusoidal)?;
+    /// assert_eq!(y.shape, [1, 4, 8]);
+    /// # Ok::<(), wgsl_nn::Error>(())
+    /// ```
     pub fn random(cfg: &TransformerConfig, max_tokens: usize, seed: u64) -> Result<Transformer> {
         cfg.validate()?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -165,6 +240,7 @@ impl Transformer {
         })
     }
 
+    /// Uploads every block's weights, for [`Transformer::forward_gpu`].
     pub fn upload(&self, gpu: &Gpu) -> Result<Vec<BlockTensors>> {
         let d = self.cfg.d_model;
         let f = self.cfg.ffn_hidden;
@@ -185,7 +261,9 @@ impl Transformer {
             .collect()
     }
 
-    /// The table added to the input ([tokens, D]) for additive encodings.
+    /// The table added to the input ([tokens, D]) for additive encodings;
+    /// `None` for none and RoPE. Panics for a learned table shorter than
+    /// `tokens` (the forward passes check that first).
     pub fn additive_table(&self, pe: Positional, tokens: usize) -> Option<Vec<f32>> {
         let d = self.cfg.d_model;
         match pe {
@@ -217,7 +295,15 @@ impl Transformer {
         Ok(())
     }
 
-    /// Appends the whole stack for x [B, L, D] to `plan`.
+    /// Appends the whole stack for x [B, L, D] to `plan`, with the
+    /// weights from [`Transformer::upload`]; returns the output [B, L, D],
+    /// valid once the plan has run.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when x has no token axis; [`Error::Argument`] when
+    /// the learned table is shorter than L or RoPE meets an odd head size;
+    /// any error of the ops appended.
     pub fn forward_gpu(
         &self,
         gpu: &Gpu,
@@ -316,6 +402,13 @@ impl Transformer {
         Ok(h)
     }
 
+    /// The f64 reference of the whole stack on x [B, L, D], with error
+    /// bounds for the configured attention path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Argument`] when the learned table is shorter than L or
+    /// RoPE meets an odd head size.
     pub fn forward_ref(&self, x: &RefTensor, pe: Positional) -> Result<RefTensor> {
         let tokens = x.shape[1];
         self.check_tokens(tokens, pe)?;
@@ -331,10 +424,7 @@ impl Transformer {
             causal: self.cfg.causal,
             keys: None,
         };
-        let order = match self.cfg.path {
-            AttentionPath::Composed => Order::Stored,
-            AttentionPath::Fused => Order::Online,
-        };
+        let order = self.cfg.path.order();
         for b in &self.blocks {
             let attn = |h: &RefTensor| {
                 cpu_attn::mha(&b.attn, h, h, self.cfg.heads, &masks, rope.as_ref(), order)
@@ -358,11 +448,18 @@ impl Transformer {
 /// One block's weights on the GPU.
 #[derive(Debug, Clone)]
 pub struct BlockTensors {
+    /// Multi-head self-attention's projections.
     pub attn: MhaTensors,
+    /// First layer norm: gamma `[D]` and beta `[D]`.
     pub ln1: (Tensor, Tensor),
+    /// Second layer norm: gamma `[D]` and beta `[D]`.
     pub ln2: (Tensor, Tensor),
+    /// Feed-forward up projection `[D, F]`.
     pub w1: Tensor,
+    /// Its bias `[F]`.
     pub b1: Tensor,
+    /// Feed-forward down projection `[F, D]`.
     pub w2: Tensor,
+    /// Its bias `[D]`.
     pub b2: Tensor,
 }

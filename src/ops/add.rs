@@ -7,7 +7,7 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/add.wgsl");
-/// y[i] = x[i] + z[i % z_len], one invocation per element of x.
+/// `y[i] = x[i] + z[i % z_len]`, one invocation per element of x.
 pub const ADD: Kernel = kernel("add", SOURCE, "add_broadcast");
 
 /// The uniform params of an add step: twin of `AddParams` in

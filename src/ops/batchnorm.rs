@@ -12,7 +12,7 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/elementwise.wgsl");
-/// y = x * scale[c] + shift[c], one invocation per element; its params
+/// `y = x * scale[c] + shift[c]`, one invocation per element; its params
 /// are [`ElementwiseParams`] and the folded scale/shift is binding 3.
 pub const CHANNEL_AFFINE: Kernel = kernel("elementwise", SOURCE, "channel_affine");
 
@@ -123,14 +123,14 @@ impl BatchNorm {
 }
 
 /// Appends y = batchnorm(x) for x [N, C, ...]; `folded` is `folded_f32`
-/// uploaded ([2C]). One [`CHANNEL_AFFINE`] step; returns y, of `x`'s
+/// uploaded (`[2C]`). One [`CHANNEL_AFFINE`] step; returns y, of `x`'s
 /// shape, NaN-poisoned until the plan runs. The statistics are not checked
 /// here: call [`BatchNorm::validate`] before folding them.
 ///
 /// # Errors
 ///
 /// [`Error::Shape`] when `x` has more than 2^32 elements or `folded` is
-/// not [2C]; [`Error::TooLarge`] or a device error when y cannot be
+/// not `[2C]`; [`Error::TooLarge`] or a device error when y cannot be
 /// allocated.
 pub fn batchnorm_forward(
     gpu: &Gpu,

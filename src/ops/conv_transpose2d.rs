@@ -131,7 +131,7 @@ impl ConvTranspose2d {
 
 /// Appends the transposed convolution to `plan`, its output size from
 /// PyTorch's rule ([`ConvTranspose2d::output_shape`]). `x` is NCHW,
-/// `weight` [Cin, Cout, kH, kW], `bias` [Cout] exactly when `ct.bias`.
+/// `weight` `[Cin, Cout, kH, kW]`, `bias` `[Cout]` exactly when `ct.bias`.
 /// Returns y, NaN-poisoned until the plan runs.
 ///
 /// # Errors
@@ -165,7 +165,7 @@ pub fn conv_transpose2d_forward(
 /// [`Error::Shape`] when `x` is not NCHW with `in_channels` channels, when
 /// `out` does not keep the batch and have `out_channels` channels, when
 /// the weight's shape is not [`ConvTranspose2d::weight_shape`], when a bias
-/// is given without `ct.bias` (or missing with it) or is not [Cout], when
+/// is given without `ct.bias` (or missing with it) or is not `[Cout]`, when
 /// a tensor has more than 2^32 elements, or when one kernel window alone
 /// exceeds the adapter's loop budget; [`Error::TooLarge`] or a device
 /// error when y cannot be allocated.

@@ -12,7 +12,7 @@ pub const RELU: Kernel = kernel("elementwise", SOURCE, "relu");
 /// y = 1 where x > 0, else 0 (NaN gives 0): an exact support mask, where
 /// repeated averaging would underflow; for [`map_forward`].
 pub const POSITIVE_MASK: Kernel = kernel("elementwise", SOURCE, "positive_mask");
-/// In place on y: += bias[channel], then ReLU; the epilogue of a
+/// In place on y: `+= bias[channel]`, then ReLU; the epilogue of a
 /// convolution computed as a plain matrix product
 /// ([`channel_bias_forward`]).
 pub const CHANNEL_BIAS: Kernel = kernel("elementwise", SOURCE, "channel_bias");
@@ -183,7 +183,7 @@ pub fn map_forward(
     Ok(y)
 }
 
-/// In place on y [N, C, ...]: y += bias[c] (if `with_bias`), then ReLU (if
+/// In place on y [N, C, ...]: `y += bias[c]` (if `with_bias`), then ReLU (if
 /// `relu`). Appends one step labelled `"{layer} bias/ReLU"`. `bias` holds
 /// C values and is bound even when `with_bias` is false (pass a
 /// placeholder then); its length is not checked here.

@@ -34,12 +34,12 @@ pub struct LayerNormParams {
 /// Appends y = (x - mean) / sqrt(var + eps) * gamma + beta over the last
 /// axis of `x` (any rank, e.g. [batch, tokens, features]), as PyTorch's
 /// `nn.LayerNorm(D)` with eps [`EPS`] and the biased variance. `gamma` and
-/// `beta` are [D]. One step, one workgroup per row; returns y, of `x`'s
+/// `beta` are `[D]`. One step, one workgroup per row; returns y, of `x`'s
 /// shape, NaN-poisoned until the plan runs.
 ///
 /// # Errors
 ///
-/// [`Error::Shape`] when `x` has no axis, `gamma` or `beta` is not [D], `x`
+/// [`Error::Shape`] when `x` has no axis, `gamma` or `beta` is not `[D]`, `x`
 /// has more than 2^32 elements, or a row is too long for the adapter's
 /// loop budget (llvmpipe); [`Error::TooLarge`] or a device error when y
 /// cannot be allocated.

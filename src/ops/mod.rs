@@ -7,6 +7,7 @@ pub mod batchnorm;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod elementwise;
+pub mod layer;
 pub mod layernorm;
 pub mod matmul;
 pub mod pool2d;
@@ -56,6 +57,7 @@ pub fn workgroup_1d(gpu: &Gpu) -> u32 {
         .max(1)
 }
 
+/// A read-only storage binding named `name` for the whole of `t`.
 pub fn read(name: &str, t: &Tensor) -> Binding {
     Binding {
         name: name.to_string(),
@@ -66,6 +68,7 @@ pub fn read(name: &str, t: &Tensor) -> Binding {
     }
 }
 
+/// A read-write storage binding named `name` for the whole of `t`.
 pub fn write(name: &str, t: &Tensor) -> Binding {
     Binding {
         name: name.to_string(),
@@ -147,6 +150,8 @@ pub fn part_flags(n: usize, parts: usize) -> u32 {
     (if n == 0 { 32 } else { 0 }) | (if n + 1 == parts { 64 } else { 0 })
 }
 
+/// A step's label: `layer` alone when there is one part, else
+/// `layer [axis a..b]`.
 pub fn part_label(layer: &str, axis: &str, a: usize, b: usize, parts: usize) -> String {
     if parts == 1 {
         layer.to_string()

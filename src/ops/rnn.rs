@@ -3,8 +3,9 @@
 //!
 //! PyTorch's equations and gate orders (GRU r, z, n; LSTM i, f, g, o),
 //! batch-first, with the weights stored input-major like `linear`
-//! (PyTorch's weight_ih_l0 and weight_hh_l0 transposed): W_ih [I, G*H],
-//! W_hh [H, G*H], b_ih and b_hh [G*H], G = 1 (Elman), 3 (GRU) or 4 (LSTM).
+//! (PyTorch's weight_ih_l0 and weight_hh_l0 transposed): W_ih `[I, G*H]`,
+//! W_hh `[H, G*H]`, b_ih and b_hh `[G*H]`, G = 1 (Elman), 3 (GRU) or 4
+//! (LSTM).
 //!
 //! The plan: one matrix product projects the inputs of every step at once
 //! (xp = x W_ih + b_ih, [B, T, G*H]), then one dispatch per time step adds

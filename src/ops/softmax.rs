@@ -9,21 +9,34 @@ use crate::rung::SoftmaxRung;
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!("../../shaders/softmax.wgsl");
+/// Entry point `softmax_rows`: one row per workgroup, max and sum reduced
+/// in workgroup memory.
 pub const ROWS: Kernel = kernel("softmax", SOURCE, "softmax_rows");
+/// Entry point `softmax_lanes`: one row per invocation, no workgroup memory
+/// or barriers (faster on CPU adapters).
 pub const LANES: Kernel = kernel("softmax", SOURCE, "softmax_lanes");
 
-/// Twin of `SoftmaxParams` in shaders/softmax.wgsl.
+/// Twin of the `SoftmaxParams` uniform in shaders/softmax.wgsl (same field
+/// order).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct SoftmaxParams {
+    /// Rows to normalise (B x H x L for attention scores).
     pub rows: u32,
+    /// Entries per row (keys S); the softmax runs along this axis (`dim=-1`).
     pub cols: u32,
+    /// Queries L: row r is query r % L, for the causal mask.
     pub queries: u32,
+    /// Heads H: row r belongs to batch r / (L H), for the key-padding mask.
     pub heads: u32,
+    /// Bit flags: 1 causal, 2 key-padding mask.
     pub flags: u32,
+    /// Padding to a 16-byte multiple (`_p0`.. `_p2` in the shader).
     pub _pad: [u32; 3],
 }
 
+/// Which scores a softmax hides (like `F.scaled_dot_product_attention`'s
+/// `is_causal` and `attn_mask`); hidden entries get probability 0.
 #[derive(Debug, Clone, Default)]
 pub struct Mask<'a> {
     /// Key j is hidden from query i when j > i.

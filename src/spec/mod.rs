@@ -16,27 +16,40 @@ pub const EXERCISE_STACK: &str = "conv(kernel_size=3,stride=2,padding=0) conv(ke
 /// Largest accepted number; keeps later size arithmetic far from overflow.
 pub const MAX_SIZE: usize = 1_048_576;
 
+/// A conv layer's padding as written (`padding`, `pad` or `p`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Padding {
     /// `[pad_h, pad_w]`, applied on both sides of each axis.
     Explicit([usize; 2]),
+    /// `padding=valid`: no padding, as PyTorch's `'valid'`.
     Valid,
-    /// Resolved against the input shape by the caller; only legal with stride 1.
+    /// `padding=same`: the output keeps the input's size. Resolved against
+    /// the kernel and dilation by the caller (an even kernel's odd pixel
+    /// goes at the end, as in PyTorch); only legal with stride 1.
     Same,
 }
 
+/// A conv layer as written: PyTorch's `nn.Conv2d` arguments, before the
+/// input shape resolves the channel count and `same` padding. Sizes are
+/// `[height, width]` in pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvSpec {
+    /// `kernel_size` (`kernel`, `k`); required.
     pub kernel: [usize; 2],
+    /// `stride` (`s`); default `[1, 1]`.
     pub stride: [usize; 2],
+    /// `padding` (`pad`, `p`); default `Explicit([0, 0])`.
     pub padding: Padding,
+    /// `dilation` (`d`): the step between kernel taps; default `[1, 1]`.
     pub dilation: [usize; 2],
     /// `None` keeps the input's channel count.
     pub out_channels: Option<usize>,
     /// PyTorch's groups: in and out channels split into this many groups,
     /// each convolved with its own filters (in channels = groups: depthwise).
     pub groups: usize,
+    /// `bias`: whether a per-channel bias is added; default true.
     pub bias: bool,
+    /// `relu` or `act=relu`: a ReLU fused after the bias; default false.
     pub relu: bool,
 }
 
@@ -44,14 +57,23 @@ pub struct ConvSpec {
 pub use crate::ops::elementwise::Pointwise;
 pub use crate::ops::pool2d::PoolKind;
 
+/// A pooling layer as written: PyTorch's `nn.MaxPool2d` or `nn.AvgPool2d`
+/// arguments. Sizes are `[height, width]` in pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolSpec {
+    /// Max (`maxpool`) or average (`avgpool`) pooling.
     pub kind: PoolKind,
+    /// `kernel_size` (`kernel`, `k`); required.
     pub kernel: [usize; 2],
+    /// `stride` (`s`); default the kernel size, as in PyTorch.
     pub stride: [usize; 2],
+    /// `padding` (`pad`, `p`), on both sides of each axis; at most half
+    /// the kernel size; default `[0, 0]`.
     pub padding: [usize; 2],
     /// Always `[1, 1]` for avgpool.
     pub dilation: [usize; 2],
+    /// `ceil_mode`: the output size is rounded up instead of down (a last
+    /// window may hang past the end); default false.
     pub ceil_mode: bool,
     /// Only meaningful for avgpool; always `true` for maxpool.
     pub count_include_pad: bool,
@@ -60,6 +82,8 @@ pub struct PoolSpec {
 /// PyTorch's BatchNorm2d in eval mode (running statistics).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchNormSpec {
+    /// Added to the running variance before the square root; above 0 and
+    /// below 1, default `1e-5`.
     pub eps: f64,
     /// False: no weight and bias (as `affine=False`).
     pub affine: bool,
@@ -67,27 +91,35 @@ pub struct BatchNormSpec {
     pub num_features: Option<usize>,
 }
 
+/// What one layer is, with its parameters (defaults filled in).
 #[derive(Debug, Clone, PartialEq)]
 pub enum LayerKind {
+    /// `conv` / `conv2d`: a 2-D convolution.
     Conv(ConvSpec),
+    /// `maxpool` / `avgpool`: max or average pooling.
     Pool(PoolSpec),
+    /// `relu`: an element-wise ReLU layer.
     Relu,
+    /// `batchnorm` / `bn`: eval-mode batch norm.
     BatchNorm(BatchNormSpec),
     /// sigmoid, tanh, silu, gelu, leaky_relu.
     Act(Pointwise),
 }
 
+/// One parsed layer: its place in the stack, its text and what it is.
+/// `Display` prints the canonical short form of its kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerSpec {
     /// 0-based position in the stack.
     pub index: usize,
     /// The layer's own source text, trimmed.
     pub text: String,
+    /// What the layer is, with its parameters.
     pub kind: LayerKind,
 }
 
-/// `layer` is always 1-based, as a person counts.
-
+/// A `[h, w]` pair as the layer language writes it: `3` when square,
+/// `3x5` otherwise.
 struct Pair([usize; 2]);
 
 impl fmt::Display for Pair {

@@ -488,6 +488,26 @@ fn parse_layer(index: usize, text: &str) -> Result<LayerSpec, SpecError> {
 }
 
 /// Parses a whole stack; layers are separated by whitespace, `,`, `;` or `->`.
+///
+/// Layer names and parameter keys are case-insensitive and accept
+/// PyTorch's spellings and short aliases (`kernel_size`/`k`, `stride`/`s`,
+/// `padding`/`p`, ...). Only shape-independent checks happen here.
+///
+/// # Errors
+///
+/// A [`SpecError`] naming the first layer (1-based) that is malformed:
+/// an empty stack, an unknown layer or parameter, a parameter the layer
+/// does not take, a missing kernel size, a value out of range.
+///
+/// ```
+/// use wgsl_nn::spec::{parse_stack, LayerKind};
+/// let layers = parse_stack("conv(k=3,s=2) -> relu; maxpool(k=2)")?;
+/// assert_eq!(layers.len(), 3);
+/// assert!(matches!(layers[1].kind, LayerKind::Relu));
+/// assert_eq!(layers[2].to_string(), "maxpool(k=2,s=2)");
+/// assert!(parse_stack("conv(s=2)").is_err()); // no kernel_size
+/// # Ok::<(), wgsl_nn::spec::SpecError>(())
+/// ```
 pub fn parse_stack(src: &str) -> Result<Vec<LayerSpec>, SpecError> {
     let texts = split_layers(src)?;
     if texts.is_empty() {

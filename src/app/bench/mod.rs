@@ -16,27 +16,43 @@ use serde::Serialize;
 /// One line of the table, CSV and JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// The op family benchmarked: "conv", "matmul" or "attention".
     pub op: String,
+    /// The case's sizes in words, e.g. "h=8 d=64 L=1024".
     pub shape: String,
-    /// "gpu <kernel>", "cpu baseline (<impl>)".
+    /// `"gpu <kernel>"`, `"cpu baseline (<impl>)"`.
     pub implementation: String,
+    /// Where the row ran: `"<adapter name> (<backend>)"` for GPU rows,
+    /// `"cpu (<n> threads)"` for the CPU baseline.
     pub adapter: String,
     /// The sweep's size axis (N, L or image side), for plots.
     pub size: usize,
+    /// Median time of the timed runs; None when the row failed its check
+    /// or did not run.
     pub median_ms: Option<f64>,
+    /// Fastest timed run (None as for `median_ms`).
     pub min_ms: Option<f64>,
+    /// Slowest timed run (None as for `median_ms`).
     pub max_ms: Option<f64>,
+    /// The case's FLOPs over the median time, in GFLOP/s.
     pub gflops: Option<f64>,
+    /// The bytes the case moves over the median time, in GB/s (10^9).
     pub gbps: Option<f64>,
     /// CPU baseline time / this row's time.
     pub speedup_vs_cpu: Option<f64>,
     /// f64 reference time, when it ran over the whole output.
     pub reference_ms: Option<f64>,
+    /// The output matched the f64 reference within its error bound.
     pub passed: bool,
     /// What the check compared ("all 900 elements", "64 of 2048 rows").
     pub checked: String,
+    /// The clock the times are on: "gpu-timestamps" or "wall-clock"
+    /// (see `PlanTiming::clock`); empty for rows that did not run.
     pub clock: String,
+    /// Pipeline creation during the first run, in ms (GPU rows).
     pub compile_ms: Option<f64>,
+    /// Why the wall clock was used, why the row failed or was refused, or
+    /// other remarks for the table.
     pub note: Option<String>,
 }
 
@@ -143,6 +159,8 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A bar for `total` steps; drawn only when stderr is a terminal and
+    /// `quiet` is false.
     pub fn new(total: usize, quiet: bool) -> Progress {
         use std::io::IsTerminal;
         Progress {
@@ -153,6 +171,8 @@ impl Progress {
         }
     }
 
+    /// Counts one step done and, once the run has taken 2 s, redraws the
+    /// bar with `what` (the case just finished) beside it.
     pub fn step(&mut self, what: &str) {
         self.done += 1;
         // Short runs finish before a bar would help; start drawing after 2 s.
@@ -174,6 +194,8 @@ impl Progress {
         }
     }
 
+    /// Ends the bar's line if one was drawn and the steps fell short of
+    /// `total` (a sweep that stopped early).
     pub fn finish(&mut self) {
         if self.on && self.start.elapsed().as_secs_f64() >= 2.0 && self.done < self.total {
             eprintln!();

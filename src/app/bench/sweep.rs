@@ -6,14 +6,21 @@ use super::{Progress, Row};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
+/// What `wgsl-nn bench` (or `cargo bench`) measures: which op families,
+/// at which sizes, how often, on which rungs.
 #[derive(Debug, Clone)]
 pub struct Sweep {
+    /// The op families swept, in order.
     pub ops: Vec<OpKind>,
     /// Replaces every op's default sizes when given.
     pub sizes: Option<Vec<usize>>,
+    /// Timed repetitions per row (CPU baseline and GPU rows alike).
     pub reps: usize,
+    /// Seeds every case's inputs and the sample of checked rows.
     pub seed: u64,
+    /// Only the smallest default size of each op (when `sizes` is None).
     pub quick: bool,
+    /// No progress bar on stderr.
     pub quiet: bool,
     /// Rungs to run per op family ("matmul" -> ["tiled"]); families not
     /// listed run their whole ladder.
@@ -21,6 +28,8 @@ pub struct Sweep {
 }
 
 impl Sweep {
+    /// Every (op, size) pair the sweep runs, op by op in `ops`' order,
+    /// sizes from `sizes` or the op's defaults.
     pub fn cases(&self) -> Vec<(OpKind, usize)> {
         self.ops
             .iter()

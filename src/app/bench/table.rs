@@ -22,6 +22,8 @@ fn sig(v: Option<f64>) -> String {
     .unwrap_or_default()
 }
 
+/// The CSV's first line: one column per [`Row`] field, in declaration
+/// order.
 pub const CSV_HEADER: &str = "op,shape,implementation,adapter,size,median_ms,min_ms,max_ms,gflops,gbps,speedup_vs_cpu,reference_ms,passed,checked,clock,compile_ms,note";
 
 fn csv_field(s: &str) -> String {
@@ -32,6 +34,9 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The rows as CSV under [`CSV_HEADER`], one line each: numbers with six
+/// significant digits in plain notation, absent values as empty fields,
+/// text quoted where it holds commas, quotes or newlines.
 pub fn csv(rows: &[Row]) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');

@@ -20,16 +20,20 @@ pub struct AttentionFiles {
     pub input: Option<PathBuf>,
     /// Keys and values for cross-attention, [S, D] or [B, S, D].
     pub kv_input: Option<PathBuf>,
-    /// PyTorch's key_padding_mask, [S] or [B, S]: True / 1 / -inf hide a key.
+    /// PyTorch's key_padding_mask, `[S]` or `[B, S]`: True / 1 / -inf hide a key.
     pub key_padding_mask: Option<PathBuf>,
 }
 
 /// What the files held, checked against each other.
 #[derive(Debug, Clone, Default)]
 pub struct AttentionData {
+    /// The module's projections from `params`, transposed to input-major
+    /// (zero biases for a bias=False module).
     pub weights: Option<MhaWeights>,
     /// Row-major [B, L, D] and its (B, L, D).
     pub queries: Option<(Vec<f32>, [usize; 3])>,
+    /// Keys/values for cross-attention, row-major [B, S, D] and its
+    /// (B, S, D); B and D equal the queries'.
     pub kv: Option<(Vec<f32>, [usize; 3])>,
     /// [B or 1, S] in wgsl-nn's convention: 1 keeps a key, 0 hides it.
     pub keep_keys: Option<(Vec<f32>, [usize; 2])>,
@@ -38,6 +42,7 @@ pub struct AttentionData {
 }
 
 impl AttentionFiles {
+    /// No file was given: the job seeds every input.
     pub fn is_empty(&self) -> bool {
         self.params.is_none()
             && self.input.is_none()
@@ -45,6 +50,20 @@ impl AttentionFiles {
             && self.key_padding_mask.is_none()
     }
 
+    /// Reads every file given and checks them against each other. An
+    /// unbatched `[L, D]` (or `[S, D]`, `[S]`) file is read as batch 1; the mask
+    /// is turned from PyTorch's convention (True / 1 / -inf hide) into
+    /// wgsl-nn's (1 keeps).
+    ///
+    /// # Errors
+    ///
+    /// Any read error of the files; `Error::Argument` naming the flag when
+    /// keys/values come without queries, a shape is not one of those
+    /// above, queries and keys/values differ in batch or D, the queries'
+    /// D is not the weights', a mask holds values other than 0/1/-inf, a
+    /// tensor is too large, or the state_dict is not one
+    /// `nn.MultiheadAttention`'s (missing, unread or misshapen keys,
+    /// `kdim`/`vdim` other than D, `add_bias_kv=True`).
     pub fn load(&self) -> Result<AttentionData> {
         if self.kv_input.is_some() && self.input.is_none() {
             return Err(Error::arg(

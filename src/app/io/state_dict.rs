@@ -10,13 +10,17 @@ use crate::error::Result;
 /// refuses keys nobody read, so a typo or a missing layer is an error, not
 /// a silently zero bias or a shorter stack.
 pub struct StateDict<'a> {
+    /// The arrays as `read_npz` returned them, by full key.
     pub map: &'a std::collections::BTreeMap<String, Array>,
+    /// Where they came from (the file's path), for messages.
     pub src: String,
     used: std::cell::RefCell<std::collections::BTreeSet<String>>,
     prefix: std::cell::RefCell<Option<String>>,
 }
 
 impl<'a> StateDict<'a> {
+    /// A reader over `map`, with nothing read yet; `src` names the source
+    /// in errors.
     pub fn new(map: &'a std::collections::BTreeMap<String, Array>, src: &str) -> Self {
         StateDict {
             map,
@@ -26,6 +30,15 @@ impl<'a> StateDict<'a> {
         }
     }
 
+    /// The array whose key is `name` or ends in `.{name}`, marked as read;
+    /// None when no key matches. The first key read fixes the module
+    /// prefix (`attn.` for `attn.in_proj_weight`).
+    ///
+    /// # Errors
+    ///
+    /// `Error::Argument` (for `--params`) when several keys match `name`,
+    /// or when the match has a different prefix from the keys read before
+    /// (the file mixes modules).
     pub fn get(&self, name: &str) -> Result<Option<&'a Array>> {
         let hits: Vec<&String> = self
             .map

@@ -5,7 +5,7 @@
 
 use crate::app::io::attention::AttentionData;
 use crate::check::{compare, Check};
-use crate::cpu::attention::{mha_rows, Masks, MhaWeights, Order};
+use crate::cpu::attention::{mha_rows, Masks, MhaWeights};
 use crate::cpu::{RefTensor, RefTime};
 use crate::error::{Error, Result};
 use crate::gpu::timer::{time_plan, PlanTiming};
@@ -17,17 +17,30 @@ use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
+/// What `wgsl-nn attention` runs: one `nn.MultiheadAttention(dim, heads,
+/// batch_first=True)` layer on queries [batch, tokens, dim], by each of
+/// `paths`, checked and timed. The default is batch 1, 128 tokens, D 512,
+/// 8 heads, both paths, 5 repetitions.
 #[derive(Debug, Clone)]
 pub struct AttentionJob {
+    /// Sequences B (`--batch`), 1 to 2^20.
     pub batch: usize,
+    /// Query tokens L per sequence (`--tokens`), 1 to 2^20; also the keys'
+    /// count for self-attention.
     pub tokens: usize,
     /// Keys and values from a second sequence of this length (cross-attention).
     pub kv_tokens: Option<usize>,
+    /// Model width D (`--dim`), 1 to 2^16; a multiple of `heads`.
     pub dim: usize,
+    /// Heads H (`--heads`); each gets D/H features.
     pub heads: usize,
+    /// Query i sees only keys j <= i (PyTorch's causal mask).
     pub causal: bool,
+    /// The GPU paths run, each checked and timed on its own.
     pub paths: Vec<AttentionPath>,
+    /// Seeds the random weights, inputs and the sample of checked rows.
     pub seed: u64,
+    /// Timed repetitions per path (1 to 10000), after one warm-up run.
     pub reps: usize,
     /// Check every query row up to this many; beyond, a seeded sample of it.
     pub max_checked_rows: usize,
@@ -58,7 +71,9 @@ impl Default for AttentionJob {
 const MAX_TOKENS: usize = 1 << 20;
 const MAX_DIM: usize = 1 << 16;
 
+/// How one path fared.
 pub struct PathResult {
+    /// The path run.
     pub path: AttentionPath,
     /// Err: the path refused (e.g. the score matrix exceeds a binding).
     pub outcome: std::result::Result<(Check, PlanTiming), Error>,
@@ -66,20 +81,30 @@ pub struct PathResult {
     pub reference: Option<RefTime>,
 }
 
+/// Everything `wgsl-nn attention` prints or writes as JSON about a run.
 pub struct AttentionReport {
+    /// The adapter the job ran on.
     pub adapter: AdapterSummary,
+    /// The job as given.
     pub job: AttentionJob,
+    /// Batch, queries, keys, heads and head size, from [`validate`].
     pub shape: AttentionShape,
     /// FLOPs of the whole layer (projections + core).
     pub flops: u64,
+    /// Query rows (of D outputs each) compared with the reference: all of
+    /// them up to `max_checked_rows`, else a seeded sample of that many.
     pub checked_rows: usize,
+    /// Query rows in the output, B * L.
     pub total_rows: usize,
+    /// One result per path of the job, in its order.
     pub paths: Vec<PathResult>,
     /// The GPU's whole output [B, L, D]: the fused path's if it ran, else
     /// the composed path's.
     pub output: Option<(AttentionPath, Vec<f32>)>,
     /// Where the weights and the inputs came from, in words.
     pub weights_from: String,
+    /// Where the queries (and keys/values) came from: "--input-npy" or
+    /// "seeded, seed N".
     pub inputs_from: String,
     /// Query rows that may attend to no key (all masked): wgsl-nn gives
     /// them zeros before the output projection, PyTorch NaN.
@@ -97,6 +122,16 @@ pub fn layer_flops(job: &AttentionJob, shape: &AttentionShape) -> u64 {
     4 * (b * l * d * d + b * s * d * d) + shape.core_flops()
 }
 
+/// The layer's shape, once the job's sizes are in range, D divides into
+/// its heads, the host can hold the inputs and weights, and the loaded
+/// files (if any) agree with the job.
+///
+/// # Errors
+///
+/// `Error::Argument` naming the flag for a size outside its range, a D
+/// not divisible by the heads, `reps` outside 1..=10000, or a file whose
+/// shape disagrees with the job; `Error::Shape` for a tensor over 2^28
+/// elements.
 pub fn validate(job: &AttentionJob) -> Result<AttentionShape> {
     let s = job.kv_tokens.unwrap_or(job.tokens);
     for (name, v, max) in [
@@ -174,6 +209,18 @@ fn weights(d: usize, rng: &mut rand_chacha::ChaCha8Rng) -> MhaWeights {
     }
 }
 
+/// Runs the job: validates it, takes the weights and inputs from
+/// `job.data` or seeds them (weights uniform in ±1/sqrt(D), inputs in
+/// [-1, 1)), then for each path plans `mha_forward`, times it
+/// (`time_plan`: one warm-up, `reps` timed), downloads the output and
+/// compares the checked rows with the f64 reference accumulated in that
+/// path's order.
+///
+/// # Errors
+///
+/// Those of [`validate`], and upload errors. A path that fails (a limit
+/// it exceeds, a device error) does not fail the job: its
+/// [`PathResult::outcome`] holds the error.
 pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
     let shape = validate(job)?;
     let (b, l, s, d) = (shape.batch, shape.queries, shape.keys, job.dim);
@@ -248,11 +295,7 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
             )?;
             let timing = time_plan(gpu, &plan, 1, job.reps)?;
             let out = y.download(gpu)?;
-            let order = if path == AttentionPath::Fused {
-                Order::Online
-            } else {
-                Order::Stored
-            };
+            let order = path.order();
             let (reference, ref_time) = RefTime::of(|| {
                 mha_rows(
                     &w,

@@ -15,14 +15,27 @@ use crate::spec;
 use crate::tensor::Tensor;
 use std::path::PathBuf;
 
+/// What `wgsl-nn conv` (and the default report) runs: a layer stack on
+/// one NCHW input, checked against the f64 reference and timed. The
+/// default is the exercise: its four convolutions on a seeded
+/// 1x1x128x128 input, 5 repetitions.
 #[derive(Debug, Clone)]
 pub struct ConvJob {
+    /// The stack in the layer-spec language `spec::parse_stack` reads
+    /// (`--layers`), e.g. `spec::EXERCISE_STACK`.
     pub layers: String,
     /// NCHW; None means the exercise's 1x1x128x128 (or the --input-npy's).
     pub input_shape: Option<[usize; 4]>,
+    /// Seeds the weights (`seed`) and the input (`seed + 1`) that no file
+    /// provides.
     pub seed: u64,
+    /// An `nn.Sequential` state_dict saved with `np.savez` (`--params`):
+    /// keys `0.weight`, `0.bias`, ... as Sequential counts its layers.
     pub params: Option<PathBuf>,
+    /// The input tensor, CxHxW or NxCxHxW, from a .npy file
+    /// (`--input-npy`).
     pub input_npy: Option<PathBuf>,
+    /// Timed repetitions after warm-up.
     pub reps: usize,
 }
 
@@ -39,26 +52,54 @@ impl Default for ConvJob {
     }
 }
 
+/// The exercise's input shape, NCHW: one 128x128 single-channel image.
 pub const EXERCISE_INPUT: [usize; 4] = [1, 1, 128, 128];
 
+/// Everything `wgsl-nn conv` prints or writes as JSON about a run.
 pub struct ConvReport {
+    /// The adapter the job ran on.
     pub adapter: AdapterSummary,
+    /// The job's seed.
     pub seed: u64,
+    /// The stack run, with its weights.
     pub stack: ConvStack,
+    /// The formulas' output size, receptive field, jump and start for
+    /// every layer.
     pub geometry: Vec<LayerGeometry>,
+    /// The receptive field of the centre output neuron as the GPU probe
+    /// measured it, beside the formulas'.
     pub field: MeasuredField,
+    /// The GPU output against the f64 reference, every element.
     pub check: Check,
+    /// The plan's timing; for a batch run in chunks (activations larger
+    /// than one storage binding), the chunks' times summed.
     pub timing: PlanTiming,
+    /// How long the f64 reference took on the host.
     pub reference: RefTime,
+    /// The GPU's output, NCHW row-major (all chunks).
     pub output: Vec<f32>,
+    /// The plan run (the last chunk's when the batch was split), for
+    /// `--explain`.
     pub plan: Plan,
     /// Where the weights and the input came from, in words.
     pub weights_from: String,
+    /// Where the input came from: the .npy path or "seeded uniform
+    /// [-1, 1), seed N".
     pub input_from: String,
 }
 
 /// Builds and validates everything that needs no GPU, so bad input fails
-/// before a device is opened.
+/// before a device is opened: parses the stack, reads or seeds the input,
+/// builds the stack for its shape, and loads or seeds the weights
+/// (PyTorch's default uniform init).
+///
+/// # Errors
+///
+/// Spec errors for a stack that does not parse; npy errors for files that
+/// cannot be read; `Error::Argument` for an input file that is not CxHxW
+/// or NxCxHxW or disagrees with `input_shape`; `Error::Shape` for an
+/// input over 2^28 elements, a stack that does not fit its input, or a
+/// state_dict whose keys or shapes do not match the stack.
 pub fn prepare(job: &ConvJob) -> Result<Prepared> {
     let specs = spec::parse_stack(&job.layers)?;
     let (shape, input, input_from) = match &job.input_npy {
@@ -123,12 +164,28 @@ pub fn prepare(job: &ConvJob) -> Result<Prepared> {
 /// The stack with its weights, the input, and where each came from.
 pub type Prepared = (ConvStack, Vec<f32>, String, String);
 
+/// Prepares the job ([`prepare`]) and runs it ([`run_prepared`]).
+///
+/// # Errors
+///
+/// Those of both.
 pub fn run(gpu: &Gpu, job: &ConvJob) -> Result<ConvReport> {
     run_prepared(gpu, job, prepare(job)?)
 }
 
 /// `run` for a job already prepared (the CLI prepares before opening a
 /// device, and a state_dict is read once).
+///
+/// Uploads the weights, runs the stack in one plan per chunk of the batch
+/// that fits a storage binding (each timed by `time_plan`, one warm-up,
+/// `job.reps` timed), downloads the output, compares it with the f64
+/// reference, and measures the receptive field on the GPU.
+///
+/// # Errors
+///
+/// Device errors (allocation, validation, timeout, a lost device) and
+/// limit errors of the plan; `Error::TooLarge` when a single image's
+/// activations exceed a storage binding.
 pub fn run_prepared(gpu: &Gpu, job: &ConvJob, prepared: Prepared) -> Result<ConvReport> {
     let (stack, input, weights_from, input_from) = prepared;
     let geometry = stack.geometry()?;

@@ -11,34 +11,51 @@ use crate::models::rnn_stack::RnnStack;
 use crate::ops::rnn::{rnn_forward_states, RnnKind};
 use crate::tensor::Tensor;
 
+/// What `wgsl-nn rnn` runs: a stack of recurrent layers, as PyTorch's
+/// `nn.RNN`/`nn.GRU`/`nn.LSTM(batch_first=True, num_layers=...)`, on one
+/// batch of sequences.
 #[derive(Debug, Clone)]
 pub struct RnnJob {
+    /// The layers' kind, sizes and weights (loaded or seeded).
     pub stack: RnnStack,
     /// [B, T, I], batch-first.
     pub x: Vec<f32>,
+    /// x's shape (B, T, I); I must be the stack's input size.
     pub shape: [usize; 3],
     /// [num_layers, B, H] each, as PyTorch takes them; zeros when None.
     pub h0: Option<Vec<f32>>,
+    /// The LSTM's initial cell states, [num_layers, B, H] (LSTM only);
+    /// zeros when None.
     pub c0: Option<Vec<f32>>,
+    /// Timed repetitions (1 to 10000), after one warm-up run.
     pub reps: usize,
 }
 
+/// Everything `wgsl-nn rnn` prints or writes as JSON about a run.
 pub struct RnnReport {
+    /// The adapter the job ran on.
     pub adapter: AdapterSummary,
     /// The last layer's output [B, T, H].
     pub output: Vec<f32>,
     /// h_n and (LSTM) c_n, [num_layers, B, H] each.
     pub h_n: Vec<f32>,
+    /// The LSTM's final cell states, [num_layers, B, H]; None for Elman
+    /// and GRU stacks.
     pub c_n: Option<Vec<f32>>,
+    /// The last layer's output against the f64 reference.
     pub check_output: Check,
+    /// h_n (and c_n) of every layer against the reference.
     pub check_states: Check,
+    /// The whole stack's plan, timed.
     pub timing: PlanTiming,
+    /// FLOPs of all layers (see `Rnn::flops`).
     pub flops: u64,
     /// All layers' f64 references together.
     pub reference: cpu::RefTime,
 }
 
 impl RnnReport {
+    /// Both the output and the final states passed their checks.
     pub fn passed(&self) -> bool {
         self.check_output.passed && self.check_states.passed
     }
@@ -48,6 +65,14 @@ impl RnnReport {
 pub const MAX_DISPATCHES: u64 = 1 << 16;
 
 /// Checks shapes before any GPU work.
+///
+/// # Errors
+///
+/// `Error::Argument` naming the flag for an empty stack, an input whose
+/// length is not B * T * I, an `h0`/`c0` that is not [num_layers, B, H],
+/// a `c0` for a stack that is not an LSTM, more than [`MAX_DISPATCHES`]
+/// layer-steps, or `reps` outside 1..=10000; `Error::Shape` for an input
+/// the first layer refuses or one over 2^28 elements.
 pub fn validate(job: &RnnJob) -> Result<()> {
     let s = &job.stack;
     let [b, t, i] = job.shape;
@@ -104,6 +129,16 @@ pub fn validate(job: &RnnJob) -> Result<()> {
     Ok(())
 }
 
+/// Runs the job: validates it, plans every layer (`rnn_forward_states`,
+/// each reading the one below) into one plan, computes the f64
+/// reference layer by layer, times the plan (`time_plan`, one warm-up,
+/// `reps` timed), then downloads the output and the final states and
+/// checks both.
+///
+/// # Errors
+///
+/// Those of [`validate`] and of the layers' forwards, and device errors
+/// (allocation, running, reading back).
 pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
     validate(job)?;
     let s = &job.stack;

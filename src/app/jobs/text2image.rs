@@ -11,34 +11,49 @@ use crate::models::text2image::{
 };
 use serde::Serialize;
 
+/// How one stage of the network fared on the GPU.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageReport {
+    /// The stage's name, one of `models::text2image::STAGES`.
     pub stage: &'static str,
+    /// Its output tensor's shape.
     pub shape: Vec<usize>,
     /// Median GPU time of the stage's steps (0 for a stage that is a view);
     /// None when the run had no per-step timestamps (wall-clock timing).
     pub gpu_ms: Option<f64>,
+    /// The stage's output is within the reference's error bound.
     pub passed: bool,
+    /// The stage's GPU output against the f64 reference.
     pub check: Check,
 }
 
+/// Everything `wgsl-nn text2image` prints or writes as JSON about a run.
 pub struct Text2ImageReport {
+    /// The adapter the job ran on.
     pub adapter: AdapterSummary,
+    /// Which weights ran, in words ("demo" or "random (seed N)").
     pub weights: String,
+    /// The sentence's words, lower-cased, in order.
     pub tokens: Vec<String>,
+    /// The words not in the vocabulary (read as `<unk>`), in order.
     pub unknown: Vec<String>,
     /// words x quadrants, averaged over heads (rows sum to the share of
     /// each quadrant's attention that went to the word).
     pub attention: Vec<[f32; 4]>,
+    /// One report per stage, in the network's order.
     pub stages: Vec<StageReport>,
     /// [3, 64, 64] RGB.
     pub image: Vec<f32>,
+    /// The image's (height, width), from the last stage's shape.
     pub image_hw: [usize; 2],
+    /// Median time of the whole plan (`PlanTiming::median_ms`), in ms.
     pub total_ms: f64,
+    /// How long the f64 reference of every stage took on the host.
     pub reference: crate::cpu::RefTime,
 }
 
 impl Text2ImageReport {
+    /// Every stage passed its check.
     pub fn passed(&self) -> bool {
         self.stages.iter().all(|s| s.passed)
     }
@@ -81,6 +96,17 @@ fn stage_of(label: &str) -> &'static str {
     }
 }
 
+/// Runs the network on `sentence` with `weights`: tokenizes it, plans the
+/// whole network (`forward_gpu`) and times it (`time_plan`, one warm-up,
+/// `reps` timed), computes the f64 reference, then downloads and checks
+/// every stage and reads the cross-attention weights out per word and
+/// quadrant.
+///
+/// # Errors
+///
+/// `Error::Argument` for a sentence without words or with more than 512;
+/// errors of the GPU forward; device errors (allocation, running,
+/// reading back).
 pub fn run(gpu: &Gpu, sentence: &str, weights: &Weights, reps: usize) -> Result<Text2ImageReport> {
     let tokens = tokenize(sentence)?;
     let ids = token_ids(&tokens);
@@ -139,6 +165,8 @@ pub fn run(gpu: &Gpu, sentence: &str, weights: &Weights, reps: usize) -> Result<
     })
 }
 
+/// The quadrants in the order of [`Text2ImageReport::attention`]'s
+/// columns: "top_left", "top_right", "bottom_left", "bottom_right".
 pub fn quadrant_names() -> [&'static str; 4] {
     QUADRANTS
 }

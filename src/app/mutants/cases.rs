@@ -27,13 +27,27 @@ pub enum Case {
     /// A square product (17, or 257 large): a transposed operand shows.
     Square,
     /// conv2d 3x3, padding 1, dilation 1: [1,3,13,11] -> 5, or [1,16,64,64] -> 32.
-    Conv { groups: usize },
+    Conv {
+        /// PyTorch's groups.
+        groups: usize,
+    },
     /// Attention, one or two heads of 64: L = S = 70, or 8192 (rows sampled).
-    Attention { causal: bool, key_mask: bool },
+    Attention {
+        /// A causal mask.
+        causal: bool,
+        /// A key-padding mask.
+        key_mask: bool,
+    },
     /// Row softmax of logits scaled by `scale`.
-    Softmax { scale: f32 },
+    Softmax {
+        /// The logits' scale.
+        scale: f32,
+    },
     /// Layer norm of rows 1 + `spread` * uniform (small spread: eps matters).
-    LayerNorm { spread: f32 },
+    LayerNorm {
+        /// The spread of the rows around 1.
+        spread: f32,
+    },
     /// Average pooling 3x3, stride 2, padding 1, ceil mode.
     AvgPool,
     /// A recurrent layer.

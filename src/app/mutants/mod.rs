@@ -23,7 +23,9 @@ pub enum Planted {
     /// Patches of a kernel family's source, run on `rung` of `family`
     /// (None: the op has one kernel).
     Kernel {
+        /// The (family, rung) whose kernel is patched, forced while it runs.
         rung: Option<(&'static str, &'static str)>,
+        /// The source edits that plant the bug.
         patches: &'static [Patch],
     },
     /// The GPU's output touched as a kernel with the bug would leave it.
@@ -35,8 +37,11 @@ pub enum Planted {
 /// One planted fault.
 #[derive(Debug, Clone, Copy)]
 pub struct Mutant {
+    /// What the fault is, in a few words.
     pub name: &'static str,
+    /// The workload it is caught on.
     pub case: Case,
+    /// Where and how it is planted.
     pub planted: Planted,
 }
 
@@ -380,11 +385,15 @@ pub const CATALOGUE: &[Mutant] = &[
 /// One mutant at one size.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
+    /// The mutant's name.
     pub mutant: String,
+    /// The op it was planted in.
     pub op: String,
+    /// The size it ran at.
     pub size: String,
     /// "kernel" (patched WGSL), "output" or "cpu".
     pub planted: String,
+    /// Whether the check failed, as it must.
     pub caught: bool,
     /// The worst |gpu - ref| / bound (above 1 is caught).
     pub err_over_bound: f64,

@@ -23,11 +23,16 @@ use crate::ops::softmax::{softmax_forward, Mask};
 use crate::tensor::Tensor;
 use serde::Serialize;
 
+/// One kernel's (or rung's) cases on this adapter.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelResult {
+    /// The kernel, with its rung: "matmul (tex)".
     pub kernel: String,
+    /// Cases run.
     pub cases: usize,
+    /// Cases that failed their check or could not run.
     pub failed: usize,
+    /// Largest |gpu - ref| over all cases.
     pub max_abs_err: f64,
     /// Largest |gpu - ref| / bound over all cases (below 1 passes).
     pub worst_of_bound: f64,

@@ -16,6 +16,8 @@ const SOURCE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/shaders/attention_flash.wgsl"
 ));
+/// Entry point `attention_flash` of attention_flash.wgsl: FlashAttention-2
+/// blocking (32 query rows per workgroup of 128, key tiles of 64).
 pub const FLASH: Kernel = kernel("attention_flash", SOURCE, "attention_flash");
 
 /// Query rows per workgroup, keys per tile, threads (BR, BC in the shader).
@@ -24,6 +26,7 @@ const KEYS: usize = 64;
 const THREADS: u32 = 128;
 /// Workgroup memory the kernel declares: Q^T, the K/V tile, P^T.
 const SHARED_BYTES: u32 = 32 * 1024;
+/// Largest head size the flash kernel takes (it also needs a multiple of 4).
 pub const MAX_HEAD_DIM: usize = 64;
 
 /// Loop iterations per invocation: per tile the QK^T features, the row

@@ -23,6 +23,8 @@ const SOURCE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/shaders/attention.wgsl"
 ));
+/// The scalar fused path: entry point `attention_fused` of attention.wgsl
+/// (online softmax over key tiles, any head size).
 pub const FUSED: Kernel = kernel("attention", SOURCE, "attention_fused");
 const SOURCE_VEC4: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -303,20 +305,32 @@ pub fn sdpa_forward_probs(
 /// W* are [D, D] (input-major), b* are [D].
 #[derive(Debug, Clone)]
 pub struct MhaTensors {
+    /// Query projection weight [D, D] (input-major, the transpose of
+    /// PyTorch's `q_proj.weight`).
     pub wq: Tensor,
+    /// Query projection bias [D].
     pub bq: Tensor,
+    /// Key projection weight [D, D] (input-major).
     pub wk: Tensor,
+    /// Key projection bias [D].
     pub bk: Tensor,
+    /// Value projection weight [D, D] (input-major).
     pub wv: Tensor,
+    /// Value projection bias [D].
     pub bv: Tensor,
+    /// Output projection weight [D, D] (input-major, the transpose of
+    /// `out_proj.weight`).
     pub wo: Tensor,
+    /// Output projection bias [D].
     pub bo: Tensor,
 }
 
 /// RoPE tables on the GPU, [T, d/2] each.
 #[derive(Debug, Clone)]
 pub struct RopeTensors {
+    /// cos of each position's rotation angles, [T, d/2].
     pub cos: Tensor,
+    /// sin of each position's rotation angles, [T, d/2].
     pub sin: Tensor,
 }
 

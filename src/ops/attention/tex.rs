@@ -18,7 +18,11 @@ const SOURCE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/shaders/attention_tex.wgsl"
 ));
+/// Entry point `attention_tex` of attention_tex.wgsl: 8 query rows per
+/// subgroup, 2 output texels per lane.
 pub const ATTENTION_TEX: Kernel = kernel("attention_tex", SOURCE, "attention_tex");
+/// Entry point `attention_tex_wide`: 4 query rows, 4 query quads and 4
+/// output texels per lane, for larger head sizes.
 pub const ATTENTION_TEX_WIDE: Kernel = kernel("attention_tex", SOURCE, "attention_tex_wide");
 
 /// The generated shapes: (kernel, query rows per workgroup, query quads

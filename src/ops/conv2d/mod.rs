@@ -15,8 +15,13 @@ use crate::rung::Rung;
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/conv2d.wgsl"));
+/// Rung 1, entry point `conv2d_direct`: one output per invocation.
 pub const DIRECT: Kernel = kernel("conv2d", SOURCE, "conv2d_direct");
+/// Rung 2, entry point `conv2d_igemm`: implicit GEMM, a 4 x 4 block
+/// (4 channels x 4 pixels) per invocation.
 pub const IGEMM: Kernel = kernel("conv2d", SOURCE, "conv2d_igemm");
+/// Rung 1b, entry point `conv2d_row4`: four neighbouring outputs of a row per
+/// invocation (takes groups, like direct).
 pub const ROW4: Kernel = kernel("conv2d", SOURCE, "conv2d_row4");
 
 // The ladder itself (names, entry points, order) is `rung::ConvRung`:

@@ -5,16 +5,24 @@ use crate::error::{Error, Result};
 use crate::geometry::Window;
 use crate::ops::u;
 
+/// A 2-D convolution over NCHW input, like PyTorch's `nn.Conv2d`, with an
+/// optional fused ReLU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv2d {
+    /// Kernel size, stride, padding and dilation (`nn.Conv2d`'s
+    /// `kernel_size`, `stride`, `padding`, `dilation`).
     pub window: Window,
+    /// Channels of the input, `nn.Conv2d`'s `in_channels`.
     pub in_channels: usize,
+    /// Channels of the output (filters), `nn.Conv2d`'s `out_channels`.
     pub out_channels: usize,
     /// PyTorch's groups: output channel co sees only the input channels of
     /// its group, (co / (out/groups)) * (in/groups) onwards. 1 is a plain
     /// conv; groups = in channels is depthwise.
     pub groups: usize,
+    /// Add a per-output-channel bias, `nn.Conv2d`'s `bias=True`.
     pub bias: bool,
+    /// Apply ReLU after the bias in the same kernel (`nn.ReLU` fused).
     pub relu: bool,
 }
 
@@ -23,25 +31,46 @@ pub struct Conv2d {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Conv2dParams {
+    /// Batch size N of the input.
     pub n: u32,
+    /// Input channels Cin.
     pub cin: u32,
+    /// Input height H.
     pub h: u32,
+    /// Input width W.
     pub w: u32,
+    /// Output channels Cout.
     pub cout: u32,
+    /// Output height OH.
     pub oh: u32,
+    /// Output width OW.
     pub ow: u32,
+    /// Kernel height kH (taps per column).
     pub kh: u32,
+    /// Kernel width kW (taps per row).
     pub kw: u32,
+    /// Vertical stride.
     pub sh: u32,
+    /// Horizontal stride.
     pub sw: u32,
+    /// Zero padding above the input (rows).
     pub ph: u32,
+    /// Zero padding left of the input (columns).
     pub pw: u32,
+    /// Vertical dilation (rows between taps).
     pub dh: u32,
+    /// Horizontal dilation (columns between taps).
     pub dw: u32,
+    /// Bit flags: 1 bias, 2 ReLU, 32 first channel part, 64 last part.
     pub flags: u32,
+    /// Invocations that own work (outputs, or blocks for row4/igemm); later
+    /// ones return.
     pub total: u32,
+    /// First input channel (within the group) this dispatch reduces over.
     pub ci0: u32,
+    /// One past the last input channel this dispatch reduces over.
     pub ci1: u32,
+    /// Channel groups (`nn.Conv2d`'s `groups`).
     pub groups: u32,
 }
 
@@ -105,6 +134,7 @@ impl Conv2d {
         self
     }
 
+    /// The weight tensor's shape, [Cout, Cin/groups, kH, kW] as in PyTorch.
     pub fn weight_shape(&self) -> [usize; 4] {
         let k = self.window.kernel;
         [self.out_channels, self.group_in(), k[0], k[1]]
@@ -151,6 +181,8 @@ impl Conv2d {
         2 * out.iter().map(|&d| d as u64).product::<u64>() * (self.group_in() * k[0] * k[1]) as u64
     }
 
+    /// The uniform for an `input` shape and its `out` shape: the whole
+    /// channel range, `total` one invocation per output (callers adjust).
     pub fn params(&self, input: &[usize], out: &[usize; 4]) -> Conv2dParams {
         let wd = &self.window;
         Conv2dParams {

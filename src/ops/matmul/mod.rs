@@ -19,13 +19,25 @@ use crate::rung::{MatmulRung, Rung};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = matmul_source!("matmul.wgsl");
+/// Rung 3, entry point `matmul_rb4`: a 4 x 4 register block of C per
+/// invocation, scalar loads.
 pub const RB4: Kernel = kernel("matmul", SOURCE, "matmul_rb4");
+/// Rung 1, entry point `matmul_naive`: one output per invocation.
 pub const NAIVE: Kernel = kernel("matmul", SOURCE, "matmul_naive");
+/// Rung 2, entry point `matmul_tiled`: 16 x 16 tiles staged in workgroup
+/// memory (workgroups of 256).
 pub const TILED: Kernel = kernel("matmul", SOURCE, "matmul_tiled");
 const SOURCE_VEC4: &str = matmul_source!("matmul_vec4.wgsl");
+/// Rung 4, entry point `matmul_rb4_vec4`: rb4 with vec4 loads.
 pub const RB4_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb4_vec4");
+/// Rung 5, entry point `matmul_rb8_vec4`: 8 rows x 4 columns per
+/// invocation, vec4 loads.
 pub const RB8_VEC4: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_rb8_vec4");
+/// Rung 7, entry point `matmul_sm128`: 128 x 128 tile per workgroup of 256
+/// in shared memory, 8 x 8 outputs per thread.
 pub const SM128: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128");
+/// Rung 8, entry point `matmul_sm128p`: sm128 with K steps of 16 and the
+/// next step's operands prefetched into registers.
 pub const SM128P: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128p");
 
 /// The rungs whose workgroup of 256 shares one 128 x 128 tile of C.

@@ -17,9 +17,12 @@ macro_rules! matmul_source {
     };
 }
 pub(crate) use matmul_source;
+/// The activation applied to C after the bias (the last k part only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
+    /// Identity: C is left as it is.
     None,
+    /// max(x, 0), like `torch.relu`; a NaN stays NaN.
     Relu,
     /// tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     Gelu,
@@ -29,8 +32,12 @@ pub enum Activation {
 /// `o * outer + i * inner + r * ld + c` (or `c * ld + r` when transposed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct View {
+    /// Leading dimension: elements between consecutive rows of the stored
+    /// matrix (between columns of the logical one when transposed).
     pub ld: usize,
+    /// Element stride between outer batches (0: shared by all of them).
     pub outer: usize,
+    /// Element stride between inner batches (0: shared by all of them).
     pub inner: usize,
 }
 
@@ -46,17 +53,30 @@ impl View {
     }
 }
 
+/// A batched matrix product C = act(alpha * op(A) op(B) + bias), like
+/// `torch.matmul` (with `torch.addmm`'s alpha and bias, `F.linear`'s
+/// transposed weight) over `batches` outer x inner matrices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matmul {
+    /// Rows of C and of op(A) (`A.shape[-2]` in PyTorch).
     pub m: usize,
+    /// Columns of C and of op(B) (`B.shape[-1]` in PyTorch).
     pub n: usize,
+    /// Reduction length: columns of op(A), rows of op(B).
     pub k: usize,
     /// (outer, inner) batch counts.
     pub batches: [usize; 2],
+    /// A is stored transposed (k x m): op(A) = A^T, like passing `A.mT`.
     pub trans_a: bool,
+    /// B is stored transposed (n x k): op(B) = B^T, like `F.linear`'s
+    /// [out, in] weight.
     pub trans_b: bool,
+    /// Add a bias vector of length n to every row of C, like `F.linear`'s
+    /// or `torch.addmm`'s bias.
     pub bias: bool,
+    /// Activation applied after the bias.
     pub act: Activation,
+    /// Scale of the product, like `torch.addmm`'s `alpha`.
     pub alpha: f32,
 }
 
@@ -77,37 +97,64 @@ impl Matmul {
     }
 }
 
-/// Twin of `MatmulParams` in shaders/matmul.wgsl.
+/// Twin of the `MatmulParams` uniform in shaders/matmul_common.wgsl (same
+/// field order), read by every matmul kernel.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MatmulParams {
+    /// Rows of C (and of op(A)).
     pub m: u32,
+    /// Columns of C (and of op(B)).
     pub n: u32,
+    /// Reduction length (the texture rung reads Kp, K padded to 4).
     pub k: u32,
+    /// Inner batch count: flat batch z is (z / batch_inner, z % batch_inner).
     pub batch_inner: u32,
+    /// Total batch count (outer x inner).
     pub batches: u32,
+    /// Bit flags: 4 bias, 8 ReLU, 16 GELU, 32 first k part, 64 last k part,
+    /// 256 bias per row of C (the texture rung adds 128 trans B, 512 trans A).
     pub flags: u32,
+    /// Leading dimension of A.
     pub lda: u32,
+    /// Leading dimension of B.
     pub ldb: u32,
+    /// Leading dimension of C.
     pub ldc: u32,
+    /// A's outer batch stride (elements).
     pub a_so: u32,
+    /// A's inner batch stride (elements).
     pub a_si: u32,
+    /// B's outer batch stride (elements).
     pub b_so: u32,
+    /// B's inner batch stride (elements).
     pub b_si: u32,
+    /// C's outer batch stride (elements).
     pub c_so: u32,
+    /// C's inner batch stride (elements).
     pub c_si: u32,
+    /// Column blocks of C per batch (`block_of`).
     pub tiles_n: u32,
+    /// Row blocks of C per batch (`block_of`).
     pub tiles_m: u32,
+    /// Invocations (workgroups for sm128) that own a block; later ones return.
     pub total: u32,
+    /// Scale applied to the product in the epilogue.
     pub alpha: f32,
+    /// First k this dispatch reduces over.
     pub k0: u32,
+    /// One past the last k this dispatch reduces over.
     pub k1: u32,
+    /// Shift mapping A's absolute indices into its bound range (may wrap).
     pub a_off: u32,
+    /// Shift mapping B's absolute indices into its bound range (may wrap).
     pub b_off: u32,
+    /// Shift mapping C's absolute indices into its bound range (may wrap).
     pub c_off: u32,
 }
 
 impl Matmul {
+    /// Floating-point operations of the product: 2 m n k per batch.
     pub fn flops(&self) -> u64 {
         2 * (self.batches[0] * self.batches[1]) as u64 * (self.m * self.n * self.k) as u64
     }

@@ -17,11 +17,22 @@ use crate::tensor::Tensor;
 use std::sync::Arc;
 
 const SOURCE: &str = super::params::matmul_source!("matmul_tex.wgsl");
+/// Entry point `pack_b`: packs B into an rgba32float texture (4 columns
+/// per texel, Kp rows per batch).
 pub const PACK_B: Kernel = kernel("matmul_tex", SOURCE, "pack_b");
+/// Entry point `pack_a`: copies A (transposed, strided or K not a multiple
+/// of 4) into dense [batches, M, Kp], zero past K.
 pub const PACK_A: Kernel = kernel("matmul_tex", SOURCE, "pack_a");
+/// Entry point `pack_im2col`: unfolds a conv's input (im2col) from a
+/// storage buffer into the B texture.
 pub const PACK_IM2COL: Kernel = kernel("matmul_tex", SOURCE, "pack_im2col");
+/// Entry point `pack_x`: copies a conv's input into an r32float texture.
 pub const PACK_X: Kernel = kernel("matmul_tex", SOURCE, "pack_x");
+/// Entry point `pack_im2col_tex`: im2col like `pack_im2col`, reading the
+/// input from `pack_x`'s texture.
 pub const PACK_IM2COL_TEX: Kernel = kernel("matmul_tex", SOURCE, "pack_im2col_tex");
+/// Rung 6, entry point `matmul_tex`: C = epilogue(alpha A B) with B read
+/// from the packed texture, 16 x 8 outputs per invocation.
 pub const MATMUL_TEX: Kernel = kernel("matmul_tex", SOURCE, "matmul_tex");
 
 /// Rows of C per workgroup and vec4 column groups per invocation; must match
@@ -39,8 +50,11 @@ pub const TEXTURE_BYTES: usize = 64 << 20;
 /// B as texels: `width` texels (4 columns each) by `height` rows, batch z's
 /// row k at z * K + k.
 pub struct Packed {
+    /// The texture's view (rgba32float).
     pub view: Arc<wgpu::TextureView>,
+    /// Texels per row (columns of B / 4, rounded up).
     pub width: usize,
+    /// Texel rows: batches x K (padded).
     pub height: usize,
 }
 

@@ -20,14 +20,19 @@ use crate::tensor::Tensor;
 use rand::seq::index::sample;
 use rand::SeedableRng;
 
+/// The op a bench row measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
+    /// A conv stack (the exercise's at batch 1, the wide stack above).
     Conv,
+    /// A square matrix product of the row's size.
     Matmul,
+    /// Scaled dot-product attention over the row's sequence length.
     Attention,
 }
 
 impl OpKind {
+    /// The op's name in tables and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             OpKind::Conv => "conv",
@@ -62,10 +67,15 @@ const SAMPLE_ROWS: usize = 48;
 
 /// One case's inputs (two sets, for rotation) and its CPU results.
 pub struct Case {
+    /// What is measured.
     pub op: OpKind,
+    /// The swept size (N, L, or the conv batch).
     pub size: usize,
+    /// The shape in words, for the table.
     pub shape: String,
+    /// Floating-point operations of one run.
     pub flops: u64,
+    /// Bytes one run must move at least (inputs and outputs once).
     pub bytes: u64,
     data: Data,
     /// CPU baseline row, filled by `cpu_row`.
@@ -141,6 +151,7 @@ impl Case {
         })
     }
 
+    /// The case of `op` at `size`, with seeded inputs and its CPU results.
     pub fn new(op: OpKind, size: usize, seed: u64) -> Result<Case> {
         let (shape, flops, bytes, data) = match op {
             OpKind::Conv => {

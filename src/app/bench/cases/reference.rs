@@ -164,4 +164,3 @@ pub fn conv_stack_baseline(stack: &ConvStack, input: &[f32]) -> Vec<f32> {
     }
     cur
 }
-

@@ -3,13 +3,20 @@
 use super::*;
 use crate::gpu::Step;
 
+/// Steps of the given entry points, each in its kernel family as the ops
+/// name them.
 fn plan_of(entries: &[&'static str]) -> Plan {
     let mut plan = Plan::new();
     for &entry in entries {
+        let family = match entry {
+            e if e.starts_with("softmax") => "softmax",
+            e if e.ends_with("_vec4") => "matmul_vec4",
+            _ => "matmul_tex",
+        };
         plan.push(Step {
             label: entry.into(),
             kernel: crate::gpu::Kernel {
-                family: "f",
+                family,
                 source: "",
                 entry,
             },

@@ -23,7 +23,11 @@ const MAX_DEFLATE_RATIO: usize = 1032;
 /// An n-dimensional array in row-major (C) order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Array {
+    /// The dimensions, outermost first, as numpy's `arr.shape` (empty for
+    /// a scalar).
     pub shape: Vec<usize>,
+    /// The elements in row-major order, converted to f32 (Fortran-order
+    /// files are reordered on reading).
     pub data: Vec<f32>,
 }
 
@@ -36,39 +40,74 @@ impl From<NpyError> for crate::Error {
 /// The first field is always the file or npz member the error is about.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
+    /// The file could not be read or written: path, "read" or "write",
+    /// and the OS error.
     #[error("cannot {1} '{0}': {2}")]
     Io(String, &'static str, #[source] std::io::Error),
+    /// The bytes do not start with numpy's magic `\x93NUMPY`.
     #[error("{0}: not a .npy file (magic bytes missing); save it with np.save")]
     NotNpy(String),
+    /// The header is malformed: an unknown version, a header running past
+    /// the end, or a dict that does not parse (the detail says which).
     #[error("{0}: bad .npy header: {1}; save it with np.save")]
     Header(String, String),
+    /// A dtype other than float16/32/64, (u)int8-64 or bool, e.g. a
+    /// structured or complex one (its `descr` as written).
     #[error("unsupported dtype '{1}' in {0}; convert with arr.astype(np.float32)")]
     Dtype(String, String),
+    /// The shape (Python tuple text) holds more than 2^28 elements.
     #[error("{0}: shape {1} is too large (at most 2^28 elements, 1 GiB of float32, are read)")]
     TooLarge(String, String),
-    /// The data length disagrees with the header (truncated or trailing bytes).
+    /// The data length disagrees with the header (truncated or trailing bytes),
+    /// or a float64 element lies beyond f32's range.
     #[error("{0}: {1}")]
     Size(String, String),
+    /// The .npz container is not a zip numpy could have written, or breaks
+    /// a size guard: no end record, damaged or overlapping entries, an
+    /// encrypted member, an impossible or too large uncompressed size, a
+    /// duplicate member (the detail says which).
     #[error("{0}: not a NumPy .npz (zip) file: {1}; save it with np.savez")]
     Zip(String, String),
+    /// A member compressed with a method other than stored (0) or deflate
+    /// (8): member name, method number and its name ("bzip2", "lzma", ...,
+    /// or "unknown").
     #[error(
         "{0}: member '{1}' is compressed with method {2} ({3}); \
          save with np.savez or np.savez_compressed"
     )]
     Method(String, String, usize, &'static str),
+    /// A member's CRC-32 does not match its contents: member name, stored
+    /// and computed CRC.
     #[error(
         "{0}: CRC mismatch in member '{1}' (stored {2:08x}, computed {3:08x}); \
          the file is corrupt, save it again"
     )]
     Crc(String, String, u32, u32),
+    /// `write_npy` was given a shape (Python tuple text) whose product is
+    /// not the number of values given.
     #[error("cannot write '{0}': shape {1} does not hold the {2} values given")]
     ShapeMismatch(String, String, usize),
 }
 
+/// Reads a `.npy` file (any supported dtype, C or Fortran order) into an
+/// [`Array`] of f32; see [`parse_npy`].
+///
+/// # Errors
+///
+/// [`NpyError::Io`] when the file cannot be read; otherwise as
+/// [`parse_npy`].
 pub fn read_npy(path: &Path) -> Result<Array, NpyError> {
     parse_npy(&read(path)?, &path.display().to_string())
 }
 
+/// Reads a `.npz` archive (`np.savez` or `np.savez_compressed`) into its
+/// arrays, keyed by member name without the `.npy` suffix (the keyword
+/// names given to `np.savez`); see [`parse_npz`].
+///
+/// # Errors
+///
+/// [`NpyError::Io`] when the file cannot be read; otherwise as
+/// [`parse_npz`].
 pub fn read_npz(path: &Path) -> Result<BTreeMap<String, Array>, NpyError> {
     parse_npz(&read(path)?, &path.display().to_string())
 }
@@ -77,6 +116,13 @@ fn read(path: &Path) -> Result<Vec<u8>, NpyError> {
     std::fs::read(path).map_err(|e| NpyError::Io(path.display().to_string(), "read", e))
 }
 
+/// Writes `data` (row-major, of `shape`) to `path` as a float32 `.npy`
+/// file, byte for byte as `np.save` would ([`npy_bytes`]).
+///
+/// # Errors
+///
+/// [`NpyError::ShapeMismatch`] when `data.len()` is not the product of
+/// `shape`; [`NpyError::Io`] when the file cannot be written.
 pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
     let p = path.display().to_string();
     if product(shape) != Some(data.len()) {
@@ -114,6 +160,26 @@ pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
     out
 }
 
+/// Parses the bytes of a `.npy` file (format versions 1.0, 2.0 and 3.0)
+/// into an [`Array`], converting float16/32/64, int8-64, uint8-64 and bool
+/// elements of either byte order to f32 and Fortran order to C order.
+/// `what` names the file (or npz member) in errors.
+///
+/// ```
+/// use wgsl_nn::app::io::npy::{npy_bytes, parse_npy};
+/// let bytes = npy_bytes(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// let a = parse_npy(&bytes, "example.npy")?;
+/// assert_eq!((a.shape, a.data[5]), (vec![2, 3], 6.0));
+/// # Ok::<(), wgsl_nn::app::io::npy::NpyError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`NpyError::NotNpy`] without the magic bytes, [`NpyError::Header`] for a
+/// malformed header, [`NpyError::Dtype`] for any other dtype,
+/// [`NpyError::TooLarge`] past 2^28 elements, and [`NpyError::Size`] when
+/// the data is truncated, has trailing bytes, or holds a float64 beyond
+/// f32's range.
 pub fn parse_npy(bytes: &[u8], what: &str) -> Result<Array, NpyError> {
     if !bytes.starts_with(MAGIC) || bytes.len() < 8 {
         return Err(NpyError::NotNpy(what.into()));

@@ -23,6 +23,18 @@ pub(super) fn crc32(data: &[u8]) -> u32 {
     })
 }
 
+/// Parses the bytes of a `.npz` archive into its arrays, keyed by member
+/// name without the `.npy` suffix. Members may be stored or deflated, with
+/// or without ZIP64 records; each is parsed with [`parse_npy`] and named
+/// `what['key']` in its errors. Sizes are checked before anything is
+/// inflated: at most 1 GiB per member and 2 GiB in all.
+///
+/// # Errors
+///
+/// [`NpyError::Zip`] for a damaged or hostile container,
+/// [`NpyError::Method`] for an unsupported compression,
+/// [`NpyError::Crc`] for a corrupt member, and any error of [`parse_npy`]
+/// for a member's contents.
 pub fn parse_npz(bytes: &[u8], what: &str) -> Result<BTreeMap<String, Array>, NpyError> {
     let zerr = |detail: String| NpyError::Zip(what.into(), detail);
     macro_rules! bail {

@@ -30,9 +30,13 @@ use rand::{Rng, SeedableRng};
 
 /// Model width (embedding, GRU state, attention), heads, decoder channels.
 pub const D: usize = 16;
+/// Attention heads, of D / HEADS = 8 features each.
 pub const HEADS: usize = 2;
 const C0: usize = 3;
+/// The image's quadrants in the order of the queries, the latents and the
+/// decoder's batch.
 pub const QUADRANTS: [&str; 4] = ["top_left", "top_right", "bottom_left", "bottom_right"];
+/// The token that every word outside the vocabulary becomes (id 0).
 pub const UNK: &str = "<unk>";
 
 /// The vocabulary and, for the demo weights, each word's features:
@@ -95,11 +99,24 @@ const WORDS: &[(&str, [f32; 5])] = &[
     ("small", [0.0; 5]),
 ];
 
+/// Every word the network knows, in token-id order (`<unk>` is id 0).
 pub fn vocabulary() -> impl Iterator<Item = &'static str> {
     WORDS.iter().map(|(w, _)| *w)
 }
 
 /// Lower-case words of letters and digits; everything else separates.
+///
+/// # Errors
+///
+/// [`Error::Argument`] when the sentence has no word or more than 512.
+///
+/// ```
+/// use wgsl_nn::models::text2image::{token_ids, tokenize};
+/// let words = tokenize("A red sun, top-left!")?;
+/// assert_eq!(words, ["a", "red", "sun", "top", "left"]);
+/// assert_eq!(token_ids(&["zebra".to_string()]), [0]); // <unk>
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
 pub fn tokenize(sentence: &str) -> Result<Vec<String>> {
     let words: Vec<String> = sentence
         .split(|c: char| !c.is_alphanumeric())
@@ -129,16 +146,32 @@ pub fn token_ids(words: &[String]) -> Vec<usize> {
         .collect()
 }
 
+/// The network's weights on the host, f32, matrices input-major (as
+/// `linear` takes them). V is the vocabulary's size, D = [`D`]; the image
+/// has 3 channels.
 #[derive(Debug, Clone)]
 pub struct Weights {
+    /// How reports name them: `demo` or `random (seed N)`.
     pub name: String,
+    /// The embedding table [V, D], one row per token id.
     pub embedding: Vec<f32>,
+    /// The GRU encoder's W_ih `[D, 3D]`, W_hh `[D, 3D]`, b_ih `[3D]` and
+    /// b_hh `[3D]`, in that order (gates r, z, n).
     pub gru: [Vec<f32>; 4],
+    /// Self-attention over the encoded words (added back as a residual).
     pub self_attn: MhaWeights,
+    /// Cross-attention of the quadrant queries to the words.
     pub cross_attn: MhaWeights,
+    /// The four quadrant queries [4, D], in [`QUADRANTS`] order.
     pub queries: Vec<f32>,
+    /// The decoder's linear layer [D, 3 * 16]: each latent code to a
+    /// 3 x 4 x 4 seed image (ReLU after the bias).
     pub dec_w: Vec<f32>,
+    /// Its bias [3 * 16].
     pub dec_b: Vec<f32>,
+    /// The three 2x upsamplings, transposed convs (k=4, s=2, p=1, 3 to 3
+    /// channels): weight `[3, 3, 4, 4]` and bias `[3]` each; the first two are
+    /// followed by a ReLU.
     pub up: [(Vec<f32>, Vec<f32>); 3],
 }
 
@@ -181,6 +214,8 @@ fn upsample_kernel(c: usize) -> Vec<f32> {
 }
 
 impl Weights {
+    /// Hand-built weights that make the routing visible (see the module
+    /// docs): each location phrase's colour is painted into its quadrant.
     pub fn demo() -> Weights {
         let mut embedding = zeros(WORDS.len() * D);
         for (i, (_, f)) in WORDS.iter().enumerate() {
@@ -299,10 +334,17 @@ impl Weights {
 
 /// One stage's GPU output beside the stage's name; checked later.
 pub struct Stage {
+    /// The stage's name, one of [`STAGES`].
     pub name: &'static str,
+    /// Its output on the GPU (valid once the plan has run).
     pub tensor: Tensor,
 }
 
+/// The stages [`forward_gpu`] returns and [`forward_ref`] computes, in
+/// order, for T words: embedding, GRU encoder and self-attention (with its
+/// residual) [1, T, D]; cross-attention latents [1, 4, D]; attention
+/// weights [1, HEADS, 4, T]; decoder linear [4, 48]; the three upsamplings
+/// [4, 3, 8, 8], [4, 3, 16, 16], [4, 3, 32, 32]; the image [1, 3, 64, 64].
 pub const STAGES: [&str; 10] = [
     "embedding",
     "gru encoder",
@@ -510,83 +552,6 @@ pub fn forward_gpu(gpu: &Gpu, plan: &mut Plan, w: &Weights, ids: &[usize]) -> Re
     Ok(stages)
 }
 
-/// The same network in f64, stage by stage (each from the previous
-/// reference stage), in the order of `STAGES`.
-pub fn forward_ref(w: &Weights, ids: &[usize]) -> Vec<RefTensor> {
-    let t = ids.len();
-    let lin = |x: &RefTensor, wt: &[f32], k: usize, n: usize, b: Option<&[f32]>, act| {
-        cpu::matmul::linear(x, wt, k, n, b, act)
-    };
-    let e = lin(
-        &RefTensor::from_f32(&[1, t, WORDS.len()], &one_hot(ids)),
-        &w.embedding,
-        WORDS.len(),
-        D,
-        None,
-        Activation::None,
-    );
-    let [w_ih, w_hh, b_ih, b_hh] = &w.gru;
-    let enc = cpu::rnn::rnn(&GRU, &e, w_ih, w_hh, b_ih, b_hh, None);
-    let masks = cpu::attention::Masks {
-        causal: false,
-        keys: None,
-    };
-    let sa = cpu::attention::mha(
-        &w.self_attn,
-        &enc,
-        &enc,
-        HEADS,
-        &masks,
-        None,
-        cpu::attention::Order::Stored,
-    );
-    let mixed = cpu::sequence::add(&enc, &sa);
-    let ca = &w.cross_attn;
-    let queries = RefTensor::from_f32(&[1, 4, D], &w.queries);
-    let latents = cpu::attention::mha(
-        ca,
-        &queries,
-        &mixed,
-        HEADS,
-        &masks,
-        None,
-        cpu::attention::Order::Stored,
-    );
-    let q = lin(&queries, &ca.wq, D, D, Some(&ca.bq), Activation::None);
-    let k = lin(&mixed, &ca.wk, D, D, Some(&ca.bk), Activation::None);
-    let probs = cpu::attention::probabilities(&q, &k, HEADS, &masks);
-    let mut lat4 = latents.clone();
-    lat4.shape = vec![4, D];
-    let seed = lin(
-        &lat4,
-        &w.dec_w,
-        D,
-        C0 * 16,
-        Some(&w.dec_b),
-        Activation::Relu,
-    );
-    let mut img = seed.clone();
-    img.shape = vec![4, C0, 4, 4];
-    let mut out = vec![e, enc, mixed, latents, probs, seed];
-    for (i, (wt, b)) in w.up.iter().enumerate() {
-        let ct = upconv(C0, C0, i < 2);
-        let o = ct
-            .output_shape(&img.shape, "upsample")
-            .map(|s| s.to_vec())
-            .unwrap_or_default();
-        img = cpu::conv_transpose2d::conv_transpose2d(
-            &ct,
-            &img,
-            wt,
-            Some(b),
-            [o[0], o[1], o[2], o[3]],
-        );
-        out.push(img.clone());
-    }
-    out.push(cpu::sequence::assemble_quadrants(&img));
-    out
-}
-
 /// Cross-attention weights as words x quadrants, averaged over heads, from
 /// probabilities [1, H, 4, T].
 pub fn words_by_quadrant(probs: &[f32], words: usize) -> Vec<[f32; 4]> {
@@ -603,3 +568,6 @@ pub fn words_by_quadrant(probs: &[f32], words: usize) -> Vec<[f32; 4]> {
         })
         .collect()
 }
+
+mod reference;
+pub use reference::forward_ref;
