@@ -42,8 +42,8 @@ impl Conv2d {
     }
 
     /// Appends this conv to `plan` and returns its output (NaN until the
-    /// plan runs). `x` is NCHW, `weight` [out, in / groups, kh, kw],
-    /// `bias` [out] or `None`. Errors name the layer and the bad shape.
+    /// plan runs). `x` is NCHW, `weight` `[out, in / groups, kh, kw]`,
+    /// `bias` `[out]` or `None`. Errors name the layer and the bad shape.
     pub fn record(
         &self,
         gpu: &Gpu,

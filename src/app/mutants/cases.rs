@@ -26,7 +26,7 @@ pub enum Case {
     Matmul,
     /// A square product (17, or 257 large): a transposed operand shows.
     Square,
-    /// conv2d 3x3, padding 1, dilation 1: [1,3,13,11] -> 5, or [1,16,64,64] -> 32.
+    /// conv2d 3x3, padding 1, dilation 1: `[1,3,13,11]` -> 5, or `[1,16,64,64]` -> 32.
     Conv {
         /// PyTorch's groups.
         groups: usize,

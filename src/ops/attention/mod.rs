@@ -302,26 +302,26 @@ pub fn sdpa_forward_probs(
 }
 
 /// Projection weights of one multi-head attention layer, on the GPU.
-/// W* are [D, D] (input-major), b* are [D].
+/// W* are `[D, D]` (input-major), b* are `[D]`.
 #[derive(Debug, Clone)]
 pub struct MhaTensors {
-    /// Query projection weight [D, D] (input-major, the transpose of
+    /// Query projection weight `[D, D]` (input-major, the transpose of
     /// PyTorch's `q_proj.weight`).
     pub wq: Tensor,
-    /// Query projection bias [D].
+    /// Query projection bias `[D]`.
     pub bq: Tensor,
-    /// Key projection weight [D, D] (input-major).
+    /// Key projection weight `[D, D]` (input-major).
     pub wk: Tensor,
-    /// Key projection bias [D].
+    /// Key projection bias `[D]`.
     pub bk: Tensor,
-    /// Value projection weight [D, D] (input-major).
+    /// Value projection weight `[D, D]` (input-major).
     pub wv: Tensor,
-    /// Value projection bias [D].
+    /// Value projection bias `[D]`.
     pub bv: Tensor,
-    /// Output projection weight [D, D] (input-major, the transpose of
+    /// Output projection weight `[D, D]` (input-major, the transpose of
     /// `out_proj.weight`).
     pub wo: Tensor,
-    /// Output projection bias [D].
+    /// Output projection bias `[D]`.
     pub bo: Tensor,
 }
 
