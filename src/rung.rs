@@ -209,6 +209,14 @@ pub struct Kernels {
 }
 
 impl Kernels {
+    /// No family chosen (`Kernels::default()`, usable in a const).
+    pub const NONE: Kernels = Kernels {
+        matmul: None,
+        conv2d: None,
+        attention: None,
+        softmax: None,
+    };
+
     /// Every family's name and rung names, for help texts and `info`.
     pub fn families() -> [(&'static str, Vec<&'static str>); 4] {
         [
@@ -237,45 +245,30 @@ impl Kernels {
                 format!("'{item}' is not family=rung, e.g. matmul=tex"),
             ));
         };
-        match family.trim() {
-            MatmulRung::FAMILY => self.matmul = Some(MatmulRung::parse(rung.trim())?),
-            ConvRung::FAMILY => self.conv2d = Some(ConvRung::parse(rung.trim())?),
-            AttentionRung::FAMILY => self.attention = Some(AttentionRung::parse(rung.trim())?),
-            SoftmaxRung::FAMILY => self.softmax = Some(SoftmaxRung::parse(rung.trim())?),
-            other => {
-                let names: Vec<&str> = Kernels::families().iter().map(|f| f.0).collect();
-                return Err(Error::arg(
-                    "--kernel",
-                    format!(
-                        "unknown kernel family '{other}'; choose one of {}",
-                        names.join(", ")
-                    ),
-                ));
-            }
-        }
+        *self = self.with_name(family.trim(), rung.trim())?;
         Ok(())
     }
 
     /// The choice with `matmul` set.
-    pub fn matmul(mut self, r: MatmulRung) -> Self {
+    pub const fn matmul(mut self, r: MatmulRung) -> Self {
         self.matmul = Some(r);
         self
     }
 
     /// The choice with `conv2d` set.
-    pub fn conv2d(mut self, r: ConvRung) -> Self {
+    pub const fn conv2d(mut self, r: ConvRung) -> Self {
         self.conv2d = Some(r);
         self
     }
 
     /// The choice with `attention` set.
-    pub fn attention(mut self, r: AttentionRung) -> Self {
+    pub const fn attention(mut self, r: AttentionRung) -> Self {
         self.attention = Some(r);
         self
     }
 
     /// The choice with `softmax` set.
-    pub fn softmax(mut self, r: SoftmaxRung) -> Self {
+    pub const fn softmax(mut self, r: SoftmaxRung) -> Self {
         self.softmax = Some(r);
         self
     }
@@ -304,7 +297,22 @@ impl Kernels {
     /// Sets `family` to its rung called `rung` (the tuner and the bench
     /// walk ladders by name).
     pub fn with_name(mut self, family: &str, rung: &str) -> Result<Self> {
-        self.set(&format!("{family}={rung}"))?;
+        match family {
+            MatmulRung::FAMILY => self.matmul = Some(MatmulRung::parse(rung)?),
+            ConvRung::FAMILY => self.conv2d = Some(ConvRung::parse(rung)?),
+            AttentionRung::FAMILY => self.attention = Some(AttentionRung::parse(rung)?),
+            SoftmaxRung::FAMILY => self.softmax = Some(SoftmaxRung::parse(rung)?),
+            other => {
+                let names: Vec<&str> = Kernels::families().iter().map(|f| f.0).collect();
+                return Err(Error::arg(
+                    "--kernel",
+                    format!(
+                        "unknown kernel family '{other}'; choose one of {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
         Ok(self)
     }
 }

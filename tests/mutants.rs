@@ -62,7 +62,7 @@ fn a_patch_that_reaches_no_kernel_is_not_counted_as_caught() {
         name: "no such text",
         case: Case::Matmul,
         planted: Planted::Kernel {
-            rung: Some(("matmul", "rb4")),
+            rung: wgsl_nn::rung::Kernels::NONE.matmul(wgsl_nn::rung::MatmulRung::Rb4),
             patches: &[Patch {
                 family: "matmul",
                 find: "this text is in no kernel",

@@ -19,7 +19,7 @@ use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::random_input;
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
 use crate::ops::matmul::{matmul_into, Matmul, View};
-use crate::rung::{Kernels, MatmulRung, Rung};
+use crate::rung::{ConvRung, Kernels, MatmulRung, Rung};
 use crate::tensor::Tensor;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -69,8 +69,8 @@ pub fn adapter_key(gpu: &Gpu) -> String {
         i.driver,
         i.driver_info,
         MatmulRung::names().join(","),
-        LARGE_MATMUL_RUNGS.join(","),
-        CONV_RUNGS.join(",")
+        names(&LARGE_MATMUL_RUNGS).join(","),
+        names(&CONV_RUNGS).join(",")
     )
 }
 
@@ -78,12 +78,27 @@ pub fn adapter_key(gpu: &Gpu) -> String {
 /// on an H200 sm128p lost at 512 and 1024 (too few 128 x 128 tiles to
 /// fill the chip) and won at 2048 and 4096 by 1.4x (BENCHMARKS.md). The
 /// slower rungs are not worth timing.
-const LARGE_MATMUL_RUNGS: [&str; 5] = ["rb4_vec4", "rb8_vec4", "tex", "sm128", "sm128p"];
+const LARGE_MATMUL_RUNGS: [MatmulRung; 5] = [
+    MatmulRung::Rb4Vec4,
+    MatmulRung::Rb8Vec4,
+    MatmulRung::Tex,
+    MatmulRung::Sm128,
+    MatmulRung::Sm128p,
+];
 const LARGE_MATMUL_N: usize = 2048;
 
 /// The spatial conv rungs the tuner compares (1x1 convs always take the
 /// plain product).
-const CONV_RUNGS: [&str; 4] = ["direct", "row4", "igemm", "tex"];
+const CONV_RUNGS: [ConvRung; 4] = [
+    ConvRung::Direct,
+    ConvRung::Row4,
+    ConvRung::Igemm,
+    ConvRung::Tex,
+];
+
+fn names<R: Rung>(rungs: &[R]) -> Vec<&'static str> {
+    rungs.iter().map(|r| r.name()).collect()
+}
 
 /// Every tuned family, small class before large.
 pub const FAMILIES: [&str; 4] = ["matmul", "matmul_large", "conv2d", "conv2d_large"];
@@ -101,8 +116,8 @@ fn load(path: &PathBuf) -> Cache {
 fn invalid_choice(family: &str, k: &str) -> Option<String> {
     let known: Vec<&str> = match family {
         "matmul" => MatmulRung::names(),
-        "matmul_large" => LARGE_MATMUL_RUNGS.to_vec(),
-        "conv2d" | "conv2d_large" => CONV_RUNGS.to_vec(),
+        "matmul_large" => names(&LARGE_MATMUL_RUNGS),
+        "conv2d" | "conv2d_large" => names(&CONV_RUNGS),
         _ => return Some(format!("'{family}' is not a kernel family")),
     };
     (!known.contains(&k)).then(|| format!("'{k}' is not a {family} kernel"))
@@ -238,12 +253,12 @@ pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<
         "matmul" => ("matmul", MatmulRung::names(), matmul_trial(gpu, 512)),
         "matmul_large" => (
             "matmul_large",
-            LARGE_MATMUL_RUNGS.to_vec(),
+            names(&LARGE_MATMUL_RUNGS),
             matmul_trial(gpu, LARGE_MATMUL_N),
         ),
         "conv2d" => (
             "conv2d",
-            CONV_RUNGS.to_vec(),
+            names(&CONV_RUNGS),
             conv_trial(gpu, [1, 32, 48, 48], 32),
         ),
         // A GFLOP-scale layer, as in the wide benchmark stack: on the H200
@@ -251,7 +266,7 @@ pub fn measure_family(gpu: &Gpu, family: &str, progress: bool) -> Result<Option<
         // wide stack (BENCHMARKS.md).
         "conv2d_large" => (
             "conv2d_large",
-            CONV_RUNGS.to_vec(),
+            names(&CONV_RUNGS),
             conv_trial(gpu, [8, 64, 64, 64], 64),
         ),
         other => {

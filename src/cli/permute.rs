@@ -149,7 +149,8 @@ pub fn print_text(r: &PermuteReport) {
         b.pooled_invariance_error
     );
     println!(
-        "(holds: below {HOLDS:.0e}; broken: above {BROKEN:.0e}; relative to the largest output.)"
+        "(holds: below {HOLDS:.0e}; broken: above {BROKEN:.0e}; the equivariance error is relative to the \
+         largest output, the pooled one to the largest pooled entry.)"
     );
     if r.permutation.iter().enumerate().all(|(i, &p)| i == p) {
         println!(

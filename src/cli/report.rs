@@ -12,6 +12,7 @@ use wgsl_nn::models::conv_stack::random_input;
 use wgsl_nn::models::permutation::{self, PermuteJob};
 use wgsl_nn::models::text2image::{Weights, QUADRANTS};
 use wgsl_nn::ops::rnn::{rnn_forward, Rnn, RnnKind};
+use wgsl_nn::rung::{AttentionRung, ConvRung, Rung};
 use wgsl_nn::Tensor;
 
 struct Answer {
@@ -82,15 +83,15 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
     for (task, computed, exercise, verdict) in [
         (
             "1a speech recognition",
-            "many-to-many: audio frames in, a shorter text sequence out (CTC or encoder-decoder)",
+            "many-to-many, alignment unknown: audio frames in, a shorter text out (CNN, RNN or transformer with CTC, or encoder-decoder)",
             "one-to-one CNN",
-            "disagree",
+            "disagree: not one-to-one; CNN ok",
         ),
         (
             "1b question answering",
-            "many-to-many: question (and context) in, answer sequence out (encoder-decoder)",
+            "sequence to sequence: question (and context) in, an answer of its own length out (encoder-decoder)",
             "many-to-many RNN",
-            "agree",
+            "partly: needs encoder-decoder",
         ),
         (
             "1c sentiment analysis",
@@ -106,9 +107,9 @@ pub fn run(dev: &DeviceArgs) -> wgsl_nn::Result<bool> {
         ),
         (
             "1e single-word translation",
-            "one-to-one: a word in, a word out (embedding + fully connected)",
-            "one-to-one",
-            "agree",
+            "one-to-one: a word in, a word out (embedding + fully connected; a word has no grid to convolve)",
+            "one-to-one CNN (or just a single fully connected)",
+            "partly: one-to-one yes, CNN no",
         ),
     ] {
         println!("  {task:<28} {computed}");
@@ -249,16 +250,22 @@ fn timing_section(
         let on_cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
         let forced = gpu.kernels().name_for(case.family()).map(String::from);
         let rung = forced.unwrap_or_else(|| {
-            if op == OpKind::Conv {
-                if on_cpu { "row4" } else { "igemm" }.into()
+            let rung = if op == OpKind::Conv {
+                if on_cpu {
+                    ConvRung::Row4
+                } else {
+                    ConvRung::Igemm
+                }
+                .name()
             } else if on_cpu
                 && gpu.features.contains(wgpu::Features::SUBGROUP)
                 && case.flops >= wgsl_nn::ops::CPU_TEX_MIN_FLOPS
             {
-                "fused_tex".into()
+                AttentionRung::FusedTex.name()
             } else {
-                "fused".into()
-            }
+                AttentionRung::Fused.name()
+            };
+            rung.to_string()
         });
         let row = case.gpu_rows(gpu, 5, 0, Some(&[rung])).remove(0);
         ok &= row.passed;

@@ -13,18 +13,18 @@ pub mod sweep;
 use crate::cpu::float32::Fault;
 use crate::gpu::{Gpu, Patch};
 use crate::ops::rnn::RnnKind;
-use crate::rung::Kernels;
+use crate::rung::{AttentionRung, ConvRung, Kernels, MatmulRung, SoftmaxRung};
 use cases::Case;
 use serde::Serialize;
 
 /// Where a mutant is planted.
 #[derive(Debug, Clone, Copy)]
 pub enum Planted {
-    /// Patches of a kernel family's source, run on `rung` of `family`
-    /// (None: the op has one kernel).
+    /// Patches of a kernel family's source, run with the rung `rung`
+    /// names (`Kernels::NONE`: the op has one kernel).
     Kernel {
-        /// The (family, rung) whose kernel is patched, forced while it runs.
-        rung: Option<(&'static str, &'static str)>,
+        /// The rung whose kernel is patched, forced while it runs.
+        rung: Kernels,
         /// The source edits that plant the bug.
         patches: &'static [Patch],
     },
@@ -62,7 +62,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "matmul: last K term dropped (kk + 1 < k1)",
         case: Case::Matmul,
         planted: Planted::Kernel {
-            rung: Some(("matmul", "rb4")),
+            rung: Kernels::NONE.matmul(MatmulRung::Rb4),
             patches: &[patch(
                 "matmul",
                 "for (var kk = p.k0; kk < p.k1; kk++)",
@@ -74,7 +74,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "matmul: last K tile dropped",
         case: Case::Matmul,
         planted: Planted::Kernel {
-            rung: Some(("matmul", "tiled")),
+            rung: Kernels::NONE.matmul(MatmulRung::Tiled),
             patches: &[patch("matmul", "k0 < p.k1; k0 += T", "k0 + T < p.k1; k0 += T")],
         },
     },
@@ -82,7 +82,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "matmul: operands rounded to bfloat16",
         case: Case::Matmul,
         planted: Planted::Kernel {
-            rung: Some(("matmul", "rb4")),
+            rung: Kernels::NONE.matmul(MatmulRung::Rb4),
             patches: &[
                 patch(
                     "matmul",
@@ -101,7 +101,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "matmul: operands rounded to float16",
         case: Case::Matmul,
         planted: Planted::Kernel {
-            rung: Some(("matmul", "rb4")),
+            rung: Kernels::NONE.matmul(MatmulRung::Rb4),
             patches: &[
                 patch(
                     "matmul",
@@ -120,7 +120,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "matmul: accumulator kept in float16",
         case: Case::Matmul,
         planted: Planted::Kernel {
-            rung: Some(("matmul", "naive")),
+            rung: Kernels::NONE.matmul(MatmulRung::Naive),
             patches: &[patch(
                 "matmul",
                 "acc += load_a(abase, i, kk) * load_b(bbase, kk, j);",
@@ -132,7 +132,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "matmul: B read transposed (square product)",
         case: Case::Square,
         planted: Planted::Kernel {
-            rung: Some(("matmul", "naive")),
+            rung: Kernels::NONE.matmul(MatmulRung::Naive),
             patches: &[patch("matmul", MM_LOAD_B, "return b[base + c * p.ldb + kk];")],
         },
     },
@@ -140,7 +140,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "matmul: bias skipped",
         case: Case::Matmul,
         planted: Planted::Kernel {
-            rung: Some(("matmul", "rb4")),
+            rung: Kernels::NONE.matmul(MatmulRung::Rb4),
             patches: &[patch(
                 "matmul",
                 "r += bias[select(j, i, (p.flags & BIAS_ROWS) != 0u)];",
@@ -158,7 +158,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "conv2d: stride off by one",
         case: Case::Conv { groups: 1 },
         planted: Planted::Kernel {
-            rung: Some(("conv2d", "direct")),
+            rung: Kernels::NONE.conv2d(ConvRung::Direct),
             patches: &[patch(
                 "conv2d",
                 "let iy0 = i32(oy * p.sh) - i32(p.ph);",
@@ -170,7 +170,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "conv2d: padding off by one",
         case: Case::Conv { groups: 1 },
         planted: Planted::Kernel {
-            rung: Some(("conv2d", "direct")),
+            rung: Kernels::NONE.conv2d(ConvRung::Direct),
             patches: &[patch(
                 "conv2d",
                 "let ix0 = i32(ox * p.sw) - i32(p.pw);",
@@ -182,7 +182,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "conv2d: dilation off by one",
         case: Case::Conv { groups: 1 },
         planted: Planted::Kernel {
-            rung: Some(("conv2d", "direct")),
+            rung: Kernels::NONE.conv2d(ConvRung::Direct),
             patches: &[patch(
                 "conv2d",
                 "let iy = iy0 + i32(ky * p.dh);",
@@ -194,7 +194,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "conv2d: the neighbouring group's input channels (grouped conv)",
         case: Case::Conv { groups: 2 },
         planted: Planted::Kernel {
-            rung: Some(("conv2d", "direct")),
+            rung: Kernels::NONE.conv2d(ConvRung::Direct),
             patches: &[patch(
                 "conv2d",
                 "return (co / (p.cout / p.groups)) * (p.cin / p.groups);",
@@ -206,7 +206,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "conv2d: bias skipped",
         case: Case::Conv { groups: 1 },
         planted: Planted::Kernel {
-            rung: Some(("conv2d", "direct")),
+            rung: Kernels::NONE.conv2d(ConvRung::Direct),
             patches: &[patch("conv2d", "acc += bias[co];", "acc += 0.0 * bias[co];")],
         },
     },
@@ -226,7 +226,7 @@ pub const CATALOGUE: &[Mutant] = &[
             key_mask: false,
         },
         planted: Planted::Kernel {
-            rung: Some(("attention", "fused")),
+            rung: Kernels::NONE.attention(AttentionRung::Fused),
             patches: &[patch("attention_vec4", "qv[t] = q4[ob + t] * p.scale;", "qv[t] = q4[ob + t];")],
         },
     },
@@ -237,7 +237,7 @@ pub const CATALOGUE: &[Mutant] = &[
             key_mask: false,
         },
         planted: Planted::Kernel {
-            rung: Some(("attention", "fused")),
+            rung: Kernels::NONE.attention(AttentionRung::Fused),
             patches: &[patch(
                 "attention_vec4",
                 "for (var j0 = p.k0; j0 < key_end; j0 += TK)",
@@ -252,7 +252,7 @@ pub const CATALOGUE: &[Mutant] = &[
             key_mask: false,
         },
         planted: Planted::Kernel {
-            rung: Some(("attention", "fused")),
+            rung: Kernels::NONE.attention(AttentionRung::Fused),
             patches: &[patch(
                 "attention_vec4",
                 "(p.flags & CAUSAL) != 0u && j > i {",
@@ -267,7 +267,7 @@ pub const CATALOGUE: &[Mutant] = &[
             key_mask: true,
         },
         planted: Planted::Kernel {
-            rung: Some(("attention", "fused")),
+            rung: Kernels::NONE.attention(AttentionRung::Fused),
             patches: &[patch(
                 "attention_vec4",
                 "key_mask[b * p.keys + j] == 0.0",
@@ -282,7 +282,7 @@ pub const CATALOGUE: &[Mutant] = &[
             key_mask: false,
         },
         planted: Planted::Kernel {
-            rung: Some(("attention", "fused")),
+            rung: Kernels::NONE.attention(AttentionRung::Fused),
             patches: &[patch(
                 "attention_vec4",
                 "acc[t] = acc[t] * correction + w * v_tile4[jj * d4 + t];",
@@ -294,7 +294,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "softmax: max not subtracted (logits up to 100)",
         case: Case::Softmax { scale: 100.0 },
         planted: Planted::Kernel {
-            rung: Some(("softmax", "rows")),
+            rung: Kernels::NONE.softmax(SoftmaxRung::Rows),
             patches: &[
                 patch("softmax", "exp(x[base + j] - row_max)", "exp(x[base + j])"),
                 patch("softmax", "exp(x[base + j] - m)", "exp(x[base + j])"),
@@ -305,7 +305,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "layer norm: eps ignored (rows of small variance)",
         case: Case::LayerNorm { spread: 1e-3 },
         planted: Planted::Kernel {
-            rung: None,
+            rung: Kernels::NONE,
             patches: &[patch("layernorm", " + p.eps", "")],
         },
     },
@@ -313,7 +313,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "avg pool: the edge window (last column) never written",
         case: Case::AvgPool,
         planted: Planted::Kernel {
-            rung: None,
+            rung: Kernels::NONE,
             patches: &[patch(
                 "pool2d",
                 "    let i = flat_id(wid, nwg, lid);\n    if i >= p.total {",
@@ -325,7 +325,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "gru: reset and update gates swapped",
         case: Case::Rnn(RnnKind::Gru),
         planted: Planted::Kernel {
-            rung: None,
+            rung: Kernels::NONE,
             patches: &[patch(
                 "rnn",
                 "let r = sigmoid(xp[x] + a.x + b_hh[j]);\n    let z = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);",
@@ -337,7 +337,7 @@ pub const CATALOGUE: &[Mutant] = &[
         name: "lstm: input and forget gates swapped",
         case: Case::Rnn(RnnKind::Lstm),
         planted: Planted::Kernel {
-            rung: None,
+            rung: Kernels::NONE,
             patches: &[patch(
                 "rnn",
                 "let ig = sigmoid(xp[x] + a.x + b_hh[j]);\n    let fg = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);",
@@ -428,20 +428,10 @@ impl Mutant {
                 .run(gpu, Kernels::default(), big, &touch)
                 .map_err(|e| e.to_string()),
             Planted::Kernel { rung, patches } => {
-                let kernels = match rung {
-                    Some((family, name)) => Kernels::default().with_name(family, name),
-                    None => Ok(Kernels::default()),
-                };
-                let (check, hits) = match kernels {
-                    Ok(kernels) => {
-                        gpu.plant(self.name, patches);
-                        let check = self.case.run(gpu, kernels, big, &|_| {});
-                        let hits = gpu.planted_hits();
-                        gpu.plant(self.name, &[]);
-                        (check, hits)
-                    }
-                    Err(e) => (Err(e), 0),
-                };
+                gpu.plant(self.name, patches);
+                let check = self.case.run(gpu, rung, big, &|_| {});
+                let hits = gpu.planted_hits();
+                gpu.plant(self.name, &[]);
                 match check {
                     Ok(_) if hits == 0 => Err(format!(
                         "the patch never reached a kernel ({} did not run it)",

@@ -12,11 +12,6 @@ use crate::ops::rnn::RnnKind;
 use crate::rung::{ConvRung, Kernels, Rung};
 use crate::tensor::Tensor;
 
-/// The ladders swept, and their rungs.
-fn ladders() -> [(&'static str, Vec<&'static str>); 4] {
-    Kernels::families()
-}
-
 /// The cases of each family at their largest size.
 fn cases(family: &str) -> Vec<Case> {
     match family {
@@ -64,7 +59,7 @@ pub fn wide_stack(gpu: &Gpu, kernels: Kernels, seed: u64) -> Result<Check> {
 /// kernel and the wide stack: (what ran, its verdict or why it could not).
 pub fn correct_at_largest(gpu: &Gpu, seed: u64) -> Vec<(String, Result<Check>)> {
     let mut out = vec![];
-    for (family, rungs) in ladders() {
+    for (family, rungs) in Kernels::families() {
         for rung in rungs {
             for case in cases(family) {
                 let what = format!("{family} ({rung}) {:?} at {}", case, case.size(true));

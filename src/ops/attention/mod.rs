@@ -199,14 +199,14 @@ pub fn sdpa_forward_probs(
             )?;
         }
         AttentionPath::Fused => {
-            let forced = gpu.choice(plan).attention;
-            let pick = forced
-                .map(|r| r.name().to_string())
-                .or_else(|| gpu.tuned_for("attention", 0));
+            let pick = gpu.choice(plan).attention.or_else(|| {
+                gpu.tuned_for("attention", 0)
+                    .and_then(|k| AttentionRung::parse(&k).ok())
+            });
             let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
             let flash = flash::unsupported(gpu, &sh).is_none()
-                && match pick.as_deref() {
-                    Some("flash") => true,
+                && match pick {
+                    Some(AttentionRung::Flash) => true,
                     None => !cpu,
                     _ => false,
                 };
@@ -216,8 +216,8 @@ pub fn sdpa_forward_probs(
             }
             let tex_ok = tex::unsupported(gpu, &sh).is_none();
             let tex = tex_ok
-                && match pick.as_deref() {
-                    Some("fused_tex") => true,
+                && match pick {
+                    Some(AttentionRung::FusedTex) => true,
                     // On CPU adapters it beat the other fused kernels by
                     // ~10x (llvmpipe, L=1024: BENCHMARKS.md), where it
                     // repays its compilation (`CPU_TEX_MIN_FLOPS`).
@@ -257,7 +257,7 @@ pub fn sdpa_forward_probs(
             } else {
                 2
             };
-            let vec4 = sh.head_dim % 4 == 0 && forced != Some(AttentionRung::FusedScalar);
+            let vec4 = sh.head_dim % 4 == 0 && pick != Some(AttentionRung::FusedScalar);
             let state = Tensor::upload(
                 gpu,
                 &format!("{layer} softmax state"),

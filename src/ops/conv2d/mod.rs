@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
-use crate::rung::Rung;
+use crate::rung::{ConvRung as R, Rung};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/conv2d.wgsl"));
@@ -79,38 +79,38 @@ pub fn conv2d_forward(
     // GFLOP-scale layers take the tuner's pick for such a layer where it
     // timed one (GPUs: `conv2d_large`, a 2.4 GFLOP conv).
     // Asked only when nothing forces a rung: asking may start the tuner.
+    // A cached pick no ladder knows (an older cache) counts as none.
+    let tuned_for = |family| gpu.tuned_for(family, flops).and_then(|k| R::parse(&k).ok());
     let tuned = || {
         (flops >= LARGE_FLOPS)
-            .then(|| gpu.tuned_for("conv2d_large", flops))
+            .then(|| tuned_for("conv2d_large"))
             .flatten()
-            .or_else(|| gpu.tuned_for("conv2d", flops))
+            .or_else(|| tuned_for("conv2d"))
     };
     let grouped = conv.groups > 1;
-    let forced = gpu.choice(plan).conv2d.map(Rung::name);
-    let name = match forced {
+    let rung = match gpu.choice(plan).conv2d {
         // Only the one-output rungs index channels per group; the block
         // rungs share an input tile across output channels of one group.
-        Some(k @ ("direct" | "row4")) if grouped => k,
-        _ if grouped && cpu => "row4",
-        _ if grouped => "direct",
-        None | Some("gemm") if is_pointwise(conv) => "gemm",
-        Some("gemm") => "igemm",
-        Some("tex") if !tex_ok => "igemm",
-        Some(k) => k,
-        None => match tuned().as_deref() {
+        Some(r @ (R::Direct | R::Row4)) if grouped => r,
+        _ if grouped && cpu => R::Row4,
+        _ if grouped => R::Direct,
+        None | Some(R::Gemm) if is_pointwise(conv) => R::Gemm,
+        Some(R::Gemm) => R::Igemm,
+        Some(R::Tex) if !tex_ok => R::Igemm,
+        Some(r) => r,
+        None => match tuned() {
             // CPU adapters follow their measured rules whatever was tuned:
             // tex from CPU_TEX_MIN_FLOPS (its compilation repays there),
             // row4 below (llvmpipe, exercise stack: 0.41-0.68 ms against
             // igemm's 0.64-1.01 in the same runs).
-            _ if cpu && tex_ok && flops >= super::CPU_TEX_MIN_FLOPS => "tex",
-            _ if cpu => "row4",
-            Some("tex") if big && tex_ok => "tex",
-            Some("direct") => "direct",
-            Some("row4") => "row4",
-            _ => "igemm",
+            _ if cpu && tex_ok && flops >= super::CPU_TEX_MIN_FLOPS => R::Tex,
+            _ if cpu => R::Row4,
+            Some(R::Tex) if big && tex_ok => R::Tex,
+            Some(r @ (R::Direct | R::Row4)) => r,
+            _ => R::Igemm,
         },
     };
-    if name == "gemm" {
+    if rung == R::Gemm {
         // y[n] = W [Cout, Cin] x x[n] [Cin, H*W], the weights shared by every image.
         use super::matmul::{matmul_into, Activation, Matmul, View};
         let (n, cin, hw) = (x.shape[0], conv.in_channels, out[2] * out[3]);
@@ -164,19 +164,20 @@ pub fn conv2d_forward(
         }
         return Ok(y);
     }
-    if name == "tex" {
+    if rung == R::Tex {
         tex::conv2d_tex(gpu, plan, layer, conv, x, weight, &bias, &y)?;
         return Ok(y);
     }
     let [kh, kw] = conv.window.kernel;
-    let (kernel, invocations) = if name == "row4" {
-        (ROW4, (out[0] * out[1] * out[2] * out[3].div_ceil(4)) as u64)
-    } else if name == "igemm" {
-        let blocks =
-            out[0] as u64 * out[1].div_ceil(4) as u64 * (out[2] * out[3]).div_ceil(4) as u64;
-        (IGEMM, blocks)
-    } else {
-        (DIRECT, u64::from(params.total))
+    let (kernel, invocations) = match rung {
+        R::Row4 => (ROW4, (out[0] * out[1] * out[2] * out[3].div_ceil(4)) as u64),
+        R::Igemm => {
+            let blocks =
+                out[0] as u64 * out[1].div_ceil(4) as u64 * (out[2] * out[3]).div_ceil(4) as u64;
+            (IGEMM, blocks)
+        }
+        // Gemm and Tex returned above.
+        R::Direct | R::Gemm | R::Tex => (DIRECT, u64::from(params.total)),
     };
     let params = Conv2dParams {
         total: u32::try_from(invocations).map_err(|_| {
@@ -202,7 +203,7 @@ pub fn conv2d_forward(
         };
         plan.push(Step {
             label: part_label(
-                &format!("{layer} ({name})"),
+                &format!("{layer} ({rung})"),
                 "channels",
                 c0,
                 c1,

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
-use crate::rung::{MatmulRung, Rung};
+use crate::rung::{MatmulRung, MatmulRung as R, Rung};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = matmul_source!("matmul.wgsl");
@@ -41,8 +41,13 @@ pub const SM128: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128");
 pub const SM128P: Kernel = kernel("matmul_vec4", SOURCE_VEC4, "matmul_sm128p");
 
 /// The rungs whose workgroup of 256 shares one 128 x 128 tile of C.
-fn is_sm128(name: &str) -> bool {
-    name.starts_with("sm128")
+fn is_sm128(rung: MatmulRung) -> bool {
+    matches!(rung, R::Sm128 | R::Sm128p)
+}
+
+/// The rungs that read A and B as vec4s (multiples of 4 only).
+fn is_vec4(rung: MatmulRung) -> bool {
+    matches!(rung, R::Rb4Vec4 | R::Rb8Vec4) || is_sm128(rung)
 }
 
 // The ladder itself (names, entry points, order) is `rung::MatmulRung`.
@@ -61,7 +66,7 @@ fn choose(
     a: &View,
     b: &View,
     c: &View,
-) -> &'static str {
+) -> MatmulRung {
     let vec4_ok = !mm.trans_a
         && !mm.trans_b
         && mm.k.is_multiple_of(4)
@@ -70,7 +75,7 @@ fn choose(
             .iter()
             .all(|v| v % 4 == 0)
         && c.ld >= mm.n;
-    let fallback = if vec4_ok { "rb4_vec4" } else { "rb4" };
+    let fallback = if vec4_ok { R::Rb4Vec4 } else { R::Rb4 };
     let tex_ok = tex::unsupported(gpu, mm).is_none();
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let large = mm.m * mm.n * mm.batches[0] * mm.batches[1] >= LARGE_OUTPUTS;
@@ -78,21 +83,23 @@ fn choose(
     // On CPU adapters a tuned pick (timed at 512 and 2048) speaks only for
     // products of that order; smaller ones keep the rules that compile fast.
     let tuned_applies = !cpu || flops >= super::CPU_TEX_MIN_FLOPS;
-    let pick = forced.map(|r| r.name().to_string()).or_else(|| {
+    // A cached pick no ladder knows (an older cache) counts as none.
+    let tuned = |family| gpu.tuned_for(family, flops).and_then(|k| R::parse(&k).ok());
+    let pick = forced.or_else(|| {
         tuned_applies
             .then(|| {
                 large
-                    .then(|| gpu.tuned_for("matmul_large", flops))
+                    .then(|| tuned("matmul_large"))
                     .flatten()
-                    .or_else(|| gpu.tuned_for("matmul", flops))
+                    .or_else(|| tuned("matmul"))
             })
             .flatten()
     });
-    match pick.as_deref() {
+    match pick {
         // On CPU adapters the texture rung was the fastest by ~3x (measured
         // on llvmpipe); elsewhere the autotuner has to show it.
-        None if tex_ok && cpu && flops >= super::CPU_TEX_MIN_FLOPS => "tex",
-        None if cpu && flops < super::CPU_NAIVE_MAX_FLOPS => "naive",
+        None if tex_ok && cpu && flops >= super::CPU_TEX_MIN_FLOPS => R::Tex,
+        None if cpu && flops < super::CPU_NAIVE_MAX_FLOPS => R::Naive,
         // Untuned, a large product on a GPU takes the shared-memory tiles
         // (an H200: 1.45x rb4_vec4 at 4096, 1.43x at 2048).
         None if large
@@ -100,12 +107,12 @@ fn choose(
             && !cpu
             && gpu.limits.max_compute_invocations_per_workgroup >= 256 =>
         {
-            "sm128p"
+            R::Sm128p
         }
         None => fallback,
-        Some("rb4_vec4" | "rb8_vec4" | "sm128" | "sm128p") if !vec4_ok => "rb4",
-        Some("tex") if !tex_ok => fallback,
-        Some(k) => MatmulRung::parse(k).map_or(fallback, Rung::name),
+        Some(r) if is_vec4(r) && !vec4_ok => R::Rb4,
+        Some(R::Tex) if !tex_ok => fallback,
+        Some(r) => r,
     }
 }
 
@@ -149,8 +156,8 @@ pub fn matmul_into(
     if [a.0, b.0, c.0].iter().any(|t| t.buffer.size() > limit) {
         return matmul_in_ranges(gpu, plan, layer, mm, a, b, &bias, c, flags_of(mm));
     }
-    let name = choose(gpu, gpu.choice(plan).matmul, mm, &a.1, &b.1, &c.1);
-    if name == "tex" {
+    let rung = choose(gpu, gpu.choice(plan).matmul, mm, &a.1, &b.1, &c.1);
+    if rung == R::Tex {
         let (at, av) = tex::a_operand(gpu, plan, layer, mm, a)?;
         let packed = tex::pack_b(gpu, plan, layer, mm, b)?;
         return tex::matmul_packed(
@@ -169,34 +176,36 @@ pub fn matmul_into(
     let batches = (mm.batches[0] * mm.batches[1]) as u64;
     let (tiles_m, tiles_n) = (mm.m.div_ceil(4), mm.n.div_ceil(4));
     // Invocations and workgroup size of each rung.
-    let (kernel, invocations, wg) = match name {
-        "naive" => (NAIVE, batches * (mm.m * mm.n) as u64, workgroup_1d(gpu)),
-        "tiled" => (
+    let (kernel, invocations, wg) = match rung {
+        R::Naive => (NAIVE, batches * (mm.m * mm.n) as u64, workgroup_1d(gpu)),
+        R::Tiled => (
             TILED,
             batches * (mm.m.div_ceil(16) * mm.n.div_ceil(16)) as u64 * 256,
             256,
         ),
-        "rb4_vec4" => (
+        R::Rb4Vec4 => (
             RB4_VEC4,
             batches * (tiles_m * tiles_n) as u64,
             workgroup_1d(gpu),
         ),
-        "sm128" | "sm128p" => (
-            if name == "sm128" { SM128 } else { SM128P },
+        R::Sm128 | R::Sm128p => (
+            if rung == R::Sm128 { SM128 } else { SM128P },
             batches * (mm.m.div_ceil(128) * mm.n.div_ceil(128)) as u64 * 256,
             256,
         ),
-        "rb8_vec4" => (
+        R::Rb8Vec4 => (
             RB8_VEC4,
             batches * (mm.m.div_ceil(8) * tiles_n) as u64,
             workgroup_1d(gpu),
         ),
-        _ => (RB4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
+        // The texture rung returned above.
+        R::Rb4 | R::Tex => (RB4, batches * (tiles_m * tiles_n) as u64, workgroup_1d(gpu)),
     };
-    if (name == "tiled" || is_sm128(name)) && gpu.limits.max_compute_invocations_per_workgroup < 256
+    if (rung == R::Tiled || is_sm128(rung))
+        && gpu.limits.max_compute_invocations_per_workgroup < 256
     {
         return Err(Error::arg(
-            format!("--kernel {name}"),
+            format!("--kernel matmul={rung}"),
             "this device allows fewer than 256 invocations per workgroup; use rb4",
         ));
     }
@@ -223,18 +232,18 @@ pub fn matmul_into(
         b_si: u(b.1.inner),
         c_so: u(c.1.outer),
         c_si: u(c.1.inner),
-        tiles_n: u(if is_sm128(name) {
+        tiles_n: u(if is_sm128(rung) {
             mm.n.div_ceil(128)
         } else {
             tiles_n
         }),
-        tiles_m: u(match name {
-            "rb8_vec4" => mm.m.div_ceil(8),
-            _ if is_sm128(name) => mm.m.div_ceil(128),
+        tiles_m: u(match rung {
+            R::Rb8Vec4 => mm.m.div_ceil(8),
+            _ if is_sm128(rung) => mm.m.div_ceil(128),
             _ => tiles_m,
         }),
         // sm128 counts workgroups (its threads share one tile).
-        total: if is_sm128(name) {
+        total: if is_sm128(rung) {
             total32 / 256
         } else {
             total32
@@ -249,11 +258,11 @@ pub fn matmul_into(
     // Each invocation loops over its share of K once (the vec4 rung four at
     // a time); the device's loop budget decides how many dispatches K is
     // split into.
-    let vec4 = name.ends_with("_vec4") || is_sm128(name);
+    let vec4 = is_vec4(rung);
     let step = if vec4 { 4 } else { 1 };
     // sm128 loops ~4.5 times per quad of K (half a tile step, 4 inner),
     // sm128p ~4.25.
-    let per_quad = if is_sm128(name) { 5 } else { 1 };
+    let per_quad = if is_sm128(rung) { 5 } else { 1 };
     let mut parts = split_range(gpu, layer, mm.k / step, per_quad, 0, invocations)?;
     // On adapters that run on CPU cores, K blocks keep a workgroup's slice
     // of B in the core's cache (at 2048 this was 2.8x faster on lavapipe).
@@ -281,7 +290,7 @@ pub fn matmul_into(
             ..params
         };
         plan.push(Step {
-            label: part_label(&format!("{layer} ({name})"), "k", k0, k1, parts.len()),
+            label: part_label(&format!("{layer} ({rung})"), "k", k0, k1, parts.len()),
             kernel,
             overrides: overrides.clone(),
             params: bytemuck::bytes_of(&params).to_vec(),
