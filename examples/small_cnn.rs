@@ -152,7 +152,7 @@ fn main() -> Result<()> {
     let t = time_plan(&gpu, &plan, 2, 10)?;
     println!("whole network: median {:.3} ms ({})", t.median_ms, t.clock);
     for (step, ms) in &t.steps {
-        println!("  {step:<32} {ms:8.3} ms");
+        println!("  {step:<44} {ms:8.3} ms");
     }
     if !all_passed {
         eprintln!("a layer failed its check");
