@@ -737,6 +737,29 @@ fn every_matmul_rung_matches_the_reference() {
                 &format!("{kernel} {mm:?} ({})", plan.steps[0].label),
                 &compare(&c.download(&g).unwrap(), &reference),
             );
+            // The forced rung ran, or the documented fallback: the vec4
+            // rungs need untransposed operands and K, N multiples of 4
+            // (else rb4); tex needs what `tex::unsupported` allows (else
+            // the vec4 rung where it can run, else rb4).
+            let rung = MatmulRung::parse(kernel).unwrap();
+            let vec4_ok = !ta && !tb && k % 4 == 0 && n % 4 == 0;
+            let vec4 = matches!(
+                rung,
+                MatmulRung::Rb4Vec4 | MatmulRung::Rb8Vec4 | MatmulRung::Sm128 | MatmulRung::Sm128p
+            );
+            let tex_ok = wgsl_nn::ops::matmul::tex::unsupported(&g, &mm).is_none();
+            let want = match rung {
+                _ if vec4 && !vec4_ok => MatmulRung::Rb4,
+                MatmulRung::Tex if !tex_ok && vec4_ok => MatmulRung::Rb4Vec4,
+                MatmulRung::Tex if !tex_ok => MatmulRung::Rb4,
+                r => r,
+            };
+            let entries: Vec<&str> = plan.steps.iter().map(|s| s.kernel.entry).collect();
+            assert!(
+                plan.runs(want.entry()),
+                "forced {kernel} on {mm:?}: expected {} to run, ran {entries:?}",
+                want.entry()
+            );
         }
     }
     let e = Kernels::parse("matmul=nonsense").unwrap_err();
