@@ -2,16 +2,31 @@
 //! on any adapter, each checked against an f64 CPU reference and timed.
 //!
 //! Every layer exists three times: its parameters (`ops::*`, which know
-//! their output shape and FLOPs), its GPU forward (a kernel in `shaders/`
-//! that `ops` appends to a [`gpu::Plan`]), and its CPU reference (`cpu::*`).
-//! [`check`] compares the two; [`gpu::Gpu::run`] times a whole plan.
+//! their output shape and FLOPs, with PyTorch's defaults), its GPU forward
+//! (a kernel in `shaders/` that `ops` appends to a [`gpu::Plan`]), and its
+//! f64 reference (`cpu::*`). [`check::compare`] turns the two sides into a
+//! verdict; [`gpu::timer::time_plan`] times a whole plan. docs/ARCHITECTURE.md
+//! in the repository is the map.
 //!
-//! ```no_run
-//! use wgsl_nn::{gpu::{AdapterChoice, Gpu}, spec, models::conv_stack::ConvStack};
+//! One conv on your own tensor, checked and timed (it needs an adapter:
+//! on Linux without a GPU, Mesa's lavapipe):
+//!
+//! ```
+//! use wgsl_nn::prelude::*;
 //! let gpu = Gpu::new(&AdapterChoice::default())?;
-//! let layers = spec::parse_stack(spec::EXERCISE_STACK)?;
-//! let stack = ConvStack::new(&layers, [1, 1, 128, 128])?;
-//! assert_eq!(stack.output_shape(), [1, 1, 30, 30]);
+//! let conv = Conv2d::new(2, 4, 3).padding(1); // nn.Conv2d(2, 4, 3, padding=1)
+//! let x: Vec<f32> = (0..2 * 8 * 8).map(|i| (i % 5) as f32 - 2.0).collect();
+//! let w = vec![0.25f32; 4 * 2 * 3 * 3];
+//! let xt = Tensor::upload(&gpu, "x", &[1, 2, 8, 8], &x)?;
+//! let wt = Tensor::upload(&gpu, "w", &conv.weight_shape(), &w)?;
+//! let mut plan = Plan::new();
+//! let y = conv.record(&gpu, &mut plan, &xt, &wt, None)?; // no bias
+//! gpu.run(&plan)?;
+//! let reference = conv.reference(&RefTensor::from_f32(&[1, 2, 8, 8], &x), &w, None)?;
+//! let verdict = compare(&y.download(&gpu)?, &reference);
+//! assert!(verdict.passed, "{}", verdict.summary());
+//! let timing = time_plan(&gpu, &plan, 1, 5)?;
+//! assert!(timing.median_ms > 0.0);
 //! # Ok::<(), wgsl_nn::Error>(())
 //! ```
 
