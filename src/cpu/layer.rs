@@ -13,8 +13,9 @@
 //! ```
 
 use super::RefTensor;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ops::conv2d::Conv2d;
+use crate::ops::matmul::Matmul;
 use crate::ops::pool2d::Pool2d;
 
 impl Conv2d {
@@ -43,5 +44,41 @@ impl Pool2d {
     pub fn reference(&self, x: &RefTensor) -> Result<RefTensor> {
         let out = self.output_shape(&x.shape, &self.describe())?;
         Ok(super::pool2d::pool2d(self, x, out))
+    }
+}
+
+impl Matmul {
+    /// The reference C for dense operands laid out as `dense_views` says;
+    /// an operand with the wrong number of elements is an error naming it.
+    pub fn reference(
+        &self,
+        a: &RefTensor,
+        b: &RefTensor,
+        bias: Option<&[f32]>,
+    ) -> Result<RefTensor> {
+        let mm = Matmul {
+            bias: bias.is_some(),
+            ..self.clone()
+        };
+        let ([av, bv, cv], out) = mm.dense_views()?;
+        let batch = mm.batches[0];
+        for (name, t, want) in [("A", a, batch * mm.m * mm.k), ("B", b, batch * mm.k * mm.n)] {
+            if t.val.len() != want {
+                return Err(Error::shape(
+                    mm.describe(),
+                    format!(
+                        "{name} has {} elements ({:?}) but {want} were expected",
+                        t.val.len(),
+                        t.shape
+                    ),
+                ));
+            }
+        }
+        if let Some(bias) = bias {
+            crate::ops::expect_shape(&mm.describe(), "bias", &[bias.len()], &[mm.n])?;
+        }
+        let mut c = RefTensor::zeros(&out);
+        super::matmul::matmul_into(&mm, (a, av), (b, bv), bias, (&mut c, cv));
+        Ok(c)
     }
 }

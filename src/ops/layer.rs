@@ -15,9 +15,10 @@
 //! # Ok::<(), wgsl_nn::Error>(())
 //! ```
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan};
 use crate::ops::conv2d::{conv2d_forward, Conv2d};
+use crate::ops::matmul::{matmul_into, Matmul, View};
 use crate::ops::pool2d::{pool2d_forward, Pool2d, PoolKind};
 use crate::tensor::Tensor;
 
@@ -104,5 +105,89 @@ impl Pool2d {
         let y = self.record(gpu, &mut plan, x)?;
         gpu.run(&plan)?;
         Ok(y)
+    }
+}
+
+impl Matmul {
+    /// A short description: "matmul 64x32x128" (M x N x K, batches first
+    /// when there are several).
+    pub fn describe(&self) -> String {
+        let b = self.batches[0] * self.batches[1];
+        let batch = if b > 1 {
+            format!("{b} x ")
+        } else {
+            String::new()
+        };
+        format!("matmul {batch}{}x{}x{}", self.m, self.n, self.k)
+    }
+
+    /// The dense layouts `record` and `reference` take: A [batch, m, k]
+    /// ([batch, k, m] when `trans_a`), B [batch, k, n] ([batch, n, k] when
+    /// `trans_b`), C [batch, m, n] (the batch axis left out when it is 1,
+    /// as `torch.matmul` does for 2-D operands). Inner batches need views:
+    /// use `matmul_into` for those.
+    pub fn dense_views(&self) -> Result<([View; 3], Vec<usize>)> {
+        if self.batches[1] != 1 {
+            return Err(Error::shape(
+                self.describe(),
+                format!(
+                    "dense operands take batches [b, 1], not {:?}; use ops::matmul::matmul_into with views for inner batches",
+                    self.batches
+                ),
+            ));
+        }
+        let (m, n, k) = (self.m, self.n, self.k);
+        let a = if self.trans_a {
+            View::dense(k, m, false)
+        } else {
+            View::dense(m, k, false)
+        };
+        let b = if self.trans_b {
+            View::dense(n, k, false)
+        } else {
+            View::dense(k, n, false)
+        };
+        let out = match self.batches[0] {
+            1 => vec![m, n],
+            b => vec![b, m, n],
+        };
+        Ok(([a, b, View::dense(m, n, false)], out))
+    }
+
+    /// Appends C = act(alpha op(A) op(B) + bias) to `plan` for dense
+    /// row-major operands (see `dense_views`) and returns C (NaN until the
+    /// plan runs). `bias` [n] or `None`; a tensor too small for its view
+    /// is an error naming it.
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        plan: &mut Plan,
+        a: &Tensor,
+        b: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let mm = Matmul {
+            bias: bias.is_some(),
+            ..self.clone()
+        };
+        let ([av, bv, cv], out) = mm.dense_views()?;
+        let name = label(plan, mm.describe());
+        let c = Tensor::poisoned(gpu, &format!("{name} output"), &out)?;
+        matmul_into(gpu, plan, &name, &mm, (a, av), (b, bv), bias, (&c, cv))?;
+        Ok(c)
+    }
+
+    /// Runs this product alone, now, in one submission; returns C.
+    pub fn forward(
+        &self,
+        gpu: &Gpu,
+        a: &Tensor,
+        b: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let mut plan = Plan::new();
+        let c = self.record(gpu, &mut plan, a, b, bias)?;
+        gpu.run(&plan)?;
+        Ok(c)
     }
 }
