@@ -156,7 +156,7 @@ impl Matmul {
 
     /// Appends C = act(alpha op(A) op(B) + bias) to `plan` for dense
     /// row-major operands (see `dense_views`) and returns C (NaN until the
-    /// plan runs). `bias` [n] or `None`; a tensor too small for its view
+    /// plan runs). `bias` `[n]` or `None`; a tensor too small for its view
     /// is an error naming it.
     pub fn record(
         &self,
