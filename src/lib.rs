@@ -42,6 +42,7 @@ pub mod cpu;
 pub mod error;
 pub mod geometry;
 pub mod gpu;
+pub mod graph;
 pub mod models;
 pub mod ops;
 pub mod receptive;

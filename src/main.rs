@@ -37,6 +37,8 @@ enum Command {
     Text2image(cli::text2image::Text2ImageArgs),
     /// Time every kernel ladder on this adapter now and cache the picks (with progress).
     Tune(cli::tune::TuneArgs),
+    /// Run an ONNX model on the GPU, checked node by node against the f64 reference, profiled per node.
+    Run(cli::run::RunArgs),
     /// Show permutation equivariance of a transformer on the GPU, and how positions break it.
     Permute(cli::permute::PermuteArgs),
 }
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Some(Command::Selftest(a)) => cli::selftest::run(&args.device, &a),
         Some(Command::Text2image(a)) => cli::text2image::run(&args.device, &a),
         Some(Command::Tune(a)) => cli::tune::run(&args.device, &a),
+        Some(Command::Run(a)) => cli::run::run(&args.device, &a),
         None => cli::report::run(&args.device),
     };
     match result {

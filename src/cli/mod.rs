@@ -8,6 +8,7 @@ pub mod info;
 pub mod permute;
 pub mod report;
 pub mod rnn;
+pub mod run;
 pub mod selftest;
 pub mod text2image;
 pub mod tune;

@@ -13,8 +13,10 @@ pub mod matmul;
 pub mod pool2d;
 pub mod positional;
 pub mod quadrants;
+pub mod reduce;
 pub mod rnn;
 pub mod softmax;
+pub mod strided;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel};

@@ -4,5 +4,6 @@
 pub mod attention;
 pub mod conv;
 pub mod npy;
+pub mod onnx;
 pub mod rnn;
 pub mod state_dict;

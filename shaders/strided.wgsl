@@ -1,0 +1,139 @@
+// Element-wise maps over N-d strided views (rank <= 8): one invocation per
+// output element decomposes its index by the output's dims, then reads up
+// to three inputs through their own strides (0 where broadcast, negative
+// for a reversed slice). One entry point serves copies (transpose, slice,
+// expand, concat and pad pieces), unary and binary functions and Where:
+// the op code picks the function, and unused inputs are bound to a
+// placeholder read through zero strides.
+
+struct StridedParams {
+    total: u32, rank: u32, op: u32, flags: u32,
+    alpha: f32, beta: f32, _p0: u32, _p1: u32,
+    // element offsets of a, b, c and of the output's first element
+    offs: vec4<u32>,
+    dims: array<vec4<u32>, 2>,
+    sa: array<vec4<i32>, 2>,
+    sb: array<vec4<i32>, 2>,
+    sc: array<vec4<i32>, 2>,
+    sy: array<vec4<i32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: StridedParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> c: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+fn dim_of(d: u32) -> u32 { return p.dims[d / 4u][d % 4u]; }
+
+fn erf_c(x: f32) -> f32 {
+    // 1 - erfc(|x|) keeps erfc_c's accuracy in the tails (no cancellation
+    // there), and the sign comes back by symmetry.
+    let r = 1.0 - erfc_c(abs(x));
+    return select(r, -r, x < 0.0);
+}
+
+// Integer division of values held as exact floats: the float quotient may
+// land a hair under an exact integer, so the remainder decides.
+fn idiv(x: f32, d: f32) -> f32 {
+    var q = trunc(x / d);
+    let r = x - q * d;
+    if abs(r) >= abs(d) { q = q + sign(x) * sign(d); }
+    return q;
+}
+
+fn unary(op: u32, x: f32) -> f32 {
+    switch op {
+        case 0u: { return x; }
+        case 1u: { return relu_keep_nan(x); }
+        case 2u: { return sigmoid(x); }
+        case 3u: { return tanh_c(x); }
+        case 4u: { return erf_c(x); }
+        case 5u: { return sqrt(x); }
+        case 6u: { return exp(x); }
+        case 7u: { return log(x); }
+        case 8u: { return -x; }
+        case 9u: { return abs(x); }
+        case 10u: { return 1.0 / x; }
+        case 11u: { return select(min(max(x, p.alpha), p.beta), x, is_nan(x)); }
+        case 12u: { return select(clamp(p.alpha * x + p.beta, 0.0, 1.0), x, is_nan(x)); }
+        case 13u: { return x * clamp(x / 6.0 + 0.5, 0.0, 1.0); }
+        case 14u: { return select(x, p.alpha * x, x < 0.0); }
+        case 15u: { return floor(x); }
+        case 16u: { return ceil(x); }
+        case 17u: { return select(0.0, 1.0, x == 0.0); }
+        case 18u: { return trunc(x); }
+        case 19u: { return select(0.0, 1.0, x != 0.0); }
+        case 20u: { return gelu_erf(x); }
+        case 21u: { return max(x, 0.0) + log(1.0 + exp(-abs(x))); }
+        default: { return x; }
+    }
+}
+
+fn binary(op: u32, x: f32, z: f32) -> f32 {
+    let integer = (p.flags & 1u) != 0u;
+    switch op {
+        case 40u: { return x + z; }
+        case 41u: { return x - z; }
+        case 42u: { return x * z; }
+        case 43u: { return select(x / z, idiv(x, z), integer); }
+        case 44u: {
+            // Squares exactly, as the reference charges them.
+            if z == 2.0 { return x * x; }
+            return pow(x, z);
+        }
+        case 45u: { return select(max(x, z), x + z, is_nan(x) || is_nan(z)); }
+        case 46u: { return select(min(x, z), x + z, is_nan(x) || is_nan(z)); }
+        case 47u: { return select(0.0, 1.0, x == z); }
+        case 48u: { return select(0.0, 1.0, x < z); }
+        case 49u: { return select(0.0, 1.0, x > z); }
+        case 50u: {
+            // fmod (flags & 2) keeps the dividend's sign; Mod the divisor's.
+            let m = x - z * select(trunc(x / z), idiv(x, z), integer);
+            let fix = (p.flags & 2u) == 0u && m != 0.0 && ((m < 0.0) != (z < 0.0));
+            return select(m, m + z, fix);
+        }
+        case 51u: { return select(0.0, 1.0, x != 0.0 && z != 0.0); }
+        case 52u: { return select(0.0, 1.0, x != 0.0 || z != 0.0); }
+        default: { return x; }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn strided_map(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = flat_id(wid, nwg, lid);
+    if i >= p.total { return; }
+    var rem = i;
+    var ia = i32(p.offs.x);
+    var ib = i32(p.offs.y);
+    var ic = i32(p.offs.z);
+    var iy = i32(p.offs.w);
+    for (var k = 0u; k < p.rank; k++) {
+        let d = p.rank - 1u - k;
+        let n = dim_of(d);
+        let j = i32(rem % n);
+        rem = rem / n;
+        ia += j * p.sa[d / 4u][d % 4u];
+        ib += j * p.sb[d / 4u][d % 4u];
+        ic += j * p.sc[d / 4u][d % 4u];
+        iy += j * p.sy[d / 4u][d % 4u];
+    }
+    let va = a[ia];
+    let vb = b[ib];
+    let vc = c[ic];
+    var r: f32;
+    if p.op < 40u {
+        r = unary(p.op, va);
+    } else if p.op < 80u {
+        r = binary(p.op, va, vb);
+    } else if p.op == 80u {
+        r = select(vc, vb, va != 0.0);
+    } else {
+        r = p.alpha;
+    }
+    y[iy] = r;
+}

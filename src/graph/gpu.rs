@@ -1,0 +1,435 @@
+//! A program onto the GPU: every node appends its steps to one plan
+//! (conv, transposed conv, pooling, matmul through the crate's layer ops
+//! and their rungs; glue through the strided, gather and reduce kernels),
+//! constants are uploaded once, views share their input's buffer.
+
+use super::build::{Program, Source};
+use super::op::{contiguous, Binary, Op, Reduce, Strides, Unary};
+use super::DType;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Plan};
+use crate::ops::reduce::{rows_forward, RowOp};
+use crate::ops::strided::{gather_forward, strided_forward, StridedIn};
+use crate::ops::{batchnorm, conv2d, conv_transpose2d, matmul, pool2d};
+use crate::tensor::Tensor;
+
+/// A lowered program: its plan, the tensor of every value it touches, and
+/// which node each step belongs to.
+pub struct Lowered {
+    /// One plan for the whole model.
+    pub plan: Plan,
+    /// Per value of the program: its GPU tensor, where one exists.
+    pub tensors: Vec<Option<Tensor>>,
+    /// Per plan step: the program node that appended it.
+    pub step_node: Vec<usize>,
+    /// Bytes of constants uploaded.
+    pub const_bytes: u64,
+    /// Bytes of node outputs allocated (views excluded).
+    pub activation_bytes: u64,
+}
+
+/// The shader's code for a unary function.
+pub fn unary_code(f: Unary) -> (u32, [f32; 2]) {
+    match f {
+        Unary::Copy => (0, [0.0; 2]),
+        Unary::Relu => (1, [0.0; 2]),
+        Unary::Sigmoid => (2, [0.0; 2]),
+        Unary::Tanh => (3, [0.0; 2]),
+        Unary::Erf => (4, [0.0; 2]),
+        Unary::Sqrt => (5, [0.0; 2]),
+        Unary::Exp => (6, [0.0; 2]),
+        Unary::Log => (7, [0.0; 2]),
+        Unary::Neg => (8, [0.0; 2]),
+        Unary::Abs => (9, [0.0; 2]),
+        Unary::Reciprocal => (10, [0.0; 2]),
+        Unary::Clip(lo, hi) => (11, [lo, hi]),
+        Unary::HardSigmoid(a, b) => (12, [a, b]),
+        Unary::HardSwish => (13, [0.0; 2]),
+        Unary::LeakyRelu(a) => (14, [a, 0.0]),
+        Unary::Floor => (15, [0.0; 2]),
+        Unary::Ceil => (16, [0.0; 2]),
+        Unary::Not => (17, [0.0; 2]),
+        Unary::Trunc => (18, [0.0; 2]),
+        Unary::NonZero => (19, [0.0; 2]),
+        Unary::Gelu => (20, [0.0; 2]),
+        Unary::Softplus => (21, [0.0; 2]),
+    }
+}
+
+/// The shader's code for a binary function, and its flags.
+pub fn binary_code(f: Binary, integer: bool) -> (u32, u32) {
+    let code = match f {
+        Binary::Add => 40,
+        Binary::Sub => 41,
+        Binary::Mul => 42,
+        Binary::Div => 43,
+        Binary::Pow => 44,
+        Binary::Max => 45,
+        Binary::Min => 46,
+        Binary::Equal => 47,
+        Binary::Less => 48,
+        Binary::Greater => 49,
+        Binary::Mod { .. } => 50,
+        Binary::And => 51,
+        Binary::Or => 52,
+    };
+    let fmod = matches!(f, Binary::Mod { fmod: true });
+    (code, u32::from(integer) | (u32::from(fmod) << 1))
+}
+
+fn istrides(shape: &[usize]) -> Vec<i64> {
+    contiguous(shape).into_iter().map(|v| v as i64).collect()
+}
+
+fn reshaped(t: &Tensor, shape: &[usize]) -> Tensor {
+    Tensor {
+        buffer: t.buffer.clone(),
+        shape: shape.to_vec(),
+    }
+}
+
+fn nchw(t: &Tensor, one_d: bool) -> Tensor {
+    if one_d {
+        reshaped(t, &[t.shape[0], t.shape[1], 1, t.shape[2]])
+    } else {
+        t.clone()
+    }
+}
+
+/// Lowers `p` with its inputs' tensors (in `p.inputs` order).
+///
+/// # Errors
+///
+/// Shape and limit errors of the ops (named by node), allocation errors.
+pub fn lower(gpu: &Gpu, p: &Program, inputs: &[Tensor]) -> Result<Lowered> {
+    let mut l = Lowered {
+        plan: Plan::new(),
+        tensors: vec![None; p.values.len()],
+        step_node: vec![],
+        const_bytes: 0,
+        activation_bytes: 0,
+    };
+    for (k, &v) in p.inputs.iter().enumerate() {
+        l.tensors[v] = inputs.get(k).cloned();
+    }
+    for (ni, node) in p.nodes.iter().enumerate() {
+        let mut ins = vec![];
+        for &v in &node.inputs {
+            if l.tensors[v].is_none() {
+                if let Source::Const(t) = &p.values[v].source {
+                    let shape = if t.shape.is_empty() {
+                        vec![1]
+                    } else {
+                        t.shape.clone()
+                    };
+                    let up = Tensor::upload(gpu, &p.values[v].name, &shape, &t.to_f32())?;
+                    l.const_bytes += up.buffer.size();
+                    l.tensors[v] = Some(reshaped(&up, &t.shape));
+                }
+            }
+            ins.push(l.tensors[v].clone().ok_or_else(|| {
+                Error::shape(
+                    &node.name,
+                    format!("input '{}' has no GPU tensor", p.values[v].name),
+                )
+            })?);
+        }
+        let out = &p.values[node.output];
+        let before = l.plan.steps.len();
+        let y = lower_node(
+            gpu,
+            &mut l.plan,
+            &node.name,
+            &node.op,
+            out.dtype,
+            &ins,
+            &out.shape,
+        )?;
+        if !matches!(node.op, Op::View) {
+            l.activation_bytes += y.buffer.size();
+        }
+        l.step_node
+            .extend(std::iter::repeat_n(ni, l.plan.steps.len() - before));
+        l.tensors[node.output] = Some(y);
+    }
+    Ok(l)
+}
+
+fn alloc(gpu: &Gpu, layer: &str, shape: &[usize]) -> Result<Tensor> {
+    let t = Tensor::poisoned(
+        gpu,
+        &format!("{layer} output"),
+        if shape.is_empty() { &[1] } else { shape },
+    )?;
+    Ok(reshaped(&t, shape))
+}
+
+fn dims_of(shape: &[usize]) -> Vec<usize> {
+    if shape.is_empty() {
+        vec![1]
+    } else {
+        shape.to_vec()
+    }
+}
+
+fn strides_of(s: &Strides, rank: usize) -> Vec<i64> {
+    if rank == 0 {
+        vec![0]
+    } else {
+        s.strides.clone()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lower_node(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    name: &str,
+    op: &Op,
+    dtype: DType,
+    ins: &[Tensor],
+    shape: &[usize],
+) -> Result<Tensor> {
+    let dims = dims_of(shape);
+    let ys = istrides(&dims);
+    let integer = dtype != DType::F32;
+    Ok(match op {
+        Op::View => reshaped(&ins[0], shape),
+        Op::Unary(f, s) => {
+            let y = alloc(gpu, name, shape)?;
+            let (code, sc) = unary_code(*f);
+            let st = strides_of(s, shape.len());
+            strided_forward(
+                gpu,
+                plan,
+                name,
+                code,
+                0,
+                sc,
+                &dims,
+                &[StridedIn {
+                    tensor: &ins[0],
+                    offset: s.offset,
+                    strides: &st,
+                }],
+                &y,
+                0,
+                &ys,
+            )?;
+            y
+        }
+        Op::Binary(f, sa, sb) => {
+            let y = alloc(gpu, name, shape)?;
+            let (code, flags) = binary_code(*f, integer);
+            let (a, b) = (strides_of(sa, shape.len()), strides_of(sb, shape.len()));
+            let operands = [
+                StridedIn {
+                    tensor: &ins[0],
+                    offset: sa.offset,
+                    strides: &a,
+                },
+                StridedIn {
+                    tensor: &ins[1],
+                    offset: sb.offset,
+                    strides: &b,
+                },
+            ];
+            strided_forward(
+                gpu, plan, name, code, flags, [0.0; 2], &dims, &operands, &y, 0, &ys,
+            )?;
+            y
+        }
+        Op::Where(sc, sa, sb) => {
+            let y = alloc(gpu, name, shape)?;
+            let (c, a, b) = (
+                strides_of(sc, shape.len()),
+                strides_of(sa, shape.len()),
+                strides_of(sb, shape.len()),
+            );
+            let operands = [
+                StridedIn {
+                    tensor: &ins[0],
+                    offset: sc.offset,
+                    strides: &c,
+                },
+                StridedIn {
+                    tensor: &ins[1],
+                    offset: sa.offset,
+                    strides: &a,
+                },
+                StridedIn {
+                    tensor: &ins[2],
+                    offset: sb.offset,
+                    strides: &b,
+                },
+            ];
+            strided_forward(
+                gpu, plan, name, 80, 0, [0.0; 2], &dims, &operands, &y, 0, &ys,
+            )?;
+            y
+        }
+        Op::Concat { axis } => {
+            let y = alloc(gpu, name, shape)?;
+            let inner: usize = shape[axis + 1..].iter().product();
+            let mut at = 0;
+            for (k, t) in ins.iter().enumerate() {
+                let st = istrides(&t.shape);
+                let label = format!("{name} [input {}]", k + 1);
+                strided_forward(
+                    gpu,
+                    plan,
+                    &label,
+                    0,
+                    0,
+                    [0.0; 2],
+                    &t.shape,
+                    &[StridedIn {
+                        tensor: t,
+                        offset: 0,
+                        strides: &st,
+                    }],
+                    &y,
+                    at * inner,
+                    &ys,
+                )?;
+                at += t.shape[*axis];
+            }
+            y
+        }
+        Op::Pad { begin, value, .. } => {
+            let y = alloc(gpu, name, shape)?;
+            strided_forward(
+                gpu,
+                plan,
+                &format!("{name} [fill]"),
+                90,
+                0,
+                [*value, 0.0],
+                &dims,
+                &[],
+                &y,
+                0,
+                &ys,
+            )?;
+            let x = &ins[0];
+            let st = istrides(&x.shape);
+            let offset: usize = begin
+                .iter()
+                .zip(contiguous(shape))
+                .map(|(b, s)| b * s)
+                .sum();
+            strided_forward(
+                gpu,
+                plan,
+                name,
+                0,
+                0,
+                [0.0; 2],
+                &x.shape,
+                &[StridedIn {
+                    tensor: x,
+                    offset: 0,
+                    strides: &st,
+                }],
+                &y,
+                offset,
+                &ys,
+            )?;
+            y
+        }
+        Op::Gather { axis } => gather_forward(gpu, plan, name, &ins[0], &ins[1], *axis, shape)
+            .map(|y| reshaped(&y, shape))?,
+        Op::Reduce { f, outer, n, inner } => {
+            let mode = match f {
+                Reduce::Sum => 0,
+                Reduce::Mean => 1,
+                Reduce::Max => 2,
+                Reduce::Min => 3,
+            };
+            let y = rows_forward(
+                gpu,
+                plan,
+                name,
+                RowOp::Reduce(mode),
+                &ins[0],
+                [*outer, *n, *inner],
+                None,
+                None,
+                &dims,
+            )?;
+            reshaped(&y, shape)
+        }
+        Op::Softmax {
+            log,
+            outer,
+            n,
+            inner,
+        } => rows_forward(
+            gpu,
+            plan,
+            name,
+            RowOp::Softmax(*log),
+            &ins[0],
+            [*outer, *n, *inner],
+            None,
+            None,
+            shape,
+        )?,
+        Op::LayerNorm { rows, n, eps } => rows_forward(
+            gpu,
+            plan,
+            name,
+            RowOp::LayerNorm(*eps),
+            &ins[0],
+            [*rows, *n, 1],
+            Some(&ins[1]),
+            Some(&ins[2]),
+            shape,
+        )?,
+        Op::Conv { conv, one_d } => {
+            let x = nchw(&ins[0], *one_d);
+            let w = reshaped(&ins[1], &conv.weight_shape());
+            let y = conv2d::conv2d_forward(gpu, plan, name, conv, &x, &w, ins.get(2))?;
+            reshaped(&y, shape)
+        }
+        Op::ConvTranspose { ct, out_hw, one_d } => {
+            let x = nchw(&ins[0], *one_d);
+            let w = reshaped(&ins[1], &ct.weight_shape());
+            let out = [x.shape[0], ct.out_channels, out_hw[0], out_hw[1]];
+            let y = conv_transpose2d::forward_to(gpu, plan, name, ct, &x, &w, ins.get(2), out)?;
+            reshaped(&y, shape)
+        }
+        Op::Pool { pool, one_d } => {
+            let y = pool2d::pool2d_forward(gpu, plan, name, pool, &nchw(&ins[0], *one_d))?;
+            reshaped(&y, shape)
+        }
+        Op::BatchNorm(bn) => {
+            let folded = Tensor::upload(
+                gpu,
+                &format!("{name} scale/shift"),
+                &[2 * bn.channels()],
+                &bn.folded_f32(),
+            )?;
+            batchnorm::batchnorm_forward(gpu, plan, name, &ins[0], &folded)?
+        }
+        Op::Matmul {
+            shape: s,
+            alpha,
+            relu,
+        } => {
+            let (mm, av, bv, cv) = super::reference::matmul_views(s, *alpha, *relu, ins.len() > 2);
+            let y = alloc(gpu, name, shape)?;
+            matmul::matmul_into(
+                gpu,
+                plan,
+                name,
+                &mm,
+                (&ins[0], av),
+                (&ins[1], bv),
+                ins.get(2),
+                (&y, cv),
+            )?;
+            y
+        }
+    })
+}

@@ -1,0 +1,611 @@
+//! The f64 reference of every resolved op, with the float32 error bound
+//! the verdict allows the GPU (units of eps_f32, as in `cpu`): layer ops
+//! reuse the crate's references (`cpu::conv2d`, `cpu::matmul`, ...);
+//! element-wise ops charge what shaders/strided.wgsl's formulas may lose,
+//! one unit per correctly rounded operation and the WGSL accuracy of the
+//! built-ins (division 2.5 ulp, exp 3 + 2|x| ulp, log 3 ulp or 2^-21
+//! absolute near 1, sqrt 2.5 ulp).
+
+use super::op::{contiguous, strided_index, Binary, Op, Reduce, Unary};
+use super::DType;
+use crate::cpu::activation::{self, Val};
+use crate::cpu::sum::Acc;
+use crate::cpu::{self, RefTensor};
+use crate::ops::matmul::{Activation, Matmul, View};
+
+const EPS: f64 = f32::EPSILON as f64;
+
+fn f32s(t: &RefTensor) -> Vec<f32> {
+    t.val.iter().map(|&v| v as f32).collect()
+}
+
+fn with_shape(t: &RefTensor, shape: &[usize]) -> RefTensor {
+    RefTensor {
+        shape: shape.to_vec(),
+        val: t.val.clone(),
+        err: t.err.clone(),
+    }
+}
+
+/// The distance from `x` to `at` that an error of `e` units may not cross.
+fn away(x: Val, at: f64) -> f64 {
+    ((x.v - at).abs() - EPS * x.e).max(0.0)
+}
+
+/// One unary function, value and bound, as the kernel computes it.
+pub fn unary(f: Unary, x: Val, integer: bool) -> Val {
+    let exact = |v: f64| Val { v, e: x.e };
+    match f {
+        Unary::Copy | Unary::Neg | Unary::Abs | Unary::Floor | Unary::Ceil | Unary::Trunc => {
+            exact(match f {
+                Unary::Neg => -x.v,
+                Unary::Abs => x.v.abs(),
+                Unary::Floor => x.v.floor(),
+                Unary::Ceil => x.v.ceil(),
+                Unary::Trunc => x.v.trunc(),
+                _ => x.v,
+            })
+        }
+        Unary::Relu => exact(if x.v < 0.0 { 0.0 } else { x.v }),
+        Unary::Clip(lo, hi) => exact(if x.v.is_nan() {
+            x.v
+        } else {
+            x.v.max(f64::from(lo)).min(f64::from(hi))
+        }),
+        Unary::Not => Val {
+            v: f64::from(u8::from(x.v == 0.0)),
+            e: 0.0,
+        },
+        Unary::NonZero => Val {
+            v: f64::from(u8::from(x.v != 0.0)),
+            e: 0.0,
+        },
+        Unary::Sigmoid => activation::sigmoid_val(x),
+        Unary::Tanh => activation::tanh(x),
+        Unary::Gelu => activation::gelu_erf(x),
+        Unary::LeakyRelu(a) => activation::leaky_relu(x, f64::from(a)),
+        Unary::Erf => {
+            // 1 - erfc_c(|x|): erfc_c's 1.2e-7 relative error and its exp's
+            // (3 + 2 arg) ulp on the tail, a rounding of 1, and the slope.
+            let a = x.v.abs();
+            let tail = activation::erfc(a);
+            let slope = 2.0 / std::f64::consts::PI.sqrt() * (-away(x, 0.0).powi(2)).exp();
+            let v = activation::erf(x.v);
+            Val {
+                v,
+                e: slope * x.e + 2.0 + tail * (4.0 + 2.0 * a * a + 2.0) + v.abs(),
+            }
+        }
+        Unary::Sqrt => {
+            let v = x.v.sqrt();
+            let near = away(x, 0.0).max(f64::MIN_POSITIVE);
+            // The slope 1/(2 sqrt x) over the error interval, or sqrt of the
+            // interval where it reaches 0.
+            let carried = (x.e / (2.0 * near.sqrt())).min((x.e / EPS).sqrt());
+            Val {
+                v,
+                e: carried + 3.0 * v.abs(),
+            }
+        }
+        Unary::Exp => {
+            let v = x.v.exp();
+            let hi = (x.v + EPS * x.e).exp();
+            Val {
+                v,
+                e: hi * x.e + (3.0 + 2.0 * x.v.abs()) * v,
+            }
+        }
+        Unary::Log => {
+            let v = x.v.ln();
+            Val {
+                v,
+                e: x.e / away(x, 0.0).max(f64::MIN_POSITIVE) + 3.0 * v.abs() + 4.0,
+            }
+        }
+        Unary::Reciprocal => {
+            let v = 1.0 / x.v;
+            let near = away(x, 0.0).max(f64::MIN_POSITIVE);
+            Val {
+                v,
+                e: x.e / (near * near) + 3.0 * v.abs(),
+            }
+        }
+        Unary::HardSigmoid(a, b) => {
+            let (a, b) = (f64::from(a), f64::from(b));
+            let t = a * x.v + b;
+            let v = t.clamp(0.0, 1.0);
+            Val {
+                v: if x.v.is_nan() { x.v } else { v },
+                e: a.abs() * x.e + (a * x.v).abs() + t.abs(),
+            }
+        }
+        Unary::HardSwish => {
+            let t = x.v / 6.0 + 0.5;
+            let h = t.clamp(0.0, 1.0);
+            let v = x.v * h;
+            // slope |h + x/6| <= 1.5 on the ramp, 1 or 0 outside.
+            Val {
+                v,
+                e: 1.5 * x.e + 2.0 * t.abs() * x.v.abs() + v.abs(),
+            }
+        }
+        Unary::Softplus => {
+            let v = x.v.max(0.0) + (-x.v.abs()).exp().ln_1p();
+            Val {
+                v,
+                e: x.e + 8.0 + 2.0 * v.abs(),
+            }
+        }
+    }
+    .integer(integer)
+}
+
+trait Integer {
+    fn integer(self, integer: bool) -> Self;
+}
+
+impl Integer for Val {
+    /// Integer tensors are exact on both sides.
+    fn integer(self, integer: bool) -> Val {
+        if integer {
+            Val { v: self.v, e: 0.0 }
+        } else {
+            self
+        }
+    }
+}
+
+/// One binary function, value and bound.
+pub fn binary(f: Binary, a: Val, b: Val, integer: bool) -> Val {
+    let r = |v: f64, e: f64| Val { v, e };
+    let out = match f {
+        Binary::Add => r(a.v + b.v, a.e + b.e + (a.v + b.v).abs()),
+        Binary::Sub => r(a.v - b.v, a.e + b.e + (a.v - b.v).abs()),
+        Binary::Mul => r(
+            a.v * b.v,
+            b.v.abs() * a.e + a.v.abs() * b.e + (a.v * b.v).abs(),
+        ),
+        Binary::Div => {
+            let v = if integer {
+                (a.v / b.v).trunc()
+            } else {
+                a.v / b.v
+            };
+            let near = away(b, 0.0).max(f64::MIN_POSITIVE);
+            r(
+                v,
+                a.e / near + a.v.abs() * b.e / (near * near) + 3.0 * v.abs(),
+            )
+        }
+        Binary::Pow => {
+            let v = a.v.powf(b.v);
+            if b.v == 2.0 && b.e == 0.0 {
+                // The kernel squares exactly then: x * x.
+                r(v, 2.0 * a.v.abs() * a.e + v.abs())
+            } else {
+                let l = a.v.abs().ln();
+                let slope_a = (b.v * a.v.abs().powf(b.v - 1.0)).abs();
+                r(
+                    v,
+                    slope_a * a.e
+                        + (v * l).abs() * b.e
+                        + v.abs()
+                            * (4.0
+                                + 2.0 * (b.v * l).abs() * std::f64::consts::LOG2_E
+                                + 4.0 * b.v.abs()),
+                )
+            }
+        }
+        Binary::Max => r(
+            if a.v.is_nan() || b.v.is_nan() {
+                f64::NAN
+            } else {
+                a.v.max(b.v)
+            },
+            a.e.max(b.e),
+        ),
+        Binary::Min => r(
+            if a.v.is_nan() || b.v.is_nan() {
+                f64::NAN
+            } else {
+                a.v.min(b.v)
+            },
+            a.e.max(b.e),
+        ),
+        Binary::Equal => r(f64::from(u8::from(a.v == b.v)), 0.0),
+        Binary::Less => r(f64::from(u8::from(a.v < b.v)), 0.0),
+        Binary::Greater => r(f64::from(u8::from(a.v > b.v)), 0.0),
+        Binary::And => r(f64::from(u8::from(a.v != 0.0 && b.v != 0.0)), 0.0),
+        Binary::Or => r(f64::from(u8::from(a.v != 0.0 || b.v != 0.0)), 0.0),
+        Binary::Mod { fmod } => {
+            let m = a.v % b.v;
+            let v = if !fmod && m != 0.0 && (m < 0.0) != (b.v < 0.0) {
+                m + b.v
+            } else {
+                m
+            };
+            // x - z * trunc(x / z): the product rounds on |x|'s scale.
+            r(
+                v,
+                a.e + (a.v / b.v).trunc().abs() * b.e + 2.0 * a.v.abs() + v.abs(),
+            )
+        }
+    };
+    // An infinity (a -inf mask) is exact: any kernel must give the same.
+    if out.v.is_infinite() {
+        return Val { v: out.v, e: 0.0 };
+    }
+    out.integer(integer)
+}
+
+/// Evaluates `op` on `inputs` (in the op's order), giving a tensor of
+/// `shape` and type `dtype`.
+pub fn eval(op: &Op, dtype: DType, inputs: &[&RefTensor], shape: &[usize]) -> RefTensor {
+    let integer = dtype != DType::F32;
+    let n: usize = shape.iter().product();
+    let get = |t: &RefTensor, i: usize| Val {
+        v: t.val[i],
+        e: t.err[i],
+    };
+    let mut y = RefTensor::zeros(shape);
+    let set = |y: &mut RefTensor, i: usize, v: Val| {
+        y.val[i] = v.v;
+        y.err[i] = v.e;
+    };
+    match op {
+        Op::View => return with_shape(inputs[0], shape),
+        Op::Unary(f, s) => {
+            for i in 0..n {
+                set(
+                    &mut y,
+                    i,
+                    unary(*f, get(inputs[0], strided_index(i, shape, s)), integer),
+                );
+            }
+        }
+        Op::Binary(f, sa, sb) => {
+            // Integer inputs of a comparison stay exact.
+            for i in 0..n {
+                let (a, b) = (
+                    get(inputs[0], strided_index(i, shape, sa)),
+                    get(inputs[1], strided_index(i, shape, sb)),
+                );
+                set(&mut y, i, binary(*f, a, b, integer));
+            }
+        }
+        Op::Where(sc, sa, sb) => {
+            for i in 0..n {
+                let c = inputs[0].val[strided_index(i, shape, sc)];
+                let (t, s) = if c != 0.0 {
+                    (inputs[1], sa)
+                } else {
+                    (inputs[2], sb)
+                };
+                set(&mut y, i, get(t, strided_index(i, shape, s)));
+            }
+        }
+        Op::Concat { axis } => {
+            let inner: usize = shape[axis + 1..].iter().product();
+            let outer: usize = shape[..*axis].iter().product();
+            let mut at = 0;
+            for t in inputs {
+                let len = t.shape[*axis] * inner;
+                for o in 0..outer {
+                    for k in 0..len {
+                        let dst = o * shape[*axis] * inner + at + k;
+                        set(&mut y, dst, get(t, o * len + k));
+                    }
+                }
+                at += len;
+            }
+        }
+        Op::Pad { begin, value, .. } => {
+            y.val.fill(f64::from(*value));
+            let x = inputs[0];
+            let ys = contiguous(shape);
+            for i in 0..x.val.len() {
+                let (mut rem, mut dst) = (i, 0);
+                for d in (0..x.shape.len()).rev() {
+                    dst += (rem % x.shape[d] + begin[d]) * ys[d];
+                    rem /= x.shape[d];
+                }
+                set(&mut y, dst, get(x, i));
+            }
+        }
+        Op::Gather { axis } => {
+            let (data, idx) = (inputs[0], inputs[1]);
+            let dim = data.shape[*axis];
+            let inner: usize = data.shape[axis + 1..].iter().product();
+            let count = idx.val.len();
+            for o in 0..n / (count * inner).max(1) {
+                for (j, &iv) in idx.val.iter().enumerate() {
+                    let i = iv as i64;
+                    let i = if i < 0 { i + dim as i64 } else { i };
+                    for k in 0..inner {
+                        let dst = (o * count + j) * inner + k;
+                        if i < 0 || i >= dim as i64 {
+                            set(
+                                &mut y,
+                                dst,
+                                Val {
+                                    v: f64::NAN,
+                                    e: 0.0,
+                                },
+                            );
+                        } else {
+                            set(&mut y, dst, get(data, (o * dim + i as usize) * inner + k));
+                        }
+                    }
+                }
+            }
+        }
+        Op::Reduce {
+            f,
+            outer,
+            n: len,
+            inner,
+        } => {
+            let x = inputs[0];
+            for o in 0..*outer {
+                for i in 0..*inner {
+                    let at = |k: usize| (o * len + k) * inner + i;
+                    let v = match f {
+                        Reduce::Sum | Reduce::Mean => {
+                            let mut acc = Acc::new();
+                            for k in 0..*len {
+                                acc.add_carrying(x.val[at(k)], 1.0, x.err[at(k)]);
+                            }
+                            if *f == Reduce::Sum {
+                                Val {
+                                    v: acc.sum,
+                                    e: acc.bound() + acc.sum.abs(),
+                                }
+                            } else {
+                                let m = acc.sum / *len as f64;
+                                Val {
+                                    v: m,
+                                    e: acc.bound() / *len as f64 + 2.0 * m.abs(),
+                                }
+                            }
+                        }
+                        Reduce::Max | Reduce::Min => {
+                            let mut best = Val {
+                                v: if *f == Reduce::Max {
+                                    f64::NEG_INFINITY
+                                } else {
+                                    f64::INFINITY
+                                },
+                                e: 0.0,
+                            };
+                            for k in 0..*len {
+                                let c = get(x, at(k));
+                                let better = if *f == Reduce::Max {
+                                    c.v > best.v
+                                } else {
+                                    c.v < best.v
+                                };
+                                if better || c.v.is_nan() {
+                                    best.v = c.v;
+                                }
+                                best.e = best.e.max(c.e);
+                            }
+                            best
+                        }
+                    };
+                    set(&mut y, o * inner + i, v.integer(integer));
+                }
+            }
+        }
+        Op::Softmax {
+            log,
+            outer,
+            n: len,
+            inner,
+        } => {
+            let x = inputs[0];
+            // Move the axis last: [outer * inner, n] rows.
+            let rows = outer * inner;
+            let mut t = RefTensor::zeros(&[1, 1, rows, *len]);
+            for o in 0..*outer {
+                for i in 0..*inner {
+                    for k in 0..*len {
+                        let (src, dst) = ((o * len + k) * inner + i, (o * inner + i) * len + k);
+                        t.val[dst] = x.val[src];
+                        t.err[dst] = x.err[src];
+                    }
+                }
+            }
+            let s = if *log {
+                log_softmax(&t)
+            } else {
+                softmax_rows(&t)
+            };
+            for o in 0..*outer {
+                for i in 0..*inner {
+                    for k in 0..*len {
+                        let (dst, src) = ((o * len + k) * inner + i, (o * inner + i) * len + k);
+                        y.val[dst] = s.val[src];
+                        y.err[dst] = s.err[src];
+                    }
+                }
+            }
+        }
+        Op::LayerNorm { rows, n: len, eps } => {
+            let x = with_shape(inputs[0], &[*rows, *len]);
+            let r = cpu::layernorm::layernorm(&x, &f32s(inputs[1]), &f32s(inputs[2]), *eps);
+            return with_shape(&r, shape);
+        }
+        Op::Conv { conv, .. } => {
+            let x = as_4d(inputs[0]);
+            let bias = inputs.get(2).map(|b| f32s(b));
+            let out = [
+                shape[0],
+                shape[1],
+                if shape.len() == 4 { shape[2] } else { 1 },
+                shape[shape.len() - 1],
+            ];
+            let r = cpu::conv2d::conv2d(conv, &x, &f32s(inputs[1]), bias.as_deref(), out);
+            return with_shape(&r, shape);
+        }
+        Op::ConvTranspose { ct, .. } => {
+            let x = as_4d(inputs[0]);
+            let bias = inputs.get(2).map(|b| f32s(b));
+            let out = [
+                shape[0],
+                shape[1],
+                if shape.len() == 4 { shape[2] } else { 1 },
+                shape[shape.len() - 1],
+            ];
+            let r = cpu::conv_transpose2d::conv_transpose2d(
+                ct,
+                &x,
+                &f32s(inputs[1]),
+                bias.as_deref(),
+                out,
+            );
+            return with_shape(&r, shape);
+        }
+        Op::Pool { pool, .. } => {
+            let x = as_4d(inputs[0]);
+            let out = [
+                shape[0],
+                shape[1],
+                if shape.len() == 4 { shape[2] } else { 1 },
+                shape[shape.len() - 1],
+            ];
+            return with_shape(&cpu::pool2d::pool2d(pool, &x, out), shape);
+        }
+        Op::BatchNorm(bn) => return cpu::batchnorm::batchnorm(bn, inputs[0]),
+        Op::Matmul {
+            shape: s,
+            alpha,
+            relu,
+        } => {
+            let (mm, av, bv, cv) = matmul_views(s, *alpha, *relu, inputs.len() > 2);
+            let bias = inputs.get(2).map(|b| f32s(b));
+            cpu::matmul::matmul_into(
+                &mm,
+                (inputs[0], av),
+                (inputs[1], bv),
+                bias.as_deref(),
+                (&mut y, cv),
+            );
+        }
+    }
+    y
+}
+
+/// A [N, C, L] tensor seen as [N, C, 1, L].
+fn as_4d(t: &RefTensor) -> RefTensor {
+    if t.shape.len() == 3 {
+        with_shape(t, &[t.shape[0], t.shape[1], 1, t.shape[2]])
+    } else {
+        t.clone()
+    }
+}
+
+/// The crate's matrix-product parameters and views for a resolved MatMul.
+pub fn matmul_views(
+    s: &super::op::MatmulShape,
+    alpha: f32,
+    relu: bool,
+    bias: bool,
+) -> (Matmul, View, View, View) {
+    let mm = Matmul {
+        m: s.m,
+        n: s.n,
+        k: s.k,
+        batches: s.batches,
+        trans_a: s.trans_a,
+        trans_b: s.trans_b,
+        bias,
+        act: if relu {
+            Activation::Relu
+        } else {
+            Activation::None
+        },
+        alpha,
+    };
+    let av = View {
+        ld: if s.trans_a { s.m } else { s.k },
+        outer: s.a_batch[0],
+        inner: s.a_batch[1],
+    };
+    let bv = View {
+        ld: if s.trans_b { s.k } else { s.n },
+        outer: s.b_batch[0],
+        inner: s.b_batch[1],
+    };
+    let cv = View {
+        ld: s.n,
+        outer: s.batches[1] * s.m * s.n,
+        inner: s.m * s.n,
+    };
+    (mm, av, bv, cv)
+}
+
+/// Softmax over the last axis of [1, 1, rows, n] as `cpu::softmax`
+/// charges it, with -inf logits (additive masks) taken as exact zeros
+/// rather than carrying an infinite error; a row of nothing but -inf is
+/// NaN, as the kernel and PyTorch give.
+fn softmax_rows(x: &RefTensor) -> RefTensor {
+    let s = *x.shape.last().unwrap_or(&1);
+    let mut y = RefTensor::zeros(&x.shape);
+    for row in 0..x.val.len() / s.max(1) {
+        let base = row * s;
+        let xs = &x.val[base..base + s];
+        let kept = |j: &usize| xs[*j] != f64::NEG_INFINITY;
+        let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if xs.iter().any(|v| v.is_nan()) || m == f64::NEG_INFINITY || m == f64::INFINITY {
+            y.val[base..base + s].fill(f64::NAN);
+            continue;
+        }
+        let mut sum = Acc::new();
+        for j in (0..s).filter(kept) {
+            sum.add((xs[j] - m).exp());
+        }
+        let total = sum.sum;
+        let sum_rel = sum.rounding() / total;
+        let p = |j: usize| (xs[j] - m).exp() / total;
+        let own = |j: usize| x.err[base + j] + 3.0 + 2.0 * (xs[j] - m).abs();
+        let mean_err: f64 = (0..s).filter(kept).map(|j| p(j) * own(j)).sum();
+        for j in (0..s).filter(kept) {
+            y.val[base + j] = p(j);
+            y.err[base + j] = p(j) * (own(j) + mean_err + sum_rel + 4.0);
+        }
+    }
+    y
+}
+
+/// log-softmax over the last axis of [1, 1, rows, n]: (x - max) - ln(sum
+/// exp(x - max)), as shaders/reduce.wgsl computes it.
+fn log_softmax(x: &RefTensor) -> RefTensor {
+    let s = *x.shape.last().unwrap_or(&1);
+    let mut y = RefTensor::zeros(&x.shape);
+    for row in 0..x.val.len() / s.max(1) {
+        let (xs, es) = (
+            &x.val[row * s..(row + 1) * s],
+            &x.err[row * s..(row + 1) * s],
+        );
+        let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let m_err = es.iter().copied().fold(0.0, f64::max);
+        let mut sum = Acc::new();
+        for &v in xs {
+            sum.add((v - m).exp());
+        }
+        let ln = sum.sum.ln();
+        // exp's error on each term, relative; the sum's walk; log's own.
+        let exp_rel: f64 = xs
+            .iter()
+            .zip(es)
+            .map(|(&v, &e)| ((v - m).exp() / sum.sum) * (e + m_err + 3.0 + 2.0 * (v - m).abs()))
+            .sum();
+        let ln_err = exp_rel + sum.rounding() / sum.sum + 3.0 * ln.abs() + 4.0;
+        for j in 0..s {
+            let v = (xs[j] - m) - ln;
+            y.val[row * s + j] = v;
+            y.err[row * s + j] = es[j] + m_err + (xs[j] - m).abs() + ln_err + v.abs();
+        }
+    }
+    y
+}

@@ -1,0 +1,226 @@
+//! N-d strided element-wise maps and gathers (shaders/strided.wgsl,
+//! shaders/gather.wgsl): the glue ops of whole models (broadcast
+//! arithmetic, transposes, slices, concatenation, padding, embeddings).
+//! Reference: `graph::reference`.
+
+use super::{check_u32, kernel, read, workgroup_1d, write};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::tensor::Tensor;
+
+/// The one entry point of shaders/strided.wgsl.
+pub const STRIDED_MAP: Kernel = kernel(
+    "strided",
+    include_str!("../../shaders/strided.wgsl"),
+    "strided_map",
+);
+/// Gather along an axis (shaders/gather.wgsl).
+pub const GATHER: Kernel = kernel(
+    "gather",
+    include_str!("../../shaders/gather.wgsl"),
+    "gather",
+);
+
+/// The most dims a strided view may have.
+pub const MAX_RANK: usize = 8;
+
+/// Twin of `StridedParams` in shaders/strided.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StridedParams {
+    /// Output elements written (invocations).
+    pub total: u32,
+    /// Dims in use.
+    pub rank: u32,
+    /// Function code: < 40 unary, 40..80 binary, 80 where, 90 fill.
+    pub op: u32,
+    /// Bit 0: integer tensors (exact division); bit 1: fmod.
+    pub flags: u32,
+    /// Clip's min, HardSigmoid's alpha, LeakyRelu's alpha, the fill value.
+    pub alpha: f32,
+    /// Clip's max, HardSigmoid's beta.
+    pub beta: f32,
+    /// Padding; always 0.
+    pub _pad: [u32; 2],
+    /// Element offsets of a, b, c and of the first output element.
+    pub offs: [u32; 4],
+    /// The dims iterated, outermost first (1 past `rank`).
+    pub dims: [u32; 8],
+    /// Strides of a per dim.
+    pub sa: [i32; 8],
+    /// Strides of b per dim.
+    pub sb: [i32; 8],
+    /// Strides of c per dim.
+    pub sc: [i32; 8],
+    /// Strides of the output per dim.
+    pub sy: [i32; 8],
+}
+
+/// An operand of a strided step: the tensor and how each output element
+/// reads it.
+#[derive(Debug, Clone)]
+pub struct StridedIn<'a> {
+    /// The tensor read.
+    pub tensor: &'a Tensor,
+    /// Element offset of the first read.
+    pub offset: usize,
+    /// Per dim of the iteration.
+    pub strides: &'a [i64],
+}
+
+fn pack(layer: &str, what: &str, v: &[i64]) -> Result<[i32; 8]> {
+    let mut out = [0i32; 8];
+    for (o, &s) in out.iter_mut().zip(v) {
+        *o = i32::try_from(s).map_err(|_| {
+            Error::shape(
+                layer,
+                format!("{what} stride {s} exceeds the 2^31 a kernel can index"),
+            )
+        })?;
+    }
+    Ok(out)
+}
+
+/// Appends one strided step: for every index of `dims`, y at
+/// `y_offset + sum idx * y_strides` = f(a, b, c) read through theirs.
+/// `op` and the scalars as [`StridedParams`] describes; missing inputs
+/// are read from the device's placeholder.
+///
+/// # Errors
+///
+/// [`Error::Shape`] when the rank exceeds [`MAX_RANK`], a stride or
+/// offset exceeds i32, or an operand has more than 2^32 elements.
+#[allow(clippy::too_many_arguments)]
+pub fn strided_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    op: u32,
+    flags: u32,
+    scalars: [f32; 2],
+    dims: &[usize],
+    ins: &[StridedIn],
+    y: &Tensor,
+    y_offset: usize,
+    y_strides: &[i64],
+) -> Result<()> {
+    if dims.len() > MAX_RANK {
+        return Err(Error::shape(layer, format!("rank {} exceeds the {MAX_RANK} dims the strided kernels iterate; reshape to fewer dims", dims.len())));
+    }
+    let total = check_u32(layer, dims)?;
+    let placeholder = Tensor::placeholder(gpu)?;
+    let zeros = [0i64; MAX_RANK];
+    let at = |i: usize| {
+        ins.get(i).cloned().unwrap_or(StridedIn {
+            tensor: &placeholder,
+            offset: 0,
+            strides: &zeros,
+        })
+    };
+    let (a, b, c) = (at(0), at(1), at(2));
+    let mut d = [1u32; 8];
+    for (o, &v) in d.iter_mut().zip(dims) {
+        *o = super::u(v);
+    }
+    let off = |v: usize| u32::try_from(v).map_err(|_| Error::shape(layer, "offset exceeds 2^32"));
+    let params = StridedParams {
+        total,
+        rank: dims.len() as u32,
+        op,
+        flags,
+        alpha: scalars[0],
+        beta: scalars[1],
+        _pad: [0; 2],
+        offs: [
+            off(a.offset)?,
+            off(b.offset)?,
+            off(c.offset)?,
+            off(y_offset)?,
+        ],
+        dims: d,
+        sa: pack(layer, "input", a.strides)?,
+        sb: pack(layer, "input", b.strides)?,
+        sc: pack(layer, "input", c.strides)?,
+        sy: pack(layer, "output", y_strides)?,
+    };
+    let read_bytes: u64 = ins.len() as u64 * 4 * u64::from(total);
+    plan.push(Step {
+        label: layer.to_string(),
+        kernel: STRIDED_MAP,
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![
+            read("a", a.tensor),
+            read("b", b.tensor),
+            read("c", c.tensor),
+            write("y", y),
+        ],
+        invocations: u64::from(total),
+        workgroup_size: workgroup_1d(gpu),
+        flops: if (40..90).contains(&op) || (1..40).contains(&op) {
+            u64::from(total)
+        } else {
+            0
+        },
+        bytes_moved: read_bytes + 4 * u64::from(total),
+    });
+    Ok(())
+}
+
+/// Twin of `GatherParams` in shaders/gather.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GatherParams {
+    /// Output elements.
+    pub total: u32,
+    /// Product of the data's dims before the axis.
+    pub outer: u32,
+    /// The indexed axis' size.
+    pub dim: u32,
+    /// Product of the dims after it.
+    pub inner: u32,
+    /// Number of indices.
+    pub count: u32,
+    /// Padding; always 0.
+    pub _pad: [u32; 3],
+}
+
+/// Appends y = data gathered along `axis` at `indices` (float-held
+/// integers). Returns y of `out` shape, NaN-poisoned until the plan runs.
+///
+/// # Errors
+///
+/// [`Error::Shape`] when a tensor has more than 2^32 elements;
+/// allocation errors for y.
+pub fn gather_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    data: &Tensor,
+    indices: &Tensor,
+    axis: usize,
+    out: &[usize],
+) -> Result<Tensor> {
+    let total = check_u32(layer, out)?;
+    let y = Tensor::poisoned(gpu, &format!("{layer} output"), out)?;
+    let params = GatherParams {
+        total,
+        outer: super::u(data.shape[..axis].iter().product()),
+        dim: super::u(data.shape[axis]),
+        inner: super::u(data.shape[axis + 1..].iter().product()),
+        count: super::u(indices.numel()),
+        _pad: [0; 3],
+    };
+    plan.push(Step {
+        label: layer.to_string(),
+        kernel: GATHER,
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![read("data", data), read("indices", indices), write("y", &y)],
+        invocations: u64::from(total),
+        workgroup_size: workgroup_1d(gpu),
+        flops: 0,
+        bytes_moved: 8 * u64::from(total),
+    });
+    Ok(y)
+}
