@@ -3,6 +3,8 @@
 //! never a skip.
 #![allow(dead_code)]
 
+pub mod onnx_fixtures;
+
 use rand::{Rng, SeedableRng};
 use std::sync::OnceLock;
 use wgsl_nn::check::Check;

@@ -1,0 +1,195 @@
+//! `wgsl-nn run`'s engine on the committed ONNX models (tests/data/onnx,
+//! made by make_onnx_fixtures.py with PyTorch): every node must pass both
+//! checks, the output must come as close to PyTorch's float64 forward
+//! pass as onnxruntime's float32 output does (within 10x, rel L2 < 1e-4),
+//! and hostile files must be refused with their culprit named (planted
+//! kernel faults: tests/onnx_mutants.rs, alone in its binary because a
+//! planted patch applies to the whole device).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use wgsl_nn::app::io::{npy, onnx};
+use wgsl_nn::graph::exec::CheckMode;
+use wgsl_nn::graph::{build, DType, Model};
+
+use common::onnx_fixtures::{load, read_f64, rel_l2, run, DIR};
+
+fn model_matches_torch(name: &str) {
+    let (model, inputs) = load(name);
+    let r = run(&model, &inputs, CheckMode::Full);
+    for n in &r.nodes {
+        for c in n.check.iter().chain(&n.propagated) {
+            assert!(c.passed, "{name}: node {} failed: {}", n.name, c.summary());
+        }
+    }
+    assert!(r.passed, "{name}: report not passed");
+    assert!(
+        r.nodes.iter().any(|n| n.check.is_some()),
+        "{name}: nothing was checked"
+    );
+    let torch = read_f64(&Path::new(DIR).join(format!("{name}.torch64.npy")));
+    let ort = npy::read_npy(&Path::new(DIR).join(format!("{name}.ort.npy"))).expect("ort output");
+    let ours = &r.outputs[0].2;
+    assert_eq!(ours.len(), torch.len(), "{name}: output size");
+    let (e_ours, e_ort) = (rel_l2(ours, &torch), rel_l2(&ort.data, &torch));
+    eprintln!("{name}: rel L2 vs torch float64 {e_ours:.3e} (onnxruntime {e_ort:.3e})");
+    assert!(
+        e_ours < 1e-4,
+        "{name}: rel L2 {e_ours:.3e} against PyTorch float64"
+    );
+    assert!(
+        e_ours <= 10.0 * e_ort.max(1e-8),
+        "{name}: rel L2 {e_ours:.3e} is more than 10x onnxruntime's {e_ort:.3e}"
+    );
+}
+
+macro_rules! models {
+    ($($name:ident),*) => {$(
+        #[test]
+        fn $name() {
+            model_matches_torch(stringify!($name));
+        }
+    )*};
+}
+
+models!(
+    resnet_tiny,
+    mobilenet_tiny,
+    transformer_tiny,
+    vit_tiny,
+    conv1d,
+    conv_transpose,
+    pool_pad,
+    elementwise,
+    reduce_split,
+    embedding_causal,
+    softmax_axes,
+    batchnorm_raw,
+    shape_ops
+);
+
+#[test]
+fn fusions_and_folding_happen() {
+    let (model, inputs) = load("resnet_tiny");
+    let shapes = [("input".to_string(), inputs[0].shape.clone())]
+        .into_iter()
+        .collect();
+    let p = build(&model, &shapes).unwrap();
+    assert!(p.fused.iter().any(|f| f.contains("Relu")), "{:?}", p.fused);
+    assert!(p.nodes.len() < model.nodes.len());
+    let (model, inputs) = load("transformer_tiny");
+    let shapes = [("input".to_string(), inputs[0].shape.clone())]
+        .into_iter()
+        .collect();
+    let p = build(&model, &shapes).unwrap();
+    assert!(p.folded > 10, "shape arithmetic folded: {}", p.folded);
+    assert!(
+        p.fused.iter().any(|f| f.contains("Add")),
+        "bias fused: {:?}",
+        p.fused
+    );
+}
+
+#[test]
+fn a_sampled_check_says_how_many_it_compared() {
+    let (model, inputs) = load("resnet_tiny");
+    let r = run(&model, &inputs, CheckMode::Sample(50));
+    assert!(r.passed);
+    assert!(r
+        .nodes
+        .iter()
+        .filter(|n| n.check.is_some())
+        .all(|n| n.compared <= 50 && n.compared > 0));
+    assert_eq!(r.check_mode, "sampled 50 per node");
+    let off = run(&model, &inputs, CheckMode::Off);
+    assert!(off.nodes.iter().all(|n| n.check.is_none()) && off.reference.is_none());
+    assert_eq!(off.outputs[0].2.len(), 20);
+}
+
+fn hostile(file: &str) -> String {
+    let path = Path::new(DIR).join("hostile").join(file);
+    let shapes = |m: &Model| -> BTreeMap<String, Vec<usize>> {
+        m.inputs
+            .iter()
+            .map(|i| {
+                (
+                    i.name.clone(),
+                    i.dims
+                        .iter()
+                        .map(|d| match d {
+                            wgsl_nn::graph::Dim::Fixed(s) => *s,
+                            _ => 1,
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    match onnx::read_model(&path) {
+        Err(e) => e.to_string(),
+        Ok(m) => match build(&m, &shapes(&m)) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{file} was accepted"),
+        },
+    }
+}
+
+#[test]
+fn hostile_files_are_refused_with_the_culprit_named() {
+    for (file, want) in [
+        ("truncated.onnx", "not an ONNX model"),
+        ("wrong_magic.onnx", "not an ONNX model"),
+        ("huge_initializer.onnx", "claims shape [1000000, 1000000]"),
+        ("cycle.onnx", "cycle"),
+        ("missing_input.onnx", "'ghost'"),
+        ("unknown_domain.onnx", "com.example"),
+        ("huge_reshape.onnx", "cannot reshape [2, 3]"),
+        ("unsupported_op.onnx", "operator Einsum is not supported"),
+        ("bad_attribute.onnx", "auto_pad"),
+        ("bad_storage_order.onnx", "storage_order"),
+    ] {
+        let e = hostile(file);
+        assert!(e.contains(want), "{file}: {e}");
+    }
+}
+
+#[test]
+fn random_bytes_and_mutations_never_panic() {
+    let good = std::fs::read(Path::new(DIR).join("conv1d.onnx")).unwrap();
+    let mut rng = common::rng(11);
+    for case in 0..300 {
+        let mut b = good.clone();
+        for _ in 0..1 + case % 8 {
+            let i = rand::Rng::random_range(&mut rng, 0..b.len());
+            b[i] = rand::Rng::random(&mut rng);
+        }
+        b.truncate(rand::Rng::random_range(&mut rng, b.len() / 2..=b.len()));
+        if let Ok(m) = onnx::parse_model(&b, "mutant") {
+            let shapes = m
+                .inputs
+                .iter()
+                .map(|i| {
+                    (
+                        i.name.clone(),
+                        i.dims
+                            .iter()
+                            .map(|d| match d {
+                                wgsl_nn::graph::Dim::Fixed(s) => (*s).min(64),
+                                _ => 1,
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            let _ = build(&m, &shapes);
+        }
+    }
+}
+
+#[test]
+fn dtype_of_an_int_model_input_is_kept() {
+    let (model, _) = load("embedding_causal");
+    assert_eq!(model.inputs[0].dtype, DType::I64);
+}
