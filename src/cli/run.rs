@@ -50,6 +50,9 @@ pub struct RunArgs {
     /// Timed runs (medians are quoted).
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// Timed runs of the CPU baseline over the same graph (f32, every core; 0 skips it).
+    #[arg(long, default_value_t = 3)]
+    pub cpu_repeats: usize,
     /// Profile lines printed (slowest first; the CSV and JSON have all).
     #[arg(long, default_value_t = 12)]
     pub top: usize,
@@ -218,6 +221,8 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
         seed: a.seed,
     };
     let report = exec::run(&gpu, &program, &values, &opts)?;
+    let cpu = (a.cpu_repeats > 0)
+        .then(|| wgsl_nn::graph::baseline::run_baseline(&program, &values, a.cpu_repeats));
     write_outputs(a, &report)?;
     if let Some(f) = &a.profile_csv {
         std::fs::write(f, csv(&report)).map_err(|e| Error::Io {
@@ -240,11 +245,23 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
             "parse_ms": parse_ms,
             "seed": a.seed,
             "report": report,
+            "cpu_baseline": cpu,
+            "gpu_over_cpu_speedup": cpu.as_ref().map(|c| c.median_ms / report.median_ms.max(1e-9)),
             "passed": report.passed,
         });
         println!("{}", serde_json::to_string_pretty(&j).unwrap_or_default());
     } else {
-        print_text(a, path, &model, &program, &notes, parse_ms, &report, &gpu);
+        print_text(
+            a,
+            path,
+            &model,
+            &program,
+            &notes,
+            parse_ms,
+            &report,
+            &gpu,
+            cpu.as_ref(),
+        );
     }
     Ok(report.passed)
 }
@@ -310,6 +327,7 @@ fn print_text(
     parse_ms: f64,
     r: &RunReport,
     gpu: &wgsl_nn::gpu::Gpu,
+    cpu: Option<&wgsl_nn::graph::baseline::BaselineReport>,
 ) {
     println!(
         "wgsl-nn run {} ({}, opset {})",
@@ -391,33 +409,45 @@ fn print_text(
         a.repeats.max(1),
         a.warmup
     );
+    if let Some(c) = cpu {
+        println!(
+            "CPU baseline (f32, {} threads; {} conv/matmul nodes through gemm, the rest through the reference's loops): median {:.3} ms, GPU {:.2}x faster",
+            c.threads,
+            c.optimised_nodes,
+            c.median_ms,
+            c.median_ms / r.median_ms.max(1e-9)
+        );
+    }
+    let cpu_ms = |name: &str| {
+        cpu.and_then(|c| {
+            p.nodes
+                .iter()
+                .position(|n| n.name == name)
+                .map(|i| c.node_ms[i])
+        })
+    };
     let mut order: Vec<_> = r.nodes.iter().filter(|n| n.steps > 0).collect();
     order.sort_by(|x, y| y.gpu_ms.unwrap_or(0.0).total_cmp(&x.gpu_ms.unwrap_or(0.0)));
-    if order.iter().any(|n| n.gpu_ms.is_some()) {
+    println!(
+        "profile (slowest {} of {} nodes; {}):",
+        a.top.min(order.len()),
+        order.len(),
+        r.profile_clock
+    );
+    println!(
+        "  {:>9}  {:>9}  {:>9}  {:>8}  {:<34} {:<18} kernels",
+        "GPU ms", "CPU ms", "MFLOP", "MB", "node", "shape"
+    );
+    for n in order.iter().take(a.top) {
         println!(
-            "profile (slowest {} of {} nodes):",
-            a.top.min(order.len()),
-            order.len()
-        );
-        println!(
-            "  {:>9}  {:>9}  {:>8}  {:<34} {:<18} kernels",
-            "ms", "MFLOP", "MB", "node", "shape"
-        );
-        for n in order.iter().take(a.top) {
-            println!(
-                "  {:>9.3}  {:>9.3}  {:>8.3}  {:<34} {:<18} {}",
-                n.gpu_ms.unwrap_or(0.0),
-                n.flops as f64 / 1e6,
-                n.bytes as f64 / 1e6,
-                truncate(&n.name, 34),
-                format!("{:?}", n.shape),
-                n.kernels.join(", ")
-            );
-        }
-    } else {
-        println!(
-            "profile: no per-step GPU times on this adapter ({}); whole-run wall clock only",
-            r.clock
+            "  {:>9.3}  {:>9}  {:>9.3}  {:>8.3}  {:<34} {:<18} {}",
+            n.gpu_ms.unwrap_or(0.0),
+            cpu_ms(&n.name).map_or("-".to_string(), |v| format!("{v:.3}")),
+            n.flops as f64 / 1e6,
+            n.bytes as f64 / 1e6,
+            truncate(&n.name, 34),
+            format!("{:?}", n.shape),
+            n.kernels.join(", ")
         );
     }
     for (name, shape, data) in &r.outputs {

@@ -16,6 +16,7 @@
 //! on the GPU as float32 values: exact up to 2^24, which `build` checks for
 //! the inputs it is given.
 
+pub mod baseline;
 pub mod build;
 pub mod exec;
 mod fuse;
