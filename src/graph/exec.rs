@@ -306,7 +306,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
         }
         "GPU timestamps per step".to_string()
     } else {
-        for ni in 0..p.nodes.len() {
+        for (ni, slot) in node_ms.iter_mut().enumerate() {
             let steps: Vec<_> = (0..steps)
                 .filter(|&s| l.step_node[s] == ni)
                 .map(|s| l.plan.steps[s].clone())
@@ -319,7 +319,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
                 kernels: l.plan.kernels,
             };
             let t = gpu.run_queued(&sub, 1, opts.repeats.clamp(1, 3))?;
-            node_ms[ni] = Some(median(t.iter().map(|r| r.wall_ms).collect()));
+            *slot = Some(median(t.iter().map(|r| r.wall_ms).collect()));
         }
         "wall clock of each node's steps submitted alone (no usable per-step timestamps here)"
             .to_string()

@@ -136,6 +136,7 @@ pub fn lower(gpu: &Gpu, p: &Program, inputs: &[Tensor]) -> Result<Lowered> {
         }
         let out = &p.values[node.output];
         let before = l.plan.steps.len();
+        l.plan.kernels = graph_rungs(gpu, &node.op, &out.shape);
         let y = lower_node(
             gpu,
             &mut l.plan,
@@ -153,6 +154,41 @@ pub fn lower(gpu: &Gpu, p: &Program, inputs: &[Tensor]) -> Result<Lowered> {
         l.tensors[node.output] = Some(y);
     }
     Ok(l)
+}
+
+/// On CPU adapters the ops' size rules were tuned for the exercise's
+/// first run (tiny layers, where compiling a faster rung costs more than
+/// it saves). A model runs many such layers, repeatedly: from 1 MFLOP its
+/// products take the register-blocked rung (ViT-style 130x128x384 Linear:
+/// 25 against 55 ms naive on lavapipe) and from 16 MFLOP its convs the
+/// texture rung (resnet18's stride-2 3x3: 60-80 against 640-780 ms for
+/// row4). A rung the user forced (`--kernel`) wins over these.
+fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Kernels {
+    use crate::rung::{ConvRung, MatmulRung};
+    let mut k = gpu.kernels();
+    if gpu.info.device_type != wgpu::DeviceType::Cpu {
+        return k;
+    }
+    match op {
+        Op::Matmul { shape, .. } if k.matmul.is_none() => {
+            let flops =
+                2 * (shape.m * shape.n * shape.k * shape.batches[0] * shape.batches[1]) as u64;
+            if (1_000_000..crate::ops::CPU_TEX_MIN_FLOPS).contains(&flops) {
+                k.matmul = Some(MatmulRung::Rb4);
+            }
+        }
+        Op::Conv { conv, one_d: false } if k.conv2d.is_none() && out.len() == 4 => {
+            let o = [out[0], out[1], out[2], out[3]];
+            let flops = conv.flops(&o);
+            // (1x1 convs stay on the gemm rung's own rule: rb4 there ran
+            // mobilenet_v2 at 1570 against 726 ms.)
+            if flops >= 16_000_000 && conv2d::tex::unsupported(gpu, conv, &o).is_none() {
+                k.conv2d = Some(ConvRung::Tex);
+            }
+        }
+        _ => {}
+    }
+    k
 }
 
 fn alloc(gpu: &Gpu, layer: &str, shape: &[usize]) -> Result<Tensor> {

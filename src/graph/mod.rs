@@ -1,7 +1,7 @@
 //! A model as a graph of ops: what `wgsl-nn run MODEL.onnx` executes.
 //!
 //! A file format (ONNX, in `app::io::onnx`) fills a [`Model`]: named
-//! tensors, nodes in ONNX's operator vocabulary, initializers. [`build`]
+//! tensors, nodes in ONNX's operator vocabulary, initializers. [`build()`]
 //! binds the inputs' shapes, folds everything that depends only on
 //! constants and shapes on the host, fuses what the kernels allow (Conv +
 //! BatchNormalization + ReLU, Gemm with its bias and ReLU), and resolves
@@ -180,7 +180,7 @@ pub struct Model {
     pub outputs: Vec<String>,
     /// Constants by name.
     pub initializers: BTreeMap<String, HostTensor>,
-    /// The nodes, in the file's order (checked for cycles by [`build`]).
+    /// The nodes, in the file's order (checked for cycles by [`build()`]).
     pub nodes: Vec<Node>,
     /// The standard operator set's version (`opset_import`).
     pub opset: i64,

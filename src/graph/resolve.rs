@@ -719,7 +719,7 @@ fn reshape(node: &Node, from: &[usize], spec: &[i64], allowzero: bool) -> Result
     }
     let known = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     match (infer, known) {
-        (Some(i), Some(k)) if k > 0 && total % k == 0 => shape[i] = total / k,
+        (Some(i), Some(k)) if k > 0 && total.is_multiple_of(k) => shape[i] = total / k,
         (None, Some(k)) if k == total => {}
         _ => {
             return Err(err(

@@ -81,6 +81,43 @@ fn pack(layer: &str, what: &str, v: &[i64]) -> Result<[i32; 8]> {
     Ok(out)
 }
 
+/// Merges neighbouring dims that every operand walks contiguously (the
+/// outer stride is the inner one times the inner size), and drops dims of
+/// size 1: a same-shape element-wise op becomes one flat loop, a
+/// broadcast bias two dims, so the kernel divides as little as it can.
+pub fn coalesce(dims: &[usize], strides: &[&[i64]]) -> (Vec<usize>, Vec<Vec<i64>>) {
+    let mut out_dims: Vec<usize> = vec![];
+    let mut out: Vec<Vec<i64>> = vec![vec![]; strides.len()];
+    for d in 0..dims.len() {
+        if dims[d] == 1 && dims.len() > 1 {
+            continue;
+        }
+        let mergeable = out_dims.last().is_some()
+            && strides
+                .iter()
+                .zip(&out)
+                .all(|(s, o)| o[o.len() - 1] == s[d] * dims[d] as i64);
+        if mergeable {
+            let last = out_dims.len() - 1;
+            out_dims[last] *= dims[d];
+            for (s, o) in strides.iter().zip(out.iter_mut()) {
+                let l = o.len() - 1;
+                o[l] = s[d];
+            }
+        } else {
+            out_dims.push(dims[d]);
+            for (s, o) in strides.iter().zip(out.iter_mut()) {
+                o.push(s[d]);
+            }
+        }
+    }
+    if out_dims.is_empty() {
+        out_dims.push(1);
+        out.iter_mut().for_each(|o| o.push(0));
+    }
+    (out_dims, out)
+}
+
 /// Appends one strided step: for every index of `dims`, y at
 /// `y_offset + sum idx * y_strides` = f(a, b, c) read through theirs.
 /// `op` and the scalars as [`StridedParams`] describes; missing inputs
@@ -104,6 +141,19 @@ pub fn strided_forward(
     y_offset: usize,
     y_strides: &[i64],
 ) -> Result<()> {
+    let strides: Vec<&[i64]> = ins.iter().map(|s| s.strides).chain([y_strides]).collect();
+    let (dims, merged) = coalesce(dims, &strides);
+    let ins: Vec<StridedIn> = ins
+        .iter()
+        .zip(&merged)
+        .map(|(s, m)| StridedIn {
+            tensor: s.tensor,
+            offset: s.offset,
+            strides: m,
+        })
+        .collect();
+    let (ins, y_strides) = (&ins[..], &merged[merged.len() - 1][..]);
+    let dims = &dims[..];
     if dims.len() > MAX_RANK {
         return Err(Error::shape(layer, format!("rank {} exceeds the {MAX_RANK} dims the strided kernels iterate; reshape to fewer dims", dims.len())));
     }
@@ -147,7 +197,7 @@ pub fn strided_forward(
     plan.push(Step {
         label: layer.to_string(),
         kernel: STRIDED_MAP,
-        overrides: vec![],
+        overrides: vec![("OPC", f64::from(op)), ("RANK", dims.len() as f64)],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![
             read("a", a.tensor),

@@ -29,7 +29,7 @@ pub fn run(model: &Model, inputs: &[HostTensor], check: CheckMode) -> RunReport 
         .zip(inputs)
         .map(|(i, t)| (i.name.clone(), t.shape.clone()))
         .collect();
-    let program = build(&model, &shapes).expect("program builds");
+    let program = build(model, &shapes).expect("program builds");
     let opts = RunOptions {
         check,
         warmup: 0,

@@ -16,6 +16,14 @@ pub struct StateDict<'a> {
     pub src: String,
     used: std::cell::RefCell<std::collections::BTreeSet<String>>,
     prefix: std::cell::RefCell<Option<String>>,
+    /// The keys by their last `.`-segment, which a matching key shares
+    /// with the name asked for: a scan of every key per `get` made a
+    /// 3 MB file of 3000 RNN layers take over 30 s.
+    by_last: std::collections::BTreeMap<&'a str, Vec<&'a String>>,
+}
+
+fn last_segment(key: &str) -> &str {
+    key.rsplit('.').next().unwrap_or(key)
 }
 
 impl<'a> StateDict<'a> {
@@ -27,6 +35,10 @@ impl<'a> StateDict<'a> {
             src: src.to_string(),
             used: Default::default(),
             prefix: Default::default(),
+            by_last: map.keys().fold(Default::default(), |mut m, k| {
+                m.entry(last_segment(k)).or_insert_with(Vec::new).push(k);
+                m
+            }),
         }
     }
 
@@ -40,10 +52,14 @@ impl<'a> StateDict<'a> {
     /// or when the match has a different prefix from the keys read before
     /// (the file mixes modules).
     pub fn get(&self, name: &str) -> Result<Option<&'a Array>> {
+        let dotted = format!(".{name}");
         let hits: Vec<&String> = self
-            .map
-            .keys()
-            .filter(|k| *k == name || k.ends_with(&format!(".{name}")))
+            .by_last
+            .get(last_segment(name))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|k| *k == name || k.ends_with(&dotted))
             .collect();
         let key = match hits[..] {
             [] => return Ok(None),

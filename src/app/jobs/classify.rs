@@ -21,7 +21,7 @@ pub struct Classified {
     pub reference_accuracy: f64,
     /// Examples where the GPU's and the reference's top class differ.
     pub disagreements: usize,
-    /// counts[true][predicted].
+    /// `counts[true][predicted]`.
     pub confusion: Vec<Vec<usize>>,
     /// The run, with its per-node checks and profile.
     pub report: RunReport,

@@ -12,6 +12,10 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 /// The tensor cap everywhere else (1 GiB of f32); keeps `count * 8` from
 /// overflowing anywhere, and a small file from asking for many gigabytes.
 const MAX_ELEMS: usize = 1 << 28;
+/// numpy's own limit (NPY_MAXDIMS); reordering Fortran data costs
+/// elements x dimensions, so a small file with 30000 dimensions of 1 took
+/// seconds.
+const MAX_DIMS: usize = 64;
 /// Uncompressed bytes one .npz member, and all of them together, may hold:
 /// checked before inflating, so a deflate bomb costs nothing.
 const MAX_MEMBER_BYTES: usize = (1 << 30) + (1 << 16);
@@ -354,6 +358,11 @@ impl Parser<'_> {
                 .parse()
                 .map_err(|_| format!("bad dimension at byte {}", self.i))?;
             dims.push(dim);
+            if dims.len() > MAX_DIMS {
+                return Err(format!(
+                    "the shape has more than {MAX_DIMS} dimensions (numpy's limit)"
+                ));
+            }
             self.eat(b'L'); // Python 2 wrote long ints as `3L`.
             if !self.eat(b',') {
                 self.expect(b')')?;
