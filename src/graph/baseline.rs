@@ -5,8 +5,8 @@
 //! runs the reference's loops (f64 values rounded back to f32), which
 //! the report names.
 
-use super::build::{Program, Source};
 use super::op::Op;
+use super::program::{Program, Source};
 use super::{reference, HostTensor};
 use crate::cpu::{baseline, RefTensor};
 use std::time::Instant;

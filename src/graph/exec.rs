@@ -3,8 +3,8 @@
 //! reference's own propagated values, then timed over repeated runs with
 //! a per-node profile.
 
-use super::build::{Program, Source};
 use super::gpu::{lower, Lowered};
+use super::program::{Program, Source};
 use super::{reference, DType, HostTensor};
 use crate::check::{compare, Check};
 use crate::cpu::{RefTensor, RefTime};

@@ -4,8 +4,8 @@
 //! precedes it, and a ReLU run inside the conv or product it follows.
 //! Each applies only where the intermediate value has no other reader.
 
-use super::build::{is_plain_relu, Program, Source, Value};
-use super::op::Op;
+use super::op::{Op, Unary};
+use super::program::{Program, Source, Value};
 use super::{DType, HostTensor};
 
 /// Applies every fusion until none applies.
@@ -208,4 +208,9 @@ fn renumber(p: &mut Program) {
             }
         }
     }
+}
+
+/// A unary ReLU over the whole of its input, as fusion looks for.
+fn is_plain_relu(op: &Op, shape: &[usize]) -> bool {
+    matches!(op, Op::Unary(Unary::Relu, s) if s.is_identity(shape))
 }

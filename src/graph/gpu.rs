@@ -3,8 +3,8 @@
 //! and their rungs; glue through the strided, gather and reduce kernels),
 //! constants are uploaded once, views share their input's buffer.
 
-use super::build::{Program, Source};
 use super::op::{contiguous, Binary, Op, Reduce, Strides, Unary};
+use super::program::{Program, Source};
 use super::DType;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan};

@@ -22,12 +22,14 @@ pub mod exec;
 mod fuse;
 pub mod gpu;
 pub mod op;
+mod pointwise;
+pub mod program;
 pub mod reference;
 pub mod resolve;
-mod resolve_nn;
 
-pub use build::{build, Program};
+pub use build::build;
 pub use op::Op;
+pub use program::Program;
 
 use std::collections::BTreeMap;
 

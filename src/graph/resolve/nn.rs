@@ -4,13 +4,13 @@
 //! `dilations`, `ceil_mode`, `count_include_pad`, Gemm's transposes and
 //! scales, numpy-style batch broadcasting of MatMul.
 
-use super::op::{MatmulShape, Op};
-use super::resolve::{
-    err, float, input, int, ints, konst, string, unsupported_attr, Meta, Out, Resolved, Src,
+use super::common::{
+    axis, err, float, input, int, ints, konst, string, unsupported_attr, Meta, Out, Resolved, Src,
 };
-use super::{DType, HostTensor, Node};
 use crate::error::Result;
 use crate::geometry::Window;
+use crate::graph::op::{MatmulShape, Op};
+use crate::graph::{DType, HostTensor, Node};
 use crate::ops::batchnorm::BatchNorm;
 use crate::ops::conv2d::Conv2d;
 use crate::ops::conv_transpose2d::ConvTranspose2d;
@@ -384,7 +384,7 @@ pub fn resolve_nn(node: &Node, ins: &[Option<&Meta>]) -> Result<Option<Resolved>
                 ));
             }
             let rank = xm.shape.len();
-            let a = super::resolve::axis(node, int(node, "axis", -1)?, rank)?;
+            let a = axis(node, int(node, "axis", -1)?, rank)?;
             let n: usize = xm.shape[a..].iter().product();
             let rows = xm.shape[..a].iter().product();
             let scale = weights(node, ins, 1, "scale")?;
@@ -533,14 +533,14 @@ fn matmul_shape(node: &Node, a: &[usize], b: &[usize]) -> Result<(MatmulShape, V
         ));
     }
     let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
-    let batch = super::op::broadcast(ab, bb).ok_or_else(|| {
+    let batch = crate::graph::op::broadcast(ab, bb).ok_or_else(|| {
         err(
             node,
             format!("batch dims of {a:?} and {b:?} do not broadcast"),
         )
     })?;
-    let sa = super::op::broadcast_strides(ab, &batch).strides;
-    let sb = super::op::broadcast_strides(bb, &batch).strides;
+    let sa = crate::graph::op::broadcast_strides(ab, &batch).strides;
+    let sb = crate::graph::op::broadcast_strides(bb, &batch).strides;
     // Batch strides in units of whole matrices.
     let (ma, mb) = ((m * k) as i64, (k * n) as i64);
     let mut levels: Vec<(usize, i64, i64)> = vec![];
