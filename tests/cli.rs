@@ -491,3 +491,80 @@ fn selftest_passes_on_this_adapter() {
     assert!(kernels.len() >= 15);
     assert!(kernels.iter().all(|k| k["failed"] == 0));
 }
+
+#[test]
+fn run_onnx_writes_outputs_json_and_a_profile_and_refuses_bad_files() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/onnx");
+    let tmp = std::env::temp_dir().join(format!("wgsl-nn-run-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let (y, csv) = (tmp.join("y.npy"), tmp.join("p.csv"));
+    let (model, x) = (
+        format!("{dir}/conv1d.onnx"),
+        format!("{dir}/conv1d.input.npy"),
+    );
+    let (code, stdout, stderr) = wgsl_nn(&[
+        "run",
+        &model,
+        "--input-npy",
+        &x,
+        "--output-npy",
+        y.to_str().unwrap(),
+        "--profile-csv",
+        csv.to_str().unwrap(),
+        "--json",
+        "--repeats",
+        "2",
+        "--warmup",
+        "0",
+        "--cpu-repeats",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.is_empty(), "stderr must be clean, got: {stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(v["passed"], true);
+    let nodes = v["report"]["nodes"].as_array().unwrap();
+    assert!(nodes
+        .iter()
+        .any(|n| n["check"]["passed"] == true && n["propagated"]["passed"] == true));
+    assert!(v["cpu_baseline"]["median_ms"].as_f64().unwrap() > 0.0);
+    let out = wgsl_nn::app::io::npy::read_npy(&y).unwrap();
+    assert_eq!(out.shape, [2, 6, 10]);
+    let profile = std::fs::read_to_string(&csv).unwrap();
+    assert!(profile.starts_with("node,ops,kind") && profile.lines().count() == nodes.len() + 1);
+    // Seeded input of the declared shape, the seed printed; a sampled check counted.
+    let (code, stdout, _) = wgsl_nn(&[
+        "run",
+        &model,
+        "--seed",
+        "3",
+        "--check",
+        "sample=17",
+        "--cpu-repeats",
+        "0",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("seeded (seed 3") && stdout.contains("sampled 17 per node"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = wgsl_nn(&["run", "--list-ops"]);
+    assert!(code == 0 && stdout.contains("LayerNormalization") && stdout.contains("ConvTranspose"));
+    for (file, needle) in [
+        ("hostile/cycle.onnx", "cycle"),
+        ("hostile/truncated.onnx", "not an ONNX model"),
+        ("hostile/unsupported_op.onnx", "Einsum"),
+    ] {
+        let (code, _, stderr) = wgsl_nn(&["run", &format!("{dir}/{file}")]);
+        assert_eq!(code, 2, "{file}: {stderr}");
+        assert!(
+            stderr.contains(needle) && !stderr.contains("panicked"),
+            "{file}: {stderr}"
+        );
+    }
+    let (code, _, stderr) = wgsl_nn(&["run", &model, "--check", "most"]);
+    assert!(code == 2 && stderr.contains("--check"), "{stderr}");
+    let (code, _, stderr) = wgsl_nn(&["run", &model, "--input", "nope=x.npy"]);
+    assert!(code == 2 && stderr.contains("no input 'nope'"), "{stderr}");
+    std::fs::remove_dir_all(&tmp).ok();
+}

@@ -411,11 +411,18 @@ fn print_text(
     );
     if let Some(c) = cpu {
         println!(
-            "CPU baseline (f32, {} threads; {} conv/matmul nodes through gemm, the rest through the reference's loops): median {:.3} ms, GPU {:.2}x faster",
+            "CPU baseline (f32, {} threads; {} conv/matmul nodes through gemm, the rest through the reference's loops): median {:.3} ms; the GPU is {}",
             c.threads,
             c.optimised_nodes,
             c.median_ms,
-            c.median_ms / r.median_ms.max(1e-9)
+            {
+                let ratio = c.median_ms / r.median_ms.max(1e-9);
+                if ratio >= 1.0 {
+                    format!("{ratio:.2}x faster")
+                } else {
+                    format!("{:.2}x slower", 1.0 / ratio.max(1e-9))
+                }
+            }
         );
     }
     let cpu_ms = |name: &str| {
