@@ -96,7 +96,8 @@ fn fusions_and_folding_happen() {
 fn a_sampled_check_says_how_many_it_compared() {
     let (model, inputs) = load("resnet_tiny");
     let r = run(&model, &inputs, CheckMode::Sample(50));
-    assert!(r.passed);
+    assert!(r.passed && r.lean_outputs_match);
+    assert!(r.lean_plan_bytes < r.plan_bytes, "buffers shared by lifetime: {} vs {}", r.lean_plan_bytes, r.plan_bytes);
     assert!(r
         .nodes
         .iter()

@@ -358,9 +358,12 @@ fn print_text(
         r.first_run_ms, r.compile_ms
     );
     println!(
-        "GPU memory: constants {:.2} MB, node outputs {:.2} MB",
+        "GPU memory: constants {:.2} MB, node outputs {:.2} MB; the checked plan binds {:.2} MB (every output kept for the check), the timed plan {:.2} MB (outputs sharing buffers by lifetime{})",
         r.const_bytes as f64 / 1e6,
-        r.activation_bytes as f64 / 1e6
+        r.activation_bytes as f64 / 1e6,
+        r.plan_bytes as f64 / 1e6,
+        r.lean_plan_bytes as f64 / 1e6,
+        if r.lean_outputs_match { ", same outputs bit for bit" } else { "; ITS OUTPUTS DIFFER: a reuse bug, reported as a failure" }
     );
     let checked: Vec<_> = r.nodes.iter().filter(|n| n.check.is_some()).collect();
     let bad = |c: &Option<wgsl_nn::check::Check>| c.as_ref().is_some_and(|c| !c.passed);

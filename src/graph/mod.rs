@@ -21,6 +21,7 @@ pub mod build;
 pub mod exec;
 mod fuse;
 pub mod gpu;
+pub mod memory;
 pub mod op;
 mod pointwise;
 pub mod program;
