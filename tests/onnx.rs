@@ -97,7 +97,12 @@ fn a_sampled_check_says_how_many_it_compared() {
     let (model, inputs) = load("resnet_tiny");
     let r = run(&model, &inputs, CheckMode::Sample(50));
     assert!(r.passed && r.lean_outputs_match);
-    assert!(r.lean_plan_bytes < r.plan_bytes, "buffers shared by lifetime: {} vs {}", r.lean_plan_bytes, r.plan_bytes);
+    assert!(
+        r.lean_plan_bytes < r.plan_bytes,
+        "buffers shared by lifetime: {} vs {}",
+        r.lean_plan_bytes,
+        r.plan_bytes
+    );
     assert!(r
         .nodes
         .iter()
@@ -193,4 +198,72 @@ fn random_bytes_and_mutations_never_panic() {
 fn dtype_of_an_int_model_input_is_kept() {
     let (model, _) = load("embedding_causal");
     assert_eq!(model.inputs[0].dtype, DType::I64);
+}
+
+/// A model written in the test itself (prost encodes the same messages
+/// the loader decodes): two inputs whose batch dims broadcast to 10^10
+/// matrices must be refused by the output-size guard, not allocated.
+#[test]
+fn a_broadcast_that_would_explode_is_refused() {
+    use prost::Message;
+    use wgsl_nn::app::io::onnx::proto::*;
+    let input = |name: &str, dims: &[i64]| ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            dim_value: Some(d),
+                            dim_param: None,
+                        })
+                        .collect(),
+                }),
+            }),
+            sequence_type: None,
+            map_type: None,
+        }),
+    };
+    let node = NodeProto {
+        input: vec!["a".into(), "b".into()],
+        output: vec!["y".into()],
+        name: Some("mm".into()),
+        op_type: Some("MatMul".into()),
+        domain: None,
+        attribute: vec![],
+    };
+    let model = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: None,
+            version: Some(17),
+        }],
+        producer_name: None,
+        producer_version: None,
+        graph: Some(GraphProto {
+            node: vec![node],
+            name: None,
+            initializer: vec![],
+            sparse_initializer: vec![],
+            input: vec![
+                input("a", &[100_000, 1, 4, 4]),
+                input("b", &[1, 100_000, 4, 4]),
+            ],
+            output: vec![input("y", &[])],
+        }),
+    };
+    let m = onnx::parse_model(&model.encode_to_vec(), "explode.onnx").unwrap();
+    let shapes = [
+        ("a".to_string(), vec![100_000, 1, 4, 4]),
+        ("b".to_string(), vec![1, 100_000, 4, 4]),
+    ]
+    .into_iter()
+    .collect();
+    let e = build(&m, &shapes).unwrap_err().to_string();
+    assert!(
+        e.contains("node 'mm' (MatMul)") && e.contains("would hold more than"),
+        "{e}"
+    );
 }

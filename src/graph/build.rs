@@ -226,6 +226,13 @@ fn add_node(
                 shape,
                 dtype,
             } => {
+                // Every op's output, whatever produced its shape (a
+                // broadcast of two large batch dims, say), is bounded
+                // before anything is allocated for it.
+                let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                if n.is_none_or(|n| n > super::MAX_ELEMENTS) {
+                    return Err(Error::shape(node.label(), format!("its output {shape:?} would hold more than {} elements; this runner refuses tensors that large (check the model's shapes or use a smaller input)", super::MAX_ELEMENTS)));
+                }
                 let mut ins = vec![];
                 for s in inputs {
                     ins.push(match s {
