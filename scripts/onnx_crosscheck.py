@@ -91,6 +91,30 @@ def build(name):
 MODELS = ["resnet18", "mobilenet_v2", "transformer", "vit"]
 
 
+def make(name, seed, batch=None):
+    """Model NAME with its random weights for SEED (the same seed for a model
+    whatever subset runs, and the same weights whatever the batch), in eval
+    mode, and its seeded input; BATCH replaces the default batch of 2."""
+    i = MODELS.index(name)
+    torch.manual_seed(seed + i)
+    np.random.seed(seed + i)
+    gen = torch.Generator().manual_seed(seed + i)
+    model, shape = build(name)
+    if batch is not None:
+        shape = (batch,) + tuple(shape[1:])
+    randomise(model, gen)
+    model.eval()
+    x = torch.randn(*shape, generator=gen)
+    return model, x, shape
+
+
+def export(model, x, onnx_path):
+    """The ONNX export every script here uses: opset 17, the TorchScript
+    exporter, input `input`, output `output`, shapes fixed to x's."""
+    torch.onnx.export(model, (x,), onnx_path, dynamo=False, opset_version=17, input_names=["input"],
+                      output_names=["output"])
+
+
 def rel_l2(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
@@ -140,19 +164,11 @@ def main():
 
     rows, bad = [], False
     for name in names:
-        i = MODELS.index(name)  # the same seed for a model whatever subset runs
-        torch.manual_seed(args.seed + i)
-        np.random.seed(args.seed + i)
-        gen = torch.Generator().manual_seed(args.seed + i)
-        model, shape = build(name)
-        randomise(model, gen)
-        model.eval()
-        x = torch.randn(*shape, generator=gen)
+        model, x, shape = make(name, args.seed)
         base = os.path.join(args.out, name)
         onnx_path, x_path, y_path, json_path = base + ".onnx", base + ".x.npy", base + ".y.npy", base + ".json"
         t0 = time.time()
-        torch.onnx.export(model, (x,), onnx_path, dynamo=False, opset_version=17, input_names=["input"],
-                          output_names=["output"])
+        export(model, x, onnx_path)
         ops = sorted({n.op_type for n in onnx.load(onnx_path).graph.node})
         np.save(x_path, x.numpy())
         print(f"\n{name}: exported {os.path.getsize(onnx_path) / 1e6:.1f} MB in {time.time() - t0:.1f}s, "
