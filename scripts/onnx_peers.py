@@ -46,7 +46,8 @@ the subprocess, median of 3) of `wgsl-nn run ... --check off --repeats 1
 Needs torch, torchvision, onnx, onnxruntime, numpy, a release build of
 wgsl-nn; tract, wonnx and onnxsim are optional (pip install tract wonnx
 onnxsim). Results: a table on stdout, results.json in --out, and the
-markdown table in --table.
+markdown table in --table; `--retable RESULTS.json --table FILE.md` writes
+the table of an earlier run again without timing anything.
 """
 import argparse
 import importlib.metadata
@@ -100,6 +101,17 @@ def short_err(text, n=300):
         msg = lines[-1]
     msg = re.sub(r"\s+", " ", msg)
     return msg if len(msg) <= n else msg[:n - 3] + "..."
+
+
+def show_cmd(argv):
+    """A shell command line for argv, readable: "..." where an argument holds a single quote."""
+    out = []
+    for a in argv:
+        if "'" in a and not re.search(r'["$`\\!]', a):
+            out.append(f'"{a}"')
+        else:
+            out.append(shlex.quote(a))
+    return " ".join(out)
 
 
 def rel_l2(a, b):
@@ -546,8 +558,10 @@ def table(results, args, host, total_s):
 
     cut = [f"{c['model']} batch {c['batch']} {TOOL_NAMES[t]}: {info['cut']}"
            for c in results for t, info in c["tools"].items() if info.get("cut")]
-    clocks = sorted({f"{c['model']} b{c['batch']}: {c['tools']['vk']['clock']}" for c in results
-                     if c["tools"]["vk"].get("clock")})
+    clocks = {}
+    for c in results:
+        if c["tools"]["vk"].get("clock"):
+            clocks.setdefault(c["tools"]["vk"]["clock"], []).append(f"{c['model']} b{c['batch']}")
     vk_adapter = next((c["tools"]["vk"]["adapter"] for c in results if c["tools"]["vk"].get("adapter")), None)
     gl_adapter = next((c["tools"]["gl"]["adapter"] for c in results if c["tools"]["gl"].get("adapter")), None)
     wonnx_adapter = next((c["tools"]["wonnx"]["adapter"] for c in results if c["tools"]["wonnx"].get("adapter")),
@@ -557,6 +571,9 @@ def table(results, args, host, total_s):
            for t in ("ort", "tract")}
     tract_api = next((c["tools"]["tract"]["api"] for c in results if c["tools"]["tract"].get("api")), None)
     wonnx_prep = next((c["tools"]["wonnx"]["prepared"] for c in results if c["tools"]["wonnx"].get("prepared")), None)
+    if wonnx_prep:
+        wonnx_prep = [re.sub(r"^\d+ Gemm transB folded$", "Gemm weights with transB=1 transposed ahead", p)
+                      for p in wonnx_prep]
     w, r, cr = wgsl_reps(1)
     w8, r8, cr8 = wgsl_reps(8)
 
@@ -613,7 +630,8 @@ def table(results, args, host, total_s):
                f"no further rounds once a run takes over --slow-ms ({args.slow_ms:.0f} ms), and one run only where "
                f"batch/2 times its batch-1 median says so" + (": " + "; ".join(cut) if cut else "") + ".")
     if clocks:
-        out.append("- report.clock of the lavapipe runs: " + "; ".join(clocks) + ".")
+        out.append("- report.clock of the lavapipe runs: " + "; ".join(
+            f"{', '.join(where)}: \"{clock}\"" for clock, where in clocks.items()) + ".")
     for c in results:
         if c.get("cold"):
             first = c["tools"]["vk"].get("first_run_ms")
@@ -642,6 +660,19 @@ def table(results, args, host, total_s):
     return "\n".join(out) + "\n"
 
 
+def save(args, host, results, total_s):
+    meta = {"command": args.command, "total_s": total_s, "rounds": args.rounds, "slow_ms": args.slow_ms,
+            "host_note": args.host_note}
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"host": host, "meta": meta, "cells": list(results.values())}, f, indent=1, default=str)
+
+
+def heading(host):
+    mesa = re.match(r"[\d.]+", host["mesa"] or "")
+    return (f"# wgsl-nn beside other ONNX runtimes: {host['cpu']}, {host['cores']} cores, Mesa "
+            f"{mesa.group(0) if mesa else host['mesa']}, onnxruntime {host['onnxruntime']}\n\n")
+
+
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--wonnx-worker":
         return wonnx_worker(*sys.argv[2:])
@@ -661,9 +692,26 @@ def main():
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per wgsl-nn process or wonnx answer")
     ap.add_argument("--skip", default="", help="comma list of tools to leave out: " + ",".join(TOOLS))
     ap.add_argument("--host-note", default="", help="a line about the host for the markdown file")
+    ap.add_argument("--retable", metavar="RESULTS.json",
+                    help="time nothing: write the table of an earlier run's results.json (to stdout, --table)")
     args = ap.parse_args()
-    args.command = "python3 scripts/onnx_peers.py" + "".join(
-        f" {shlex.quote(a)}" for a in sys.argv[1:])
+    if args.retable:
+        with open(args.retable) as f:
+            d = json.load(f)
+        meta = d.get("meta", {})
+        for k in ("command", "rounds", "slow_ms", "host_note"):
+            if k in meta:
+                setattr(args, k, meta[k])
+        if "command" not in meta:
+            args.command = "(not recorded)"
+        text = table(d["cells"], args, d["host"], meta.get("total_s", float("nan")))
+        print(text)
+        if args.table:
+            with open(args.table, "w") as f:
+                f.write(heading(d["host"]) + text)
+            print(f"table written to {args.table}")
+        return
+    args.command = show_cmd(["python3", "scripts/onnx_peers.py"] + sys.argv[1:])
     args.skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     for n in names:
@@ -687,15 +735,15 @@ def main():
             except Exception:
                 traceback.print_exc()
                 raise
-            with open(os.path.join(args.out, "results.json"), "w") as f:
-                json.dump({"host": host, "cells": list(results.values())}, f, indent=1, default=str)
+            save(args, host, results, time.perf_counter() - t_start)
     total = time.perf_counter() - t_start
+    save(args, host, results, total)
     text = table(list(results.values()), args, host, total)
     print("\n" + text)
     if args.table:
         os.makedirs(os.path.dirname(os.path.abspath(args.table)), exist_ok=True)
         with open(args.table, "w") as f:
-            f.write("# wgsl-nn beside other ONNX runtimes\n\n" + text)
+            f.write(heading(host) + text)
         print(f"table written to {args.table}")
     print(f"total {total:.0f} s")
 
