@@ -636,7 +636,7 @@ def table(results, args, host, total_s):
         if c.get("cold"):
             first = c["tools"]["vk"].get("first_run_ms")
             cold = c["cold"]
-            out.append(f"- resnet18 batch 1: wgsl-nn first_run_ms (parse, fold, lower, compile, run, read back) "
+            out.append(f"- resnet18 batch 1: wgsl-nn first_run_ms (upload, lower, compile, run, read back; parsing and folding come before it) "
                        f"{fmt_ms(first)} ms (median over the lavapipe rounds); process wall time of `wgsl-nn run "
                        f"resnet18_b1.onnx --input-npy X.npy --check off --json --repeats 1 --warmup 0 "
                        f"--cpu-repeats 0` (time.perf_counter around the subprocess) "
