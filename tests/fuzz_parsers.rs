@@ -136,17 +136,7 @@ fn state_dict(b: &[u8]) -> Outcome {
 /// shape arithmetic on hostile shapes must refuse, never panic or allocate.
 fn onnx(b: &[u8]) -> Outcome {
     let m = wgsl_nn::app::io::onnx::parse_model(b, "fuzz.onnx").map_err(|e| e.to_string())?;
-    let shapes = m
-        .inputs
-        .iter()
-        .map(|i| {
-            let dims = i.dims.iter().map(|d| match d {
-                wgsl_nn::graph::Dim::Fixed(s) => *s,
-                wgsl_nn::graph::Dim::Named(_) => 1,
-            });
-            (i.name.clone(), dims.collect::<Vec<usize>>())
-        })
-        .collect::<std::collections::BTreeMap<_, _>>();
+    let shapes = m.declared_shapes(|_| 1);
     // Inputs the caller would have to supply by the million are a caller's
     // choice, not the file's: parse-only then.
     let small = shapes.values().all(|d| {

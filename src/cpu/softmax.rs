@@ -19,10 +19,15 @@ pub fn softmax(x: &RefTensor, causal: bool, key_mask: Option<&[f32]>) -> RefTens
     let mut y = RefTensor::zeros(&x.shape);
     for row in 0..x.val.len() / s {
         let (i, batch) = (row % l, row / (l * h));
-        let kept =
-            |j: &usize| !(causal && *j > i) && key_mask.is_none_or(|m| m[batch * s + *j] != 0.0);
         let base = row * s;
         let xs = &x.val[base..base + s];
+        // A -inf logit (an additive mask) is an exact zero, hidden like a
+        // masked key rather than carrying an infinite error.
+        let kept = |j: &usize| {
+            !(causal && *j > i)
+                && key_mask.is_none_or(|m| m[batch * s + *j] != 0.0)
+                && xs[*j] != f64::NEG_INFINITY
+        };
         if (0..s).filter(kept).any(|j| xs[j].is_nan()) {
             y.val[base..base + s].fill(f64::NAN);
             continue;

@@ -28,14 +28,6 @@ pub struct BaselineReport {
     pub outputs: Vec<Vec<f32>>,
 }
 
-fn as_nchw(shape: &[usize]) -> [usize; 4] {
-    if shape.len() == 3 {
-        [shape[0], shape[1], 1, shape[2]]
-    } else {
-        [shape[0], shape[1], shape[2], shape[3]]
-    }
-}
-
 /// One node in f32; true when the optimised baseline ran it.
 fn node(
     op: &Op,
@@ -46,12 +38,12 @@ fn node(
 ) -> (Vec<f32>, bool) {
     match op {
         Op::Conv { conv, .. } if conv.groups == 1 => {
-            let o = as_nchw(out);
+            let o = reference::nchw_out(out);
             (
                 baseline::conv2d(
                     conv,
                     ins[0],
-                    as_nchw(shapes[0]),
+                    reference::nchw_out(shapes[0]),
                     ins[1],
                     ins.get(2).copied(),
                     o,

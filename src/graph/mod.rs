@@ -129,6 +129,25 @@ pub struct Input {
     pub dims: Vec<Dim>,
 }
 
+impl Input {
+    /// The declared shape, a named dim taking `named(name)`.
+    ///
+    /// ```
+    /// use wgsl_nn::graph::{DType, Dim, Input};
+    /// let i = Input { name: "x".into(), dtype: DType::F32, dims: vec![Dim::Named("batch".into()), Dim::Fixed(3)] };
+    /// assert_eq!(i.shape(|_| 2), [2, 3]);
+    /// ```
+    pub fn shape(&self, named: impl Fn(&str) -> usize) -> Vec<usize> {
+        self.dims
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(s) => *s,
+                Dim::Named(n) => named(n),
+            })
+            .collect()
+    }
+}
+
 /// A node attribute, as ONNX types them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attr {
@@ -189,6 +208,17 @@ pub struct Model {
     pub opset: i64,
     /// Who wrote the file, for reports.
     pub producer: String,
+}
+
+impl Model {
+    /// Every input's declared shape by name, named dims taking
+    /// `named(name)`: what [`build()`] binds when no data is given.
+    pub fn declared_shapes(&self, named: impl Fn(&str) -> usize) -> BTreeMap<String, Vec<usize>> {
+        self.inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.shape(&named)))
+            .collect()
+    }
 }
 
 /// The most elements any one tensor of a graph may hold before the host

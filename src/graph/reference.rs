@@ -226,24 +226,14 @@ pub fn eval(op: &Op, dtype: DType, inputs: &[&RefTensor], shape: &[usize]) -> Re
         Op::Conv { conv, .. } => {
             let x = as_4d(inputs[0]);
             let bias = inputs.get(2).map(|b| f32s(b));
-            let out = [
-                shape[0],
-                shape[1],
-                if shape.len() == 4 { shape[2] } else { 1 },
-                shape[shape.len() - 1],
-            ];
+            let out = nchw_out(shape);
             let r = cpu::conv2d::conv2d(conv, &x, &f32s(inputs[1]), bias.as_deref(), out);
             return with_shape(&r, shape);
         }
         Op::ConvTranspose { ct, .. } => {
             let x = as_4d(inputs[0]);
             let bias = inputs.get(2).map(|b| f32s(b));
-            let out = [
-                shape[0],
-                shape[1],
-                if shape.len() == 4 { shape[2] } else { 1 },
-                shape[shape.len() - 1],
-            ];
+            let out = nchw_out(shape);
             let r = cpu::conv_transpose2d::conv_transpose2d(
                 ct,
                 &x,
@@ -255,12 +245,7 @@ pub fn eval(op: &Op, dtype: DType, inputs: &[&RefTensor], shape: &[usize]) -> Re
         }
         Op::Pool { pool, .. } => {
             let x = as_4d(inputs[0]);
-            let out = [
-                shape[0],
-                shape[1],
-                if shape.len() == 4 { shape[2] } else { 1 },
-                shape[shape.len() - 1],
-            ];
+            let out = nchw_out(shape);
             return with_shape(&cpu::pool2d::pool2d(pool, &x, out), shape);
         }
         Op::BatchNorm(bn) => return cpu::batchnorm::batchnorm(bn, inputs[0]),
@@ -281,6 +266,12 @@ pub fn eval(op: &Op, dtype: DType, inputs: &[&RefTensor], shape: &[usize]) -> Re
         }
     }
     y
+}
+
+/// An output shape [N, C, L] or [N, C, H, W] as [N, C, H, W].
+pub(crate) fn nchw_out(shape: &[usize]) -> [usize; 4] {
+    let h = if shape.len() == 4 { shape[2] } else { 1 };
+    [shape[0], shape[1], h, shape[shape.len() - 1]]
 }
 
 /// A [N, C, L] tensor seen as [N, C, 1, L].
@@ -332,34 +323,16 @@ pub fn matmul_views(
     (mm, av, bv, cv)
 }
 
-/// Softmax over the last axis of [1, 1, rows, n] as `cpu::softmax`
-/// charges it, with -inf logits (additive masks) taken as exact zeros
-/// rather than carrying an infinite error; a row of nothing but -inf is
-/// NaN, as the kernel and PyTorch give.
+/// Softmax over the last axis of [1, 1, rows, n]: `cpu::softmax`, which
+/// takes -inf logits as exact zeros, except that a row of nothing but -inf
+/// (or with +inf) is NaN, as the kernel and PyTorch give.
 fn softmax_rows(x: &RefTensor) -> RefTensor {
-    let s = *x.shape.last().unwrap_or(&1);
-    let mut y = RefTensor::zeros(&x.shape);
-    for row in 0..x.val.len() / s.max(1) {
-        let base = row * s;
-        let xs = &x.val[base..base + s];
-        let kept = |j: &usize| xs[*j] != f64::NEG_INFINITY;
+    let n = *x.shape.last().unwrap_or(&1);
+    let mut y = cpu::softmax::softmax(x, false, None);
+    for (row, xs) in x.val.chunks(n.max(1)).enumerate() {
         let m = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if xs.iter().any(|v| v.is_nan()) || m == f64::NEG_INFINITY || m == f64::INFINITY {
-            y.val[base..base + s].fill(f64::NAN);
-            continue;
-        }
-        let mut sum = Acc::new();
-        for j in (0..s).filter(kept) {
-            sum.add((xs[j] - m).exp());
-        }
-        let total = sum.sum;
-        let sum_rel = sum.rounding() / total;
-        let p = |j: usize| (xs[j] - m).exp() / total;
-        let own = |j: usize| x.err[base + j] + 3.0 + 2.0 * (xs[j] - m).abs();
-        let mean_err: f64 = (0..s).filter(kept).map(|j| p(j) * own(j)).sum();
-        for j in (0..s).filter(kept) {
-            y.val[base + j] = p(j);
-            y.err[base + j] = p(j) * (own(j) + mean_err + sum_rel + 4.0);
+        if m.is_infinite() {
+            y.val[row * n..(row + 1) * n].fill(f64::NAN);
         }
     }
     y
