@@ -222,7 +222,7 @@ pub fn to_json(r: &AttentionReport) -> serde_json::Value {
                 "path": p.path.name(), "ran": true, "check": check,
                 "passed": check.passed,
                 "timing": {"gpu_ms": t.median_ms, "gpu_min_ms": t.min_ms, "gpu_max_ms": t.max_ms, "gpu_clock": t.clock, "compile_ms": t.compile_ms, "first_run_ms": t.first_run_ms, "reps": t.reps, "gflops": gflops(r.flops, t.median_ms),
-                    "reference_ms": p.reference.map(|t| t.ms), "reference_threads": p.reference.map(|t| t.threads)},
+                    "reference_ms": p.reference.map(|t| t.ms), "reference_threads": p.reference.map(|t| t.threads), "reference_beside_gpu": p.reference.map(|t| t.beside_gpu)},
             }),
             Err(e) => json!({"path": p.path.name(), "ran": false, "passed": false, "error": e.to_string()}),
         })

@@ -161,6 +161,7 @@ pub fn to_json(r: &ConvReport) -> serde_json::Value {
             "cpu_ms": r.reference.ms,
             "cpu_impl": "f64 reference loops",
             "reference_threads": r.reference.threads,
+            "reference_beside_gpu": r.reference.beside_gpu,
             "gflop": r.stack.flops() as f64 / 1e9,
         },
     })

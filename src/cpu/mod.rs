@@ -36,6 +36,10 @@ pub struct RefTime {
     pub ms: f64,
     /// rayon's thread count when it finished.
     pub threads: usize,
+    /// It shared the CPU with the GPU's first, untimed run (on a CPU
+    /// adapter, mostly the driver compiling shaders), so `ms` is longer
+    /// than the reference alone would take.
+    pub beside_gpu: bool,
 }
 
 impl RefTime {
@@ -52,8 +56,22 @@ impl RefTime {
         let t = RefTime {
             ms: start.elapsed().as_secs_f64() * 1e3,
             threads: rayon::current_num_threads(),
+            beside_gpu: false,
         };
         (out, t)
+    }
+
+    /// The same time, marked as measured beside the GPU's first run.
+    ///
+    /// ```
+    /// let (_, t) = wgsl_nn::cpu::RefTime::of(|| ());
+    /// assert!(t.beside().to_string().ends_with("(beside the GPU's first run)"));
+    /// ```
+    pub fn beside(self) -> RefTime {
+        RefTime {
+            beside_gpu: true,
+            ..self
+        }
     }
 }
 
@@ -62,10 +80,15 @@ impl std::fmt::Display for RefTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "CPU f64 reference {:.3} ms on {} thread{}",
+            "CPU f64 reference {:.3} ms on {} thread{}{}",
             self.ms,
             self.threads,
-            if self.threads == 1 { "" } else { "s" }
+            if self.threads == 1 { "" } else { "s" },
+            if self.beside_gpu {
+                " (beside the GPU's first run)"
+            } else {
+                ""
+            }
         )
     }
 }

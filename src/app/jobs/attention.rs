@@ -8,7 +8,7 @@ use crate::check::{compare, Check};
 use crate::cpu::attention::{mha_rows, Masks, MhaWeights};
 use crate::cpu::{RefTensor, RefTime};
 use crate::error::{Error, Result};
-use crate::gpu::timer::{time_plan, PlanTiming};
+use crate::gpu::timer::{time_plans_beside, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
 use crate::ops::attention::{mha_forward, AttentionPath, AttentionShape};
 use crate::ops::softmax::Mask;
@@ -293,22 +293,24 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
                 &mask,
                 None,
             )?;
-            let timing = time_plan(gpu, &plan, 1, job.reps)?;
-            let out = y.download(gpu)?;
             let order = path.order();
-            let (reference, ref_time) = RefTime::of(|| {
-                mha_rows(
-                    &w,
-                    &xq_ref,
-                    xkv_ref.as_ref().unwrap_or(&xq_ref),
-                    job.heads,
-                    &masks,
-                    None,
-                    order,
-                    &rows,
-                )
-            });
-            reference_time = Some(ref_time);
+            let (timing, (reference, ref_time)) =
+                time_plans_beside(gpu, std::slice::from_ref(&plan), 1, job.reps, || {
+                    RefTime::of(|| {
+                        mha_rows(
+                            &w,
+                            &xq_ref,
+                            xkv_ref.as_ref().unwrap_or(&xq_ref),
+                            job.heads,
+                            &masks,
+                            None,
+                            order,
+                            &rows,
+                        )
+                    })
+                })?;
+            let out = y.download(gpu)?;
+            reference_time = Some(ref_time.beside());
             let got: Vec<f32> = rows
                 .iter()
                 .flat_map(|&(bb, i)| out[(bb * l + i) * d..(bb * l + i + 1) * d].iter().copied())

@@ -7,7 +7,7 @@ use crate::check::{compare, Check};
 use crate::cpu::{RefTensor, RefTime};
 use crate::error::{Error, Result};
 use crate::geometry::LayerGeometry;
-use crate::gpu::timer::{time_plan, PlanTiming};
+use crate::gpu::timer::{time_plan, time_plans_beside, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
 use crate::models::conv_stack::{random_input, ConvStack};
 use crate::receptive::{measure, MeasuredField};
@@ -195,6 +195,10 @@ pub fn run_prepared(gpu: &Gpu, job: &ConvJob, prepared: Prepared) -> Result<Conv
     let chunk = stack.batch_chunk(gpu.limits.max_storage_buffer_binding_size)?;
     let per_image: usize = stack.input_shape[1..].iter().product();
     let (mut output, mut timings, mut plan) = (Vec::new(), Vec::new(), Plan::new());
+    // The reference runs beside the first chunk's first (untimed) run.
+    let reference_work =
+        || RefTime::of(|| stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &input)));
+    let mut reference = None;
     for b0 in (0..stack.input_shape[0]).step_by(chunk) {
         let n = chunk.min(stack.input_shape[0] - b0);
         let part = stack.rebatch(n);
@@ -209,13 +213,19 @@ pub fn run_prepared(gpu: &Gpu, job: &ConvJob, prepared: Prepared) -> Result<Conv
         // repeated runs overwrite the same elements, so an element no run
         // writes is still NaN when the check reads it.
         let y = part.forward_gpu(gpu, &weights, &x, &mut plan)?;
-        timings.push(time_plan(gpu, &plan, 1, job.reps)?);
+        let plans = std::slice::from_ref(&plan);
+        timings.push(if reference.is_none() {
+            let (t, r) = time_plans_beside(gpu, plans, 1, job.reps, reference_work)?;
+            reference = Some((r.0, r.1.beside()));
+            t
+        } else {
+            time_plan(gpu, &plan, 1, job.reps)?
+        });
         output.extend(y.download(gpu)?);
     }
     let timing = crate::gpu::timer::sum_timings(&timings);
-
-    let (reference, ref_time) =
-        RefTime::of(|| stack.forward_ref(&RefTensor::from_f32(&stack.input_shape, &input)));
+    // An empty batch has no chunk to run beside.
+    let (reference, ref_time) = reference.unwrap_or_else(reference_work);
     let check = compare(&output, &reference);
     let field = measure(gpu, &stack)?;
     Ok(ConvReport {

@@ -152,10 +152,7 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
     let mut x = up("x", &job.shape, &job.x)?;
     let mut x_ref = RefTensor::from_f32(&job.shape, &job.x);
     let (mut ys, mut cells, mut flops) = (vec![], vec![], 0);
-    let mut reference = cpu::RefTime {
-        ms: 0.0,
-        threads: rayon::current_num_threads(),
-    };
+    let mut reference = cpu::RefTime::of(|| ()).1;
     let (mut h_ref, mut c_ref) = (vec![], vec![]);
     for (l, w) in s.layers.iter().enumerate() {
         let r = s.layer(l);
