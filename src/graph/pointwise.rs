@@ -105,10 +105,13 @@ pub fn unary(f: Unary, x: Val, integer: bool) -> Val {
             let t = x.v / 6.0 + 0.5;
             let h = t.clamp(0.0, 1.0);
             let v = x.v * h;
-            // slope |h + x/6| <= 1.5 on the ramp, 1 or 0 outside.
+            // slope |h + x/6| <= 1.5 on the ramp, 1 or 0 outside. h's own
+            // error: the division's 2.5 ulp of x/6, then the add's unit of
+            // t, absolute, which cancels near x = -3 (t small, x/6 not);
+            // both scaled by |x|, then the product's unit.
             Val {
                 v,
-                e: 1.5 * x.e + 2.0 * t.abs() * x.v.abs() + v.abs(),
+                e: 1.5 * x.e + x.v.abs() * (2.5 * (x.v / 6.0).abs() + t.abs()) + v.abs(),
             }
         }
         Unary::Softplus => {
