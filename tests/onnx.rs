@@ -13,11 +13,33 @@ use wgsl_nn::app::io::{npy, onnx};
 use wgsl_nn::graph::exec::CheckMode;
 use wgsl_nn::graph::{build, DType};
 
-use common::onnx_fixtures::{load, read_f64, rel_l2, run, DIR};
+use common::onnx_fixtures::{load, program, read_f64, rel_l2, run, DIR};
+use wgsl_nn::graph::baseline::run_baseline;
 
 fn model_matches_torch(name: &str) {
     let (model, inputs) = load(name);
     let r = run(&model, &inputs, CheckMode::Full);
+    // The CPU baseline: float32 CPU code for every node a CPU library
+    // would run natively, judged against the same reference by the same
+    // rule.
+    let p = program(&model, &inputs);
+    let mut cpu = run_baseline(&p, &inputs, 1);
+    cpu.check(&r.output_refs);
+    assert_eq!(
+        cpu.passed(),
+        Some(true),
+        "{name}: CPU baseline {:?}",
+        cpu.checks
+    );
+    let native = p
+        .nodes
+        .iter()
+        .filter(|n| !matches!(n.op, wgsl_nn::graph::Op::ConvTranspose { .. }))
+        .count();
+    assert_eq!(
+        cpu.optimised_nodes, native,
+        "{name}: nodes left to the reference's loops in the CPU baseline"
+    );
     for n in &r.nodes {
         for c in n.check.iter().chain(&n.propagated) {
             assert!(c.passed, "{name}: node {} failed: {}", n.name, c.summary());
@@ -215,4 +237,19 @@ fn a_broadcast_that_would_explode_is_refused() {
         e.contains("node 'mm' (MatMul)") && e.contains("would hold more than"),
         "{e}"
     );
+}
+
+#[test]
+fn a_wrong_cpu_baseline_output_fails_its_check() {
+    // The baseline's verdict is the GPU's rule on the same reference: one
+    // output element off by a part in 1e4 must fail it.
+    let (model, inputs) = load("resnet_tiny");
+    let r = run(&model, &inputs, CheckMode::Full);
+    let mut cpu = run_baseline(&program(&model, &inputs), &inputs, 1);
+    cpu.check(&r.output_refs);
+    assert_eq!(cpu.passed(), Some(true));
+    let v = &mut cpu.outputs[0][3];
+    *v += v.abs().max(1e-3) * 1e-4;
+    cpu.check(&r.output_refs);
+    assert_eq!(cpu.passed(), Some(false), "{:?}", cpu.checks);
 }

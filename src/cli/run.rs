@@ -214,8 +214,11 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
         seed: a.seed,
     };
     let report = exec::run(&gpu, &program, &values, &opts)?;
-    let cpu = (a.cpu_repeats > 0)
-        .then(|| wgsl_nn::graph::baseline::run_baseline(&program, &values, a.cpu_repeats));
+    let cpu = (a.cpu_repeats > 0).then(|| {
+        let mut c = wgsl_nn::graph::baseline::run_baseline(&program, &values, a.cpu_repeats);
+        c.check(&report.output_refs);
+        c
+    });
     write_outputs(a, &report)?;
     if let Some(f) = &a.profile_csv {
         std::fs::write(f, csv(&report)).map_err(|e| Error::Io {
@@ -409,10 +412,16 @@ fn print_text(
     );
     if let Some(c) = cpu {
         println!(
-            "CPU baseline (f32, {} threads; {} conv/matmul nodes through gemm, the rest through the reference's loops): median {:.3} ms; the GPU is {}",
+            "CPU baseline (f32, {} threads; {} of {} nodes in float32 CPU code, the rest through the reference's loops): median {:.3} ms, outputs {}; the GPU is {}",
             c.threads,
             c.optimised_nodes,
+            c.node_ms.len(),
             c.median_ms,
+            match c.passed() {
+                Some(true) => "PASS against the f64 reference",
+                Some(false) => "FAIL against the f64 reference",
+                None => "not checked",
+            },
             {
                 let ratio = c.median_ms / r.median_ms.max(1e-9);
                 if ratio >= 1.0 {

@@ -1,13 +1,17 @@
 //! The CPU side of `wgsl-nn run`: the same program in float32 on every
 //! core, so a user's own model shows GPU against CPU. Convolutions
 //! (groups = 1) and matrix products go through the crate's optimised
-//! baseline (`cpu::baseline`, im2col + the gemm crate); every other node
-//! runs the reference's loops (f64 values rounded back to f32), which
-//! the report names.
+//! baseline (`cpu::baseline`, im2col + the gemm crate), the other ops
+//! through `baseline_ops`' float32 kernels; only transposed convolutions
+//! still run the reference's loops (f64 values rounded back to f32),
+//! which the report counts. Buffers are kept between runs, as a CPU
+//! library's arena keeps them, and the outputs of the first run (into
+//! NaN-filled buffers) are judged against the reference.
 
 use super::op::Op;
 use super::program::{Program, Source};
 use super::{reference, HostTensor};
+use crate::check::{compare, Check};
 use crate::cpu::{baseline, RefTensor};
 use std::time::Instant;
 
@@ -20,52 +24,83 @@ pub struct BaselineReport {
     pub node_ms: Vec<f64>,
     /// rayon's threads.
     pub threads: usize,
-    /// Nodes of the gemm-backed baseline (conv, matmul), the rest run the
-    /// reference's loops.
+    /// Nodes run by float32 CPU code (gemm for convs and products,
+    /// `baseline_ops` for the rest); the others run the reference's loops.
     pub optimised_nodes: usize,
     /// The outputs, for comparison with the GPU's.
     #[serde(skip)]
     pub outputs: Vec<Vec<f32>>,
+    /// Each output against the f64 reference by the crate's verdict, as
+    /// the GPU's are (empty until [`BaselineReport::check`] ran).
+    pub checks: Vec<Option<Check>>,
 }
 
-/// One node in f32; true when the optimised baseline ran it.
+impl BaselineReport {
+    /// Judges the baseline's outputs against the reference's propagated
+    /// values (`RunReport::output_refs`); None where there is none.
+    pub fn check(&mut self, refs: &[Option<RefTensor>]) {
+        self.checks = self
+            .outputs
+            .iter()
+            .zip(refs)
+            .map(|(y, r)| r.as_ref().map(|r| compare(y, r)))
+            .collect();
+    }
+
+    /// Whether every output checked passed (None: none was checked).
+    pub fn passed(&self) -> Option<bool> {
+        let checked: Vec<&Check> = self.checks.iter().flatten().collect();
+        (!checked.is_empty()).then(|| checked.iter().all(|c| c.passed))
+    }
+}
+
+/// One node in f32 into `y` (the output's size, from the last round when
+/// there was one); true when float32 CPU code ran it.
 fn node(
     op: &Op,
     dtype: super::DType,
     ins: &[&[f32]],
     shapes: &[&[usize]],
     out: &[usize],
-) -> (Vec<f32>, bool) {
+    y: &mut [f32],
+    scratch: &mut Vec<f32>,
+) -> bool {
     match op {
         Op::Conv { conv, .. } if conv.groups == 1 => {
-            let o = reference::nchw_out(out);
-            (
-                baseline::conv2d(
-                    conv,
-                    ins[0],
-                    reference::nchw_out(shapes[0]),
-                    ins[1],
-                    ins.get(2).copied(),
-                    o,
-                ),
-                true,
-            )
+            let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
+            baseline::conv2d_into(
+                conv,
+                ins[0],
+                xs,
+                ins[1],
+                ins.get(2).copied(),
+                os,
+                y,
+                scratch,
+            );
+            true
         }
         Op::Matmul { shape, alpha, relu } => {
             let (mm, av, bv, cv) = reference::matmul_views(shape, *alpha, *relu, ins.len() > 2);
-            let mut c = vec![0.0; out.iter().product()];
-            baseline::matmul(&mm, ins[0], av, ins[1], bv, ins.get(2).copied(), &mut c, cv);
-            (c, true)
+            baseline::matmul(&mm, ins[0], av, ins[1], bv, ins.get(2).copied(), y, cv);
+            true
         }
-        Op::View => (ins[0].to_vec(), false),
+        Op::View => {
+            y.copy_from_slice(ins[0]);
+            true
+        }
         _ => {
+            if super::baseline_ops::eval_into(op, dtype, ins, shapes, out, y) {
+                return true;
+            }
             let args: Vec<RefTensor> = ins
                 .iter()
                 .zip(shapes)
                 .map(|(d, s)| RefTensor::from_f32(s, d))
                 .collect();
             let refs: Vec<&RefTensor> = args.iter().collect();
-            (reference::eval(op, dtype, &refs, out).to_f32(), false)
+            y.copy_from_slice(&reference::eval(op, dtype, &refs, out).to_f32());
+            false
         }
     }
 }
@@ -81,6 +116,10 @@ pub fn run_baseline(p: &Program, inputs: &[HostTensor], repeats: usize) -> Basel
     let mut per_node: Vec<Vec<f64>> = vec![vec![]; p.nodes.len()];
     let mut outputs = vec![];
     let mut optimised = 0;
+    // Node outputs keep their buffers from one round to the next (the
+    // warm-up round allocates them), so timed rounds touch no fresh pages.
+    let mut bufs: Vec<Vec<f32>> = vec![vec![]; p.values.len()];
+    let mut scratch = vec![];
     for round in 0..=repeats.max(1) {
         let mut vals: Vec<Option<Vec<f32>>> = p
             .values
@@ -95,6 +134,11 @@ pub fn run_baseline(p: &Program, inputs: &[HostTensor], repeats: usize) -> Basel
         optimised = 0;
         for (ni, n) in p.nodes.iter().enumerate() {
             let t = Instant::now();
+            let mut y = std::mem::take(&mut bufs[n.output]);
+            let out = &p.values[n.output];
+            // NaN in fresh buffers: an element no kernel writes fails the
+            // check (made on this first round's outputs).
+            y.resize(out.shape.iter().product(), f32::NAN);
             let ins: Vec<&[f32]> = n
                 .inputs
                 .iter()
@@ -105,8 +149,15 @@ pub fn run_baseline(p: &Program, inputs: &[HostTensor], repeats: usize) -> Basel
                 .iter()
                 .map(|&v| p.values[v].shape.as_slice())
                 .collect();
-            let out = &p.values[n.output];
-            let (y, fast) = node(&n.op, out.dtype, &ins, &shapes, &out.shape);
+            let fast = node(
+                &n.op,
+                out.dtype,
+                &ins,
+                &shapes,
+                &out.shape,
+                &mut y,
+                &mut scratch,
+            );
             optimised += usize::from(fast);
             vals[n.output] = Some(y);
             if round > 0 {
@@ -116,11 +167,16 @@ pub fn run_baseline(p: &Program, inputs: &[HostTensor], repeats: usize) -> Basel
         if round > 0 {
             totals.push(start.elapsed().as_secs_f64() * 1e3);
         }
-        outputs = p
-            .outputs
-            .iter()
-            .map(|&v| vals[v].clone().unwrap_or_default())
-            .collect();
+        if round == 0 {
+            outputs = p
+                .outputs
+                .iter()
+                .map(|&v| vals[v].clone().unwrap_or_default())
+                .collect();
+        }
+        for n in &p.nodes {
+            bufs[n.output] = vals[n.output].take().unwrap_or_default();
+        }
     }
     BaselineReport {
         median_ms: median(totals),
@@ -128,5 +184,6 @@ pub fn run_baseline(p: &Program, inputs: &[HostTensor], repeats: usize) -> Basel
         threads: rayon::current_num_threads(),
         optimised_nodes: optimised,
         outputs,
+        checks: vec![],
     }
 }

@@ -97,6 +97,11 @@ pub struct RunReport {
     pub outputs: Vec<(String, Vec<usize>, Vec<f32>)>,
     /// The outputs' checks (the nodes that compute them, again, by name).
     pub output_checks: Vec<(String, Option<Check>)>,
+    /// The reference's propagated value of each output (None unchecked),
+    /// for judging other implementations (the CPU baseline) by the same
+    /// rule.
+    #[serde(skip)]
+    pub output_refs: Vec<Option<RefTensor>>,
     /// Lowering, first submission (pipeline compilation included) and
     /// read-back of the first run, in ms.
     pub first_run_ms: f64,
@@ -290,7 +295,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
     // The reference's time covers both passes: propagated and per node.
     let ref_time = ref_time.map(|t| RefTime {
         ms: t.ms + local_start.elapsed().as_secs_f64() * 1e3,
-        threads: t.threads,
+        ..t
     });
 
     // The timed runs share buffers between outputs whose lives do not
@@ -404,6 +409,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
     }
     let mut outputs = vec![];
     let mut output_checks = vec![];
+    let mut output_refs = vec![];
     for &v in &p.outputs {
         let val = &p.values[v];
         let data = match (&val.source, &downloads[v]) {
@@ -418,6 +424,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
             None
         };
         output_checks.push((val.name.clone(), c));
+        output_refs.push(refs.get(v).cloned().flatten());
         outputs.push((val.name.clone(), val.shape.clone(), data));
     }
     let checks = nodes
@@ -437,6 +444,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
         nodes,
         outputs,
         output_checks,
+        output_refs,
         first_run_ms,
         compile_ms,
         median_ms,

@@ -17,6 +17,7 @@
 //! the inputs it is given.
 
 pub mod baseline;
+mod baseline_ops;
 pub mod build;
 pub mod exec;
 mod fuse;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use wgsl_nn::app::io::{npy, onnx};
 use wgsl_nn::graph::exec::{self, CheckMode, RunOptions, RunReport};
+use wgsl_nn::graph::program::Program;
 use wgsl_nn::graph::{build, HostTensor, Model};
 
 pub const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/onnx");
@@ -22,14 +23,18 @@ pub fn load(name: &str) -> (Model, Vec<HostTensor>) {
     (model, vec![t])
 }
 
-pub fn run(model: &Model, inputs: &[HostTensor], check: CheckMode) -> RunReport {
+pub fn program(model: &Model, inputs: &[HostTensor]) -> Program {
     let shapes: BTreeMap<String, Vec<usize>> = model
         .inputs
         .iter()
         .zip(inputs)
         .map(|(i, t)| (i.name.clone(), t.shape.clone()))
         .collect();
-    let program = build(model, &shapes).expect("program builds");
+    build(model, &shapes).expect("program builds")
+}
+
+pub fn run(model: &Model, inputs: &[HostTensor], check: CheckMode) -> RunReport {
+    let program = program(model, inputs);
     let opts = RunOptions {
         check,
         warmup: 0,

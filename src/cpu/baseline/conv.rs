@@ -6,6 +6,11 @@ use crate::ops::conv2d::Conv2d;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+thread_local! {
+    /// Per-thread im2col scratch for batches run image-parallel.
+    static COLS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Largest im2col buffer (floats, per image in flight): bigger images are
 /// lowered a band of output pixels at a time.
 const IM2COL_FLOATS: usize = 1 << 21;
@@ -31,6 +36,28 @@ pub fn conv2d(
     bias: Option<&[f32]>,
     out: [usize; 4],
 ) -> Vec<f32> {
+    let mut y = vec![0.0f32; out.iter().product()];
+    conv2d_into(conv, x, x_shape, w, bias, out, &mut y, &mut Vec::new());
+    y
+}
+
+/// [`conv2d`] into `y` (every element written), with `cols` as the
+/// im2col scratch of a single image: a caller that keeps both between
+/// calls touches no fresh memory (on a VM, page faults on fresh buffers
+/// cost as much as a small layer).
+///
+/// Panics as [`conv2d`] does, and when `y` is not the output's size.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_into(
+    conv: &Conv2d,
+    x: &[f32],
+    x_shape: [usize; 4],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: [usize; 4],
+    y: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
     assert_eq!(
         conv.groups, 1,
         "baseline conv2d: groups > 1 is not lowered here"
@@ -82,9 +109,9 @@ pub fn conv2d(
         }
         (false, None) => None,
     };
-    let mut y = vec![0.0f32; y_len];
+    assert_eq!(y.len(), y_len, "baseline conv2d: output buffer size");
     if y.is_empty() {
-        return y;
+        return;
     }
     let direct = kh == 1
         && kw == 1
@@ -166,16 +193,20 @@ pub fn conv2d(
         let inner = n < threads;
         y.par_chunks_mut(cout * p)
             .zip(x.par_chunks(plane))
-            .for_each_init(Vec::new, |cols, (y_img, x_img)| {
-                image(x_img, y_img, cols, inner)
+            .for_each(|(y_img, x_img)| {
+                // Each thread keeps its scratch between calls; a task
+                // stolen while this thread's is in use (nested rayon
+                // work) takes a fresh one.
+                COLS.with(|c| match c.try_borrow_mut() {
+                    Ok(mut cols) => image(x_img, y_img, &mut cols, inner),
+                    Err(_) => image(x_img, y_img, &mut Vec::new(), inner),
+                })
             });
     } else {
-        let mut cols = Vec::new();
         for (y_img, x_img) in y.chunks_mut(cout * p).zip(x.chunks(plane)) {
-            image(x_img, y_img, &mut cols, threads > 1);
+            image(x_img, y_img, scratch, threads > 1);
         }
     }
-    y
 }
 
 /// Lowers output pixels p0.. (as many as `cols` has columns) of one image:

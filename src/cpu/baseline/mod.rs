@@ -25,7 +25,7 @@ mod conv;
 mod matmul;
 
 pub use attention::attention;
-pub use conv::conv2d;
+pub use conv::{conv2d, conv2d_into};
 pub use matmul::matmul;
 
 use crate::ops::matmul::Activation;

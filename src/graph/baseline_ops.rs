@@ -1,0 +1,629 @@
+//! The CPU baseline's float32 kernels for the graph ops that are not a
+//! plain conv or matrix product: strided element-wise maps, reductions,
+//! softmax, layer norm, pooling, batch norm and grouped (depthwise)
+//! convolutions, written as a CPU library would run them (f32 all the
+//! way, rows spread over rayon's pool, inner loops over contiguous
+//! memory), so `run`'s GPU-against-CPU figure is against honest CPU code
+//! rather than the f64 reference's bookkeeping. Each mirrors the
+//! reference's semantics (NaN propagation, -inf logits, PyTorch's
+//! average-pool divisor); integer arithmetic (Div, Mod on int64 tensors)
+//! is left to the reference (`None`).
+
+use super::op::{Binary, Op, Reduce, Strides, Unary};
+use super::{reference, DType};
+use crate::ops::pool2d::PoolKind;
+use crate::ops::strided::coalesce;
+use rayon::prelude::*;
+
+/// Elements per parallel task: below two of these a node runs on one
+/// thread (rayon's hand-off costs more than it saves).
+const CHUNK: usize = 1 << 14;
+
+/// Fills `y` chunk by chunk, `f(first index, chunk)`, in parallel when big.
+fn par_fill(y: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
+    if y.len() < 2 * CHUNK {
+        f(0, y);
+    } else {
+        y.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, c)| f(i * CHUNK, c));
+    }
+}
+
+/// Runs `f(row index, row)` over the `rows` rows of `len` in `y`, in
+/// parallel when there is enough work.
+fn par_rows(y: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    if len == 0 {
+        return;
+    }
+    if y.len() < 2 * CHUNK {
+        y.chunks_mut(len).enumerate().for_each(|(r, c)| f(r, c));
+    } else {
+        y.par_chunks_mut(len).enumerate().for_each(|(r, c)| f(r, c));
+    }
+}
+
+/// y[i] = f(offsets of element i in each read), for an output of `shape`
+/// read through up to three strided views. Dims are coalesced, and the
+/// innermost one walks each read by its stride.
+fn map_strided(
+    y: &mut [f32],
+    shape: &[usize],
+    reads: &[&Strides],
+    f: impl Fn([usize; 3]) -> f32 + Sync,
+) {
+    if y.is_empty() {
+        return;
+    }
+    let views: Vec<&[i64]> = reads.iter().map(|s| s.strides.as_slice()).collect();
+    let (dims, st) = coalesce(shape, &views);
+    let k = reads.len();
+    let last = dims.len() - 1;
+    par_fill(y, |start, out| {
+        let mut idx = vec![0usize; dims.len()];
+        let mut rem = start;
+        for d in (0..dims.len()).rev() {
+            idx[d] = rem % dims[d];
+            rem /= dims[d];
+        }
+        let mut at = [0i64; 3];
+        for r in 0..k {
+            at[r] = reads[r].offset as i64
+                + (0..dims.len())
+                    .map(|d| idx[d] as i64 * st[r][d])
+                    .sum::<i64>();
+        }
+        let step: [i64; 3] = std::array::from_fn(|r| if r < k { st[r][last] } else { 0 });
+        let mut i = 0;
+        while i < out.len() {
+            let run = (dims[last] - idx[last]).min(out.len() - i);
+            for (j, o) in out[i..i + run].iter_mut().enumerate() {
+                let j = j as i64;
+                *o = f(std::array::from_fn(|r| {
+                    (at[r] + j * step[r]).max(0) as usize
+                }));
+            }
+            i += run;
+            idx[last] += run;
+            for r in 0..k {
+                at[r] += run as i64 * step[r];
+            }
+            let mut d = last;
+            while d > 0 && idx[d] == dims[d] {
+                for r in 0..k {
+                    at[r] += st[r][d - 1] - dims[d] as i64 * st[r][d];
+                }
+                idx[d] = 0;
+                d -= 1;
+                idx[d] += 1;
+            }
+        }
+    });
+}
+
+/// erfc by Numerical Recipes' erfcc (1.2e-7 relative), as the kernels
+/// compute it (shaders/prelude.wgsl), in float32.
+fn erfc_c(z: f32) -> f32 {
+    let a = z.abs();
+    let t = 1.0 / (1.0 + 0.5 * a);
+    let poly = -1.265_512_2
+        + t * (1.000_023_7
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_204
+                                + t * (1.488_515_9 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * (-a * a + poly).exp();
+    if z >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+#[inline(always)]
+fn unary(f: Unary, x: f32) -> f32 {
+    let bit = |b: bool| f32::from(u8::from(b));
+    match f {
+        Unary::Copy => x,
+        Unary::Relu => {
+            if x < 0.0 {
+                0.0
+            } else {
+                x
+            }
+        }
+        Unary::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        Unary::Tanh => x.tanh(),
+        Unary::Erf => {
+            let r = 1.0 - erfc_c(x.abs());
+            if x < 0.0 {
+                -r
+            } else {
+                r
+            }
+        }
+        Unary::Sqrt => x.sqrt(),
+        Unary::Exp => x.exp(),
+        Unary::Log => x.ln(),
+        Unary::Neg => -x,
+        Unary::Abs => x.abs(),
+        Unary::Reciprocal => 1.0 / x,
+        Unary::Clip(lo, hi) => {
+            if x.is_nan() {
+                x
+            } else {
+                x.max(lo).min(hi)
+            }
+        }
+        Unary::HardSigmoid(a, b) => {
+            if x.is_nan() {
+                x
+            } else {
+                (a * x + b).clamp(0.0, 1.0)
+            }
+        }
+        Unary::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+        Unary::LeakyRelu(a) => {
+            if x >= 0.0 {
+                x
+            } else {
+                a * x
+            }
+        }
+        Unary::Floor => x.floor(),
+        Unary::Ceil => x.ceil(),
+        Unary::Not => bit(x == 0.0),
+        Unary::Trunc => x.trunc(),
+        Unary::NonZero => bit(x != 0.0),
+        Unary::Gelu => 0.5 * x * erfc_c(-std::f32::consts::FRAC_1_SQRT_2 * x),
+        Unary::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+    }
+}
+
+#[inline(always)]
+fn binary(f: Binary, a: f32, b: f32) -> f32 {
+    let bit = |v: bool| f32::from(u8::from(v));
+    match f {
+        Binary::Add => a + b,
+        Binary::Sub => a - b,
+        Binary::Mul => a * b,
+        Binary::Div => a / b,
+        Binary::Pow => {
+            if b == 2.0 {
+                a * a
+            } else {
+                a.powf(b)
+            }
+        }
+        Binary::Max | Binary::Min if a.is_nan() || b.is_nan() => f32::NAN,
+        Binary::Max => a.max(b),
+        Binary::Min => a.min(b),
+        Binary::Equal => bit(a == b),
+        Binary::Less => bit(a < b),
+        Binary::Greater => bit(a > b),
+        Binary::And => bit(a != 0.0 && b != 0.0),
+        Binary::Or => bit(a != 0.0 || b != 0.0),
+        Binary::Mod { fmod } => {
+            let m = a % b;
+            if !fmod && m != 0.0 && (m < 0.0) != (b < 0.0) {
+                m + b
+            } else {
+                m
+            }
+        }
+    }
+}
+
+/// Whether an op's result on integer tensors differs from its float32
+/// evaluation (integer division truncates; everything else is exact on
+/// values below 2^24, which the loader checks).
+fn integer_sensitive(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Binary(Binary::Div | Binary::Mod { .. } | Binary::Pow, ..)
+            | Op::Reduce {
+                f: Reduce::Mean,
+                ..
+            }
+    )
+}
+
+/// `op` in float32 on `ins` (shapes `shapes`) into `y` (the output, of
+/// shape `out`, every element written); false where the reference's loops
+/// must run it (see the module docs). The caller owns `y`, so the same
+/// memory serves every run, as a CPU library's arena would.
+pub fn eval_into(
+    op: &Op,
+    dtype: DType,
+    ins: &[&[f32]],
+    shapes: &[&[usize]],
+    out: &[usize],
+    y: &mut [f32],
+) -> bool {
+    if dtype != DType::F32 && integer_sensitive(op) {
+        return false;
+    }
+    match op {
+        Op::Unary(f, s) if s.is_identity(out) => unary_contiguous(*f, ins[0], y),
+        Op::Unary(f, s) => {
+            let x = ins[0];
+            map_strided(y, out, &[s], |[i, ..]| unary(*f, x[i]));
+        }
+        Op::Binary(f, sa, sb) if sa.is_identity(out) && sb.is_identity(out) => {
+            let (a, b) = (ins[0], ins[1]);
+            par_fill(y, |start, c| {
+                let (a, b) = (&a[start..start + c.len()], &b[start..start + c.len()]);
+                for ((o, &x), &z) in c.iter_mut().zip(a).zip(b) {
+                    *o = binary(*f, x, z);
+                }
+            });
+        }
+        Op::Binary(f, sa, sb) => {
+            let (a, b) = (ins[0], ins[1]);
+            map_strided(y, out, &[sa, sb], |[i, j, _]| binary(*f, a[i], b[j]));
+        }
+        Op::Where(sc, sa, sb) => {
+            let (c, a, b) = (ins[0], ins[1], ins[2]);
+            map_strided(
+                y,
+                out,
+                &[sc, sa, sb],
+                |[i, j, k]| if c[i] != 0.0 { a[j] } else { b[k] },
+            );
+        }
+        Op::Concat { axis } => {
+            let inner: usize = out[axis + 1..].iter().product();
+            let outer: usize = out[..*axis].iter().product();
+            let row = out[*axis] * inner;
+            let mut at = 0;
+            for (t, s) in ins.iter().zip(shapes) {
+                let len = s[*axis] * inner;
+                for o in 0..outer {
+                    y[o * row + at..o * row + at + len].copy_from_slice(&t[o * len..(o + 1) * len]);
+                }
+                at += len;
+            }
+        }
+        Op::Pad { begin, value, .. } => {
+            let (x, xs) = (ins[0], shapes[0]);
+            let Some(last) = xs.len().checked_sub(1) else {
+                return false;
+            };
+            y.fill(*value);
+            let ys = super::op::contiguous(out);
+            let w = xs[last];
+            for r in 0..x.len() / w.max(1) {
+                let (mut rem, mut dst) = (r, begin[last]);
+                for d in (0..last).rev() {
+                    dst += (rem % xs[d] + begin[d]) * ys[d];
+                    rem /= xs[d];
+                }
+                y[dst..dst + w].copy_from_slice(&x[r * w..(r + 1) * w]);
+            }
+        }
+        Op::Gather { axis } => {
+            let (data, idx, ds) = (ins[0], ins[1], shapes[0]);
+            let dim = ds[*axis] as i64;
+            let inner: usize = ds[axis + 1..].iter().product();
+            let count = idx.len();
+            for (r, row) in y.chunks_mut(inner.max(1)).enumerate() {
+                let (o, j) = (r / count.max(1), r % count.max(1));
+                let i = idx[j] as i64;
+                let i = if i < 0 { i + dim } else { i };
+                if (0..dim).contains(&i) {
+                    let src = (o * dim as usize + i as usize) * inner;
+                    row.copy_from_slice(&data[src..src + inner]);
+                } else {
+                    row.fill(f32::NAN);
+                }
+            }
+        }
+        Op::Reduce { f, outer, n, inner } => reduce(*f, ins[0], [*outer, *n, *inner], y),
+        Op::Softmax {
+            log,
+            outer,
+            n,
+            inner,
+        } => softmax(*log, ins[0], [*outer, *n, *inner], y),
+        Op::LayerNorm { n, eps, .. } => {
+            let (x, g, b) = (ins[0], ins[1], ins.get(2).copied());
+            par_rows(y, *n, |r, yr| {
+                let xr = &x[r * n..(r + 1) * n];
+                let mean = xr.iter().sum::<f32>() / *n as f32;
+                let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / *n as f32;
+                let inv = 1.0 / (var + eps).sqrt();
+                for (k, o) in yr.iter_mut().enumerate() {
+                    *o = (xr[k] - mean) * inv * g[k] + b.map_or(0.0, |b| b[k]);
+                }
+            });
+        }
+        Op::Pool { pool, .. } => {
+            let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
+            pool2d(pool, ins[0], xs, os, y);
+        }
+        Op::BatchNorm(bn) => {
+            let (x, xs) = (ins[0], shapes[0]);
+            let Some(&c) = xs.get(1) else {
+                return false;
+            };
+            let plane: usize = xs[2..].iter().product();
+            // Scale and shift per channel, computed once in f64.
+            let (scale, shift): (Vec<f32>, Vec<f32>) = (0..c)
+                .map(|ch| {
+                    let s = f64::from(bn.weight[ch]) / (f64::from(bn.var[ch]) + bn.eps).sqrt();
+                    (
+                        s as f32,
+                        (f64::from(bn.bias[ch]) - f64::from(bn.mean[ch]) * s) as f32,
+                    )
+                })
+                .unzip();
+            par_rows(y, plane, |p, yr| {
+                let ch = p % c;
+                for (o, v) in yr.iter_mut().zip(&x[p * plane..(p + 1) * plane]) {
+                    *o = v * scale[ch] + shift[ch];
+                }
+            });
+        }
+        Op::Conv { conv, .. } if conv.groups > 1 => {
+            let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
+            grouped_conv(conv, ins[0], xs, ins[1], ins.get(2).copied(), os, y);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// A unary function over a contiguous input: one loop per function (the
+/// match is outside it), so the simple ones vectorise.
+fn unary_contiguous(f: Unary, x: &[f32], y: &mut [f32]) {
+    fn apply(x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32 + Sync) {
+        par_fill(y, |start, c| {
+            let src = &x[start..start + c.len()];
+            for (o, &v) in c.iter_mut().zip(src) {
+                *o = g(v);
+            }
+        });
+    }
+    match f {
+        Unary::Copy => y.copy_from_slice(x),
+        Unary::Relu => apply(x, y, |v| unary(Unary::Relu, v)),
+        Unary::Clip(lo, hi) => apply(x, y, move |v| unary(Unary::Clip(lo, hi), v)),
+        Unary::HardSwish => apply(x, y, |v| unary(Unary::HardSwish, v)),
+        Unary::HardSigmoid(a, b) => apply(x, y, move |v| unary(Unary::HardSigmoid(a, b), v)),
+        Unary::Sigmoid => apply(x, y, |v| unary(Unary::Sigmoid, v)),
+        Unary::Gelu => apply(x, y, |v| unary(Unary::Gelu, v)),
+        Unary::Erf => apply(x, y, |v| unary(Unary::Erf, v)),
+        Unary::Sqrt => apply(x, y, f32::sqrt),
+        Unary::Neg => apply(x, y, |v| -v),
+        _ => apply(x, y, |v| unary(f, v)),
+    }
+}
+
+fn reduce(f: Reduce, x: &[f32], [_, n, inner]: [usize; 3], y: &mut [f32]) {
+    let fold = |acc: f32, v: f32| match f {
+        Reduce::Sum | Reduce::Mean => acc + v,
+        _ if acc.is_nan() || v.is_nan() => f32::NAN,
+        Reduce::Max => acc.max(v),
+        Reduce::Min => acc.min(v),
+    };
+    let init = match f {
+        Reduce::Sum | Reduce::Mean => 0.0,
+        Reduce::Max => f32::NEG_INFINITY,
+        Reduce::Min => f32::INFINITY,
+    };
+    let scale = if f == Reduce::Mean {
+        1.0 / n as f32
+    } else {
+        1.0
+    };
+    par_rows(y, inner.max(1), |o, yr| {
+        yr.fill(init);
+        for k in 0..n {
+            let src = &x[(o * n + k) * inner..(o * n + k + 1) * inner];
+            for (a, &v) in yr.iter_mut().zip(src) {
+                *a = fold(*a, v);
+            }
+        }
+        if scale != 1.0 {
+            yr.iter_mut().for_each(|a| *a *= scale);
+        }
+    });
+}
+
+fn softmax(log: bool, x: &[f32], [_, n, inner]: [usize; 3], y: &mut [f32]) {
+    // One task per outer slice [n, inner]: each column j is one softmax.
+    par_rows(y, (n * inner).max(1), |o, ys| {
+        let xs = &x[o * n * inner..(o + 1) * n * inner];
+        for j in 0..inner {
+            let col = |k: usize| xs[k * inner + j];
+            if (0..n).any(|k| col(k).is_nan()) {
+                (0..n).for_each(|k| ys[k * inner + j] = f32::NAN);
+                continue;
+            }
+            let m = (0..n).map(col).fold(f32::NEG_INFINITY, f32::max);
+            if m == f32::NEG_INFINITY {
+                // Every logit -inf: zeros, as the reference has it.
+                (0..n).for_each(|k| ys[k * inner + j] = 0.0);
+                continue;
+            }
+            let mut sum = 0.0f32;
+            for k in 0..n {
+                let e = (col(k) - m).exp();
+                ys[k * inner + j] = e;
+                sum += e;
+            }
+            if log {
+                let ls = sum.ln();
+                (0..n).for_each(|k| ys[k * inner + j] = col(k) - m - ls);
+            } else {
+                let inv = 1.0 / sum;
+                (0..n).for_each(|k| ys[k * inner + j] *= inv);
+            }
+        }
+    });
+}
+
+/// The output positions o in 0..len whose tap o * stride + t - pad lands
+/// inside 0..size.
+fn valid(len: usize, stride: usize, t: usize, pad: usize, size: usize) -> std::ops::Range<usize> {
+    let lo = pad.saturating_sub(t).div_ceil(stride);
+    let hi = (size + pad).saturating_sub(t).div_ceil(stride);
+    lo.min(len)..hi.min(len).max(lo.min(len))
+}
+
+fn pool2d(
+    pool: &crate::ops::pool2d::Pool2d,
+    x: &[f32],
+    xs: [usize; 4],
+    os: [usize; 4],
+    y: &mut [f32],
+) {
+    let [_, _, h, w] = xs;
+    let [_, _, oh, ow] = os;
+    let win = &pool.window;
+    par_rows(y, (oh * ow).max(1), |p, yp| {
+        let xp = &x[p * h * w..(p + 1) * h * w];
+        match pool.kind {
+            PoolKind::Max => max_plane(win, xp, [h, w], [oh, ow], yp),
+            PoolKind::Avg => avg_plane(pool, xp, [h, w], [oh, ow], yp),
+        }
+    });
+}
+
+/// Max pooling of one plane tap by tap: each tap updates the output
+/// columns it reaches (NaN sticks, as in the reference).
+fn max_plane(
+    win: &crate::geometry::Window,
+    xp: &[f32],
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    yp: &mut [f32],
+) {
+    yp.fill(f32::NEG_INFINITY);
+    let (sw, dw) = (win.stride[1], win.dilation[1]);
+    for ky in 0..win.kernel[0] {
+        let rows = valid(oh, win.stride[0], ky * win.dilation[0], win.pad_begin[0], h);
+        for kx in 0..win.kernel[1] {
+            let cols = valid(ow, sw, kx * dw, win.pad_begin[1], w);
+            if cols.is_empty() {
+                continue;
+            }
+            for oy in rows.clone() {
+                let iy = oy * win.stride[0] + ky * win.dilation[0] - win.pad_begin[0];
+                let ix0 = cols.start * sw + kx * dw - win.pad_begin[1];
+                let row = &xp[iy * w..(iy + 1) * w];
+                let out = &mut yp[oy * ow + cols.start..oy * ow + cols.end];
+                for (j, m) in out.iter_mut().enumerate() {
+                    let v = row[ix0 + j * sw];
+                    if v > *m || v.is_nan() {
+                        *m = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Average pooling of one plane, PyTorch's divisor (padding counted on
+/// both sides alike when `count_include_pad`).
+fn avg_plane(
+    pool: &crate::ops::pool2d::Pool2d,
+    xp: &[f32],
+    [h, w]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    yp: &mut [f32],
+) {
+    let win = &pool.window;
+    for oy in 0..oh {
+        let y0 = (oy * win.stride[0]) as i64 - win.pad_begin[0] as i64;
+        for ox in 0..ow {
+            let x0 = (ox * win.stride[1]) as i64 - win.pad_begin[1] as i64;
+            let y1 = (y0 + win.kernel[0] as i64).min((h + win.pad_begin[0]) as i64);
+            let x1 = (x0 + win.kernel[1] as i64).min((w + win.pad_begin[1]) as i64);
+            let padded = (y1 - y0) * (x1 - x0);
+            let (ya, xa) = (y0.max(0) as usize, x0.max(0) as usize);
+            let (yb, xb) = (
+                y1.min(h as i64).max(0) as usize,
+                x1.min(w as i64).max(0) as usize,
+            );
+            let mut s = 0.0f32;
+            for iy in ya..yb {
+                s += xp[iy * w + xa..iy * w + xb.max(xa)].iter().sum::<f32>();
+            }
+            let count = if pool.count_include_pad {
+                padded as usize
+            } else {
+                yb.saturating_sub(ya) * xb.saturating_sub(xa)
+            };
+            yp[oy * ow + ox] = s / count as f32;
+        }
+    }
+}
+
+/// A grouped (or depthwise) convolution, one output plane per task: each
+/// tap adds weight x (a shifted input row) over the output columns it
+/// reaches, so the inner loop is a contiguous axpy at stride 1.
+fn grouped_conv(
+    conv: &crate::ops::conv2d::Conv2d,
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    os: [usize; 4],
+    y: &mut [f32],
+) {
+    let [_, cin, h, wd] = xs;
+    let [_, cout, oh, ow] = os;
+    let win = &conv.window;
+    let [kh, kw] = win.kernel;
+    let (cig, cog) = (cin / conv.groups, cout / conv.groups);
+    par_rows(y, (oh * ow).max(1), |p, yp| {
+        yp.fill(0.0);
+        let (b, co) = (p / cout, p % cout);
+        let g = co / cog;
+        for ci in 0..cig {
+            let xp = &x[(b * cin + g * cig + ci) * h * wd..][..h * wd];
+            for ky in 0..kh {
+                let rows = valid(oh, win.stride[0], ky * win.dilation[0], win.pad_begin[0], h);
+                for kx in 0..kw {
+                    let wv = w[((co * cig + ci) * kh + ky) * kw + kx];
+                    let cols = valid(
+                        ow,
+                        win.stride[1],
+                        kx * win.dilation[1],
+                        win.pad_begin[1],
+                        wd,
+                    );
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    for oy in rows.clone() {
+                        let iy = oy * win.stride[0] + ky * win.dilation[0] - win.pad_begin[0];
+                        let ix0 =
+                            cols.start * win.stride[1] + kx * win.dilation[1] - win.pad_begin[1];
+                        let out = &mut yp[oy * ow + cols.start..oy * ow + cols.end];
+                        let row = &xp[iy * wd..(iy + 1) * wd];
+                        if win.stride[1] == 1 {
+                            for (o, v) in out.iter_mut().zip(&row[ix0..]) {
+                                *o += wv * v;
+                            }
+                        } else {
+                            for (j, o) in out.iter_mut().enumerate() {
+                                *o += wv * row[ix0 + j * win.stride[1]];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let b0 = bias.map_or(0.0, |b| b[co]);
+        for o in yp.iter_mut() {
+            *o += b0;
+            if conv.relu && *o < 0.0 {
+                *o = 0.0;
+            }
+        }
+    });
+}
