@@ -111,6 +111,28 @@ fn fusions_and_folding_happen() {
         "bias fused: {:?}",
         p.fused
     );
+    // Each layer's MatMul + Softmax + MatMul (scales and the key
+    // transpose included) is one attention op; no softmax is left.
+    let attention: Vec<_> = p
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, wgsl_nn::graph::Op::Attention { .. }))
+        .collect();
+    assert_eq!(attention.len(), 2, "{:?}", p.fused);
+    for n in &attention {
+        for t in ["Transpose", "Mul", "MatMul", "Softmax"] {
+            assert!(
+                n.op_types.iter().any(|o| o == t),
+                "{}: {:?}",
+                n.name,
+                n.op_types
+            );
+        }
+    }
+    assert!(!p
+        .nodes
+        .iter()
+        .any(|n| matches!(n.op, wgsl_nn::graph::Op::Softmax { .. })));
 }
 
 #[test]

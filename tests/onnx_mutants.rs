@@ -5,9 +5,11 @@
 
 mod common;
 
-use common::onnx_fixtures::{load, run};
-use wgsl_nn::gpu::Patch;
+use common::onnx_fixtures::{load, run_on};
+use std::sync::OnceLock;
+use wgsl_nn::gpu::{AdapterChoice, Gpu, Patch};
 use wgsl_nn::graph::exec::CheckMode;
+use wgsl_nn::rung::{AttentionRung, Kernels};
 
 /// A planted fault in one kernel family fails the model's check at a node
 /// of that family, from that node's own inputs.
@@ -18,8 +20,32 @@ fn caught(
     replace: &'static str,
     kind: &str,
 ) {
+    caught_on(common::gpu(), model, family, find, replace, kind)
+}
+
+/// A second device whose attention runs the fused kernel (CPU adapters
+/// get the composed path by default), for the fused path's faults.
+fn fused_gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        Gpu::new(&AdapterChoice::from_args_or_env(None, None))
+            .expect("an adapter")
+            .with_kernels(Kernels {
+                attention: Some(AttentionRung::Fused),
+                ..Kernels::default()
+            })
+    })
+}
+
+fn caught_on(
+    gpu: &Gpu,
+    model: &str,
+    family: &'static str,
+    find: &'static str,
+    replace: &'static str,
+    kind: &str,
+) {
     let (m, inputs) = load(model);
-    let gpu = common::gpu();
     gpu.plant(
         &format!("{family}: {find} -> {replace}"),
         &[Patch {
@@ -28,7 +54,7 @@ fn caught(
             replace,
         }],
     );
-    let r = run(&m, &inputs, CheckMode::Full);
+    let r = run_on(gpu, &m, &inputs, CheckMode::Full);
     let hits = gpu.planted_hits();
     gpu.plant("", &[]);
     assert!(hits > 0, "{family}: the patch '{find}' reached no kernel");
@@ -65,14 +91,35 @@ fn planted_faults_fail_at_their_node() {
         "q / f32(p.n - 1u) + p.eps",
         "layernorm",
     );
-    // Softmax that forgets one key.
+    // Softmax that forgets one key (the transformers' softmax runs inside
+    // the fused attention op now; softmax_axes keeps standalone ones).
     caught(
-        "transformer_tiny",
+        "softmax_axes",
         "reduce",
         "for (var k = 0u; k < p.n; k++) {\n        s += exp",
         "for (var k = 1u; k < p.n; k++) {\n        s += exp",
         "softmax",
     );
+    // MatMul + Softmax + MatMul as one attention op. Composed (the CPU
+    // adapter's default): its softmax leaving the first key out of the
+    // sum; fused (forced): the online normaliser doing the same.
+    caught(
+        "transformer_tiny",
+        "softmax",
+        "total += e;",
+        "total += select(e, 0.0, j == 0u);",
+        "attention",
+    );
+    for model in ["transformer_tiny", "vit_tiny"] {
+        caught_on(
+            fused_gpu(),
+            model,
+            "attention_vec4",
+            "l = l * correction + w;",
+            "l = l * correction + select(w, 0.0, j == 0u);",
+            "attention",
+        );
+    }
     // An embedding lookup off by one row.
     caught(
         "embedding_causal",

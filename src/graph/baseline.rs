@@ -89,6 +89,25 @@ fn node(
             y.copy_from_slice(ins[0]);
             true
         }
+        &Op::Attention {
+            batch,
+            queries,
+            keys,
+            head_dim,
+            ..
+        } => {
+            let shape = crate::ops::attention::AttentionShape {
+                batch,
+                queries,
+                keys,
+                heads: 1,
+                head_dim,
+            };
+            y.copy_from_slice(&baseline::attention(
+                ins[0], ins[1], ins[2], shape, false, None,
+            ));
+            true
+        }
         _ => {
             if super::baseline_ops::eval_into(op, dtype, ins, shapes, out, y) {
                 return true;

@@ -3,14 +3,16 @@
 //! in f64 then rounded once), a bias added by the matrix product that
 //! precedes it, and a ReLU run inside the conv or product it follows.
 //! Each applies only where the intermediate value has no other reader.
+//! And MatMul + Softmax + MatMul, the way PyTorch exports scaled
+//! dot-product attention, becomes one attention op for the fused kernels.
 
-use super::op::{Op, Unary};
+use super::op::{contiguous, Binary, MatmulShape, Op, Unary};
 use super::program::{Program, Source, Value};
 use super::{DType, HostTensor};
 
 /// Applies every fusion until none applies.
 pub fn fuse(p: &mut Program) {
-    while fold_batchnorm(p) || fold_bias(p) || fold_relu(p) {}
+    while fold_attention(p) || fold_batchnorm(p) || fold_bias(p) || fold_relu(p) {}
     renumber(p);
 }
 
@@ -213,4 +215,180 @@ fn renumber(p: &mut Program) {
 /// A unary ReLU over the whole of its input, as fusion looks for.
 fn is_plain_relu(op: &Op, shape: &[usize]) -> bool {
     matches!(op, Op::Unary(Unary::Relu, s) if s.is_identity(shape))
+}
+
+/// Node `i` is taken out: nothing reads its output any more.
+fn drop_node(p: &mut Program, i: usize) {
+    let out = p.nodes[i].output;
+    p.values[out].source = Source::Fused;
+    p.nodes[i].op = Op::View;
+    p.nodes[i].inputs.clear();
+    p.nodes[i].output = usize::MAX;
+}
+
+/// `v` = Mul(x, c) with c a float32 scalar constant, and nothing else
+/// reads `v`: (the Mul node, x, c).
+fn peel_scale(p: &Program, v: usize) -> Option<(usize, usize, f64)> {
+    let i = sole_producer(p, v)?;
+    let n = &p.nodes[i];
+    let Op::Binary(Binary::Mul, sa, _) = &n.op else {
+        return None;
+    };
+    if n.inputs.len() != 2 || !sa.is_identity(&p.values[v].shape) {
+        return None;
+    }
+    let c = p.konst(n.inputs[1])?;
+    (c.data.len() == 1 && c.dtype == DType::F32).then_some((i, n.inputs[0], c.data[0]))
+}
+
+/// `v` = a copy of x [.., S, d] with its last two axes swapped, and
+/// nothing else reads `v`: (the copy node, x).
+fn peel_transpose(p: &Program, v: usize) -> Option<(usize, usize)> {
+    let i = sole_producer(p, v)?;
+    let n = &p.nodes[i];
+    let Op::Unary(Unary::Copy, st) = &n.op else {
+        return None;
+    };
+    let x = *n.inputs.first()?;
+    let (xs, ys) = (&p.values[x].shape, &p.values[v].shape);
+    let r = ys.len();
+    if r < 2 || xs.iter().product::<usize>() != ys.iter().product::<usize>() {
+        return None;
+    }
+    // Read as x viewed with v's batch dims and [S, d] swapped.
+    let (s, d) = (ys[r - 1], ys[r - 2]);
+    let mut want: Vec<i64> = contiguous(ys).iter().map(|&c| c as i64).collect();
+    want[r - 2] = 1;
+    want[r - 1] = d as i64;
+    let same =
+        st.offset == 0 && (0..r).all(|k| ys[k] == 1 || st.strides[k] == want[k]) && s * d > 0;
+    same.then_some((i, x))
+}
+
+/// The product reads both operands densely, batch after batch, untransposed.
+fn dense_product(m: &MatmulShape) -> bool {
+    let inner = m.batches[1];
+    let dense = |st: [usize; 2], rows: usize, cols: usize| {
+        let one = rows * cols;
+        (m.batches[0] == 1 || st[0] == inner * one) && (inner == 1 || st[1] == one)
+    };
+    !m.trans_a && !m.trans_b && dense(m.a_batch, m.m, m.k) && dense(m.b_batch, m.k, m.n)
+}
+
+/// P V with P = softmax over the last axis of (s1 Q) (s2 K^T) (alpha
+/// folded in), K^T a transposing copy, every intermediate read once, and
+/// the total scale 1/sqrt(d) to float32's precision (what the fused
+/// kernels apply): one `Op::Attention` over the batch dims.
+fn fold_attention(p: &mut Program) -> bool {
+    for j in 0..p.nodes.len() {
+        let Some(found) = match_attention(p, j) else {
+            continue;
+        };
+        let (q, k, v, dead, op) = found;
+        let names: Vec<String> = dead.iter().map(|&i| p.nodes[i].name.clone()).collect();
+        let mut types = vec![];
+        for &i in &dead {
+            types.extend(p.nodes[i].op_types.clone());
+        }
+        for &i in &dead {
+            drop_node(p, i);
+        }
+        let node = &mut p.nodes[j];
+        types.extend(node.op_types.clone());
+        node.name = format!("{} + {}", names.join(" + "), node.name);
+        node.op_types = types;
+        node.op = op;
+        node.inputs = vec![q, k, v];
+        p.fused.push(p.nodes[j].name.clone());
+        return true;
+    }
+    false
+}
+
+type AttentionMatch = (usize, usize, usize, Vec<usize>, Op);
+
+fn match_attention(p: &Program, j: usize) -> Option<AttentionMatch> {
+    let Op::Matmul {
+        shape: pv,
+        alpha: 1.0,
+        relu: false,
+    } = &p.nodes[j].op
+    else {
+        return None;
+    };
+    let (probs, v) = match p.nodes[j].inputs[..] {
+        [a, b] => (a, b),
+        _ => return None,
+    };
+    let si = sole_producer(p, probs)?;
+    let Op::Softmax {
+        log: false,
+        inner: 1,
+        ..
+    } = p.nodes[si].op
+    else {
+        return None;
+    };
+    let scores = p.nodes[si].inputs[0];
+    let mi = sole_producer(p, scores)?;
+    let Op::Matmul {
+        shape: qk,
+        alpha,
+        relu: false,
+    } = &p.nodes[mi].op
+    else {
+        return None;
+    };
+    let (a, b) = match p.nodes[mi].inputs[..] {
+        [a, b] => (a, b),
+        _ => return None,
+    };
+    if !dense_product(qk) || !dense_product(pv) {
+        return None;
+    }
+    let (batch, l, s, d) = (qk.batches[0] * qk.batches[1], qk.m, qk.n, qk.k);
+    if pv.batches[0] * pv.batches[1] != batch || pv.m != l || pv.k != s || pv.n != d {
+        return None;
+    }
+    let mut dead = vec![mi, si];
+    let mut scale = f64::from(*alpha);
+    let q = match peel_scale(p, a) {
+        Some((i, x, c)) => {
+            dead.push(i);
+            scale *= c;
+            x
+        }
+        None => a,
+    };
+    let mut kt = b;
+    if let Some((i, x, c)) = peel_scale(p, kt) {
+        dead.push(i);
+        scale *= c;
+        kt = x;
+    }
+    let (ti, mut key) = peel_transpose(p, kt)?;
+    dead.push(ti);
+    if let Some((i, x, c)) = peel_scale(p, key) {
+        dead.push(i);
+        scale *= c;
+        key = x;
+    }
+    // The kernels scale by 1/sqrt(d) themselves.
+    if (scale * (d as f64).sqrt() - 1.0).abs() > 4.0 * f64::from(f32::EPSILON) {
+        return None;
+    }
+    let flat = |x: usize, n: usize| p.values[x].shape.iter().product::<usize>() == n;
+    if !flat(q, batch * l * d) || !flat(key, batch * s * d) || !flat(v, batch * s * d) {
+        return None;
+    }
+    let op = Op::Attention {
+        batch,
+        queries: l,
+        keys: s,
+        head_dim: d,
+        path: crate::rung::AttentionPath::Fused,
+    };
+    // Dead nodes in program order, so the fused name reads as the graph.
+    dead.sort_unstable();
+    Some((q, key, v, dead, op))
 }

@@ -11,6 +11,7 @@ use crate::gpu::{Gpu, Plan};
 use crate::ops::reduce::{rows_forward, RowOp};
 use crate::ops::strided::{gather_forward, strided_forward, StridedIn};
 use crate::ops::{batchnorm, conv2d, conv_transpose2d, matmul, pool2d};
+use crate::rung::AttentionPath;
 use crate::tensor::Tensor;
 
 /// A lowered program: its plan, the tensor of every value it touches, and
@@ -173,6 +174,19 @@ fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Kernels {
         Op::Matmul { shape, .. } if k.matmul.is_none() => {
             let flops =
                 2 * (shape.m * shape.n * shape.k * shape.batches[0] * shape.batches[1]) as u64;
+            if (1_000_000..crate::ops::CPU_TEX_MIN_FLOPS).contains(&flops) {
+                k.matmul = Some(MatmulRung::Rb4);
+            }
+        }
+        // The composed path's two products follow the same rule.
+        Op::Attention {
+            batch,
+            queries,
+            keys,
+            head_dim,
+            path: AttentionPath::Composed,
+        } if k.matmul.is_none() => {
+            let flops = 2 * (batch * queries * keys * head_dim) as u64;
             if (1_000_000..crate::ops::CPU_TEX_MIN_FLOPS).contains(&flops) {
                 k.matmul = Some(MatmulRung::Rb4);
             }
@@ -467,5 +481,61 @@ fn lower_node(
             )?;
             y
         }
+        Op::Attention {
+            batch,
+            queries,
+            keys,
+            head_dim,
+            path,
+        } => {
+            let d = *head_dim;
+            let q = reshaped(&ins[0], &[*batch, *queries, d]);
+            let k = reshaped(&ins[1], &[*batch, *keys, d]);
+            let v = reshaped(&ins[2], &[*batch, *keys, d]);
+            let mask = crate::ops::softmax::Mask {
+                causal: false,
+                keys: None,
+            };
+            let y =
+                crate::ops::attention::sdpa_forward(gpu, plan, name, *path, 1, &q, &k, &v, &mask)?;
+            reshaped(&y, shape)
+        }
     })
+}
+
+/// `p` with each attention op's path chosen for this adapter: on CPU
+/// adapters the composed path (two products and a softmax, which the
+/// register-blocked products run faster there than the online softmax:
+/// 2 x 9.2 against 2 x ~5 ms per layer on the transformer encoder at
+/// batch 8, lavapipe), elsewhere the fused one; a forced attention rung
+/// (`--kernel attention=...`) decides instead. The f64 reference then
+/// follows the chosen path's order.
+pub fn for_adapter(p: &Program, gpu: &Gpu) -> Program {
+    let path = match gpu.kernels().attention {
+        Some(rung) => rung.path(),
+        None if gpu.info.device_type == wgpu::DeviceType::Cpu => AttentionPath::Composed,
+        None => AttentionPath::Fused,
+    };
+    let mut p = p.clone();
+    for n in &mut p.nodes {
+        if let Op::Attention {
+            path: chosen,
+            batch,
+            queries,
+            keys,
+            ..
+        } = &mut n.op
+        {
+            // The composed path stores the scores: only where they fit.
+            let scores = 4 * (*batch as u64) * (*queries as u64) * (*keys as u64);
+            *chosen = if path == AttentionPath::Composed
+                && scores > gpu.limits.max_storage_buffer_binding_size
+            {
+                AttentionPath::Fused
+            } else {
+                path
+            };
+        }
+    }
+    p
 }

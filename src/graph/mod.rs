@@ -18,6 +18,7 @@
 
 pub mod baseline;
 mod baseline_ops;
+mod baseline_pointwise;
 pub mod build;
 pub mod exec;
 mod fuse;

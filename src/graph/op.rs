@@ -229,6 +229,26 @@ pub enum Op {
     },
     /// (x) a batch norm left standalone (no conv to fold it into).
     BatchNorm(BatchNorm),
+    /// (q, k, v) scaled dot-product attention, softmax(q k^T / sqrt(d)) v,
+    /// over `batch` independent problems (batch x heads, flattened): q
+    /// [batch, queries, d], k and v [batch, keys, d], all contiguous. What
+    /// MatMul + Softmax + MatMul (with the scale as Mul nodes) becomes
+    /// where the pattern matches, so the fused attention kernels run it
+    /// and the scores are never stored.
+    Attention {
+        /// Independent problems (batch x heads).
+        batch: usize,
+        /// Query rows per problem.
+        queries: usize,
+        /// Key (and value) rows per problem.
+        keys: usize,
+        /// Features per head, d.
+        head_dim: usize,
+        /// Fused (online softmax, scores never stored) or composed (the
+        /// three steps): fused where built, then chosen per adapter
+        /// (`gpu::for_adapter`), and the reference follows its order.
+        path: crate::rung::AttentionPath,
+    },
     /// (a, b, bias?) alpha * op(A) op(B) + bias, ReLU when `relu`: MatMul
     /// and Gemm.
     Matmul {
@@ -261,6 +281,7 @@ impl Op {
             Op::Pool { .. } => "pool",
             Op::BatchNorm(_) => "batchnorm",
             Op::Matmul { .. } => "matmul",
+            Op::Attention { .. } => "attention",
         }
     }
 }

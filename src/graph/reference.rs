@@ -264,6 +264,25 @@ pub fn eval(op: &Op, dtype: DType, inputs: &[&RefTensor], shape: &[usize]) -> Re
                 (&mut y, cv),
             );
         }
+        Op::Attention {
+            batch,
+            queries,
+            keys,
+            head_dim,
+            path,
+        } => {
+            // One head per problem: [batch, T, d] is [B, T, H*d] with H = 1.
+            let d = *head_dim;
+            let q = with_shape(inputs[0], &[*batch, *queries, d]);
+            let k = with_shape(inputs[1], &[*batch, *keys, d]);
+            let v = with_shape(inputs[2], &[*batch, *keys, d]);
+            let masks = cpu::attention::Masks {
+                causal: false,
+                keys: None,
+            };
+            let order = path.order();
+            return with_shape(&cpu::attention::sdpa(&q, &k, &v, 1, &masks, order), shape);
+        }
     }
     y
 }

@@ -34,6 +34,15 @@ pub fn program(model: &Model, inputs: &[HostTensor]) -> Program {
 }
 
 pub fn run(model: &Model, inputs: &[HostTensor], check: CheckMode) -> RunReport {
+    run_on(super::gpu(), model, inputs, check)
+}
+
+pub fn run_on(
+    gpu: &wgsl_nn::gpu::Gpu,
+    model: &Model,
+    inputs: &[HostTensor],
+    check: CheckMode,
+) -> RunReport {
     let program = program(model, inputs);
     let opts = RunOptions {
         check,
@@ -41,7 +50,7 @@ pub fn run(model: &Model, inputs: &[HostTensor], check: CheckMode) -> RunReport 
         repeats: 1,
         seed: 7,
     };
-    exec::run(super::gpu(), &program, inputs, &opts).expect("model runs")
+    exec::run(gpu, &program, inputs, &opts).expect("model runs")
 }
 
 pub fn rel_l2(a: &[f32], b: &[f64]) -> f64 {
