@@ -528,6 +528,8 @@ def table(results, args, host, total_s):
         info = c["tools"][t]
         if info.get("ms") is None:
             msg = info.get("error", "no result")
+            if msg == "skipped (--skip)":
+                return "skipped"
             key = errs.setdefault(msg, len(errs) + 1)
             return f"failed [{key}]"
         s = fmt_ms(info["ms"])

@@ -497,7 +497,7 @@ fn run_onnx_writes_outputs_json_and_a_profile_and_refuses_bad_files() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/onnx");
     let tmp = std::env::temp_dir().join(format!("wgsl-nn-run-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    let (y, csv) = (tmp.join("y.npy"), tmp.join("p.csv"));
+    let (y, csv, svg) = (tmp.join("y.npy"), tmp.join("p.csv"), tmp.join("p.svg"));
     let (model, x) = (
         format!("{dir}/conv1d.onnx"),
         format!("{dir}/conv1d.input.npy"),
@@ -511,6 +511,8 @@ fn run_onnx_writes_outputs_json_and_a_profile_and_refuses_bad_files() {
         y.to_str().unwrap(),
         "--profile-csv",
         csv.to_str().unwrap(),
+        "--profile-svg",
+        svg.to_str().unwrap(),
         "--json",
         "--repeats",
         "2",
@@ -532,6 +534,15 @@ fn run_onnx_writes_outputs_json_and_a_profile_and_refuses_bad_files() {
     assert_eq!(out.shape, [2, 6, 10]);
     let profile = std::fs::read_to_string(&csv).unwrap();
     assert!(profile.starts_with("node,ops,kind") && profile.lines().count() == nodes.len() + 1);
+    // The plot: one labelled GPU bar and one CPU bar per node with steps.
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    let with_steps = nodes
+        .iter()
+        .filter(|n| n["steps"].as_u64() > Some(0))
+        .count();
+    assert!(plot.starts_with("<svg") && plot.trim_end().ends_with("</svg>"));
+    assert_eq!(plot.matches(" ms</text>").count(), 2 * with_steps, "{plot}");
+    assert_eq!(v["cpu_baseline"]["checks"][0]["passed"], true);
     // Seeded input of the declared shape, the seed printed; a sampled check counted.
     let (code, stdout, _) = wgsl_nn(&[
         "run",

@@ -8,5 +8,6 @@ pub mod heatmap;
 pub mod io;
 pub mod jobs;
 pub mod mutants;
+pub mod profile_svg;
 pub mod selftest;
 pub mod tune;

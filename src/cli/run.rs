@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Write the per-node profile as CSV.
     #[arg(long, value_name = "FILE")]
     pub profile_csv: Option<PathBuf>,
+    /// Draw the per-node profile (the 40 slowest nodes, GPU beside the CPU
+    /// baseline) as an SVG bar chart.
+    #[arg(long, value_name = "FILE")]
+    pub profile_svg: Option<PathBuf>,
     /// Print the supported operators and exit.
     #[arg(long)]
     pub list_ops: bool,
@@ -194,6 +198,7 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
     super::check_outputs(&[
         ("--output-npy", a.output_npy.as_deref()),
         ("--profile-csv", a.profile_csv.as_deref()),
+        ("--profile-svg", a.profile_svg.as_deref()),
     ])?;
     let t0 = std::time::Instant::now();
     let model = onnx::read_model(path)?;
@@ -222,6 +227,18 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
     write_outputs(a, &report)?;
     if let Some(f) = &a.profile_csv {
         std::fs::write(f, csv(&report)).map_err(|e| Error::Io {
+            path: f.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    if let Some(f) = &a.profile_svg {
+        let title = format!(
+            "{}: per-node profile on {} ({}), slowest first",
+            path.display(),
+            gpu.info.name,
+            report.profile_clock
+        );
+        std::fs::write(f, svg(&title, &program, &report, cpu.as_ref())).map_err(|e| Error::Io {
             path: f.display().to_string(),
             message: e.to_string(),
         })?;
@@ -282,6 +299,34 @@ fn write_outputs(a: &RunArgs, r: &RunReport) -> Result<()> {
         npy::write_npy(&path, &shape, data)?;
     }
     Ok(())
+}
+
+/// The 40 slowest nodes with steps, GPU beside the CPU baseline.
+fn svg(
+    title: &str,
+    p: &wgsl_nn::graph::Program,
+    r: &RunReport,
+    cpu: Option<&wgsl_nn::graph::baseline::BaselineReport>,
+) -> String {
+    use wgsl_nn::app::profile_svg::{profile_svg, ProfileRow};
+    let mut order: Vec<_> = r.nodes.iter().filter(|n| n.steps > 0).collect();
+    order.sort_by(|x, y| y.gpu_ms.unwrap_or(0.0).total_cmp(&x.gpu_ms.unwrap_or(0.0)));
+    let rows: Vec<ProfileRow> = order
+        .iter()
+        .take(40)
+        .map(|n| ProfileRow {
+            name: n.name.clone(),
+            kernels: n.kernels.join(", "),
+            gpu_ms: n.gpu_ms,
+            cpu_ms: cpu.and_then(|c| {
+                p.nodes
+                    .iter()
+                    .position(|m| m.name == n.name)
+                    .map(|i| c.node_ms[i])
+            }),
+        })
+        .collect();
+    profile_svg(title, &rows)
 }
 
 fn csv(r: &RunReport) -> String {
