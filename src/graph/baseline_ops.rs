@@ -434,9 +434,16 @@ fn avg_plane(
     }
 }
 
-/// A grouped (or depthwise) convolution, one output plane per task: each
-/// tap adds weight x (a shifted input row) over the output columns it
-/// reaches, so the inner loop is a contiguous axpy at stride 1.
+thread_local! {
+    /// Per-thread padded, phase-split copy of one input plane.
+    static PLANE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A grouped (or depthwise) convolution, one output plane per task. Each
+/// input plane is first copied, zero-padded, into `sw` column phases
+/// (phase r holds columns r, r + sw, ...), so every tap of every stride is
+/// a contiguous axpy over an output row, with no bounds logic inside.
+#[allow(clippy::too_many_arguments)]
 fn grouped_conv(
     conv: &crate::ops::conv2d::Conv2d,
     x: &[f32],
@@ -450,41 +457,49 @@ fn grouped_conv(
     let [_, cout, oh, ow] = os;
     let win = &conv.window;
     let [kh, kw] = win.kernel;
+    let ([sh, sw], [dh, dw], [pt, pl]) = (win.stride, win.dilation, win.pad_begin);
     let (cig, cog) = (cin / conv.groups, cout / conv.groups);
-    par_rows(y, (oh * ow).max(1), |p, yp| {
+    // The padded plane covers every tap of every output.
+    let prows = (oh.max(1) - 1) * sh + (kh.max(1) - 1) * dh + 1;
+    let pcols = (ow.max(1) - 1) * sw + (kw.max(1) - 1) * dw + 1;
+    let phase_len = pcols.div_ceil(sw);
+    let run = |p: usize, yp: &mut [f32], buf: &mut Vec<f32>| {
         yp.fill(0.0);
         let (b, co) = (p / cout, p % cout);
         let g = co / cog;
+        buf.clear();
+        buf.resize(prows * sw * phase_len, 0.0);
         for ci in 0..cig {
             let xp = &x[(b * cin + g * cig + ci) * h * wd..][..h * wd];
+            for r in 0..prows {
+                let dst = &mut buf[r * sw * phase_len..(r + 1) * sw * phase_len];
+                let iy = r as i64 - pt as i64;
+                if iy < 0 || iy >= h as i64 {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let src = &xp[iy as usize * wd..(iy as usize + 1) * wd];
+                for (phase, row) in dst.chunks_mut(phase_len).enumerate() {
+                    // Column c = j * sw + phase reads input column c - pl.
+                    for (j, o) in row.iter_mut().enumerate() {
+                        let ix = (j * sw + phase) as i64 - pl as i64;
+                        *o = if ix < 0 || ix >= wd as i64 {
+                            0.0
+                        } else {
+                            src[ix as usize]
+                        };
+                    }
+                }
+            }
             for ky in 0..kh {
-                let rows = valid(oh, win.stride[0], ky * win.dilation[0], win.pad_begin[0], h);
                 for kx in 0..kw {
                     let wv = w[((co * cig + ci) * kh + ky) * kw + kx];
-                    let cols = valid(
-                        ow,
-                        win.stride[1],
-                        kx * win.dilation[1],
-                        win.pad_begin[1],
-                        wd,
-                    );
-                    if cols.is_empty() {
-                        continue;
-                    }
-                    for oy in rows.clone() {
-                        let iy = oy * win.stride[0] + ky * win.dilation[0] - win.pad_begin[0];
-                        let ix0 =
-                            cols.start * win.stride[1] + kx * win.dilation[1] - win.pad_begin[1];
-                        let out = &mut yp[oy * ow + cols.start..oy * ow + cols.end];
-                        let row = &xp[iy * wd..(iy + 1) * wd];
-                        if win.stride[1] == 1 {
-                            for (o, v) in out.iter_mut().zip(&row[ix0..]) {
-                                *o += wv * v;
-                            }
-                        } else {
-                            for (j, o) in out.iter_mut().enumerate() {
-                                *o += wv * row[ix0 + j * win.stride[1]];
-                            }
+                    let (phase, start) = ((kx * dw) % sw, (kx * dw) / sw);
+                    for oy in 0..oh {
+                        let r = oy * sh + ky * dh;
+                        let src = &buf[(r * sw + phase) * phase_len + start..][..ow];
+                        for (o, v) in yp[oy * ow..(oy + 1) * ow].iter_mut().zip(src) {
+                            *o += wv * v;
                         }
                     }
                 }
@@ -496,6 +511,28 @@ fn grouped_conv(
             if conv.relu && *o < 0.0 {
                 *o = 0.0;
             }
+        }
+    };
+    par_rows(y, (oh * ow).max(1), |p, yp| {
+        PLANE.with(|c| match c.try_borrow_mut() {
+            Ok(mut buf) => run(p, yp, &mut buf),
+            Err(_) => run(p, yp, &mut Vec::new()),
+        })
+    });
+}
+
+/// y = clamp(y, lo, hi) in place, NaN kept (a Clip or ReLU fused after a
+/// grouped conv).
+pub fn clamp_in_place(y: &mut [f32], lo: f32, hi: f32) {
+    par_fill(y, |_, c| {
+        for v in c.iter_mut() {
+            *v = if *v < lo {
+                lo
+            } else if *v > hi {
+                hi
+            } else {
+                *v
+            };
         }
     });
 }

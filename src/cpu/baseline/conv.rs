@@ -37,12 +37,25 @@ pub fn conv2d(
     out: [usize; 4],
 ) -> Vec<f32> {
     let mut y = vec![0.0f32; out.iter().product()];
-    conv2d_into(conv, x, x_shape, w, bias, out, &mut y, &mut Vec::new());
+    let clamp = conv.relu.then_some((0.0, f32::INFINITY));
+    conv2d_into(
+        conv,
+        x,
+        x_shape,
+        w,
+        bias,
+        out,
+        clamp,
+        &mut y,
+        &mut Vec::new(),
+    );
     y
 }
 
-/// [`conv2d`] into `y` (every element written), with `cols` as the
-/// im2col scratch of a single image: a caller that keeps both between
+/// [`conv2d`] into `y` (every element written), the output clamped to
+/// `clamp` (NaN kept) in the bias pass instead of `conv.relu` (a Clip or
+/// ReLU after the conv, fused as CPU libraries fuse it), with `scratch` as
+/// the im2col buffer of a single image: a caller that keeps both between
 /// calls touches no fresh memory (on a VM, page faults on fresh buffers
 /// cost as much as a small layer).
 ///
@@ -55,6 +68,7 @@ pub fn conv2d_into(
     w: &[f32],
     bias: Option<&[f32]>,
     out: [usize; 4],
+    clamp: Option<(f32, f32)>,
     y: &mut [f32],
     scratch: &mut Vec<f32>,
 ) {
@@ -175,9 +189,9 @@ pub fn conv2d_into(
                 };
             }
         }
-        if bias.is_some() || conv.relu {
+        if bias.is_some() || clamp.is_some() {
             let fin = |(co, row): (usize, &mut [f32])| {
-                finish_channel(row, bias.map_or(0.0, |b| b[co]), conv.relu)
+                finish_channel(row, bias.map_or(0.0, |b| b[co]), clamp)
             };
             if par && cout * p >= 1 << 16 {
                 y_img.par_chunks_mut(p).enumerate().for_each(fin);

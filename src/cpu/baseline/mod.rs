@@ -242,15 +242,26 @@ unsafe fn finish_rows(
 }
 
 with_avx2!(
-    /// row = act(row + b), one bias value for the whole row (a conv channel).
-    fn finish_channel(row: &mut [f32], b: f32, relu_after: bool) = finish_channel_generic
+    /// row = clamp(row + b), one bias value for the whole row (a conv
+    /// channel); the clamp (ReLU is [0, inf), ReLU6 [0, 6]) keeps NaN.
+    fn finish_channel(row: &mut [f32], b: f32, clamp: Option<(f32, f32)>) = finish_channel_generic
 );
 
 #[inline(always)]
-fn finish_channel_generic(row: &mut [f32], b: f32, relu_after: bool) {
-    if relu_after {
-        row.iter_mut().for_each(|x| *x = relu(*x + b));
-    } else if b != 0.0 {
-        row.iter_mut().for_each(|x| *x += b);
+fn finish_channel_generic(row: &mut [f32], b: f32, clamp: Option<(f32, f32)>) {
+    match clamp {
+        Some((0.0, f32::INFINITY)) => row.iter_mut().for_each(|x| *x = relu(*x + b)),
+        Some((lo, hi)) => row.iter_mut().for_each(|x| {
+            let v = *x + b;
+            *x = if v < lo {
+                lo
+            } else if v > hi {
+                hi
+            } else {
+                v
+            }
+        }),
+        None if b != 0.0 => row.iter_mut().for_each(|x| *x += b),
+        None => {}
     }
 }
