@@ -2,9 +2,9 @@
 //! core, so a user's own model shows GPU against CPU. Convolutions
 //! (groups = 1) and matrix products go through the crate's optimised
 //! baseline (`cpu::baseline`, im2col + the gemm crate), the other ops
-//! through `baseline_ops`' float32 kernels; only transposed convolutions
-//! still run the reference's loops (f64 values rounded back to f32),
-//! which the report counts. Buffers are kept between runs, as a CPU
+//! through `baseline_ops`' float32 kernels; what none of them covers
+//! (integer division on int64 tensors) runs the reference's loops (f64
+//! values rounded back to f32), which the report counts. Buffers are kept between runs, as a CPU
 //! library's arena keeps them, and the outputs of the first run (into
 //! NaN-filled buffers) are judged against the reference.
 

@@ -1,13 +1,13 @@
 //! The CPU baseline's float32 kernels for the graph ops that are not a
 //! plain conv or matrix product: strided element-wise maps, reductions,
-//! softmax, layer norm, pooling, batch norm and grouped (depthwise)
-//! convolutions, written as a CPU library would run them (f32 all the
+//! softmax, layer norm, pooling, batch norm, grouped (depthwise) and
+//! transposed convolutions, written as a CPU library would run them (f32 all the
 //! way, rows spread over rayon's pool, inner loops over contiguous
 //! memory), so `run`'s GPU-against-CPU figure is against honest CPU code
 //! rather than the f64 reference's bookkeeping. Each mirrors the
 //! reference's semantics (NaN propagation, -inf logits, PyTorch's
 //! average-pool divisor); integer arithmetic (Div, Mod on int64 tensors)
-//! is left to the reference (`None`).
+//! is left to the reference (`false`).
 
 use super::baseline_pointwise::{binary, integer_sensitive, unary};
 use super::op::{Op, Reduce, Strides, Unary};
@@ -237,6 +237,10 @@ pub fn eval_into(
                     *o = v * scale[ch] + shift[ch];
                 }
             });
+        }
+        Op::ConvTranspose { ct, .. } => {
+            let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
+            conv_transpose(ct, ins[0], xs, ins[1], ins.get(2).copied(), os, y);
         }
         Op::Conv { conv, .. } if conv.groups > 1 => {
             let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
@@ -533,6 +537,56 @@ pub fn clamp_in_place(y: &mut [f32], lo: f32, hi: f32) {
             } else {
                 *v
             };
+        }
+    });
+}
+
+/// A transposed convolution, one output plane per task: each input pixel
+/// of each channel scatters weight x value over the taps it reaches, a
+/// strided axpy along each input row.
+fn conv_transpose(
+    ct: &crate::ops::conv_transpose2d::ConvTranspose2d,
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    os: [usize; 4],
+    y: &mut [f32],
+) {
+    let [_, cin, h, wd] = xs;
+    let [_, cout, oh, ow] = os;
+    let [kh, kw] = ct.kernel;
+    let ([sh, sw], [dh, dw], [ph, pw]) = (ct.stride, ct.dilation, ct.padding);
+    par_rows(y, (oh * ow).max(1), |p, yp| {
+        let (b, co) = (p / cout, p % cout);
+        yp.fill(bias.map_or(0.0, |bv| bv[co]));
+        for ci in 0..cin {
+            let xp = &x[(b * cin + ci) * h * wd..][..h * wd];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let wv = w[((ci * cout + co) * kh + ky) * kw + kx];
+                    for iy in 0..h {
+                        let oy = (iy * sh + ky * dh) as i64 - ph as i64;
+                        if oy < 0 || oy >= oh as i64 {
+                            continue;
+                        }
+                        let row = &mut yp[oy as usize * ow..(oy as usize + 1) * ow];
+                        for ix in 0..wd {
+                            let ox = (ix * sw + kx * dw) as i64 - pw as i64;
+                            if (0..ow as i64).contains(&ox) {
+                                row[ox as usize] += wv * xp[iy * wd + ix];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if ct.relu {
+            yp.iter_mut().for_each(|v| {
+                if *v < 0.0 {
+                    *v = 0.0
+                }
+            });
         }
     });
 }
