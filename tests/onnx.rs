@@ -271,3 +271,38 @@ fn a_wrong_cpu_baseline_output_fails_its_check() {
     cpu.check(&r.output_refs);
     assert_eq!(cpu.passed(), Some(false), "{:?}", cpu.checks);
 }
+
+#[test]
+fn attention_with_another_scale_is_not_fused() {
+    // Layer 0's K^T scaled by 2 instead of d^-1/4: softmax(c q k^T) with
+    // c != 1/sqrt(d) is not what the attention kernels compute, so that
+    // layer keeps its three ops (and still passes); layer 1 still fuses.
+    let (mut model, inputs) = load("transformer_tiny");
+    model.initializers.insert(
+        "two".into(),
+        wgsl_nn::graph::HostTensor {
+            dtype: DType::F32,
+            shape: vec![],
+            data: vec![2.0],
+        },
+    );
+    let mul = model
+        .nodes
+        .iter_mut()
+        .find(|n| n.name == "/layers.0/self_attn/Mul_1")
+        .expect("the K^T scale node");
+    mul.inputs[1] = "two".into();
+    let p = program(&model, &inputs);
+    let attention = p
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, wgsl_nn::graph::Op::Attention { .. }))
+        .count();
+    assert_eq!(attention, 1, "{:?}", p.fused);
+    assert!(p
+        .nodes
+        .iter()
+        .any(|n| matches!(n.op, wgsl_nn::graph::Op::Softmax { .. })));
+    let r = run(&model, &inputs, CheckMode::Full);
+    assert!(r.passed);
+}
