@@ -220,7 +220,7 @@ fn sample(gpu: &[f32], r: &RefTensor, n: usize, seed: u64) -> (Vec<f32>, RefTens
 /// Device, shape and limit errors of the lowering and the runs.
 pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> Result<RunReport> {
     let adapted = super::gpu::for_adapter(p, gpu);
-    let p = &adapted;
+    let p: &Program = &adapted;
     let compile0 = gpu.compile_ms();
     let start = Instant::now();
     let tensors: Vec<Tensor> = p

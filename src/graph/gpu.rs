@@ -510,12 +510,16 @@ fn lower_node(
 /// batch 8, lavapipe), elsewhere the fused one; a forced attention rung
 /// (`--kernel attention=...`) decides instead. The f64 reference then
 /// follows the chosen path's order.
-pub fn for_adapter(p: &Program, gpu: &Gpu) -> Program {
+pub fn for_adapter<'a>(p: &'a Program, gpu: &Gpu) -> std::borrow::Cow<'a, Program> {
     let path = match gpu.kernels().attention {
         Some(rung) => rung.path(),
         None if gpu.info.device_type == wgpu::DeviceType::Cpu => AttentionPath::Composed,
         None => AttentionPath::Fused,
     };
+    // Programs carry their weights: copy one only when there is a choice.
+    if !p.nodes.iter().any(|n| matches!(n.op, Op::Attention { .. })) {
+        return std::borrow::Cow::Borrowed(p);
+    }
     let mut p = p.clone();
     for n in &mut p.nodes {
         if let Op::Attention {
@@ -537,5 +541,5 @@ pub fn for_adapter(p: &Program, gpu: &Gpu) -> Program {
             };
         }
     }
-    p
+    std::borrow::Cow::Owned(p)
 }
