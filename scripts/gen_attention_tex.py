@@ -152,16 +152,26 @@ fn {name}(
         for cc in range(C):
             L.append(f'            o{r}_{cc} = fma(vec4(pv{r}.w), v3_{cc}, fma(vec4(pv{r}.z), v2_{cc}, fma(vec4(pv{r}.y), v1_{cc}, fma(vec4(pv{r}.x), v0_{cc}, o{r}_{cc}))));')
     L.append('        }\n    }')
+    # Row by row through a loop the compiler cannot unroll (its bound hides
+    # behind flag bits that are always zero), the row state rotated up one
+    # row per trip: one row's stores in the shader instead of R (each
+    # store site is a per-lane loop on llvmpipe, and LLVM's compile time
+    # grows much faster than their count). As in matmul_tex.wgsl.
     L.append('    // A row with every key masked keeps its zeros (l = 0).')
-    for r in range(R):
-        L.append(f'''    if i0 + {r}u < p.queries {{
-        let ob = (b * p.queries + i0 + {r}u) * w4 + h * d4;
-        let inv = select(1.0 / l{r}, 0.0, l{r} == 0.0);''')
-        for cc in range(C):
-            L.append(f'''        if {C}u * sl + {cc}u < d4 {{
-            o4[ob + {C}u * sl + {cc}u] = select(o{r}_{cc} * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad{r});
-        }}''')
-        L.append('    }')
+    L.append(f'    let rows = (p.flags >> 24u) + {R}u;')
+    L.append('    for (var r = 0u; r < rows; r++) {')
+    L.append('''        if i0 + r < p.queries {
+            let ob = (b * p.queries + i0 + r) * w4 + h * d4;
+            let inv = select(1.0 / l0, 0.0, l0 == 0.0);''')
+    for cc in range(C):
+        L.append(f'''            if {C}u * sl + {cc}u < d4 {{
+                o4[ob + {C}u * sl + {cc}u] = select(o0_{cc} * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+            }}''')
+    L.append('        }')
+    for r in range(R - 1):
+        L.append('        ' + ' '.join([f'o{r}_{cc} = o{r + 1}_{cc};' for cc in range(C)]
+                                + [f'l{r} = l{r + 1};', f'bad{r} = bad{r + 1};']))
+    L.append('    }')
     L.append('}')
     return '\n'.join(L)
 

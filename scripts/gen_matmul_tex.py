@@ -292,13 +292,20 @@ fn matmul_tex(
             L.append(f'            c{i}_{cc} = fma(vec4(a{i}.w), b3_{cc}, fma(vec4(a{i}.z), b2_{cc}, '
                      f'fma(vec4(a{i}.y), b1_{cc}, fma(vec4(a{i}.x), b0_{cc}, c{i}_{cc}))));')
     L.append('        }\n    }')
-    # The stores go through one loop over an array: written out, the 128
-    # guarded epilogues made LLVM (llvmpipe) spend seconds compiling this
-    # kernel, and the stores run once per invocation, not per k.
-    names = ', '.join(f'c{i}_{cc}' for i in range(R) for cc in range(C))
-    L.append(f'    var acc = array<vec4<f32>, {R * C}>({names});')
-    L.append(f'    for (var s = 0u; s < {R * C}u; s++) {{')
-    L.append(f'        store_row(cbase, i0 + s / {C}u, 4u * (jj + s % {C}u), acc[s]);')
+    # The stores go row by row through a loop the compiler cannot unroll
+    # (its bound hides behind flag bits that are always zero), with the
+    # accumulators rotated up one row per trip: two guarded epilogues in
+    # all. Written out, the 128 epilogues made LLVM (llvmpipe) spend seconds
+    # compiling this kernel, and so did a loop over an array of them (an
+    # alloca, which LLVM's coroutine frame builder, llvmpipe's way of
+    # running a workgroup, scans at length): 1.5 s of a cold start. The
+    # rotation is 32 register moves per row, once per invocation.
+    L.append(f'    let rows = (p.flags >> 24u) + {R}u;')
+    L.append('    for (var r = 0u; r < rows; r++) {')
+    for cc in range(C):
+        L.append(f'        store_row(cbase, i0 + r, 4u * (jj + {cc}u), c0_{cc});')
+    for i in range(R - 1):
+        L.append('        ' + ' '.join(f'c{i}_{cc} = c{i + 1}_{cc};' for cc in range(C)))
     L.append('    }')
     L.append('}')
     return '\n'.join(L)

@@ -365,85 +365,25 @@ fn attention_tex(
         }
     }
     // A row with every key masked keeps its zeros (l = 0).
-    if i0 + 0u < p.queries {
-        let ob = (b * p.queries + i0 + 0u) * w4 + h * d4;
-        let inv = select(1.0 / l0, 0.0, l0 == 0.0);
-        if 2u * sl + 0u < d4 {
-            o4[ob + 2u * sl + 0u] = select(o0_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+    let rows = (p.flags >> 24u) + 8u;
+    for (var r = 0u; r < rows; r++) {
+        if i0 + r < p.queries {
+            let ob = (b * p.queries + i0 + r) * w4 + h * d4;
+            let inv = select(1.0 / l0, 0.0, l0 == 0.0);
+            if 2u * sl + 0u < d4 {
+                o4[ob + 2u * sl + 0u] = select(o0_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+            }
+            if 2u * sl + 1u < d4 {
+                o4[ob + 2u * sl + 1u] = select(o0_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+            }
         }
-        if 2u * sl + 1u < d4 {
-            o4[ob + 2u * sl + 1u] = select(o0_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
-        }
-    }
-    if i0 + 1u < p.queries {
-        let ob = (b * p.queries + i0 + 1u) * w4 + h * d4;
-        let inv = select(1.0 / l1, 0.0, l1 == 0.0);
-        if 2u * sl + 0u < d4 {
-            o4[ob + 2u * sl + 0u] = select(o1_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
-        }
-        if 2u * sl + 1u < d4 {
-            o4[ob + 2u * sl + 1u] = select(o1_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
-        }
-    }
-    if i0 + 2u < p.queries {
-        let ob = (b * p.queries + i0 + 2u) * w4 + h * d4;
-        let inv = select(1.0 / l2, 0.0, l2 == 0.0);
-        if 2u * sl + 0u < d4 {
-            o4[ob + 2u * sl + 0u] = select(o2_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
-        }
-        if 2u * sl + 1u < d4 {
-            o4[ob + 2u * sl + 1u] = select(o2_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
-        }
-    }
-    if i0 + 3u < p.queries {
-        let ob = (b * p.queries + i0 + 3u) * w4 + h * d4;
-        let inv = select(1.0 / l3, 0.0, l3 == 0.0);
-        if 2u * sl + 0u < d4 {
-            o4[ob + 2u * sl + 0u] = select(o3_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
-        }
-        if 2u * sl + 1u < d4 {
-            o4[ob + 2u * sl + 1u] = select(o3_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
-        }
-    }
-    if i0 + 4u < p.queries {
-        let ob = (b * p.queries + i0 + 4u) * w4 + h * d4;
-        let inv = select(1.0 / l4, 0.0, l4 == 0.0);
-        if 2u * sl + 0u < d4 {
-            o4[ob + 2u * sl + 0u] = select(o4_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad4);
-        }
-        if 2u * sl + 1u < d4 {
-            o4[ob + 2u * sl + 1u] = select(o4_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad4);
-        }
-    }
-    if i0 + 5u < p.queries {
-        let ob = (b * p.queries + i0 + 5u) * w4 + h * d4;
-        let inv = select(1.0 / l5, 0.0, l5 == 0.0);
-        if 2u * sl + 0u < d4 {
-            o4[ob + 2u * sl + 0u] = select(o5_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad5);
-        }
-        if 2u * sl + 1u < d4 {
-            o4[ob + 2u * sl + 1u] = select(o5_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad5);
-        }
-    }
-    if i0 + 6u < p.queries {
-        let ob = (b * p.queries + i0 + 6u) * w4 + h * d4;
-        let inv = select(1.0 / l6, 0.0, l6 == 0.0);
-        if 2u * sl + 0u < d4 {
-            o4[ob + 2u * sl + 0u] = select(o6_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad6);
-        }
-        if 2u * sl + 1u < d4 {
-            o4[ob + 2u * sl + 1u] = select(o6_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad6);
-        }
-    }
-    if i0 + 7u < p.queries {
-        let ob = (b * p.queries + i0 + 7u) * w4 + h * d4;
-        let inv = select(1.0 / l7, 0.0, l7 == 0.0);
-        if 2u * sl + 0u < d4 {
-            o4[ob + 2u * sl + 0u] = select(o7_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad7);
-        }
-        if 2u * sl + 1u < d4 {
-            o4[ob + 2u * sl + 1u] = select(o7_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad7);
-        }
+        o0_0 = o1_0; o0_1 = o1_1; l0 = l1; bad0 = bad1;
+        o1_0 = o2_0; o1_1 = o2_1; l1 = l2; bad1 = bad2;
+        o2_0 = o3_0; o2_1 = o3_1; l2 = l3; bad2 = bad3;
+        o3_0 = o4_0; o3_1 = o4_1; l3 = l4; bad3 = bad4;
+        o4_0 = o5_0; o4_1 = o5_1; l4 = l5; bad4 = bad5;
+        o5_0 = o6_0; o5_1 = o6_1; l5 = l6; bad5 = bad6;
+        o6_0 = o7_0; o6_1 = o7_1; l6 = l7; bad6 = bad7;
     }
 }
 
@@ -704,68 +644,26 @@ fn attention_tex_wide(
         }
     }
     // A row with every key masked keeps its zeros (l = 0).
-    if i0 + 0u < p.queries {
-        let ob = (b * p.queries + i0 + 0u) * w4 + h * d4;
-        let inv = select(1.0 / l0, 0.0, l0 == 0.0);
-        if 4u * sl + 0u < d4 {
-            o4[ob + 4u * sl + 0u] = select(o0_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+    let rows = (p.flags >> 24u) + 4u;
+    for (var r = 0u; r < rows; r++) {
+        if i0 + r < p.queries {
+            let ob = (b * p.queries + i0 + r) * w4 + h * d4;
+            let inv = select(1.0 / l0, 0.0, l0 == 0.0);
+            if 4u * sl + 0u < d4 {
+                o4[ob + 4u * sl + 0u] = select(o0_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+            }
+            if 4u * sl + 1u < d4 {
+                o4[ob + 4u * sl + 1u] = select(o0_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+            }
+            if 4u * sl + 2u < d4 {
+                o4[ob + 4u * sl + 2u] = select(o0_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+            }
+            if 4u * sl + 3u < d4 {
+                o4[ob + 4u * sl + 3u] = select(o0_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
+            }
         }
-        if 4u * sl + 1u < d4 {
-            o4[ob + 4u * sl + 1u] = select(o0_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
-        }
-        if 4u * sl + 2u < d4 {
-            o4[ob + 4u * sl + 2u] = select(o0_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
-        }
-        if 4u * sl + 3u < d4 {
-            o4[ob + 4u * sl + 3u] = select(o0_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad0);
-        }
-    }
-    if i0 + 1u < p.queries {
-        let ob = (b * p.queries + i0 + 1u) * w4 + h * d4;
-        let inv = select(1.0 / l1, 0.0, l1 == 0.0);
-        if 4u * sl + 0u < d4 {
-            o4[ob + 4u * sl + 0u] = select(o1_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
-        }
-        if 4u * sl + 1u < d4 {
-            o4[ob + 4u * sl + 1u] = select(o1_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
-        }
-        if 4u * sl + 2u < d4 {
-            o4[ob + 4u * sl + 2u] = select(o1_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
-        }
-        if 4u * sl + 3u < d4 {
-            o4[ob + 4u * sl + 3u] = select(o1_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad1);
-        }
-    }
-    if i0 + 2u < p.queries {
-        let ob = (b * p.queries + i0 + 2u) * w4 + h * d4;
-        let inv = select(1.0 / l2, 0.0, l2 == 0.0);
-        if 4u * sl + 0u < d4 {
-            o4[ob + 4u * sl + 0u] = select(o2_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
-        }
-        if 4u * sl + 1u < d4 {
-            o4[ob + 4u * sl + 1u] = select(o2_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
-        }
-        if 4u * sl + 2u < d4 {
-            o4[ob + 4u * sl + 2u] = select(o2_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
-        }
-        if 4u * sl + 3u < d4 {
-            o4[ob + 4u * sl + 3u] = select(o2_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad2);
-        }
-    }
-    if i0 + 3u < p.queries {
-        let ob = (b * p.queries + i0 + 3u) * w4 + h * d4;
-        let inv = select(1.0 / l3, 0.0, l3 == 0.0);
-        if 4u * sl + 0u < d4 {
-            o4[ob + 4u * sl + 0u] = select(o3_0 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
-        }
-        if 4u * sl + 1u < d4 {
-            o4[ob + 4u * sl + 1u] = select(o3_1 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
-        }
-        if 4u * sl + 2u < d4 {
-            o4[ob + 4u * sl + 2u] = select(o3_2 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
-        }
-        if 4u * sl + 3u < d4 {
-            o4[ob + 4u * sl + 3u] = select(o3_3 * inv, vec4<f32>(bitcast<f32>(0x7fc00000u)), bad3);
-        }
+        o0_0 = o1_0; o0_1 = o1_1; o0_2 = o1_2; o0_3 = o1_3; l0 = l1; bad0 = bad1;
+        o1_0 = o2_0; o1_1 = o2_1; o1_2 = o2_2; o1_3 = o2_3; l1 = l2; bad1 = bad2;
+        o2_0 = o3_0; o2_1 = o3_1; o2_2 = o3_2; o2_3 = o3_3; l2 = l3; bad2 = bad3;
     }
 }

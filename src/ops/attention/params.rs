@@ -68,6 +68,7 @@ pub struct AttentionParams {
     /// Features per head d.
     pub head_dim: u32,
     /// Bit flags: 1 causal, 2 key-padding mask, 32 first key part, 64 last.
+    /// Bits 24 and up stay zero: attention_tex.wgsl hides a loop bound there.
     pub flags: u32,
     /// Query blocks per (batch, head): workgroup w takes block w % q_blocks
     /// of (batch, head) w / q_blocks.

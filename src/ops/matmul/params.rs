@@ -114,6 +114,7 @@ pub struct MatmulParams {
     pub batches: u32,
     /// Bit flags: 4 bias, 8 ReLU, 16 GELU, 32 first k part, 64 last k part,
     /// 256 bias per row of C (the texture rung adds 128 trans B, 512 trans A).
+    /// Bits 24 and up stay zero: matmul_tex.wgsl hides a loop bound there.
     pub flags: u32,
     /// Leading dimension of A.
     pub lda: u32,
