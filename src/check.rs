@@ -55,6 +55,10 @@ pub struct Check {
     /// summed into the element exceed float32's range: float32 arithmetic overflowed there, and no
     /// kernel fixes that but a smaller input. Still failures.
     pub overflow: usize,
+    /// Of the non-finite ones, those a float16 store made infinite: the
+    /// reference's value is past float16's 65504 ([`compare_f16`] only).
+    /// Still failures.
+    pub overflow_f16: usize,
     /// The worst element relative to its bound.
     pub worst: Option<Worst>,
     /// Its |gpu - ref| / bound: under 1 passes; how far under is the margin.
@@ -113,6 +117,12 @@ impl Check {
                 " ({} of them where the reference's magnitudes reach f32's max {:.2e}: likely float32 overflow; scale the input down)",
                 self.overflow,
                 f32::MAX
+            ));
+        }
+        if self.overflow_f16 > 0 {
+            s.push_str(&format!(
+                " ({} of them past float16's largest value 65504: float16 overflow where float32 holds the value; scale the input down or use --dtype f32)",
+                self.overflow_f16
             ));
         }
         if let (false, Some(w)) = (self.passed, &self.worst) {
@@ -268,12 +278,31 @@ pub fn compare(gpu: &[f32], reference: &RefTensor) -> Check {
         failures,
         nonfinite,
         overflow,
+        overflow_f16: 0,
         worst_ratio: worst.as_ref().map_or(0.0, |(r, _)| *r),
         worst: worst.map(|(_, w)| w),
         allclose,
         rule: rule_text(),
         passed: failures == 0,
     }
+}
+
+/// [`compare`] for an output stored as float16 (its reference through
+/// `cpu::half::stored_f16`): the same rule, and the GPU infinities where
+/// the reference's value is past float16's range counted as float16
+/// overflow, so the report names the cause.
+pub fn compare_f16(gpu: &[f32], reference: &RefTensor) -> Check {
+    let mut c = compare(gpu, reference);
+    c.overflow_f16 = gpu
+        .iter()
+        .zip(&reference.val)
+        .filter(|(g, r)| g.is_infinite() && r.is_finite() && r.abs() > crate::dtype::F16_MAX)
+        .count();
+    c.rule = format!(
+        "{}; float16 store: one float16 spacing (2^-10 relative, 2^-24 absolute below 2^-14) charged per output, either rounding direction allowed",
+        c.rule
+    );
+    c
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@
 pub mod app;
 pub mod check;
 pub mod cpu;
+pub mod dtype;
 pub mod error;
 pub mod geometry;
 pub mod gpu;

@@ -1,7 +1,9 @@
-//! Tensor = GPU buffer + shape. f32, row-major (NCHW for images). Creating
+//! Tensor = GPU buffer + shape + dtype (f32, or f16 storage), row-major
+//! (NCHW for images). Creating
 //! and reading tensors are the only places data crosses the bus; layers
 //! chain on the GPU through plans with no read-back in between.
 
+use crate::dtype::{pack_f16, unpack_f16, DType};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ pub struct Tensor {
     pub buffer: Arc<wgpu::Buffer>,
     /// The dimensions, outermost first; their product is the element count.
     pub shape: Vec<usize>,
+    /// The element type the buffer stores (float16: two per word).
+    pub dtype: DType,
 }
 
 /// Number of elements, or an error naming the tensor when the product
@@ -45,9 +49,15 @@ pub fn numel(name: &str, shape: &[usize]) -> Result<usize> {
 }
 
 fn bytes_of(name: &str, shape: &[usize], gpu: &Gpu) -> Result<u64> {
-    let bytes = (numel(name, shape)? as u64)
-        .checked_mul(4)
-        .ok_or_else(|| Error::shape(name, "size overflows u64"))?;
+    bytes_as(name, shape, gpu, DType::F32)
+}
+
+fn bytes_as(name: &str, shape: &[usize], gpu: &Gpu, dtype: DType) -> Result<u64> {
+    let n = numel(name, shape)?;
+    if n > usize::MAX / 4 {
+        return Err(Error::shape(name, "size overflows u64"));
+    }
+    let bytes = dtype.bytes(n);
     if bytes > gpu.limits.max_buffer_size {
         return Err(Error::TooLarge {
             tensor: format!("{name} {shape:?}"),
@@ -116,6 +126,7 @@ impl Tensor {
         Ok(Tensor {
             buffer: Arc::new(buffer),
             shape: shape.to_vec(),
+            dtype: DType::F32,
         })
     }
 
@@ -137,6 +148,7 @@ impl Tensor {
         Ok(Tensor {
             buffer: t.buffer,
             shape: shape.to_vec(),
+            dtype: DType::F32,
         })
     }
 
@@ -147,18 +159,24 @@ impl Tensor {
             return Ok(Tensor {
                 buffer: b.clone(),
                 shape: vec![1],
+                dtype: DType::F32,
             });
         }
         let t = Tensor::upload(gpu, "placeholder", &[1], &[0.0])?;
         Ok(Tensor {
             buffer: gpu.placeholder.get_or_init(|| t.buffer).clone(),
             shape: vec![1],
+            dtype: DType::F32,
         })
     }
 
     /// The guard region after the tensor (empty unless `gpu.guard_elements`).
     pub fn guard(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let all: Vec<f32> = self.read(gpu, self.buffer.size())?;
+        let all = match self.dtype {
+            DType::F32 => all,
+            DType::F16 => unpack_f16(bytemuck::cast_slice(&all), 2 * all.len()),
+        };
         Ok(all[self.numel().min(all.len())..].to_vec())
     }
 
@@ -172,7 +190,65 @@ impl Tensor {
     /// [`Error::Map`] when the read-back fails, and any fault the device
     /// recorded ([`Error::DeviceLost`], [`Error::Validation`]).
     pub fn download(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        self.read(gpu, (4 * self.numel() as u64).min(self.buffer.size()))
+        let bytes = self.dtype.bytes(self.numel()).min(self.buffer.size());
+        let data = self.read(gpu, bytes)?;
+        Ok(match self.dtype {
+            DType::F32 => data,
+            DType::F16 => unpack_f16(bytemuck::cast_slice(&data), self.numel()),
+        })
+    }
+
+    /// Uploads host data as float16, each value rounded to nearest (what
+    /// [`crate::dtype::round_f16`] gives; values past 65504 become
+    /// infinite). Read it back with [`Tensor::download`], which returns the
+    /// float16 values exactly, as f32.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tensor::upload`].
+    ///
+    /// ```no_run
+    /// use wgsl_nn::gpu::{AdapterChoice, Gpu};
+    /// use wgsl_nn::Tensor;
+    /// let gpu = Gpu::new(&AdapterChoice::default())?;
+    /// let x = Tensor::upload_f16(&gpu, "x", &[3], &[1.0, 1.0 + 1.0 / 4096.0, 1e5])?;
+    /// assert_eq!(x.download(&gpu)?, [1.0, 1.0, f32::INFINITY]);
+    /// # Ok::<(), wgsl_nn::Error>(())
+    /// ```
+    pub fn upload_f16(gpu: &Gpu, name: &str, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        bytes_as(name, shape, gpu, DType::F16)?;
+        if data.len() != numel(name, shape)? {
+            return Err(Error::shape(
+                name,
+                format!("{} values given for shape {shape:?}", data.len()),
+            ));
+        }
+        let words = pack_f16(data);
+        let t = Tensor::upload(gpu, name, &[words.len()], bytemuck::cast_slice(&words))?;
+        Ok(Tensor {
+            buffer: t.buffer,
+            shape: shape.to_vec(),
+            dtype: DType::F16,
+        })
+    }
+
+    /// A float16 output prefilled with NaN (and `gpu.guard_elements` NaN
+    /// guard elements after it), as [`Tensor::poisoned`] for float32.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tensor::upload`].
+    pub fn poisoned_f16(gpu: &Gpu, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let n = numel(name, shape)?;
+        bytes_as(name, shape, gpu, DType::F16)?;
+        // Whole words of NaN, so the guard has no zero half at its end.
+        let len = (n + gpu.guard_elements).next_multiple_of(2);
+        let t = Tensor::upload_f16(gpu, name, &[len], &vec![f32::NAN; len])?;
+        Ok(Tensor {
+            buffer: t.buffer,
+            shape: shape.to_vec(),
+            dtype: DType::F16,
+        })
     }
 
     fn read(&self, gpu: &Gpu, bytes: u64) -> Result<Vec<f32>> {

@@ -10,6 +10,7 @@ pub mod report;
 pub mod rnn;
 pub mod run;
 pub mod selftest;
+pub mod selftest_half;
 pub mod text2image;
 pub mod tune;
 

@@ -36,6 +36,14 @@ pub struct SelftestArgs {
     /// attention L = 8192, take a minute or two on a software adapter).
     #[arg(long)]
     pub quick: bool,
+    /// Element type: f32 (every kernel) or f16 (the float16 kernels, on
+    /// the native and packed paths the adapter has).
+    #[arg(long, default_value = "f32", value_parser = parse_dtype)]
+    pub dtype: wgsl_nn::dtype::DType,
+}
+
+fn parse_dtype(s: &str) -> Result<wgsl_nn::dtype::DType, String> {
+    wgsl_nn::dtype::DType::parse(s).map_err(|e| e.to_string())
 }
 
 pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
@@ -57,6 +65,9 @@ pub fn run(dev: &DeviceArgs, args: &SelftestArgs) -> wgsl_nn::Result<bool> {
     let mut all_ok = true;
     let mut docs = vec![];
     let mut limit_hit = vec![];
+    if args.dtype == wgsl_nn::dtype::DType::F16 {
+        return super::selftest_half::run(&gpus, args);
+    }
     if args.mutants {
         return mutants(&gpus, args);
     }

@@ -95,21 +95,7 @@ pub fn round_bf16(x: f32) -> f32 {
 /// Rounds to float16 (nearest, ties to even; subnormals kept, overflow to
 /// infinity), back in f32.
 pub fn round_f16(x: f32) -> f32 {
-    if !x.is_finite() || x == 0.0 {
-        return x;
-    }
-    let a = f64::from(x.abs());
-    // The spacing of float16 numbers around a: 2^(e - 10), e >= -14.
-    let e = a.log2().floor().max(-14.0);
-    let ulp = (e - 10.0).exp2();
-    let q = a / ulp;
-    let mut r = q.round();
-    if (q - q.floor() - 0.5).abs() < f64::EPSILON && r % 2.0 != 0.0 {
-        r -= 1.0; // a tie goes to the even neighbour
-    }
-    let v = r * ulp;
-    let v = if v > 65504.0 { f64::INFINITY } else { v };
-    (v as f32).copysign(x)
+    crate::dtype::round_f16(x)
 }
 
 fn tree(t: &[f32]) -> f32 {

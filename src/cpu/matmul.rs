@@ -3,6 +3,8 @@
 use super::activation::{gelu, GELU_MAX_SLOPE};
 use super::sum::Acc;
 use super::RefTensor;
+use crate::dtype::{F16_SUBNORMAL_HALF_ULP, F16_UNIT};
+use crate::ops::matmul::half::Accumulate;
 use crate::ops::matmul::{Activation, Matmul, View};
 use rayon::prelude::*;
 
@@ -19,6 +21,29 @@ pub fn matmul_into(
     bias: Option<&[f32]>,
     c: (&mut RefTensor, View),
 ) {
+    matmul_into_acc(mm, a, b, bias, c, Accumulate::F32);
+}
+
+/// [`matmul_into`] for a kernel that forms its products and sums in
+/// `acc`'s precision: with float16 running sums (the `f16acc` rung) every
+/// rounding of the sum is charged float16's unit, 2^13 times float32's,
+/// and each product that may fall below float16's normal range half a
+/// subnormal spacing (2^-25) more.
+pub fn matmul_into_acc(
+    mm: &Matmul,
+    a: (&RefTensor, View),
+    b: (&RefTensor, View),
+    bias: Option<&[f32]>,
+    c: (&mut RefTensor, View),
+    acc_in: Accumulate,
+) {
+    let (scale, floor) = match acc_in {
+        Accumulate::F32 => (1.0, 0.0),
+        Accumulate::F16 => (
+            F16_UNIT / (f64::from(f32::EPSILON) / 2.0),
+            F16_SUBNORMAL_HALF_ULP / f64::from(f32::EPSILON),
+        ),
+    };
     let ((a, av), (b, bv), (c, cv)) = (a, b, c);
     let alpha = f64::from(mm.alpha);
     // One output element (value, bound) of batch (o, i), row r.
@@ -35,8 +60,9 @@ pub fn matmul_into(
         let pre = alpha * acc.sum + bias;
         // The sum, then one rounding each for the scale, the bias and the
         // store, on the magnitudes they round.
+        let sum_err = acc.bound() + (scale - 1.0) * acc.rounding() + floor * 2.0 * mm.k as f64;
         let mut err =
-            alpha.abs() * acc.bound() + 2.0 * (alpha * acc.sum).abs() + bias.abs() + pre.abs();
+            alpha.abs() * sum_err + 2.0 * (alpha * acc.sum).abs() + bias.abs() + pre.abs();
         let val = match mm.act {
             Activation::None => pre,
             Activation::Relu => {

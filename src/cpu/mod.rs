@@ -18,6 +18,7 @@ pub mod batchnorm;
 pub mod conv2d;
 pub mod conv_transpose2d;
 pub mod float32;
+pub mod half;
 pub mod layer;
 pub mod layernorm;
 pub mod matmul;

@@ -171,7 +171,11 @@ impl Cache {
             return p;
         }
         let start = Instant::now();
-        let source = format!("{PRELUDE}\n{source}");
+        // Enable directives must open the module, above the prelude.
+        let source = match source.strip_prefix("enable f16;\n") {
+            Some(rest) => format!("enable f16;\n{PRELUDE}\n{rest}"),
+            None => format!("{PRELUDE}\n{source}"),
+        };
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(kernel.family),
             source: wgpu::ShaderSource::Wgsl(source.into()),

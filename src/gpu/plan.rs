@@ -3,6 +3,7 @@
 //! a whole plan into one submission. Plain data, so it can be printed,
 //! checked against limits in one place, and timed step by step.
 
+use crate::dtype::DType;
 use std::sync::Arc;
 
 /// One entry point of one WGSL kernel family (one file in `shaders/`).
@@ -15,6 +16,9 @@ pub struct Kernel {
     pub source: &'static str,
     /// The `@compute` entry point's name in `source`.
     pub entry: &'static str,
+    /// The element type its storage bindings hold: every tensor bound to
+    /// it must be of this type (checked before any dispatch).
+    pub dtype: DType,
 }
 
 /// Shared by every kernel: the workgroup size as an `override` and the
@@ -40,6 +44,9 @@ pub struct Binding {
     /// Bind this texture view instead of the buffer (which is then only a
     /// placeholder): operands packed for kernels that fetch texels.
     pub texture: Option<Arc<wgpu::TextureView>>,
+    /// The element type of the tensor bound (textures and placeholders
+    /// take the kernel's).
+    pub dtype: DType,
 }
 
 impl Binding {

@@ -38,6 +38,21 @@ impl Gpu {
         for s in &plan.steps {
             let max_binding = self.limits.max_storage_buffer_binding_size;
             for b in &s.bindings {
+                if b.dtype != s.kernel.dtype {
+                    return Err(Error::shape(
+                        &s.label,
+                        format!(
+                            "{} is a {} tensor but kernel {} reads {}; this op has no {} kernel \
+                             here: convert the tensor, or run with --dtype {}",
+                            b.name,
+                            b.dtype.name(),
+                            s.kernel.entry,
+                            s.kernel.dtype.name(),
+                            b.dtype.name(),
+                            s.kernel.dtype.name()
+                        ),
+                    ));
+                }
                 if b.bytes() > max_binding {
                     return Err(Error::TooLarge {
                         tensor: format!("{} of step '{}'", b.name, s.label),

@@ -155,6 +155,7 @@ fn upload_input(gpu: &Gpu, name: &str, t: &HostTensor) -> Result<Tensor> {
     Ok(Tensor {
         buffer: up.buffer,
         shape: t.shape.clone(),
+        dtype: up.dtype,
     })
 }
 

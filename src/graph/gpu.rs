@@ -86,6 +86,7 @@ fn reshaped(t: &Tensor, shape: &[usize]) -> Tensor {
     Tensor {
         buffer: t.buffer.clone(),
         shape: shape.to_vec(),
+        dtype: t.dtype,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod rnn;
 pub mod softmax;
 pub mod strided;
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel};
 use crate::tensor::Tensor;
@@ -67,6 +68,7 @@ pub fn read(name: &str, t: &Tensor) -> Binding {
         writes: false,
         range: None,
         texture: None,
+        dtype: t.dtype,
     }
 }
 
@@ -78,6 +80,7 @@ pub fn write(name: &str, t: &Tensor) -> Binding {
         writes: true,
         range: None,
         texture: None,
+        dtype: t.dtype,
     }
 }
 
@@ -91,10 +94,29 @@ pub(crate) const fn kernel(
     source: &'static str,
     entry: &'static str,
 ) -> Kernel {
+    kernel_as(family, source, entry, DType::F32)
+}
+
+/// A kernel whose storage bindings hold float16 (see [`crate::dtype`]).
+pub(crate) const fn kernel_f16(
+    family: &'static str,
+    source: &'static str,
+    entry: &'static str,
+) -> Kernel {
+    kernel_as(family, source, entry, DType::F16)
+}
+
+const fn kernel_as(
+    family: &'static str,
+    source: &'static str,
+    entry: &'static str,
+    dtype: DType,
+) -> Kernel {
     Kernel {
         family,
         source,
         entry,
+        dtype,
     }
 }
 

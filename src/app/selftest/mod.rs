@@ -201,6 +201,7 @@ fn win(k: [usize; 2], s: [usize; 2], p: [usize; 2], d: [usize; 2]) -> Window {
     }
 }
 
+pub mod half;
 mod ladders;
 mod single;
 

@@ -484,6 +484,7 @@ pub fn forward_gpu(gpu: &Gpu, plan: &mut Plan, w: &Weights, ids: &[usize]) -> Re
     let lat4 = Tensor {
         buffer: latents.buffer.clone(),
         shape: vec![4, D],
+        dtype: latents.dtype,
     };
     let seed = linear(
         gpu,
@@ -497,6 +498,7 @@ pub fn forward_gpu(gpu: &Gpu, plan: &mut Plan, w: &Weights, ids: &[usize]) -> Re
     let mut img = Tensor {
         buffer: seed.buffer.clone(),
         shape: vec![4, C0, 4, 4],
+        dtype: seed.dtype,
     };
     let mut ups = vec![];
     for (i, (wt, b)) in w.up.iter().enumerate() {

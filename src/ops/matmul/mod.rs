@@ -4,6 +4,7 @@
 //! Operands are strided views: a batch is indexed (outer, inner), so the
 //! per-head slices of a [B, L, H*d] tensor are multiplied in place.
 
+pub mod half;
 mod params;
 pub mod tex;
 
@@ -129,15 +130,7 @@ pub fn matmul_into(
     bias: Option<&Tensor>,
     c: (&Tensor, View),
 ) -> Result<()> {
-    if mm.m == 0 || mm.n == 0 || mm.k == 0 || mm.batches.contains(&0) {
-        return Err(Error::shape(
-            layer,
-            format!(
-                "matrix product of size {}x{}x{} (batches {:?}): every size must be at least 1",
-                mm.m, mm.k, mm.n, mm.batches
-            ),
-        ));
-    }
+    mm.check_sizes(layer)?;
     mm.check_view(layer, "A", a.0, &a.1, mm.m, mm.k, mm.trans_a)?;
     mm.check_view(layer, "B", b.0, &b.1, mm.k, mm.n, mm.trans_b)?;
     mm.check_view(layer, "C", c.0, &c.1, mm.m, mm.n, false)?;
@@ -429,6 +422,7 @@ fn matmul_in_ranges(
         writes: w,
         range: Some((4 * start as u64, 4 * (end - start) as u64)),
         texture: None,
+        dtype: t.dtype,
     };
     for r0 in (0..mm.m).step_by(rows) {
         let r1 = (r0 + rows).min(mm.m);

@@ -166,6 +166,20 @@ impl Matmul {
         (self.batches[0] - 1) * v.outer + (self.batches[1] - 1) * v.inner + (r - 1) * v.ld + c
     }
 
+    /// Every size at least 1, or an error naming the layer.
+    pub(crate) fn check_sizes(&self, layer: &str) -> Result<()> {
+        if self.m == 0 || self.n == 0 || self.k == 0 || self.batches.contains(&0) {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "matrix product of size {}x{}x{} (batches {:?}): every size must be at least 1",
+                    self.m, self.k, self.n, self.batches
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn check_view(
         &self,
         layer: &str,

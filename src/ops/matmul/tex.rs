@@ -67,6 +67,7 @@ impl Packed {
             writes,
             range: None,
             texture: Some(self.view.clone()),
+            dtype: crate::dtype::DType::F32,
         })
     }
 }

@@ -19,6 +19,7 @@ fn plan_of(entries: &[&'static str]) -> Plan {
                 family,
                 source: "",
                 entry,
+                dtype: crate::dtype::DType::F32,
             },
             overrides: vec![],
             params: vec![],

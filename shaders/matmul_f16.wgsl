@@ -1,0 +1,85 @@
+// requires: matmul_common.wgsl, then f16_native.wgsl or f16_packed.wgsl
+// Matrix products on float16 storage, accumulated in float32: C = act(alpha
+// op(A) op(B) + bias), A, B and bias as float16 views, C a fresh contiguous
+// float16 tensor. One invocation owns one 32-bit word of C (two elements,
+// which may sit on different rows): the packed path writes whole words, so
+// no two invocations ever share one.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+// Past float16's range a value must become infinite, not whatever a
+// conversion of an out-of-range float gives (WGSL leaves that open):
+// 65520 and up round to infinity under round-to-nearest-even.
+fn to_f16_range(v: vec2<f32>) -> vec2<f32> {
+    let inf = bitcast<f32>(0x7f800000u);
+    return select(v, sign(v) * inf, abs(v) >= vec2<f32>(65520.0));
+}
+
+fn a_index(base: u32, i: u32, kk: u32) -> u32 {
+    if TRANS_A {
+        return base + kk * p.lda + i;
+    }
+    return base + i * p.lda + kk;
+}
+
+fn b_index(base: u32, kk: u32, j: u32) -> u32 {
+    if TRANS_B {
+        return base + j * p.ldb + kk;
+    }
+    return base + kk * p.ldb + j;
+}
+
+fn epilogue16(v: f32, i: u32, j: u32) -> f32 {
+    var r = p.alpha * v;
+    if (p.flags & BIAS) != 0u {
+        r += ld_bias(select(j, i, (p.flags & BIAS_ROWS) != 0u));
+    }
+    if (p.flags & RELU) != 0u {
+        r = relu_keep_nan(r);
+    }
+    if (p.flags & GELU) != 0u {
+        r = gelu(r);
+    }
+    return r;
+}
+
+// Element e of C (flat over batches, rows, columns): its batch, row and
+// column, and the two views' bases.
+fn element(e: u32) -> vec4<u32> {
+    let mn = p.m * p.n;
+    let z = e / mn;
+    let r = e % mn;
+    return vec4<u32>(r / p.n, r % p.n, batch_offset(z, p.a_so, p.a_si) + p.a_off,
+                     batch_offset(z, p.b_so, p.b_si) + p.b_off);
+}
+
+fn dot_f32(e: u32) -> f32 {
+    let at = element(e);
+    var s = 0.0;
+    for (var kk = 0u; kk < p.k; kk++) {
+        s = fma(ld_a(a_index(at.z, at.x, kk)), ld_b(b_index(at.w, kk, at.y)), s);
+    }
+    return epilogue16(s, at.x, at.y);
+}
+
+// dot_at(e), the element's product and epilogue, comes after this file:
+// dot_f32 for float32 sums, or matmul_f16acc.wgsl's float16 ones.
+@compute @workgroup_size(WG)
+fn matmul_f16_pair(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let w = flat_id(wid, nwg, lid);
+    if w >= p.total {
+        return;
+    }
+    let e = 2u * w;
+    let both = e + 1u < p.m * p.n * p.batches;
+    var v = vec2<f32>(dot_at(e), 0.0);
+    if both {
+        v.y = dot_at(e + 1u);
+    }
+    st_pair(w, v, both);
+}

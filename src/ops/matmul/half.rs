@@ -1,0 +1,257 @@
+//! Matrix products on float16 storage (`--dtype f16`): A, B and the bias
+//! float16 views, C a new contiguous float16 tensor, products summed in
+//! float32 (or, on the `f16acc` rung, in float16). Reference:
+//! `cpu::matmul_into_as` with `cpu::half`'s float16 charges.
+//!
+//! One kernel text serves both ways of reading float16 ([`F16Path`]); the
+//! storage file in front of it decides.
+
+use super::params::{matmul_source, Activation, Matmul, MatmulParams, View};
+use crate::dtype::{DType, F16Path};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
+use crate::ops::{check_u32, expect_shape, kernel_f16, u, workgroup_1d};
+use crate::tensor::Tensor;
+
+macro_rules! shader {
+    ($f:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $f))
+    };
+}
+
+/// The float32-sum tail of matmul_f16.wgsl (matmul_f16acc.wgsl is the other).
+macro_rules! dot_f32 {
+    () => {
+        "fn dot_at(e: u32) -> f32 {\n    return dot_f32(e);\n}\n"
+    };
+}
+
+const PACKED: &str = concat!(
+    matmul_source!("f16_packed.wgsl"),
+    shader!("matmul_f16.wgsl"),
+    dot_f32!()
+);
+// `enable f16;` must open the module: the pipeline cache hoists it above
+// the prelude.
+const NATIVE: &str = concat!(
+    "enable f16;\n",
+    matmul_source!("f16_native.wgsl"),
+    shader!("matmul_f16.wgsl"),
+    dot_f32!()
+);
+const NATIVE_ACC: &str = concat!(
+    "enable f16;\n",
+    matmul_source!("f16_native.wgsl"),
+    shader!("matmul_f16.wgsl"),
+    shader!("matmul_f16acc.wgsl")
+);
+
+/// Float32 accumulation, float16 storage read as u32 words.
+pub const PAIR_PACKED: Kernel = kernel_f16("matmul_f16_packed", PACKED, "matmul_f16_pair");
+/// Float32 accumulation, float16 storage read as WGSL `f16`.
+pub const PAIR_NATIVE: Kernel = kernel_f16("matmul_f16_native", NATIVE, "matmul_f16_pair");
+/// The `f16acc` rung: products and sums in float16 arithmetic (native only).
+pub const F16ACC: Kernel = kernel_f16("matmul_f16acc", NATIVE_ACC, "matmul_f16_pair");
+
+/// Where a float16 product's sums are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Accumulate {
+    /// Float32 running sums (the default for `--dtype f16`).
+    F32,
+    /// Float16 running sums and products (the `f16acc` rung): faster where
+    /// float16 arithmetic is, less accurate; reports say which ran.
+    F16,
+}
+
+impl Accumulate {
+    /// `f32 accumulation` or `f16 accumulation (f16acc)`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Accumulate::F32 => "f32 accumulation",
+            Accumulate::F16 => "f16 accumulation (f16acc)",
+        }
+    }
+}
+
+fn flags_of(mm: &Matmul) -> u32 {
+    let act = match mm.act {
+        Activation::None => 0,
+        Activation::Relu => 8,
+        Activation::Gelu => 16,
+    };
+    // FIRST | LAST: the whole reduction in one dispatch.
+    (u32::from(mm.bias) << 2) | act | 32 | 64
+}
+
+fn binding(name: &str, t: &Tensor, writes: bool) -> Binding {
+    Binding {
+        name: name.to_string(),
+        buffer: t.buffer.clone(),
+        writes,
+        range: None,
+        texture: None,
+        dtype: t.dtype,
+    }
+}
+
+/// Appends C = act(alpha op(A) op(B) + bias) on float16 tensors and returns
+/// C, a new [batches..., m, n]-ordered float16 tensor of `c_shape`
+/// (NaN-poisoned until the plan runs). `path` says how the kernel reads
+/// float16; [`F16Path::for_features`] gives the adapter's own.
+///
+/// ```no_run
+/// use wgsl_nn::dtype::F16Path;
+/// use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan};
+/// use wgsl_nn::ops::matmul::{half::{matmul_f16_forward, Accumulate}, Matmul, View};
+/// use wgsl_nn::Tensor;
+/// let gpu = Gpu::new(&AdapterChoice::default())?;
+/// let a = Tensor::upload_f16(&gpu, "a", &[2, 2], &[1.0, 2.0, 3.0, 4.0])?;
+/// let mut plan = Plan::new();
+/// let mm = Matmul::square(2);
+/// let path = F16Path::for_features(gpu.device.features());
+/// let c = matmul_f16_forward(&gpu, &mut plan, "c", &mm, (&a, View::dense(2, 2, false)),
+///     (&a, View::dense(2, 2, false)), None, &[2, 2], path, Accumulate::F32)?;
+/// gpu.run(&plan)?;
+/// assert_eq!(c.download(&gpu)?, [7.0, 10.0, 15.0, 22.0]);
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Shape`] for a size of zero, views that do not fit their
+/// tensors, operands that are not float16, a bias of the wrong length, a
+/// reduction longer than one dispatch may loop, or more than 2^32
+/// elements; [`Error::Argument`] for the native path or `f16acc` on an
+/// adapter without `SHADER_F16`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_f16_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    mm: &Matmul,
+    a: (&Tensor, View),
+    b: (&Tensor, View),
+    bias: Option<&Tensor>,
+    c_shape: &[usize],
+    path: F16Path,
+    acc: Accumulate,
+) -> Result<Tensor> {
+    mm.check_sizes(layer)?;
+    let native = gpu.device.features().contains(wgpu::Features::SHADER_F16);
+    if (path == F16Path::Native || acc == Accumulate::F16) && !native {
+        return Err(Error::arg(
+            if acc == Accumulate::F16 { "--kernel matmul=f16acc" } else { "--f16-path native" },
+            format!(
+                "{} has no SHADER_F16, so it cannot compute in float16; use the packed path with float32 accumulation",
+                gpu.info.name
+            ),
+        ));
+    }
+    for (name, t) in [("A", a.0), ("B", b.0)]
+        .into_iter()
+        .chain(bias.map(|t| ("bias", t)))
+    {
+        if t.dtype != DType::F16 {
+            return Err(Error::shape(
+                layer,
+                format!("{name} is {} but this product reads float16; upload it with Tensor::upload_f16", t.dtype.name()),
+            ));
+        }
+    }
+    mm.check_view(layer, "A", a.0, &a.1, mm.m, mm.k, mm.trans_a)?;
+    mm.check_view(layer, "B", b.0, &b.1, mm.k, mm.n, mm.trans_b)?;
+    let outputs = mm.batches[0] * mm.batches[1] * mm.m * mm.n;
+    if c_shape.iter().product::<usize>() != outputs {
+        return Err(Error::shape(
+            layer,
+            format!("C's shape {c_shape:?} does not hold the {outputs} outputs of the product"),
+        ));
+    }
+    match (mm.bias, bias) {
+        (true, Some(t)) => expect_shape(layer, "bias", &t.shape, &[mm.n])?,
+        (true, None) => return Err(Error::shape(layer, "bias enabled but none given")),
+        (false, _) => {}
+    }
+    for (name, t) in [("A", a.0), ("B", b.0)] {
+        check_u32(&format!("{layer} {name}"), &t.shape)?;
+    }
+    check_u32(&format!("{layer} C"), c_shape)?;
+    // Two dot products of K terms per invocation, all in one dispatch:
+    // float16 partial sums stored between dispatches would round them.
+    let per = 2 * mm.k as u64 + 16;
+    if per > gpu.loop_budget {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "K = {} is longer than one float16 dispatch may loop here ({} iterations); use --dtype f32 for reductions this long",
+                mm.k, gpu.loop_budget
+            ),
+        ));
+    }
+    let c = Tensor::poisoned_f16(gpu, &format!("{layer} output"), c_shape)?;
+    let words = outputs.div_ceil(2);
+    let kernel = match (acc, path) {
+        (Accumulate::F16, _) => F16ACC,
+        (Accumulate::F32, F16Path::Native) => PAIR_NATIVE,
+        (Accumulate::F32, F16Path::Packed) => PAIR_PACKED,
+    };
+    let bias = match bias {
+        Some(t) => t.clone(),
+        None => Tensor {
+            dtype: DType::F16,
+            ..Tensor::placeholder(gpu)?
+        },
+    };
+    let params = MatmulParams {
+        m: u(mm.m),
+        n: u(mm.n),
+        k: u(mm.k),
+        batch_inner: u(mm.batches[1]),
+        batches: u(mm.batches[0] * mm.batches[1]),
+        flags: flags_of(mm),
+        lda: u(a.1.ld),
+        ldb: u(b.1.ld),
+        ldc: u(mm.n),
+        a_so: u(a.1.outer),
+        a_si: u(a.1.inner),
+        b_so: u(b.1.outer),
+        b_si: u(b.1.inner),
+        c_so: u(mm.batches[1] * mm.m * mm.n),
+        c_si: u(mm.m * mm.n),
+        tiles_n: 0,
+        tiles_m: 0,
+        total: u(words),
+        alpha: mm.alpha,
+        k0: 0,
+        k1: u(mm.k),
+        a_off: 0,
+        b_off: 0,
+        c_off: 0,
+    };
+    let rung = match (acc, path) {
+        (Accumulate::F16, _) => "f16acc",
+        (_, F16Path::Native) => "f16 native",
+        (_, F16Path::Packed) => "f16 packed",
+    };
+    plan.push(Step {
+        label: format!("{layer} ({rung})"),
+        kernel,
+        overrides: vec![
+            ("TRANS_A", f64::from(u8::from(mm.trans_a))),
+            ("TRANS_B", f64::from(u8::from(mm.trans_b))),
+        ],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![
+            binding("A", a.0, false),
+            binding("B", b.0, false),
+            binding("bias", &bias, false),
+            binding("C", &c, true),
+        ],
+        invocations: words as u64,
+        workgroup_size: workgroup_1d(gpu),
+        flops: mm.flops(),
+        bytes_moved: 2 * (mm.batches[0] * mm.batches[1] * (mm.m * mm.k + mm.k * mm.n)) as u64
+            + 2 * outputs as u64,
+    });
+    Ok(c)
+}

@@ -1,0 +1,134 @@
+//! Float16 storage (issue "Half precision"): matrix products on every
+//! float16 path the adapter has, against the f64 reference with float16's
+//! charges; the float16 fault catalogue, each fault failing; and an f32
+//! kernel refusing an f16 tensor.
+
+mod common;
+
+use common::{assert_passes, gpu};
+use wgsl_nn::app::selftest::half::{cases, paths, run_case, run_fault, Fault};
+use wgsl_nn::dtype::F16Path;
+use wgsl_nn::gpu::Plan;
+use wgsl_nn::ops::elementwise::{pointwise_forward, Pointwise};
+use wgsl_nn::ops::matmul::half::Accumulate;
+use wgsl_nn::Tensor;
+
+/// Planting a fault changes the kernels every test on this device
+/// compiles: the tests here take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn float16_products_pass_on_every_path_over_seeds() {
+    let _turn = turn();
+    let g = gpu();
+    let ps = paths(g);
+    assert!(ps.contains(&F16Path::Packed));
+    for path in ps {
+        for case in cases() {
+            for seed in [1, 2, 3] {
+                let c = run_case(g, &case, path, Accumulate::F32, Accumulate::F32, seed).unwrap();
+                assert_passes(&format!("{} on {path:?}, seed {seed}", case.label()), &c);
+            }
+        }
+    }
+}
+
+#[test]
+fn f16acc_passes_its_own_reference_and_fails_the_float32_one() {
+    let _turn = turn();
+    let g = gpu();
+    if !paths(g).contains(&F16Path::Native) {
+        panic!(
+            "lavapipe has SHADER_F16; this adapter ({}) does not",
+            g.info.name
+        );
+    }
+    for case in cases() {
+        let c = run_case(
+            g,
+            &case,
+            F16Path::Native,
+            Accumulate::F16,
+            Accumulate::F16,
+            5,
+        )
+        .unwrap();
+        assert_passes(&format!("f16acc {}", case.label()), &c);
+    }
+    // Claiming float32 accumulation, a float16 sum over 4096 terms fails.
+    let long = Fault::AccumulatesInF16.case();
+    let c = run_case(
+        g,
+        &long,
+        F16Path::Native,
+        Accumulate::F16,
+        Accumulate::F32,
+        5,
+    )
+    .unwrap();
+    assert!(
+        !c.passed,
+        "f16acc judged as float32 must fail: {}",
+        c.summary()
+    );
+}
+
+#[test]
+fn every_float16_fault_fails_on_every_path() {
+    let _turn = turn();
+    let g = gpu();
+    for path in paths(g) {
+        for fault in Fault::ALL {
+            // The same case without the fault passes: the failure is the fault's.
+            let clean =
+                run_case(g, &fault.case(), path, Accumulate::F32, Accumulate::F32, 9).unwrap();
+            assert_passes(&format!("{} without the fault", fault.name()), &clean);
+            let (c, hits) = run_fault(g, fault, path, 9).unwrap();
+            assert!(hits > 0, "{}: the patch reached no kernel", fault.name());
+            assert!(
+                !c.passed,
+                "{} on {path:?} passed: {}",
+                fault.name(),
+                c.summary()
+            );
+            if fault == Fault::ProductsInF16 {
+                assert!(c.overflow_f16 == 0 || c.nonfinite > 0, "{}", c.summary());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_float16_overflow_fails_and_is_named() {
+    let _turn = turn();
+    let g = gpu();
+    let mut case = Fault::ProductsInF16.case();
+    case.mm.alpha = 1.0; // 64 products near 400^2: far past 65504
+    let c = run_case(
+        g,
+        &case,
+        F16Path::Packed,
+        Accumulate::F32,
+        Accumulate::F32,
+        3,
+    )
+    .unwrap();
+    assert!(!c.passed && c.overflow_f16 > 0, "{}", c.summary());
+    assert!(c.summary().contains("float16 overflow"), "{}", c.summary());
+}
+
+#[test]
+fn a_float32_kernel_refuses_a_float16_tensor() {
+    let _turn = turn();
+    let g = gpu();
+    let x = Tensor::upload_f16(g, "x", &[4], &[1.0, -2.0, 3.0, -4.0]).unwrap();
+    assert_eq!(x.download(g).unwrap(), [1.0, -2.0, 3.0, -4.0]);
+    let mut plan = Plan::new();
+    let _ = pointwise_forward(g, &mut plan, "tanh", Pointwise::Tanh, &x).unwrap();
+    let e = g.run(&plan).unwrap_err().to_string();
+    assert!(e.contains("f16") && e.contains("--dtype f32"), "{e}");
+}
