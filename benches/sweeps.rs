@@ -27,6 +27,7 @@ fn main() {
         quick,
         quiet: false,
         rungs: vec![],
+        dtype: wgsl_nn::dtype::DType::F32,
     };
     match sweep.run(std::slice::from_ref(&gpu)) {
         Ok(rows) => {

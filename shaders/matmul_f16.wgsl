@@ -8,14 +8,6 @@
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
-// Past float16's range a value must become infinite, not whatever a
-// conversion of an out-of-range float gives (WGSL leaves that open):
-// 65520 and up round to infinity under round-to-nearest-even.
-fn to_f16_range(v: vec2<f32>) -> vec2<f32> {
-    let inf = bitcast<f32>(0x7f800000u);
-    return select(v, sign(v) * inf, abs(v) >= vec2<f32>(65520.0));
-}
-
 fn a_index(base: u32, i: u32, kk: u32) -> u32 {
     if TRANS_A {
         return base + kk * p.lda + i;

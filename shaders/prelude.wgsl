@@ -58,3 +58,12 @@ fn erfc_c(z: f32) -> f32 {
 fn gelu_erf(x: f32) -> f32 {
     return 0.5 * x * erfc_c(-0.7071067811865476 * x);
 }
+
+// For kernels that store float16 (f16_native.wgsl, f16_packed.wgsl).
+// Past float16's range a value must become infinite, not whatever a
+// conversion of an out-of-range float gives (WGSL leaves that open):
+// 65520 and up round to infinity under round-to-nearest-even.
+fn to_f16_range(v: vec2<f32>) -> vec2<f32> {
+    let inf = bitcast<f32>(0x7f800000u);
+    return select(v, sign(v) * inf, abs(v) >= vec2<f32>(65520.0));
+}

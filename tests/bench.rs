@@ -139,6 +139,7 @@ fn csv_json_and_svg_of_a_real_sweep() {
         quick: true,
         quiet: true,
         rungs: vec![("matmul".into(), "rb4".into())],
+        dtype: wgsl_nn::dtype::DType::F32,
     };
     let rows = sweep.run(std::slice::from_ref(gpu())).unwrap();
     // Per size: CPU + 1 matmul rung; CPU + every attention rung.

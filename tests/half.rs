@@ -6,7 +6,9 @@
 mod common;
 
 use common::{assert_passes, gpu};
-use wgsl_nn::app::selftest::half::{cases, paths, run_case, run_fault, Fault};
+use wgsl_nn::app::selftest::half::{
+    cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
+};
 use wgsl_nn::dtype::F16Path;
 use wgsl_nn::gpu::Plan;
 use wgsl_nn::ops::elementwise::{pointwise_forward, Pointwise};
@@ -31,6 +33,20 @@ fn float16_products_pass_on_every_path_over_seeds() {
         for case in cases() {
             for seed in [1, 2, 3] {
                 let c = run_case(g, &case, path, Accumulate::F32, Accumulate::F32, seed).unwrap();
+                assert_passes(&format!("{} on {path:?}, seed {seed}", case.label()), &c);
+            }
+        }
+    }
+}
+
+#[test]
+fn float16_convolutions_pass_on_every_path_over_seeds() {
+    let _turn = turn();
+    let g = gpu();
+    for path in paths(g) {
+        for case in conv_cases() {
+            for seed in [1, 2, 3] {
+                let c = run_conv_case(g, &case, path, seed).unwrap();
                 assert_passes(&format!("{} on {path:?}, seed {seed}", case.label()), &c);
             }
         }
@@ -83,20 +99,30 @@ fn every_float16_fault_fails_on_every_path() {
     let g = gpu();
     for path in paths(g) {
         for fault in Fault::ALL {
-            // The same case without the fault passes: the failure is the fault's.
+            // The same cases without the fault pass: the failure is the fault's.
             let clean =
                 run_case(g, &fault.case(), path, Accumulate::F32, Accumulate::F32, 9).unwrap();
             assert_passes(&format!("{} without the fault", fault.name()), &clean);
-            let (c, hits) = run_fault(g, fault, path, 9).unwrap();
-            assert!(hits > 0, "{}: the patch reached no kernel", fault.name());
-            assert!(
-                !c.passed,
-                "{} on {path:?} passed: {}",
-                fault.name(),
-                c.summary()
-            );
-            if fault == Fault::ProductsInF16 {
-                assert!(c.overflow_f16 == 0 || c.nonfinite > 0, "{}", c.summary());
+            let conv_case = fault.conv_case();
+            if let Some(case) = &conv_case {
+                let clean = run_conv_case(g, case, path, 9).unwrap();
+                assert_passes(
+                    &format!("{} (conv) without the fault", fault.name()),
+                    &clean,
+                );
+            }
+            for conv in [false, true] {
+                if conv && conv_case.is_none() {
+                    continue;
+                }
+                let (c, hits) = run_fault(g, fault, path, conv, 9).unwrap();
+                assert!(hits > 0, "{}: the patch reached no kernel", fault.name());
+                assert!(
+                    !c.passed,
+                    "{} on {path:?} (conv: {conv}) passed: {}",
+                    fault.name(),
+                    c.summary()
+                );
             }
         }
     }

@@ -43,6 +43,10 @@ pub struct BenchArgs {
     pub quiet: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// f16: add float16 rows (matmul: every float16 path and accumulation
+    /// the adapter has) after the float32 ones.
+    #[arg(long, default_value = "f32", value_parser = super::selftest::parse_dtype)]
+    pub dtype: wgsl_nn::dtype::DType,
 }
 
 pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
@@ -97,6 +101,7 @@ pub fn run(dev: &DeviceArgs, args: &BenchArgs) -> wgsl_nn::Result<bool> {
         quick: args.quick,
         quiet: args.quiet || args.json,
         rungs: dev.forced_kernels()?,
+        dtype: args.dtype,
     };
     let rows = sweep.run(&gpus)?;
     let write = |path: &PathBuf, text: String| {

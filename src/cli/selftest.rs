@@ -42,7 +42,7 @@ pub struct SelftestArgs {
     pub dtype: wgsl_nn::dtype::DType,
 }
 
-fn parse_dtype(s: &str) -> Result<wgsl_nn::dtype::DType, String> {
+pub fn parse_dtype(s: &str) -> Result<wgsl_nn::dtype::DType, String> {
     wgsl_nn::dtype::DType::parse(s).map_err(|e| e.to_string())
 }
 

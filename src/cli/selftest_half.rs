@@ -4,7 +4,9 @@
 
 use super::selftest::SelftestArgs;
 use serde_json::json;
-use wgsl_nn::app::selftest::half::{cases, paths, run_case, run_fault, Fault};
+use wgsl_nn::app::selftest::half::{
+    cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
+};
 use wgsl_nn::dtype::F16Path;
 use wgsl_nn::gpu::Gpu;
 use wgsl_nn::ops::matmul::half::Accumulate;
@@ -20,7 +22,59 @@ fn runs(g: &Gpu) -> Vec<(F16Path, Accumulate)> {
     v
 }
 
+/// `--seeds N`: every case on every path under N seeds; the largest
+/// err/bound each (path, accumulation, op) reached, and any failure.
+fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
+    let mut ok = true;
+    for g in gpus {
+        println!(
+            "adapter: {} ({:?}); float16 storage, seeds {}..{}",
+            g.info.name,
+            g.info.backend,
+            args.first_seed,
+            args.first_seed + n
+        );
+        for (path, acc) in runs(g) {
+            let (mut worst, mut fails, mut runs_done) = (0.0f64, 0usize, 0usize);
+            let (mut cworst, mut cfails, mut cruns) = (0.0f64, 0usize, 0usize);
+            for seed in args.first_seed..args.first_seed + n {
+                for case in cases() {
+                    let c = run_case(g, &case, path, acc, acc, seed)?;
+                    worst = worst.max(c.worst_ratio);
+                    fails += usize::from(!c.passed);
+                    runs_done += 1;
+                }
+                if acc == Accumulate::F32 {
+                    for case in conv_cases() {
+                        let c = run_conv_case(g, &case, path, seed)?;
+                        cworst = cworst.max(c.worst_ratio);
+                        cfails += usize::from(!c.passed);
+                        cruns += 1;
+                    }
+                }
+            }
+            ok &= fails == 0 && cfails == 0;
+            println!("  matmul f16 {:<28} {:<26} {runs_done} runs, {fails} failed, largest err/bound {worst:.3}", path.name(), acc.name());
+            if cruns > 0 {
+                println!("  conv2d f16 {:<28} {:<26} {cruns} runs, {cfails} failed, largest err/bound {cworst:.3}", path.name(), acc.name());
+            }
+        }
+    }
+    println!(
+        "{}",
+        if ok {
+            "no correct float16 run failed"
+        } else {
+            "a correct float16 run FAILED"
+        }
+    );
+    Ok(ok)
+}
+
 pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
+    if let Some(n) = args.seeds {
+        return sweep(gpus, args, n);
+    }
     let mut ok = true;
     let mut docs = vec![];
     for g in gpus {
@@ -34,21 +88,32 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
         if args.mutants {
             for path in paths(g) {
                 for fault in Fault::ALL {
-                    let (c, hits) = run_fault(g, fault, path, SEED)?;
-                    let caught = !c.passed && hits > 0;
-                    ok &= caught;
-                    if !args.json {
-                        println!(
-                            "  {:<62} {:<28} {:<16} {}",
-                            fault.name(),
-                            path.name(),
-                            fault.case().label(),
-                            if caught { "caught" } else { "MISSED" }
-                        );
+                    let conv_case = fault.conv_case();
+                    for conv in [false, true]
+                        .into_iter()
+                        .filter(|&c| !c || conv_case.is_some())
+                    {
+                        let (c, hits) = run_fault(g, fault, path, conv, SEED)?;
+                        let caught = !c.passed && hits > 0;
+                        ok &= caught;
+                        let case = match (&conv_case, conv) {
+                            (Some(cc), true) => cc.label(),
+                            _ => format!("matmul {}", fault.case().label()),
+                        };
+                        if !args.json {
+                            println!(
+                                "  {:<62} {:<28} {:<44} {}  err/bound {:.3e}",
+                                fault.name(),
+                                path.name(),
+                                case,
+                                if caught { "caught" } else { "MISSED" },
+                                c.worst_ratio
+                            );
+                        }
+                        rows.push(json!({"fault": fault.name(), "path": path.name(),
+                            "case": case, "caught": caught, "patched_pipelines": hits,
+                            "worst_ratio": c.worst_ratio, "summary": c.summary()}));
                     }
-                    rows.push(json!({"fault": fault.name(), "path": path.name(),
-                        "case": fault.case().label(), "caught": caught, "patched_pipelines": hits,
-                        "worst_ratio": c.worst_ratio, "summary": c.summary()}));
                 }
             }
         } else {
@@ -68,6 +133,23 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                     }
                     rows.push(json!({"case": case.label(), "path": path.name(),
                         "accumulation": acc.name(), "passed": c.passed, "check": c}));
+                }
+            }
+            for path in paths(g) {
+                for case in conv_cases() {
+                    let c = run_conv_case(g, &case, path, SEED)?;
+                    ok &= c.passed;
+                    if !args.json {
+                        println!(
+                            "  {:<72} {:<28} {}  worst err/bound {:.3}",
+                            case.label(),
+                            path.name(),
+                            c.verdict(),
+                            c.worst_ratio
+                        );
+                    }
+                    rows.push(json!({"case": case.label(), "path": path.name(),
+                        "accumulation": "f32 accumulation", "passed": c.passed, "check": c}));
                 }
             }
         }

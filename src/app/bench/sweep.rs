@@ -25,6 +25,9 @@ pub struct Sweep {
     /// Rungs to run per op family ("matmul" -> ["tiled"]); families not
     /// listed run their whole ladder.
     pub rungs: Vec<(String, String)>,
+    /// `F16`: float16 rows (every float16 path the adapter has) after the
+    /// float32 ones.
+    pub dtype: crate::dtype::DType,
 }
 
 impl Sweep {
@@ -66,6 +69,9 @@ impl Sweep {
                     self.seed,
                     (!chosen.is_empty()).then_some(&chosen[..]),
                 ));
+                if self.dtype == crate::dtype::DType::F16 {
+                    rows.extend(case.f16_rows(g, self.reps, self.seed));
+                }
             }
         }
         progress.finish();

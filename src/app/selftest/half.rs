@@ -10,6 +10,8 @@ use crate::cpu::RefTensor;
 use crate::dtype::F16Path;
 use crate::error::Result;
 use crate::gpu::{Gpu, Patch, Plan};
+use crate::ops::conv2d::half::conv2d_f16_forward;
+use crate::ops::conv2d::Conv2d;
 use crate::ops::matmul::half::{matmul_f16_forward, Accumulate};
 use crate::ops::matmul::{Activation, Matmul, View};
 use crate::tensor::Tensor;
@@ -135,6 +137,21 @@ impl Fault {
     fn patches(self) -> Vec<Patch> {
         const DOT: &str =
             "s = fma(ld_a(a_index(at.z, at.x, kk)), ld_b(b_index(at.w, kk, at.y)), s);";
+        const TAP: &str = "acc = fma(ld_a(xrow + u32(ix)), ld_b(wrow + kx), acc);";
+        let conv = match self {
+            Fault::AccumulatesInF16 => (
+                TAP,
+                "acc = unpack2x16float(pack2x16float(vec2<f32>(fma(ld_a(xrow + u32(ix)), ld_b(wrow + kx), acc), 0.0))).x;",
+            ),
+            Fault::ProductsInF16 => (
+                TAP,
+                "acc += unpack2x16float(pack2x16float(to_f16_range(vec2<f32>(ld_a(xrow + u32(ix)) * ld_b(wrow + kx), 0.0)))).x;",
+            ),
+            Fault::FlushSubnormals => (
+                "let s = to_f16_range(v);",
+                "let s = select(to_f16_range(v), vec2<f32>(0.0), abs(v) < vec2<f32>(6.1035156e-5));",
+            ),
+        };
         let (find, replace) = match self {
             Fault::AccumulatesInF16 => (
                 DOT,
@@ -149,14 +166,38 @@ impl Fault {
                 "let s = select(to_f16_range(v), vec2<f32>(0.0), abs(v) < vec2<f32>(6.1035156e-5));",
             ),
         };
-        ["matmul_f16_packed", "matmul_f16_native"]
+        let mut v: Vec<Patch> = ["matmul_f16_packed", "matmul_f16_native"]
             .into_iter()
             .map(|family| Patch {
                 family,
                 find,
                 replace,
             })
-            .collect()
+            .collect();
+        v.extend(
+            ["conv2d_f16_packed", "conv2d_f16_native"].map(|family| Patch {
+                family,
+                find: conv.0,
+                replace: conv.1,
+            }),
+        );
+        v
+    }
+
+    /// The conv case that exposes it: 3x3 taps over 256 channels (2304
+    /// terms), or tiny inputs. None for `ProductsInF16`: a conv has no
+    /// alpha to bring overflowing products back into range, so a correct
+    /// conv would overflow on the same inputs.
+    pub fn conv_case(self) -> Option<ConvCase> {
+        match self {
+            Fault::AccumulatesInF16 => Some(ConvCase::new(
+                Conv2d::new(256, 3, 3).padding(1),
+                [1, 256, 5, 6],
+                1.0,
+            )),
+            Fault::ProductsInF16 => None,
+            Fault::FlushSubnormals => conv_cases().pop(),
+        }
     }
 }
 
@@ -254,24 +295,164 @@ pub fn run_case(
     Ok(compare_f16(&out, &stored_f16(reference)))
 }
 
-/// Runs `fault`'s case with the fault planted (on `path`, float32
-/// accumulation claimed) and returns the check, which must fail, and how
-/// many pipelines the patch reached (0: the mutant proved nothing).
+/// Runs `fault`'s matmul case (`conv`: its conv case) with the fault
+/// planted (on `path`, float32 accumulation claimed) and returns the
+/// check, which must fail, and how many pipelines the patch reached (0:
+/// the mutant proved nothing).
 ///
 /// # Errors
 ///
 /// Device and shape errors of the run.
-pub fn run_fault(gpu: &Gpu, fault: Fault, path: F16Path, seed: u64) -> Result<(Check, usize)> {
+pub fn run_fault(
+    gpu: &Gpu,
+    fault: Fault,
+    path: F16Path,
+    conv: bool,
+    seed: u64,
+) -> Result<(Check, usize)> {
     gpu.plant(fault.name(), &fault.patches());
-    let run = run_case(
-        gpu,
-        &fault.case(),
-        path,
-        Accumulate::F32,
-        Accumulate::F32,
-        seed,
-    );
+    let run = if conv {
+        let case = fault.conv_case().ok_or_else(|| {
+            crate::Error::arg("--mutants", format!("{} has no conv case", fault.name()))
+        })?;
+        run_conv_case(gpu, &case, path, seed)
+    } else {
+        run_case(
+            gpu,
+            &fault.case(),
+            path,
+            Accumulate::F32,
+            Accumulate::F32,
+            seed,
+        )
+    };
     let hits = gpu.planted_hits();
     gpu.plant("", &[]);
     Ok((run?, hits))
+}
+
+/// One float16 convolution to check.
+#[derive(Debug, Clone)]
+pub struct ConvCase {
+    /// The layer (window, groups, bias, ReLU).
+    pub conv: Conv2d,
+    /// Its NCHW input shape.
+    pub input: [usize; 4],
+    /// Inputs uniform in [-scale, scale) before rounding to float16.
+    pub scale: f32,
+    /// Weights (and bias) uniform in [-weight_scale, weight_scale).
+    pub weight_scale: f32,
+}
+
+impl ConvCase {
+    fn new(conv: Conv2d, input: [usize; 4], scale: f32) -> ConvCase {
+        ConvCase {
+            conv,
+            input,
+            scale,
+            weight_scale: 1.0,
+        }
+    }
+
+    /// The layer and input in words, for tables.
+    pub fn label(&self) -> String {
+        let c = &self.conv;
+        let w = &c.window;
+        let mut s = format!(
+            "conv {:?} {}->{} k{:?} s{:?} p{:?} d{:?}",
+            self.input, c.in_channels, c.out_channels, w.kernel, w.stride, w.pad_begin, w.dilation
+        );
+        if c.groups > 1 {
+            s.push_str(&format!(" g{}", c.groups));
+        }
+        for (on, what) in [(c.bias, " +bias"), (c.relu, " relu")] {
+            if on {
+                s.push_str(what);
+            }
+        }
+        if self.scale != 1.0 {
+            s.push_str(&format!(" x{}", self.scale));
+        }
+        s
+    }
+}
+
+/// Convolutions: 1x1 and 1-channel edges, padding, stride, dilation,
+/// groups (depthwise too), bias and ReLU, odd output counts, and outputs
+/// in float16's subnormal range.
+pub fn conv_cases() -> Vec<ConvCase> {
+    vec![
+        ConvCase::new(Conv2d::new(1, 1, 1), [1, 1, 1, 1], 1.0),
+        ConvCase::new(Conv2d::new(3, 5, 3).padding(1), [2, 3, 9, 7], 1.0),
+        ConvCase::new(
+            Conv2d::new(4, 6, 3).stride(2).dilation(2).relu(true),
+            [1, 4, 13, 11],
+            1.0,
+        ),
+        ConvCase::new(Conv2d::new(6, 6, 3).groups(6).padding(1), [1, 6, 8, 8], 1.0),
+        ConvCase::new(
+            Conv2d::new(8, 4, 5).groups(2).padding(2).bias(false),
+            [1, 8, 9, 9],
+            1.0,
+        ),
+        tiny_conv(),
+    ]
+}
+
+/// Inputs and weights near 2^-10: products near 2^-20, outputs below
+/// float16's smallest normal, 2^-14.
+fn tiny_conv() -> ConvCase {
+    let mut c = ConvCase::new(
+        Conv2d::new(4, 5, 3).padding(1).bias(false),
+        [1, 4, 7, 7],
+        1.0 / 1024.0,
+    );
+    c.weight_scale = 1.0 / 1024.0;
+    c
+}
+
+/// Runs one conv case on `path`, checked against the reference, seeded.
+///
+/// # Errors
+///
+/// Device and shape errors of the run.
+pub fn run_conv_case(gpu: &Gpu, case: &ConvCase, path: F16Path, seed: u64) -> Result<Check> {
+    let conv = &case.conv;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut draw = |n: usize, s: f32| -> Vec<f32> {
+        as_f16(
+            &(0..n)
+                .map(|_| rng.random_range(-s..s))
+                .collect::<Vec<f32>>(),
+        )
+    };
+    let ws = conv.weight_shape();
+    let x = draw(case.input.iter().product(), case.scale);
+    let w = draw(ws.iter().product(), case.weight_scale);
+    let b = draw(conv.out_channels, case.weight_scale);
+    let out = conv.output_shape(&case.input, "f16 conv")?;
+    let tx = Tensor::upload_f16(gpu, "x", &case.input, &x)?;
+    let tw = Tensor::upload_f16(gpu, "weight", &ws, &w)?;
+    let tb = Tensor::upload_f16(gpu, "bias", &[conv.out_channels], &b)?;
+    let mut plan = Plan::new();
+    let y = conv2d_f16_forward(
+        gpu,
+        &mut plan,
+        "f16 conv",
+        conv,
+        &tx,
+        &tw,
+        conv.bias.then_some(&tb),
+        path,
+    )?;
+    gpu.run(&plan)?;
+    let got = y.download(gpu)?;
+    let reference = crate::cpu::conv2d::conv2d(
+        conv,
+        &RefTensor::from_f32(&case.input, &x),
+        &w,
+        conv.bias.then_some(&b[..]),
+        out,
+    );
+    Ok(compare_f16(&got, &stored_f16(reference)))
 }

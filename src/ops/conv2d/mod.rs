@@ -1,5 +1,6 @@
 //! conv2d: parameters and GPU forward. Reference: `cpu::conv2d`.
 
+pub mod half;
 mod params;
 pub mod tex;
 

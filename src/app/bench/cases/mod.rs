@@ -487,6 +487,7 @@ impl Case {
     }
 }
 
+mod half;
 mod reference;
 pub use reference::conv_stack_baseline;
 use reference::{fallback_note, matmul_rows_reference, with_note};

@@ -1,0 +1,159 @@
+//! `bench --dtype f16`: the float16 matmul rows beside the float32 ones,
+//! one per float16 path and accumulation the adapter has, each checked
+//! against the f64 reference with float16's charges (a seeded sample of
+//! rows beyond 256).
+
+use super::{checked, sample_rows, Case, Data, Row};
+use crate::check::compare_f16;
+use crate::cpu::half::{as_f16, stored_f16};
+use crate::cpu::matmul::matmul_into_acc;
+use crate::cpu::RefTensor;
+use crate::dtype::F16Path;
+use crate::error::Result;
+use crate::gpu::timer::time_plans;
+use crate::gpu::{Gpu, Plan};
+use crate::ops::matmul::half::{matmul_f16_forward, Accumulate};
+use crate::ops::matmul::{Matmul, View};
+use crate::tensor::Tensor;
+
+/// The float16 rows' names: path and accumulation.
+fn rungs(gpu: &Gpu) -> Vec<(&'static str, F16Path, Accumulate)> {
+    let mut v = vec![];
+    if F16Path::for_features(gpu.device.features()) == F16Path::Native {
+        v.push(("f16 native", F16Path::Native, Accumulate::F32));
+        v.push(("f16acc native", F16Path::Native, Accumulate::F16));
+    }
+    v.push(("f16 packed", F16Path::Packed, Accumulate::F32));
+    v
+}
+
+impl Case {
+    /// Float16 rows of a matmul case on one adapter (other ops: one
+    /// refused row saying so).
+    pub fn f16_rows(&self, gpu: &Gpu, reps: usize, seed: u64) -> Vec<Row> {
+        let adapter = format!(
+            "{} ({})",
+            gpu.info.name,
+            format!("{:?}", gpu.info.backend).to_lowercase()
+        );
+        let Data::Matmul { n, a, b } = &self.data else {
+            return vec![Row::refused(
+                self.op.name(),
+                &self.shape,
+                "gpu f16",
+                &adapter,
+                self.size,
+                format!(
+                    "no float16 {} kernel yet: --dtype f16 covers matmul",
+                    self.op.name()
+                ),
+            )];
+        };
+        rungs(gpu)
+            .into_iter()
+            .map(|(name, path, acc)| {
+                self.f16_row(gpu, *n, a, b, (name, path, acc), reps, seed, &adapter)
+                    .unwrap_or_else(|e| {
+                        Row::refused(
+                            self.op.name(),
+                            &self.shape,
+                            &format!("gpu {name}"),
+                            &adapter,
+                            self.size,
+                            e.to_string(),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn f16_row(
+        &self,
+        gpu: &Gpu,
+        n: usize,
+        a: &[Vec<f32>; 2],
+        b: &[Vec<f32>; 2],
+        (name, path, acc): (&str, F16Path, Accumulate),
+        reps: usize,
+        seed: u64,
+        adapter: &str,
+    ) -> Result<Row> {
+        let mm = Matmul::square(n);
+        let dense = View::dense(n, n, false);
+        let mut outs = vec![];
+        let plans: Vec<Plan> = (0..2)
+            .map(|i| {
+                let mut plan = Plan::new();
+                let at = Tensor::upload_f16(gpu, "A", &[n, n], &a[i])?;
+                let bt = Tensor::upload_f16(gpu, "B", &[n, n], &b[i])?;
+                outs.push(matmul_f16_forward(
+                    gpu,
+                    &mut plan,
+                    "matmul",
+                    &mm,
+                    (&at, dense),
+                    (&bt, dense),
+                    None,
+                    &[n, n],
+                    path,
+                    acc,
+                )?);
+                Ok(plan)
+            })
+            .collect::<Result<_>>()?;
+        let t = time_plans(gpu, &plans, 1, reps)?;
+        let got = outs[0].download(gpu)?;
+        let rows = sample_rows(n, seed);
+        let start = std::time::Instant::now();
+        let (a16, b16) = (as_f16(&a[0]), as_f16(&b[0]));
+        let sub_a: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| a16[r * n..(r + 1) * n].to_vec())
+            .collect();
+        let sub = Matmul {
+            m: rows.len(),
+            ..mm.clone()
+        };
+        let mut reference = RefTensor::zeros(&[rows.len(), n]);
+        matmul_into_acc(
+            &sub,
+            (
+                &RefTensor::from_f32(&[rows.len(), n], &sub_a),
+                View::dense(rows.len(), n, false),
+            ),
+            (&RefTensor::from_f32(&[n, n], &b16), dense),
+            None,
+            (&mut reference, View::dense(rows.len(), n, false)),
+            acc,
+        );
+        let ref_ms = start.elapsed().as_secs_f64() * 1e3;
+        let got_rows: Vec<f32> = rows
+            .iter()
+            .flat_map(|&r| got[r * n..(r + 1) * n].to_vec())
+            .collect();
+        let c = compare_f16(&got_rows, &stored_f16(reference));
+        // Half the bytes of the float32 case: every operand in float16.
+        let mut row = Row::gpu(
+            self.op.name(),
+            &self.shape,
+            name,
+            adapter,
+            self.size,
+            self.flops,
+            self.bytes / 2,
+            &t,
+            c.passed,
+            checked(rows.len(), n, "rows"),
+        );
+        row.reference_ms = (rows.len() == n).then_some(ref_ms);
+        row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
+            (Some(g), Some(cpu)) => Some(cpu / g),
+            _ => None,
+        };
+        if !c.passed {
+            row.note = Some(c.summary());
+        }
+        Ok(row)
+    }
+}

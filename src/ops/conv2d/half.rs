@@ -1,0 +1,144 @@
+//! 2-D convolution on float16 storage (`--dtype f16`): input, weights and
+//! bias float16, the output a new float16 tensor, sums in float32.
+//! Reference: `cpu::conv2d` on the float16 inputs, then
+//! `cpu::half::stored_f16`.
+
+use super::{bias_or_dummy, Conv2d};
+use crate::dtype::{DType, F16Path};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
+use crate::ops::{check_u32, expect_shape, kernel_f16, u, workgroup_1d};
+use crate::tensor::Tensor;
+
+macro_rules! conv_f16_source {
+    ($storage:literal, $enable:literal) => {
+        concat!(
+            $enable,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/conv2d.wgsl")),
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $storage)),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/conv2d_f16.wgsl"
+            ))
+        )
+    };
+}
+
+/// Direct conv on float16 storage read as u32 words (every adapter).
+pub const PAIR_PACKED: Kernel = kernel_f16(
+    "conv2d_f16_packed",
+    conv_f16_source!("f16_packed.wgsl", ""),
+    "conv2d_f16_pair",
+);
+/// Direct conv on float16 storage read as WGSL `f16` (SHADER_F16).
+pub const PAIR_NATIVE: Kernel = kernel_f16(
+    "conv2d_f16_native",
+    conv_f16_source!("f16_native.wgsl", "enable f16;\n"),
+    "conv2d_f16_pair",
+);
+
+/// Appends y = conv(x) (+ bias, ReLU) on float16 tensors; returns y, a new
+/// float16 tensor, NaN-poisoned until the plan runs.
+///
+/// # Errors
+///
+/// [`Error::Shape`] for shapes the layer cannot take (as `conv2d_forward`),
+/// tensors that are not float16, or a reduction longer than one dispatch
+/// may loop; [`Error::Argument`] for the native path on an adapter without
+/// `SHADER_F16`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_f16_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    conv: &Conv2d,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    path: F16Path,
+) -> Result<Tensor> {
+    let out = conv.output_shape(&x.shape, layer)?;
+    expect_shape(layer, "weight", &weight.shape, &conv.weight_shape())?;
+    if path == F16Path::Native && !gpu.device.features().contains(wgpu::Features::SHADER_F16) {
+        return Err(Error::arg(
+            "--f16-path native",
+            format!("{} has no SHADER_F16; use the packed path", gpu.info.name),
+        ));
+    }
+    for (name, t) in [("input", x), ("weight", weight)]
+        .into_iter()
+        .chain(bias.map(|b| ("bias", b)))
+    {
+        if t.dtype != DType::F16 {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "{name} is {} but this conv reads float16; upload it with Tensor::upload_f16",
+                    t.dtype.name()
+                ),
+            ));
+        }
+    }
+    let bias = Tensor {
+        dtype: DType::F16,
+        ..bias_or_dummy(gpu, layer, conv.bias, conv.out_channels, bias)?
+    };
+    for (name, shape) in [
+        ("input", &x.shape[..]),
+        ("weight", &weight.shape),
+        ("output", &out),
+    ] {
+        check_u32(&format!("{layer} {name}"), shape)?;
+    }
+    let taps = (conv.group_in() * conv.window.kernel[0] * conv.window.kernel[1]) as u64;
+    if 2 * taps + 16 > gpu.loop_budget {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "{taps} taps per output is longer than one float16 dispatch may loop here ({} iterations); use --dtype f32",
+                gpu.loop_budget
+            ),
+        ));
+    }
+    let y = Tensor::poisoned_f16(gpu, &format!("{layer} output"), &out)?;
+    let words = out.iter().product::<usize>().div_ceil(2);
+    let mut params = conv.params(&x.shape, &out);
+    params.total = u(words);
+    let bind = |name: &str, t: &Tensor, writes: bool| Binding {
+        name: name.to_string(),
+        buffer: t.buffer.clone(),
+        writes,
+        range: None,
+        texture: None,
+        dtype: t.dtype,
+    };
+    let outputs = out.iter().product::<usize>() as u64;
+    plan.push(Step {
+        label: format!(
+            "{layer} (f16 {})",
+            if path == F16Path::Native {
+                "native"
+            } else {
+                "packed"
+            }
+        ),
+        kernel: if path == F16Path::Native {
+            PAIR_NATIVE
+        } else {
+            PAIR_PACKED
+        },
+        overrides: vec![],
+        params: bytemuck::bytes_of(&params).to_vec(),
+        bindings: vec![
+            bind("input", x, false),
+            bind("weight", weight, false),
+            bind("bias", &bias, false),
+            bind("output", &y, true),
+        ],
+        invocations: words as u64,
+        workgroup_size: workgroup_1d(gpu),
+        flops: conv.flops(&out),
+        bytes_moved: 2 * (x.numel() + weight.numel()) as u64 + 2 * outputs,
+    });
+    Ok(y)
+}
