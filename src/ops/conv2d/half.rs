@@ -6,8 +6,8 @@
 use super::{bias_or_dummy, Conv2d};
 use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
-use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
-use crate::ops::{check_u32, expect_shape, kernel_f16, u, workgroup_1d};
+use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::ops::{check_u32, expect_shape, kernel_f16, read, u, workgroup_1d, write};
 use crate::tensor::Tensor;
 
 macro_rules! conv_f16_source {
@@ -104,14 +104,6 @@ pub fn conv2d_f16_forward(
     let words = out.iter().product::<usize>().div_ceil(2);
     let mut params = conv.params(&x.shape, &out);
     params.total = u(words);
-    let bind = |name: &str, t: &Tensor, writes: bool| Binding {
-        name: name.to_string(),
-        buffer: t.buffer.clone(),
-        writes,
-        range: None,
-        texture: None,
-        dtype: t.dtype,
-    };
     let outputs = out.iter().product::<usize>() as u64;
     plan.push(Step {
         label: format!(
@@ -130,10 +122,10 @@ pub fn conv2d_f16_forward(
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![
-            bind("input", x, false),
-            bind("weight", weight, false),
-            bind("bias", &bias, false),
-            bind("output", &y, true),
+            read("input", x),
+            read("weight", weight),
+            read("bias", &bias),
+            write("output", &y),
         ],
         invocations: words as u64,
         workgroup_size: workgroup_1d(gpu),

@@ -9,8 +9,8 @@
 use super::params::{matmul_source, Activation, Matmul, MatmulParams, View};
 use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
-use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
-use crate::ops::{check_u32, expect_shape, kernel_f16, u, workgroup_1d};
+use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::ops::{check_u32, expect_shape, kernel_f16, read, u, workgroup_1d, write};
 use crate::tensor::Tensor;
 
 macro_rules! shader {
@@ -81,17 +81,6 @@ fn flags_of(mm: &Matmul) -> u32 {
     };
     // FIRST | LAST: the whole reduction in one dispatch.
     (u32::from(mm.bias) << 2) | act | 32 | 64
-}
-
-fn binding(name: &str, t: &Tensor, writes: bool) -> Binding {
-    Binding {
-        name: name.to_string(),
-        buffer: t.buffer.clone(),
-        writes,
-        range: None,
-        texture: None,
-        dtype: t.dtype,
-    }
 }
 
 /// Appends C = act(alpha op(A) op(B) + bias) on float16 tensors and returns
@@ -242,10 +231,10 @@ pub fn matmul_f16_forward(
         ],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![
-            binding("A", a.0, false),
-            binding("B", b.0, false),
-            binding("bias", &bias, false),
-            binding("C", &c, true),
+            read("A", a.0),
+            read("B", b.0),
+            read("bias", &bias),
+            write("C", &c),
         ],
         invocations: words as u64,
         workgroup_size: workgroup_1d(gpu),
