@@ -13,6 +13,10 @@ fn ld_b(i: u32) -> f32 {
     return f32(b16[i]);
 }
 
+fn ld_b2(i: u32) -> vec2<f32> {
+    return vec2<f32>(f32(b16[i]), f32(b16[i + 1u]));
+}
+
 fn ld_bias(i: u32) -> f32 {
     return f32(bias16[i]);
 }

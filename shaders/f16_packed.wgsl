@@ -21,6 +21,11 @@ fn ld_b(i: u32) -> f32 {
     return half_of(b16[i >> 1u], i);
 }
 
+// Elements i and i + 1 of B, i even: one word.
+fn ld_b2(i: u32) -> vec2<f32> {
+    return unpack2x16float(b16[i >> 1u]);
+}
+
 fn ld_bias(i: u32) -> f32 {
     return half_of(bias16[i >> 1u], i);
 }

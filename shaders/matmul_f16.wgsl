@@ -75,3 +75,50 @@ fn matmul_f16_pair(
     }
     st_pair(w, v, both);
 }
+
+// Four rows by one word (two columns) of C per invocation, when N is even
+// (so a row's words are whole) and B is read untransposed with even
+// strides (so its two columns are one word): per k, four A loads and one
+// B word feed eight products, where the pair kernel spends four loads on
+// two. tiles_m row blocks of 4 by tiles_n = N / 2 words per batch.
+@compute @workgroup_size(WG)
+fn matmul_f16_rb(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let t = flat_id(wid, nwg, lid);
+    if t >= p.total {
+        return;
+    }
+    let blk = block_of(t);
+    let z = blk.x;
+    let i0 = blk.y * 4u;
+    let j = 2u * blk.z;
+    let abase = batch_offset(z, p.a_so, p.a_si) + p.a_off;
+    let bbase = batch_offset(z, p.b_so, p.b_si) + p.b_off;
+    // Rows past M read the last real row and are never stored.
+    let r0 = min(i0, p.m - 1u);
+    let r1 = min(i0 + 1u, p.m - 1u);
+    let r2 = min(i0 + 2u, p.m - 1u);
+    let r3 = min(i0 + 3u, p.m - 1u);
+    var acc0 = vec2<f32>(0.0);
+    var acc1 = vec2<f32>(0.0);
+    var acc2 = vec2<f32>(0.0);
+    var acc3 = vec2<f32>(0.0);
+    for (var kk = 0u; kk < p.k; kk++) {
+        let bv = ld_b2(bbase + kk * p.ldb + j);
+        acc0 = fma(vec2<f32>(ld_a(a_index(abase, r0, kk))), bv, acc0);
+        acc1 = fma(vec2<f32>(ld_a(a_index(abase, r1, kk))), bv, acc1);
+        acc2 = fma(vec2<f32>(ld_a(a_index(abase, r2, kk))), bv, acc2);
+        acc3 = fma(vec2<f32>(ld_a(a_index(abase, r3, kk))), bv, acc3);
+    }
+    let acc = array<vec2<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var r = 0u; r < 4u; r++) {
+        let i = i0 + r;
+        if i < p.m {
+            let v = vec2<f32>(epilogue16(acc[r].x, i, j), epilogue16(acc[r].y, i, j + 1u));
+            st_pair(((z * p.m + i) * p.n + j) / 2u, v, true);
+        }
+    }
+}

@@ -82,6 +82,14 @@ pub fn cases() -> Vec<Case> {
     v[1].mm.act = Activation::Relu;
     v[2].mm.act = Activation::Gelu;
     v[3].mm.trans_a = true;
+    // Even N: the register-blocked rung (with A transposed, a bias and
+    // batches; and M not a multiple of its 4 rows).
+    let mut rb = Case::new(17, 10, 37, [1, 2]);
+    rb.mm.trans_a = true;
+    rb.mm.bias = true;
+    rb.mm.act = Activation::Relu;
+    v.push(rb);
+    v.push(Case::new(6, 2, 1000, [1, 1]));
     let mut tiny = Case::new(9, 11, 16, [1, 1]);
     // Products near 2^-20: outputs below float16's smallest normal, 2^-14.
     tiny.scale = 1.0 / 1024.0;
@@ -166,12 +174,33 @@ impl Fault {
                 "let s = select(to_f16_range(v), vec2<f32>(0.0), abs(v) < vec2<f32>(6.1035156e-5));",
             ),
         };
+        // The register-blocked rung's sums (acc0 stands for all four rows:
+        // one wrong row is enough to fail).
+        const RB: &str = "acc0 = fma(vec2<f32>(ld_a(a_index(abase, r0, kk))), bv, acc0);";
+        let rb = match self {
+            Fault::AccumulatesInF16 => Some((
+                RB,
+                "acc0 = unpack2x16float(pack2x16float(fma(vec2<f32>(ld_a(a_index(abase, r0, kk))), bv, acc0)));",
+            )),
+            Fault::ProductsInF16 => Some((
+                RB,
+                "acc0 += unpack2x16float(pack2x16float(to_f16_range(vec2<f32>(ld_a(a_index(abase, r0, kk))) * bv)));",
+            )),
+            Fault::FlushSubnormals => None,
+        };
         let mut v: Vec<Patch> = ["matmul_f16_packed", "matmul_f16_native"]
             .into_iter()
-            .map(|family| Patch {
-                family,
-                find,
-                replace,
+            .flat_map(|family| {
+                std::iter::once(Patch {
+                    family,
+                    find,
+                    replace,
+                })
+                .chain(rb.map(|(find, replace)| Patch {
+                    family,
+                    find,
+                    replace,
+                }))
             })
             .collect();
         v.extend(

@@ -50,6 +50,11 @@ const NATIVE_ACC: &str = concat!(
 pub const PAIR_PACKED: Kernel = kernel_f16("matmul_f16_packed", PACKED, "matmul_f16_pair");
 /// Float32 accumulation, float16 storage read as WGSL `f16`.
 pub const PAIR_NATIVE: Kernel = kernel_f16("matmul_f16_native", NATIVE, "matmul_f16_pair");
+/// Four rows by one word of C per invocation (N even, B untransposed with
+/// even strides), float32 sums, packed storage.
+pub const RB_PACKED: Kernel = kernel_f16("matmul_f16_packed", PACKED, "matmul_f16_rb");
+/// As [`RB_PACKED`] on native `f16` storage.
+pub const RB_NATIVE: Kernel = kernel_f16("matmul_f16_native", NATIVE, "matmul_f16_rb");
 /// The `f16acc` rung: products and sums in float16 arithmetic (native only).
 pub const F16ACC: Kernel = kernel_f16("matmul_f16acc", NATIVE_ACC, "matmul_f16_pair");
 
@@ -179,10 +184,26 @@ pub fn matmul_f16_forward(
     }
     let c = Tensor::poisoned_f16(gpu, &format!("{layer} output"), c_shape)?;
     let words = outputs.div_ceil(2);
-    let kernel = match (acc, path) {
-        (Accumulate::F16, _) => F16ACC,
-        (Accumulate::F32, F16Path::Native) => PAIR_NATIVE,
-        (Accumulate::F32, F16Path::Packed) => PAIR_PACKED,
+    // The register-blocked rung where words line up with rows and B's
+    // column pairs are words; the pair kernel everywhere else.
+    let rb = acc == Accumulate::F32
+        && !mm.trans_b
+        && [mm.n, b.1.ld, b.1.outer, b.1.inner]
+            .iter()
+            .all(|v| v % 2 == 0);
+    let batches = mm.batches[0] * mm.batches[1];
+    let (tiles_m, tiles_n) = (mm.m.div_ceil(4), mm.n / 2);
+    let invocations = if rb {
+        batches * tiles_m * tiles_n
+    } else {
+        words
+    };
+    let kernel = match (acc, path, rb) {
+        (Accumulate::F16, _, _) => F16ACC,
+        (Accumulate::F32, F16Path::Native, true) => RB_NATIVE,
+        (Accumulate::F32, F16Path::Packed, true) => RB_PACKED,
+        (Accumulate::F32, F16Path::Native, false) => PAIR_NATIVE,
+        (Accumulate::F32, F16Path::Packed, false) => PAIR_PACKED,
     };
     let bias = match bias {
         Some(t) => t.clone(),
@@ -207,9 +228,9 @@ pub fn matmul_f16_forward(
         b_si: u(b.1.inner),
         c_so: u(mm.batches[1] * mm.m * mm.n),
         c_si: u(mm.m * mm.n),
-        tiles_n: 0,
-        tiles_m: 0,
-        total: u(words),
+        tiles_n: u(tiles_n),
+        tiles_m: u(tiles_m),
+        total: u(invocations),
         alpha: mm.alpha,
         k0: 0,
         k1: u(mm.k),
@@ -222,6 +243,7 @@ pub fn matmul_f16_forward(
         (_, F16Path::Native) => "f16 native",
         (_, F16Path::Packed) => "f16 packed",
     };
+    let rung = format!("{rung}{}", if rb { " rb" } else { "" });
     plan.push(Step {
         label: format!("{layer} ({rung})"),
         kernel,
@@ -236,7 +258,7 @@ pub fn matmul_f16_forward(
             read("bias", &bias),
             write("C", &c),
         ],
-        invocations: words as u64,
+        invocations: invocations as u64,
         workgroup_size: workgroup_1d(gpu),
         flops: mm.flops(),
         bytes_moved: 2 * (mm.batches[0] * mm.batches[1] * (mm.m * mm.k + mm.k * mm.n)) as u64
