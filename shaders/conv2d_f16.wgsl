@@ -1,5 +1,7 @@
-// requires: conv2d.wgsl (params and group_base), then f16_native.wgsl or
-// f16_packed.wgsl (x = a16, weights = b16, bias16, y = c16)
+// requires: conv2d.wgsl f16_packed.wgsl
+// or requires: enable-f16 conv2d.wgsl f16_native.wgsl
+// (conv2d.wgsl: params and group_base; storage: x = a16, weights = b16,
+// bias16, y = c16)
 // 2-D convolution on float16 storage, summed in float32: the direct form,
 // one 32-bit word of the output (two elements, possibly of two rows or
 // channels) per invocation, every edge guarded. The whole reduction runs

@@ -1,3 +1,4 @@
+// included by: the *_f16 kernels (after `enable f16;`)
 // Float16 storage as WGSL f16 (SHADER_F16): the same bytes as
 // f16_packed.wgsl's words. Bindings as matmul_common.wgsl numbers them.
 @group(0) @binding(1) var<storage, read> a16: array<f16>;

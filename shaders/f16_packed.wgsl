@@ -1,3 +1,4 @@
+// included by: the *_f16 kernels
 // Float16 storage as u32 words, for adapters without SHADER_F16 (GL
 // llvmpipe): two binary16 values per word, the first in the low half (the
 // layout of array<f16>), read by unpack2x16float and written whole words

@@ -1,4 +1,5 @@
-// requires: matmul_common.wgsl, then f16_native.wgsl or f16_packed.wgsl
+// included by: matmul_f16_sum32.wgsl, matmul_f16acc.wgsl (after matmul_common.wgsl
+// and a float16 storage file)
 // Matrix products on float16 storage, accumulated in float32: C = act(alpha
 // op(A) op(B) + bias), A, B and bias as float16 views, C a fresh contiguous
 // float16 tensor. One invocation owns one 32-bit word of C (two elements,

@@ -19,17 +19,10 @@ macro_rules! shader {
     };
 }
 
-/// The float32-sum tail of matmul_f16.wgsl (matmul_f16acc.wgsl is the other).
-macro_rules! dot_f32 {
-    () => {
-        "fn dot_at(e: u32) -> f32 {\n    return dot_f32(e);\n}\n"
-    };
-}
-
 const PACKED: &str = concat!(
     matmul_source!("f16_packed.wgsl"),
     shader!("matmul_f16.wgsl"),
-    dot_f32!()
+    shader!("matmul_f16_sum32.wgsl")
 );
 // `enable f16;` must open the module: the pipeline cache hoists it above
 // the prelude.
@@ -37,7 +30,7 @@ const NATIVE: &str = concat!(
     "enable f16;\n",
     matmul_source!("f16_native.wgsl"),
     shader!("matmul_f16.wgsl"),
-    dot_f32!()
+    shader!("matmul_f16_sum32.wgsl")
 );
 const NATIVE_ACC: &str = concat!(
     "enable f16;\n",
