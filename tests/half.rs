@@ -9,8 +9,12 @@ use common::{assert_passes, gpu};
 use wgsl_nn::app::selftest::half::{
     cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
 };
+use wgsl_nn::check::compare_f16;
+use wgsl_nn::cpu::half::as_f16;
+use wgsl_nn::cpu::RefTensor;
 use wgsl_nn::dtype::F16Path;
 use wgsl_nn::gpu::Plan;
+use wgsl_nn::models::conv_stack::{random_input, ConvStack};
 use wgsl_nn::ops::elementwise::{pointwise_forward, Pointwise};
 use wgsl_nn::ops::matmul::half::Accumulate;
 use wgsl_nn::Tensor;
@@ -50,6 +54,31 @@ fn float16_convolutions_pass_on_every_path_over_seeds() {
                 assert_passes(&format!("{} on {path:?}, seed {seed}", case.label()), &c);
             }
         }
+    }
+}
+
+#[test]
+fn a_float16_conv_stack_carries_each_layers_store() {
+    let _turn = turn();
+    let g = gpu();
+    let specs = wgsl_nn::spec::parse_stack(wgsl_nn::models::conv_stack::WIDE_STACK).unwrap();
+    let mut stack = ConvStack::new(&specs, [2, 1, 40, 36]).unwrap();
+    stack.randomize(3);
+    let x = as_f16(&random_input(&stack.input_shape, 4));
+    let weights = stack.upload_f16(g).unwrap();
+    for path in paths(g) {
+        let xt = Tensor::upload_f16(g, "x", &stack.input_shape, &x).unwrap();
+        let mut plan = Plan::new();
+        let y = stack
+            .forward_gpu_f16(g, &weights, &xt, &mut plan, path)
+            .unwrap();
+        g.run(&plan).unwrap();
+        let got = y.download(g).unwrap();
+        let reference = stack.forward_ref_f16(&RefTensor::from_f32(&stack.input_shape, &x));
+        assert_passes(
+            &format!("wide stack on {path:?}"),
+            &compare_f16(&got, &reference),
+        );
     }
 }
 
@@ -157,4 +186,43 @@ fn a_float32_kernel_refuses_a_float16_tensor() {
     let _ = pointwise_forward(g, &mut plan, "tanh", Pointwise::Tanh, &x).unwrap();
     let e = g.run(&plan).unwrap_err().to_string();
     assert!(e.contains("f16") && e.contains("--dtype f32"), "{e}");
+}
+
+fn wgsl_nn(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-nn"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn conv_in_float16_passes_on_both_paths_and_refuses_layers_it_cannot_run() {
+    for path in ["native", "packed"] {
+        let (code, out, err) = wgsl_nn(&["conv", "--dtype", "f16", "--f16-path", path, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["passed"], true, "{out}");
+        assert_eq!(v["dtype"], "f16");
+        assert!(v["f16_path"].as_str().unwrap().starts_with(path), "{out}");
+    }
+    let (code, _, err) = wgsl_nn(&[
+        "conv",
+        "--dtype",
+        "f16",
+        "--layers",
+        "conv(k=3) maxpool(k=2)",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("maxpool") && err.contains("--dtype f32"),
+        "{err}"
+    );
+    let (code, _, err) = wgsl_nn(&["selftest", "--dtype", "bf16"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("f32 or f16"), "{err}");
 }

@@ -40,6 +40,19 @@ pub struct ConvArgs {
     /// One JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Element type of the run: f32, or f16 (float16 storage, float32
+    /// sums; convolution layers only so far).
+    #[arg(long, default_value = "f32", value_parser = super::selftest::parse_dtype)]
+    pub dtype: wgsl_nn::dtype::DType,
+    /// With --dtype f16: read float16 as WGSL f16 (native, needs
+    /// SHADER_F16) or as u32 words (packed) [default: native where the
+    /// adapter has it]
+    #[arg(long, value_name = "native|packed", value_parser = parse_path)]
+    pub f16_path: Option<wgsl_nn::dtype::F16Path>,
+}
+
+fn parse_path(s: &str) -> Result<wgsl_nn::dtype::F16Path, String> {
+    wgsl_nn::dtype::F16Path::parse(s).map_err(|e| e.to_string())
 }
 
 impl ConvArgs {
@@ -72,6 +85,17 @@ pub fn run(dev: &DeviceArgs, args: &ConvArgs) -> wgsl_nn::Result<bool> {
     let job = args.job()?;
     // Shapes, specs and files are checked before a device is opened.
     let prepared = conv_job::prepare(&job)?;
+    if args.dtype == wgsl_nn::dtype::DType::F16 {
+        prepared.0.check_f16()?;
+        if args.rf_png.is_some() {
+            return Err(wgsl_nn::Error::arg(
+                "--rf-png",
+                "the receptive-field map runs in float32 only; drop --dtype f16",
+            ));
+        }
+        let gpu = dev.open()?;
+        return super::conv_half::run(&gpu, args, &job, prepared);
+    }
     let gpu = dev.open()?;
     super::note_if_long(&gpu, prepared.0.flops(), 1);
     let report = conv_job::run_prepared(&gpu, &job, prepared)?;

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod bench;
 
 pub mod conv;
+pub mod conv_half;
 pub mod info;
 pub mod permute;
 pub mod report;

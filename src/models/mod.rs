@@ -3,6 +3,7 @@
 
 pub mod conv_init;
 pub mod conv_stack;
+pub mod conv_stack_half;
 pub mod permutation;
 pub mod rnn_stack;
 pub mod text2image;

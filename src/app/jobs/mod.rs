@@ -4,5 +4,6 @@
 pub mod attention;
 pub mod classify;
 pub mod conv;
+pub mod conv_half;
 pub mod rnn;
 pub mod text2image;
