@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_passes, gpu};
+use common::{assert_passes, gpu, wgsl_nn};
 use wgsl_nn::app::selftest::half::{
     cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
 };
@@ -186,18 +186,6 @@ fn a_float32_kernel_refuses_a_float16_tensor() {
     let _ = pointwise_forward(g, &mut plan, "tanh", Pointwise::Tanh, &x).unwrap();
     let e = g.run(&plan).unwrap_err().to_string();
     assert!(e.contains("f16") && e.contains("--dtype f32"), "{e}");
-}
-
-fn wgsl_nn(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-nn"))
-        .args(args)
-        .output()
-        .expect("binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

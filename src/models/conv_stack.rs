@@ -413,15 +413,7 @@ impl ConvStack {
         x: &Tensor,
         plan: &mut Plan,
     ) -> Result<Tensor> {
-        if x.shape != self.input_shape {
-            return Err(Error::shape(
-                "stack input",
-                format!(
-                    "shape {:?} but the stack was built for {:?}",
-                    x.shape, self.input_shape
-                ),
-            ));
-        }
+        self.check_input(x)?;
         let mut cur = x.clone();
         for (l, w) in self.layers.iter().zip(weights) {
             cur = match (&l.layer, w) {
@@ -440,6 +432,20 @@ impl ConvStack {
             };
         }
         Ok(cur)
+    }
+
+    /// `x` has the shape the stack was built for, or an error saying so.
+    pub(crate) fn check_input(&self, x: &Tensor) -> Result<()> {
+        if x.shape != self.input_shape {
+            return Err(Error::shape(
+                "stack input",
+                format!(
+                    "shape {:?} but the stack was built for {:?}",
+                    x.shape, self.input_shape
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Uploads every conv layer's weight and bias once.

@@ -78,15 +78,7 @@ impl ConvStack {
         path: F16Path,
     ) -> Result<Tensor> {
         self.check_f16()?;
-        if x.shape != self.input_shape {
-            return Err(Error::shape(
-                "stack input",
-                format!(
-                    "shape {:?} but the stack was built for {:?}",
-                    x.shape, self.input_shape
-                ),
-            ));
-        }
+        self.check_input(x)?;
         let mut cur = x.clone();
         for (l, (w, b)) in self.layers.iter().zip(weights) {
             if let Layer::Conv { op, .. } = &l.layer {

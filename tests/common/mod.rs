@@ -68,3 +68,16 @@ pub fn exact(gpu_out: &[f32], reference: &RefTensor) -> bool {
             .zip(&reference.val)
             .all(|(&g, &r)| f64::from(g) == r || (g.is_nan() && r.is_nan()))
 }
+
+/// Runs the `wgsl-nn` binary: exit code, stdout, stderr.
+pub fn wgsl_nn(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wgsl-nn"))
+        .args(args)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
