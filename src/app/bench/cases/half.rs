@@ -12,6 +12,7 @@ use crate::dtype::F16Path;
 use crate::error::Result;
 use crate::gpu::timer::time_plans;
 use crate::gpu::{Gpu, Plan};
+use crate::models::conv_stack::ConvStack;
 use crate::ops::matmul::half::{matmul_f16_forward, Accumulate};
 use crate::ops::matmul::{Matmul, View};
 use crate::tensor::Tensor;
@@ -28,31 +29,54 @@ fn rungs(gpu: &Gpu) -> Vec<(&'static str, F16Path, Accumulate)> {
 }
 
 impl Case {
-    /// Float16 rows of a matmul case on one adapter (other ops: one
-    /// refused row saying so).
+    /// Float16 rows of a matmul or conv case on one adapter (attention:
+    /// one refused row saying so).
     pub fn f16_rows(&self, gpu: &Gpu, reps: usize, seed: u64) -> Vec<Row> {
         let adapter = format!(
             "{} ({})",
             gpu.info.name,
             format!("{:?}", gpu.info.backend).to_lowercase()
         );
-        let Data::Matmul { n, a, b } = &self.data else {
-            return vec![Row::refused(
+        let refuse = |name: &str, e: String| {
+            Row::refused(
                 self.op.name(),
                 &self.shape,
-                "gpu f16",
+                &format!("gpu {name}"),
                 &adapter,
                 self.size,
-                format!(
-                    "no float16 {} kernel yet: --dtype f16 covers matmul",
-                    self.op.name()
-                ),
-            )];
+                e,
+            )
+        };
+        let (n, a, b) = match &self.data {
+            Data::Matmul { n, a, b } => (*n, a, b),
+            Data::Conv { stack, inputs } => {
+                return crate::app::selftest::half::paths(gpu)
+                    .into_iter()
+                    .map(|path| {
+                        let name = if path == F16Path::Native {
+                            "f16 native"
+                        } else {
+                            "f16 packed"
+                        };
+                        self.f16_conv_row(gpu, stack, &inputs[0], (name, path), reps, &adapter)
+                            .unwrap_or_else(|e| refuse(name, e.to_string()))
+                    })
+                    .collect();
+            }
+            _ => {
+                return vec![refuse(
+                    "f16",
+                    format!(
+                        "no float16 {} kernel yet: --dtype f16 covers matmul and conv",
+                        self.op.name()
+                    ),
+                )]
+            }
         };
         rungs(gpu)
             .into_iter()
             .map(|(name, path, acc)| {
-                self.f16_row(gpu, *n, a, b, (name, path, acc), reps, seed, &adapter)
+                self.f16_row(gpu, n, a, b, (name, path, acc), reps, seed, &adapter)
                     .unwrap_or_else(|e| {
                         Row::refused(
                             self.op.name(),
@@ -147,6 +171,49 @@ impl Case {
             checked(rows.len(), n, "rows"),
         );
         row.reference_ms = (rows.len() == n).then_some(ref_ms);
+        row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
+            (Some(g), Some(cpu)) => Some(cpu / g),
+            _ => None,
+        };
+        if !c.passed {
+            row.note = Some(c.summary());
+        }
+        Ok(row)
+    }
+
+    fn f16_conv_row(
+        &self,
+        gpu: &Gpu,
+        stack: &ConvStack,
+        input: &[f32],
+        (name, path): (&str, F16Path),
+        reps: usize,
+        adapter: &str,
+    ) -> Result<Row> {
+        let weights = stack.upload_f16(gpu)?;
+        let x16 = as_f16(input);
+        let xt = Tensor::upload_f16(gpu, "input", &stack.input_shape, &x16)?;
+        let mut plan = Plan::new();
+        let y = stack.forward_gpu_f16(gpu, &weights, &xt, &mut plan, path)?;
+        let t = time_plans(gpu, std::slice::from_ref(&plan), 1, reps)?;
+        let got = y.download(gpu)?;
+        let start = std::time::Instant::now();
+        let reference = stack.forward_ref_f16(&RefTensor::from_f32(&stack.input_shape, &x16));
+        let ref_ms = start.elapsed().as_secs_f64() * 1e3;
+        let c = compare_f16(&got, &reference);
+        let mut row = Row::gpu(
+            self.op.name(),
+            &self.shape,
+            name,
+            adapter,
+            self.size,
+            self.flops,
+            self.bytes / 2,
+            &t,
+            c.passed,
+            checked(c.elements, c.elements, "elements"),
+        );
+        row.reference_ms = Some(ref_ms);
         row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
             (Some(g), Some(cpu)) => Some(cpu / g),
             _ => None,
