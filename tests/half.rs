@@ -198,6 +198,25 @@ fn conv_in_float16_passes_on_both_paths_and_refuses_layers_it_cannot_run() {
         assert_eq!(v["dtype"], "f16");
         assert!(v["f16_path"].as_str().unwrap().starts_with(path), "{out}");
     }
+    // The float16 output as float16 .npy, read back exactly.
+    let npy = std::env::temp_dir().join(format!("wgsl-nn-f16-{}.npy", std::process::id()));
+    let (code, _, err) = wgsl_nn(&[
+        "conv",
+        "--dtype",
+        "f16",
+        "--output-npy",
+        npy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let bytes = std::fs::read(&npy).unwrap();
+    assert!(String::from_utf8_lossy(&bytes[..128]).contains("'<f2'"));
+    let a = wgsl_nn::app::io::npy::read_npy(&npy).unwrap();
+    assert_eq!(a.shape, [1, 1, 30, 30]);
+    assert!(a
+        .data
+        .iter()
+        .all(|&v| v.is_finite() && wgsl_nn::dtype::round_f16(v) == v));
+    let _ = std::fs::remove_file(&npy);
     let (code, _, err) = wgsl_nn(&[
         "conv",
         "--dtype",

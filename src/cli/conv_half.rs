@@ -14,7 +14,7 @@ pub fn run(gpu: &Gpu, args: &ConvArgs, job: &ConvJob, prepared: Prepared) -> wgs
     let r = run_f16(gpu, job, prepared, path)?;
     let out = r.stack.output_shape();
     if let Some(p) = &args.output_npy {
-        wgsl_nn::app::io::npy::write_npy(p, &out, &r.output)?;
+        wgsl_nn::app::io::npy::write_npy_f16(p, &out, &r.output)?;
     }
     let t = &r.timing;
     if args.json {

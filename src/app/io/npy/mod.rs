@@ -135,6 +135,26 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyEr
     std::fs::write(path, npy_bytes(shape, data)).map_err(|e| NpyError::Io(p, "write", e))
 }
 
+/// [`write_npy`] as float16 (`<f2`, what `np.save` writes for a float16
+/// array): each value rounded to nearest, so float16 values (a float16
+/// run's output) are written exactly.
+///
+/// # Errors
+///
+/// As [`write_npy`].
+pub fn write_npy_f16(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
+    let p = path.display().to_string();
+    if product(shape) != Some(data.len()) {
+        return Err(NpyError::ShapeMismatch(p, fmt_shape(shape), data.len()));
+    }
+    let payload = data
+        .iter()
+        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+        .collect();
+    std::fs::write(path, npy_bytes_as(shape, "<f2", payload))
+        .map_err(|e| NpyError::Io(p, "write", e))
+}
+
 /// Serialises exactly as `np.save` does for a C-contiguous float32 array.
 ///
 /// # Panics
@@ -145,8 +165,17 @@ pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
         Some(data.len()),
         "npy_bytes: shape {shape:?} mismatch"
     );
+    npy_bytes_as(
+        shape,
+        "<f4",
+        data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    )
+}
+
+/// The `.npy` bytes of `payload`, elements of numpy type `descr`.
+fn npy_bytes_as(shape: &[usize], descr: &str, payload: Vec<u8>) -> Vec<u8> {
     let shape = fmt_shape(shape);
-    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // Like numpy: pad with at least one space so the data starts on a 64-byte
     // boundary (for mmap); use version 2.0 only if the length overflows a u16.
     let total = |prefix: usize| (prefix + dict.len() + 1) / 64 * 64 + 64;
@@ -160,7 +189,7 @@ pub fn npy_bytes(shape: &[usize], data: &[f32]) -> Vec<u8> {
     out.extend_from_slice(dict.as_bytes());
     out.resize(total(prefix) - 1, b' ');
     out.push(b'\n');
-    out.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    out.extend(payload);
     out
 }
 
