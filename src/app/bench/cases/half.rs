@@ -157,28 +157,14 @@ impl Case {
             .flat_map(|&r| got[r * n..(r + 1) * n].to_vec())
             .collect();
         let c = compare_f16(&got_rows, &stored_f16(reference));
-        // Half the bytes of the float32 case: every operand in float16.
-        let mut row = Row::gpu(
-            self.op.name(),
-            &self.shape,
+        Ok(self.f16_row_of(
             name,
             adapter,
-            self.size,
-            self.flops,
-            self.bytes / 2,
             &t,
-            c.passed,
+            &c,
             checked(rows.len(), n, "rows"),
-        );
-        row.reference_ms = (rows.len() == n).then_some(ref_ms);
-        row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
-            (Some(g), Some(cpu)) => Some(cpu / g),
-            _ => None,
-        };
-        if !c.passed {
-            row.note = Some(c.summary());
-        }
-        Ok(row)
+            (rows.len() == n).then_some(ref_ms),
+        ))
     }
 
     fn f16_conv_row(
@@ -201,6 +187,22 @@ impl Case {
         let reference = stack.forward_ref_f16(&RefTensor::from_f32(&stack.input_shape, &x16));
         let ref_ms = start.elapsed().as_secs_f64() * 1e3;
         let c = compare_f16(&got, &reference);
+        let all = checked(c.elements, c.elements, "elements");
+        Ok(self.f16_row_of(name, adapter, &t, &c, all, Some(ref_ms)))
+    }
+
+    /// A float16 row from its timing and check: speeds only when the
+    /// check passed, half the float32 case's bytes (every operand is
+    /// float16), the check's summary as the note of a failure.
+    fn f16_row_of(
+        &self,
+        name: &str,
+        adapter: &str,
+        t: &crate::gpu::timer::PlanTiming,
+        c: &crate::check::Check,
+        checked: String,
+        reference_ms: Option<f64>,
+    ) -> Row {
         let mut row = Row::gpu(
             self.op.name(),
             &self.shape,
@@ -209,18 +211,15 @@ impl Case {
             self.size,
             self.flops,
             self.bytes / 2,
-            &t,
+            t,
             c.passed,
-            checked(c.elements, c.elements, "elements"),
+            checked,
         );
-        row.reference_ms = Some(ref_ms);
-        row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
-            (Some(g), Some(cpu)) => Some(cpu / g),
-            _ => None,
-        };
+        row.reference_ms = reference_ms;
+        self.set_speedup(&mut row);
         if !c.passed {
             row.note = Some(c.summary());
         }
-        Ok(row)
+        row
     }
 }

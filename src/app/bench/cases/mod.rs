@@ -278,6 +278,14 @@ impl Case {
         }
     }
 
+    /// The row's speed-up over this case's CPU baseline, where both ran.
+    fn set_speedup(&self, row: &mut Row) {
+        row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
+            (Some(g), Some(c)) => Some(c / g),
+            _ => None,
+        };
+    }
+
     /// Every rung of the op's ladder, slowest idea first.
     pub fn ladder(&self) -> Vec<&'static str> {
         match self.op {
@@ -317,10 +325,7 @@ impl Case {
                     .and_then(|kernels| self.gpu_row(gpu, kernels, k, reps, seed, &adapter))
                 {
                     Ok(mut row) => {
-                        row.speedup_vs_cpu = match (row.median_ms, self.cpu_ms) {
-                            (Some(g), Some(c)) => Some(c / g),
-                            _ => None,
-                        };
+                        self.set_speedup(&mut row);
                         row
                     }
                     Err(e) => Row::refused(
