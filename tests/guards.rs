@@ -237,3 +237,83 @@ fn no_kernel_writes_outside_its_output() {
     }
     assert!(outputs.len() >= 25);
 }
+
+/// The float16 kernels on both paths: odd element counts (the last word
+/// half past the tensor, which the packed path must keep), the
+/// register-blocked matmul with rows past M, and a conv; every output
+/// written, the guard (whole words of NaN) untouched.
+#[test]
+fn no_float16_kernel_writes_outside_its_output() {
+    use wgsl_nn::dtype::F16Path;
+    use wgsl_nn::ops::conv2d::half::conv2d_f16_forward;
+    use wgsl_nn::ops::matmul::half::{matmul_f16_forward, Accumulate};
+    use wgsl_nn::ops::matmul::{Matmul, View};
+    let mut g = Gpu::new(&AdapterChoice::from_args_or_env(None, None)).unwrap();
+    g.guard_elements = GUARD;
+    let mut r = rng(78);
+    let mut up = |shape: &[usize]| {
+        let n = shape.iter().product();
+        Tensor::upload_f16(&g, "in", shape, &uniform(&mut r, n)).unwrap()
+    };
+    let mut outputs: Vec<(String, Tensor)> = vec![];
+    let mut plan = Plan::new();
+    let paths: &[F16Path] = if g.device.features().contains(wgpu::Features::SHADER_F16) {
+        &[F16Path::Native, F16Path::Packed]
+    } else {
+        &[F16Path::Packed]
+    };
+    for &path in paths {
+        // 13 x 17 (pair kernel, 221 outputs) and 13 x 6 (rb, M not a
+        // multiple of 4).
+        for n in [17, 6] {
+            let mm = Matmul {
+                m: 13,
+                n,
+                k: 9,
+                ..Matmul::square(1)
+            };
+            let (a, b) = (up(&[13, 9]), up(&[9, n]));
+            let c = matmul_f16_forward(
+                &g,
+                &mut plan,
+                "mm",
+                &mm,
+                (&a, View::dense(13, 9, false)),
+                (&b, View::dense(9, n, false)),
+                None,
+                &[13, n],
+                path,
+                Accumulate::F32,
+            )
+            .unwrap();
+            outputs.push((format!("matmul f16 13x{n} {path:?}"), c));
+        }
+        let conv = Conv2d::new(3, 5, 3).padding(1);
+        let y = conv2d_f16_forward(
+            &g,
+            &mut plan,
+            "conv",
+            &conv,
+            &up(&[1, 3, 7, 5]),
+            &up(&conv.weight_shape()),
+            Some(&up(&[5])),
+            path,
+        )
+        .unwrap();
+        outputs.push((format!("conv f16 {path:?}"), y));
+    }
+    g.run(&plan).unwrap();
+    for (what, t) in &outputs {
+        let out = t.download(&g).unwrap();
+        assert!(
+            out.iter().all(|v| v.is_finite()),
+            "{what}: an output element was never written"
+        );
+        let guard = t.guard(&g).unwrap();
+        assert!(guard.len() >= GUARD, "{what}: guard region missing");
+        assert!(
+            guard.iter().all(|v| v.is_nan()),
+            "{what}: a kernel wrote past the end of its output"
+        );
+    }
+}
