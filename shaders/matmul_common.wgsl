@@ -13,7 +13,8 @@ struct MatmulParams {
 }
 // a_off, b_off, c_off shift each operand's indices: an operand larger than
 // one storage binding is bound in ranges, and the offset maps absolute row
-// and k indices into the bound range. They may wrap (u32 arithmetic is
+// and k indices into the bound range (c_off also places a conv's group of
+// images inside its whole output). They may wrap (u32 arithmetic is
 // modular in WGSL); the final index is always inside the range.
 
 const BIAS: u32 = 4u;

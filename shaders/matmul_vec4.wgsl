@@ -27,7 +27,7 @@ fn matmul_rb4_vec4(
     // Element offsets divided by 4: vec4 indices.
     let abase = batch_offset(z, p.a_so, p.a_si) / 4u;
     let bbase = (batch_offset(z, p.b_so, p.b_si) + j0) / 4u;
-    let cbase = batch_offset(z, p.c_so, p.c_si);
+    let cbase = batch_offset(z, p.c_so, p.c_si) + p.c_off;
     let lda4 = p.lda / 4u;
     let ldb4 = p.ldb / 4u;
     // Rows past the edge read the last real row; never stored.
@@ -78,7 +78,7 @@ fn matmul_rb8_vec4(
     let j0 = blk.z * 4u;
     let abase = batch_offset(z, p.a_so, p.a_si) / 4u;
     let bbase = (batch_offset(z, p.b_so, p.b_si) + j0) / 4u;
-    let cbase = batch_offset(z, p.c_so, p.c_si);
+    let cbase = batch_offset(z, p.c_so, p.c_si) + p.c_off;
     let lda4 = p.lda / 4u;
     let ldb4 = p.ldb / 4u;
     let last = p.m - 1u;
@@ -163,7 +163,7 @@ fn matmul_sm128(
     let n0 = blk.z * 128u;
     let abase = batch_offset(z, p.a_so, p.a_si) / 4u;
     let bbase = batch_offset(z, p.b_so, p.b_si) / 4u;
-    let cbase = batch_offset(z, p.c_so, p.c_si);
+    let cbase = batch_offset(z, p.c_so, p.c_si) + p.c_off;
     let lda4 = p.lda / 4u;
     let ldb4 = p.ldb / 4u;
     let tx = tid % 16u;
@@ -261,7 +261,7 @@ fn matmul_sm128p(
     let n0 = blk.z * 128u;
     let abase = batch_offset(blk.x, p.a_so, p.a_si) / 4u;
     let bbase = batch_offset(blk.x, p.b_so, p.b_si) / 4u;
-    let cbase = batch_offset(blk.x, p.c_so, p.c_si);
+    let cbase = batch_offset(blk.x, p.c_so, p.c_si) + p.c_off;
     let lda4 = p.lda / 4u;
     let ldb4 = p.ldb / 4u;
     let tx = tid % 16u;

@@ -118,6 +118,9 @@ ladder!(
     Gemm = "gemm" => "matmul",
     /// The input unfolded into a texture and multiplied by matmul's tex.
     Tex = "tex" => "matmul_tex",
+    /// The input unfolded into a storage buffer and multiplied by the
+    /// register-blocked products (adapters without subgroups: GL).
+    Unfold = "unfold" => "conv2d_unfold",
 });
 
 ladder!(

@@ -410,7 +410,8 @@ fn check_on(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case, seed: u64) -> Vec<Stri
 /// The entry point that must run when `kernel` is forced for a conv with
 /// groups = 1: the rung's own, or its documented stand-in (gemm takes
 /// 1x1 convs only and hands the rest to igemm; tex needs what
-/// `conv2d_tex::unsupported` names, subgroups above all).
+/// `conv2d_tex::unsupported` names, subgroups above all; unfold takes
+/// groups = 1 within one binding).
 fn expected_entry(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case) -> &'static str {
     let conv = c.conv();
     let out = conv.output_shape(&[c.n, c.cin, c.h, c.w], "case").unwrap();
@@ -425,6 +426,10 @@ fn expected_entry(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case) -> &'static str 
         "igemm" | "gemm" => "conv2d_igemm",
         "tex" if wgsl_nn::ops::conv2d::tex::unsupported(g, &conv, &out).is_none() => "matmul_tex",
         "tex" => "conv2d_igemm",
+        "unfold" if wgsl_nn::ops::conv2d::unfold::unsupported(g, &conv, &out).is_none() => {
+            "conv2d_unfold"
+        }
+        "unfold" => "conv2d_igemm",
         other => panic!("no rung {other}"),
     }
 }

@@ -191,6 +191,30 @@ pub const CATALOGUE: &[Mutant] = &[
         },
     },
     Mutant {
+        name: "conv2d (unfold): padding off by one in the unfolded rows",
+        case: Case::Conv { groups: 1 },
+        planted: Planted::Kernel {
+            rung: Kernels::NONE.conv2d(ConvRung::Unfold),
+            patches: &[patch(
+                "conv2d_unfold",
+                "let ix = i32((pix % p.ow) * p.sw + s * p.dw) - i32(p.pw);",
+                "let ix = i32((pix % p.ow) * p.sw + s * p.dw) - i32(p.pw + 1u);",
+            )],
+        },
+    },
+    Mutant {
+        name: "conv2d (unfold): K's padding rows left unwritten",
+        case: Case::Conv { groups: 1 },
+        planted: Planted::Kernel {
+            rung: Kernels::NONE.conv2d(ConvRung::Unfold),
+            patches: &[patch(
+                "conv2d_unfold",
+                "unfolded[t] = vec4<f32>(0.0);",
+                "",
+            )],
+        },
+    },
+    Mutant {
         name: "conv2d: the neighbouring group's input channels (grouped conv)",
         case: Case::Conv { groups: 2 },
         planted: Planted::Kernel {

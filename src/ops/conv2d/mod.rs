@@ -3,6 +3,7 @@
 pub mod half;
 mod params;
 pub mod tex;
+pub mod unfold;
 
 pub use params::*;
 
@@ -39,6 +40,9 @@ const TEX_MIN_FLOPS: u64 = 16_000_000;
 /// 42 MFLOP and 2.4 GFLOP probes, nearer the large one: the wide stack's
 /// big layers are 1.5-6.5 GFLOP).
 const LARGE_FLOPS: u64 = 256_000_000;
+/// On CPU adapters without subgroups convs from here on take the unfold
+/// rung (measured on GL llvmpipe below).
+const UNFOLD_MIN_FLOPS: u64 = 16_000_000;
 
 fn is_pointwise(conv: &Conv2d) -> bool {
     let w = &conv.window;
@@ -68,6 +72,7 @@ pub fn conv2d_forward(
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
     let params = conv.params(&x.shape, &out);
     let tex_ok = tex::unsupported(gpu, conv, &out).is_none();
+    let unfold_ok = unfold::unsupported(gpu, conv, &out).is_none();
     // On CPU adapters the texture rung won from tens of MFLOP up (llvmpipe:
     // a 37 MFLOP layer 13.6 vs 20 ms, the wide stack ~450 vs 2205 ms); its
     // packing steps lose on the exercise stack's ~1 MFLOP layers (1.4 vs
@@ -98,6 +103,7 @@ pub fn conv2d_forward(
         None | Some(R::Gemm) if is_pointwise(conv) => R::Gemm,
         Some(R::Gemm) => R::Igemm,
         Some(R::Tex) if !tex_ok => R::Igemm,
+        Some(R::Unfold) if !unfold_ok => R::Igemm,
         Some(r) => r,
         None => match tuned() {
             // CPU adapters follow their measured rules whatever was tuned:
@@ -105,6 +111,8 @@ pub fn conv2d_forward(
             // row4 below (llvmpipe, exercise stack: 0.41-0.68 ms against
             // igemm's 0.64-1.01 in the same runs).
             _ if cpu && tex_ok && flops >= super::CPU_TEX_MIN_FLOPS => R::Tex,
+            // Without subgroups (GL) the unfold rung takes their place.
+            _ if cpu && !tex_ok && unfold_ok && flops >= UNFOLD_MIN_FLOPS => R::Unfold,
             _ if cpu => R::Row4,
             Some(R::Tex) if big && tex_ok => R::Tex,
             Some(r @ (R::Direct | R::Row4)) => r,
@@ -169,6 +177,10 @@ pub fn conv2d_forward(
         tex::conv2d_tex(gpu, plan, layer, conv, x, weight, &bias, &y)?;
         return Ok(y);
     }
+    if rung == R::Unfold {
+        unfold::conv2d_unfold(gpu, plan, layer, conv, x, weight, &bias, &y)?;
+        return Ok(y);
+    }
     let [kh, kw] = conv.window.kernel;
     let (kernel, invocations) = match rung {
         R::Row4 => (ROW4, (out[0] * out[1] * out[2] * out[3].div_ceil(4)) as u64),
@@ -177,8 +189,8 @@ pub fn conv2d_forward(
                 out[0] as u64 * out[1].div_ceil(4) as u64 * (out[2] * out[3]).div_ceil(4) as u64;
             (IGEMM, blocks)
         }
-        // Gemm and Tex returned above.
-        R::Direct | R::Gemm | R::Tex => (DIRECT, u64::from(params.total)),
+        // Gemm, Tex and Unfold returned above.
+        R::Direct | R::Gemm | R::Tex | R::Unfold => (DIRECT, u64::from(params.total)),
     };
     let params = Conv2dParams {
         total: u32::try_from(invocations).map_err(|_| {

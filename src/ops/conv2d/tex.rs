@@ -15,10 +15,12 @@ use crate::ops::matmul::{Activation, Matmul, View};
 use crate::ops::{read, u};
 use crate::tensor::Tensor;
 
-/// Twin of `Im2colParams` in shaders/matmul_tex.wgsl.
+/// Twin of `Im2colParams` in shaders/matmul_tex.wgsl and
+/// shaders/conv2d_unfold.wgsl: one conv's window, the images from `n0`,
+/// K (`kdim`) padded to `kp` rows, `width` quads of pixels per row.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Im2colParams {
+pub(super) struct Im2colParams {
     n0: u32,
     cin: u32,
     h: u32,
@@ -39,6 +41,44 @@ struct Im2colParams {
     total: u32,
     _pad0: u32,
     _pad1: u32,
+}
+
+impl Im2colParams {
+    /// Every field but the counts from `conv`, `x`'s [N, C, H, W] and the
+    /// output's; `total` invocations.
+    pub(super) fn new(
+        conv: &Conv2d,
+        x: &[usize],
+        out: &[usize; 4],
+        rows: [usize; 3],
+        n0: usize,
+        total: usize,
+    ) -> Self {
+        let wd = &conv.window;
+        let [kdim, kp, width] = rows;
+        Im2colParams {
+            n0: u(n0),
+            cin: u(conv.in_channels),
+            h: u(x[2]),
+            w: u(x[3]),
+            oh: u(out[2]),
+            ow: u(out[3]),
+            kh: u(wd.kernel[0]),
+            kw: u(wd.kernel[1]),
+            sh: u(wd.stride[0]),
+            sw: u(wd.stride[1]),
+            ph: u(wd.pad_begin[0]),
+            pw: u(wd.pad_begin[1]),
+            dh: u(wd.dilation[0]),
+            dw: u(wd.dilation[1]),
+            kdim: u(kdim),
+            kp: u(kp),
+            width: u(width),
+            total: u(total),
+            _pad0: 0,
+            _pad1: 0,
+        }
+    }
 }
 
 /// Images per texture: as many as fit the texture's height and byte cap.
@@ -85,8 +125,7 @@ pub fn conv2d_tex(
     y: &Tensor,
 ) -> Result<()> {
     let out = [y.shape[0], y.shape[1], y.shape[2], y.shape[3]];
-    let wd = &conv.window;
-    let [kh, kw] = wd.kernel;
+    let [kh, kw] = conv.window.kernel;
     let kdim = conv.in_channels * kh * kw;
     let (kp, pixels) = (padded_k(kdim), out[2] * out[3]);
     let width = pixels.div_ceil(4);
@@ -138,28 +177,7 @@ pub fn conv2d_tex(
     for n0 in (0..out[0]).step_by(group) {
         let images = group.min(out[0] - n0);
         let texels = width * images * kp;
-        let params = Im2colParams {
-            n0: u(n0),
-            cin: u(conv.in_channels),
-            h: u(x.shape[2]),
-            w: u(x.shape[3]),
-            oh: u(out[2]),
-            ow: u(out[3]),
-            kh: u(kh),
-            kw: u(kw),
-            sh: u(wd.stride[0]),
-            sw: u(wd.stride[1]),
-            ph: u(wd.pad_begin[0]),
-            pw: u(wd.pad_begin[1]),
-            dh: u(wd.dilation[0]),
-            dw: u(wd.dilation[1]),
-            kdim: u(kdim),
-            kp: u(kp),
-            width: u(width),
-            total: u(texels),
-            _pad0: 0,
-            _pad1: 0,
-        };
+        let params = Im2colParams::new(conv, &x.shape, &out, [kdim, kp, width], n0, texels);
         let source = match &xt {
             Some(xt) => {
                 let elements = images * cin * h * w;

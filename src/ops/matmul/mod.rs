@@ -67,11 +67,18 @@ fn choose(
     a: &View,
     b: &View,
     c: &View,
+    b_len: usize,
 ) -> MatmulRung {
+    // The vec4 rungs read B's columns in fours; past N they may, where B's
+    // rows are padded (the unfold rung's are), since those values are
+    // multiplied into columns that are never stored.
+    let n4 = mm.n.next_multiple_of(4);
+    let b_cols_ok =
+        mm.n.is_multiple_of(4) || (b.ld >= n4 && mm.extent(b, mm.k, n4, false) <= b_len);
     let vec4_ok = !mm.trans_a
         && !mm.trans_b
         && mm.k.is_multiple_of(4)
-        && mm.n.is_multiple_of(4)
+        && b_cols_ok
         && [a.ld, a.outer, a.inner, b.ld, b.outer, b.inner]
             .iter()
             .all(|v| v % 4 == 0)
@@ -130,10 +137,40 @@ pub fn matmul_into(
     bias: Option<&Tensor>,
     c: (&Tensor, View),
 ) -> Result<()> {
+    matmul_into_at(gpu, plan, layer, mm, a, b, bias, c, 0, None)
+}
+
+/// `matmul_into` with C starting `c_off` elements into its tensor, and
+/// `default` as the rung where neither the plan nor the device forces one
+/// (callers whose products the size rules below were not measured for).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_into_at(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    mm: &Matmul,
+    a: (&Tensor, View),
+    b: (&Tensor, View),
+    bias: Option<&Tensor>,
+    c: (&Tensor, View),
+    c_off: usize,
+    default: Option<R>,
+) -> Result<()> {
     mm.check_sizes(layer)?;
     mm.check_view(layer, "A", a.0, &a.1, mm.m, mm.k, mm.trans_a)?;
     mm.check_view(layer, "B", b.0, &b.1, mm.k, mm.n, mm.trans_b)?;
     mm.check_view(layer, "C", c.0, &c.1, mm.m, mm.n, false)?;
+    let c_end = c_off.saturating_add(mm.extent(&c.1, mm.m, mm.n, false));
+    if c_end > c.0.numel() {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "C from element {c_off} needs {c_end} elements but the tensor {:?} has {}",
+                c.0.shape,
+                c.0.numel()
+            ),
+        ));
+    }
     let bias = match (mm.bias, bias) {
         (true, Some(t)) => {
             expect_shape(layer, "bias", &t.shape, &[mm.n])?;
@@ -147,9 +184,25 @@ pub fn matmul_into(
     }
     let limit = gpu.limits.max_storage_buffer_binding_size;
     if [a.0, b.0, c.0].iter().any(|t| t.buffer.size() > limit) {
+        if c_off > 0 {
+            return Err(Error::TooLarge {
+                tensor: format!("{layer}: operand C {:?}", c.0.shape),
+                bytes: c.0.buffer.size(),
+                limit,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
         return matmul_in_ranges(gpu, plan, layer, mm, a, b, &bias, c, flags_of(mm));
     }
-    let rung = choose(gpu, gpu.choice(plan).matmul, mm, &a.1, &b.1, &c.1);
+    let rung = choose(
+        gpu,
+        gpu.choice(plan).matmul.or(default),
+        mm,
+        &a.1,
+        &b.1,
+        &c.1,
+        b.0.numel(),
+    );
     if rung == R::Tex {
         let (at, av) = tex::a_operand(gpu, plan, layer, mm, a)?;
         let packed = tex::pack_b(gpu, plan, layer, mm, b)?;
@@ -162,7 +215,7 @@ pub fn matmul_into(
             &packed,
             &bias,
             c,
-            0,
+            c_off,
             flags_of(mm),
         );
     }
@@ -246,7 +299,7 @@ pub fn matmul_into(
         k1: 0,
         a_off: 0,
         b_off: 0,
-        c_off: 0,
+        c_off: u(c_off),
     };
     // Each invocation loops over its share of K once (the vec4 rung four at
     // a time); the device's loop budget decides how many dispatches K is

@@ -161,7 +161,7 @@ impl Matmul {
     }
 
     /// The largest element index a view touches, +1; must fit the tensor.
-    fn extent(&self, v: &View, rows: usize, cols: usize, trans: bool) -> usize {
+    pub(crate) fn extent(&self, v: &View, rows: usize, cols: usize, trans: bool) -> usize {
         let (r, c) = if trans { (cols, rows) } else { (rows, cols) };
         (self.batches[0] - 1) * v.outer + (self.batches[1] - 1) * v.inner + (r - 1) * v.ld + c
     }
