@@ -153,6 +153,28 @@ fn a_sampled_check_says_how_many_it_compared() {
     assert_eq!(off.outputs[0].2.len(), 20);
 }
 
+/// The conv rungs with scratch (the texture rung's textures, the unfold
+/// rung's unfolded input and padded weights) share it by lifetime in the
+/// timed plan, and the timed plan's outputs still match bit for bit.
+#[test]
+fn conv_scratch_is_shared_by_lifetime() {
+    use wgsl_nn::rung::{ConvRung, Kernels};
+    let (model, inputs) = load("resnet_tiny");
+    for rung in [ConvRung::Tex, ConvRung::Unfold] {
+        let g = wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None))
+            .unwrap()
+            .with_kernels(Kernels::default().conv2d(rung));
+        let r = common::onnx_fixtures::run_on(&g, &model, &inputs, CheckMode::Full);
+        assert!(r.passed && r.lean_outputs_match, "{rung}: {}", r.passed);
+        assert!(
+            r.lean_plan_bytes < r.plan_bytes,
+            "{rung}: {} vs {}",
+            r.lean_plan_bytes,
+            r.plan_bytes
+        );
+    }
+}
+
 fn hostile(file: &str) -> String {
     let path = Path::new(DIR).join("hostile").join(file);
     match onnx::read_model(&path) {

@@ -401,7 +401,7 @@ fn print_text(
         r.first_run_ms, r.compile_ms
     );
     println!(
-        "GPU memory: constants {:.2} MB, node outputs {:.2} MB; the checked plan binds {:.2} MB (every output kept for the check), the timed plan {:.2} MB (outputs sharing buffers by lifetime{})",
+        "GPU memory: constants {:.2} MB, node outputs {:.2} MB; the checked plan binds {:.2} MB (every output kept for the check), the timed plan {:.2} MB (outputs and kernels' scratch buffers sharing storage by lifetime{})",
         r.const_bytes as f64 / 1e6,
         r.activation_bytes as f64 / 1e6,
         r.plan_bytes as f64 / 1e6,

@@ -102,6 +102,10 @@ pub struct Plan {
     /// The kernel choice the ops appending to this plan follow (over the
     /// device's, over the ops' own rules); set it with `with_kernels`.
     pub kernels: crate::rung::Kernels,
+    /// Buffers an op writes in full and reads only within its own steps
+    /// (the unfold rung's unfolded input, padded weights): a whole-model
+    /// plan may share them by lifetime like node outputs.
+    pub scratch: Vec<std::sync::Arc<wgpu::Buffer>>,
 }
 
 impl Plan {
@@ -116,6 +120,7 @@ impl Plan {
         Plan {
             steps: vec![],
             kernels,
+            scratch: vec![],
         }
     }
 

@@ -125,8 +125,9 @@ pub struct RunReport {
     /// Bytes of every buffer the checked plan binds (each node output its
     /// own, as the check reads them all back).
     pub plan_bytes: u64,
-    /// Bytes the timed plan binds, node outputs sharing buffers by
-    /// lifetime (inputs, constants and graph outputs kept).
+    /// Bytes the timed plan binds, node outputs and kernels' scratch
+    /// buffers sharing storage by lifetime (inputs, constants and graph
+    /// outputs kept), textures (the texture rungs') included.
     pub lean_plan_bytes: u64,
     /// The timed (buffer-sharing) plan gave the first run's outputs bit
     /// for bit.
@@ -317,6 +318,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
         .iter()
         .filter_map(|n| l.tensors[n.output].as_ref().map(|t| t.buffer.clone()))
         .filter(|b| !keep.contains(&(Arc::as_ptr(b) as usize)))
+        .chain(l.plan.scratch.iter().cloned())
         .collect();
     let lean = super::memory::reuse(gpu, &l.plan, &candidates)?;
     let l = Lowered {
@@ -367,6 +369,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
             let sub = crate::gpu::Plan {
                 steps,
                 kernels: l.plan.kernels,
+                scratch: vec![],
             };
             let t = gpu.run_queued(&sub, 1, opts.repeats.clamp(1, 3))?;
             *slot = Some(median(t.iter().map(|r| r.wall_ms).collect()));

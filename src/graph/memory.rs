@@ -5,6 +5,8 @@
 //! a greedy pass hands a freed buffer (the smallest that fits) to the next
 //! output that starts after it ends. Steps run in order, one compute pass
 //! each, so a buffer reused after its last reader is never read stale.
+//! The texture rungs' textures are shared the same way, between textures
+//! of one format.
 
 use crate::error::Result;
 use crate::gpu::{Gpu, Plan};
@@ -25,11 +27,21 @@ fn key(b: &Arc<wgpu::Buffer>) -> usize {
     Arc::as_ptr(b) as usize
 }
 
+/// Bytes of the distinct buffers and textures (the texture rungs') that
+/// `plan` binds.
 fn distinct_bytes(plan: &Plan) -> u64 {
     let mut seen = HashMap::new();
     for s in &plan.steps {
-        for b in s.bindings.iter().filter(|b| b.texture.is_none()) {
-            seen.insert(key(&b.buffer), b.buffer.size());
+        for b in &s.bindings {
+            match &b.texture {
+                None => seen.insert(key(&b.buffer), b.buffer.size()),
+                Some(view) => {
+                    let t = view.texture();
+                    let texel = t.format().block_copy_size(None).unwrap_or(4);
+                    let bytes = u64::from(t.width()) * u64::from(t.height()) * u64::from(texel);
+                    seen.insert(vkey(view), bytes)
+                }
+            };
         }
     }
     seen.values().sum()
@@ -88,11 +100,15 @@ pub fn reuse(gpu: &Gpu, plan: &Plan, candidates: &[Arc<wgpu::Buffer>]) -> Result
         live.push((last, physical.clone()));
         map.insert(k, physical);
     }
+    let views = shared_textures(gpu, plan)?;
     let mut lean = plan.clone();
     for s in &mut lean.steps {
         for b in &mut s.bindings {
             if let Some(p) = map.get(&key(&b.buffer)) {
                 b.buffer = p.clone();
+            }
+            if let Some(v) = b.texture.as_ref().and_then(|v| views.get(&vkey(v))) {
+                b.texture = Some(v.clone());
             }
         }
     }
@@ -101,4 +117,70 @@ pub fn reuse(gpu: &Gpu, plan: &Plan, candidates: &[Arc<wgpu::Buffer>]) -> Result
         bytes_after: distinct_bytes(&lean),
         plan: lean,
     })
+}
+
+fn vkey(v: &Arc<wgpu::TextureView>) -> usize {
+    Arc::as_ptr(v) as usize
+}
+
+/// The texture rungs' textures, mapped onto shared ones: a texture joins
+/// a slot whose last user ran before its first step and whose format it
+/// has, the slot growing to the larger width and height (the kernels
+/// address texels by their own row widths, never by the texture's size)
+/// while that costs less than a texture of its own. Every texture is
+/// scratch: the plan's own pack steps write it before any product reads
+/// it (nothing uploads one).
+fn shared_textures(gpu: &Gpu, plan: &Plan) -> Result<HashMap<usize, Arc<wgpu::TextureView>>> {
+    let mut life: HashMap<usize, (usize, usize, Arc<wgpu::TextureView>)> = HashMap::new();
+    for (i, s) in plan.steps.iter().enumerate() {
+        for v in s.bindings.iter().filter_map(|b| b.texture.as_ref()) {
+            life.entry(vkey(v)).or_insert((i, i, v.clone())).1 = i;
+        }
+    }
+    let mut order: Vec<_> = life.into_values().collect();
+    order.sort_by_key(|(first, _, v)| (*first, vkey(v)));
+    struct Slot {
+        end: usize,
+        w: u64,
+        h: u64,
+        format: wgpu::TextureFormat,
+        members: Vec<Arc<wgpu::TextureView>>,
+    }
+    let mut slots: Vec<Slot> = vec![];
+    for (first, last, v) in order {
+        let t = v.texture();
+        let (w, h, format) = (u64::from(t.width()), u64::from(t.height()), t.format());
+        let grown = |s: &Slot| s.w.max(w) * s.h.max(h);
+        let best = slots
+            .iter_mut()
+            .filter(|s| s.end < first && s.format == format && grown(s) <= s.w * s.h + w * h)
+            .min_by_key(|s| grown(s));
+        match best {
+            Some(s) => {
+                (s.end, s.w, s.h) = (last, s.w.max(w), s.h.max(h));
+                s.members.push(v);
+            }
+            None => slots.push(Slot {
+                end: last,
+                w,
+                h,
+                format,
+                members: vec![v],
+            }),
+        }
+    }
+    let mut map = HashMap::new();
+    for s in slots.into_iter().filter(|s| s.members.len() > 1) {
+        let shared = crate::ops::matmul::tex::storage_texture(
+            gpu,
+            "shared scratch texture",
+            s.w as usize,
+            s.h as usize,
+            s.format,
+        )?;
+        for v in &s.members {
+            map.insert(vkey(v), shared.view.clone());
+        }
+    }
+    Ok(map)
 }

@@ -89,6 +89,7 @@ pub fn conv2d_unfold(
         &format!("{layer} unfolded input"),
         &[group, krows, 4 * quads],
     )?;
+    plan.scratch.push(unfolded.buffer.clone());
     let cout = conv.out_channels;
     let weight = if krows == kdim {
         weight.clone()
@@ -176,6 +177,7 @@ fn padded_columns(
     padded: usize,
 ) -> Result<Tensor> {
     let y = Tensor::poisoned(gpu, &format!("{layer} weights padded"), &[rows, padded])?;
+    plan.scratch.push(y.buffer.clone());
     let (full, ys) = ([rows, padded], [padded as i64, 1]);
     let fill = format!("{layer} (weights padded: zero)");
     strided_forward(gpu, plan, &fill, 90, 0, [0.0; 2], &full, &[], &y, 0, &ys)?;
