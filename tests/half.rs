@@ -1,7 +1,8 @@
 //! Float16 storage (issue "Half precision"): matrix products on every
 //! float16 path the adapter has, against the f64 reference with float16's
-//! charges; the float16 fault catalogue, each fault failing; and an f32
-//! kernel refusing an f16 tensor.
+//! charges (products, convolutions, softmax, layer norm); the float16
+//! fault catalogue, each fault failing; and an f32 kernel refusing an f16
+//! tensor.
 
 mod common;
 
@@ -9,6 +10,7 @@ use common::{assert_passes, gpu, wgsl_nn};
 use wgsl_nn::app::selftest::half::{
     cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
 };
+use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
 use wgsl_nn::check::compare_f16;
 use wgsl_nn::cpu::half::as_f16;
 use wgsl_nn::cpu::RefTensor;
@@ -232,4 +234,39 @@ fn conv_in_float16_passes_on_both_paths_and_refuses_layers_it_cannot_run() {
     let (code, _, err) = wgsl_nn(&["selftest", "--dtype", "bf16"]);
     assert_eq!(code, 2);
     assert!(err.contains("f32 or f16"), "{err}");
+}
+
+#[test]
+fn float16_softmax_and_layer_norm_pass_on_every_path_over_seeds() {
+    let _turn = turn();
+    let g = gpu();
+    for path in paths(g) {
+        for case in rows_cases() {
+            for seed in [1, 2, 3] {
+                let c = run_rows_case(g, &case, path, seed).unwrap();
+                assert_passes(&format!("{} on {path:?}, seed {seed}", case.label()), &c);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_float16_row_fault_fails_on_every_path() {
+    let _turn = turn();
+    let g = gpu();
+    for path in paths(g) {
+        for fault in RowsFault::ALL {
+            // The same case without the fault passes: the failure is the fault's.
+            let clean = run_rows_case(g, &fault.case(), path, 9).unwrap();
+            assert_passes(&format!("{} without the fault", fault.name()), &clean);
+            let (c, hits) = run_rows_fault(g, fault, path, 9).unwrap();
+            assert!(hits > 0, "{}: the patch reached no kernel", fault.name());
+            assert!(
+                !c.passed,
+                "{} on {path:?} passed: {}",
+                fault.name(),
+                c.summary()
+            );
+        }
+    }
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 use wgsl_nn::app::selftest::half::{
     cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
 };
+use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
 use wgsl_nn::dtype::F16Path;
 use wgsl_nn::gpu::Gpu;
 use wgsl_nn::ops::matmul::half::Accumulate;
@@ -37,6 +38,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
         for (path, acc) in runs(g) {
             let (mut worst, mut fails, mut runs_done) = (0.0f64, 0usize, 0usize);
             let (mut cworst, mut cfails, mut cruns) = (0.0f64, 0usize, 0usize);
+            let (mut rworst, mut rfails, mut rruns) = (0.0f64, 0usize, 0usize);
             for seed in args.first_seed..args.first_seed + n {
                 for case in cases() {
                     let c = run_case(g, &case, path, acc, acc, seed)?;
@@ -51,12 +53,19 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
                         cfails += usize::from(!c.passed);
                         cruns += 1;
                     }
+                    for case in rows_cases() {
+                        let c = run_rows_case(g, &case, path, seed)?;
+                        rworst = rworst.max(c.worst_ratio);
+                        rfails += usize::from(!c.passed);
+                        rruns += 1;
+                    }
                 }
             }
-            ok &= fails == 0 && cfails == 0;
+            ok &= fails == 0 && cfails == 0 && rfails == 0;
             println!("  matmul f16 {:<28} {:<26} {runs_done} runs, {fails} failed, largest err/bound {worst:.3}", path.name(), acc.name());
             if cruns > 0 {
                 println!("  conv2d f16 {:<28} {:<26} {cruns} runs, {cfails} failed, largest err/bound {cworst:.3}", path.name(), acc.name());
+                println!("  softmax/LN {:<28} {:<26} {rruns} runs, {rfails} failed, largest err/bound {rworst:.3}", path.name(), acc.name());
             }
         }
     }
@@ -87,6 +96,8 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
         let mut rows = vec![];
         if args.mutants {
             for path in paths(g) {
+                // (fault, case, check, pipelines patched) of every mutant.
+                let mut planted = vec![];
                 for fault in Fault::ALL {
                     let conv_case = fault.conv_case();
                     for conv in [false, true]
@@ -94,26 +105,33 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                         .filter(|&c| !c || conv_case.is_some())
                     {
                         let (c, hits) = run_fault(g, fault, path, conv, SEED)?;
-                        let caught = !c.passed && hits > 0;
-                        ok &= caught;
                         let case = match (&conv_case, conv) {
                             (Some(cc), true) => cc.label(),
                             _ => format!("matmul {}", fault.case().label()),
                         };
-                        if !args.json {
-                            println!(
-                                "  {:<62} {:<28} {:<44} {}  err/bound {:.3e}",
-                                fault.name(),
-                                path.name(),
-                                case,
-                                if caught { "caught" } else { "MISSED" },
-                                c.worst_ratio
-                            );
-                        }
-                        rows.push(json!({"fault": fault.name(), "path": path.name(),
-                            "case": case, "caught": caught, "patched_pipelines": hits,
-                            "worst_ratio": c.worst_ratio, "summary": c.summary()}));
+                        planted.push((fault.name(), case, c, hits));
                     }
+                }
+                for fault in RowsFault::ALL {
+                    let (c, hits) = run_rows_fault(g, fault, path, SEED)?;
+                    planted.push((fault.name(), fault.case().label(), c, hits));
+                }
+                for (name, case, c, hits) in planted {
+                    let caught = !c.passed && hits > 0;
+                    ok &= caught;
+                    if !args.json {
+                        println!(
+                            "  {:<62} {:<28} {:<44} {}  err/bound {:.3e}",
+                            name,
+                            path.name(),
+                            case,
+                            if caught { "caught" } else { "MISSED" },
+                            c.worst_ratio
+                        );
+                    }
+                    rows.push(json!({"fault": name, "path": path.name(),
+                        "case": case, "caught": caught, "patched_pipelines": hits,
+                        "worst_ratio": c.worst_ratio, "summary": c.summary()}));
                 }
             }
         } else {
@@ -136,20 +154,28 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                 }
             }
             for path in paths(g) {
+                let mut checked = vec![];
                 for case in conv_cases() {
                     let c = run_conv_case(g, &case, path, SEED)?;
+                    checked.push((case.label(), "f32 accumulation", c));
+                }
+                for case in rows_cases() {
+                    let c = run_rows_case(g, &case, path, SEED)?;
+                    checked.push((case.label(), "f32 arithmetic", c));
+                }
+                for (label, arithmetic, c) in checked {
                     ok &= c.passed;
                     if !args.json {
                         println!(
                             "  {:<72} {:<28} {}  worst err/bound {:.3}",
-                            case.label(),
+                            label,
                             path.name(),
                             c.verdict(),
                             c.worst_ratio
                         );
                     }
-                    rows.push(json!({"case": case.label(), "path": path.name(),
-                        "accumulation": "f32 accumulation", "passed": c.passed, "check": c}));
+                    rows.push(json!({"case": label, "path": path.name(),
+                        "accumulation": arithmetic, "passed": c.passed, "check": c}));
                 }
             }
         }

@@ -31,6 +31,23 @@ pub struct LayerNormParams {
     pub _pad: u32,
 }
 
+/// D, the length of `x`'s last axis, when `gamma` and `beta` are [D] and
+/// `x` has at most 2^32 elements; else an error naming the layer.
+pub(crate) fn layernorm_dims(
+    layer: &str,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+) -> Result<usize> {
+    let Some(&d) = x.shape.last() else {
+        return Err(Error::shape(layer, "layer norm needs at least one axis"));
+    };
+    expect_shape(layer, "gamma", &gamma.shape, &[d])?;
+    expect_shape(layer, "beta", &beta.shape, &[d])?;
+    check_u32(layer, &x.shape)?;
+    Ok(d)
+}
+
 /// Appends y = (x - mean) / sqrt(var + eps) * gamma + beta over the last
 /// axis of `x` (any rank, e.g. [batch, tokens, features]), as PyTorch's
 /// `nn.LayerNorm(D)` with eps [`EPS`] and the biased variance. `gamma` and
@@ -51,12 +68,7 @@ pub fn layernorm_forward(
     gamma: &Tensor,
     beta: &Tensor,
 ) -> Result<Tensor> {
-    let Some(&d) = x.shape.last() else {
-        return Err(Error::shape(layer, "layer norm needs at least one axis"));
-    };
-    expect_shape(layer, "gamma", &gamma.shape, &[d])?;
-    expect_shape(layer, "beta", &beta.shape, &[d])?;
-    check_u32(layer, &x.shape)?;
+    let d = layernorm_dims(layer, x, gamma, beta)?;
     let rows = x.numel() / d;
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &x.shape)?;
     let wg = workgroup_pow2(gpu, 64);

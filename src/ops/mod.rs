@@ -15,6 +15,7 @@ pub mod positional;
 pub mod quadrants;
 pub mod reduce;
 pub mod rnn;
+pub mod rows_f16;
 pub mod softmax;
 pub mod strided;
 
@@ -22,6 +23,37 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel};
 use crate::tensor::Tensor;
+
+/// `Error::Argument` for the native path without SHADER_F16, `Error::Shape`
+/// for a tensor that is not float16.
+pub(crate) fn expect_f16(
+    gpu: &Gpu,
+    layer: &str,
+    op: &str,
+    path: crate::dtype::F16Path,
+    tensors: &[(&str, &Tensor)],
+) -> Result<()> {
+    if path == crate::dtype::F16Path::Native
+        && !gpu.device.features().contains(wgpu::Features::SHADER_F16)
+    {
+        return Err(Error::arg(
+            "--f16-path native",
+            format!("{} has no SHADER_F16; use the packed path", gpu.info.name),
+        ));
+    }
+    for (name, t) in tensors {
+        if t.dtype != DType::F16 {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "{name} is {} but this {op} reads float16; upload it with Tensor::upload_f16",
+                    t.dtype.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// On CPU adapters (llvmpipe, lavapipe) the texture rungs (matmul `tex`,
 /// conv2d `tex`, attention `fused_tex`) are the default only for ops of at

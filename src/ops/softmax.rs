@@ -59,6 +59,18 @@ pub fn workgroup_pow2(gpu: &Gpu, want: u32) -> u32 {
     wg
 }
 
+/// [B, H, L, S] of 4-D scores of at most 2^32 elements, or an error
+/// naming the layer.
+pub(crate) fn scores_dims(layer: &str, x: &Tensor) -> Result<[usize; 4]> {
+    check_u32(layer, &x.shape)?;
+    <[usize; 4]>::try_from(&x.shape[..]).map_err(|_| {
+        Error::shape(
+            layer,
+            format!("softmax expects scores [B, H, L, S], got {:?}", x.shape),
+        )
+    })
+}
+
 /// Softmax over the last axis of scores [B, H, L, S].
 pub fn softmax_forward(
     gpu: &Gpu,
@@ -67,13 +79,7 @@ pub fn softmax_forward(
     x: &Tensor,
     mask: &Mask,
 ) -> Result<Tensor> {
-    let [b, h, l, s] = <[usize; 4]>::try_from(&x.shape[..]).map_err(|_| {
-        Error::shape(
-            layer,
-            format!("softmax expects scores [B, H, L, S], got {:?}", x.shape),
-        )
-    })?;
-    check_u32(layer, &x.shape)?;
+    let [b, h, l, s] = scores_dims(layer, x)?;
     let key_mask = match mask.keys {
         Some(k) => {
             super::expect_shape(layer, "key-padding mask", &k.shape, &[b, s])?;

@@ -59,26 +59,9 @@ pub fn conv2d_f16_forward(
 ) -> Result<Tensor> {
     let out = conv.output_shape(&x.shape, layer)?;
     expect_shape(layer, "weight", &weight.shape, &conv.weight_shape())?;
-    if path == F16Path::Native && !gpu.device.features().contains(wgpu::Features::SHADER_F16) {
-        return Err(Error::arg(
-            "--f16-path native",
-            format!("{} has no SHADER_F16; use the packed path", gpu.info.name),
-        ));
-    }
-    for (name, t) in [("input", x), ("weight", weight)]
-        .into_iter()
-        .chain(bias.map(|b| ("bias", b)))
-    {
-        if t.dtype != DType::F16 {
-            return Err(Error::shape(
-                layer,
-                format!(
-                    "{name} is {} but this conv reads float16; upload it with Tensor::upload_f16",
-                    t.dtype.name()
-                ),
-            ));
-        }
-    }
+    let mut tensors = vec![("input", x), ("weight", weight)];
+    tensors.extend(bias.map(|b| ("bias", b)));
+    crate::ops::expect_f16(gpu, layer, "conv", path, &tensors)?;
     let bias = Tensor {
         dtype: DType::F16,
         ..bias_or_dummy(gpu, layer, conv.bias, conv.out_channels, bias)?
