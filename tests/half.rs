@@ -1,6 +1,6 @@
 //! Float16 storage (issue "Half precision"): matrix products on every
 //! float16 path the adapter has, against the f64 reference with float16's
-//! charges (products, convolutions, softmax, layer norm); the float16
+//! charges (products, convolutions, softmax, layer norm, attention); the float16
 //! fault catalogue, each fault failing; and an f32 kernel refusing an f16
 //! tensor.
 
@@ -9,6 +9,9 @@ mod common;
 use common::{assert_passes, gpu, wgsl_nn};
 use wgsl_nn::app::selftest::half::{
     cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
+};
+use wgsl_nn::app::selftest::half_attention::{
+    attention_cases, run_attention_case, run_attention_fault, AttentionFault,
 };
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
 use wgsl_nn::check::compare_f16;
@@ -256,17 +259,77 @@ fn every_float16_row_fault_fails_on_every_path() {
     let g = gpu();
     for path in paths(g) {
         for fault in RowsFault::ALL {
-            // The same case without the fault passes: the failure is the fault's.
             let clean = run_rows_case(g, &fault.case(), path, 9).unwrap();
-            assert_passes(&format!("{} without the fault", fault.name()), &clean);
-            let (c, hits) = run_rows_fault(g, fault, path, 9).unwrap();
-            assert!(hits > 0, "{}: the patch reached no kernel", fault.name());
-            assert!(
-                !c.passed,
-                "{} on {path:?} passed: {}",
-                fault.name(),
-                c.summary()
-            );
+            let planted = run_rows_fault(g, fault, path, 9).unwrap();
+            assert_fault_fails(fault.name(), path, &clean, planted);
         }
     }
+}
+
+#[test]
+fn float16_attention_passes_on_every_path_over_seeds_and_its_faults_fail() {
+    let _turn = turn();
+    let g = gpu();
+    for path in paths(g) {
+        for case in attention_cases() {
+            for seed in [1, 2, 3] {
+                let c = run_attention_case(g, &case, path, seed).unwrap();
+                assert_passes(&format!("{} on {path:?}, seed {seed}", case.label()), &c);
+            }
+        }
+        for fault in AttentionFault::ALL {
+            let clean = run_attention_case(g, &fault.case(), path, 9).unwrap();
+            let planted = run_attention_fault(g, fault, path, 9).unwrap();
+            assert_fault_fails(fault.name(), path, &clean, planted);
+        }
+    }
+}
+
+#[test]
+fn float16_attention_refuses_what_it_cannot_run() {
+    let g = gpu();
+    let up = |shape: &[usize]| {
+        let n = shape.iter().product();
+        Tensor::upload_f16(g, "t", shape, &vec![0.5; n]).unwrap()
+    };
+    let mask = wgsl_nn::ops::softmax::Mask::default();
+    let run = |q: &Tensor, k: &Tensor, heads| {
+        let mut plan = Plan::new();
+        wgsl_nn::ops::attention::half::sdpa_f16_forward(
+            g,
+            &mut plan,
+            "attn",
+            heads,
+            q,
+            k,
+            k,
+            &mask,
+            F16Path::Packed,
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    // An odd head size: a head would share output words with the next.
+    let e = run(&up(&[1, 2, 6]), &up(&[1, 3, 6]), 2);
+    assert!(
+        e.contains("even head size") && e.contains("--dtype f32"),
+        "{e}"
+    );
+    // A float32 K.
+    let k32 = Tensor::upload(g, "K", &[1, 3, 8], &[0.5; 24]).unwrap();
+    let e = run(&up(&[1, 2, 8]), &k32, 2);
+    assert!(e.contains("K is") && e.contains("float16"), "{e}");
+}
+
+/// The case passes without the fault (so the failure is the fault's), the
+/// patch reached a kernel, and the planted run fails.
+fn assert_fault_fails(
+    name: &str,
+    path: F16Path,
+    clean: &wgsl_nn::check::Check,
+    (c, hits): (wgsl_nn::check::Check, usize),
+) {
+    assert_passes(&format!("{name} without the fault"), clean);
+    assert!(hits > 0, "{name}: the patch reached no kernel");
+    assert!(!c.passed, "{name} on {path:?} passed: {}", c.summary());
 }

@@ -7,6 +7,9 @@ use serde_json::json;
 use wgsl_nn::app::selftest::half::{
     cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
 };
+use wgsl_nn::app::selftest::half_attention::{
+    attention_cases, run_attention_case, run_attention_fault, AttentionFault,
+};
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
 use wgsl_nn::dtype::F16Path;
 use wgsl_nn::gpu::Gpu;
@@ -39,6 +42,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
             let (mut worst, mut fails, mut runs_done) = (0.0f64, 0usize, 0usize);
             let (mut cworst, mut cfails, mut cruns) = (0.0f64, 0usize, 0usize);
             let (mut rworst, mut rfails, mut rruns) = (0.0f64, 0usize, 0usize);
+            let (mut aworst, mut afails, mut aruns) = (0.0f64, 0usize, 0usize);
             for seed in args.first_seed..args.first_seed + n {
                 for case in cases() {
                     let c = run_case(g, &case, path, acc, acc, seed)?;
@@ -59,13 +63,20 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
                         rfails += usize::from(!c.passed);
                         rruns += 1;
                     }
+                    for case in attention_cases() {
+                        let c = run_attention_case(g, &case, path, seed)?;
+                        aworst = aworst.max(c.worst_ratio);
+                        afails += usize::from(!c.passed);
+                        aruns += 1;
+                    }
                 }
             }
-            ok &= fails == 0 && cfails == 0 && rfails == 0;
+            ok &= fails == 0 && cfails == 0 && rfails == 0 && afails == 0;
             println!("  matmul f16 {:<28} {:<26} {runs_done} runs, {fails} failed, largest err/bound {worst:.3}", path.name(), acc.name());
             if cruns > 0 {
                 println!("  conv2d f16 {:<28} {:<26} {cruns} runs, {cfails} failed, largest err/bound {cworst:.3}", path.name(), acc.name());
                 println!("  softmax/LN {:<28} {:<26} {rruns} runs, {rfails} failed, largest err/bound {rworst:.3}", path.name(), acc.name());
+                println!("  attention  {:<28} {:<26} {aruns} runs, {afails} failed, largest err/bound {aworst:.3}", path.name(), acc.name());
             }
         }
     }
@@ -116,6 +127,10 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                     let (c, hits) = run_rows_fault(g, fault, path, SEED)?;
                     planted.push((fault.name(), fault.case().label(), c, hits));
                 }
+                for fault in AttentionFault::ALL {
+                    let (c, hits) = run_attention_fault(g, fault, path, SEED)?;
+                    planted.push((fault.name(), fault.case().label(), c, hits));
+                }
                 for (name, case, c, hits) in planted {
                     let caught = !c.passed && hits > 0;
                     ok &= caught;
@@ -162,6 +177,10 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                 for case in rows_cases() {
                     let c = run_rows_case(g, &case, path, SEED)?;
                     checked.push((case.label(), "f32 arithmetic", c));
+                }
+                for case in attention_cases() {
+                    let c = run_attention_case(g, &case, path, SEED)?;
+                    checked.push((case.label(), "f32 online softmax", c));
                 }
                 for (label, arithmetic, c) in checked {
                     ok &= c.passed;

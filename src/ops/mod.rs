@@ -1,6 +1,14 @@
 //! One file per layer family: its parameters (validated, with output shape
 //! and FLOPs) and its GPU forward, which appends steps to a plan.
 
+/// The files of shaders/ named, concatenated in order into one module's
+/// source (a float16 kernel: its storage file, then the kernel).
+macro_rules! shaders {
+    ($($file:literal),+) => {
+        concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $file))),+)
+    };
+}
+
 pub mod add;
 pub mod attention;
 pub mod batchnorm;

@@ -11,20 +11,11 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
-macro_rules! rows_source {
-    ($storage:literal, $enable:literal) => {
-        concat!(
-            $enable,
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $storage)),
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/shaders/rows_f16.wgsl"
-            ))
-        )
-    };
-}
-const PACKED: &str = rows_source!("f16_packed.wgsl", "");
-const NATIVE: &str = rows_source!("f16_native.wgsl", "enable f16;\n");
+const PACKED: &str = shaders!("f16_packed.wgsl", "rows_f16.wgsl");
+const NATIVE: &str = concat!(
+    "enable f16;\n",
+    shaders!("f16_native.wgsl", "rows_f16.wgsl")
+);
 
 /// Float16 read as u32 words (every adapter); override `PHASE` 0 finds
 /// each row's statistics, 1 applies them, one output word per invocation.

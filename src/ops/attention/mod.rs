@@ -5,6 +5,7 @@
 //! are never stored). Reference: `cpu::attention`.
 
 pub mod flash;
+pub mod half;
 mod params;
 pub mod tex;
 

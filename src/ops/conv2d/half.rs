@@ -10,30 +10,19 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::ops::{check_u32, expect_shape, kernel_f16, read, u, workgroup_1d, write};
 use crate::tensor::Tensor;
 
-macro_rules! conv_f16_source {
-    ($storage:literal, $enable:literal) => {
-        concat!(
-            $enable,
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/conv2d.wgsl")),
-            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $storage)),
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/shaders/conv2d_f16.wgsl"
-            ))
-        )
-    };
-}
-
 /// Direct conv on float16 storage read as u32 words (every adapter).
 pub const PAIR_PACKED: Kernel = kernel_f16(
     "conv2d_f16_packed",
-    conv_f16_source!("f16_packed.wgsl", ""),
+    shaders!("conv2d.wgsl", "f16_packed.wgsl", "conv2d_f16.wgsl"),
     "conv2d_f16_pair",
 );
 /// Direct conv on float16 storage read as WGSL `f16` (SHADER_F16).
 pub const PAIR_NATIVE: Kernel = kernel_f16(
     "conv2d_f16_native",
-    conv_f16_source!("f16_native.wgsl", "enable f16;\n"),
+    concat!(
+        "enable f16;\n",
+        shaders!("conv2d.wgsl", "f16_native.wgsl", "conv2d_f16.wgsl")
+    ),
     "conv2d_f16_pair",
 );
 

@@ -13,30 +13,24 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::ops::{check_u32, expect_shape, kernel_f16, read, u, workgroup_1d, write};
 use crate::tensor::Tensor;
 
-macro_rules! shader {
-    ($f:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $f))
-    };
-}
-
 const PACKED: &str = concat!(
     matmul_source!("f16_packed.wgsl"),
-    shader!("matmul_f16.wgsl"),
-    shader!("matmul_f16_sum32.wgsl")
+    shaders!("matmul_f16.wgsl"),
+    shaders!("matmul_f16_sum32.wgsl")
 );
 // `enable f16;` must open the module: the pipeline cache hoists it above
 // the prelude.
 const NATIVE: &str = concat!(
     "enable f16;\n",
     matmul_source!("f16_native.wgsl"),
-    shader!("matmul_f16.wgsl"),
-    shader!("matmul_f16_sum32.wgsl")
+    shaders!("matmul_f16.wgsl"),
+    shaders!("matmul_f16_sum32.wgsl")
 );
 const NATIVE_ACC: &str = concat!(
     "enable f16;\n",
     matmul_source!("f16_native.wgsl"),
-    shader!("matmul_f16.wgsl"),
-    shader!("matmul_f16acc.wgsl")
+    shaders!("matmul_f16.wgsl"),
+    shaders!("matmul_f16acc.wgsl")
 );
 
 /// Float32 accumulation, float16 storage read as u32 words.
