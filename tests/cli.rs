@@ -220,6 +220,41 @@ fn attention_with_pytorch_weights_matches_pytorch() {
             );
         }
     }
+    // Float16 storage: against PyTorch's float64 forward on the inputs and
+    // weights rounded to float16 (tests/data/make_mha_f16_fixture.py).
+    // Five float16 stores (Q, K, V, the attention, the output) of values
+    // up to 2.3: a few units of 2^-9 at most; measured 1.0e-3, rel L2 3.2e-4.
+    let want16 =
+        wgsl_nn::app::io::npy::read_npy(std::path::Path::new(&f("mha_f16_expected.npy"))).unwrap();
+    for f16_path in ["native", "packed"] {
+        let got = run_to(
+            &dir.join(format!("f16_{f16_path}.npy")),
+            &[
+                "--dtype",
+                "f16",
+                "--f16-path",
+                f16_path,
+                "--key-padding-mask-npy",
+                &mask,
+            ],
+        );
+        assert_eq!(got.shape, want16.shape, "f16 {f16_path}");
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for (g, w) in got.data.iter().zip(&want16.data) {
+            let (g, w) = (f64::from(*g), f64::from(*w));
+            assert!(
+                (g - w).abs() <= 4e-3,
+                "f16 {f16_path}: gpu {g} vs torch {w}"
+            );
+            num += (g - w).powi(2);
+            den += w * w;
+        }
+        let rel = (num / den).sqrt();
+        assert!(
+            rel < 1e-3,
+            "f16 {f16_path}: rel L2 {rel:.3e} against PyTorch"
+        );
+    }
     // Without the mask the output must differ: the mask is really applied.
     let got = run_to(&dir.join("nomask.npy"), &[]);
     let moved = got

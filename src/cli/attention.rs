@@ -61,6 +61,16 @@ pub struct AttentionArgs {
     pub explain: bool,
     #[arg(long)]
     pub json: bool,
+    /// Element type: f32, or f16 (float16 storage of inputs, weights,
+    /// projections and output; float32 sums and online-softmax state; the
+    /// fused path only).
+    #[arg(long, default_value = "f32", value_parser = super::selftest::parse_dtype)]
+    pub dtype: wgsl_nn::dtype::DType,
+    /// With --dtype f16: read float16 as WGSL f16 (native, needs
+    /// SHADER_F16) or as u32 words (packed) [default: native where the
+    /// adapter has it]
+    #[arg(long, value_name = "native|packed", value_parser = super::conv::parse_path)]
+    pub f16_path: Option<wgsl_nn::dtype::F16Path>,
 }
 
 /// `super::pick` for a u64 flag.
@@ -161,6 +171,9 @@ pub fn run(dev: &DeviceArgs, args: &AttentionArgs) -> wgsl_nn::Result<bool> {
         }
     }
     let gpu = dev.open()?;
+    if args.dtype == wgsl_nn::dtype::DType::F16 {
+        return run_f16(&gpu, args, &job);
+    }
     let shape = attention_job::validate(&job)?;
     let flops = attention_job::layer_flops(&job, &shape);
     super::note_if_long(&gpu, flops, job.paths.len());
@@ -295,4 +308,78 @@ pub fn print_text(r: &AttentionReport) {
             Err(e) => println!("  {:<9} refused: {e}", p.path.name()),
         }
     }
+}
+
+/// `--dtype f16`: the layer on float16 storage, every row checked.
+fn run_f16(
+    gpu: &wgsl_nn::gpu::Gpu,
+    args: &AttentionArgs,
+    job: &AttentionJob,
+) -> wgsl_nn::Result<bool> {
+    if args.path != "both" && args.path != "fused" {
+        return Err(wgsl_nn::Error::arg(
+            "--path",
+            "float16 attention runs the fused path only; drop --path or use --path fused",
+        ));
+    }
+    let path = args
+        .f16_path
+        .unwrap_or_else(|| wgsl_nn::dtype::F16Path::for_features(gpu.device.features()));
+    let r = wgsl_nn::app::jobs::attention_half::run_f16(gpu, job, path)?;
+    let s = &r.shape;
+    if let Some(p) = &args.output_npy {
+        let unbatched = job.data.as_ref().is_some_and(|d| d.unbatched);
+        let shape = if unbatched {
+            vec![s.queries, job.dim]
+        } else {
+            vec![s.batch, s.queries, job.dim]
+        };
+        wgsl_nn::app::io::npy::write_npy_f16(p, &shape, &r.output)?;
+    }
+    let t = &r.timing;
+    if args.json {
+        super::print_json(&json!({
+            "adapter": r.adapter,
+            "dtype": "f16",
+            "f16_path": r.path.name(),
+            "accumulation": "f32",
+            "path": "fused",
+            "seed": job.seed,
+            "weights": r.weights_from,
+            "inputs": r.inputs_from,
+            "batch": s.batch, "queries": s.queries, "keys": s.keys,
+            "heads": s.heads, "head_dim": s.head_dim, "causal": job.causal,
+            "check": r.check,
+            "passed": r.check.passed,
+            "timing": super::conv_half::timing_json(t),
+            "reference_ms": r.reference.ms,
+            "reference_threads": r.reference.threads,
+        }));
+    } else {
+        println!("adapter: {}", r.adapter);
+        println!(
+            "float16 storage ({}), float32 sums and online-softmax state; B={} L={} S={}, {} heads of {}{}; weights: {}; inputs: {}",
+            r.path.name(),
+            s.batch,
+            s.queries,
+            s.keys,
+            s.heads,
+            s.head_dim,
+            if job.causal { ", causal" } else { "" },
+            r.weights_from,
+            r.inputs_from
+        );
+        if args.explain {
+            print!("{}", r.explain);
+        }
+        println!(
+            "check (every row; float16 store of Q, K, V, the attention and the output charged): {}",
+            r.check.summary()
+        );
+        println!("{}", super::conv_half::timing_line(t, &r.reference));
+        if let Some(p) = &args.output_npy {
+            println!("output written to {} (float16)", p.display());
+        }
+    }
+    Ok(r.check.passed)
 }

@@ -51,7 +51,7 @@ pub struct ConvArgs {
     pub f16_path: Option<wgsl_nn::dtype::F16Path>,
 }
 
-fn parse_path(s: &str) -> Result<wgsl_nn::dtype::F16Path, String> {
+pub fn parse_path(s: &str) -> Result<wgsl_nn::dtype::F16Path, String> {
     wgsl_nn::dtype::F16Path::parse(s).map_err(|e| e.to_string())
 }
 

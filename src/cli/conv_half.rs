@@ -30,8 +30,7 @@ pub fn run(gpu: &Gpu, args: &ConvArgs, job: &ConvJob, prepared: Prepared) -> wgs
             "output_shape": out,
             "check": r.check,
             "passed": r.check.passed,
-            "timing": {"median_ms": t.median_ms, "min_ms": t.min_ms, "max_ms": t.max_ms,
-                       "clock": t.clock, "compile_ms": t.compile_ms, "first_run_ms": t.first_run_ms},
+            "timing": timing_json(t),
             "reference_ms": r.reference.ms,
             "reference_threads": r.reference.threads,
         }));
@@ -54,10 +53,7 @@ pub fn run(gpu: &Gpu, args: &ConvArgs, job: &ConvJob, prepared: Prepared) -> wgs
             "check (float16 store charged per layer): {}",
             r.check.summary()
         );
-        println!(
-            "timing: GPU {:.3} ms median of {} (min {:.3}, max {:.3}; {}), compile {:.1} ms, first run {:.3} ms; {}",
-            t.median_ms, t.reps, t.min_ms, t.max_ms, t.clock, t.compile_ms, t.first_run_ms, r.reference
-        );
+        println!("{}", timing_line(t, &r.reference));
         if let Some(p) = &args.output_npy {
             println!(
                 "output written to {} (float16 values as float32)",
@@ -66,4 +62,21 @@ pub fn run(gpu: &Gpu, args: &ConvArgs, job: &ConvJob, prepared: Prepared) -> wgs
         }
     }
     Ok(r.check.passed)
+}
+
+/// A float16 run's timing in a report's JSON.
+pub fn timing_json(t: &wgsl_nn::gpu::timer::PlanTiming) -> serde_json::Value {
+    json!({"median_ms": t.median_ms, "min_ms": t.min_ms, "max_ms": t.max_ms,
+           "clock": t.clock, "compile_ms": t.compile_ms, "first_run_ms": t.first_run_ms})
+}
+
+/// A float16 run's timing line, the reference's time after it.
+pub fn timing_line(
+    t: &wgsl_nn::gpu::timer::PlanTiming,
+    reference: &wgsl_nn::cpu::RefTime,
+) -> String {
+    format!(
+        "timing: GPU {:.3} ms median of {} (min {:.3}, max {:.3}; {}), compile {:.1} ms, first run {:.3} ms; {}",
+        t.median_ms, t.reps, t.min_ms, t.max_ms, t.clock, t.compile_ms, t.first_run_ms, reference
+    )
 }

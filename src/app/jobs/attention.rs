@@ -224,27 +224,15 @@ fn weights(d: usize, rng: &mut rand_chacha::ChaCha8Rng) -> MhaWeights {
 pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
     let shape = validate(job)?;
     let (b, l, s, d) = (shape.batch, shape.queries, shape.keys, job.dim);
-    let data = job.data.as_deref().cloned().unwrap_or_default();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(job.seed);
-    let seeded = format!("seeded, seed {}", job.seed);
-    let (w, weights_from) = match data.weights {
-        Some(w) => (w, "--params".to_string()),
-        None => (weights(d, &mut rng), seeded.clone()),
-    };
-    let mut random =
-        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
-    let (xq, inputs_from) = match data.queries {
-        Some((v, _)) => (v, "--input-npy".to_string()),
-        None => (random(b * l * d), seeded),
-    };
-    let xkv: Option<Vec<f32>> = match data.kv {
-        Some((v, _)) => Some(v),
-        None => job.kv_tokens.map(|_| random(b * s * d)),
-    };
-    // A [1, S] mask applies to every batch, as a [S] one does in PyTorch.
-    let keep: Option<Vec<f32>> = data
-        .keep_keys
-        .map(|(v, [mb, _])| if mb == b { v } else { v.repeat(b) });
+    let Inputs {
+        w,
+        weights_from,
+        xq,
+        inputs_from,
+        xkv,
+        keep,
+    } = inputs(job, &shape, &mut rng);
     let up = |name: &str, shape: &[usize], v: &[f32]| Tensor::upload(gpu, name, shape, v);
     let wt = crate::models::upload_mha(gpu, &w)?;
     let xq_t = up("queries", &[b, l, d], &xq)?;
@@ -358,6 +346,53 @@ pub fn run(gpu: &Gpu, job: &AttentionJob) -> Result<AttentionReport> {
         inputs_from,
         rows_without_keys,
     })
+}
+
+/// The layer's weights, queries, keys/values (cross-attention) and key
+/// mask (1 = kept, [B, S]): from the job's files, else seeded draws.
+pub(crate) struct Inputs {
+    pub w: MhaWeights,
+    pub weights_from: String,
+    pub xq: Vec<f32>,
+    pub inputs_from: String,
+    pub xkv: Option<Vec<f32>>,
+    pub keep: Option<Vec<f32>>,
+}
+
+pub(crate) fn inputs(
+    job: &AttentionJob,
+    shape: &AttentionShape,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Inputs {
+    let (b, l, s, d) = (shape.batch, shape.queries, shape.keys, job.dim);
+    let data = job.data.as_deref().cloned().unwrap_or_default();
+    let seeded = format!("seeded, seed {}", job.seed);
+    let (w, weights_from) = match data.weights {
+        Some(w) => (w, "--params".to_string()),
+        None => (weights(d, rng), seeded.clone()),
+    };
+    let mut random =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+    let (xq, inputs_from) = match data.queries {
+        Some((v, _)) => (v, "--input-npy".to_string()),
+        None => (random(b * l * d), seeded),
+    };
+    let xkv: Option<Vec<f32>> = match data.kv {
+        Some((v, _)) => Some(v),
+        None => job.kv_tokens.map(|_| random(b * s * d)),
+    };
+    // A [1, S] mask applies to every batch, as a [S] one does in PyTorch.
+    let keep: Option<Vec<f32>> = data
+        .keep_keys
+        .map(|(v, [mb, _])| if mb == b { v } else { v.repeat(b) });
+    Inputs {
+        w,
+        weights_from,
+        xq,
+        inputs_from,
+        xkv,
+        keep,
+    }
 }
 
 /// Files and job must describe the same layer; the CLI derives the job from

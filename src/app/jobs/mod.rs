@@ -2,6 +2,7 @@
 //! build the model, load or seed its inputs, run, check and time it.
 
 pub mod attention;
+pub mod attention_half;
 pub mod classify;
 pub mod conv;
 pub mod conv_half;
