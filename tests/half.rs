@@ -1,6 +1,6 @@
 //! Float16 storage (issue "Half precision"): matrix products on every
 //! float16 path the adapter has, against the f64 reference with float16's
-//! charges (products, convolutions, softmax, layer norm, attention); the float16
+//! charges (products, convolutions, softmax, layer norm, pooling, attention); the float16
 //! fault catalogue, each fault failing; and an f32 kernel refusing an f16
 //! tensor.
 
@@ -240,7 +240,7 @@ fn conv_in_float16_passes_on_both_paths_and_refuses_layers_it_cannot_run() {
 }
 
 #[test]
-fn float16_softmax_and_layer_norm_pass_on_every_path_over_seeds() {
+fn float16_softmax_layer_norm_and_pooling_pass_on_every_path_over_seeds() {
     let _turn = turn();
     let g = gpu();
     for path in paths(g) {

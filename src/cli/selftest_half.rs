@@ -75,7 +75,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
             println!("  matmul f16 {:<28} {:<26} {runs_done} runs, {fails} failed, largest err/bound {worst:.3}", path.name(), acc.name());
             if cruns > 0 {
                 println!("  conv2d f16 {:<28} {:<26} {cruns} runs, {cfails} failed, largest err/bound {cworst:.3}", path.name(), acc.name());
-                println!("  softmax/LN {:<28} {:<26} {rruns} runs, {rfails} failed, largest err/bound {rworst:.3}", path.name(), acc.name());
+                println!("  rows/pool  {:<28} {:<26} {rruns} runs, {rfails} failed, largest err/bound {rworst:.3}", path.name(), acc.name());
                 println!("  attention  {:<28} {:<26} {aruns} runs, {afails} failed, largest err/bound {aworst:.3}", path.name(), acc.name());
             }
         }

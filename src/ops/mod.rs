@@ -19,6 +19,7 @@ pub mod layer;
 pub mod layernorm;
 pub mod matmul;
 pub mod pool2d;
+pub mod pool2d_f16;
 pub mod positional;
 pub mod quadrants;
 pub mod reduce;

@@ -8,7 +8,7 @@ use crate::geometry::Window;
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
-const SOURCE: &str = include_str!("../../shaders/pool2d.wgsl");
+const SOURCE: &str = shaders!("pool2d_common.wgsl", "pool2d.wgsl");
 /// Max pooling, one invocation per output element (`max_pool2d`).
 pub const MAX: Kernel = kernel("pool2d", SOURCE, "max_pool2d");
 /// Average pooling, one invocation per output element (`avg_pool2d`).
@@ -128,6 +128,43 @@ impl Pool2d {
     }
 }
 
+impl Pool2d {
+    /// The kernel's params for input `x` [N, C, H, W], output `out` and
+    /// `total` outputs.
+    pub(crate) fn params(&self, x: &[usize], out: &[usize], total: u32) -> Pool2dParams {
+        let wd = &self.window;
+        Pool2dParams {
+            planes: u(out[0] * out[1]),
+            h: u(x[2]),
+            w: u(x[3]),
+            oh: u(out[2]),
+            ow: u(out[3]),
+            kh: u(wd.kernel[0]),
+            kw: u(wd.kernel[1]),
+            sh: u(wd.stride[0]),
+            sw: u(wd.stride[1]),
+            ph: u(wd.pad_begin[0]),
+            pw: u(wd.pad_begin[1]),
+            dh: u(wd.dilation[0]),
+            dw: u(wd.dilation[1]),
+            flags: u32::from(self.kind == PoolKind::Avg) | (u32::from(self.count_include_pad) << 1),
+            total,
+            _pad: 0,
+        }
+    }
+
+    /// Refuses a window longer than one invocation may loop here.
+    pub(crate) fn check_budget(&self, gpu: &Gpu, layer: &str) -> Result<()> {
+        let k = self.window.kernel;
+        super::within_loop_budget(
+            gpu,
+            layer,
+            (k[0] * (k[1] + 1)) as u64,
+            &format!("a {}x{} pooling window", k[0], k[1]),
+        )
+    }
+}
+
 /// Appends one pooling step over the NCHW tensor `x` to `plan` and
 /// returns its output, `[n, c, oh, ow]` (see [`Pool2d::output_shape`]),
 /// NaN-poisoned until the plan runs. Checked against `cpu::pool2d`.
@@ -149,33 +186,9 @@ pub fn pool2d_forward(
     let out = pool.output_shape(&x.shape, layer)?;
     check_u32(&format!("{layer} input"), &x.shape)?;
     let total = check_u32(&format!("{layer} output"), &out)?;
-    let wd = &pool.window;
-    let taps = (wd.kernel[0] * (wd.kernel[1] + 1)) as u64;
-    super::within_loop_budget(
-        gpu,
-        layer,
-        taps,
-        &format!("a {}x{} pooling window", wd.kernel[0], wd.kernel[1]),
-    )?;
+    pool.check_budget(gpu, layer)?;
     let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
-    let params = Pool2dParams {
-        planes: u(out[0] * out[1]),
-        h: u(x.shape[2]),
-        w: u(x.shape[3]),
-        oh: u(out[2]),
-        ow: u(out[3]),
-        kh: u(wd.kernel[0]),
-        kw: u(wd.kernel[1]),
-        sh: u(wd.stride[0]),
-        sw: u(wd.stride[1]),
-        ph: u(wd.pad_begin[0]),
-        pw: u(wd.pad_begin[1]),
-        dh: u(wd.dilation[0]),
-        dw: u(wd.dilation[1]),
-        flags: u32::from(pool.kind == PoolKind::Avg) | (u32::from(pool.count_include_pad) << 1),
-        total,
-        _pad: 0,
-    };
+    let params = pool.params(&x.shape, &out, total);
     plan.push(Step {
         label: layer.to_string(),
         kernel: if pool.kind == PoolKind::Max { MAX } else { AVG },

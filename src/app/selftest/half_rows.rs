@@ -1,14 +1,18 @@
-//! `selftest --dtype f16`: softmax and layer norm on float16 storage
-//! (`ops::rows_f16`) against the f64 reference with float16's store
-//! charged, and their float16 faults, each planted and required to fail.
+//! `selftest --dtype f16`: softmax and layer norm (`ops::rows_f16`) and
+//! pooling (`ops::pool2d_f16`) on float16 storage against the f64
+//! reference with float16's store charged, and their float16 faults, each
+//! planted and required to fail.
 
 use crate::check::{compare_f16, Check};
 use crate::cpu::half::{as_f16, stored_f16};
 use crate::cpu::RefTensor;
 use crate::dtype::F16Path;
 use crate::error::Result;
+use crate::geometry::Window;
 use crate::gpu::{Gpu, Patch, Plan};
 use crate::ops::layernorm::EPS;
+use crate::ops::pool2d::{Pool2d, PoolKind};
+use crate::ops::pool2d_f16::pool2d_f16_forward;
 use crate::ops::rows_f16::{layernorm_f16_forward, softmax_f16_forward};
 use crate::ops::softmax::Mask;
 use crate::tensor::Tensor;
@@ -26,6 +30,49 @@ pub enum RowsOp {
     },
     /// `nn.LayerNorm(D)` over the last axis.
     LayerNorm,
+    /// `nn.MaxPool2d` / `nn.AvgPool2d` on [N, C, H, W].
+    Pool {
+        /// Average (else max).
+        avg: bool,
+        /// Square kernel size.
+        k: usize,
+        /// Stride.
+        stride: usize,
+        /// Padding on every side.
+        pad: usize,
+        /// Dilation (max only).
+        dilation: usize,
+        /// PyTorch's ceil_mode.
+        ceil: bool,
+        /// PyTorch's count_include_pad (average only).
+        include_pad: bool,
+    },
+}
+
+impl RowsOp {
+    const fn max(k: usize, stride: usize, pad: usize, dilation: usize) -> RowsOp {
+        RowsOp::Pool {
+            avg: false,
+            k,
+            stride,
+            pad,
+            dilation,
+            ceil: false,
+            include_pad: false,
+        }
+    }
+
+    const fn avg(k: usize, stride: usize, pad: usize, ceil: bool, include_pad: bool) -> RowsOp {
+        RowsOp::Pool {
+            avg: true,
+            k,
+            stride,
+            pad,
+            dilation: 1,
+            ceil,
+            include_pad,
+        }
+    }
 }
 
 /// One float16 row op to check.
@@ -61,12 +108,32 @@ impl RowsCase {
                 if key_mask { " key mask" } else { "" }
             ),
             RowsOp::LayerNorm => format!("layer norm {:?}", self.shape),
+            RowsOp::Pool {
+                avg,
+                k,
+                stride,
+                pad,
+                dilation,
+                ceil,
+                include_pad,
+            } => format!(
+                "{} pool {:?} k{k} s{stride} p{pad}{}{}{}",
+                if avg { "avg" } else { "max" },
+                self.shape,
+                if dilation > 1 {
+                    format!(" d{dilation}")
+                } else {
+                    String::new()
+                },
+                if ceil { " ceil" } else { "" },
+                if include_pad { " count pad" } else { "" }
+            ),
         };
         if self.scale != 1.0 {
             s.push_str(&format!(" x{}", self.scale));
         }
         if self.offset != 0.0 {
-            s.push_str(&format!(" +{}", self.offset));
+            s.push_str(&format!(" {:+}", self.offset));
         }
         s
     }
@@ -109,6 +176,19 @@ pub fn rows_cases() -> Vec<RowsCase> {
         RowsCase::new(RowsOp::LayerNorm, &[3, 5], 1.0, 0.0),
         RowsCase::new(RowsOp::LayerNorm, &[2, 7, 33], 1.0, 100.0),
         RowsCase::new(RowsOp::LayerNorm, &[4, 257], 3.0, 0.0),
+        // Odd output counts: two planes share an output word.
+        RowsCase::new(RowsOp::max(2, 2, 0, 1), &[2, 3, 9, 11], 1.0, 0.0),
+        RowsCase::new(RowsOp::max(3, 2, 1, 2), &[1, 2, 13, 11], 1.0, 0.0),
+        RowsCase::new(RowsOp::avg(3, 2, 1, true, false), &[2, 3, 9, 11], 1.0, 0.0),
+        RowsCase::new(RowsOp::avg(2, 2, 1, false, true), &[1, 1, 5, 5], 1.0, 0.0),
+        // resnet's global average pool, and a 256-term window near 1.
+        RowsCase::new(RowsOp::avg(7, 1, 0, false, false), &[1, 5, 7, 7], 1.0, 0.0),
+        RowsCase::new(
+            RowsOp::avg(16, 16, 0, false, false),
+            &[1, 3, 16, 16],
+            0.5,
+            1.0,
+        ),
     ]
 }
 
@@ -161,6 +241,31 @@ pub fn run_rows_case(gpu: &Gpu, case: &RowsCase, path: F16Path, seed: u64) -> Re
             let y = layernorm_f16_forward(gpu, &mut plan, "f16 layer norm", &tx, &tg, &tb, path)?;
             (y, crate::cpu::layernorm::layernorm(&rx, &gamma, &beta, EPS))
         }
+        RowsOp::Pool {
+            avg,
+            k,
+            stride,
+            pad,
+            dilation,
+            ceil,
+            include_pad,
+        } => {
+            let pool = Pool2d {
+                kind: if avg { PoolKind::Avg } else { PoolKind::Max },
+                window: Window {
+                    kernel: [k, k],
+                    stride: [stride, stride],
+                    pad_begin: [pad, pad],
+                    pad_end: [pad, pad],
+                    dilation: [dilation, dilation],
+                    ceil_mode: ceil,
+                },
+                count_include_pad: include_pad,
+            };
+            let out = pool.output_shape(&case.shape, "f16 pool")?;
+            let y = pool2d_f16_forward(gpu, &mut plan, "f16 pool", &pool, &tx, path)?;
+            (y, crate::cpu::pool2d::pool2d(&pool, &rx, out))
+        }
     };
     gpu.run(&plan)?;
     Ok(compare_f16(&y.download(gpu)?, &stored_f16(reference)))
@@ -177,15 +282,24 @@ pub enum RowsFault {
     StatsInF16,
     /// Outputs below 2^-14 stored as zero (float16 subnormals flushed).
     FlushSubnormals,
+    /// The average pool's window sum rounded to float16 at every tap.
+    PoolSumInF16,
+    /// The max pool starting from 0, so padding (or 0) beats negatives.
+    PoolMaxFromZero,
+    /// Pooled outputs below 2^-14 stored as zero.
+    PoolFlushSubnormals,
 }
 
 impl RowsFault {
     /// Every fault, for `--mutants`.
-    pub const ALL: [RowsFault; 4] = [
+    pub const ALL: [RowsFault; 7] = [
         RowsFault::SumInF16,
         RowsFault::MaxNotSubtracted,
         RowsFault::StatsInF16,
         RowsFault::FlushSubnormals,
+        RowsFault::PoolSumInF16,
+        RowsFault::PoolMaxFromZero,
+        RowsFault::PoolFlushSubnormals,
     ];
 
     /// What the fault is, for tables.
@@ -195,6 +309,9 @@ impl RowsFault {
             RowsFault::MaxNotSubtracted => "f16 softmax: max not subtracted",
             RowsFault::StatsInF16 => "f16 layer norm: mean and 1/std rounded to float16",
             RowsFault::FlushSubnormals => "f16 softmax: subnormal outputs flushed to zero",
+            RowsFault::PoolSumInF16 => "f16 avg pool: window sum kept in float16",
+            RowsFault::PoolMaxFromZero => "f16 max pool: the max starts at 0, not -inf",
+            RowsFault::PoolFlushSubnormals => "f16 pool: subnormal outputs flushed to zero",
         }
     }
 
@@ -206,6 +323,18 @@ impl RowsFault {
             RowsFault::MaxNotSubtracted => RowsCase::new(PLAIN, &[1, 1, 3, 31], 1000.0, 0.0),
             RowsFault::StatsInF16 => RowsCase::new(RowsOp::LayerNorm, &[2, 7, 33], 1.0, 100.0),
             RowsFault::FlushSubnormals => RowsCase::new(PLAIN, &[1, 1, 2, 2048], 8.0, 0.0),
+            RowsFault::PoolSumInF16 => RowsCase::new(
+                RowsOp::avg(16, 16, 0, false, false),
+                &[1, 3, 16, 16],
+                0.5,
+                1.0,
+            ),
+            RowsFault::PoolMaxFromZero => {
+                RowsCase::new(RowsOp::max(3, 2, 1, 1), &[1, 2, 9, 9], 0.5, -1.0)
+            }
+            RowsFault::PoolFlushSubnormals => {
+                RowsCase::new(RowsOp::avg(2, 2, 0, false, false), &[1, 2, 8, 8], 1e-4, 0.0)
+            }
         }
     }
 
@@ -226,12 +355,28 @@ impl RowsFault {
                 "stats[row] = vec2<f32>(mean, 1.0 / sqrt(q / f32(p.cols) + p.eps));",
                 "stats[row] = unpack2x16float(pack2x16float(vec2<f32>(mean, 1.0 / sqrt(q / f32(p.cols) + p.eps))));",
             )],
-            RowsFault::FlushSubnormals => &[(
+            RowsFault::FlushSubnormals | RowsFault::PoolFlushSubnormals => &[(
                 "let s = to_f16_range(v);",
                 "let s = select(to_f16_range(v), vec2<f32>(0.0), abs(v) < vec2<f32>(6.1035156e-5));",
             )],
+            RowsFault::PoolSumInF16 => &[(
+                "acc += ld_x(base + u32(iy) * p.w + u32(ix));",
+                "acc = unpack2x16float(pack2x16float(vec2<f32>(acc + ld_x(base + u32(iy) * p.w + u32(ix)), 0.0))).x;",
+            )],
+            RowsFault::PoolMaxFromZero => &[(
+                "var m = -bitcast<f32>(0x7f800000u);\n    for (var ky",
+                "var m = 0.0;\n    for (var ky",
+            )],
         };
-        ["rows_f16_packed", "rows_f16_native"]
+        let families: [&'static str; 2] = if matches!(
+            self,
+            RowsFault::PoolSumInF16 | RowsFault::PoolMaxFromZero | RowsFault::PoolFlushSubnormals
+        ) {
+            ["pool2d_f16_packed", "pool2d_f16_native"]
+        } else {
+            ["rows_f16_packed", "rows_f16_native"]
+        };
+        families
             .into_iter()
             .flat_map(|family| {
                 edits.iter().map(move |&(find, replace)| Patch {
