@@ -76,7 +76,7 @@ pub fn softmax_f16_forward(
 }
 
 /// `nn.LayerNorm(D)` (eps 1e-5, biased variance) over the last axis of a
-/// float16 `x` of any rank, `gamma` and `beta` float16 [D]. Returns y, a
+/// float16 `x` of any rank, `gamma` and `beta` float16 `[D]`. Returns y, a
 /// new float16 tensor of `x`'s shape, NaN-poisoned until the plan runs.
 ///
 /// # Errors
