@@ -41,6 +41,14 @@ step 60 $B --adapter nvidia --tune off bench conv --reps 10 --quiet --csv "$OUT/
 PYTHONUNBUFFERED=1 step 90 python3 scripts/pytorch_bench.py --device cuda > "$OUT/pytorch_cuda.txt"
 cat "$OUT/pytorch_cuda.txt"
 python3 scripts/ratio_table.py "$OUT/pytorch_cuda.txt" "$OUT/matmul_small.csv" "$OUT/matmul.csv" "$OUT/attention.csv" "$OUT/conv.csv"
+# Float16 (issue "Half precision"): the kernels, their faults, the rows
+# beside float32, the attention layer, and PyTorch's float16 beside them.
+step 45 $B --adapter nvidia selftest --dtype f16
+step 45 $B --adapter nvidia selftest --dtype f16 --mutants
+step 90 $B --adapter nvidia --tune off bench matmul --sizes 2048,4096 --dtype f16 --reps 10 --quiet --csv "$OUT/matmul_f16.csv"
+step 45 $B --adapter nvidia attention --dtype f16 --tokens 1024 --heads 8 --dim 512
+PYTHONUNBUFFERED=1 step 60 python3 scripts/pytorch_bench.py --device cuda --dtype f16 > "$OUT/pytorch_cuda_f16.txt"
+cat "$OUT/pytorch_cuda_f16.txt"
 step 60 $B --adapter nvidia --tune redo conv --json | python3 -c "import json,sys; json.load(sys.stdin); print('conv --json: valid JSON')"
 step 45 $B --adapter nvidia attention --tokens 2048 --heads 8 --dim 512 --check-rows 32
 step 20 $B --adapter nvidia permute

@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--dtype", choices=["f32", "f16"], default="f32",
+                    help="f16: float16 matmul and SDPA rows (ops matmul_f16, attention_f16), for wgsl-nn's --dtype f16 rows")
     args = ap.parse_args()
     dev = args.device
     if args.threads:
@@ -78,14 +80,31 @@ def main():
         (med, lo, hi) = res
         rows.append({"op": op, "shape": shape, "implementation": f"pytorch {torch.__version__} {dev}", "median_ms": med, "min_ms": lo, "max_ms": hi, "gflops": flops / (med * 1e6)})
 
-    for batch, wide in [(1, False), (16, True)]:
+    if args.dtype == "f16":
+        # PyTorch's float16: float16 storage; cuBLAS sums in float32 unless
+        # reduced-precision reductions are allowed (turned off here, as
+        # wgsl-nn's default f16 rungs sum in float32).
+        torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+        # On a CPU (a smoke run) float16 products are slow: small sizes only.
+        for n in [256] if dev == "cpu" else [1024, 2048, 4096]:
+            a = torch.rand(n, n, device=dev, dtype=torch.float16)
+            b = torch.rand(n, n, device=dev, dtype=torch.float16)
+            add("matmul_f16", f"{n}x{n}x{n}", timed(lambda: a @ b, dev), 2 * n ** 3)
+        for L in [256] if dev == "cpu" else [1024, 4096, 8192]:
+            q, k, v = (torch.rand(1, 8, L, 64, device=dev, dtype=torch.float16) for _ in range(3))
+            with torch.no_grad():
+                add("attention_f16", f"h=8 d=64 L={L}", timed(lambda: F.scaled_dot_product_attention(q, k, v), dev), 4 * 8 * L * L * 64)
+        rows_only = True
+    else:
+        rows_only = False
+    for batch, wide in ([] if rows_only else [(1, False), (16, True)]):
         res, flops = conv_stack(dev, batch, wide)
         add("conv", "exercise stack 1x1x128x128" if not wide else "wide stack 16x1x128x128, 1-32-64-64-32", res, flops)
-    for n in [256, 512, 1024, 2048, 4096]:
+    for n in ([] if rows_only else [256, 512, 1024, 2048, 4096]):
         a = torch.rand(n, n, device=dev)
         b = torch.rand(n, n, device=dev)
         add("matmul", f"{n}x{n}x{n}", timed(lambda: a @ b, dev), 2 * n ** 3)
-    for L in [128, 256, 512, 1024, 2048, 4096, 8192]:
+    for L in ([] if rows_only else [128, 256, 512, 1024, 2048, 4096, 8192]):
         if dev == "cpu" and L > 2048:
             continue
         q, k, v = (torch.rand(1, 8, L, 64, device=dev) for _ in range(3))
