@@ -1,4 +1,4 @@
-// included by: pool2d_f16.wgsl (after `enable f16;`)
+// included by: pool2d_f16.wgsl, activation_f16.wgsl (after `enable f16;`)
 // One float16 input and one float16 output as WGSL f16 (SHADER_F16).
 @group(0) @binding(1) var<storage, read> x16: array<f16>;
 @group(0) @binding(2) var<storage, read_write> y16: array<f16>;

@@ -1,4 +1,4 @@
-// included by: pool2d_f16.wgsl
+// included by: pool2d_f16.wgsl, activation_f16.wgsl
 // One float16 input and one float16 output as u32 words (every adapter):
 // two values per word, the first in the low half, float32 arithmetic.
 @group(0) @binding(1) var<storage, read> x16: array<u32>;

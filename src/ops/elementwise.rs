@@ -43,8 +43,32 @@ pub enum Pointwise {
 /// shaders/activation.wgsl, selected by [`ActivationParams::mode`].
 pub const ACTIVATION: Kernel = kernel(
     "activation",
-    include_str!("../../shaders/activation.wgsl"),
+    shaders!("activation_common.wgsl", "activation.wgsl"),
     "activation",
+);
+/// The same on float16 storage read as u32 words (every adapter), one
+/// output word per invocation.
+pub const ACTIVATION_F16_PACKED: Kernel = crate::ops::kernel_f16(
+    "activation_f16_packed",
+    shaders!(
+        "activation_common.wgsl",
+        "f16_io_packed.wgsl",
+        "activation_f16.wgsl"
+    ),
+    "activation_f16",
+);
+/// The same on float16 storage read as WGSL `f16` (SHADER_F16).
+pub const ACTIVATION_F16_NATIVE: Kernel = crate::ops::kernel_f16(
+    "activation_f16_native",
+    concat!(
+        "enable f16;\n",
+        shaders!(
+            "activation_common.wgsl",
+            "f16_io_native.wgsl",
+            "activation_f16.wgsl"
+        )
+    ),
+    "activation_f16",
 );
 
 /// The uniform params of an activation step: twin of `ActivationParams`
@@ -102,8 +126,44 @@ pub fn pointwise_forward(
     act: Pointwise,
     x: &Tensor,
 ) -> Result<Tensor> {
+    pointwise_step(gpu, plan, layer, act, x, None)
+}
+
+/// [`pointwise_forward`] on a float16 `x` (float32 arithmetic, one output
+/// word per invocation); returns a new float16 tensor. Reference:
+/// `cpu::activation` on the float16 input, then `cpu::half::stored_f16`.
+///
+/// # Errors
+///
+/// As [`pointwise_forward`], and for an `x` that is not float16;
+/// `Error::Argument` for the native path without `SHADER_F16`.
+pub fn pointwise_f16_forward(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    act: Pointwise,
+    x: &Tensor,
+    path: crate::dtype::F16Path,
+) -> Result<Tensor> {
+    crate::ops::expect_f16(gpu, layer, "activation", path, &[("input", x)])?;
+    pointwise_step(gpu, plan, layer, act, x, Some(path))
+}
+
+/// The activation step on float32 (`half` None) or float16 storage.
+fn pointwise_step(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    act: Pointwise,
+    x: &Tensor,
+    half: Option<crate::dtype::F16Path>,
+) -> Result<Tensor> {
     let total = check_u32(layer, &x.shape)?;
-    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &x.shape)?;
+    let name = format!("{layer} output");
+    let y = match half {
+        None => Tensor::poisoned(gpu, &name, &x.shape)?,
+        Some(_) => Tensor::poisoned_f16(gpu, &name, &x.shape)?,
+    };
     let params = ActivationParams {
         total,
         mode: act.mode(),
@@ -113,16 +173,31 @@ pub fn pointwise_forward(
         },
         _pad: 0,
     };
+    let (kernel, label, invocations, bytes) = match half {
+        None => (ACTIVATION, layer.to_string(), u64::from(total), 8),
+        Some(crate::dtype::F16Path::Native) => (
+            ACTIVATION_F16_NATIVE,
+            format!("{layer} (f16 native)"),
+            u64::from(total).div_ceil(2),
+            4,
+        ),
+        Some(crate::dtype::F16Path::Packed) => (
+            ACTIVATION_F16_PACKED,
+            format!("{layer} (f16 packed)"),
+            u64::from(total).div_ceil(2),
+            4,
+        ),
+    };
     plan.push(Step {
-        label: layer.to_string(),
-        kernel: ACTIVATION,
+        label,
+        kernel,
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![read("x", x), write("y", &y)],
-        invocations: u64::from(total),
+        invocations,
         workgroup_size: workgroup_1d(gpu),
         flops: act.flops_per_element() * u64::from(total),
-        bytes_moved: 8 * u64::from(total),
+        bytes_moved: bytes * u64::from(total),
     });
     Ok(y)
 }

@@ -1,5 +1,6 @@
-//! `selftest --dtype f16`: softmax and layer norm (`ops::rows_f16`) and
-//! pooling (`ops::pool2d_f16`) on float16 storage against the f64
+//! `selftest --dtype f16`: softmax and layer norm (`ops::rows_f16`),
+//! pooling (`ops::pool2d_f16`) and activations (`ops::elementwise`) on
+//! float16 storage against the f64
 //! reference with float16's store charged, and their float16 faults, each
 //! planted and required to fail.
 
@@ -10,6 +11,7 @@ use crate::dtype::F16Path;
 use crate::error::Result;
 use crate::geometry::Window;
 use crate::gpu::{Gpu, Patch, Plan};
+use crate::ops::elementwise::{pointwise_f16_forward, Pointwise};
 use crate::ops::layernorm::EPS;
 use crate::ops::pool2d::{Pool2d, PoolKind};
 use crate::ops::pool2d_f16::pool2d_f16_forward;
@@ -19,7 +21,7 @@ use crate::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 
 /// Which row op a case runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RowsOp {
     /// Softmax over the last axis of [B, H, L, S].
     Softmax {
@@ -47,6 +49,8 @@ pub enum RowsOp {
         /// PyTorch's count_include_pad (average only).
         include_pad: bool,
     },
+    /// An element-wise activation (any shape).
+    Act(Pointwise),
 }
 
 impl RowsOp {
@@ -128,6 +132,7 @@ impl RowsCase {
                 if ceil { " ceil" } else { "" },
                 if include_pad { " count pad" } else { "" }
             ),
+            RowsOp::Act(a) => format!("{a:?} {:?}", self.shape).to_lowercase(),
         };
         if self.scale != 1.0 {
             s.push_str(&format!(" x{}", self.scale));
@@ -145,8 +150,8 @@ const PLAIN: RowsOp = RowsOp::Softmax {
 };
 
 /// Single elements, odd rows (two rows share an output word), both masks,
-/// logits near float16's large values, rows of 257 and 2048, and layer
-/// norms with a mean of 100 over a spread of 1.
+/// logits near float16's large values, rows of 257 and 2048, layer norms
+/// with a mean of 100 over a spread of 1, pooling windows, activations.
 pub fn rows_cases() -> Vec<RowsCase> {
     vec![
         RowsCase::new(PLAIN, &[1, 1, 1, 1], 1.0, 0.0),
@@ -188,6 +193,34 @@ pub fn rows_cases() -> Vec<RowsCase> {
             &[1, 3, 16, 16],
             0.5,
             1.0,
+        ),
+        // Every activation over +-8 (sigmoid's and GELU's tails), odd counts.
+        RowsCase::new(RowsOp::Act(Pointwise::Sigmoid), &[3, 333], 8.0, 0.0),
+        RowsCase::new(RowsOp::Act(Pointwise::Tanh), &[999], 8.0, 0.0),
+        RowsCase::new(RowsOp::Act(Pointwise::Silu), &[2, 5, 7], 8.0, 0.0),
+        RowsCase::new(
+            RowsOp::Act(Pointwise::Gelu { tanh: false }),
+            &[999],
+            8.0,
+            0.0,
+        ),
+        RowsCase::new(
+            RowsOp::Act(Pointwise::Gelu { tanh: true }),
+            &[999],
+            8.0,
+            0.0,
+        ),
+        RowsCase::new(
+            RowsOp::Act(Pointwise::LeakyRelu { slope: 0.01 }),
+            &[1],
+            8.0,
+            0.0,
+        ),
+        RowsCase::new(
+            RowsOp::Act(Pointwise::LeakyRelu { slope: 0.2 }),
+            &[4, 257],
+            8.0,
+            0.0,
         ),
     ]
 }
@@ -266,6 +299,10 @@ pub fn run_rows_case(gpu: &Gpu, case: &RowsCase, path: F16Path, seed: u64) -> Re
             let y = pool2d_f16_forward(gpu, &mut plan, "f16 pool", &pool, &tx, path)?;
             (y, crate::cpu::pool2d::pool2d(&pool, &rx, out))
         }
+        RowsOp::Act(a) => {
+            let y = pointwise_f16_forward(gpu, &mut plan, "f16 activation", a, &tx, path)?;
+            (y, rx.map_val(|v| a.reference(v)))
+        }
     };
     gpu.run(&plan)?;
     Ok(compare_f16(&y.download(gpu)?, &stored_f16(reference)))
@@ -288,11 +325,13 @@ pub enum RowsFault {
     PoolMaxFromZero,
     /// Pooled outputs below 2^-14 stored as zero.
     PoolFlushSubnormals,
+    /// Exact GELU computed by the tanh approximation.
+    GeluApproximated,
 }
 
 impl RowsFault {
     /// Every fault, for `--mutants`.
-    pub const ALL: [RowsFault; 7] = [
+    pub const ALL: [RowsFault; 8] = [
         RowsFault::SumInF16,
         RowsFault::MaxNotSubtracted,
         RowsFault::StatsInF16,
@@ -300,6 +339,7 @@ impl RowsFault {
         RowsFault::PoolSumInF16,
         RowsFault::PoolMaxFromZero,
         RowsFault::PoolFlushSubnormals,
+        RowsFault::GeluApproximated,
     ];
 
     /// What the fault is, for tables.
@@ -312,6 +352,9 @@ impl RowsFault {
             RowsFault::PoolSumInF16 => "f16 avg pool: window sum kept in float16",
             RowsFault::PoolMaxFromZero => "f16 max pool: the max starts at 0, not -inf",
             RowsFault::PoolFlushSubnormals => "f16 pool: subnormal outputs flushed to zero",
+            RowsFault::GeluApproximated => {
+                "f16 GELU: exact form computed by the tanh approximation"
+            }
         }
     }
 
@@ -335,6 +378,12 @@ impl RowsFault {
             RowsFault::PoolFlushSubnormals => {
                 RowsCase::new(RowsOp::avg(2, 2, 0, false, false), &[1, 2, 8, 8], 1e-4, 0.0)
             }
+            RowsFault::GeluApproximated => RowsCase::new(
+                RowsOp::Act(Pointwise::Gelu { tanh: false }),
+                &[999],
+                8.0,
+                0.0,
+            ),
         }
     }
 
@@ -363,18 +412,21 @@ impl RowsFault {
                 "acc += ld_x(base + u32(iy) * p.w + u32(ix));",
                 "acc = unpack2x16float(pack2x16float(vec2<f32>(acc + ld_x(base + u32(iy) * p.w + u32(ix)), 0.0))).x;",
             )],
+            RowsFault::GeluApproximated => &[(
+                "case 3u: { r = gelu_erf(v); }",
+                "case 3u: { r = gelu(v); }",
+            )],
             RowsFault::PoolMaxFromZero => &[(
                 "var m = -bitcast<f32>(0x7f800000u);\n    for (var ky",
                 "var m = 0.0;\n    for (var ky",
             )],
         };
-        let families: [&'static str; 2] = if matches!(
-            self,
-            RowsFault::PoolSumInF16 | RowsFault::PoolMaxFromZero | RowsFault::PoolFlushSubnormals
-        ) {
-            ["pool2d_f16_packed", "pool2d_f16_native"]
-        } else {
-            ["rows_f16_packed", "rows_f16_native"]
+        let families: [&'static str; 2] = match self {
+            RowsFault::PoolSumInF16
+            | RowsFault::PoolMaxFromZero
+            | RowsFault::PoolFlushSubnormals => ["pool2d_f16_packed", "pool2d_f16_native"],
+            RowsFault::GeluApproximated => ["activation_f16_packed", "activation_f16_native"],
+            _ => ["rows_f16_packed", "rows_f16_native"],
         };
         families
             .into_iter()
