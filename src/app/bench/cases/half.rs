@@ -1,10 +1,12 @@
-//! `bench --dtype f16`: the float16 matmul rows beside the float32 ones,
-//! one per float16 path and accumulation the adapter has, each checked
+//! `bench --dtype f16`: the float16 matmul, conv and attention rows beside
+//! the float32 ones, one per float16 path (and, for matmul, accumulation)
+//! the adapter has, each checked
 //! against the f64 reference with float16's charges (a seeded sample of
 //! rows beyond 256).
 
 use super::{checked, sample_rows, Case, Data, Row};
 use crate::check::compare_f16;
+use crate::cpu::attention::{sdpa_rows, Masks, Order};
 use crate::cpu::half::{as_f16, stored_f16};
 use crate::cpu::matmul::matmul_into_acc;
 use crate::cpu::RefTensor;
@@ -13,8 +15,10 @@ use crate::error::Result;
 use crate::gpu::timer::time_plans;
 use crate::gpu::{Gpu, Plan};
 use crate::models::conv_stack::ConvStack;
+use crate::ops::attention::half::sdpa_f16_forward;
 use crate::ops::matmul::half::{matmul_f16_forward, Accumulate};
 use crate::ops::matmul::{Matmul, View};
+use crate::ops::softmax::Mask;
 use crate::tensor::Tensor;
 
 /// The float16 rows' names: path and accumulation.
@@ -29,8 +33,7 @@ fn rungs(gpu: &Gpu) -> Vec<(&'static str, F16Path, Accumulate)> {
 }
 
 impl Case {
-    /// Float16 rows of a matmul or conv case on one adapter (attention:
-    /// one refused row saying so).
+    /// Float16 rows of a matmul, conv or attention case on one adapter.
     pub fn f16_rows(&self, gpu: &Gpu, reps: usize, seed: u64) -> Vec<Row> {
         let adapter = format!(
             "{} ({})",
@@ -63,14 +66,27 @@ impl Case {
                     })
                     .collect();
             }
-            _ => {
-                return vec![refuse(
-                    "f16",
-                    format!(
-                        "no float16 {} kernel yet: --dtype f16 covers matmul and conv",
-                        self.op.name()
-                    ),
-                )]
+            Data::Attention { shape, qkv } => {
+                return crate::app::selftest::half::paths(gpu)
+                    .into_iter()
+                    .map(|path| {
+                        let name = if path == F16Path::Native {
+                            "f16 native"
+                        } else {
+                            "f16 packed"
+                        };
+                        self.f16_attention_row(
+                            gpu,
+                            shape,
+                            &qkv[0],
+                            (name, path),
+                            reps,
+                            seed,
+                            &adapter,
+                        )
+                        .unwrap_or_else(|e| refuse(name, e.to_string()))
+                    })
+                    .collect();
             }
         };
         rungs(gpu)
@@ -189,6 +205,70 @@ impl Case {
         let c = compare_f16(&got, &reference);
         let all = checked(c.elements, c.elements, "elements");
         Ok(self.f16_row_of(name, adapter, &t, &c, all, Some(ref_ms)))
+    }
+
+    /// The fused float16 attention on Q, K, V rounded to float16, a seeded
+    /// sample of query rows checked (beyond 256).
+    #[allow(clippy::too_many_arguments)]
+    fn f16_attention_row(
+        &self,
+        gpu: &Gpu,
+        shape: &crate::ops::attention::AttentionShape,
+        qkv: &[Vec<f32>; 3],
+        (name, path): (&str, F16Path),
+        reps: usize,
+        seed: u64,
+        adapter: &str,
+    ) -> Result<Row> {
+        let dims = [shape.batch, shape.queries, shape.width()];
+        let h16 = qkv.clone().map(|v| as_f16(&v));
+        let [q, k, v] = [0, 1, 2].map(|i| Tensor::upload_f16(gpu, "qkv", &dims, &h16[i]));
+        let mut plan = Plan::new();
+        let o = sdpa_f16_forward(
+            gpu,
+            &mut plan,
+            "attention",
+            shape.heads,
+            &q?,
+            &k?,
+            &v?,
+            &Mask::default(),
+            path,
+        )?;
+        let t = time_plans(gpu, std::slice::from_ref(&plan), 1, reps)?;
+        let got = o.download(gpu)?;
+        let rows = sample_rows(shape.queries, seed);
+        let start = std::time::Instant::now();
+        let r = |i: usize| RefTensor::from_f32(&dims, &h16[i]);
+        let pairs: Vec<(usize, usize)> = rows.iter().map(|&i| (0, i)).collect();
+        let masks = Masks {
+            causal: false,
+            keys: None,
+        };
+        let reference = sdpa_rows(
+            &r(0),
+            &r(1),
+            &r(2),
+            shape.heads,
+            &masks,
+            Order::Online,
+            &pairs,
+        );
+        let ref_ms = start.elapsed().as_secs_f64() * 1e3;
+        let w = shape.width();
+        let got_rows: Vec<f32> = rows
+            .iter()
+            .flat_map(|&i| got[i * w..(i + 1) * w].to_vec())
+            .collect();
+        let c = compare_f16(&got_rows, &stored_f16(reference));
+        Ok(self.f16_row_of(
+            name,
+            adapter,
+            &t,
+            &c,
+            checked(rows.len(), shape.queries, "query rows"),
+            (rows.len() == shape.queries).then_some(ref_ms),
+        ))
     }
 
     /// A float16 row from its timing and check: speeds only when the
