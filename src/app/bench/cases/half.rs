@@ -21,6 +21,14 @@ use crate::ops::matmul::{Matmul, View};
 use crate::ops::softmax::Mask;
 use crate::tensor::Tensor;
 
+/// Which output rows of how many a float16 row checked.
+struct Sample<'a> {
+    rows: &'a [usize],
+    width: usize,
+    total: usize,
+    what: &'static str,
+}
+
 /// The float16 rows' names: path and accumulation.
 fn rungs(gpu: &Gpu) -> Vec<(&'static str, F16Path, Accumulate)> {
     let mut v = vec![];
@@ -168,19 +176,13 @@ impl Case {
             acc,
         );
         let ref_ms = start.elapsed().as_secs_f64() * 1e3;
-        let got_rows: Vec<f32> = rows
-            .iter()
-            .flat_map(|&r| got[r * n..(r + 1) * n].to_vec())
-            .collect();
-        let c = compare_f16(&got_rows, &stored_f16(reference));
-        Ok(self.f16_row_of(
-            name,
-            adapter,
-            &t,
-            &c,
-            checked(rows.len(), n, "rows"),
-            (rows.len() == n).then_some(ref_ms),
-        ))
+        let sample = Sample {
+            rows: &rows,
+            width: n,
+            total: n,
+            what: "rows",
+        };
+        Ok(self.f16_sampled_row(name, adapter, &t, &got, sample, reference, ref_ms))
     }
 
     fn f16_conv_row(
@@ -255,20 +257,44 @@ impl Case {
             &pairs,
         );
         let ref_ms = start.elapsed().as_secs_f64() * 1e3;
-        let w = shape.width();
-        let got_rows: Vec<f32> = rows
+        let sample = Sample {
+            rows: &rows,
+            width: shape.width(),
+            total: shape.queries,
+            what: "query rows",
+        };
+        Ok(self.f16_sampled_row(name, adapter, &t, &got, sample, reference, ref_ms))
+    }
+
+    /// A float16 row whose output rows `sample.rows` were checked against
+    /// `reference` (those rows only).
+    #[allow(clippy::too_many_arguments)]
+    fn f16_sampled_row(
+        &self,
+        name: &str,
+        adapter: &str,
+        t: &crate::gpu::timer::PlanTiming,
+        got: &[f32],
+        sample: Sample,
+        reference: RefTensor,
+        ref_ms: f64,
+    ) -> Row {
+        let w = sample.width;
+        let got_rows: Vec<f32> = sample
+            .rows
             .iter()
-            .flat_map(|&i| got[i * w..(i + 1) * w].to_vec())
+            .flat_map(|&r| got[r * w..(r + 1) * w].to_vec())
             .collect();
         let c = compare_f16(&got_rows, &stored_f16(reference));
-        Ok(self.f16_row_of(
+        let n = sample.rows.len();
+        self.f16_row_of(
             name,
             adapter,
-            &t,
+            t,
             &c,
-            checked(rows.len(), shape.queries, "query rows"),
-            (rows.len() == shape.queries).then_some(ref_ms),
-        ))
+            checked(n, sample.total, sample.what),
+            (n == sample.total).then_some(ref_ms),
+        )
     }
 
     /// A float16 row from its timing and check: speeds only when the
