@@ -63,7 +63,7 @@ pub struct AttentionArgs {
     pub json: bool,
     /// Element type: f32, or f16 (float16 storage of inputs, weights,
     /// projections and output; float32 sums and online-softmax state; the
-    /// fused path only).
+    /// fused path only; every query row checked, --check-rows aside).
     #[arg(long, default_value = "f32", value_parser = super::selftest::parse_dtype)]
     pub dtype: wgsl_nn::dtype::DType,
     /// With --dtype f16: read float16 as WGSL f16 (native, needs

@@ -23,8 +23,9 @@ const SOURCE: &str = include_str!(concat!(
 /// invocation.
 pub const UNFOLD: Kernel = kernel("conv2d_unfold", SOURCE, "conv2d_unfold");
 
-/// The unfolded buffer's cap: one buffer per conv layer of a plan, so a
-/// deep model's layers must not each hold a batch's worth.
+/// The unfolded buffer's cap: each conv layer of a plan has one (a
+/// model's timed plan shares them by lifetime, the checked plan keeps
+/// them all), so a layer must not hold a batch's worth.
 const UNFOLD_BYTES: usize = 16 << 20;
 
 /// Elements of one image's unfolded rows.
@@ -97,9 +98,10 @@ pub fn conv2d_unfold(
         padded_columns(gpu, plan, layer, weight, cout, kdim, krows)?
     };
     let wview = View::dense(cout, krows, true);
-    // Untuned on a CPU adapter, the products take the register-blocked
-    // rungs: the matmul size rules (naive below 16 MFLOP) were measured on
-    // products, not on a conv's 20-odd of them in a row.
+    // On a CPU adapter, unless a matmul rung is forced, the products take
+    // rb8_vec4 (GL llvmpipe, resnet18: 849 ms against 1228 on rb4_vec4 and
+    // 1170 on sm128p) over the tuner's pick and the size rules, which were
+    // measured on single products, not on a conv's 20-odd in a row.
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let default = cpu.then_some(MatmulRung::Rb8Vec4);
     for n0 in (0..out[0]).step_by(group) {
