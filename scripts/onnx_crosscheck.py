@@ -22,10 +22,17 @@ the same input, and a table compares both with torch64: rel L2, the ratio
 wgsl-nn / ORT, max abs errors, and whether every "passed" field anywhere in
 the JSON is true.
 
+With --dtype f16 the comparison is for float16 runs: the reference is
+PyTorch's float16-input, float64-computed forward pass (every parameter,
+buffer and the input rounded to float16, then model.double()), the peer
+is PyTorch's own float16 run on the CPU (model.half() on x.half()) in
+place of onnxruntime, and wgsl-nn runs with --dtype f16; the ratio is then
+wgsl-nn's rel L2 over PyTorch float16's.
+
 Needs torch, torchvision, onnx, onnxruntime, numpy (not part of CI) and a
 release build (cargo build --release). Usage:
     python3 scripts/onnx_crosscheck.py [--out /tmp/onnx_crosscheck] [--bin target/release/wgsl-nn]
-        [--models resnet18,vit] [--table FILE.md] [--seed 5] [-- extra wgsl-nn args]
+        [--models resnet18,vit] [--table FILE.md] [--seed 5] [--dtype f16] [-- extra wgsl-nn args]
 Exit status 1 if a wgsl-nn run failed or any "passed" field is false.
 """
 import argparse
@@ -146,6 +153,8 @@ def main():
     ap.add_argument("--table", help="write the table as markdown to this file")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per wgsl-nn run")
+    ap.add_argument("--dtype", choices=["f32", "f16"], default="f32",
+                    help="f16: float16 runs against PyTorch's float16-input float64 pass, PyTorch float16 as the peer")
     ap.add_argument("extra", nargs="*", help="after --: extra arguments for wgsl-nn run")
     args = ap.parse_args()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -174,16 +183,24 @@ def main():
         print(f"\n{name}: exported {os.path.getsize(onnx_path) / 1e6:.1f} MB in {time.time() - t0:.1f}s, "
               f"input {list(shape)}, ops {' '.join(ops)}")
 
+        half = args.dtype == "f16"
         with torch.no_grad():
-            y64 = copy.deepcopy(model).double()(x.double()).numpy()
-        np.save(base + ".torch64.npy", y64)
+            if half:
+                y64 = copy.deepcopy(model).half().double()(x.half().double()).numpy()
+            else:
+                y64 = copy.deepcopy(model).double()(x.double()).numpy()
+        np.save(base + (".f16in64.npy" if half else ".torch64.npy"), y64)
         t0 = time.time()
-        sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-        yo = sess.run(["output"], {"input": x.numpy()})[0]
+        if half:
+            with torch.no_grad():
+                yo = copy.deepcopy(model).half()(x.half()).float().numpy()
+        else:
+            sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+            yo = sess.run(["output"], {"input": x.numpy()})[0]
         t_ort = time.time() - t0
-        np.save(base + ".ort.npy", yo)
+        np.save(base + (".torch16.npy" if half else ".ort.npy"), yo)
         e_ort, m_ort = rel_l2(yo, y64), float(np.abs(yo - y64).max())
-        print(f"  onnxruntime: rel L2 {e_ort:.2e}, max abs {m_ort:.2e} ({t_ort:.2f}s); |torch64| max "
+        print(f"  {'PyTorch float16 (CPU)' if half else 'onnxruntime'}: rel L2 {e_ort:.2e}, max abs {m_ort:.2e} ({t_ort:.2f}s); |torch64| max "
               f"{np.abs(y64).max():.3g}, output {list(y64.shape)}")
 
         e_w = m_w = t_w = None
@@ -191,7 +208,8 @@ def main():
         if have_bin:
             if os.path.exists(y_path):
                 os.remove(y_path)
-            cmd = [args.bin, "run", onnx_path, "--input-npy", x_path, "--output-npy", y_path, "--json"] + args.extra
+            cmd = [args.bin, "run", onnx_path, "--input-npy", x_path, "--output-npy", y_path, "--json"] + \
+                (["--dtype", "f16"] if half else []) + args.extra
             t0 = time.time()
             try:
                 p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -237,10 +255,12 @@ def main():
         rows.append([name, f"{list(shape)}", fmt(e_ort), fmt(e_w), fmt(ratio, ".2f"), fmt(m_ort), fmt(m_w),
                      passed, fmt(t_ort, ".2f"), fmt(t_w, ".2f")])
 
-    head = ["model", "input", "ORT rel L2", "wgsl-nn rel L2", "ratio", "ORT max abs", "wgsl-nn max abs",
-            "passed", "ORT s", "wgsl-nn s"]
+    peer = "torch f16" if args.dtype == "f16" else "ORT"
+    head = ["model", "input", f"{peer} rel L2", "wgsl-nn rel L2", "ratio", f"{peer} max abs", "wgsl-nn max abs",
+            "passed", f"{peer} s", "wgsl-nn s"]
     widths = [max(len(str(r[j])) for r in rows + [head]) for j in range(len(head))]
-    print("\nvs PyTorch float64 (ratio = wgsl-nn rel L2 / ORT rel L2):")
+    against = "PyTorch float16-input float64" if args.dtype == "f16" else "PyTorch float64"
+    print(f"\nvs {against} (ratio = wgsl-nn rel L2 / {peer} rel L2):")
     for r in [head] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
     if args.table:

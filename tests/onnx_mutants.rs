@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::onnx_fixtures::{load, run_on};
+use common::onnx_fixtures::{load, run_as};
 use std::sync::OnceLock;
+use wgsl_nn::dtype::DType;
 use wgsl_nn::gpu::{AdapterChoice, Gpu, Patch};
 use wgsl_nn::graph::exec::CheckMode;
 use wgsl_nn::rung::{AttentionRung, Kernels};
@@ -45,7 +46,22 @@ fn caught_on(
     replace: &'static str,
     kind: &str,
 ) {
+    caught_as(gpu, DType::F32, model, family, find, replace, kind)
+}
+
+fn caught_as(
+    gpu: &Gpu,
+    dtype: DType,
+    model: &str,
+    family: &'static str,
+    find: &'static str,
+    replace: &'static str,
+    kind: &str,
+) {
     let (m, inputs) = load(model);
+    // One planted patch at a time: it applies to the whole device.
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     gpu.plant(
         &format!("{family}: {find} -> {replace}"),
         &[Patch {
@@ -54,7 +70,7 @@ fn caught_on(
             replace,
         }],
     );
-    let r = run_on(gpu, &m, &inputs, CheckMode::Full);
+    let r = run_as(gpu, &m, &inputs, CheckMode::Full, dtype);
     let hits = gpu.planted_hits();
     gpu.plant("", &[]);
     assert!(hits > 0, "{family}: the patch '{find}' reached no kernel");
@@ -143,5 +159,55 @@ fn planted_faults_fail_at_their_node() {
         "let r = 1.0 - erfc_c(abs(x));",
         "let r = 1.0 - erfc_c(abs(x)) * 1.00001;",
         "unary",
+    );
+}
+
+/// The float16 run (`--dtype f16`) is as sharp: faults in the conversions
+/// that carry float16 tensors into float32 kernels and back, and in the
+/// float16 kernels a model runs, fail at their node.
+#[test]
+fn planted_float16_faults_fail_at_their_node() {
+    let gpu = common::gpu();
+    let f16 = |model, family, find, replace, kind| {
+        caught_as(gpu, DType::F16, model, family, find, replace, kind)
+    };
+    // Widening that reads the other half of each word.
+    f16(
+        "resnet_tiny",
+        "convert_f16",
+        "select(v.x, v.y, (i & 1u) != 0u)",
+        "select(v.y, v.x, (i & 1u) != 0u)",
+        "binary",
+    );
+    // Narrowing that stores the even element in both halves.
+    f16(
+        "transformer_tiny",
+        "convert_f16",
+        "to_f16_range(vec2<f32>(lo, hi))",
+        "to_f16_range(vec2<f32>(lo, lo))",
+        "copy",
+    );
+    let native = gpu.device.features().contains(wgpu::Features::SHADER_F16);
+    let (conv, matmul) = if native {
+        ("conv2d_f16_native", "matmul_f16_native")
+    } else {
+        ("conv2d_f16_packed", "matmul_f16_packed")
+    };
+    // A float16 conv whose bias is added 0.1% too large.
+    f16(
+        "resnet_tiny",
+        conv,
+        "acc += ld_bias(co);",
+        "acc += ld_bias(co) * 1.001;",
+        "conv",
+    );
+    // A float16 product (the pair rung: the out-projection Gemm) that
+    // drops its last term.
+    f16(
+        "transformer_tiny",
+        matmul,
+        "for (var kk = 0u; kk < p.k; kk++) {\n        s = fma",
+        "for (var kk = 0u; kk + 1u < p.k; kk++) {\n        s = fma",
+        "matmul",
     );
 }

@@ -60,6 +60,17 @@ pub struct RunArgs {
     /// Profile lines printed (slowest first; the CSV and JSON have all).
     #[arg(long, default_value_t = 12)]
     pub top: usize,
+    /// Float tensors' storage: f32, or f16 (weights and inputs rounded to
+    /// float16 once at load, every float output stored as float16, sums in
+    /// float32; the reference charges each rounding) [default: f16 for a
+    /// model with float16 inputs (model.half()), else f32]
+    #[arg(long, value_parser = super::selftest::parse_dtype)]
+    pub dtype: Option<wgsl_nn::dtype::DType>,
+    /// With --dtype f16: read float16 as WGSL f16 (native, needs
+    /// SHADER_F16) or as u32 words (packed) [default: native where the
+    /// adapter has it]
+    #[arg(long, value_name = "native|packed", value_parser = super::conv::parse_path)]
+    pub f16_path: Option<wgsl_nn::dtype::F16Path>,
 }
 
 fn check_mode(s: &str) -> Result<CheckMode> {
@@ -210,6 +221,28 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
         .map(|(i, v)| (i.name.clone(), v.shape.clone()))
         .collect();
     let program = build(&model, &shapes)?;
+    let dtype = a.dtype.unwrap_or(if model.float16 {
+        wgsl_nn::dtype::DType::F16
+    } else {
+        wgsl_nn::dtype::DType::F32
+    });
+    let half = dtype == wgsl_nn::dtype::DType::F16;
+    if a.f16_path.is_some() && !half {
+        return Err(Error::arg(
+            "--f16-path",
+            "applies to float16 runs only; add --dtype f16",
+        ));
+    }
+    // The CPU baseline then runs (in float32) the same rounded weights and
+    // inputs the GPU and the reference see.
+    let (program, values) = if half {
+        (
+            wgsl_nn::graph::half::rounded(&program),
+            wgsl_nn::graph::half::rounded_inputs(&values),
+        )
+    } else {
+        (program, values)
+    };
     let parse_ms = t0.elapsed().as_secs_f64() * 1e3;
     let gpu = dev.open()?;
     let opts = RunOptions {
@@ -217,6 +250,8 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
         warmup: a.warmup,
         repeats: a.repeats.max(1),
         seed: a.seed,
+        dtype,
+        f16_path: a.f16_path,
     };
     let report = exec::run(&gpu, &program, &values, &opts)?;
     let cpu = (a.cpu_repeats > 0).then(|| {
@@ -296,7 +331,11 @@ fn write_outputs(a: &RunArgs, r: &RunReport) -> Result<()> {
         } else {
             shape.clone()
         };
-        npy::write_npy(&path, &shape, data)?;
+        if r.dtype == "f16" {
+            npy::write_npy_f16(&path, &shape, data)?;
+        } else {
+            npy::write_npy(&path, &shape, data)?;
+        }
     }
     Ok(())
 }
@@ -383,6 +422,13 @@ fn print_text(
         model.opset
     );
     println!("adapter: {}", gpu.summary());
+    match &r.f16_path {
+        Some(path) => println!(
+            "precision: float16 storage ({path}), float32 arithmetic; weights and float inputs rounded to float16 at load{}, every float node output rounded once when stored (the reference charges 2^-10 relative per store); nodes with no float16 kernel run their float32 one on widened copies (widen_f16 ... narrow_f16)",
+            if model.float16 { " (the file is float16)" } else { "" }
+        ),
+        None => println!("precision: float32"),
+    }
     for n in notes {
         println!("input: {n}");
     }

@@ -38,6 +38,11 @@ pub struct RunOptions {
     pub repeats: usize,
     /// Seed of the sampled check.
     pub seed: u64,
+    /// Float tensors' storage: float32, or float16 ([`super::half`]).
+    pub dtype: crate::dtype::DType,
+    /// How float16 is read (None: the adapter's own,
+    /// [`crate::dtype::F16Path::for_features`]); float16 runs only.
+    pub f16_path: Option<crate::dtype::F16Path>,
 }
 
 impl Default for RunOptions {
@@ -47,6 +52,8 @@ impl Default for RunOptions {
             warmup: 2,
             repeats: 5,
             seed: 0,
+            dtype: crate::dtype::DType::F32,
+            f16_path: None,
         }
     }
 }
@@ -138,10 +145,15 @@ pub struct RunReport {
     pub worst_node: Option<String>,
     /// How the check compared: "full", "sampled N per node", "off".
     pub check_mode: String,
+    /// Float tensors' storage: "f32" or "f16".
+    pub dtype: String,
+    /// How float16 was read (float16 runs only): native or packed.
+    pub f16_path: Option<String>,
 }
 
-/// Uploads one input: integers as exact floats (refused from 2^24 on).
-fn upload_input(gpu: &Gpu, name: &str, t: &HostTensor) -> Result<Tensor> {
+/// Uploads one input: integers as exact floats (refused from 2^24 on),
+/// floats as float16 with `half`.
+fn upload_input(gpu: &Gpu, name: &str, t: &HostTensor, half: bool) -> Result<Tensor> {
     if t.dtype != DType::F32 {
         if let Some(v) = t.data.iter().find(|v| v.abs() >= 16_777_216.0) {
             return Err(Error::arg("--input", format!("integer input '{name}' holds {v}; integers travel on the GPU as float32 and are exact only below 2^24")));
@@ -152,7 +164,11 @@ fn upload_input(gpu: &Gpu, name: &str, t: &HostTensor) -> Result<Tensor> {
     } else {
         t.shape.clone()
     };
-    let up = Tensor::upload(gpu, name, &shape, &t.to_f32())?;
+    let up = if half && t.dtype == DType::F32 {
+        Tensor::upload_f16(gpu, name, &shape, &t.to_f32())?
+    } else {
+        Tensor::upload(gpu, name, &shape, &t.to_f32())?
+    };
     Ok(Tensor {
         buffer: up.buffer,
         shape: t.shape.clone(),
@@ -171,6 +187,31 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// The f64 reference of every value of `p` (None where nothing computes
 /// one: fused intermediates).
 pub fn reference_values(p: &Program, inputs: &[HostTensor]) -> Vec<Option<RefTensor>> {
+    reference_values_as(p, inputs, false)
+}
+
+/// `op`'s reference on `args`, its float16 store charged with `half`.
+fn eval_as(
+    op: &super::Op,
+    out: &super::program::Value,
+    args: &[&RefTensor],
+    half: bool,
+) -> RefTensor {
+    let r = reference::eval(op, out.dtype, args, &out.shape);
+    if half && out.dtype == DType::F32 && super::half::rounds(op) {
+        crate::cpu::half::stored_f16(r)
+    } else {
+        r
+    }
+}
+
+/// As [`reference_values`], for a float16 run with `half` (`p` and the
+/// inputs rounded by [`super::half`]): each float node's store charged.
+pub fn reference_values_as(
+    p: &Program,
+    inputs: &[HostTensor],
+    half: bool,
+) -> Vec<Option<RefTensor>> {
     let to_ref = |t: &HostTensor| RefTensor {
         shape: t.shape.clone(),
         val: t.data.clone(),
@@ -191,9 +232,7 @@ pub fn reference_values(p: &Program, inputs: &[HostTensor]) -> Vec<Option<RefTen
             .iter()
             .filter_map(|&v| vals[v].as_ref())
             .collect();
-        let out = &p.values[node.output];
-        let r = reference::eval(&node.op, out.dtype, &args, &out.shape);
-        vals[node.output] = Some(r);
+        vals[node.output] = Some(eval_as(&node.op, &p.values[node.output], &args, half));
     }
     vals
 }
@@ -221,6 +260,23 @@ fn sample(gpu: &[f32], r: &RefTensor, n: usize, seed: u64) -> (Vec<f32>, RefTens
 ///
 /// Device, shape and limit errors of the lowering and the runs.
 pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> Result<RunReport> {
+    let half = opts.dtype == crate::dtype::DType::F16;
+    let path = opts
+        .f16_path
+        .unwrap_or_else(|| crate::dtype::F16Path::for_features(gpu.device.features()));
+    let (rounded, rounded_inputs);
+    let (p, inputs) = if half {
+        rounded = super::half::rounded(p);
+        rounded_inputs = super::half::rounded_inputs(inputs);
+        (&rounded, &rounded_inputs[..])
+    } else {
+        (p, inputs)
+    };
+    let compare = if half {
+        crate::check::compare_f16
+    } else {
+        compare
+    };
     let adapted = super::gpu::for_adapter(p, gpu);
     let p: &Program = &adapted;
     let compile0 = gpu.compile_ms();
@@ -229,9 +285,9 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
         .inputs
         .iter()
         .zip(inputs)
-        .map(|(&v, t)| upload_input(gpu, &p.values[v].name, t))
+        .map(|(&v, t)| upload_input(gpu, &p.values[v].name, t, half))
         .collect::<Result<_>>()?;
-    let l: Lowered = lower(gpu, p, &tensors)?;
+    let l: Lowered = lower(gpu, p, &tensors, half.then_some(path))?;
     gpu.run(&l.plan)?;
     let mut downloads: Vec<Option<Vec<f32>>> = vec![None; p.values.len()];
     let want = |v: usize| opts.check != CheckMode::Off || p.outputs.contains(&v);
@@ -248,7 +304,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
     let (refs, ref_time) = if opts.check == CheckMode::Off {
         (vec![], None)
     } else {
-        let (r, t) = RefTime::of(|| reference_values(p, inputs));
+        let (r, t) = RefTime::of(|| reference_values_as(p, inputs, half));
         (r, Some(t))
     };
     let judge = |g: &[f32], r: &RefTensor, k: u64| -> (Check, usize) {
@@ -276,8 +332,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
             });
         }
         let arg_refs: Vec<&RefTensor> = args.iter().collect();
-        let out = &p.values[node.output];
-        let r = reference::eval(&node.op, out.dtype, &arg_refs, &out.shape);
+        let r = eval_as(&node.op, &p.values[node.output], &arg_refs, half);
         Some(judge(g, &r, ni as u64))
     };
     let local_start = Instant::now();
@@ -470,5 +525,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
             CheckMode::Sample(n) => format!("sampled {n} per node"),
             CheckMode::Off => "off".into(),
         },
+        dtype: opts.dtype.name().to_string(),
+        f16_path: half.then(|| path.name().to_string()),
     })
 }

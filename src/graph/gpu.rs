@@ -82,7 +82,7 @@ fn istrides(shape: &[usize]) -> Vec<i64> {
     contiguous(shape).into_iter().map(|v| v as i64).collect()
 }
 
-fn reshaped(t: &Tensor, shape: &[usize]) -> Tensor {
+pub(crate) fn reshaped(t: &Tensor, shape: &[usize]) -> Tensor {
     Tensor {
         buffer: t.buffer.clone(),
         shape: shape.to_vec(),
@@ -90,7 +90,7 @@ fn reshaped(t: &Tensor, shape: &[usize]) -> Tensor {
     }
 }
 
-fn nchw(t: &Tensor, one_d: bool) -> Tensor {
+pub(crate) fn nchw(t: &Tensor, one_d: bool) -> Tensor {
     if one_d {
         reshaped(t, &[t.shape[0], t.shape[1], 1, t.shape[2]])
     } else {
@@ -98,12 +98,25 @@ fn nchw(t: &Tensor, one_d: bool) -> Tensor {
     }
 }
 
-/// Lowers `p` with its inputs' tensors (in `p.inputs` order).
+/// Lowers `p` with its inputs' tensors (in `p.inputs` order); with `half`,
+/// in float16 (see [`super::half`]; `p` rounded by [`super::half::rounded`]).
 ///
 /// # Errors
 ///
 /// Shape and limit errors of the ops (named by node), allocation errors.
-pub fn lower(gpu: &Gpu, p: &Program, inputs: &[Tensor]) -> Result<Lowered> {
+pub fn lower(
+    gpu: &Gpu,
+    p: &Program,
+    inputs: &[Tensor],
+    half: Option<crate::dtype::F16Path>,
+) -> Result<Lowered> {
+    // Float constants go up as float16 where a float16 kernel reads them.
+    let mut f16_const = vec![false; p.values.len()];
+    if half.is_some() {
+        for n in p.nodes.iter().filter(|n| super::half::native(gpu, &n.op)) {
+            n.inputs.iter().for_each(|&v| f16_const[v] = true);
+        }
+    }
     let mut l = Lowered {
         plan: Plan::new(),
         tensors: vec![None; p.values.len()],
@@ -124,7 +137,12 @@ pub fn lower(gpu: &Gpu, p: &Program, inputs: &[Tensor]) -> Result<Lowered> {
                     } else {
                         t.shape.clone()
                     };
-                    let up = Tensor::upload(gpu, &p.values[v].name, &shape, &t.to_f32())?;
+                    let name = &p.values[v].name;
+                    let up = if f16_const[v] && t.dtype == DType::F32 {
+                        Tensor::upload_f16(gpu, name, &shape, &t.to_f32())?
+                    } else {
+                        Tensor::upload(gpu, name, &shape, &t.to_f32())?
+                    };
                     l.const_bytes += up.buffer.size();
                     l.tensors[v] = Some(reshaped(&up, &t.shape));
                 }
@@ -139,7 +157,7 @@ pub fn lower(gpu: &Gpu, p: &Program, inputs: &[Tensor]) -> Result<Lowered> {
         let out = &p.values[node.output];
         let before = l.plan.steps.len();
         l.plan.kernels = graph_rungs(gpu, &node.op, &out.shape);
-        let y = lower_node(
+        let y = super::half::lower_node_as(
             gpu,
             &mut l.plan,
             &node.name,
@@ -147,6 +165,7 @@ pub fn lower(gpu: &Gpu, p: &Program, inputs: &[Tensor]) -> Result<Lowered> {
             out.dtype,
             &ins,
             &out.shape,
+            half,
         )?;
         if !matches!(node.op, Op::View) {
             l.activation_bytes += y.buffer.size();
@@ -232,7 +251,7 @@ fn strides_of(s: &Strides, rank: usize) -> Vec<i64> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn lower_node(
+pub(crate) fn lower_node(
     gpu: &Gpu,
     plan: &mut Plan,
     name: &str,

@@ -23,6 +23,7 @@ pub mod build;
 pub mod exec;
 mod fuse;
 pub mod gpu;
+pub mod half;
 pub mod memory;
 pub mod op;
 mod pointwise;
@@ -210,6 +211,9 @@ pub struct Model {
     pub opset: i64,
     /// Who wrote the file, for reports.
     pub producer: String,
+    /// The file declares float16 inputs (a `model.half()` export): its
+    /// values were widened at load, and `run` defaults to `--dtype f16`.
+    pub float16: bool,
 }
 
 impl Model {

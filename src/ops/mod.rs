@@ -14,6 +14,7 @@ pub mod attention;
 pub mod batchnorm;
 pub mod conv2d;
 pub mod conv_transpose2d;
+pub mod convert_f16;
 pub mod elementwise;
 pub mod layer;
 pub mod layernorm;

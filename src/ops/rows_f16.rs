@@ -3,7 +3,7 @@
 //! steps (shaders/rows_f16.wgsl). References: `cpu::softmax` and
 //! `cpu::layernorm` on the float16 inputs, then `cpu::half::stored_f16`.
 
-use super::layernorm::EPS;
+pub use super::layernorm::EPS;
 use super::softmax::Mask;
 use super::{expect_f16, expect_shape, kernel_f16, read, u, workgroup_1d, write};
 use crate::dtype::{DType, F16Path};
@@ -75,7 +75,8 @@ pub fn softmax_f16_forward(
     rows_steps(gpu, plan, layer, x, [mask.keys, None], params, path)
 }
 
-/// `nn.LayerNorm(D)` (eps 1e-5, biased variance) over the last axis of a
+/// `nn.LayerNorm(D, eps)` (biased variance; PyTorch's default eps is
+/// [`EPS`], 1e-5; torchvision's ViT uses 1e-6) over the last axis of a
 /// float16 `x` of any rank, `gamma` and `beta` float16 `[D]`. Returns y, a
 /// new float16 tensor of `x`'s shape, NaN-poisoned until the plan runs.
 ///
@@ -89,6 +90,7 @@ pub fn layernorm_f16_forward(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,
+    eps: f32,
     path: F16Path,
 ) -> Result<Tensor> {
     let d = super::layernorm::layernorm_dims(layer, x, gamma, beta)?;
@@ -96,7 +98,7 @@ pub fn layernorm_f16_forward(
     expect_f16(gpu, layer, "layer norm", path, &tensors)?;
     let params = RowsParams {
         flags: LAYER_NORM,
-        eps: EPS,
+        eps,
         ..params_of(layer, x, d)?
     };
     rows_steps(gpu, plan, layer, x, [Some(gamma), Some(beta)], params, path)

@@ -43,12 +43,25 @@ pub fn run_on(
     inputs: &[HostTensor],
     check: CheckMode,
 ) -> RunReport {
+    run_as(gpu, model, inputs, check, wgsl_nn::dtype::DType::F32)
+}
+
+/// As [`run_on`], float tensors stored as `dtype`.
+pub fn run_as(
+    gpu: &wgsl_nn::gpu::Gpu,
+    model: &Model,
+    inputs: &[HostTensor],
+    check: CheckMode,
+    dtype: wgsl_nn::dtype::DType,
+) -> RunReport {
     let program = program(model, inputs);
     let opts = RunOptions {
         check,
         warmup: 0,
         repeats: 1,
         seed: 7,
+        dtype,
+        f16_path: None,
     };
     exec::run(gpu, &program, inputs, &opts).expect("model runs")
 }

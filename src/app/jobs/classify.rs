@@ -78,6 +78,7 @@ pub fn classify(
             warmup: 1,
             repeats: 5,
             seed: 0,
+            ..RunOptions::default()
         },
     )?;
     let logits = &report

@@ -271,7 +271,8 @@ pub fn run_rows_case(gpu: &Gpu, case: &RowsCase, path: F16Path, seed: u64) -> Re
             );
             let tg = Tensor::upload_f16(gpu, "gamma", &[d], &gamma)?;
             let tb = Tensor::upload_f16(gpu, "beta", &[d], &beta)?;
-            let y = layernorm_f16_forward(gpu, &mut plan, "f16 layer norm", &tx, &tg, &tb, path)?;
+            let y =
+                layernorm_f16_forward(gpu, &mut plan, "f16 layer norm", &tx, &tg, &tb, EPS, path)?;
             (y, crate::cpu::layernorm::layernorm(&rx, &gamma, &beta, EPS))
         }
         RowsOp::Pool {

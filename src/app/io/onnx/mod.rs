@@ -126,7 +126,16 @@ pub fn parse_model(bytes: &[u8], what: &str) -> Result<Model, OnnxError> {
             attrs,
         });
     }
+    // model.half() exports: float16 inputs, which `run` takes to mean a
+    // float16 run unless --dtype says otherwise.
+    let float16 = g.input.iter().any(|vi| {
+        vi.r#type
+            .as_ref()
+            .and_then(|t| t.tensor_type.as_ref())
+            .is_some_and(|t| t.elem_type == Some(10))
+    });
     Ok(Model {
+        float16,
         inputs,
         outputs: g
             .output

@@ -1,0 +1,246 @@
+//! A program in float16 (`wgsl-nn run --dtype f16`): every float tensor
+//! held as float16 on the GPU, arithmetic in float32. Constants and inputs
+//! are rounded to float16 once, at load, so the GPU and the f64 reference
+//! start from the same values; each node's float output is rounded once
+//! when stored, which the reference charges (`cpu::half::stored_f16`).
+//! Nodes run their own float16 kernel where the crate has one for their
+//! shape (conv, matmul, attention, layer norm, softmax, pooling); the rest
+//! run their float32 kernel on widened copies (exact), the result narrowed
+//! to float16 (`ops::convert_f16`): the node's kernel list shows which.
+//! Integer and bool tensors stay float32-held, exact as before.
+
+use super::gpu::{lower_node, nchw, reshaped};
+use super::op::Op;
+use super::program::{Program, Source};
+use super::{DType, HostTensor};
+use crate::dtype::{round_f16, DType as Storage, F16Path};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Plan};
+use crate::ops::{attention, conv2d, convert_f16, matmul, pool2d_f16, rows_f16, softmax};
+use crate::tensor::Tensor;
+
+fn round_tensor(t: &HostTensor) -> HostTensor {
+    if t.dtype != DType::F32 {
+        return t.clone();
+    }
+    HostTensor {
+        data: t
+            .data
+            .iter()
+            .map(|&v| f64::from(round_f16(v as f32)))
+            .collect(),
+        ..t.clone()
+    }
+}
+
+/// `p` with every float constant rounded to float16, as the GPU holds it
+/// (idempotent).
+pub fn rounded(p: &Program) -> Program {
+    let mut p = p.clone();
+    for v in &mut p.values {
+        if let Source::Const(t) = &v.source {
+            v.source = Source::Const(round_tensor(t));
+        }
+    }
+    p
+}
+
+/// The float inputs rounded to float16 (integers unchanged; idempotent).
+pub fn rounded_inputs(inputs: &[HostTensor]) -> Vec<HostTensor> {
+    inputs.iter().map(round_tensor).collect()
+}
+
+/// Whether `op`'s float output is a new value rounded when stored as
+/// float16 (not a copy of values already float16).
+pub fn rounds(op: &Op) -> bool {
+    !matches!(
+        op,
+        Op::View
+            | Op::Unary(super::op::Unary::Copy, _)
+            | Op::Concat { .. }
+            | Op::Pad { .. }
+            | Op::Gather { .. }
+            | Op::Where(..)
+    )
+}
+
+/// Whether `op` (of output `shape`) has a float16 kernel here, so its float
+/// constants are uploaded as float16; otherwise they go up float32 (the
+/// rounded values), saving the widening on every run.
+pub fn native(gpu: &Gpu, op: &Op) -> bool {
+    match op {
+        Op::Conv { conv, .. } => {
+            let taps = (conv.group_in() * conv.window.kernel[0] * conv.window.kernel[1]) as u64;
+            2 * taps + 16 <= gpu.loop_budget
+        }
+        Op::Matmul { shape, .. } => 2 * shape.k as u64 + 16 <= gpu.loop_budget,
+        Op::LayerNorm { .. } => true,
+        Op::Softmax { log, inner, .. } => !log && *inner == 1,
+        Op::Attention { head_dim, .. } => {
+            head_dim % 2 == 0 && *head_dim <= attention::half::MAX_HEAD_DIM
+        }
+        Op::Pool { .. } => true,
+        _ => false,
+    }
+}
+
+/// Appends node `name`'s steps: in float16 with `half` (`ins` then float16
+/// for float values, float32 for integers and for constants of non-native
+/// ops), else its float32 ones.
+///
+/// # Errors
+///
+/// As [`super::gpu::lower`].
+#[allow(clippy::too_many_arguments)]
+pub fn lower_node_as(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    name: &str,
+    op: &Op,
+    dtype: DType,
+    ins: &[Tensor],
+    shape: &[usize],
+    half: Option<F16Path>,
+) -> Result<Tensor> {
+    let Some(path) = half else {
+        return lower_node(gpu, plan, name, op, dtype, ins, shape);
+    };
+    if matches!(op, Op::View) {
+        return Ok(reshaped(&ins[0], shape));
+    }
+    let all_f16 = ins.iter().all(|t| t.dtype == Storage::F16);
+    if all_f16 && native(gpu, op) {
+        let before = plan.steps.len();
+        match native_step(gpu, plan, name, op, ins, shape, path) {
+            Ok(y) => return Ok(reshaped(&y, shape)),
+            // A shape this kernel refuses before appending anything (a
+            // loop budget, a head size): the float32 kernel instead.
+            Err(Error::Shape { .. }) if plan.steps.len() == before => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut wide = vec![];
+    for (k, t) in ins.iter().enumerate() {
+        wide.push(if t.dtype == Storage::F16 {
+            let w = convert_f16::widen_f16_forward(
+                gpu,
+                plan,
+                &format!("{name} [input {}]", k + 1),
+                &flat(t),
+            )?;
+            plan.scratch.push(w.buffer.clone());
+            reshaped(&w, &t.shape)
+        } else {
+            t.clone()
+        });
+    }
+    let y = lower_node(gpu, plan, name, op, dtype, &wide, shape)?;
+    if dtype != DType::F32 {
+        return Ok(y);
+    }
+    plan.scratch.push(y.buffer.clone());
+    let n = convert_f16::narrow_f16_forward(gpu, plan, name, &flat(&y))?;
+    Ok(reshaped(&n, shape))
+}
+
+fn flat(t: &Tensor) -> Tensor {
+    reshaped(t, &[t.numel().max(1)])
+}
+
+fn native_step(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    name: &str,
+    op: &Op,
+    ins: &[Tensor],
+    shape: &[usize],
+    path: F16Path,
+) -> Result<Tensor> {
+    match op {
+        Op::Conv { conv, one_d } => {
+            let w = reshaped(&ins[1], &conv.weight_shape());
+            conv2d::half::conv2d_f16_forward(
+                gpu,
+                plan,
+                name,
+                conv,
+                &nchw(&ins[0], *one_d),
+                &w,
+                ins.get(2),
+                path,
+            )
+        }
+        Op::Matmul {
+            shape: s,
+            alpha,
+            relu,
+        } => {
+            let (mm, av, bv, _) = super::reference::matmul_views(s, *alpha, *relu, ins.len() > 2);
+            let dims = if shape.is_empty() {
+                vec![1]
+            } else {
+                shape.to_vec()
+            };
+            matmul::half::matmul_f16_forward(
+                gpu,
+                plan,
+                name,
+                &mm,
+                (&ins[0], av),
+                (&ins[1], bv),
+                ins.get(2),
+                &dims,
+                path,
+                matmul::half::Accumulate::F32,
+            )
+        }
+        Op::LayerNorm { rows, n, eps } => rows_f16::layernorm_f16_forward(
+            gpu,
+            plan,
+            name,
+            &reshaped(&ins[0], &[*rows, *n]),
+            &reshaped(&ins[1], &[*n]),
+            &reshaped(&ins[2], &[*n]),
+            *eps,
+            path,
+        ),
+        Op::Softmax { outer, n, .. } => rows_f16::softmax_f16_forward(
+            gpu,
+            plan,
+            name,
+            &reshaped(&ins[0], &[1, 1, *outer, *n]),
+            &softmax::Mask {
+                causal: false,
+                keys: None,
+            },
+            path,
+        ),
+        Op::Attention {
+            batch,
+            queries,
+            keys,
+            head_dim,
+            ..
+        } => {
+            let d = *head_dim;
+            attention::half::sdpa_f16_forward(
+                gpu,
+                plan,
+                name,
+                1,
+                &reshaped(&ins[0], &[*batch, *queries, d]),
+                &reshaped(&ins[1], &[*batch, *keys, d]),
+                &reshaped(&ins[2], &[*batch, *keys, d]),
+                &softmax::Mask {
+                    causal: false,
+                    keys: None,
+                },
+                path,
+            )
+        }
+        Op::Pool { pool, one_d } => {
+            pool2d_f16::pool2d_f16_forward(gpu, plan, name, pool, &nchw(&ins[0], *one_d), path)
+        }
+        _ => Err(Error::shape(name, "no float16 kernel for this op")),
+    }
+}
