@@ -113,7 +113,10 @@ pub fn lower(
     // Float constants go up as float16 where a float16 kernel reads them.
     let mut f16_const = vec![false; p.values.len()];
     if half.is_some() {
-        for n in p.nodes.iter().filter(|n| super::half::native(gpu, &n.op)) {
+        let native = |n: &&super::program::ProgramNode| {
+            super::half::native(gpu, &n.op, &p.values[n.output].shape)
+        };
+        for n in p.nodes.iter().filter(native) {
             n.inputs.iter().for_each(|&v| f16_const[v] = true);
         }
     }
@@ -216,7 +219,9 @@ fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Kernels {
             let flops = conv.flops(&o);
             // (1x1 convs stay on the gemm rung's own rule: rb4 there ran
             // mobilenet_v2 at 1570 against 726 ms.)
-            if flops >= 16_000_000 && conv2d::tex::unsupported(gpu, conv, &o).is_none() {
+            if flops >= super::half::CPU_WIDE_CONV_FLOPS
+                && conv2d::tex::unsupported(gpu, conv, &o).is_none()
+            {
                 k.conv2d = Some(ConvRung::Tex);
             }
         }

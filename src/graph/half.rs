@@ -50,6 +50,11 @@ pub fn rounded_inputs(inputs: &[HostTensor]) -> Vec<HostTensor> {
     inputs.iter().map(round_tensor).collect()
 }
 
+/// From this many FLOPs a conv on a CPU adapter runs the float32 texture
+/// rung between widen and narrow steps ([`native`]): the rule
+/// `gpu::graph_rungs` uses to pick that rung in float32.
+pub const CPU_WIDE_CONV_FLOPS: u64 = 16_000_000;
+
 /// Whether `op`'s float output is a new value rounded when stored as
 /// float16 (not a copy of values already float16).
 pub fn rounds(op: &Op) -> bool {
@@ -64,14 +69,28 @@ pub fn rounds(op: &Op) -> bool {
     )
 }
 
-/// Whether `op` (of output `shape`) has a float16 kernel here, so its float
+/// Whether `op` (of output `out`) runs a float16 kernel here, so its float
 /// constants are uploaded as float16; otherwise they go up float32 (the
 /// rounded values), saving the widening on every run.
-pub fn native(gpu: &Gpu, op: &Op) -> bool {
+///
+/// On CPU adapters an ungrouped conv from [`CPU_WIDE_CONV_FLOPS`] runs its
+/// float32 rung (texture, unfold or gemm, as float32 would choose) on a
+/// widened input instead: the
+/// float16 direct kernel (one output word per invocation) ran resnet18's
+/// 3x3 convs at ~0.5 GFLOP/s on lavapipe, 13.2 s a batch-2 run against
+/// 0.5 s in float32 (docs/host-a/run-f16-vs-f32.md). A forced conv rung
+/// (`--kernel conv2d=...`) keeps the float16 kernel.
+pub fn native(gpu: &Gpu, op: &Op, out: &[usize]) -> bool {
     match op {
-        Op::Conv { conv, .. } => {
+        Op::Conv { conv, one_d } => {
             let taps = (conv.group_in() * conv.window.kernel[0] * conv.window.kernel[1]) as u64;
-            2 * taps + 16 <= gpu.loop_budget
+            let wide = gpu.info.device_type == wgpu::DeviceType::Cpu
+                && gpu.kernels().conv2d.is_none()
+                && conv.groups == 1
+                && !one_d
+                && out.len() == 4
+                && conv.flops(&[out[0], out[1], out[2], out[3]]) >= CPU_WIDE_CONV_FLOPS;
+            !wide && 2 * taps + 16 <= gpu.loop_budget
         }
         Op::Matmul { shape, .. } => 2 * shape.k as u64 + 16 <= gpu.loop_budget,
         Op::LayerNorm { .. } => true,
@@ -109,7 +128,7 @@ pub fn lower_node_as(
         return Ok(reshaped(&ins[0], shape));
     }
     let all_f16 = ins.iter().all(|t| t.dtype == Storage::F16);
-    if all_f16 && native(gpu, op) {
+    if all_f16 && native(gpu, op, shape) {
         let before = plan.steps.len();
         match native_step(gpu, plan, name, op, ins, shape, path) {
             Ok(y) => return Ok(reshaped(&y, shape)),
