@@ -160,3 +160,29 @@ fn f16_path_needs_f16() {
     assert_ne!(code, 0);
     assert!(err.contains("--dtype f16"), "{err}");
 }
+
+/// An input past float16's range is refused by name before any work, with
+/// the fix, rather than run as infinities.
+#[test]
+fn input_past_f16_range_is_refused() {
+    let dir = std::env::temp_dir().join(format!("wgsl_nn_f16_range_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let x = dir.join("big.npy");
+    let mut data = vec![0.5f32; 2 * 3 * 32 * 32];
+    data[5] = 1.0e5;
+    wgsl_nn::app::io::npy::write_npy(&x, &[2, 3, 32, 32], &data).expect("npy");
+    let (code, _, err) = common::wgsl_nn(&[
+        "run",
+        &format!("{DIR}/resnet_tiny.onnx"),
+        "--input-npy",
+        x.to_str().expect("path"),
+        "--dtype",
+        "f16",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("input 'input' holds 100000") && err.contains("--dtype f32"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -236,6 +236,7 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
     // The CPU baseline then runs (in float32) the same rounded weights and
     // inputs the GPU and the reference see.
     let (program, values) = if half {
+        wgsl_nn::graph::half::check_range(&program, &values)?;
         (
             wgsl_nn::graph::half::rounded(&program),
             wgsl_nn::graph::half::rounded_inputs(&values),
@@ -259,7 +260,7 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
         c.check(&report.output_refs);
         c
     });
-    write_outputs(a, &report)?;
+    write_outputs(a, &program, &report)?;
     if let Some(f) = &a.profile_csv {
         std::fs::write(f, csv(&report)).map_err(|e| Error::Io {
             path: f.display().to_string(),
@@ -316,7 +317,7 @@ pub fn run(dev: &DeviceArgs, a: &RunArgs) -> Result<bool> {
     Ok(report.passed)
 }
 
-fn write_outputs(a: &RunArgs, r: &RunReport) -> Result<()> {
+fn write_outputs(a: &RunArgs, p: &wgsl_nn::graph::Program, r: &RunReport) -> Result<()> {
     let Some(f) = &a.output_npy else {
         return Ok(());
     };
@@ -331,7 +332,10 @@ fn write_outputs(a: &RunArgs, r: &RunReport) -> Result<()> {
         } else {
             shape.clone()
         };
-        if r.dtype == "f16" {
+        // A float16 run's float outputs are float16; integer ones stay
+        // float32-held, exact.
+        let float = p.outputs.get(k).map(|&v| p.values[v].dtype) == Some(DType::F32);
+        if r.dtype == "f16" && float {
             npy::write_npy_f16(&path, &shape, data)?;
         } else {
             npy::write_npy(&path, &shape, data)?;

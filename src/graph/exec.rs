@@ -266,6 +266,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
         .unwrap_or_else(|| crate::dtype::F16Path::for_features(gpu.device.features()));
     let (rounded, rounded_inputs);
     let (p, inputs) = if half {
+        super::half::check_range(p, inputs)?;
         rounded = super::half::rounded(p);
         rounded_inputs = super::half::rounded_inputs(inputs);
         (&rounded, &rounded_inputs[..])

@@ -45,6 +45,37 @@ pub fn rounded(p: &Program) -> Program {
     p
 }
 
+/// Refuses a float16 run whose float constants or inputs hold finite
+/// values past float16's range (they would become infinity at load),
+/// naming the first such tensor.
+///
+/// # Errors
+///
+/// [`Error::Argument`] naming the tensor, the value and the fix.
+pub fn check_range(p: &Program, inputs: &[HostTensor]) -> Result<()> {
+    let consts = p.values.iter().filter_map(|v| match &v.source {
+        Source::Const(t) => Some((v.name.as_str(), "constant", t)),
+        _ => None,
+    });
+    let ins = p
+        .inputs
+        .iter()
+        .zip(inputs)
+        .map(|(&v, t)| (p.values[v].name.as_str(), "input", t));
+    for (name, what, t) in consts.chain(ins) {
+        if t.dtype != DType::F32 {
+            continue;
+        }
+        if let Some(v) = t.data.iter().find(|v| v.is_finite() && v.abs() >= 65520.0) {
+            return Err(Error::arg(
+                "--dtype f16",
+                format!("{what} '{name}' holds {v}, past float16's largest value 65504: in float16 it would become infinity; run this model with --dtype f32"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The float inputs rounded to float16 (integers unchanged; idempotent).
 pub fn rounded_inputs(inputs: &[HostTensor]) -> Vec<HostTensor> {
     inputs.iter().map(round_tensor).collect()
