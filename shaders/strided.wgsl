@@ -4,7 +4,9 @@
 // for a reversed slice). One entry point serves copies (transpose, slice,
 // expand, concat and pad pieces), unary and binary functions and Where:
 // the op code picks the function, and unused inputs are bound to a
-// placeholder read through zero strides.
+// placeholder read through zero strides. This file holds what both
+// storage types share; strided_f32.wgsl and strided_f16.wgsl bind the
+// tensors and hold the entry points.
 
 struct StridedParams {
     total: u32, rank: u32, op: u32, flags: u32,
@@ -25,10 +27,6 @@ override OPC: u32 = 0u;
 override RANK: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> p: StridedParams;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> c: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 fn dim_of(d: u32) -> u32 { return p.dims[d / 4u][d % 4u]; }
 
@@ -105,41 +103,28 @@ fn binary(op: u32, x: f32, z: f32) -> f32 {
     }
 }
 
-@compute @workgroup_size(WG)
-fn strided_map(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let i = flat_id(wid, nwg, lid);
-    if i >= p.total { return; }
+// Element offsets of a, b, c and the output for output element i.
+fn walk(i: u32) -> vec4<i32> {
     var rem = i;
-    var ia = i32(p.offs.x);
-    var ib = i32(p.offs.y);
-    var ic = i32(p.offs.z);
-    var iy = i32(p.offs.w);
+    var at = vec4<i32>(p.offs);
     for (var k = 0u; k < RANK; k++) {
         let d = RANK - 1u - k;
         let n = dim_of(d);
         let j = i32(rem % n);
         rem = rem / n;
-        ia += j * p.sa[d / 4u][d % 4u];
-        ib += j * p.sb[d / 4u][d % 4u];
-        ic += j * p.sc[d / 4u][d % 4u];
-        iy += j * p.sy[d / 4u][d % 4u];
+        at += j * vec4<i32>(p.sa[d / 4u][d % 4u], p.sb[d / 4u][d % 4u], p.sc[d / 4u][d % 4u], p.sy[d / 4u][d % 4u]);
     }
-    let va = a[ia];
-    let vb = b[ib];
-    let vc = c[ic];
-    var r: f32;
+    return at;
+}
+
+// The op's value from its (up to three) inputs.
+fn apply(va: f32, vb: f32, vc: f32) -> f32 {
     if OPC < 40u {
-        r = unary(OPC, va);
+        return unary(OPC, va);
     } else if OPC < 80u {
-        r = binary(OPC, va, vb);
+        return binary(OPC, va, vb);
     } else if OPC == 80u {
-        r = select(vc, vb, va != 0.0);
-    } else {
-        r = p.alpha;
+        return select(vc, vb, va != 0.0);
     }
-    y[iy] = r;
+    return p.alpha;
 }

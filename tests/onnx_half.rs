@@ -71,9 +71,23 @@ fn matches_torch_f16(name: &str, file: &str) {
         }
         assert!(r.passed, "{name} ({}): the run did not pass", path.name());
         // Float16 storage everywhere a float16 kernel exists: no node of
-        // these models falls back for conv, matmul, attention or norms.
+        // these models widens for conv, matmul, attention, norms or the
+        // element-wise and copy ops.
         for n in &r.nodes {
-            if ["conv", "matmul", "attention", "layernorm", "pool"].contains(&n.kind.as_str()) {
+            if [
+                "conv",
+                "matmul",
+                "attention",
+                "layernorm",
+                "pool",
+                "binary",
+                "unary",
+                "copy",
+                "where",
+                "concat",
+            ]
+            .contains(&n.kind.as_str())
+            {
                 assert!(
                     !n.kernels.iter().any(|k| k == "widen_f16"),
                     "{name}: {} ran widened: {:?}",

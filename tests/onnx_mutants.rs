@@ -171,20 +171,38 @@ fn planted_float16_faults_fail_at_their_node() {
     let f16 = |model, family, find, replace, kind| {
         caught_as(gpu, DType::F16, model, family, find, replace, kind)
     };
-    // Widening that reads the other half of each word.
-    f16(
-        "resnet_tiny",
-        "convert_f16",
-        "select(v.x, v.y, (i & 1u) != 0u)",
-        "select(v.y, v.x, (i & 1u) != 0u)",
-        "binary",
-    );
-    // Narrowing that stores the even element in both halves.
+    // Widening that reads the other half of each word (the q/k/v gathers
+    // run widened; a mean over a whole plane would not see the swap).
     f16(
         "transformer_tiny",
         "convert_f16",
+        "select(v.x, v.y, (i & 1u) != 0u)",
+        "select(v.y, v.x, (i & 1u) != 0u)",
+        "gather",
+    );
+    // Narrowing that stores the even element in both halves (the global
+    // average pool's reduction runs widened).
+    f16(
+        "resnet_tiny",
+        "convert_f16",
         "to_f16_range(vec2<f32>(lo, hi))",
         "to_f16_range(vec2<f32>(lo, lo))",
+        "reduce",
+    );
+    // The float16 strided map reading float16 operands from the wrong
+    // half (the residual adds), and writing the wrong half (transposes).
+    f16(
+        "resnet_tiny",
+        "strided_f16",
+        "return select(v.x, v.y, (i & 1) != 0);",
+        "return select(v.y, v.x, (i & 1) != 0);",
+        "binary",
+    );
+    f16(
+        "transformer_tiny",
+        "strided_f16",
+        "if (at.w & 1) != 0 {",
+        "if (at.w & 1) == 0 {",
         "copy",
     );
     let native = gpu.device.features().contains(wgpu::Features::SHADER_F16);

@@ -190,15 +190,18 @@ pub fn reference_values(p: &Program, inputs: &[HostTensor]) -> Vec<Option<RefTen
     reference_values_as(p, inputs, false)
 }
 
-/// `op`'s reference on `args`, its float16 store charged with `half`.
+/// Node `node`'s reference on `args`, its float16 store charged with
+/// `half` where it makes new values (or copies integers into floats).
 fn eval_as(
-    op: &super::Op,
-    out: &super::program::Value,
+    p: &Program,
+    node: &super::program::ProgramNode,
     args: &[&RefTensor],
     half: bool,
 ) -> RefTensor {
+    let (op, out) = (&node.op, &p.values[node.output]);
     let r = reference::eval(op, out.dtype, args, &out.shape);
-    if half && out.dtype == DType::F32 && super::half::rounds(op) {
+    let from_int = node.inputs.iter().any(|&v| p.values[v].dtype != DType::F32);
+    if half && out.dtype == DType::F32 && (from_int || super::half::rounds(op)) {
         crate::cpu::half::stored_f16(r)
     } else {
         r
@@ -232,7 +235,7 @@ pub fn reference_values_as(
             .iter()
             .filter_map(|&v| vals[v].as_ref())
             .collect();
-        vals[node.output] = Some(eval_as(&node.op, &p.values[node.output], &args, half));
+        vals[node.output] = Some(eval_as(p, node, &args, half));
     }
     vals
 }
@@ -333,7 +336,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
             });
         }
         let arg_refs: Vec<&RefTensor> = args.iter().collect();
-        let r = eval_as(&node.op, &p.values[node.output], &arg_refs, half);
+        let r = eval_as(p, node, &arg_refs, half);
         Some(judge(g, &r, ni as u64))
     };
     let local_start = Instant::now();

@@ -6,6 +6,7 @@
 use super::op::{contiguous, Binary, Op, Reduce, Strides, Unary};
 use super::program::{Program, Source};
 use super::DType;
+use crate::dtype::DType as Storage;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan};
 use crate::ops::reduce::{rows_forward, RowOp};
@@ -230,12 +231,13 @@ fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Kernels {
     k
 }
 
-fn alloc(gpu: &Gpu, layer: &str, shape: &[usize]) -> Result<Tensor> {
-    let t = Tensor::poisoned(
-        gpu,
-        &format!("{layer} output"),
-        if shape.is_empty() { &[1] } else { shape },
-    )?;
+fn alloc(gpu: &Gpu, layer: &str, shape: &[usize], storage: Storage) -> Result<Tensor> {
+    let name = format!("{layer} output");
+    let dims = if shape.is_empty() { &[1][..] } else { shape };
+    let t = match storage {
+        Storage::F32 => Tensor::poisoned(gpu, &name, dims)?,
+        Storage::F16 => Tensor::poisoned_f16(gpu, &name, dims)?,
+    };
     Ok(reshaped(&t, shape))
 }
 
@@ -255,6 +257,9 @@ fn strides_of(s: &Strides, rank: usize) -> Vec<i64> {
     }
 }
 
+/// Node `name`'s steps; the strided ops (element-wise, where, concat, pad)
+/// write `storage` (float16 in a float16 run; their kernel takes float16
+/// operands too), every other op float32.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn lower_node(
     gpu: &Gpu,
@@ -264,6 +269,7 @@ pub(crate) fn lower_node(
     dtype: DType,
     ins: &[Tensor],
     shape: &[usize],
+    storage: Storage,
 ) -> Result<Tensor> {
     let dims = dims_of(shape);
     let ys = istrides(&dims);
@@ -271,7 +277,7 @@ pub(crate) fn lower_node(
     Ok(match op {
         Op::View => reshaped(&ins[0], shape),
         Op::Unary(f, s) => {
-            let y = alloc(gpu, name, shape)?;
+            let y = alloc(gpu, name, shape, storage)?;
             let (code, sc) = unary_code(*f);
             let st = strides_of(s, shape.len());
             strided_forward(
@@ -294,7 +300,7 @@ pub(crate) fn lower_node(
             y
         }
         Op::Binary(f, sa, sb) => {
-            let y = alloc(gpu, name, shape)?;
+            let y = alloc(gpu, name, shape, storage)?;
             let (code, flags) = binary_code(*f, integer);
             let (a, b) = (strides_of(sa, shape.len()), strides_of(sb, shape.len()));
             let operands = [
@@ -315,7 +321,7 @@ pub(crate) fn lower_node(
             y
         }
         Op::Where(sc, sa, sb) => {
-            let y = alloc(gpu, name, shape)?;
+            let y = alloc(gpu, name, shape, storage)?;
             let (c, a, b) = (
                 strides_of(sc, shape.len()),
                 strides_of(sa, shape.len()),
@@ -344,7 +350,7 @@ pub(crate) fn lower_node(
             y
         }
         Op::Concat { axis } => {
-            let y = alloc(gpu, name, shape)?;
+            let y = alloc(gpu, name, shape, storage)?;
             let inner: usize = shape[axis + 1..].iter().product();
             let mut at = 0;
             for (k, t) in ins.iter().enumerate() {
@@ -372,7 +378,7 @@ pub(crate) fn lower_node(
             y
         }
         Op::Pad { begin, value, .. } => {
-            let y = alloc(gpu, name, shape)?;
+            let y = alloc(gpu, name, shape, storage)?;
             strided_forward(
                 gpu,
                 plan,
@@ -493,7 +499,7 @@ pub(crate) fn lower_node(
             relu,
         } => {
             let (mm, av, bv, cv) = super::reference::matmul_views(s, *alpha, *relu, ins.len() > 2);
-            let y = alloc(gpu, name, shape)?;
+            let y = alloc(gpu, name, shape, Storage::F32)?;
             matmul::matmul_into(
                 gpu,
                 plan,

@@ -153,7 +153,7 @@ pub fn lower_node_as(
     half: Option<F16Path>,
 ) -> Result<Tensor> {
     let Some(path) = half else {
-        return lower_node(gpu, plan, name, op, dtype, ins, shape);
+        return lower_node(gpu, plan, name, op, dtype, ins, shape, Storage::F32);
     };
     if matches!(op, Op::View) {
         return Ok(reshaped(&ins[0], shape));
@@ -168,6 +168,18 @@ pub fn lower_node_as(
             Err(Error::Shape { .. }) if plan.steps.len() == before => {}
             Err(e) => return Err(e),
         }
+    }
+    // The strided kernels read and write float16 themselves.
+    if matches!(
+        op,
+        Op::Unary(..) | Op::Binary(..) | Op::Where(..) | Op::Concat { .. } | Op::Pad { .. }
+    ) {
+        let storage = if dtype == DType::F32 {
+            Storage::F16
+        } else {
+            Storage::F32
+        };
+        return lower_node(gpu, plan, name, op, dtype, ins, shape, storage);
     }
     let mut wide = vec![];
     for (k, t) in ins.iter().enumerate() {
@@ -184,7 +196,7 @@ pub fn lower_node_as(
             t.clone()
         });
     }
-    let y = lower_node(gpu, plan, name, op, dtype, &wide, shape)?;
+    let y = lower_node(gpu, plan, name, op, dtype, &wide, shape, Storage::F32)?;
     if dtype != DType::F32 {
         return Ok(y);
     }

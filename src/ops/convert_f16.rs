@@ -5,7 +5,7 @@
 //! read and write u32 words, so one module serves both float16 paths.
 //! Reference: the value itself, then `cpu::half::stored_f16` on narrowing.
 
-use super::{check_u32, kernel, read, workgroup_1d, write};
+use super::{as_words, check_u32, kernel, read, workgroup_1d, write};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
@@ -25,16 +25,6 @@ pub struct ConvertParams {
     pub total: u32,
     /// Padding; always 0.
     pub _pad: [u32; 3],
-}
-
-// The one kernel that binds both element types: the plan's dtype check
-// compares each binding with the kernel's, so the float16 side is bound
-// under the kernel's (float32) name; the shader reads both as u32 words.
-fn as_words(t: &Tensor) -> Tensor {
-    Tensor {
-        dtype: DType::F32,
-        ..t.clone()
-    }
 }
 
 fn convert(gpu: &Gpu, plan: &mut Plan, layer: &str, x: &Tensor, to: DType) -> Result<Tensor> {

@@ -102,6 +102,17 @@ pub fn workgroup_1d(gpu: &Gpu) -> u32 {
         .max(1)
 }
 
+/// `t` as the u32 words a kernel binding both element types reads (the
+/// float16 conversions, the float16 strided maps): the plan's dtype check
+/// compares each binding with the kernel's, so a float16 operand is bound
+/// under the kernel's float32 name, and the shader reads both as words.
+pub(crate) fn as_words(t: &Tensor) -> Tensor {
+    Tensor {
+        dtype: DType::F32,
+        ..t.clone()
+    }
+}
+
 /// A read-only storage binding named `name` for the whole of `t`.
 pub fn read(name: &str, t: &Tensor) -> Binding {
     Binding {

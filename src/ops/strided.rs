@@ -4,15 +4,23 @@
 //! Reference: `graph::reference`.
 
 use super::{check_u32, kernel, read, workgroup_1d, write};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
-/// The one entry point of shaders/strided.wgsl.
+/// The float32 entry point of shaders/strided.wgsl.
 pub const STRIDED_MAP: Kernel = kernel(
     "strided",
-    include_str!("../../shaders/strided.wgsl"),
+    shaders!("strided.wgsl", "strided_f32.wgsl"),
     "strided_map",
+);
+/// Its float16 twin: float16 words in and out, any operand float32 where
+/// it is (integers, bools), float32 arithmetic.
+pub const STRIDED_MAP_F16: Kernel = kernel(
+    "strided_f16",
+    shaders!("strided.wgsl", "strided_f16.wgsl"),
+    "strided_map_f16",
 );
 /// Gather along an axis (shaders/gather.wgsl).
 pub const GATHER: Kernel = kernel(
@@ -193,17 +201,35 @@ pub fn strided_forward(
         sc: pack(layer, "input", c.strides)?,
         sy: pack(layer, "output", y_strides)?,
     };
-    let read_bytes: u64 = ins.len() as u64 * 4 * u64::from(total);
+    let width = |t: &Tensor| if t.dtype == DType::F16 { 2 } else { 4 };
+    let read_bytes: u64 = ins.iter().map(|s| width(s.tensor)).sum::<u64>() * u64::from(total);
+    let half = [a.tensor, b.tensor, c.tensor, y]
+        .iter()
+        .any(|t| t.dtype == DType::F16);
+    let mut overrides = vec![("OPC", f64::from(op)), ("RANK", dims.len() as f64)];
+    let kernel = if half {
+        let bits = [a.tensor, b.tensor, c.tensor]
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.dtype == DType::F16)
+            .map(|(k, _)| 1u32 << k)
+            .sum::<u32>();
+        overrides.push(("F16_IN", f64::from(bits)));
+        overrides.push(("F16_OUT", f64::from(u8::from(y.dtype == DType::F16))));
+        STRIDED_MAP_F16
+    } else {
+        STRIDED_MAP
+    };
     plan.push(Step {
         label: layer.to_string(),
-        kernel: STRIDED_MAP,
-        overrides: vec![("OPC", f64::from(op)), ("RANK", dims.len() as f64)],
+        kernel,
+        overrides,
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![
-            read("a", a.tensor),
-            read("b", b.tensor),
-            read("c", c.tensor),
-            write("y", y),
+            read("a", &super::as_words(a.tensor)),
+            read("b", &super::as_words(b.tensor)),
+            read("c", &super::as_words(c.tensor)),
+            write("y", &super::as_words(y)),
         ],
         invocations: u64::from(total),
         workgroup_size: workgroup_1d(gpu),
@@ -212,7 +238,7 @@ pub fn strided_forward(
         } else {
             0
         },
-        bytes_moved: read_bytes + 4 * u64::from(total),
+        bytes_moved: read_bytes + width(y) * u64::from(total),
     });
     Ok(())
 }
