@@ -12,8 +12,35 @@ fn strided_map(
 ) {
     let i = flat_id(wid, nwg, lid);
     if i >= p.total { return; }
-    let at = walk(i);
-    let ia = at.x;
+    // The walk and the op inline, as they were measured (BENCHMARKS'
+    // lavapipe copies): the float16 entry calls walk() and apply().
+    var rem = i;
+    var ia = i32(p.offs.x);
+    var ib = i32(p.offs.y);
+    var ic = i32(p.offs.z);
+    var iy = i32(p.offs.w);
+    for (var k = 0u; k < RANK; k++) {
+        let d = RANK - 1u - k;
+        let n = dim_of(d);
+        let j = i32(rem % n);
+        rem = rem / n;
+        ia += j * p.sa[d / 4u][d % 4u];
+        ib += j * p.sb[d / 4u][d % 4u];
+        ic += j * p.sc[d / 4u][d % 4u];
+        iy += j * p.sy[d / 4u][d % 4u];
+    }
     let va = a[ia];
-    y[at.w] = apply(va, b[at.y], c[at.z]);
+    let vb = b[ib];
+    let vc = c[ic];
+    var r: f32;
+    if OPC < 40u {
+        r = unary(OPC, va);
+    } else if OPC < 80u {
+        r = binary(OPC, va, vb);
+    } else if OPC == 80u {
+        r = select(vc, vb, va != 0.0);
+    } else {
+        r = p.alpha;
+    }
+    y[iy] = r;
 }

@@ -3,7 +3,7 @@
 //! reference's own propagated values, then timed over repeated runs with
 //! a per-node profile.
 
-use super::gpu::{lower, Lowered};
+use super::lower::{lower, Lowered};
 use super::program::{Program, Source};
 use super::{reference, DType, HostTensor};
 use crate::check::{compare, Check};

@@ -1,34 +1,19 @@
-//! A program onto the GPU: every node appends its steps to one plan
-//! (conv, transposed conv, pooling, matmul through the crate's layer ops
-//! and their rungs; glue through the strided, gather and reduce kernels),
-//! constants are uploaded once, views share their input's buffer.
+//! One node onto the GPU in float32 (`lower` drives the whole program):
+//! conv, transposed conv, pooling, matmul through the crate's layer ops
+//! and their rungs; glue through the strided, gather and reduce kernels;
+//! views share their input's buffer.
 
 use super::op::{contiguous, Binary, Op, Reduce, Strides, Unary};
-use super::program::{Program, Source};
+use super::program::Program;
 use super::DType;
 use crate::dtype::DType as Storage;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{Gpu, Plan};
 use crate::ops::reduce::{rows_forward, RowOp};
 use crate::ops::strided::{gather_forward, strided_forward, StridedIn};
 use crate::ops::{batchnorm, conv2d, conv_transpose2d, matmul, pool2d};
 use crate::rung::AttentionPath;
 use crate::tensor::Tensor;
-
-/// A lowered program: its plan, the tensor of every value it touches, and
-/// which node each step belongs to.
-pub struct Lowered {
-    /// One plan for the whole model.
-    pub plan: Plan,
-    /// Per value of the program: its GPU tensor, where one exists.
-    pub tensors: Vec<Option<Tensor>>,
-    /// Per plan step: the program node that appended it.
-    pub step_node: Vec<usize>,
-    /// Bytes of constants uploaded.
-    pub const_bytes: u64,
-    /// Bytes of node outputs allocated (views excluded).
-    pub activation_bytes: u64,
-}
 
 /// The shader's code for a unary function.
 pub fn unary_code(f: Unary) -> (u32, [f32; 2]) {
@@ -99,87 +84,9 @@ pub(crate) fn nchw(t: &Tensor, one_d: bool) -> Tensor {
     }
 }
 
-/// Lowers `p` with its inputs' tensors (in `p.inputs` order); with `half`,
-/// in float16 (see [`super::half`]; `p` rounded by [`super::half::rounded`]).
-///
-/// # Errors
-///
-/// Shape and limit errors of the ops (named by node), allocation errors.
-pub fn lower(
-    gpu: &Gpu,
-    p: &Program,
-    inputs: &[Tensor],
-    half: Option<crate::dtype::F16Path>,
-) -> Result<Lowered> {
-    // Float constants go up as float16 where a float16 kernel reads them.
-    let mut f16_const = vec![false; p.values.len()];
-    if half.is_some() {
-        let native = |n: &&super::program::ProgramNode| {
-            super::half::native(gpu, &n.op, &p.values[n.output].shape)
-        };
-        for n in p.nodes.iter().filter(native) {
-            n.inputs.iter().for_each(|&v| f16_const[v] = true);
-        }
-    }
-    let mut l = Lowered {
-        plan: Plan::new(),
-        tensors: vec![None; p.values.len()],
-        step_node: vec![],
-        const_bytes: 0,
-        activation_bytes: 0,
-    };
-    for (k, &v) in p.inputs.iter().enumerate() {
-        l.tensors[v] = inputs.get(k).cloned();
-    }
-    for (ni, node) in p.nodes.iter().enumerate() {
-        let mut ins = vec![];
-        for &v in &node.inputs {
-            if l.tensors[v].is_none() {
-                if let Source::Const(t) = &p.values[v].source {
-                    let shape = if t.shape.is_empty() {
-                        vec![1]
-                    } else {
-                        t.shape.clone()
-                    };
-                    let name = &p.values[v].name;
-                    let up = if f16_const[v] && t.dtype == DType::F32 {
-                        Tensor::upload_f16(gpu, name, &shape, &t.to_f32())?
-                    } else {
-                        Tensor::upload(gpu, name, &shape, &t.to_f32())?
-                    };
-                    l.const_bytes += up.buffer.size();
-                    l.tensors[v] = Some(reshaped(&up, &t.shape));
-                }
-            }
-            ins.push(l.tensors[v].clone().ok_or_else(|| {
-                Error::shape(
-                    &node.name,
-                    format!("input '{}' has no GPU tensor", p.values[v].name),
-                )
-            })?);
-        }
-        let out = &p.values[node.output];
-        let before = l.plan.steps.len();
-        l.plan.kernels = graph_rungs(gpu, &node.op, &out.shape);
-        let y = super::half::lower_node_as(
-            gpu,
-            &mut l.plan,
-            &node.name,
-            &node.op,
-            out.dtype,
-            &ins,
-            &out.shape,
-            half,
-        )?;
-        if !matches!(node.op, Op::View) {
-            l.activation_bytes += y.buffer.size();
-        }
-        l.step_node
-            .extend(std::iter::repeat_n(ni, l.plan.steps.len() - before));
-        l.tensors[node.output] = Some(y);
-    }
-    Ok(l)
-}
+/// From this many FLOPs a conv on a CPU adapter takes the texture rung
+/// (and, in a float16 run, runs it widened: `half::native`).
+pub const CPU_WIDE_CONV_FLOPS: u64 = 16_000_000;
 
 /// On CPU adapters the ops' size rules were tuned for the exercise's
 /// first run (tiny layers, where compiling a faster rung costs more than
@@ -188,7 +95,7 @@ pub fn lower(
 /// 25 against 55 ms naive on lavapipe) and from 16 MFLOP its convs the
 /// texture rung (resnet18's stride-2 3x3: 60-80 against 640-780 ms for
 /// row4). A rung the user forced (`--kernel`) wins over these.
-fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Kernels {
+pub(crate) fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Kernels {
     use crate::rung::{ConvRung, MatmulRung};
     let mut k = gpu.kernels();
     if gpu.info.device_type != wgpu::DeviceType::Cpu {
@@ -220,9 +127,7 @@ fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Kernels {
             let flops = conv.flops(&o);
             // (1x1 convs stay on the gemm rung's own rule: rb4 there ran
             // mobilenet_v2 at 1570 against 726 ms.)
-            if flops >= super::half::CPU_WIDE_CONV_FLOPS
-                && conv2d::tex::unsupported(gpu, conv, &o).is_none()
-            {
+            if flops >= CPU_WIDE_CONV_FLOPS && conv2d::tex::unsupported(gpu, conv, &o).is_none() {
                 k.conv2d = Some(ConvRung::Tex);
             }
         }

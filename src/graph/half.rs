@@ -81,10 +81,7 @@ pub fn rounded_inputs(inputs: &[HostTensor]) -> Vec<HostTensor> {
     inputs.iter().map(round_tensor).collect()
 }
 
-/// From this many FLOPs a conv on a CPU adapter runs the float32 texture
-/// rung between widen and narrow steps ([`native`]): the rule
-/// `gpu::graph_rungs` uses to pick that rung in float32.
-pub const CPU_WIDE_CONV_FLOPS: u64 = 16_000_000;
+pub use super::gpu::CPU_WIDE_CONV_FLOPS;
 
 /// Whether `op`'s float output is a new value rounded when stored as
 /// float16 (not a copy of values already float16).
@@ -140,7 +137,7 @@ pub fn native(gpu: &Gpu, op: &Op, out: &[usize]) -> bool {
 ///
 /// # Errors
 ///
-/// As [`super::gpu::lower`].
+/// As [`super::lower::lower`].
 #[allow(clippy::too_many_arguments)]
 pub fn lower_node_as(
     gpu: &Gpu,

@@ -24,6 +24,7 @@ pub mod exec;
 mod fuse;
 pub mod gpu;
 pub mod half;
+pub mod lower;
 pub mod memory;
 pub mod op;
 mod pointwise;
