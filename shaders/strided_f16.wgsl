@@ -1,3 +1,4 @@
+// requires: strided.wgsl
 // included after strided.wgsl: float16 tensors as u32 words (either
 // float16 path: the layout is the same), any input or the output
 // float32 instead where its bit says so (integers, bools and the

@@ -1,3 +1,4 @@
+// requires: strided.wgsl
 // included after strided.wgsl: float32 tensors.
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
