@@ -1,3 +1,4 @@
+// included by: strided_f32.wgsl strided_f16.wgsl (prepended to each).
 // Element-wise maps over N-d strided views (rank <= 8): one invocation per
 // output element decomposes its index by the output's dims, then reads up
 // to three inputs through their own strides (0 where broadcast, negative
