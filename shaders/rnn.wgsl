@@ -1,3 +1,6 @@
+// requires: rnn_f32.wgsl
+// or requires: rnn_f16_packed.wgsl
+// or requires: enable-f16 rnn_f16_native.wgsl
 // Recurrent layers over a sequence, batch-first, PyTorch's equations with
 // weights stored input-major (W_hh [H, G*H], gate blocks side by side).
 // The input projection xp = x W_ih + b_ih [B, T, G*H] of every step was
@@ -27,11 +30,11 @@ const HAS_H0: u32 = 1u;
 const HAS_C0: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: RnnParams;
-@group(0) @binding(1) var<storage, read> xp: array<f32>;
-@group(0) @binding(2) var<storage, read> w_hh: array<f32>;
-@group(0) @binding(3) var<storage, read> b_hh: array<f32>;
-@group(0) @binding(4) var<storage, read> h0: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+// The tensors (xp, W_hh, b_hh, h0, y; an LSTM's cell and c0 at 6 and 7)
+// are declared by the storage file in front of this one (rnn_f32.wgsl,
+// rnn_f16_packed.wgsl or rnn_f16_native.wgsl) and read and written only
+// through its ld_*/st_* functions, so one kernel text serves float32 and
+// float16 storage; arithmetic is float32 throughout.
 
 // False at t = 0 without h0: the previous state is zero and so is its
 // product with W_hh, so the loop is skipped.
@@ -43,11 +46,11 @@ fn has_prev() -> bool {
 fn h_prev(b: u32, k: u32) -> f32 {
     if p.t == 0u {
         if (p.flags & HAS_H0) != 0u {
-            return h0[b * p.hidden + k];
+            return ld_h0(b * p.hidden + k);
         }
         return 0.0;
     }
-    return y[(b * p.steps + p.t - 1u) * p.hidden + k];
+    return ld_y((b * p.steps + p.t - 1u) * p.hidden + k);
 }
 
 // h_{t-1} W_hh for unit (b, j): one sum per gate block (W_hh rows hold
@@ -63,13 +66,13 @@ fn hidden_products(b: u32, j: u32, gates: u32) -> vec4<f32> {
     for (var k = 0u; k < hn; k++) {
         let hk = h_prev(b, k);
         let w = k * stride + j;
-        acc.x += hk * w_hh[w];
+        acc.x += hk * ld_w(w);
         if gates > 1u {
-            acc.y += hk * w_hh[w + hn];
-            acc.z += hk * w_hh[w + 2u * hn];
+            acc.y += hk * ld_w(w + hn);
+            acc.z += hk * ld_w(w + 2u * hn);
         }
         if gates > 3u {
-            acc.w += hk * w_hh[w + 3u * hn];
+            acc.w += hk * ld_w(w + 3u * hn);
         }
     }
     return acc;
@@ -90,7 +93,7 @@ fn rnn_elman_step(
     let b = i / hn;
     let acc = hidden_products(b, j, 1u).x;
     let row = b * p.steps + p.t;
-    y[row * hn + j] = tanh_c(xp[row * hn + j] + acc + b_hh[j]);
+    st_y(row * hn + j, tanh_c(ld_xp(row * hn + j) + acc + ld_bh(j)));
 }
 
 @compute @workgroup_size(WG)
@@ -110,15 +113,11 @@ fn rnn_gru_step(
     let a = hidden_products(b, j, 3u);
     let row = b * p.steps + p.t;
     let x = row * g3 + j;
-    let r = sigmoid(xp[x] + a.x + b_hh[j]);
-    let z = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);
-    let n = tanh_c(xp[x + 2u * hn] + r * (a.z + b_hh[j + 2u * hn]));
-    y[row * hn + j] = (1.0 - z) * n + z * h_prev(b, j);
+    let r = sigmoid(ld_xp(x) + a.x + ld_bh(j));
+    let z = sigmoid(ld_xp(x + hn) + a.y + ld_bh(j + hn));
+    let n = tanh_c(ld_xp(x + 2u * hn) + r * (a.z + ld_bh(j + 2u * hn)));
+    st_y(row * hn + j, (1.0 - z) * n + z * h_prev(b, j));
 }
-
-// The LSTM's own bindings: the cell state and its start (c0 or a dummy).
-@group(0) @binding(6) var<storage, read_write> cell: array<f32>;
-@group(0) @binding(7) var<storage, read> c0: array<f32>;
 
 @compute @workgroup_size(WG)
 fn rnn_lstm_step(
@@ -137,17 +136,17 @@ fn rnn_lstm_step(
     let a = hidden_products(b, j, 4u);
     let row = b * p.steps + p.t;
     let x = row * g4 + j;
-    let ig = sigmoid(xp[x] + a.x + b_hh[j]);
-    let fg = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);
-    let gg = tanh_c(xp[x + 2u * hn] + a.z + b_hh[j + 2u * hn]);
-    let og = sigmoid(xp[x + 3u * hn] + a.w + b_hh[j + 3u * hn]);
+    let ig = sigmoid(ld_xp(x) + a.x + ld_bh(j));
+    let fg = sigmoid(ld_xp(x + hn) + a.y + ld_bh(j + hn));
+    let gg = tanh_c(ld_xp(x + 2u * hn) + a.z + ld_bh(j + 2u * hn));
+    let og = sigmoid(ld_xp(x + 3u * hn) + a.w + ld_bh(j + 3u * hn));
     var c_prev = 0.0;
     if p.t > 0u {
-        c_prev = cell[i];
+        c_prev = ld_cell(i);
     } else if (p.flags & HAS_C0) != 0u {
-        c_prev = c0[i];
+        c_prev = ld_c0(i);
     }
     let c = fg * c_prev + ig * gg;
-    cell[i] = c;
-    y[row * hn + j] = og * tanh_c(c);
+    st_cell(i, c);
+    st_y(row * hn + j, og * tanh_c(c));
 }

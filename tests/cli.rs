@@ -614,3 +614,98 @@ fn run_onnx_writes_outputs_json_and_a_profile_and_refuses_bad_files() {
     assert!(code == 2 && stderr.contains("no input 'nope'"), "{stderr}");
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+/// `rnn --dtype f16` on the two-layer nn.LSTM fixture, on each float16
+/// path the adapter has: y, h_n and c_n (written as float16 .npy) against
+/// PyTorch's float64 forward of the float16-rounded numbers
+/// (tests/data/make_rnn_f16_fixture.py), within 4x the relative L2 error
+/// PyTorch's own float16 run makes there and under 2e-3.
+#[test]
+fn rnn_in_f16_matches_pytorch_on_rounded_inputs() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let dir = std::env::temp_dir().join(format!("wgsl-nn-cli-rnn16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |name: &str| format!("{data}/{name}");
+    let read = |p: &str| wgsl_nn::app::io::npy::read_npy(std::path::Path::new(p)).unwrap();
+    let rel = |got: &[f32], want: &[f32]| {
+        let d: f64 = got
+            .iter()
+            .zip(want)
+            .map(|(g, w)| f64::from(g - w).powi(2))
+            .sum();
+        let n: f64 = want.iter().map(|w| f64::from(*w).powi(2)).sum();
+        (d / n).sqrt()
+    };
+    let torch16 = rel(
+        &read(&f("lstm_y.torch16.npy")).data,
+        &read(&f("lstm_y.f16in64.npy")).data,
+    );
+    for path in ["native", "packed"] {
+        let out = |name: &str| {
+            dir.join(format!("{path}_{name}"))
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        let (y, hn, cn) = (out("y.npy"), out("hn.npy"), out("cn.npy"));
+        let (params, x, h0, c0) = (
+            f("lstm_params.npz"),
+            f("lstm_x.npy"),
+            f("lstm_h0.npy"),
+            f("lstm_c0.npy"),
+        );
+        let args = [
+            "rnn",
+            "--params",
+            &params,
+            "--input-npy",
+            &x,
+            "--h0-npy",
+            &h0,
+            "--c0-npy",
+            &c0,
+            "--output-npy",
+            &y,
+            "--hn-npy",
+            &hn,
+            "--cn-npy",
+            &cn,
+            "--reps",
+            "1",
+            "--dtype",
+            "f16",
+            "--f16-path",
+            path,
+            "--json",
+        ];
+        let (code, stdout, stderr) = wgsl_nn(&args);
+        if path == "native" && stderr.contains("SHADER_F16") {
+            continue;
+        }
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["dtype"], "f16");
+        assert_eq!(doc["passed"], true, "{stdout}");
+        assert!(
+            doc["f16_path"].as_str().unwrap().starts_with(path),
+            "{stdout}"
+        );
+        for (got, want) in [(&y, "lstm_y"), (&hn, "lstm_hn"), (&cn, "lstm_cn")] {
+            let raw = std::fs::read(got).unwrap();
+            assert!(
+                String::from_utf8_lossy(&raw[..64]).contains("<f2"),
+                "{got} is not float16"
+            );
+            let (g, w) = (read(got), read(&f(&format!("{want}.f16in64.npy"))));
+            assert_eq!(g.shape, w.shape, "{want}");
+            let r = rel(&g.data, &w.data);
+            assert!(
+                r < 2e-3 && r < 4.0 * torch16,
+                "{path} {want}: rel L2 {r:.3e}, torch f16 {torch16:.3e}"
+            );
+        }
+    }
+    // A float16 path without float16 is refused before any work.
+    let (code, _, stderr) = wgsl_nn(&["rnn", "--f16-path", "packed"]);
+    assert!(code == 2 && stderr.contains("--dtype f16"), "{stderr}");
+}

@@ -61,6 +61,16 @@ pub struct RnnArgs {
     pub reps: usize,
     #[arg(long)]
     pub json: bool,
+    /// Element type: f32, or f16 (float16 storage of the input, weights,
+    /// states, the input projection and every output; float32 sums and
+    /// gates; --output-npy, --hn-npy and --cn-npy then write float16).
+    #[arg(long, default_value = "f32", value_parser = super::selftest::parse_dtype)]
+    pub dtype: wgsl_nn::dtype::DType,
+    /// With --dtype f16: read float16 as WGSL f16 (native, needs
+    /// SHADER_F16) or as u32 words (packed) [default: native where the
+    /// adapter has it]
+    #[arg(long, value_name = "native|packed", value_parser = super::conv::parse_path)]
+    pub f16_path: Option<wgsl_nn::dtype::F16Path>,
 }
 
 const MAX: usize = 1 << 20;
@@ -247,6 +257,8 @@ fn prepare(a: &RnnArgs) -> Result<Prepared> {
         c0: state(&a.c0_npy, "--c0-npy", st, unbatched)?,
         reps: a.reps,
         stack,
+        dtype: a.dtype,
+        f16_path: a.f16_path,
     };
     rnn_job::validate(&job)?;
     Ok(Prepared {
@@ -282,6 +294,11 @@ pub fn run(dev: &DeviceArgs, args: &RnnArgs) -> Result<bool> {
     }
     let gpu = dev.open()?;
     let r = rnn_job::run(&gpu, &p.job)?;
+    // Outputs in the run's own element type.
+    let write = |path: &Path, shape: &[usize], data: &[f32]| match r.dtype {
+        wgsl_nn::dtype::DType::F32 => npy::write_npy(path, shape, data),
+        wgsl_nn::dtype::DType::F16 => npy::write_npy_f16(path, shape, data),
+    };
     let [b, t, _] = p.job.shape;
     let (h, l) = (p.job.stack.hidden, p.job.stack.layers.len());
     if let Some(path) = &args.output_npy {
@@ -291,7 +308,7 @@ pub fn run(dev: &DeviceArgs, args: &RnnArgs) -> Result<bool> {
             (r.output.clone(), vec![b, t, h])
         };
         let shape = if p.unbatched { vec![t, h] } else { shape };
-        npy::write_npy(path, &shape, &data)?;
+        write(path, &shape, &data)?;
     }
     let state_shape = if p.unbatched {
         vec![l, h]
@@ -299,10 +316,10 @@ pub fn run(dev: &DeviceArgs, args: &RnnArgs) -> Result<bool> {
         vec![l, b, h]
     };
     if let Some(path) = &args.hn_npy {
-        npy::write_npy(path, &state_shape, &r.h_n)?;
+        write(path, &state_shape, &r.h_n)?;
     }
     if let (Some(path), Some(c)) = (&args.cn_npy, &r.c_n) {
-        npy::write_npy(path, &state_shape, c)?;
+        write(path, &state_shape, c)?;
     }
     if args.json {
         super::print_json(&to_json(&p, &r));
@@ -322,6 +339,7 @@ fn to_json(p: &Prepared, r: &RnnReport) -> serde_json::Value {
         "batch": p.job.shape[0], "steps": p.job.shape[1],
         "weights": p.weights_from, "input": p.input_from,
         "h0": p.job.h0.is_some(), "c0": p.job.c0.is_some(),
+        "dtype": r.dtype.name(), "f16_path": r.f16_path.map(|p| p.name()),
         "check_output": r.check_output, "check_states": r.check_states, "passed": r.passed(),
         "timing": {"gpu_ms": t.median_ms, "gpu_min_ms": t.min_ms, "gpu_max_ms": t.max_ms, "gpu_clock": t.clock,
                    "gpu_note": t.note, "compile_ms": t.compile_ms, "first_run_ms": t.first_run_ms, "reps": t.reps,
@@ -347,6 +365,13 @@ fn print_text(p: &Prepared, r: &RnnReport) {
         r.flops as f64 / 1e6
     );
     println!("weights: {}\ninput:   {}", p.weights_from, p.input_from);
+    match r.f16_path {
+        Some(path) => println!(
+            "precision: float16 storage ({}; inputs and weights rounded to nearest at upload), float32 sums and gates",
+            path.name()
+        ),
+        None => println!("precision: float32"),
+    }
     println!(
         "\ncheck vs f64 reference, output [B, T, H]: {}",
         r.check_output.summary()

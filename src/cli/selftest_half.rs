@@ -10,6 +10,7 @@ use wgsl_nn::app::selftest::half::{
 use wgsl_nn::app::selftest::half_attention::{
     attention_cases, run_attention_case, run_attention_fault, AttentionFault,
 };
+use wgsl_nn::app::selftest::half_rnn::{rnn_cases, run_rnn_case, run_rnn_fault, RnnFault};
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
 use wgsl_nn::dtype::F16Path;
 use wgsl_nn::gpu::Gpu;
@@ -43,6 +44,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
             let (mut cworst, mut cfails, mut cruns) = (0.0f64, 0usize, 0usize);
             let (mut rworst, mut rfails, mut rruns) = (0.0f64, 0usize, 0usize);
             let (mut aworst, mut afails, mut aruns) = (0.0f64, 0usize, 0usize);
+            let (mut nworst, mut nfails, mut nruns) = (0.0f64, 0usize, 0usize);
             for seed in args.first_seed..args.first_seed + n {
                 for case in cases() {
                     let c = run_case(g, &case, path, acc, acc, seed)?;
@@ -69,14 +71,21 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
                         afails += usize::from(!c.passed);
                         aruns += 1;
                     }
+                    for case in rnn_cases() {
+                        let c = run_rnn_case(g, &case, path, seed)?;
+                        nworst = nworst.max(c.worst_ratio);
+                        nfails += usize::from(!c.passed);
+                        nruns += 1;
+                    }
                 }
             }
-            ok &= fails == 0 && cfails == 0 && rfails == 0 && afails == 0;
+            ok &= fails == 0 && cfails == 0 && rfails == 0 && afails == 0 && nfails == 0;
             println!("  matmul f16 {:<28} {:<26} {runs_done} runs, {fails} failed, largest err/bound {worst:.3}", path.name(), acc.name());
             if cruns > 0 {
                 println!("  conv2d f16 {:<28} {:<26} {cruns} runs, {cfails} failed, largest err/bound {cworst:.3}", path.name(), acc.name());
                 println!("  rows/pool  {:<28} {:<26} {rruns} runs, {rfails} failed, largest err/bound {rworst:.3}", path.name(), acc.name());
                 println!("  attention  {:<28} {:<26} {aruns} runs, {afails} failed, largest err/bound {aworst:.3}", path.name(), acc.name());
+                println!("  rnn f16    {:<28} {:<26} {nruns} runs, {nfails} failed, largest err/bound {nworst:.3}", path.name(), acc.name());
             }
         }
     }
@@ -131,6 +140,10 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                     let (c, hits) = run_attention_fault(g, fault, path, SEED)?;
                     planted.push((fault.name(), fault.case().label(), c, hits));
                 }
+                for fault in RnnFault::ALL {
+                    let (c, hits) = run_rnn_fault(g, fault, path, SEED)?;
+                    planted.push((fault.name(), fault.case().label(), c, hits));
+                }
                 for (name, case, c, hits) in planted {
                     let caught = !c.passed && hits > 0;
                     ok &= caught;
@@ -181,6 +194,10 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                 for case in attention_cases() {
                     let c = run_attention_case(g, &case, path, SEED)?;
                     checked.push((case.label(), "f32 online softmax", c));
+                }
+                for case in rnn_cases() {
+                    let c = run_rnn_case(g, &case, path, SEED)?;
+                    checked.push((case.label(), "f32 sums and gates", c));
                 }
                 for (label, arithmetic, c) in checked {
                     ok &= c.passed;

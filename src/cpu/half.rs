@@ -29,15 +29,40 @@ pub const F16_UNIT_IN_EPS32: f64 = F16_UNIT / f32::EPSILON as f64;
 /// assert_eq!(r.err, [8192.5, 0.5]);
 /// ```
 pub fn stored_f16(mut r: RefTensor) -> RefTensor {
-    let eps = f64::from(f32::EPSILON);
     for (v, e) in r.val.iter().zip(r.err.iter_mut()) {
-        let most = v.abs() + eps * *e;
-        *e += 2.0 * (F16_UNIT_IN_EPS32 * most + F16_SUBNORMAL_HALF_ULP / eps);
+        *e = stored_err(*v, *e);
     }
     r
+}
+
+/// [`stored_f16`]'s charge on one value `v` with bound `e` (eps_f32
+/// units): the bound after a float16 store.
+///
+/// ```
+/// use wgsl_nn::cpu::half::stored_err;
+/// assert_eq!(stored_err(1.0, 0.0), 8192.5);
+/// ```
+pub fn stored_err(v: f64, e: f64) -> f64 {
+    let eps = f64::from(f32::EPSILON);
+    let most = v.abs() + eps * e;
+    e + 2.0 * (F16_UNIT_IN_EPS32 * most + F16_SUBNORMAL_HALF_ULP / eps)
 }
 
 /// Host data as a float16 tensor holds it: each value rounded to nearest.
 pub fn as_f16(data: &[f32]) -> Vec<f32> {
     data.iter().map(|&v| round_f16(v)).collect()
+}
+
+/// The first finite value float16 cannot hold (|v| from 65520, which
+/// rounds to infinity), if any: what a float16 run refuses up front.
+///
+/// ```
+/// use wgsl_nn::cpu::half::past_f16;
+/// assert_eq!(past_f16(&[1.0, 7e4]), Some(7e4));
+/// assert_eq!(past_f16(&[65504.0, f32::INFINITY]), None);
+/// ```
+pub fn past_f16(data: &[f32]) -> Option<f32> {
+    data.iter()
+        .copied()
+        .find(|v| v.is_finite() && v.abs() >= 65520.0)
 }

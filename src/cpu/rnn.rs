@@ -100,10 +100,35 @@ fn lstm_cell(i: Val, f: Val, g: Val, o: Val, c: Val) -> (Val, Val) {
 pub fn rnn_states(
     rnn: &Rnn,
     x: &RefTensor,
-    [w_ih, w_hh, b_ih, b_hh]: [&[f32]; 4],
+    w: [&[f32]; 4],
     h0: Option<&RefTensor>,
     c0: Option<&RefTensor>,
 ) -> (RefTensor, RefTensor) {
+    rnn_states_as(rnn, x, w, (h0, c0), false)
+}
+
+/// [`rnn_states`] with `half`: as `ops::rnn::rnn_f16_forward_states`
+/// stores its tensors, each float16 store charged (`half::stored_err`)
+/// where the kernel makes it: the input projection, every hidden state
+/// (which the next step then reads) and the LSTM's cell state after each
+/// step. The float16 inputs and weights are given already rounded.
+pub fn rnn_states_as(
+    rnn: &Rnn,
+    x: &RefTensor,
+    [w_ih, w_hh, b_ih, b_hh]: [&[f32]; 4],
+    (h0, c0): (Option<&RefTensor>, Option<&RefTensor>),
+    half: bool,
+) -> (RefTensor, RefTensor) {
+    let store = |v: Val| {
+        if half {
+            Val {
+                v: v.v,
+                e: super::half::stored_err(v.v, v.e),
+            }
+        } else {
+            v
+        }
+    };
     let (batch, steps, inputs) = (x.shape[0], x.shape[1], x.shape[2]);
     let (hid, g) = (rnn.hidden_size, rnn.gates());
     let gh = g * hid;
@@ -122,7 +147,7 @@ pub fn rnn_states(
                 })
                 .collect();
             // The input projection, as `linear` computes it.
-            let xp = |col: usize| dot(&xs, w_ih, gh, col, b_ih[col], zero);
+            let xp = |col: usize| store(dot(&xs, w_ih, gh, col, b_ih[col], zero));
             let gate = |gi: usize, j: usize| {
                 let col = gi * hid + j;
                 dot(&h, w_hh, gh, col, b_hh[col], xp(col))
@@ -138,7 +163,7 @@ pub fn rnn_states(
                             sigmoid_val(gate(3, j)),
                             c[j],
                         );
-                        c[j] = cj;
+                        c[j] = store(cj);
                         hj
                     }
                     RnnKind::Gru => {
@@ -164,6 +189,7 @@ pub fn rnn_states(
                         }
                     }
                 })
+                .map(store)
                 .collect();
             for (j, v) in next.iter().enumerate() {
                 y.val[row * hid + j] = v.v;

@@ -14,12 +14,18 @@
 //! split), one submission, no read-back.
 
 use super::matmul::{linear, Activation};
-use super::{check_u32, expect_shape, kernel, read, u, within_loop_budget, workgroup_1d, write};
+use super::{
+    check_u32, expect_f16, expect_shape, kernel, kernel_f16, read, u, within_loop_budget,
+    workgroup_1d, write,
+};
+use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
-const SOURCE: &str = include_str!("../../shaders/rnn.wgsl");
+const SOURCE: &str = shaders!("rnn_f32.wgsl", "rnn.wgsl");
+const PACKED: &str = shaders!("rnn_f16_packed.wgsl", "rnn.wgsl");
+const NATIVE: &str = concat!("enable f16;\n", shaders!("rnn_f16_native.wgsl", "rnn.wgsl"));
 /// One Elman time step: one invocation per hidden unit (b, j).
 pub const ELMAN_STEP: Kernel = kernel("rnn", SOURCE, "rnn_elman_step");
 /// One GRU time step: one invocation per hidden unit (b, j).
@@ -27,6 +33,19 @@ pub const GRU_STEP: Kernel = kernel("rnn", SOURCE, "rnn_gru_step");
 /// One LSTM time step: one invocation per hidden unit (b, j), which also
 /// updates its cell state in place.
 pub const LSTM_STEP: Kernel = kernel("rnn", SOURCE, "rnn_lstm_step");
+/// The three steps on float16 storage read as u32 words (every adapter;
+/// y and the cell state set half a word at a time with atomics).
+pub const F16_PACKED_STEPS: [Kernel; 3] = [
+    kernel_f16("rnn_f16_packed", PACKED, "rnn_elman_step"),
+    kernel_f16("rnn_f16_packed", PACKED, "rnn_gru_step"),
+    kernel_f16("rnn_f16_packed", PACKED, "rnn_lstm_step"),
+];
+/// The three steps on float16 storage read as WGSL `f16` (SHADER_F16).
+pub const F16_NATIVE_STEPS: [Kernel; 3] = [
+    kernel_f16("rnn_f16_native", NATIVE, "rnn_elman_step"),
+    kernel_f16("rnn_f16_native", NATIVE, "rnn_gru_step"),
+    kernel_f16("rnn_f16_native", NATIVE, "rnn_lstm_step"),
+];
 
 /// Which recurrence a layer runs; decides the number of gate blocks in
 /// the weights ([`RnnKind::gates`]).
@@ -263,9 +282,86 @@ pub fn rnn_forward_states(
     layer: &str,
     rnn: &Rnn,
     x: &Tensor,
-    [w_ih, w_hh, b_ih, b_hh]: [&Tensor; 4],
+    w: [&Tensor; 4],
     h0: Option<&Tensor>,
     c0: Option<&Tensor>,
+) -> Result<(Tensor, Option<Tensor>)> {
+    plan_layer(gpu, plan, layer, rnn, x, w, (h0, c0), None)
+}
+
+/// [`rnn_forward_states`] on float16 storage (`--dtype f16`): x, the
+/// weights, biases, `h0` and `c0` float16 tensors; the input projection a
+/// float16 product with float32 sums (`linear_f16`), stored float16; each
+/// step widens what it reads, computes in float32 and rounds y (and the
+/// LSTM's cell state) once to float16 as it stores them, so the next step
+/// reads the rounded state. `path` says how the kernels read float16.
+///
+/// ```no_run
+/// use wgsl_nn::dtype::F16Path;
+/// use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan};
+/// use wgsl_nn::ops::rnn::{rnn_f16_forward_states, Rnn, RnnKind};
+/// use wgsl_nn::Tensor;
+/// let gpu = Gpu::new(&AdapterChoice::default())?;
+/// let rnn = Rnn { kind: RnnKind::Gru, input_size: 2, hidden_size: 3 };
+/// let up = |n: &str, s: &[usize]| {
+///     Tensor::upload_f16(&gpu, n, s, &vec![0.25; s.iter().product()])
+/// };
+/// let x = up("x", &[1, 4, 2])?;
+/// let w = [up("W_ih", &rnn.w_ih_shape())?, up("W_hh", &rnn.w_hh_shape())?,
+///     up("b_ih", &rnn.bias_shape())?, up("b_hh", &rnn.bias_shape())?];
+/// let mut plan = Plan::new();
+/// let path = F16Path::for_features(gpu.device.features());
+/// let (y, _) = rnn_f16_forward_states(&gpu, &mut plan, "gru", &rnn, &x, w.each_ref(),
+///     None, None, path)?;
+/// gpu.run(&plan)?;
+/// assert_eq!(y.download(&gpu)?.len(), 12);
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`rnn_forward_states`], and for a tensor that is not float16;
+/// [`Error::Argument`] for the native path without `SHADER_F16`.
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_f16_forward_states(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    rnn: &Rnn,
+    x: &Tensor,
+    w: [&Tensor; 4],
+    h0: Option<&Tensor>,
+    c0: Option<&Tensor>,
+    path: F16Path,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let named = [
+        ("input", x),
+        ("W_ih", w[0]),
+        ("W_hh", w[1]),
+        ("b_ih", w[2]),
+        ("b_hh", w[3]),
+    ];
+    let states = [("h0", h0), ("c0", c0)];
+    let states: Vec<(&str, &Tensor)> = states
+        .iter()
+        .filter_map(|(n, t)| t.map(|t| (*n, t)))
+        .collect();
+    let all: Vec<(&str, &Tensor)> = named.into_iter().chain(states).collect();
+    expect_f16(gpu, layer, "a recurrent layer", path, &all)?;
+    plan_layer(gpu, plan, layer, rnn, x, w, (h0, c0), Some(path))
+}
+
+/// Either storage: `half` None for float32, else float16 read along it.
+#[allow(clippy::too_many_arguments)]
+fn plan_layer(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    rnn: &Rnn,
+    x: &Tensor,
+    [w_ih, w_hh, b_ih, b_hh]: [&Tensor; 4],
+    (h0, c0): (Option<&Tensor>, Option<&Tensor>),
+    half: Option<F16Path>,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let out = rnn.output_shape(&x.shape, layer)?;
     let [b, t, h] = out;
@@ -303,33 +399,50 @@ pub fn rnn_forward_states(
         (g * h) as u64,
         &format!("a recurrent step over hidden size {h} with {g} gate(s)"),
     )?;
-    let xp = linear(
-        gpu,
-        plan,
-        &format!("{layer} input projection"),
-        x,
-        w_ih,
-        Some(b_ih),
-        Activation::None,
-    )?;
+    let proj = format!("{layer} input projection");
+    let xp = match half {
+        None => linear(gpu, plan, &proj, x, w_ih, Some(b_ih), Activation::None)?,
+        Some(path) => super::matmul::half::linear_f16(gpu, plan, &proj, x, w_ih, Some(b_ih), path)?,
+    };
+    // An absent state binds a placeholder of the kernel's storage type.
+    let dtype = if half.is_some() {
+        DType::F16
+    } else {
+        DType::F32
+    };
+    let or_placeholder = |t: Option<&Tensor>| -> Result<Tensor> {
+        match t {
+            Some(t) => Ok(t.clone()),
+            None => Ok(Tensor {
+                dtype,
+                ..Tensor::placeholder(gpu)?
+            }),
+        }
+    };
+    let poisoned = |name: String, shape: &[usize]| match half {
+        None => Tensor::poisoned(gpu, &name, shape),
+        Some(_) => Tensor::poisoned_f16(gpu, &name, shape),
+    };
     let has_h0 = h0.is_some();
-    let h0 = h0.map_or_else(|| Tensor::placeholder(gpu), |t| Ok(t.clone()))?;
-    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out)?;
-    let kernel = match rnn.kind {
-        RnnKind::Elman => ELMAN_STEP,
-        RnnKind::Gru => GRU_STEP,
-        RnnKind::Lstm => LSTM_STEP,
+    let h0 = or_placeholder(h0)?;
+    let y = poisoned(format!("{layer} output"), &out)?;
+    let gate = match rnn.kind {
+        RnnKind::Elman => 0,
+        RnnKind::Gru => 1,
+        RnnKind::Lstm => 2,
+    };
+    let kernel = match half {
+        None => [ELMAN_STEP, GRU_STEP, LSTM_STEP][gate],
+        Some(F16Path::Packed) => F16_PACKED_STEPS[gate],
+        Some(F16Path::Native) => F16_NATIVE_STEPS[gate],
     };
     // The LSTM's cell state, updated in place; poisoned, so a unit no step
     // wrote shows as NaN in c_T.
     let cell = match rnn.kind {
-        RnnKind::Lstm => {
-            let c0 = c0.map_or_else(|| Tensor::placeholder(gpu), |t| Ok(t.clone()))?;
-            Some((
-                Tensor::poisoned(gpu, &format!("{layer} cell state"), &[b, h])?,
-                c0,
-            ))
-        }
+        RnnKind::Lstm => Some((
+            poisoned(format!("{layer} cell state"), &[b, h])?,
+            or_placeholder(c0)?,
+        )),
         _ => None,
     };
     let params = RnnParams {
@@ -344,14 +457,19 @@ pub fn rnn_forward_states(
     // Per step: xp's row, W_hh, b_hh, the previous state and the new one
     // (and the LSTM's cell state, read and written).
     let cell_bytes = if cell.is_some() { 2 * b * h } else { 0 };
-    let bytes = 4 * (b * g * h + w_hh.numel() + g * h + 2 * b * h + cell_bytes) as u64;
+    let width = dtype.bytes(1);
+    let bytes = width * (b * g * h + w_hh.numel() + g * h + 2 * b * h + cell_bytes) as u64;
     for step in 0..t {
         let params = RnnParams {
             t: u(step),
             ..params
         };
         plan.push(Step {
-            label: format!("{layer} t={step}"),
+            label: match half {
+                None => format!("{layer} t={step}"),
+                Some(F16Path::Native) => format!("{layer} t={step} (f16 native)"),
+                Some(F16Path::Packed) => format!("{layer} t={step} (f16 packed)"),
+            },
             kernel,
             overrides: vec![],
             params: bytemuck::bytes_of(&params).to_vec(),

@@ -15,8 +15,7 @@ use crate::gpu::timer::{time_plans, PlanTiming};
 use crate::gpu::{Gpu, Plan};
 use crate::ops::attention::half::sdpa_f16_forward;
 use crate::ops::attention::AttentionShape;
-use crate::ops::matmul::half::{matmul_f16_forward, Accumulate};
-use crate::ops::matmul::{Activation, Matmul, View};
+use crate::ops::matmul::Activation;
 use crate::ops::softmax::Mask;
 use crate::tensor::Tensor;
 use rand::SeedableRng;
@@ -45,7 +44,7 @@ pub struct AttentionF16Report {
     pub explain: String,
 }
 
-/// x [rows, D] (x) W [D, D] + b on float16 storage, float32 sums.
+/// x [.., D] (x) W [D, D] + b on float16 storage, float32 sums.
 fn linear_f16(
     gpu: &Gpu,
     plan: &mut Plan,
@@ -54,34 +53,7 @@ fn linear_f16(
     (w, b): (&Tensor, &Tensor),
     path: F16Path,
 ) -> Result<Tensor> {
-    let (rows, d) = (x.numel() / w.shape[0], w.shape[0]);
-    let mm = Matmul {
-        m: rows,
-        n: d,
-        k: d,
-        batches: [1, 1],
-        trans_a: false,
-        trans_b: false,
-        bias: true,
-        act: Activation::None,
-        alpha: 1.0,
-    };
-    let y = matmul_f16_forward(
-        gpu,
-        plan,
-        layer,
-        &mm,
-        (x, View::dense(rows, d, true)),
-        (w, View::dense(d, d, true)),
-        Some(b),
-        &[rows, d],
-        path,
-        Accumulate::F32,
-    )?;
-    Ok(Tensor {
-        shape: x.shape.clone(),
-        ..y
-    })
+    crate::ops::matmul::half::linear_f16(gpu, plan, layer, x, w, Some(b), path)
 }
 
 /// Runs the job's layer on float16 storage along `path` (fused attention;

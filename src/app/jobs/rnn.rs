@@ -2,13 +2,15 @@
 //! (`rnn_stack`), batch-first, on the GPU in one plan, checked against the
 //! f64 reference and timed.
 
-use crate::check::{compare, Check};
+use crate::check::{compare, compare_f16, Check};
+use crate::cpu::half::{as_f16, past_f16};
 use crate::cpu::{self, RefTensor};
+use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
 use crate::gpu::timer::{time_plan, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
 use crate::models::rnn_stack::RnnStack;
-use crate::ops::rnn::{rnn_forward_states, RnnKind};
+use crate::ops::rnn::{rnn_f16_forward_states, rnn_forward_states, RnnKind};
 use crate::tensor::Tensor;
 
 /// What `wgsl-nn rnn` runs: a stack of recurrent layers, as PyTorch's
@@ -29,6 +31,13 @@ pub struct RnnJob {
     pub c0: Option<Vec<f32>>,
     /// Timed repetitions (1 to 10000), after one warm-up run.
     pub reps: usize,
+    /// Element type: f32, or f16 (inputs, weights, states, the input
+    /// projection and every output stored as float16, rounded to nearest
+    /// once at upload; float32 sums and gates).
+    pub dtype: DType,
+    /// With f16: how the kernels read float16 (None: native where the
+    /// adapter has `SHADER_F16`, else packed). Refused with f32.
+    pub f16_path: Option<F16Path>,
 }
 
 /// Everything `wgsl-nn rnn` prints or writes as JSON about a run.
@@ -52,6 +61,10 @@ pub struct RnnReport {
     pub flops: u64,
     /// All layers' f64 references together.
     pub reference: cpu::RefTime,
+    /// The storage the run used.
+    pub dtype: DType,
+    /// With f16: the float16 path that ran.
+    pub f16_path: Option<F16Path>,
 }
 
 impl RnnReport {
@@ -126,6 +139,39 @@ pub fn validate(job: &RnnJob) -> Result<()> {
         ));
     }
     crate::models::conv_stack::check_size("rnn", "input", &job.shape)?;
+    if job.f16_path.is_some() && job.dtype != DType::F16 {
+        return Err(Error::arg(
+            "--f16-path",
+            "a float16 path needs --dtype f16; drop --f16-path or add --dtype f16",
+        ));
+    }
+    if job.dtype == DType::F16 {
+        let w = s.layers.iter().flat_map(|w| {
+            [
+                ("W_ih", &w.w_ih),
+                ("W_hh", &w.w_hh),
+                ("b_ih", &w.b_ih),
+                ("b_hh", &w.b_hh),
+            ]
+        });
+        let given = [
+            ("input", Some(&job.x)),
+            ("h0", job.h0.as_ref()),
+            ("c0", job.c0.as_ref()),
+        ];
+        let all = given
+            .into_iter()
+            .filter_map(|(n, v)| v.map(|v| (n, v)))
+            .chain(w);
+        for (name, v) in all {
+            if let Some(v) = past_f16(v) {
+                return Err(Error::arg(
+                    "--dtype f16",
+                    format!("{name} holds {v}, past float16's largest value 65504: in float16 it would become infinity; run with --dtype f32, or scale it down"),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -141,16 +187,33 @@ pub fn validate(job: &RnnJob) -> Result<()> {
 /// (allocation, running, reading back).
 pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
     validate(job)?;
+    let half = (job.dtype == DType::F16).then(|| {
+        job.f16_path
+            .unwrap_or_else(|| F16Path::for_features(gpu.device.features()))
+    });
+    // Float16 runs start from the values float16 holds: the GPU, and the
+    // reference, read the same rounded numbers.
+    let held = |v: &[f32]| {
+        if half.is_some() {
+            as_f16(v)
+        } else {
+            v.to_vec()
+        }
+    };
     let s = &job.stack;
     let [b, t, _] = job.shape;
     let h = s.hidden;
     let n = s.layers.len();
     let slice =
-        |v: &Option<Vec<f32>>, l: usize| v.as_ref().map(|v| v[l * b * h..(l + 1) * b * h].to_vec());
-    let up = |name: &str, shape: &[usize], v: &[f32]| Tensor::upload(gpu, name, shape, v);
+        |v: &Option<Vec<f32>>, l: usize| v.as_ref().map(|v| held(&v[l * b * h..(l + 1) * b * h]));
+    let up = |name: &str, shape: &[usize], v: &[f32]| match half {
+        None => Tensor::upload(gpu, name, shape, v),
+        Some(_) => Tensor::upload_f16(gpu, name, shape, v),
+    };
     let mut plan = Plan::new();
-    let mut x = up("x", &job.shape, &job.x)?;
-    let mut x_ref = RefTensor::from_f32(&job.shape, &job.x);
+    let x0 = held(&job.x);
+    let mut x = up("x", &job.shape, &x0)?;
+    let mut x_ref = RefTensor::from_f32(&job.shape, &x0);
     let (mut ys, mut cells, mut flops) = (vec![], vec![], 0);
     let mut reference = cpu::RefTime::of(|| ()).1;
     let (mut h_ref, mut c_ref) = (vec![], vec![]);
@@ -160,29 +223,51 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
         let (h0, c0) = (slice(&job.h0, l), slice(&job.c0, l));
         let h0t = h0.as_deref().map(|v| up("h0", &[b, h], v)).transpose()?;
         let c0t = c0.as_deref().map(|v| up("c0", &[b, h], v)).transpose()?;
+        let refw = [held(&w.w_ih), held(&w.w_hh), held(&w.b_ih), held(&w.b_hh)];
         let ws = [
-            up("W_ih", &r.w_ih_shape(), &w.w_ih)?,
-            up("W_hh", &r.w_hh_shape(), &w.w_hh)?,
-            up("b_ih", &r.bias_shape(), &w.b_ih)?,
-            up("b_hh", &r.bias_shape(), &w.b_hh)?,
+            up("W_ih", &r.w_ih_shape(), &refw[0])?,
+            up("W_hh", &r.w_hh_shape(), &refw[1])?,
+            up("b_ih", &r.bias_shape(), &refw[2])?,
+            up("b_hh", &r.bias_shape(), &refw[3])?,
         ];
         let (h0r, c0r) = (
             h0.map(|v| RefTensor::from_f32(&[b, h], &v)),
             c0.map(|v| RefTensor::from_f32(&[b, h], &v)),
         );
-        let refw = [&w.w_ih[..], &w.w_hh, &w.b_ih, &w.b_hh];
-        let (y, c) = rnn_forward_states(
-            gpu,
-            &mut plan,
-            &label,
-            &r,
-            &x,
-            ws.each_ref(),
-            h0t.as_ref(),
-            c0t.as_ref(),
-        )?;
-        let ((y_ref, cr), t_ref) =
-            cpu::RefTime::of(|| cpu::rnn::rnn_states(&r, &x_ref, refw, h0r.as_ref(), c0r.as_ref()));
+        let states = (h0t.as_ref(), c0t.as_ref());
+        let (y, c) = match half {
+            None => rnn_forward_states(
+                gpu,
+                &mut plan,
+                &label,
+                &r,
+                &x,
+                ws.each_ref(),
+                states.0,
+                states.1,
+            )?,
+            Some(path) => rnn_f16_forward_states(
+                gpu,
+                &mut plan,
+                &label,
+                &r,
+                &x,
+                ws.each_ref(),
+                states.0,
+                states.1,
+                path,
+            )?,
+        };
+        let refw = refw.each_ref().map(|v| &v[..]);
+        let ((y_ref, cr), t_ref) = cpu::RefTime::of(|| {
+            cpu::rnn::rnn_states_as(
+                &r,
+                &x_ref,
+                refw,
+                (h0r.as_ref(), c0r.as_ref()),
+                half.is_some(),
+            )
+        });
         reference.ms += t_ref.ms;
         if let Some(c) = c {
             cells.push(c);
@@ -211,16 +296,25 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
     }
     let states_gpu: Vec<f32> = h_n.iter().chain(c_n.iter().flatten()).copied().collect();
     let states_ref = concat(h_ref.iter().chain(c_ref.iter()));
+    let check = |g: &[f32], r: &RefTensor| {
+        if half.is_some() {
+            compare_f16(g, r)
+        } else {
+            compare(g, r)
+        }
+    };
     Ok(RnnReport {
         adapter: gpu.summary(),
-        check_output: compare(&output, &x_ref),
-        check_states: compare(&states_gpu, &states_ref),
+        check_output: check(&output, &x_ref),
+        check_states: check(&states_gpu, &states_ref),
         output,
         h_n,
         c_n,
         timing,
         flops,
         reference,
+        dtype: job.dtype,
+        f16_path: half,
     })
 }
 

@@ -352,8 +352,8 @@ pub const CATALOGUE: &[Mutant] = &[
             rung: Kernels::NONE,
             patches: &[patch(
                 "rnn",
-                "let r = sigmoid(xp[x] + a.x + b_hh[j]);\n    let z = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);",
-                "let z = sigmoid(xp[x] + a.x + b_hh[j]);\n    let r = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);",
+                "let r = sigmoid(ld_xp(x) + a.x + ld_bh(j));\n    let z = sigmoid(ld_xp(x + hn) + a.y + ld_bh(j + hn));",
+                "let z = sigmoid(ld_xp(x) + a.x + ld_bh(j));\n    let r = sigmoid(ld_xp(x + hn) + a.y + ld_bh(j + hn));",
             )],
         },
     },
@@ -364,8 +364,8 @@ pub const CATALOGUE: &[Mutant] = &[
             rung: Kernels::NONE,
             patches: &[patch(
                 "rnn",
-                "let ig = sigmoid(xp[x] + a.x + b_hh[j]);\n    let fg = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);",
-                "let fg = sigmoid(xp[x] + a.x + b_hh[j]);\n    let ig = sigmoid(xp[x + hn] + a.y + b_hh[j + hn]);",
+                "let ig = sigmoid(ld_xp(x) + a.x + ld_bh(j));\n    let fg = sigmoid(ld_xp(x + hn) + a.y + ld_bh(j + hn));",
+                "let fg = sigmoid(ld_xp(x) + a.x + ld_bh(j));\n    let ig = sigmoid(ld_xp(x + hn) + a.y + ld_bh(j + hn));",
             )],
         },
     },

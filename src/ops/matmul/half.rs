@@ -253,3 +253,81 @@ pub fn matmul_f16_forward(
     });
     Ok(c)
 }
+
+/// y = x W + b on float16 tensors, float32 sums, as `F.linear` with the
+/// weight stored input-major: x [.., K], W [K, N], b [N]; y [.., N], a
+/// new float16 tensor (NaN-poisoned until the plan runs).
+///
+/// ```no_run
+/// use wgsl_nn::dtype::F16Path;
+/// use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan};
+/// use wgsl_nn::ops::matmul::half::linear_f16;
+/// use wgsl_nn::Tensor;
+/// let gpu = Gpu::new(&AdapterChoice::default())?;
+/// let x = Tensor::upload_f16(&gpu, "x", &[1, 2], &[1.0, 2.0])?;
+/// let w = Tensor::upload_f16(&gpu, "w", &[2, 1], &[3.0, 4.0])?;
+/// let mut plan = Plan::new();
+/// let path = F16Path::for_features(gpu.device.features());
+/// let y = linear_f16(&gpu, &mut plan, "fc", &x, &w, None, path)?;
+/// gpu.run(&plan)?;
+/// assert_eq!(y.download(&gpu)?, [11.0]);
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Shape`] when x's last dimension is not W's first or W is not
+/// 2-D; otherwise as [`matmul_f16_forward`].
+pub fn linear_f16(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    path: F16Path,
+) -> Result<Tensor> {
+    let (Some(&k), &[kw, n]) = (x.shape.last(), &w.shape[..]) else {
+        return Err(Error::shape(
+            layer,
+            format!(
+                "linear needs x [.., K] and W [K, N], got {:?} and {:?}",
+                x.shape, w.shape
+            ),
+        ));
+    };
+    if k != kw {
+        return Err(Error::shape(
+            layer,
+            format!("x has {k} features but W expects {kw} (W is {:?})", w.shape),
+        ));
+    }
+    let rows = x.numel() / k.max(1);
+    let mut out_shape = x.shape.clone();
+    if let Some(last) = out_shape.last_mut() {
+        *last = n;
+    }
+    let mm = Matmul {
+        m: rows,
+        n,
+        k,
+        batches: [1, 1],
+        trans_a: false,
+        trans_b: false,
+        bias: b.is_some(),
+        act: Activation::None,
+        alpha: 1.0,
+    };
+    matmul_f16_forward(
+        gpu,
+        plan,
+        layer,
+        &mm,
+        (x, View::dense(rows, k, true)),
+        (w, View::dense(k, n, true)),
+        b,
+        &out_shape,
+        path,
+        Accumulate::F32,
+    )
+}
