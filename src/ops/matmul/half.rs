@@ -255,7 +255,7 @@ pub fn matmul_f16_forward(
 }
 
 /// y = x W + b on float16 tensors, float32 sums, as `F.linear` with the
-/// weight stored input-major: x [.., K], W [K, N], b [N]; y [.., N], a
+/// weight stored input-major: x `[.., K]`, W `[K, N]`, b `[N]`; y `[.., N]`, a
 /// new float16 tensor (NaN-poisoned until the plan runs).
 ///
 /// ```no_run
