@@ -51,6 +51,21 @@ impl DType {
         }
     }
 
+    /// The storage an op's optional float16 path implies: float16 where a
+    /// path is given, float32 where none is.
+    ///
+    /// ```
+    /// use wgsl_nn::dtype::{DType, F16Path};
+    /// assert_eq!(DType::stored_for(Some(F16Path::Packed)), DType::F16);
+    /// assert_eq!(DType::stored_for(None), DType::F32);
+    /// ```
+    pub fn stored_for(half: Option<F16Path>) -> DType {
+        match half {
+            Some(_) => DType::F16,
+            None => DType::F32,
+        }
+    }
+
     /// Bytes a buffer of `n` elements needs (rounded up to whole words).
     pub fn bytes(self, n: usize) -> u64 {
         match self {

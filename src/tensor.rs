@@ -170,6 +170,40 @@ impl Tensor {
         })
     }
 
+    /// [`Tensor::poisoned`] or [`Tensor::poisoned_f16`], as `dtype` says:
+    /// for ops that take the storage at run time.
+    ///
+    /// ```no_run
+    /// # use wgsl_nn::{gpu::{AdapterChoice, Gpu}, dtype::DType, Tensor};
+    /// let gpu = Gpu::new(&AdapterChoice::default())?;
+    /// let y = Tensor::poisoned_as(&gpu, "y", &[3], DType::F16)?;
+    /// assert!(y.download(&gpu)?.iter().all(|v| v.is_nan()));
+    /// # Ok::<(), wgsl_nn::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Tensor::poisoned`].
+    pub fn poisoned_as(gpu: &Gpu, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        match dtype {
+            DType::F32 => Tensor::poisoned(gpu, name, shape),
+            DType::F16 => Tensor::poisoned_f16(gpu, name, shape),
+        }
+    }
+
+    /// [`Tensor::placeholder`] labelled with `dtype`, for a kernel whose
+    /// binding has that storage type; the same one-word buffer either way.
+    ///
+    /// # Errors
+    ///
+    /// As [`Tensor::placeholder`].
+    pub fn placeholder_as(gpu: &Gpu, dtype: DType) -> Result<Tensor> {
+        Ok(Tensor {
+            dtype,
+            ..Tensor::placeholder(gpu)?
+        })
+    }
+
     /// The guard region after the tensor (empty unless `gpu.guard_elements`).
     pub fn guard(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let all: Vec<f32> = self.read(gpu, self.buffer.size())?;

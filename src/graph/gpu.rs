@@ -139,10 +139,7 @@ pub(crate) fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Ker
 fn alloc(gpu: &Gpu, layer: &str, shape: &[usize], storage: Storage) -> Result<Tensor> {
     let name = format!("{layer} output");
     let dims = if shape.is_empty() { &[1][..] } else { shape };
-    let t = match storage {
-        Storage::F32 => Tensor::poisoned(gpu, &name, dims)?,
-        Storage::F16 => Tensor::poisoned_f16(gpu, &name, dims)?,
-    };
+    let t = Tensor::poisoned_as(gpu, &name, dims, storage)?;
     Ok(reshaped(&t, shape))
 }
 

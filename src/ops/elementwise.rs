@@ -1,6 +1,7 @@
 //! Element-wise maps (ReLU, positive mask). Reference: `cpu::elementwise`.
 
 use super::{check_u32, kernel, read, workgroup_1d, write};
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
@@ -160,10 +161,7 @@ fn pointwise_step(
 ) -> Result<Tensor> {
     let total = check_u32(layer, &x.shape)?;
     let name = format!("{layer} output");
-    let y = match half {
-        None => Tensor::poisoned(gpu, &name, &x.shape)?,
-        Some(_) => Tensor::poisoned_f16(gpu, &name, &x.shape)?,
-    };
+    let y = Tensor::poisoned_as(gpu, &name, &x.shape, DType::stored_for(half))?;
     let params = ActivationParams {
         total,
         mode: act.mode(),

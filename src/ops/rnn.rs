@@ -286,7 +286,7 @@ pub fn rnn_forward_states(
     h0: Option<&Tensor>,
     c0: Option<&Tensor>,
 ) -> Result<(Tensor, Option<Tensor>)> {
-    plan_layer(gpu, plan, layer, rnn, x, w, (h0, c0), None)
+    rnn_forward_as(gpu, plan, layer, rnn, x, w, (h0, c0), None)
 }
 
 /// [`rnn_forward_states`] on float16 storage (`--dtype f16`): x, the
@@ -334,21 +334,61 @@ pub fn rnn_f16_forward_states(
     c0: Option<&Tensor>,
     path: F16Path,
 ) -> Result<(Tensor, Option<Tensor>)> {
-    let named = [
-        ("input", x),
-        ("W_ih", w[0]),
-        ("W_hh", w[1]),
-        ("b_ih", w[2]),
-        ("b_hh", w[3]),
-    ];
-    let states = [("h0", h0), ("c0", c0)];
-    let states: Vec<(&str, &Tensor)> = states
-        .iter()
-        .filter_map(|(n, t)| t.map(|t| (*n, t)))
-        .collect();
-    let all: Vec<(&str, &Tensor)> = named.into_iter().chain(states).collect();
-    expect_f16(gpu, layer, "a recurrent layer", path, &all)?;
-    plan_layer(gpu, plan, layer, rnn, x, w, (h0, c0), Some(path))
+    rnn_forward_as(gpu, plan, layer, rnn, x, w, (h0, c0), Some(path))
+}
+
+/// [`rnn_forward_states`] (`half` None) or [`rnn_f16_forward_states`]
+/// (`half` the float16 path) with the states as a pair: for callers that
+/// choose the precision at run time.
+///
+/// ```no_run
+/// use wgsl_nn::gpu::{AdapterChoice, Gpu, Plan};
+/// use wgsl_nn::ops::rnn::{rnn_forward_as, Rnn, RnnKind};
+/// use wgsl_nn::Tensor;
+/// let gpu = Gpu::new(&AdapterChoice::default())?;
+/// let rnn = Rnn { kind: RnnKind::Rnn, input_size: 1, hidden_size: 1 };
+/// let up = |n: &str, s: &[usize]| Tensor::upload(&gpu, n, s, &vec![0.5; s.iter().product()]);
+/// let x = up("x", &[1, 2, 1])?;
+/// let w = [up("W_ih", &rnn.w_ih_shape())?, up("W_hh", &rnn.w_hh_shape())?,
+///     up("b_ih", &rnn.bias_shape())?, up("b_hh", &rnn.bias_shape())?];
+/// let mut plan = Plan::new();
+/// let (y, _) = rnn_forward_as(&gpu, &mut plan, "rnn", &rnn, &x, w.each_ref(), (None, None), None)?;
+/// gpu.run(&plan)?;
+/// assert_eq!(y.download(&gpu)?.len(), 2);
+/// # Ok::<(), wgsl_nn::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As the function it stands for.
+#[allow(clippy::too_many_arguments)]
+pub fn rnn_forward_as(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    rnn: &Rnn,
+    x: &Tensor,
+    w: [&Tensor; 4],
+    (h0, c0): (Option<&Tensor>, Option<&Tensor>),
+    half: Option<F16Path>,
+) -> Result<(Tensor, Option<Tensor>)> {
+    if let Some(path) = half {
+        let named = [
+            ("input", x),
+            ("W_ih", w[0]),
+            ("W_hh", w[1]),
+            ("b_ih", w[2]),
+            ("b_hh", w[3]),
+        ];
+        let states = [("h0", h0), ("c0", c0)];
+        let states: Vec<(&str, &Tensor)> = states
+            .iter()
+            .filter_map(|(n, t)| t.map(|t| (*n, t)))
+            .collect();
+        let all: Vec<(&str, &Tensor)> = named.into_iter().chain(states).collect();
+        expect_f16(gpu, layer, "a recurrent layer", path, &all)?;
+    }
+    plan_layer(gpu, plan, layer, rnn, x, w, (h0, c0), half)
 }
 
 /// Either storage: `half` None for float32, else float16 read along it.
@@ -405,24 +445,12 @@ fn plan_layer(
         Some(path) => super::matmul::half::linear_f16(gpu, plan, &proj, x, w_ih, Some(b_ih), path)?,
     };
     // An absent state binds a placeholder of the kernel's storage type.
-    let dtype = if half.is_some() {
-        DType::F16
-    } else {
-        DType::F32
+    let dtype = DType::stored_for(half);
+    let or_placeholder = |t: Option<&Tensor>| match t {
+        Some(t) => Ok(t.clone()),
+        None => Tensor::placeholder_as(gpu, dtype),
     };
-    let or_placeholder = |t: Option<&Tensor>| -> Result<Tensor> {
-        match t {
-            Some(t) => Ok(t.clone()),
-            None => Ok(Tensor {
-                dtype,
-                ..Tensor::placeholder(gpu)?
-            }),
-        }
-    };
-    let poisoned = |name: String, shape: &[usize]| match half {
-        None => Tensor::poisoned(gpu, &name, shape),
-        Some(_) => Tensor::poisoned_f16(gpu, &name, shape),
-    };
+    let poisoned = |name: String, shape: &[usize]| Tensor::poisoned_as(gpu, &name, shape, dtype);
     let has_h0 = h0.is_some();
     let h0 = or_placeholder(h0)?;
     let y = poisoned(format!("{layer} output"), &out)?;

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::gpu::timer::{time_plan, PlanTiming};
 use crate::gpu::{AdapterSummary, Gpu, Plan};
 use crate::models::rnn_stack::RnnStack;
-use crate::ops::rnn::{rnn_f16_forward_states, rnn_forward_states, RnnKind};
+use crate::ops::rnn::{rnn_forward_as, RnnKind};
 use crate::tensor::Tensor;
 
 /// What `wgsl-nn rnn` runs: a stack of recurrent layers, as PyTorch's
@@ -235,29 +235,7 @@ pub fn run(gpu: &Gpu, job: &RnnJob) -> Result<RnnReport> {
             c0.map(|v| RefTensor::from_f32(&[b, h], &v)),
         );
         let states = (h0t.as_ref(), c0t.as_ref());
-        let (y, c) = match half {
-            None => rnn_forward_states(
-                gpu,
-                &mut plan,
-                &label,
-                &r,
-                &x,
-                ws.each_ref(),
-                states.0,
-                states.1,
-            )?,
-            Some(path) => rnn_f16_forward_states(
-                gpu,
-                &mut plan,
-                &label,
-                &r,
-                &x,
-                ws.each_ref(),
-                states.0,
-                states.1,
-                path,
-            )?,
-        };
+        let (y, c) = rnn_forward_as(gpu, &mut plan, &label, &r, &x, ws.each_ref(), states, half)?;
         let refw = refw.each_ref().map(|v| &v[..]);
         let ((y_ref, cr), t_ref) = cpu::RefTime::of(|| {
             cpu::rnn::rnn_states_as(

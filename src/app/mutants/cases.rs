@@ -26,7 +26,10 @@ pub enum Case {
     Matmul,
     /// A square product (17, or 257 large): a transposed operand shows.
     Square,
-    /// conv2d 3x3, padding 1, dilation 1: `[1,3,13,11]` -> 5, or `[1,16,64,64]` -> 32.
+    /// conv2d 3x3, padding 1, dilation 1: `[1,3g,13,11]` -> 5g, or
+    /// `[1,15g,64,64]` -> 32 for g groups. Both K (27, 135 per group) are
+    /// not multiples of 4, so the unfold rung's padding rows exist at
+    /// either size.
     Conv {
         /// PyTorch's groups.
         groups: usize,
@@ -74,8 +77,8 @@ impl Case {
             (Case::Matmul, false) => "13x17x19".into(),
             (Case::Matmul, true) => "4x4x65536".into(),
             (Case::Square, b) => format!("{0}x{0}x{0}", if b { 257 } else { 17 }),
-            (Case::Conv { .. }, false) => "1x3x13x11 -> 5".into(),
-            (Case::Conv { .. }, true) => "1x16x64x64 -> 32".into(),
+            (Case::Conv { groups }, false) => format!("1x{}x13x11 -> {}", 3 * groups, 5 * groups),
+            (Case::Conv { groups }, true) => format!("1x{}x64x64 -> 32", 15 * groups),
             (Case::Attention { .. }, false) => "L=S=70, 2 heads of 64".into(),
             (Case::Attention { .. }, true) => "L=S=8192, 1 head of 64".into(),
             (Case::Softmax { .. }, b) => format!("rows of {}", if b { 8192 } else { 67 }),
@@ -137,7 +140,7 @@ impl Case {
             }
             Case::Conv { groups } => {
                 let (shape, cout) = if big {
-                    ([1, 16, 64, 64], 32)
+                    ([1, 15 * groups, 64, 64], 32)
                 } else {
                     ([1, 3 * groups, 13, 11], 5 * groups)
                 };

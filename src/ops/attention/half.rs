@@ -98,10 +98,7 @@ pub fn sdpa_f16_forward(
     }
     let key_mask = match mask.keys {
         Some(m) => m.clone(),
-        None => Tensor {
-            dtype: DType::F16,
-            ..Tensor::placeholder(gpu)?
-        },
+        None => Tensor::placeholder_as(gpu, DType::F16)?,
     };
     let o = Tensor::poisoned_f16(gpu, &format!("{layer} output"), &q.shape)?;
     let rows = sh.batch * sh.heads * sh.queries;

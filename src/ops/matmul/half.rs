@@ -194,10 +194,7 @@ pub fn matmul_f16_forward(
     };
     let bias = match bias {
         Some(t) => t.clone(),
-        None => Tensor {
-            dtype: DType::F16,
-            ..Tensor::placeholder(gpu)?
-        },
+        None => Tensor::placeholder_as(gpu, DType::F16)?,
     };
     let params = MatmulParams {
         m: u(mm.m),
@@ -287,37 +284,8 @@ pub fn linear_f16(
     b: Option<&Tensor>,
     path: F16Path,
 ) -> Result<Tensor> {
-    let (Some(&k), &[kw, n]) = (x.shape.last(), &w.shape[..]) else {
-        return Err(Error::shape(
-            layer,
-            format!(
-                "linear needs x [.., K] and W [K, N], got {:?} and {:?}",
-                x.shape, w.shape
-            ),
-        ));
-    };
-    if k != kw {
-        return Err(Error::shape(
-            layer,
-            format!("x has {k} features but W expects {kw} (W is {:?})", w.shape),
-        ));
-    }
-    let rows = x.numel() / k.max(1);
-    let mut out_shape = x.shape.clone();
-    if let Some(last) = out_shape.last_mut() {
-        *last = n;
-    }
-    let mm = Matmul {
-        m: rows,
-        n,
-        k,
-        batches: [1, 1],
-        trans_a: false,
-        trans_b: false,
-        bias: b.is_some(),
-        act: Activation::None,
-        alpha: 1.0,
-    };
+    let (mm, out_shape) = super::linear_shape(layer, x, w, b.is_some(), Activation::None)?;
+    let (rows, k, n) = (mm.m, mm.k, mm.n);
     matmul_f16_forward(
         gpu,
         plan,

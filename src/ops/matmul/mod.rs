@@ -366,6 +366,31 @@ pub fn linear(
     b: Option<&Tensor>,
     act: Activation,
 ) -> Result<Tensor> {
+    let (mm, out_shape) = linear_shape(layer, x, w, b.is_some(), act)?;
+    let (rows, k, n) = (mm.m, mm.k, mm.n);
+    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out_shape)?;
+    matmul_into(
+        gpu,
+        plan,
+        layer,
+        &mm,
+        (x, View::dense(rows, k, false)),
+        (w, View::dense(k, n, true)),
+        b,
+        (&y, View::dense(rows, n, false)),
+    )?;
+    Ok(y)
+}
+
+/// The product a linear layer runs, x `[.., K]` times W `[K, N]`, and its
+/// output shape `[.., N]`; shared by the float32 and float16 layers.
+pub(crate) fn linear_shape(
+    layer: &str,
+    x: &Tensor,
+    w: &Tensor,
+    bias: bool,
+    act: Activation,
+) -> Result<(Matmul, Vec<usize>)> {
     let (Some(&k), &[kw, n]) = (x.shape.last(), &w.shape[..]) else {
         return Err(Error::shape(
             layer,
@@ -386,7 +411,6 @@ pub fn linear(
     if let Some(last) = out_shape.last_mut() {
         *last = n;
     }
-    let y = Tensor::poisoned(gpu, &format!("{layer} output"), &out_shape)?;
     let mm = Matmul {
         m: rows,
         n,
@@ -394,21 +418,11 @@ pub fn linear(
         batches: [1, 1],
         trans_a: false,
         trans_b: false,
-        bias: b.is_some(),
+        bias,
         act,
         alpha: 1.0,
     };
-    matmul_into(
-        gpu,
-        plan,
-        layer,
-        &mm,
-        (x, View::dense(rows, k, false)),
-        (w, View::dense(k, n, true)),
-        b,
-        (&y, View::dense(rows, n, false)),
-    )?;
-    Ok(y)
+    Ok((mm, out_shape))
 }
 
 fn flags_of(mm: &Matmul) -> u32 {
