@@ -23,20 +23,6 @@ fn b_index(base: u32, kk: u32, j: u32) -> u32 {
     return base + kk * p.ldb + j;
 }
 
-fn epilogue16(v: f32, i: u32, j: u32) -> f32 {
-    var r = p.alpha * v;
-    if (p.flags & BIAS) != 0u {
-        r += ld_bias(select(j, i, (p.flags & BIAS_ROWS) != 0u));
-    }
-    if (p.flags & RELU) != 0u {
-        r = relu_keep_nan(r);
-    }
-    if (p.flags & GELU) != 0u {
-        r = gelu(r);
-    }
-    return r;
-}
-
 // Element e of C (flat over batches, rows, columns): its batch, row and
 // column, and the two views' bases.
 fn element(e: u32) -> vec4<u32> {

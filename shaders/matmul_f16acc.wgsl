@@ -1,4 +1,4 @@
-// requires: enable-f16 matmul_common.wgsl f16_native.wgsl matmul_f16.wgsl
+// requires: enable-f16 matmul_common.wgsl f16_native.wgsl matmul_f16_common.wgsl matmul_f16.wgsl
 // The f16acc rung: products and running sums in float16 arithmetic (native
 // f16 only), the epilogue in float32. Faster where float16 arithmetic is;
 // its error grows with K in float16's units, and the reference says so.

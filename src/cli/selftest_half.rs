@@ -5,7 +5,7 @@
 use super::selftest::SelftestArgs;
 use serde_json::json;
 use wgsl_nn::app::selftest::half::{
-    cases, conv_cases, paths, run_case, run_conv_case, run_fault, Fault,
+    cases_on, conv_cases_on, paths, run_case, run_conv_case, run_fault, Fault,
 };
 use wgsl_nn::app::selftest::half_attention::{
     attention_cases, run_attention_case, run_attention_fault, AttentionFault,
@@ -46,14 +46,17 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
             let (mut aworst, mut afails, mut aruns) = (0.0f64, 0usize, 0usize);
             let (mut nworst, mut nfails, mut nruns) = (0.0f64, 0usize, 0usize);
             for seed in args.first_seed..args.first_seed + n {
-                for case in cases() {
+                for case in cases_on(g)
+                    .into_iter()
+                    .filter(|c| !c.tex || acc == Accumulate::F32)
+                {
                     let c = run_case(g, &case, path, acc, acc, seed)?;
                     worst = worst.max(c.worst_ratio);
                     fails += usize::from(!c.passed);
                     runs_done += 1;
                 }
                 if acc == Accumulate::F32 {
-                    for case in conv_cases() {
+                    for case in conv_cases_on(g) {
                         let c = run_conv_case(g, &case, path, seed)?;
                         cworst = cworst.max(c.worst_ratio);
                         cfails += usize::from(!c.passed);
@@ -118,18 +121,26 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
             for path in paths(g) {
                 // (fault, case, check, pipelines patched) of every mutant.
                 let mut planted = vec![];
+                let texes: &[bool] = if g.features.contains(wgpu::Features::SUBGROUP) {
+                    &[false, true]
+                } else {
+                    &[false]
+                };
                 for fault in Fault::ALL {
                     let conv_case = fault.conv_case();
-                    for conv in [false, true]
-                        .into_iter()
-                        .filter(|&c| !c || conv_case.is_some())
-                    {
-                        let (c, hits) = run_fault(g, fault, path, conv, SEED)?;
-                        let case = match (&conv_case, conv) {
-                            (Some(cc), true) => cc.label(),
-                            _ => format!("matmul {}", fault.case().label()),
-                        };
-                        planted.push((fault.name(), case, c, hits));
+                    for &tex in texes.iter().filter(|&&t| fault.planted_in(t, path)) {
+                        for conv in [false, true]
+                            .into_iter()
+                            .filter(|&c| !c || conv_case.is_some())
+                        {
+                            let (c, hits) = run_fault(g, fault, path, conv, tex, SEED)?;
+                            let case = match (&conv_case, conv) {
+                                (Some(cc), true) => cc.label(),
+                                _ => format!("matmul {}", fault.case().label()),
+                            };
+                            let case = if tex { format!("{case} tex") } else { case };
+                            planted.push((fault.name(), case, c, hits));
+                        }
                     }
                 }
                 for fault in RowsFault::ALL {
@@ -164,7 +175,10 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
             }
         } else {
             for (path, acc) in runs(g) {
-                for case in cases() {
+                for case in cases_on(g)
+                    .into_iter()
+                    .filter(|c| !c.tex || acc == Accumulate::F32)
+                {
                     let c = run_case(g, &case, path, acc, acc, SEED)?;
                     ok &= c.passed;
                     if !args.json {
@@ -183,7 +197,7 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
             }
             for path in paths(g) {
                 let mut checked = vec![];
-                for case in conv_cases() {
+                for case in conv_cases_on(g) {
                     let c = run_conv_case(g, &case, path, SEED)?;
                     checked.push((case.label(), "f32 accumulation", c));
                 }

@@ -38,7 +38,8 @@ impl Gpu {
         for s in &plan.steps {
             let max_binding = self.limits.max_storage_buffer_binding_size;
             for b in &s.bindings {
-                if b.dtype != s.kernel.dtype {
+                // A texture's element type is its format's, not a tensor's.
+                if b.texture.is_none() && b.dtype != s.kernel.dtype {
                     return Err(Error::shape(
                         &s.label,
                         format!(

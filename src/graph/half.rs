@@ -101,13 +101,15 @@ pub fn rounds(op: &Op) -> bool {
 /// constants are uploaded as float16; otherwise they go up float32 (the
 /// rounded values), saving the widening on every run.
 ///
-/// On CPU adapters an ungrouped conv from [`CPU_WIDE_CONV_FLOPS`] runs its
-/// float32 rung (texture, unfold or gemm, as float32 would choose) on a
-/// widened input instead: the
-/// float16 direct kernel (one output word per invocation) ran resnet18's
-/// 3x3 convs at ~0.5 GFLOP/s on lavapipe, 13.2 s a batch-2 run against
-/// 0.5 s in float32 (docs/host-a/run-f16-vs-f32.md). A forced conv rung
-/// (`--kernel conv2d=...`) keeps the float16 kernel.
+/// On CPU adapters an ungrouped conv from [`CPU_WIDE_CONV_FLOPS`] takes
+/// the texture rung on float16 storage (`conv2d::half::takes_tex`: the
+/// model's plan forces `conv2d=tex` there) where the adapter has
+/// subgroups; without them (GL) it runs its float32 rung (unfold or gemm,
+/// as float32 would choose) on a widened input instead: the float16 direct
+/// kernel (one output word per invocation) ran resnet18's 3x3 convs at
+/// ~0.5 GFLOP/s on lavapipe, 13.2 s a batch-2 run against 0.5 s in float32
+/// (docs/host-a/run-f16-vs-f32.md). A forced conv rung (`--kernel
+/// conv2d=...`) keeps the float16 kernels.
 pub fn native(gpu: &Gpu, op: &Op, out: &[usize]) -> bool {
     match op {
         Op::Conv { conv, one_d } => {
@@ -117,7 +119,8 @@ pub fn native(gpu: &Gpu, op: &Op, out: &[usize]) -> bool {
                 && conv.groups == 1
                 && !one_d
                 && out.len() == 4
-                && conv.flops(&[out[0], out[1], out[2], out[3]]) >= CPU_WIDE_CONV_FLOPS;
+                && conv.flops(&[out[0], out[1], out[2], out[3]]) >= CPU_WIDE_CONV_FLOPS
+                && conv2d::tex::unsupported(gpu, conv, &[out[0], out[1], out[2], out[3]]).is_some();
             !wide && 2 * taps + 16 <= gpu.loop_budget
         }
         Op::Matmul { shape, .. } => 2 * shape.k as u64 + 16 <= gpu.loop_budget,

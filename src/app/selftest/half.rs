@@ -14,6 +14,7 @@ use crate::ops::conv2d::half::conv2d_f16_forward;
 use crate::ops::conv2d::Conv2d;
 use crate::ops::matmul::half::{matmul_f16_forward, Accumulate};
 use crate::ops::matmul::{Activation, Matmul, View};
+use crate::rung::{ConvRung, Kernels, MatmulRung};
 use crate::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 
@@ -24,6 +25,9 @@ pub struct Case {
     pub mm: Matmul,
     /// Inputs uniform in [-scale, scale) before rounding to float16.
     pub scale: f32,
+    /// Forced onto the texture rung (float16 storage, float32 textures);
+    /// otherwise the buffer rungs (pair, rb) run it.
+    pub tex: bool,
 }
 
 impl Case {
@@ -37,6 +41,7 @@ impl Case {
                 ..Matmul::square(1)
             },
             scale: 1.0,
+            tex: false,
         }
     }
 
@@ -62,8 +67,37 @@ impl Case {
         if self.scale != 1.0 {
             s.push_str(&format!(" inputs x{}", self.scale));
         }
+        if self.tex {
+            s.push_str(" tex");
+        }
         s
     }
+}
+
+/// The plan a case runs in: the texture rung forced, or kept off it.
+fn plan_for(tex: bool) -> Plan {
+    Plan::with_kernels(if tex {
+        Kernels::NONE.matmul(MatmulRung::Tex).conv2d(ConvRung::Tex)
+    } else {
+        Kernels::NONE
+            .matmul(MatmulRung::Rb4)
+            .conv2d(ConvRung::Direct)
+    })
+}
+
+/// An error unless the plan of a `tex` case runs the texture rung (a case
+/// labelled tex that ran another kernel would prove nothing about it).
+fn expect_rung(plan: &Plan, tex: bool, label: &str) -> Result<()> {
+    if plan.runs("matmul_tex") == tex {
+        return Ok(());
+    }
+    Err(crate::Error::arg(
+        "selftest --dtype f16",
+        format!(
+            "case '{label}' was to run {} the texture rung but did not; this is a bug in wgsl-nn",
+            if tex { "on" } else { "off" }
+        ),
+    ))
 }
 
 /// Edge sizes (1, odd counts, primes, 257), transposes, batches, bias and
@@ -97,6 +131,26 @@ pub fn cases() -> Vec<Case> {
     v
 }
 
+/// [`cases`] and, on an adapter with subgroups, the texture rung on the
+/// cases it reads differently: N odd (C's rows start mid-word), K not a
+/// multiple of 4 and A transposed (A's padded copy), B transposed,
+/// batches, bias and both activations, subnormal outputs, K = 4096.
+pub fn cases_on(gpu: &Gpu) -> Vec<Case> {
+    let mut v = cases();
+    if gpu.features.contains(wgpu::Features::SUBGROUP) {
+        let tex: Vec<Case> = v
+            .iter()
+            .filter(|c| c.mm.k > 1)
+            .map(|c| Case {
+                tex: true,
+                ..c.clone()
+            })
+            .collect();
+        v.extend(tex);
+    }
+    v
+}
+
 /// A fault a float16 kernel makes, planted in its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -108,15 +162,29 @@ pub enum Fault {
     ProductsInF16,
     /// Outputs below 2^-14 stored as zero (float16 subnormals flushed).
     FlushSubnormals,
+    /// The texture rung's packed store of one half clears the other half
+    /// of its word (a wrong mask): the neighbour stored before is lost.
+    HalfWordClobbered,
 }
 
 impl Fault {
     /// Every fault, for `--mutants`.
-    pub const ALL: [Fault; 3] = [
+    pub const ALL: [Fault; 4] = [
         Fault::AccumulatesInF16,
         Fault::ProductsInF16,
         Fault::FlushSubnormals,
+        Fault::HalfWordClobbered,
     ];
+
+    /// Whether the fault is planted in the `tex` rung's kernels (or, with
+    /// `tex` false, the buffer rungs') on `path`: the clobbered half lives
+    /// only in the texture rung's packed store.
+    pub fn planted_in(self, tex: bool, path: F16Path) -> bool {
+        match self {
+            Fault::HalfWordClobbered => tex && path == F16Path::Packed,
+            _ => true,
+        }
+    }
 
     /// What the fault is, for tables.
     pub fn name(self) -> &'static str {
@@ -124,6 +192,7 @@ impl Fault {
             Fault::AccumulatesInF16 => "f16: accumulates in float16 while claiming float32",
             Fault::ProductsInF16 => "f16: products overflow float16 past 65504 (result in range)",
             Fault::FlushSubnormals => "f16: subnormal outputs flushed to zero",
+            Fault::HalfWordClobbered => "f16 tex: a half-word store clears its neighbour",
         }
     }
 
@@ -139,6 +208,9 @@ impl Fault {
                 c
             }
             Fault::FlushSubnormals => cases().pop().expect("the subnormal case"),
+            // N odd: rows start mid-word, and each invocation stores four
+            // neighbours, low halves before high ones.
+            Fault::HalfWordClobbered => Case::new(5, 7, 64, [1, 1]),
         }
     }
 
@@ -155,11 +227,18 @@ impl Fault {
                 TAP,
                 "acc += unpack2x16float(pack2x16float(to_f16_range(vec2<f32>(ld_a(xrow + u32(ix)) * ld_b(wrow + kx), 0.0)))).x;",
             ),
-            Fault::FlushSubnormals => (
+            Fault::FlushSubnormals | Fault::HalfWordClobbered => (
                 "let s = to_f16_range(v);",
                 "let s = select(to_f16_range(v), vec2<f32>(0.0), abs(v) < vec2<f32>(6.1035156e-5));",
             ),
         };
+        if self == Fault::HalfWordClobbered {
+            return vec![Patch {
+                family: "matmul_tex_f16_packed",
+                find: "return vec2<u32>(0xffffu, bits << 16u);",
+                replace: "return vec2<u32>(0u, bits << 16u);",
+            }];
+        }
         let (find, replace) = match self {
             Fault::AccumulatesInF16 => (
                 DOT,
@@ -169,7 +248,7 @@ impl Fault {
                 DOT,
                 "s += unpack2x16float(pack2x16float(to_f16_range(vec2<f32>(ld_a(a_index(at.z, at.x, kk)) * ld_b(b_index(at.w, kk, at.y)), 0.0)))).x;",
             ),
-            Fault::FlushSubnormals => (
+            Fault::FlushSubnormals | Fault::HalfWordClobbered => (
                 "let s = to_f16_range(v);",
                 "let s = select(to_f16_range(v), vec2<f32>(0.0), abs(v) < vec2<f32>(6.1035156e-5));",
             ),
@@ -186,7 +265,25 @@ impl Fault {
                 RB,
                 "acc0 += unpack2x16float(pack2x16float(to_f16_range(vec2<f32>(ld_a(a_index(abase, r0, kk))) * bv)));",
             )),
-            Fault::FlushSubnormals => None,
+            Fault::FlushSubnormals | Fault::HalfWordClobbered => None,
+        };
+        // The texture rung (float16 storage): row 0's first four sums, its
+        // first product's terms, or every stored value.
+        const TEX: &str = "c0_0 = fma(vec4(a0.w), b3_0, fma(vec4(a0.z), b2_0, fma(vec4(a0.y), b1_0, fma(vec4(a0.x), b0_0, c0_0))));";
+        const TEX_STORE: &str = "st_c16(row + j0 + t, epilogue16(v[t], i, j0 + t));";
+        let tex = match self {
+            Fault::AccumulatesInF16 => (
+                TEX,
+                "c0_0 = fma(vec4(a0.w), b3_0, fma(vec4(a0.z), b2_0, fma(vec4(a0.y), b1_0, fma(vec4(a0.x), b0_0, c0_0)))); c0_0 = vec4<f32>(unpack2x16float(pack2x16float(c0_0.xy)), unpack2x16float(pack2x16float(c0_0.zw)));",
+            ),
+            Fault::ProductsInF16 => (
+                TEX,
+                "c0_0 = fma(vec4(a0.w), b3_0, fma(vec4(a0.z), b2_0, fma(vec4(a0.y), b1_0, c0_0 + vec4<f32>(to_f16_range((vec4(a0.x) * b0_0).xy), to_f16_range((vec4(a0.x) * b0_0).zw)))));",
+            ),
+            _ => (
+                TEX_STORE,
+                "st_c16(row + j0 + t, select(epilogue16(v[t], i, j0 + t), 0.0, abs(epilogue16(v[t], i, j0 + t)) < 6.1035156e-5));",
+            ),
         };
         let mut v: Vec<Patch> = ["matmul_f16_packed", "matmul_f16_native"]
             .into_iter()
@@ -210,6 +307,13 @@ impl Fault {
                 replace: conv.1,
             }),
         );
+        v.extend(
+            ["matmul_tex_f16_packed", "matmul_tex_f16_native"].map(|family| Patch {
+                family,
+                find: tex.0,
+                replace: tex.1,
+            }),
+        );
         v
     }
 
@@ -226,6 +330,12 @@ impl Fault {
             )),
             Fault::ProductsInF16 => None,
             Fault::FlushSubnormals => conv_cases().pop(),
+            // Odd output widths (7 x 5 pixels): rows start mid-word.
+            Fault::HalfWordClobbered => Some(ConvCase::new(
+                Conv2d::new(3, 4, 3).padding(1),
+                [1, 3, 7, 5],
+                1.0,
+            )),
         }
     }
 }
@@ -292,7 +402,7 @@ pub fn run_case(
     let tb = Tensor::upload_f16(gpu, "B", &shape_b, &b)?;
     let tbias = Tensor::upload_f16(gpu, "bias", &[mm.n], &bias)?;
     let c_shape = [nb, mm.m, mm.n];
-    let mut plan = Plan::new();
+    let mut plan = plan_for(case.tex);
     let c = matmul_f16_forward(
         gpu,
         &mut plan,
@@ -305,6 +415,9 @@ pub fn run_case(
         path,
         acc,
     )?;
+    if acc == Accumulate::F32 {
+        expect_rung(&plan, case.tex, &case.label())?;
+    }
     gpu.run(&plan)?;
     let out = c.download(gpu)?;
     let mut reference = RefTensor::zeros(&c_shape);
@@ -324,10 +437,10 @@ pub fn run_case(
     Ok(compare_f16(&out, &stored_f16(reference)))
 }
 
-/// Runs `fault`'s matmul case (`conv`: its conv case) with the fault
-/// planted (on `path`, float32 accumulation claimed) and returns the
-/// check, which must fail, and how many pipelines the patch reached (0:
-/// the mutant proved nothing).
+/// Runs `fault`'s matmul case (`conv`: its conv case; `tex`: on the
+/// texture rung) with the fault planted (on `path`, float32 accumulation
+/// claimed) and returns the check, which must fail, and how many pipelines
+/// the patch reached (0: the mutant proved nothing).
 ///
 /// # Errors
 ///
@@ -337,6 +450,7 @@ pub fn run_fault(
     fault: Fault,
     path: F16Path,
     conv: bool,
+    tex: bool,
     seed: u64,
 ) -> Result<(Check, usize)> {
     gpu.plant(fault.name(), &fault.patches());
@@ -344,11 +458,14 @@ pub fn run_fault(
         let case = fault.conv_case().ok_or_else(|| {
             crate::Error::arg("--mutants", format!("{} has no conv case", fault.name()))
         })?;
-        run_conv_case(gpu, &case, path, seed)
+        run_conv_case(gpu, &ConvCase { tex, ..case }, path, seed)
     } else {
         run_case(
             gpu,
-            &fault.case(),
+            &Case {
+                tex,
+                ..fault.case()
+            },
             path,
             Accumulate::F32,
             Accumulate::F32,
@@ -371,6 +488,8 @@ pub struct ConvCase {
     pub scale: f32,
     /// Weights (and bias) uniform in [-weight_scale, weight_scale).
     pub weight_scale: f32,
+    /// Forced onto the texture rung, else the direct kernel.
+    pub tex: bool,
 }
 
 impl ConvCase {
@@ -380,6 +499,7 @@ impl ConvCase {
             input,
             scale,
             weight_scale: 1.0,
+            tex: false,
         }
     }
 
@@ -401,6 +521,9 @@ impl ConvCase {
         }
         if self.scale != 1.0 {
             s.push_str(&format!(" x{}", self.scale));
+        }
+        if self.tex {
+            s.push_str(" tex");
         }
         s
     }
@@ -426,6 +549,32 @@ pub fn conv_cases() -> Vec<ConvCase> {
         ),
         tiny_conv(),
     ]
+}
+
+/// [`conv_cases`] and, on an adapter with subgroups, the texture rung on
+/// the ungrouped ones (K = Cin*kh*kw of 1, 27, 100, 36: padded weights)
+/// and on a batch of 3 images whose input rows are not whole texels.
+pub fn conv_cases_on(gpu: &Gpu) -> Vec<ConvCase> {
+    let mut v = conv_cases();
+    if gpu.features.contains(wgpu::Features::SUBGROUP) {
+        let mut tex: Vec<ConvCase> = v
+            .iter()
+            .filter(|c| c.conv.groups == 1)
+            .map(|c| ConvCase {
+                tex: true,
+                ..c.clone()
+            })
+            .collect();
+        let mut wide = ConvCase::new(
+            Conv2d::new(7, 9, 3).padding(1).relu(true),
+            [3, 7, 11, 5],
+            1.0,
+        );
+        wide.tex = true;
+        tex.push(wide);
+        v.extend(tex);
+    }
+    v
 }
 
 /// Inputs and weights near 2^-10: products near 2^-20, outputs below
@@ -463,7 +612,7 @@ pub fn run_conv_case(gpu: &Gpu, case: &ConvCase, path: F16Path, seed: u64) -> Re
     let tx = Tensor::upload_f16(gpu, "x", &case.input, &x)?;
     let tw = Tensor::upload_f16(gpu, "weight", &ws, &w)?;
     let tb = Tensor::upload_f16(gpu, "bias", &[conv.out_channels], &b)?;
-    let mut plan = Plan::new();
+    let mut plan = plan_for(case.tex);
     let y = conv2d_f16_forward(
         gpu,
         &mut plan,
@@ -474,6 +623,7 @@ pub fn run_conv_case(gpu: &Gpu, case: &ConvCase, path: F16Path, seed: u64) -> Re
         conv.bias.then_some(&tb),
         path,
     )?;
+    expect_rung(&plan, case.tex, &case.label())?;
     gpu.run(&plan)?;
     let got = y.download(gpu)?;
     let reference = crate::cpu::conv2d::conv2d(

@@ -8,7 +8,7 @@
 use super::params::{AttentionParams, AttentionShape};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
-use crate::ops::matmul::tex::{pack_b, padded_k};
+use crate::ops::matmul::tex::{pack_b, padded_k, TexKernels};
 use crate::ops::matmul::{Activation, Matmul, View};
 use crate::ops::softmax::Mask;
 use crate::ops::{check_u32, kernel, read, u, write};
@@ -121,6 +121,7 @@ pub fn attention_tex(
         &format!("{layer} K^T"),
         &rows(w, s, true),
         (k, kv_view),
+        &TexKernels::F32,
     )?;
     let vt = pack_b(
         gpu,
@@ -128,6 +129,7 @@ pub fn attention_tex(
         &format!("{layer} V"),
         &rows(s, w, false),
         (v, kv_view),
+        &TexKernels::F32,
     )?;
     let key_mask = match mask.keys {
         Some(m) => m.clone(),

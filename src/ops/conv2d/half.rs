@@ -7,7 +7,9 @@ use super::{bias_or_dummy, Conv2d};
 use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
+use crate::ops::matmul::tex::TexKernels;
 use crate::ops::{check_u32, expect_shape, kernel_f16, read, u, workgroup_1d, write};
+use crate::rung::ConvRung;
 use crate::tensor::Tensor;
 
 /// Direct conv on float16 storage read as u32 words (every adapter).
@@ -26,8 +28,25 @@ pub const PAIR_NATIVE: Kernel = kernel_f16(
     "conv2d_f16_pair",
 );
 
+/// Whether a float16 conv takes the texture rung (float16 in and out, the
+/// textures and sums float32) rather than the direct kernel: where the
+/// plan or device forces `conv2d=tex` (a model's plan does for its wide
+/// convs on CPU adapters), or untold on a CPU adapter from the size where
+/// float32 takes it, and where the adapter can run it (subgroups,
+/// groups = 1). On lavapipe the direct kernel ran resnet18's 3x3 convs at
+/// ~0.5 GFLOP/s (docs/host-a/run-f16-vs-f32.md).
+pub fn takes_tex(gpu: &Gpu, plan: &Plan, conv: &Conv2d, out: &[usize; 4]) -> bool {
+    let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+    let wanted = match gpu.choice(plan).conv2d {
+        Some(r) => r == ConvRung::Tex,
+        None => cpu && conv.flops(out) >= crate::ops::CPU_TEX_MIN_FLOPS,
+    };
+    wanted && super::tex::unsupported(gpu, conv, out).is_none()
+}
+
 /// Appends y = conv(x) (+ bias, ReLU) on float16 tensors; returns y, a new
-/// float16 tensor, NaN-poisoned until the plan runs.
+/// float16 tensor, NaN-poisoned until the plan runs. The texture rung
+/// runs it where [`takes_tex`] says so, else the direct kernel.
 ///
 /// # Errors
 ///
@@ -73,6 +92,11 @@ pub fn conv2d_f16_forward(
         ));
     }
     let y = Tensor::poisoned_f16(gpu, &format!("{layer} output"), &out)?;
+    if takes_tex(gpu, plan, conv, &out) {
+        let kernels = TexKernels::of(Some(path));
+        super::tex::conv2d_tex(gpu, plan, layer, conv, x, weight, &bias, &y, &kernels)?;
+        return Ok(y);
+    }
     let words = out.iter().product::<usize>().div_ceil(2);
     let mut params = conv.params(&x.shape, &out);
     params.total = u(words);

@@ -174,7 +174,8 @@ pub fn conv2d_forward(
         return Ok(y);
     }
     if rung == R::Tex {
-        tex::conv2d_tex(gpu, plan, layer, conv, x, weight, &bias, &y)?;
+        let kernels = crate::ops::matmul::tex::TexKernels::F32;
+        tex::conv2d_tex(gpu, plan, layer, conv, x, weight, &bias, &y, &kernels)?;
         return Ok(y);
     }
     if rung == R::Unfold {

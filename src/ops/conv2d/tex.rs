@@ -8,8 +8,8 @@ use super::params::Conv2d;
 use crate::error::Result;
 use crate::gpu::{Gpu, Plan, Step};
 use crate::ops::matmul::tex::{
-    a_operand, matmul_packed, packed_texture, padded_k, storage_texture, BIAS_ROWS, PACK_IM2COL,
-    PACK_IM2COL_TEX, PACK_X, TEXTURE_BYTES,
+    a_operand, matmul_packed, packed_texture, padded_k, storage_texture, TexKernels, BIAS_ROWS,
+    TEXTURE_BYTES,
 };
 use crate::ops::matmul::{Activation, Matmul, View};
 use crate::ops::{read, u};
@@ -123,6 +123,7 @@ pub fn conv2d_tex(
     weight: &Tensor,
     bias: &Tensor,
     y: &Tensor,
+    kernels: &TexKernels,
 ) -> Result<()> {
     let out = [y.shape[0], y.shape[1], y.shape[2], y.shape[3]];
     let [kh, kw] = conv.window.kernel;
@@ -170,6 +171,7 @@ pub fn conv2d_tex(
         layer,
         &mm(1),
         (weight, View::dense(conv.out_channels, kdim, true)),
+        kernels,
     )?;
     // One texture, refilled for each group of images.
     let packed = packed_texture(gpu, &format!("{layer} unfolded input"), width, group * kp)?;
@@ -183,7 +185,7 @@ pub fn conv2d_tex(
                 let elements = images * cin * h * w;
                 plan.push(Step {
                     label: format!("{layer} (input texels {n0}..{})", n0 + images),
-                    kernel: PACK_X,
+                    kernel: kernels.pack_x,
                     overrides: vec![],
                     params: bytemuck::bytes_of(&Im2colParams {
                         total: u(elements),
@@ -194,7 +196,7 @@ pub fn conv2d_tex(
                     invocations: elements as u64,
                     workgroup_size: crate::ops::workgroup_1d(gpu),
                     flops: 0,
-                    bytes_moved: 8 * elements as u64,
+                    bytes_moved: x.dtype.bytes(elements) + 4 * elements as u64,
                 });
                 xt.binding(gpu, "input texels", false)?
             }
@@ -216,9 +218,9 @@ pub fn conv2d_tex(
         plan.push(Step {
             label: format!("{layer} (unfold images {n0}..{})", n0 + images),
             kernel: if xt.is_some() {
-                PACK_IM2COL_TEX
+                kernels.pack_im2col_tex
             } else {
-                PACK_IM2COL
+                kernels.pack_im2col
             },
             overrides: vec![],
             params: bytemuck::bytes_of(&params).to_vec(),
@@ -244,6 +246,7 @@ pub fn conv2d_tex(
             (y, c),
             n0 * conv.out_channels * pixels,
             flags,
+            kernels,
         )?;
     }
     Ok(())

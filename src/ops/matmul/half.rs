@@ -7,15 +7,17 @@
 //! storage file in front of it decides.
 
 use super::params::{matmul_source, Activation, Matmul, MatmulParams, View};
+use super::tex::{self, TexKernels};
 use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::ops::{check_u32, expect_shape, kernel_f16, read, u, workgroup_1d, write};
+use crate::rung::MatmulRung;
 use crate::tensor::Tensor;
 
 const PACKED: &str = concat!(
     matmul_source!("f16_packed.wgsl"),
-    shaders!("matmul_f16.wgsl"),
+    shaders!("matmul_f16_common.wgsl", "matmul_f16.wgsl"),
     shaders!("matmul_f16_sum32.wgsl")
 );
 // `enable f16;` must open the module: the pipeline cache hoists it above
@@ -23,13 +25,13 @@ const PACKED: &str = concat!(
 const NATIVE: &str = concat!(
     "enable f16;\n",
     matmul_source!("f16_native.wgsl"),
-    shaders!("matmul_f16.wgsl"),
+    shaders!("matmul_f16_common.wgsl", "matmul_f16.wgsl"),
     shaders!("matmul_f16_sum32.wgsl")
 );
 const NATIVE_ACC: &str = concat!(
     "enable f16;\n",
     matmul_source!("f16_native.wgsl"),
-    shaders!("matmul_f16.wgsl"),
+    shaders!("matmul_f16_common.wgsl", "matmul_f16.wgsl"),
     shaders!("matmul_f16acc.wgsl")
 );
 
@@ -63,6 +65,19 @@ impl Accumulate {
             Accumulate::F16 => "f16 accumulation (f16acc)",
         }
     }
+}
+
+/// Whether a float16 product takes the texture rung (float16 in and out,
+/// the textures and sums float32): where the plan or device forces
+/// `matmul=tex`, or untold on a CPU adapter from the size where float32
+/// takes it (`CPU_TEX_MIN_FLOPS`), and where the adapter can run it.
+pub(crate) fn takes_tex(gpu: &Gpu, plan: &Plan, mm: &Matmul) -> bool {
+    let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+    let wanted = match gpu.choice(plan).matmul {
+        Some(r) => r == MatmulRung::Tex,
+        None => cpu && mm.flops() >= crate::ops::CPU_TEX_MIN_FLOPS,
+    };
+    wanted && tex::unsupported(gpu, mm).is_none()
 }
 
 fn flags_of(mm: &Matmul) -> u32 {
@@ -170,6 +185,31 @@ pub fn matmul_f16_forward(
         ));
     }
     let c = Tensor::poisoned_f16(gpu, &format!("{layer} output"), c_shape)?;
+    let bias = match bias {
+        Some(t) => t.clone(),
+        None => Tensor::placeholder_as(gpu, DType::F16)?,
+    };
+    if acc == Accumulate::F32 && takes_tex(gpu, plan, mm) {
+        let kernels = TexKernels::of(Some(path));
+        let cv = View {
+            ld: mm.n,
+            outer: mm.batches[1] * mm.m * mm.n,
+            inner: mm.m * mm.n,
+        };
+        let flags = flags_of(mm);
+        tex::matmul_tex_into(
+            gpu,
+            plan,
+            layer,
+            mm,
+            (a, b),
+            &bias,
+            (&c, cv),
+            (0, flags),
+            &kernels,
+        )?;
+        return Ok(c);
+    }
     let words = outputs.div_ceil(2);
     // The register-blocked rung where words line up with rows and B's
     // column pairs are words; the pair kernel everywhere else.
@@ -191,10 +231,6 @@ pub fn matmul_f16_forward(
         (Accumulate::F32, F16Path::Packed, true) => RB_PACKED,
         (Accumulate::F32, F16Path::Native, false) => PAIR_NATIVE,
         (Accumulate::F32, F16Path::Packed, false) => PAIR_PACKED,
-    };
-    let bias = match bias {
-        Some(t) => t.clone(),
-        None => Tensor::placeholder_as(gpu, DType::F16)?,
     };
     let params = MatmulParams {
         m: u(mm.m),

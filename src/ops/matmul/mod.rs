@@ -204,19 +204,18 @@ pub(crate) fn matmul_into_at(
         b.0.numel(),
     );
     if rung == R::Tex {
-        let (at, av) = tex::a_operand(gpu, plan, layer, mm, a)?;
-        let packed = tex::pack_b(gpu, plan, layer, mm, b)?;
-        return tex::matmul_packed(
+        let flags = flags_of(mm);
+        let kernels = tex::TexKernels::F32;
+        return tex::matmul_tex_into(
             gpu,
             plan,
             layer,
             mm,
-            (&at, av),
-            &packed,
+            (a, b),
             &bias,
             c,
-            c_off,
-            flags_of(mm),
+            (c_off, flags),
+            &kernels,
         );
     }
     let batches = (mm.batches[0] * mm.batches[1]) as u64;

@@ -7,16 +7,44 @@
 //! adapters get it only when the autotuner measures it faster.
 //!
 //! The shader is generated (scripts/gen_matmul_tex.py): 16 rows x 8 columns
-//! of C per invocation in 32 named vec4 accumulators.
+//! of C per invocation in 32 named vec4 accumulators. It reads and writes
+//! buffers through accessors, so the same text runs on float16 storage
+//! ([`TexKernels::F16_PACKED`], [`TexKernels::F16_NATIVE`]): the source,
+//! A, C and the bias float16, the textures and every sum float32, C
+//! rounded once as it is stored, and K never split (float16 partial sums
+//! would round).
 
 use super::params::{Matmul, MatmulParams, View};
+use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel, Plan, Step};
-use crate::ops::{kernel, part_flags, part_label, read, split_range, u, write};
+use crate::ops::{kernel, kernel_f16, part_flags, part_label, read, split_range, u, write};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
-const SOURCE: &str = super::params::matmul_source!("matmul_tex.wgsl");
+const SOURCE: &str = concat!(
+    super::params::matmul_source!("matmul_tex_f32.wgsl"),
+    shaders!("matmul_tex.wgsl")
+);
+const F16_PACKED: &str = concat!(
+    super::params::matmul_source!("matmul_f16_common.wgsl"),
+    shaders!(
+        "matmul_tex_f16_common.wgsl",
+        "matmul_tex_f16_packed.wgsl",
+        "matmul_tex.wgsl"
+    )
+);
+// `enable f16;` must open the module: the pipeline cache hoists it above
+// the prelude.
+const F16_NATIVE: &str = concat!(
+    "enable f16;\n",
+    super::params::matmul_source!("matmul_f16_common.wgsl"),
+    shaders!(
+        "matmul_tex_f16_common.wgsl",
+        "matmul_tex_f16_native.wgsl",
+        "matmul_tex.wgsl"
+    )
+);
 /// Entry point `pack_b`: packs B into an rgba32float texture (4 columns
 /// per texel, Kp rows per batch).
 pub const PACK_B: Kernel = kernel("matmul_tex", SOURCE, "pack_b");
@@ -34,6 +62,69 @@ pub const PACK_IM2COL_TEX: Kernel = kernel("matmul_tex", SOURCE, "pack_im2col_te
 /// Rung 6, entry point `matmul_tex`: C = epilogue(alpha A B) with B read
 /// from the packed texture, 16 x 8 outputs per invocation.
 pub const MATMUL_TEX: Kernel = kernel("matmul_tex", SOURCE, "matmul_tex");
+
+/// The rung's entry points on one storage: float32, or float16 read as
+/// words or as WGSL `f16`.
+#[derive(Debug, Clone, Copy)]
+pub struct TexKernels {
+    /// `pack_b`: B into the texture.
+    pub pack_b: Kernel,
+    /// `pack_a`: A's dense copy, zero past K.
+    pub pack_a: Kernel,
+    /// `pack_im2col`: a conv's input unfolded from its buffer.
+    pub pack_im2col: Kernel,
+    /// `pack_x`: a conv's input into an r32float texture.
+    pub pack_x: Kernel,
+    /// `pack_im2col_tex`: the unfolding from `pack_x`'s texture.
+    pub pack_im2col_tex: Kernel,
+    /// `matmul_tex`: the product.
+    pub matmul: Kernel,
+}
+
+macro_rules! tex_kernels {
+    ($make:ident, $family:literal, $source:expr) => {
+        TexKernels {
+            pack_b: $make($family, $source, "pack_b"),
+            pack_a: $make($family, $source, "pack_a"),
+            pack_im2col: $make($family, $source, "pack_im2col"),
+            pack_x: $make($family, $source, "pack_x"),
+            pack_im2col_tex: $make($family, $source, "pack_im2col_tex"),
+            matmul: $make($family, $source, "matmul_tex"),
+        }
+    };
+}
+
+impl TexKernels {
+    /// Float32 storage.
+    pub const F32: TexKernels = tex_kernels!(kernel, "matmul_tex", SOURCE);
+    /// Float16 storage as u32 words (every adapter with subgroups).
+    pub const F16_PACKED: TexKernels = TexKernels {
+        // Textures only: the float32 entry serves.
+        pack_im2col_tex: TexKernels::F32.pack_im2col_tex,
+        ..tex_kernels!(kernel_f16, "matmul_tex_f16_packed", F16_PACKED)
+    };
+    /// Float16 storage as WGSL `f16` (SHADER_F16).
+    pub const F16_NATIVE: TexKernels = TexKernels {
+        pack_im2col_tex: TexKernels::F32.pack_im2col_tex,
+        ..tex_kernels!(kernel_f16, "matmul_tex_f16_native", F16_NATIVE)
+    };
+
+    /// The kernels for float32 (`half` None) or float16 read along `half`.
+    ///
+    /// ```
+    /// use wgsl_nn::dtype::F16Path;
+    /// use wgsl_nn::ops::matmul::tex::TexKernels;
+    /// assert_eq!(TexKernels::of(Some(F16Path::Packed)).matmul.family, "matmul_tex_f16_packed");
+    /// assert_eq!(TexKernels::of(None).matmul.entry, "matmul_tex");
+    /// ```
+    pub fn of(half: Option<F16Path>) -> TexKernels {
+        match half {
+            None => TexKernels::F32,
+            Some(F16Path::Packed) => TexKernels::F16_PACKED,
+            Some(F16Path::Native) => TexKernels::F16_NATIVE,
+        }
+    }
+}
 
 /// Rows of C per workgroup and vec4 column groups per invocation; must match
 /// scripts/gen_matmul_tex.py.
@@ -94,13 +185,15 @@ pub fn unsupported(gpu: &Gpu, mm: &Matmul) -> Option<String> {
 }
 
 /// A as the product reads it: the view itself when it is row-major with
-/// every stride a multiple of 4, else (one step) a dense [*, M, Kp] copy.
+/// every stride a multiple of 4, else (one step of `kernels.pack_a`) a
+/// dense [*, M, Kp] copy of A's element type.
 pub fn a_operand(
     gpu: &Gpu,
     plan: &mut Plan,
     layer: &str,
     mm: &Matmul,
     a: (&Tensor, View),
+    kernels: &TexKernels,
 ) -> Result<(Tensor, View)> {
     let v = a.1;
     if !mm.trans_a && [mm.k, v.ld, v.outer, v.inner].iter().all(|x| x % 4 == 0) {
@@ -110,7 +203,12 @@ pub fn a_operand(
     // Only the batches the view tells apart are copied.
     let bo = if v.outer == 0 { 1 } else { mm.batches[0] };
     let bi = if v.inner == 0 { 1 } else { mm.batches[1] };
-    let dense = Tensor::poisoned(gpu, &format!("{layer} A padded"), &[bo * bi, mm.m, kp])?;
+    let dense = Tensor::poisoned_as(
+        gpu,
+        &format!("{layer} A padded"),
+        &[bo * bi, mm.m, kp],
+        a.0.dtype,
+    )?;
     let total = dense.numel();
     let params = MatmulParams {
         m: u(mm.m),
@@ -126,14 +224,14 @@ pub fn a_operand(
     };
     plan.push(Step {
         label: format!("{layer} (pack A)"),
-        kernel: PACK_A,
+        kernel: kernels.pack_a,
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![read("A", a.0), write("A padded", &dense)],
         invocations: total as u64,
         workgroup_size: crate::ops::workgroup_1d(gpu),
         flops: 0,
-        bytes_moved: 8 * total as u64,
+        bytes_moved: 2 * a.0.dtype.bytes(total),
     });
     let view = View {
         ld: kp,
@@ -179,13 +277,15 @@ pub fn storage_texture(
     })
 }
 
-/// Appends the step that packs op(B) of every batch into a texture.
+/// Appends the step that packs op(B) of every batch into a texture
+/// (`kernels.pack_b`, which reads B's element type).
 pub fn pack_b(
     gpu: &Gpu,
     plan: &mut Plan,
     layer: &str,
     mm: &Matmul,
     b: (&Tensor, View),
+    kernels: &TexKernels,
 ) -> Result<Packed> {
     let batches = mm.batches[0] * mm.batches[1];
     let packed = packed_texture(
@@ -213,21 +313,54 @@ pub fn pack_b(
     };
     plan.push(Step {
         label: format!("{layer} (pack B)"),
-        kernel: PACK_B,
+        kernel: kernels.pack_b,
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![read("B", b.0), packed.binding(gpu, "B texels", true)?],
         invocations: columns as u64,
         workgroup_size: crate::ops::workgroup_1d(gpu),
         flops: 0,
-        bytes_moved: 4 * (mm.k * mm.n * batches) as u64 + 16 * texels as u64,
+        bytes_moved: b.0.dtype.bytes(mm.k * mm.n * batches) + 16 * texels as u64,
     });
     Ok(packed)
 }
 
+/// The whole rung: A as the product reads it, B packed, then C =
+/// epilogue(alpha A B) from element `c_off` of C (`flags` as in
+/// [`matmul_packed`]), on the storage `kernels` read.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_tex_into(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    mm: &Matmul,
+    (a, b): ((&Tensor, View), (&Tensor, View)),
+    bias: &Tensor,
+    c: (&Tensor, View),
+    (c_off, flags): (usize, u32),
+    kernels: &TexKernels,
+) -> Result<()> {
+    let (at, av) = a_operand(gpu, plan, layer, mm, a, kernels)?;
+    let packed = pack_b(gpu, plan, layer, mm, b, kernels)?;
+    matmul_packed(
+        gpu,
+        plan,
+        layer,
+        mm,
+        (&at, av),
+        &packed,
+        bias,
+        c,
+        c_off,
+        flags,
+        kernels,
+    )
+}
+
 /// Appends C = epilogue(alpha A B) with B already packed (`a` from
 /// `a_operand`); `flags` carries bias and activation as in matmul.wgsl, and
-/// C starts `c_off` elements into its tensor.
+/// C starts `c_off` elements into its tensor. With float16 `kernels` the
+/// whole reduction must fit one dispatch.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_packed(
     gpu: &Gpu,
@@ -240,6 +373,7 @@ pub fn matmul_packed(
     c: (&Tensor, View),
     c_off: usize,
     flags: u32,
+    kernels: &TexKernels,
 ) -> Result<()> {
     let kp = padded_k(mm.k);
     let batches = mm.batches[0] * mm.batches[1];
@@ -297,7 +431,22 @@ pub fn matmul_packed(
     };
     // K in quads, split only under the loop budget: unlike the buffer rungs,
     // K blocks did not pay here (1024: 40 ms whole, 44 ms in blocks of 512).
-    let parts = split_range(gpu, layer, kp / 4, 1, 0, invocations)?;
+    // Float16: the whole reduction in one dispatch, as the other float16
+    // products run it (float16 partial sums would round between parts).
+    let parts = if kernels.matmul.dtype == DType::F16 {
+        if (kp / 4) as u64 > gpu.loop_budget {
+            return Err(Error::shape(
+                layer,
+                format!(
+                    "K = {} is longer than one float16 dispatch may loop here; use --dtype f32 for reductions this long",
+                    mm.k
+                ),
+            ));
+        }
+        vec![(0, kp / 4)]
+    } else {
+        split_range(gpu, layer, kp / 4, 1, 0, invocations)?
+    };
     for (n, &(k0, k1)) in parts.iter().enumerate() {
         let (k0, k1) = (4 * k0, 4 * k1);
         let params = MatmulParams {
@@ -308,7 +457,7 @@ pub fn matmul_packed(
         };
         plan.push(Step {
             label: part_label(&format!("{layer} (tex)"), "k", k0, k1, parts.len()),
-            kernel: MATMUL_TEX,
+            kernel: kernels.matmul,
             overrides: vec![],
             params: bytemuck::bytes_of(&params).to_vec(),
             bindings: vec![
@@ -320,7 +469,8 @@ pub fn matmul_packed(
             invocations,
             workgroup_size: u(wg),
             flops: mm.flops() * (k1 - k0) as u64 / kp as u64,
-            bytes_moved: 4 * (a.0.numel() + c.0.numel()) as u64
+            bytes_moved: a.0.dtype.bytes(a.0.numel())
+                + c.0.dtype.bytes(c.0.numel())
                 + 16 * (packed.width * packed.height) as u64,
         });
     }
