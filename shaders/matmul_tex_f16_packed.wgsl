@@ -11,12 +11,7 @@
 @group(0) @binding(3) var<storage, read> bias16: array<u32>;
 @group(0) @binding(4) var<storage, read_write> c16: array<atomic<u32>>;
 
-fn half_at(w: u32, i: u32) -> f32 {
-    let v = unpack2x16float(w);
-    return select(v.x, v.y, (i & 1u) != 0u);
-}
-
-fn ld_src(i: u32) -> f32 { return half_at(src16[i >> 1u], i); }
+fn ld_src(i: u32) -> f32 { return half_in(src16[i >> 1u], i); }
 
 // Quad q = elements 4q..4q+3: two whole words (A's rows start on quads).
 fn ld_a4(q: u32) -> vec4<f32> {
@@ -24,26 +19,16 @@ fn ld_a4(q: u32) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
 }
 
-fn ld_bias(i: u32) -> f32 { return half_at(bias16[i >> 1u], i); }
-
-// The mask that keeps the other half of element i's word, and i's bits in
-// place (WGSL passes no storage pointers to functions).
-fn half_mask(i: u32, v: f32) -> vec2<u32> {
-    let bits = pack2x16float(to_f16_range(vec2<f32>(v, 0.0))) & 0xffffu;
-    if (i & 1u) != 0u {
-        return vec2<u32>(0xffffu, bits << 16u);
-    }
-    return vec2<u32>(0xffff0000u, bits);
-}
+fn ld_bias(i: u32) -> f32 { return half_in(bias16[i >> 1u], i); }
 
 fn st_dense(i: u32, v: f32) {
-    let m = half_mask(i, v);
+    let m = half_bits(i, v);
     atomicAnd(&dense16[i >> 1u], m.x);
     atomicOr(&dense16[i >> 1u], m.y);
 }
 
 fn st_c16(i: u32, v: f32) {
-    let m = half_mask(i, v);
+    let m = half_bits(i, v);
     atomicAnd(&c16[i >> 1u], m.x);
     atomicOr(&c16[i >> 1u], m.y);
 }

@@ -1,9 +1,14 @@
+// requires: reduce_f32.wgsl
+// or requires: f16_words_common.wgsl reduce_f16_packed.wgsl
+// or requires: enable-f16 reduce_f16_native.wgsl
 // Reductions over the middle axis of an [outer, n, inner] view, one
 // invocation per (outer, inner) pair walking its n elements: sums and
 // means (mode 0, 1), max and min (2, 3), softmax and log-softmax over the
 // same axis, and layer norm over contiguous rows (inner = 1). Softmax
 // subtracts the maximum first, so exp never overflows; layer norm takes
 // two passes (mean, then squared deviations), as the reference models.
+// Buffers are read and written through the storage file in front
+// (float32, or float16 with float32 arithmetic, each output rounded once).
 
 struct ReduceParams {
     total: u32, n: u32, inner: u32, mode: u32,
@@ -11,10 +16,6 @@ struct ReduceParams {
 }
 
 @group(0) @binding(0) var<uniform> p: ReduceParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> beta: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 fn base_of(i: u32) -> u32 {
     return (i / p.inner) * p.n * p.inner + i % p.inner;
@@ -29,10 +30,10 @@ fn reduce(
     let i = flat_id(wid, nwg, lid);
     if i >= p.total { return; }
     let base = base_of(i);
-    var acc = x[base];
+    var acc = ld_x(base);
     var nan = is_nan(acc);
     for (var k = 1u; k < p.n; k++) {
-        let v = x[base + k * p.inner];
+        let v = ld_x(base + k * p.inner);
         nan = nan || is_nan(v);
         switch p.mode {
             case 2u: { acc = max(acc, v); }
@@ -42,9 +43,9 @@ fn reduce(
     }
     if p.mode == 1u { acc = acc / f32(p.n); }
     // max/min may drop a NaN; the reference keeps it, as PyTorch does.
-    y[i] = select(acc, bitcast<f32>(0x7fc00000u), nan && p.mode >= 2u);
+    st_y(i, select(acc, bitcast<f32>(0x7fc00000u), nan && p.mode >= 2u));
     // Keep gamma and beta in the layout shared with layernorm.
-    if p.total == 0u { y[0] = gamma[0] + beta[0]; }
+    if p.total == 0u { st_y(0u, ld_gamma(0u) + ld_beta(0u)); }
 }
 
 @compute @workgroup_size(WG)
@@ -56,22 +57,22 @@ fn softmax_axis(
     let i = flat_id(wid, nwg, lid);
     if i >= p.total { return; }
     let base = base_of(i);
-    var m = x[base];
+    var m = ld_x(base);
     for (var k = 1u; k < p.n; k++) {
-        let v = x[base + k * p.inner];
+        let v = ld_x(base + k * p.inner);
         m = select(max(m, v), v, is_nan(v));
         if is_nan(m) { break; }
     }
     var s = 0.0;
     for (var k = 0u; k < p.n; k++) {
-        s += exp(x[base + k * p.inner] - m);
+        s += exp(ld_x(base + k * p.inner) - m);
     }
     let log_s = log(s);
     for (var k = 0u; k < p.n; k++) {
-        let d = x[base + k * p.inner] - m;
-        y[base + k * p.inner] = select(exp(d) / s, d - log_s, p.mode == 1u);
+        let d = ld_x(base + k * p.inner) - m;
+        st_y(base + k * p.inner, select(exp(d) / s, d - log_s, p.mode == 1u));
     }
-    if p.total == 0u { y[0] = gamma[0] + beta[0]; }
+    if p.total == 0u { st_y(0u, ld_gamma(0u) + ld_beta(0u)); }
 }
 
 @compute @workgroup_size(WG)
@@ -84,15 +85,15 @@ fn layernorm_rows(
     if i >= p.total { return; }
     let base = i * p.n;
     var s = 0.0;
-    for (var k = 0u; k < p.n; k++) { s += x[base + k]; }
+    for (var k = 0u; k < p.n; k++) { s += ld_x(base + k); }
     let mean = s / f32(p.n);
     var q = 0.0;
     for (var k = 0u; k < p.n; k++) {
-        let d = x[base + k] - mean;
+        let d = ld_x(base + k) - mean;
         q += d * d;
     }
     let inv = 1.0 / sqrt(q / f32(p.n) + p.eps);
     for (var k = 0u; k < p.n; k++) {
-        y[base + k] = (x[base + k] - mean) * inv * gamma[k] + beta[k];
+        st_y(base + k, (ld_x(base + k) - mean) * inv * ld_gamma(k) + ld_beta(k));
     }
 }

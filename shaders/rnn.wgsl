@@ -1,5 +1,5 @@
 // requires: rnn_f32.wgsl
-// or requires: rnn_f16_packed.wgsl
+// or requires: f16_words_common.wgsl rnn_f16_packed.wgsl
 // or requires: enable-f16 rnn_f16_native.wgsl
 // Recurrent layers over a sequence, batch-first, PyTorch's equations with
 // weights stored input-major (W_hh [H, G*H], gate blocks side by side).

@@ -13,22 +13,6 @@
 @group(0) @binding(6) var<storage, read_write> cell: array<atomic<u32>>;
 @group(0) @binding(7) var<storage, read> c0: array<u32>;
 
-fn half_in(w: u32, i: u32) -> f32 {
-    let v = unpack2x16float(w);
-    return select(v.x, v.y, (i & 1u) != 0u);
-}
-
-// The mask that keeps the other half of element i's word, and i's bits
-// in place (WGSL passes no storage pointers to functions, so y and the
-// cell state each apply them).
-fn half_bits(i: u32, v: f32) -> vec2<u32> {
-    let bits = pack2x16float(to_f16_range(vec2<f32>(v, 0.0))) & 0xffffu;
-    if (i & 1u) != 0u {
-        return vec2<u32>(0xffffu, bits << 16u);
-    }
-    return vec2<u32>(0xffff0000u, bits);
-}
-
 fn ld_xp(i: u32) -> f32 { return half_in(xp[i >> 1u], i); }
 fn ld_w(i: u32) -> f32 { return half_in(w_hh[i >> 1u], i); }
 fn ld_bh(i: u32) -> f32 { return half_in(b_hh[i >> 1u], i); }

@@ -31,6 +31,34 @@ fn paths() -> Vec<F16Path> {
     p
 }
 
+/// Every node of `r` passed both checks, and none of the `kinds` ran
+/// widened; returns how many nodes of those kinds there were.
+fn nodes_pass_unwidened(name: &str, path: F16Path, r: &exec::RunReport, kinds: &[&str]) -> usize {
+    let mut seen = 0;
+    for n in &r.nodes {
+        for c in n.check.iter().chain(&n.propagated) {
+            assert!(
+                c.passed,
+                "{name} ({}): node {}: {}",
+                path.name(),
+                n.name,
+                c.summary()
+            );
+        }
+        if kinds.contains(&n.kind.as_str()) {
+            assert!(
+                !n.kernels.iter().any(|k| k == "widen_f16"),
+                "{name}: {} ran widened: {:?}",
+                n.name,
+                n.kernels
+            );
+            seen += 1;
+        }
+    }
+    assert!(r.passed, "{name} ({}): the run did not pass", path.name());
+    seen
+}
+
 fn matches_torch_f16(name: &str, file: &str) {
     let (_, inputs) = load(name);
     let model = wgsl_nn::app::io::onnx::read_model(&Path::new(DIR).join(format!("{file}.onnx")))
@@ -58,44 +86,25 @@ fn matches_torch_f16(name: &str, file: &str) {
         let r = exec::run(common::gpu(), &p, &inputs, &opts).expect("model runs");
         assert_eq!(r.dtype, "f16");
         assert_eq!(r.f16_path.as_deref(), Some(path.name()));
-        for n in &r.nodes {
-            for c in n.check.iter().chain(&n.propagated) {
-                assert!(
-                    c.passed,
-                    "{name} ({}): node {}: {}",
-                    path.name(),
-                    n.name,
-                    c.summary()
-                );
-            }
-        }
-        assert!(r.passed, "{name} ({}): the run did not pass", path.name());
         // Float16 storage everywhere a float16 kernel exists: no node of
-        // these models widens for conv, matmul, attention, norms or the
-        // element-wise and copy ops.
-        for n in &r.nodes {
-            if [
-                "conv",
-                "matmul",
-                "attention",
-                "layernorm",
-                "pool",
-                "binary",
-                "unary",
-                "copy",
-                "where",
-                "concat",
-            ]
-            .contains(&n.kind.as_str())
-            {
-                assert!(
-                    !n.kernels.iter().any(|k| k == "widen_f16"),
-                    "{name}: {} ran widened: {:?}",
-                    n.name,
-                    n.kernels
-                );
-            }
-        }
+        // these models widens for conv, matmul, attention, norms,
+        // reductions, gathers or the element-wise and copy ops.
+        let kinds = [
+            "conv",
+            "matmul",
+            "attention",
+            "layernorm",
+            "pool",
+            "binary",
+            "unary",
+            "copy",
+            "where",
+            "concat",
+            "reduce",
+            "gather",
+            "softmax",
+        ];
+        nodes_pass_unwidened(name, path, &r, &kinds);
         let got = &r.outputs[0].2;
         assert_eq!(got.len(), want.len());
         let e = rel_l2(got, &want);
@@ -108,6 +117,31 @@ fn matches_torch_f16(name: &str, file: &str) {
             "{name} ({}): rel L2 {e:.2e}, PyTorch float16's own {peer:.2e}",
             path.name()
         );
+    }
+}
+
+/// The reductions (sum, mean, max, min over inner and outer axes),
+/// softmax over any axis and log-softmax, and the gathers (embeddings,
+/// negative indices) run their own float16 kernels on both paths, and every
+/// node passes both checks.
+#[test]
+fn reductions_softmax_and_gathers_run_in_f16() {
+    for name in ["reduce_split", "softmax_axes", "embedding_causal"] {
+        let (model, inputs) = load(name);
+        let p = program(&model, &inputs);
+        for path in paths() {
+            let opts = RunOptions {
+                check: CheckMode::Full,
+                warmup: 0,
+                repeats: 1,
+                seed: 3,
+                dtype: DType::F16,
+                f16_path: Some(path),
+            };
+            let r = exec::run(common::gpu(), &p, &inputs, &opts).expect("model runs");
+            let native = nodes_pass_unwidened(name, path, &r, &["reduce", "softmax", "gather"]);
+            assert!(native > 0, "{name}: no reduce, softmax or gather node");
+        }
     }
 }
 

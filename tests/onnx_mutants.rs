@@ -98,7 +98,7 @@ fn planted_faults_fail_at_their_node() {
         "binary",
     );
     // A reduction that skips its last element.
-    caught("resnet_tiny", "reduce", "for (var k = 1u; k < p.n; k++) {\n        let v = x[base + k * p.inner];\n        nan", "for (var k = 1u; k + 1u < p.n; k++) {\n        let v = x[base + k * p.inner];\n        nan", "reduce");
+    caught("resnet_tiny", "reduce", "for (var k = 1u; k < p.n; k++) {\n        let v = ld_x(base + k * p.inner);\n        nan", "for (var k = 1u; k + 1u < p.n; k++) {\n        let v = ld_x(base + k * p.inner);\n        nan", "reduce");
     // Layer norm with the unbiased variance (n - 1).
     caught(
         "transformer_tiny",
@@ -140,8 +140,8 @@ fn planted_faults_fail_at_their_node() {
     caught(
         "embedding_causal",
         "gather",
-        "data[(o * p.dim + u32(t)) * p.inner + k]",
-        "data[(o * p.dim + min(u32(t) + 1u, p.dim - 1u)) * p.inner + k]",
+        "ld_data((o * p.dim + u32(t)) * p.inner + k)",
+        "ld_data((o * p.dim + min(u32(t) + 1u, p.dim - 1u)) * p.inner + k)",
         "gather",
     );
     // A transpose or slice reading one element over.
@@ -171,23 +171,39 @@ fn planted_float16_faults_fail_at_their_node() {
     let f16 = |model, family, find, replace, kind| {
         caught_as(gpu, DType::F16, model, family, find, replace, kind)
     };
-    // Widening that reads the other half of each word (the q/k/v gathers
-    // run widened; a mean over a whole plane would not see the swap).
+    // Widening that reads the other half of each word (a transposed conv
+    // runs widened), and narrowing that stores the even element in both
+    // halves (so does a standalone batch norm).
     f16(
-        "transformer_tiny",
+        "conv_transpose",
         "convert_f16",
         "select(v.x, v.y, (i & 1u) != 0u)",
         "select(v.y, v.x, (i & 1u) != 0u)",
-        "gather",
+        "conv_transpose",
     );
-    // Narrowing that stores the even element in both halves (the global
-    // average pool's reduction runs widened).
     f16(
-        "resnet_tiny",
+        "batchnorm_raw",
         "convert_f16",
         "to_f16_range(vec2<f32>(lo, hi))",
         "to_f16_range(vec2<f32>(lo, lo))",
+        "batchnorm",
+    );
+    // The float16 reduction summing in float16 (the global average pool),
+    // and the float16 gather reading the other half of each pair (the
+    // embedding and the q/k/v gathers).
+    f16(
+        "resnet_tiny",
+        "reduce_f16_native",
+        "default: { acc += v; }",
+        "default: { acc = f32(f16(acc + v)); }",
         "reduce",
+    );
+    f16(
+        "embedding_causal",
+        "gather_f16_native",
+        "return f32(data16[i]);",
+        "return f32(data16[i ^ 1u]);",
+        "gather",
     );
     // The float16 strided map reading float16 operands from the wrong
     // half (the residual adds), and writing the wrong half (transposes).

@@ -3,7 +3,7 @@
 //! and their rungs; glue through the strided, gather and reduce kernels;
 //! views share their input's buffer.
 
-use super::op::{contiguous, Binary, Op, Reduce, Strides, Unary};
+use super::op::{contiguous, Binary, Op, Strides, Unary};
 use super::program::Program;
 use super::DType;
 use crate::dtype::DType as Storage;
@@ -320,25 +320,22 @@ pub(crate) fn lower_node(
             )?;
             y
         }
-        Op::Gather { axis } => gather_forward(gpu, plan, name, &ins[0], &ins[1], *axis, shape)
-            .map(|y| reshaped(&y, shape))?,
+        Op::Gather { axis } => {
+            gather_forward(gpu, plan, name, &ins[0], &ins[1], *axis, shape, None)
+                .map(|y| reshaped(&y, shape))?
+        }
         Op::Reduce { f, outer, n, inner } => {
-            let mode = match f {
-                Reduce::Sum => 0,
-                Reduce::Mean => 1,
-                Reduce::Max => 2,
-                Reduce::Min => 3,
-            };
             let y = rows_forward(
                 gpu,
                 plan,
                 name,
-                RowOp::Reduce(mode),
+                RowOp::Reduce(f.mode()),
                 &ins[0],
                 [*outer, *n, *inner],
                 None,
                 None,
                 &dims,
+                None,
             )?;
             reshaped(&y, shape)
         }
@@ -357,6 +354,7 @@ pub(crate) fn lower_node(
             None,
             None,
             shape,
+            None,
         )?,
         Op::LayerNorm { rows, n, eps } => rows_forward(
             gpu,
@@ -368,6 +366,7 @@ pub(crate) fn lower_node(
             Some(&ins[1]),
             Some(&ins[2]),
             shape,
+            None,
         )?,
         Op::Conv { conv, one_d } => {
             let x = nchw(&ins[0], *one_d);

@@ -16,7 +16,9 @@ use super::{DType, HostTensor};
 use crate::dtype::{round_f16, DType as Storage, F16Path};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Plan};
-use crate::ops::{attention, conv2d, convert_f16, matmul, pool2d_f16, rows_f16, softmax};
+use crate::ops::{
+    attention, conv2d, convert_f16, matmul, pool2d_f16, reduce, rows_f16, softmax, strided,
+};
 use crate::tensor::Tensor;
 
 fn round_tensor(t: &HostTensor) -> HostTensor {
@@ -125,7 +127,7 @@ pub fn native(gpu: &Gpu, op: &Op, out: &[usize]) -> bool {
         }
         Op::Matmul { shape, .. } => 2 * shape.k as u64 + 16 <= gpu.loop_budget,
         Op::LayerNorm { .. } => true,
-        Op::Softmax { log, inner, .. } => !log && *inner == 1,
+        Op::Softmax { .. } | Op::Reduce { .. } | Op::Gather { .. } => true,
         Op::Attention { head_dim, .. } => {
             head_dim % 2 == 0 && *head_dim <= attention::half::MAX_HEAD_DIM
         }
@@ -158,7 +160,10 @@ pub fn lower_node_as(
     if matches!(op, Op::View) {
         return Ok(reshaped(&ins[0], shape));
     }
-    let all_f16 = ins.iter().all(|t| t.dtype == Storage::F16);
+    let all_f16 = ins
+        .iter()
+        .take(float_inputs(op).unwrap_or(ins.len()))
+        .all(|t| t.dtype == Storage::F16);
     if all_f16 && native(gpu, op, shape) {
         let before = plan.steps.len();
         match native_step(gpu, plan, name, op, ins, shape, path) {
@@ -203,6 +208,13 @@ pub fn lower_node_as(
     plan.scratch.push(y.buffer.clone());
     let n = convert_f16::narrow_f16_forward(gpu, plan, name, &flat(&y))?;
     Ok(reshaped(&n, shape))
+}
+
+/// How many leading inputs of `op` are float data a float16 kernel reads
+/// as float16, where not all are: a gather's indices stay float-held
+/// integers.
+pub fn float_inputs(op: &Op) -> Option<usize> {
+    matches!(op, Op::Gather { .. }).then_some(1)
 }
 
 fn flat(t: &Tensor) -> Tensor {
@@ -266,7 +278,12 @@ fn native_step(
             *eps,
             path,
         ),
-        Op::Softmax { outer, n, .. } => rows_f16::softmax_f16_forward(
+        Op::Softmax {
+            log: false,
+            outer,
+            n,
+            inner: 1,
+        } => rows_f16::softmax_f16_forward(
             gpu,
             plan,
             name,
@@ -277,6 +294,46 @@ fn native_step(
             },
             path,
         ),
+        // Log-softmax, or softmax over an inner axis.
+        Op::Softmax {
+            log,
+            outer,
+            n,
+            inner,
+        } => reduce::rows_forward(
+            gpu,
+            plan,
+            name,
+            reduce::RowOp::Softmax(*log),
+            &ins[0],
+            [*outer, *n, *inner],
+            None,
+            None,
+            shape,
+            Some(path),
+        ),
+        Op::Reduce { f, outer, n, inner } => {
+            let dims = if shape.is_empty() {
+                vec![1]
+            } else {
+                shape.to_vec()
+            };
+            reduce::rows_forward(
+                gpu,
+                plan,
+                name,
+                reduce::RowOp::Reduce(f.mode()),
+                &ins[0],
+                [*outer, *n, *inner],
+                None,
+                None,
+                &dims,
+                Some(path),
+            )
+        }
+        Op::Gather { axis } => {
+            strided::gather_forward(gpu, plan, name, &ins[0], &ins[1], *axis, shape, Some(path))
+        }
         Op::Attention {
             batch,
             queries,

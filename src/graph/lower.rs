@@ -43,7 +43,11 @@ pub fn lower(
     if half.is_some() {
         let native = |n: &&ProgramNode| half::native(gpu, &n.op, &p.values[n.output].shape);
         for n in p.nodes.iter().filter(native) {
-            n.inputs.iter().for_each(|&v| f16_const[v] = true);
+            let floats = half::float_inputs(&n.op).unwrap_or(n.inputs.len());
+            n.inputs
+                .iter()
+                .take(floats)
+                .for_each(|&v| f16_const[v] = true);
         }
     }
     let mut l = Lowered {

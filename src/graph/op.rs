@@ -104,6 +104,18 @@ pub enum Reduce {
     Min,
 }
 
+impl Reduce {
+    /// The `mode` shaders/reduce.wgsl takes.
+    pub fn mode(self) -> u32 {
+        match self {
+            Reduce::Sum => 0,
+            Reduce::Mean => 1,
+            Reduce::Max => 2,
+            Reduce::Min => 3,
+        }
+    }
+}
+
 /// A strided read of one input: element `idx` of the output reads
 /// `offset + sum_d idx[d] * strides[d]` of the (contiguous) input.
 #[derive(Debug, Clone, PartialEq, Eq)]

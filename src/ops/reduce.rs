@@ -2,18 +2,42 @@
 //! tensor (shaders/reduce.wgsl), as whole models need them.
 //! Reference: `graph::reference`.
 
-use super::{check_u32, kernel, read, workgroup_1d, write};
+use super::{check_u32, kernel, kernel_f16, read, workgroup_1d, write};
+use crate::dtype::{DType, F16Path};
 use crate::error::Result;
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
-const SOURCE: &str = include_str!("../../shaders/reduce.wgsl");
+const SOURCE: &str = shaders!("reduce_f32.wgsl", "reduce.wgsl");
+const F16_PACKED: &str = shaders!(
+    "f16_words_common.wgsl",
+    "reduce_f16_packed.wgsl",
+    "reduce.wgsl"
+);
+const F16_NATIVE: &str = concat!(
+    "enable f16;\n",
+    shaders!("reduce_f16_native.wgsl", "reduce.wgsl")
+);
 /// Sum, mean, max or min over the middle of [outer, n, inner].
 pub const REDUCE: Kernel = kernel("reduce", SOURCE, "reduce");
 /// Softmax or log-softmax over the middle of [outer, n, inner].
 pub const SOFTMAX_AXIS: Kernel = kernel("reduce", SOURCE, "softmax_axis");
 /// Layer norm of contiguous rows.
 pub const LAYERNORM_ROWS: Kernel = kernel("reduce", SOURCE, "layernorm_rows");
+/// The three entries on float16 storage read as u32 words (every
+/// adapter): reduce, softmax_axis, layernorm_rows; float32 arithmetic,
+/// each output rounded once.
+pub const F16_PACKED_ENTRIES: [Kernel; 3] = [
+    kernel_f16("reduce_f16_packed", F16_PACKED, "reduce"),
+    kernel_f16("reduce_f16_packed", F16_PACKED, "softmax_axis"),
+    kernel_f16("reduce_f16_packed", F16_PACKED, "layernorm_rows"),
+];
+/// The three entries on float16 storage read as WGSL `f16` (SHADER_F16).
+pub const F16_NATIVE_ENTRIES: [Kernel; 3] = [
+    kernel_f16("reduce_f16_native", F16_NATIVE, "reduce"),
+    kernel_f16("reduce_f16_native", F16_NATIVE, "softmax_axis"),
+    kernel_f16("reduce_f16_native", F16_NATIVE, "layernorm_rows"),
+];
 
 /// Twin of `ReduceParams` in shaders/reduce.wgsl.
 #[repr(C)]
@@ -46,7 +70,9 @@ pub enum RowOp {
 
 /// Appends one step over x viewed as [outer, n, inner], writing a fresh
 /// y of `out` shape (NaN-poisoned until the plan runs). `gamma` and `beta`
-/// are layer norm's (placeholders otherwise).
+/// are layer norm's (placeholders otherwise). With `half`, x, gamma, beta
+/// and y are float16 read along that path, arithmetic float32 and each
+/// output rounded once.
 ///
 /// # Errors
 ///
@@ -64,17 +90,24 @@ pub fn rows_forward(
     gamma: Option<&Tensor>,
     beta: Option<&Tensor>,
     out: &[usize],
+    half: Option<F16Path>,
 ) -> Result<Tensor> {
     let [outer, n, inner] = dims;
     check_u32(layer, &x.shape)?;
     check_u32(layer, out)?;
     super::within_loop_budget(gpu, layer, 3 * n as u64, &format!("a row of {n}"))?;
-    let y = Tensor::poisoned(gpu, &format!("{layer} output"), out)?;
-    let placeholder = Tensor::placeholder(gpu)?;
+    let dtype = DType::stored_for(half);
+    let y = Tensor::poisoned_as(gpu, &format!("{layer} output"), out, dtype)?;
+    let placeholder = Tensor::placeholder_as(gpu, dtype)?;
+    let entries = match half {
+        None => [REDUCE, SOFTMAX_AXIS, LAYERNORM_ROWS],
+        Some(F16Path::Packed) => F16_PACKED_ENTRIES,
+        Some(F16Path::Native) => F16_NATIVE_ENTRIES,
+    };
     let (kernel, mode, eps, total) = match op {
-        RowOp::Reduce(m) => (REDUCE, m, 0.0, outer * inner),
-        RowOp::Softmax(log) => (SOFTMAX_AXIS, u32::from(log), 0.0, outer * inner),
-        RowOp::LayerNorm(e) => (LAYERNORM_ROWS, 0, e, outer),
+        RowOp::Reduce(m) => (entries[0], m, 0.0, outer * inner),
+        RowOp::Softmax(log) => (entries[1], u32::from(log), 0.0, outer * inner),
+        RowOp::LayerNorm(e) => (entries[2], 0, e, outer),
     };
     let params = ReduceParams {
         total: super::u(total),
@@ -112,7 +145,7 @@ pub fn rows_forward(
             RowOp::Softmax(_) => 5 * elements,
             RowOp::LayerNorm(_) => 8 * elements,
         },
-        bytes_moved: 4 * (elements + y.numel() as u64),
+        bytes_moved: dtype.bytes(elements as usize + y.numel()),
     });
     Ok(y)
 }

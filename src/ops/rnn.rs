@@ -24,7 +24,7 @@ use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::tensor::Tensor;
 
 const SOURCE: &str = shaders!("rnn_f32.wgsl", "rnn.wgsl");
-const PACKED: &str = shaders!("rnn_f16_packed.wgsl", "rnn.wgsl");
+const PACKED: &str = shaders!("f16_words_common.wgsl", "rnn_f16_packed.wgsl", "rnn.wgsl");
 const NATIVE: &str = concat!("enable f16;\n", shaders!("rnn_f16_native.wgsl", "rnn.wgsl"));
 /// One Elman time step: one invocation per hidden unit (b, j).
 pub const ELMAN_STEP: Kernel = kernel("rnn", SOURCE, "rnn_elman_step");

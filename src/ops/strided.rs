@@ -25,7 +25,27 @@ pub const STRIDED_MAP_F16: Kernel = kernel(
 /// Gather along an axis (shaders/gather.wgsl).
 pub const GATHER: Kernel = kernel(
     "gather",
-    include_str!("../../shaders/gather.wgsl"),
+    shaders!("gather_f32.wgsl", "gather.wgsl"),
+    "gather",
+);
+/// Its float16 twins: float16 data and output, float-held indices (bound
+/// as words, like the float16 strided map's operands).
+pub const GATHER_F16_PACKED: Kernel = kernel(
+    "gather_f16_packed",
+    shaders!(
+        "f16_words_common.wgsl",
+        "gather_f16_packed.wgsl",
+        "gather.wgsl"
+    ),
+    "gather",
+);
+/// As [`GATHER_F16_PACKED`], the data read as WGSL `f16` (SHADER_F16).
+pub const GATHER_F16_NATIVE: Kernel = kernel(
+    "gather_f16_native",
+    concat!(
+        "enable f16;\n",
+        shaders!("gather_f16_native.wgsl", "gather.wgsl")
+    ),
     "gather",
 );
 
@@ -262,12 +282,15 @@ pub struct GatherParams {
 }
 
 /// Appends y = data gathered along `axis` at `indices` (float-held
-/// integers). Returns y of `out` shape, NaN-poisoned until the plan runs.
+/// integers). Returns y of `out` shape and of data's element type,
+/// NaN-poisoned until the plan runs; float16 data is read along `half`
+/// (a gather copies, so nothing rounds).
 ///
 /// # Errors
 ///
-/// [`Error::Shape`] when a tensor has more than 2^32 elements;
-/// allocation errors for y.
+/// [`Error::Shape`] when a tensor has more than 2^32 elements, or float16
+/// data without a path; allocation errors for y.
+#[allow(clippy::too_many_arguments)]
 pub fn gather_forward(
     gpu: &Gpu,
     plan: &mut Plan,
@@ -276,9 +299,22 @@ pub fn gather_forward(
     indices: &Tensor,
     axis: usize,
     out: &[usize],
+    half: Option<crate::dtype::F16Path>,
 ) -> Result<Tensor> {
+    use crate::dtype::F16Path;
     let total = check_u32(layer, out)?;
-    let y = Tensor::poisoned(gpu, &format!("{layer} output"), out)?;
+    let kernel = match (data.dtype, half) {
+        (DType::F32, _) => GATHER,
+        (DType::F16, Some(F16Path::Packed)) => GATHER_F16_PACKED,
+        (DType::F16, Some(F16Path::Native)) => GATHER_F16_NATIVE,
+        (DType::F16, None) => {
+            return Err(Error::shape(
+                layer,
+                "the data is float16 but no float16 path was given; pass F16Path::for_features",
+            ))
+        }
+    };
+    let y = Tensor::poisoned_as(gpu, &format!("{layer} output"), out, data.dtype)?;
     let params = GatherParams {
         total,
         outer: super::u(data.shape[..axis].iter().product()),
@@ -289,14 +325,18 @@ pub fn gather_forward(
     };
     plan.push(Step {
         label: layer.to_string(),
-        kernel: GATHER,
+        kernel,
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
-        bindings: vec![read("data", data), read("indices", indices), write("y", &y)],
+        bindings: vec![
+            read("data", &super::as_words(data)),
+            read("indices", indices),
+            write("y", &super::as_words(&y)),
+        ],
         invocations: u64::from(total),
         workgroup_size: workgroup_1d(gpu),
         flops: 0,
-        bytes_moved: 8 * u64::from(total),
+        bytes_moved: 2 * data.dtype.bytes(total as usize),
     });
     Ok(y)
 }

@@ -30,6 +30,7 @@ const F16_PACKED: &str = concat!(
     super::params::matmul_source!("matmul_f16_common.wgsl"),
     shaders!(
         "matmul_tex_f16_common.wgsl",
+        "f16_words_common.wgsl",
         "matmul_tex_f16_packed.wgsl",
         "matmul_tex.wgsl"
     )
