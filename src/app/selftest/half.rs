@@ -74,8 +74,9 @@ impl Case {
     }
 }
 
-/// The plan a case runs in: the texture rung forced, or kept off it.
-fn plan_for(tex: bool) -> Plan {
+/// The plan a case (or bench row) runs in: the texture rung forced, or
+/// kept off it (the buffer rungs, the direct conv).
+pub fn plan_for(tex: bool) -> Plan {
     Plan::with_kernels(if tex {
         Kernels::NONE.matmul(MatmulRung::Tex).conv2d(ConvRung::Tex)
     } else {
@@ -87,7 +88,11 @@ fn plan_for(tex: bool) -> Plan {
 
 /// An error unless the plan of a `tex` case runs the texture rung (a case
 /// labelled tex that ran another kernel would prove nothing about it).
-fn expect_rung(plan: &Plan, tex: bool, label: &str) -> Result<()> {
+///
+/// # Errors
+///
+/// [`crate::Error::Argument`] naming the case, when the plan disagrees.
+pub fn expect_rung(plan: &Plan, tex: bool, label: &str) -> Result<()> {
     if plan.runs("matmul_tex") == tex {
         return Ok(());
     }

@@ -31,15 +31,17 @@ pub const PAIR_NATIVE: Kernel = kernel_f16(
 /// Whether a float16 conv takes the texture rung (float16 in and out, the
 /// textures and sums float32) rather than the direct kernel: where the
 /// plan or device forces `conv2d=tex` (a model's plan does for its wide
-/// convs on CPU adapters), or untold on a CPU adapter from the size where
-/// float32 takes it, and where the adapter can run it (subgroups,
-/// groups = 1). On lavapipe the direct kernel ran resnet18's 3x3 convs at
-/// ~0.5 GFLOP/s (docs/host-a/run-f16-vs-f32.md).
+/// convs on CPU adapters), or untold on a CPU adapter from 16 MFLOP, and
+/// where the adapter can run it (subgroups, groups = 1). On lavapipe the
+/// direct kernel ran resnet18's 3x3 convs at ~0.5 GFLOP/s
+/// (docs/host-a/run-f16-vs-f32.md).
 pub fn takes_tex(gpu: &Gpu, plan: &Plan, conv: &Conv2d, out: &[usize; 4]) -> bool {
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let wanted = match gpu.choice(plan).conv2d {
         Some(r) => r == ConvRung::Tex,
-        None => cpu && conv.flops(out) >= crate::ops::CPU_TEX_MIN_FLOPS,
+        // From 16 MFLOP, not float32's 256: below, float32 has row4, and
+        // float16 only the direct kernel (~0.5 GFLOP/s on lavapipe).
+        None => cpu && conv.flops(out) >= super::TEX_MIN_FLOPS,
     };
     wanted && super::tex::unsupported(gpu, conv, out).is_none()
 }

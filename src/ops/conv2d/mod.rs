@@ -35,7 +35,7 @@ pub const ROW4: Kernel = kernel("conv2d", SOURCE, "conv2d_row4");
 // product and goes through the matmul ladder ("gemm").
 
 /// Below this a conv's packing steps cost more than the texture rung saves.
-const TEX_MIN_FLOPS: u64 = 16_000_000;
+pub(crate) const TEX_MIN_FLOPS: u64 = 16_000_000;
 /// Layers from here on count as large for the tuner's picks (between its
 /// 42 MFLOP and 2.4 GFLOP probes, nearer the large one: the wide stack's
 /// big layers are 1.5-6.5 GFLOP).

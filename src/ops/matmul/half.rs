@@ -67,15 +67,22 @@ impl Accumulate {
     }
 }
 
+/// From this many FLOPs a float16 product on a CPU adapter takes the
+/// texture rung. Far below float32's `CPU_TEX_MIN_FLOPS`, where float32
+/// has fast buffer rungs: lavapipe, `bench matmul --dtype f16` (host B),
+/// tex against the buffer rungs 0.30 vs 0.45 ms at 64, 0.69 vs 1.5 at
+/// 128, 1.8 vs 10 at 256, 7.8 vs 77 at 512.
+pub const CPU_F16_TEX_MIN_FLOPS: u64 = 1_000_000;
+
 /// Whether a float16 product takes the texture rung (float16 in and out,
 /// the textures and sums float32): where the plan or device forces
-/// `matmul=tex`, or untold on a CPU adapter from the size where float32
-/// takes it (`CPU_TEX_MIN_FLOPS`), and where the adapter can run it.
+/// `matmul=tex`, or untold on a CPU adapter from [`CPU_F16_TEX_MIN_FLOPS`],
+/// and where the adapter can run it.
 pub(crate) fn takes_tex(gpu: &Gpu, plan: &Plan, mm: &Matmul) -> bool {
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
     let wanted = match gpu.choice(plan).matmul {
         Some(r) => r == MatmulRung::Tex,
-        None => cpu && mm.flops() >= crate::ops::CPU_TEX_MIN_FLOPS,
+        None => cpu && mm.flops() >= CPU_F16_TEX_MIN_FLOPS,
     };
     wanted && tex::unsupported(gpu, mm).is_none()
 }

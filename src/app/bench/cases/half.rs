@@ -5,6 +5,7 @@
 //! rows beyond 256).
 
 use super::{checked, sample_rows, Case, Data, Row};
+use crate::app::selftest::half::{expect_rung, plan_for};
 use crate::check::compare_f16;
 use crate::cpu::attention::{sdpa_rows, Masks, Order};
 use crate::cpu::half::{as_f16, stored_f16};
@@ -29,14 +30,26 @@ struct Sample<'a> {
     what: &'static str,
 }
 
-/// The float16 rows' names: path and accumulation.
-fn rungs(gpu: &Gpu) -> Vec<(&'static str, F16Path, Accumulate)> {
+/// One float16 row: its name, path, accumulation and whether the texture
+/// rung is forced (else the buffer rungs: rb, pair, the direct conv).
+type F16Rung = (&'static str, F16Path, Accumulate, bool);
+
+/// The float16 rows' names: path, accumulation and rung (the texture rung
+/// where the adapter has subgroups).
+fn rungs(gpu: &Gpu) -> Vec<F16Rung> {
+    let tex = gpu.features.contains(wgpu::Features::SUBGROUP);
     let mut v = vec![];
     if F16Path::for_features(gpu.device.features()) == F16Path::Native {
-        v.push(("f16 native", F16Path::Native, Accumulate::F32));
-        v.push(("f16acc native", F16Path::Native, Accumulate::F16));
+        v.push(("f16 native", F16Path::Native, Accumulate::F32, false));
+        if tex {
+            v.push(("f16 tex native", F16Path::Native, Accumulate::F32, true));
+        }
+        v.push(("f16acc native", F16Path::Native, Accumulate::F16, false));
     }
-    v.push(("f16 packed", F16Path::Packed, Accumulate::F32));
+    v.push(("f16 packed", F16Path::Packed, Accumulate::F32, false));
+    if tex {
+        v.push(("f16 tex packed", F16Path::Packed, Accumulate::F32, true));
+    }
     v
 }
 
@@ -61,15 +74,17 @@ impl Case {
         let (n, a, b) = match &self.data {
             Data::Matmul { n, a, b } => (*n, a, b),
             Data::Conv { stack, inputs } => {
-                return crate::app::selftest::half::paths(gpu)
+                return rungs(gpu)
                     .into_iter()
-                    .map(|path| {
-                        let name = if path == F16Path::Native {
-                            "f16 native"
-                        } else {
-                            "f16 packed"
+                    .filter(|r| r.2 == Accumulate::F32)
+                    .map(|(name, path, _, tex)| {
+                        // The buffer rung of a conv is the direct kernel.
+                        let name = match name {
+                            "f16 native" => "f16 direct native",
+                            "f16 packed" => "f16 direct packed",
+                            n => n,
                         };
-                        self.f16_conv_row(gpu, stack, &inputs[0], (name, path), reps, &adapter)
+                        self.f16_conv_row(gpu, stack, &inputs[0], (name, path, tex), reps, &adapter)
                             .unwrap_or_else(|e| refuse(name, e.to_string()))
                     })
                     .collect();
@@ -99,8 +114,9 @@ impl Case {
         };
         rungs(gpu)
             .into_iter()
-            .map(|(name, path, acc)| {
-                self.f16_row(gpu, n, a, b, (name, path, acc), reps, seed, &adapter)
+            .map(|rung| {
+                let name = rung.0;
+                self.f16_row(gpu, n, a, b, rung, reps, seed, &adapter)
                     .unwrap_or_else(|e| {
                         Row::refused(
                             self.op.name(),
@@ -122,7 +138,7 @@ impl Case {
         n: usize,
         a: &[Vec<f32>; 2],
         b: &[Vec<f32>; 2],
-        (name, path, acc): (&str, F16Path, Accumulate),
+        (name, path, acc, tex): F16Rung,
         reps: usize,
         seed: u64,
         adapter: &str,
@@ -132,7 +148,7 @@ impl Case {
         let mut outs = vec![];
         let plans: Vec<Plan> = (0..2)
             .map(|i| {
-                let mut plan = Plan::new();
+                let mut plan = plan_for(tex);
                 let at = Tensor::upload_f16(gpu, "A", &[n, n], &a[i])?;
                 let bt = Tensor::upload_f16(gpu, "B", &[n, n], &b[i])?;
                 outs.push(matmul_f16_forward(
@@ -147,6 +163,9 @@ impl Case {
                     path,
                     acc,
                 )?);
+                if acc == Accumulate::F32 {
+                    expect_rung(&plan, tex, name)?;
+                }
                 Ok(plan)
             })
             .collect::<Result<_>>()?;
@@ -190,15 +209,16 @@ impl Case {
         gpu: &Gpu,
         stack: &ConvStack,
         input: &[f32],
-        (name, path): (&str, F16Path),
+        (name, path, tex): (&str, F16Path, bool),
         reps: usize,
         adapter: &str,
     ) -> Result<Row> {
         let weights = stack.upload_f16(gpu)?;
         let x16 = as_f16(input);
         let xt = Tensor::upload_f16(gpu, "input", &stack.input_shape, &x16)?;
-        let mut plan = Plan::new();
+        let mut plan = plan_for(tex);
         let y = stack.forward_gpu_f16(gpu, &weights, &xt, &mut plan, path)?;
+        expect_rung(&plan, tex, name)?;
         let t = time_plans(gpu, std::slice::from_ref(&plan), 1, reps)?;
         let got = y.download(gpu)?;
         let start = std::time::Instant::now();
