@@ -105,13 +105,15 @@ fn pack_a(
 }
 
 // ---- pack_im2col: a convolution's input unfolded into texture rows
-// z * Kp + (ci, r, s), one texel = four consecutive output pixels.
+// z * Kp + (ci, r, s), one texel = four consecutive output pixels; texel
+// column x holds the quad q0 + x (a wide image is unfolded a chunk of
+// quads at a time, so that the texture stays small).
 struct Im2colParams {
     n0: u32, cin: u32, h: u32, w: u32,
     oh: u32, ow: u32, kh: u32, kw: u32,
     sh: u32, sw: u32, ph: u32, pw: u32,
     dh: u32, dw: u32, kdim: u32, kp: u32,
-    width: u32, total: u32, _pad0: u32, _pad1: u32,
+    width: u32, total: u32, q0: u32, _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> ic: Im2colParams;
@@ -149,7 +151,7 @@ fn pack_im2col(
         let ci = kk / taps;
         let r = (kk % taps) / ic.kw;
         let s = kk % ic.kw;
-        let pix = 4u * x;
+        let pix = 4u * (ic.q0 + x);
         v = vec4<f32>(tap(z, ci, r, s, pix), tap(z, ci, r, s, pix + 1u),
                       tap(z, ci, r, s, pix + 2u), tap(z, ci, r, s, pix + 3u));
     }
@@ -191,8 +193,8 @@ fn pack_im2col_tex(
     let z = t / ic.width;
     // The four output pixels of this column: origin of each window, and
     // whether the pixel exists at all.
-    var oy = (4u * x) / ic.ow;
-    var ox = (4u * x) % ic.ow;
+    var oy = (4u * (ic.q0 + x)) / ic.ow;
+    var ox = (4u * (ic.q0 + x)) % ic.ow;
     var y0 = vec4<i32>(0);
     var x0 = vec4<i32>(0);
     var real = vec4<bool>(false);

@@ -435,8 +435,10 @@ fn expected_entry(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case) -> &'static str 
 }
 
 /// The texture rung under a small max_texture_dimension_2d: images are
-/// unfolded a group at a time into one reused texture, and when an image's
-/// channels do not fit a texture the input is read from its buffer.
+/// unfolded a group at a time into one reused texture, an image wider
+/// than a texture a chunk of pixel quads at a time (the last chunk
+/// narrower, its last quad part padding), and when an image's channels do
+/// not fit a texture the input is read from its buffer.
 #[test]
 fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
     let mut g =
@@ -450,12 +452,17 @@ fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
     let grouped = check_on(&g, "tex", case(3, 5, 6, [9, 9], 3, 1, 1, 1), 1601);
     // 5 channels x 15 rows exceed 64 texel rows: unfold from the buffer.
     let buffered = check_on(&g, "tex", case(2, 5, 7, [15, 15], 3, 1, 1, 1), 1602);
+    // 19 x 21 = 399 pixels, 100 quads: chunks of 64 and 36 per image.
+    let chunked = check_on(&g, "tex", case(2, 3, 4, [19, 21], 3, 1, 1, 1), 1603);
     if g.features.contains(wgpu::Features::SUBGROUP) {
         let unfolds = |l: &[String]| l.iter().filter(|s| s.contains("unfold")).count();
         assert_eq!(unfolds(&grouped), 3, "{grouped:?}");
         assert!(grouped.iter().any(|s| s.contains("input texels")));
         assert_eq!(unfolds(&buffered), 2, "{buffered:?}");
         assert!(!buffered.iter().any(|s| s.contains("input texels")));
+        let chunks: Vec<&String> = chunked.iter().filter(|s| s.contains("unfold")).collect();
+        assert_eq!(chunks.len(), 4, "{chunked:?}");
+        assert!(chunks[1].contains("pixels 256..399"), "{chunks:?}");
     }
 }
 

@@ -39,7 +39,7 @@ pub(super) struct Im2colParams {
     kp: u32,
     width: u32,
     total: u32,
-    _pad0: u32,
+    q0: u32,
     _pad1: u32,
 }
 
@@ -75,18 +75,36 @@ impl Im2colParams {
             kp: u(kp),
             width: u(width),
             total: u(total),
-            _pad0: 0,
+            q0: 0,
             _pad1: 0,
         }
     }
 }
 
-/// Images per texture: as many as fit the texture's height and byte cap.
-fn images_per_group(gpu: &Gpu, kp: usize, width: usize) -> usize {
+/// The unfolded texture's byte cap. A model's timed plan shares textures
+/// by lifetime only between convs of similar shape, so each kind of layer
+/// keeps one: with whole images per texture resnet18's took ~42 MB at
+/// batch 2 (stem and layer1 ~15 MB each), most of its plan.
+const UNFOLD_TEXTURE_BYTES: usize = 2 << 20;
+
+/// How a conv's unfolded input is laid into one texture: (images per
+/// texture, texel columns per chunk). Whole images while one fits the
+/// cap (and the height), else one image a chunk of pixel quads at a
+/// time. None when not even one texel column of K rows fits.
+fn layout(gpu: &Gpu, kp: usize, width: usize) -> Option<(usize, usize)> {
     let dim = gpu.limits.max_texture_dimension_2d as usize;
-    let by_height = dim / kp;
-    let by_bytes = TEXTURE_BYTES / (16 * width * kp).max(1);
-    by_height.min(by_bytes)
+    let image = 16 * width * kp;
+    if kp > dim {
+        None
+    } else if image <= UNFOLD_TEXTURE_BYTES && width <= dim {
+        let by_bytes = UNFOLD_TEXTURE_BYTES.min(TEXTURE_BYTES) / image.max(1);
+        Some(((dim / kp).min(by_bytes).max(1), width))
+    } else {
+        Some((
+            1,
+            (UNFOLD_TEXTURE_BYTES / (16 * kp)).clamp(1, width.min(dim)),
+        ))
+    }
 }
 
 /// Why this rung cannot run `conv` on this device, if it cannot.
@@ -101,11 +119,10 @@ pub fn unsupported(gpu: &Gpu, conv: &Conv2d, out: &[usize; 4]) -> Option<String>
         ))
     } else if !gpu.features.contains(wgpu::Features::SUBGROUP) {
         Some("the adapter has no subgroup operations".into())
-    } else if width > gpu.limits.max_texture_dimension_2d as usize
-        || images_per_group(gpu, kp, width) == 0
-    {
+    } else if layout(gpu, kp, width).is_none() {
         Some(format!(
-            "one image unfolds into {width} x {kp} texels, more than one texture holds"
+            "K = {kp} unfolded rows exceed max_texture_dimension_2d ({})",
+            gpu.limits.max_texture_dimension_2d
         ))
     } else {
         None
@@ -130,7 +147,13 @@ pub fn conv2d_tex(
     let kdim = conv.in_channels * kh * kw;
     let (kp, pixels) = (padded_k(kdim), out[2] * out[3]);
     let width = pixels.div_ceil(4);
-    let mut group = images_per_group(gpu, kp, width).clamp(1, out[0]);
+    let Some((group, chunk)) = layout(gpu, kp, width) else {
+        return Err(crate::error::Error::shape(
+            layer,
+            format!("K = {kp} unfolded rows exceed one texture; use --kernel conv2d=igemm"),
+        ));
+    };
+    let mut group = group.clamp(1, out[0]);
     // The input, too, goes through a texture when one image's channels fit
     // (unfolding from it was ~2x faster on llvmpipe than from the buffer).
     let dim = gpu.limits.max_texture_dimension_2d as usize;
@@ -173,13 +196,17 @@ pub fn conv2d_tex(
         (weight, View::dense(conv.out_channels, kdim, true)),
         kernels,
     )?;
-    // One texture, refilled for each group of images.
-    let packed = packed_texture(gpu, &format!("{layer} unfolded input"), width, group * kp)?;
+    // One texture, refilled for each group of images (or chunk of one).
+    let packed = packed_texture(gpu, &format!("{layer} unfolded input"), chunk, group * kp)?;
     let flags = if conv.bias { 4 | BIAS_ROWS } else { 0 } | if conv.relu { 8 } else { 0 };
+    let c = View {
+        ld: pixels,
+        outer: conv.out_channels * pixels,
+        inner: 0,
+    };
     for n0 in (0..out[0]).step_by(group) {
         let images = group.min(out[0] - n0);
-        let texels = width * images * kp;
-        let params = Im2colParams::new(conv, &x.shape, &out, [kdim, kp, width], n0, texels);
+        let base = Im2colParams::new(conv, &x.shape, &out, [kdim, kp, chunk], n0, 0);
         let source = match &xt {
             Some(xt) => {
                 let elements = images * cin * h * w;
@@ -189,7 +216,7 @@ pub fn conv2d_tex(
                     overrides: vec![],
                     params: bytemuck::bytes_of(&Im2colParams {
                         total: u(elements),
-                        ..params
+                        ..base
                     })
                     .to_vec(),
                     bindings: vec![read("x", x), xt.binding(gpu, "input texels", true)?],
@@ -202,52 +229,60 @@ pub fn conv2d_tex(
             }
             None => read("x", x),
         };
-        // The texture path walks each texel column in one invocation.
-        let (params, invocations) = if xt.is_some() {
-            let columns = width * images;
-            (
-                Im2colParams {
-                    total: u(columns),
-                    ..params
-                },
-                columns,
-            )
-        } else {
-            (params, texels)
-        };
-        plan.push(Step {
-            label: format!("{layer} (unfold images {n0}..{})", n0 + images),
-            kernel: if xt.is_some() {
-                kernels.pack_im2col_tex
+        for q0 in (0..width).step_by(chunk) {
+            let quads = chunk.min(width - q0);
+            let texels = quads * images * kp;
+            let cols = (4 * (q0 + quads)).min(pixels) - 4 * q0;
+            // The texture path walks each texel column in one invocation.
+            let invocations = if xt.is_some() { quads * images } else { texels };
+            let params = Im2colParams {
+                width: u(quads),
+                total: u(invocations),
+                q0: u(q0),
+                ..base
+            };
+            let part = if chunk < width {
+                format!(
+                    "images {n0}..{}, pixels {}..{}",
+                    n0 + images,
+                    4 * q0,
+                    4 * q0 + cols
+                )
             } else {
-                kernels.pack_im2col
-            },
-            overrides: vec![],
-            params: bytemuck::bytes_of(&params).to_vec(),
-            bindings: vec![source, packed.binding(gpu, "unfolded", true)?],
-            invocations: invocations as u64,
-            workgroup_size: crate::ops::workgroup_1d(gpu),
-            flops: 0,
-            bytes_moved: 16 * texels as u64,
-        });
-        let c = View {
-            ld: pixels,
-            outer: conv.out_channels * pixels,
-            inner: 0,
-        };
-        matmul_packed(
-            gpu,
-            plan,
-            &format!("{layer} (images {n0}..{})", n0 + images),
-            &mm(images),
-            (&a, View { outer: 0, ..av }),
-            &packed,
-            bias,
-            (y, c),
-            n0 * conv.out_channels * pixels,
-            flags,
-            kernels,
-        )?;
+                format!("images {n0}..{}", n0 + images)
+            };
+            plan.push(Step {
+                label: format!("{layer} (unfold {part})"),
+                kernel: if xt.is_some() {
+                    kernels.pack_im2col_tex
+                } else {
+                    kernels.pack_im2col
+                },
+                overrides: vec![],
+                params: bytemuck::bytes_of(&params).to_vec(),
+                bindings: vec![source.clone(), packed.binding(gpu, "unfolded", true)?],
+                invocations: invocations as u64,
+                workgroup_size: crate::ops::workgroup_1d(gpu),
+                flops: 0,
+                bytes_moved: 16 * texels as u64,
+            });
+            matmul_packed(
+                gpu,
+                plan,
+                &format!("{layer} ({part})"),
+                &Matmul {
+                    n: cols,
+                    ..mm(images)
+                },
+                (&a, View { outer: 0, ..av }),
+                &packed,
+                bias,
+                (y, c),
+                n0 * conv.out_channels * pixels + 4 * q0,
+                flags,
+                kernels,
+            )?;
+        }
     }
     Ok(())
 }
