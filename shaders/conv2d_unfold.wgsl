@@ -57,7 +57,8 @@ fn conv2d_unfold(
     let plane = (p.n0 + z) * p.cin + kk / taps;
     let r = (kk % taps) / p.kw;
     let s = kk % p.kw;
-    let pix = 4u * q;
+    // Quad q of this chunk is quad q0 + q of the image.
+    let pix = 4u * (p.q0 + q);
     unfolded[t] = vec4<f32>(tap(plane, r, s, pix), tap(plane, r, s, pix + 1u),
                             tap(plane, r, s, pix + 2u), tap(plane, r, s, pix + 3u));
 }

@@ -466,6 +466,19 @@ fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
     }
 }
 
+/// The unfold rung on an image whose unfolded input passes its 2 MiB cap
+/// (64 channels x 3 x 3 taps over 31 x 33 pixels, 2.4 MB): unfolded a
+/// chunk of pixel quads at a time, each chunk's product writing its
+/// columns of the output, the last chunk part padding.
+#[test]
+fn unfold_rung_chunks_a_wide_image() {
+    let g = common::gpu();
+    let steps = check_on(g, "unfold", case(1, 64, 4, [31, 33], 3, 1, 1, 1), 1604);
+    let chunks: Vec<&String> = steps.iter().filter(|s| s.contains("(unfold")).collect();
+    assert_eq!(chunks.len(), 2, "{steps:?}");
+    assert!(chunks[1].contains("pixels 908..1023"), "{chunks:?}");
+}
+
 /// On GPUs the tuner's `conv2d_large` pick rules layers of 256 MFLOP and
 /// more and its `conv2d` pick the rest (lavapipe presented as a discrete
 /// GPU here). Integer inputs: both must be exact.

@@ -44,6 +44,11 @@ pub(super) struct Im2colParams {
 }
 
 impl Im2colParams {
+    /// The same parameters for the chunk starting at quad `q0`.
+    pub(super) fn at_quad(self, q0: usize) -> Self {
+        Im2colParams { q0: u(q0), ..self }
+    }
+
     /// Every field but the counts from `conv`, `x`'s [N, C, H, W] and the
     /// output's; `total` invocations.
     pub(super) fn new(

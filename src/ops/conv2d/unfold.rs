@@ -25,8 +25,10 @@ pub const UNFOLD: Kernel = kernel("conv2d_unfold", SOURCE, "conv2d_unfold");
 
 /// The unfolded buffer's cap: each conv layer of a plan has one (a
 /// model's timed plan shares them by lifetime, the checked plan keeps
-/// them all), so a layer must not hold a batch's worth.
-const UNFOLD_BYTES: usize = 16 << 20;
+/// them all), so a layer must not hold a batch's worth: whole images
+/// while they fit, else one image a chunk of pixel quads at a time
+/// (resnet18's layer1 unfolds 7.2 MB an image).
+const UNFOLD_BYTES: usize = 2 << 20;
 
 /// Elements of one image's unfolded rows.
 fn per_image(conv: &Conv2d, out: &[usize; 4]) -> usize {
@@ -85,10 +87,16 @@ pub fn conv2d_unfold(
     let quads = pixels.div_ceil(4);
     let image = per_image(conv, &out);
     let group = (UNFOLD_BYTES / (4 * image)).clamp(1, out[0]);
+    // Quads per chunk: all of them, or as many as the cap holds.
+    let chunk = if 4 * image <= UNFOLD_BYTES {
+        quads
+    } else {
+        (UNFOLD_BYTES / (16 * krows)).clamp(1, quads)
+    };
     let unfolded = Tensor::poisoned(
         gpu,
         &format!("{layer} unfolded input"),
-        &[group, krows, 4 * quads],
+        &[group, krows, 4 * chunk],
     )?;
     plan.scratch.push(unfolded.buffer.clone());
     let cout = conv.out_channels;
@@ -106,56 +114,71 @@ pub fn conv2d_unfold(
     let default = cpu.then_some(MatmulRung::Rb8Vec4);
     for n0 in (0..out[0]).step_by(group) {
         let images = group.min(out[0] - n0);
-        let total = images * krows * quads;
-        let params = Im2colParams::new(conv, &x.shape, &out, [kdim, krows, quads], n0, total);
-        plan.push(Step {
-            label: format!("{layer} (unfold images {n0}..{})", n0 + images),
-            kernel: UNFOLD,
-            overrides: vec![],
-            params: bytemuck::bytes_of(&params).to_vec(),
-            bindings: vec![read("x", x), write("unfolded", &unfolded)],
-            invocations: total as u64,
-            workgroup_size: workgroup_1d(gpu),
-            flops: 0,
-            bytes_moved: 4 * (x.numel() / out[0] * images + 4 * total) as u64,
-        });
-        let mm = Matmul {
-            m: conv.out_channels,
-            n: pixels,
-            k: krows,
-            batches: [images, 1],
-            trans_a: false,
-            trans_b: false,
-            bias: false,
-            act: Activation::None,
-            alpha: 1.0,
-        };
-        matmul_into_at(
-            gpu,
-            plan,
-            &format!("{layer} (images {n0}..{})", n0 + images),
-            &mm,
-            (&weight, wview),
-            (
-                &unfolded,
-                View {
-                    ld: 4 * quads,
-                    outer: krows * 4 * quads,
-                    inner: 0,
-                },
-            ),
-            None,
-            (
-                y,
-                View {
-                    ld: pixels,
-                    outer: conv.out_channels * pixels,
-                    inner: 0,
-                },
-            ),
-            n0 * conv.out_channels * pixels,
-            default,
-        )?;
+        for q0 in (0..quads).step_by(chunk) {
+            let cq = chunk.min(quads - q0);
+            let cols = (4 * (q0 + cq)).min(pixels) - 4 * q0;
+            let part = if chunk < quads {
+                format!(
+                    "images {n0}..{}, pixels {}..{}",
+                    n0 + images,
+                    4 * q0,
+                    4 * q0 + cols
+                )
+            } else {
+                format!("images {n0}..{}", n0 + images)
+            };
+            let total = images * krows * cq;
+            let params =
+                Im2colParams::new(conv, &x.shape, &out, [kdim, krows, cq], n0, total).at_quad(q0);
+            plan.push(Step {
+                label: format!("{layer} (unfold {part})"),
+                kernel: UNFOLD,
+                overrides: vec![],
+                params: bytemuck::bytes_of(&params).to_vec(),
+                bindings: vec![read("x", x), write("unfolded", &unfolded)],
+                invocations: total as u64,
+                workgroup_size: workgroup_1d(gpu),
+                flops: 0,
+                bytes_moved: 4 * (x.numel() / out[0] * images + 4 * total) as u64,
+            });
+            let mm = Matmul {
+                m: conv.out_channels,
+                n: cols,
+                k: krows,
+                batches: [images, 1],
+                trans_a: false,
+                trans_b: false,
+                bias: false,
+                act: Activation::None,
+                alpha: 1.0,
+            };
+            matmul_into_at(
+                gpu,
+                plan,
+                &format!("{layer} ({part})"),
+                &mm,
+                (&weight, wview),
+                (
+                    &unfolded,
+                    View {
+                        ld: 4 * cq,
+                        outer: krows * 4 * cq,
+                        inner: 0,
+                    },
+                ),
+                None,
+                (
+                    y,
+                    View {
+                        ld: pixels,
+                        outer: conv.out_channels * pixels,
+                        inner: 0,
+                    },
+                ),
+                n0 * conv.out_channels * pixels + 4 * q0,
+                default,
+            )?;
+        }
     }
     if conv.bias || conv.relu {
         // Bias per output channel (rows of C), then ReLU: a second pass.
