@@ -12,7 +12,7 @@ use wgsl_nn::app::selftest::half::{
     Fault,
 };
 use wgsl_nn::app::selftest::half_attention::{
-    attention_cases, run_attention_case, run_attention_fault, AttentionFault,
+    attention_cases_on, run_attention_case, run_attention_fault, AttentionFault,
 };
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
 use wgsl_nn::check::compare_f16;
@@ -283,16 +283,20 @@ fn float16_attention_passes_on_every_path_over_seeds_and_its_faults_fail() {
     let _turn = turn();
     let g = gpu();
     for path in paths(g) {
-        for case in attention_cases() {
+        for case in attention_cases_on(g) {
             for seed in [1, 2, 3] {
                 let c = run_attention_case(g, &case, path, seed).unwrap();
                 assert_passes(&format!("{} on {path:?}, seed {seed}", case.label()), &c);
             }
         }
         for fault in AttentionFault::ALL {
-            let clean = run_attention_case(g, &fault.case(), path, 9).unwrap();
-            let planted = run_attention_fault(g, fault, path, 9).unwrap();
-            assert_fault_fails(fault.name(), path, &clean, planted);
+            // Both rungs: lavapipe has subgroups, so the texture rung runs.
+            for tex in [false, true] {
+                let case = fault.case_for(tex);
+                let clean = run_attention_case(g, &case, path, 9).unwrap();
+                let planted = run_attention_fault(g, fault, path, tex, 9).unwrap();
+                assert_fault_fails(fault.name(), path, &clean, planted);
+            }
         }
     }
 }

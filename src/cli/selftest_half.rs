@@ -8,7 +8,7 @@ use wgsl_nn::app::selftest::half::{
     cases_on, conv_cases_on, paths, run_case, run_conv_case, run_fault, Fault,
 };
 use wgsl_nn::app::selftest::half_attention::{
-    attention_cases, run_attention_case, run_attention_fault, AttentionFault,
+    attention_cases_on, run_attention_case, run_attention_fault, AttentionFault,
 };
 use wgsl_nn::app::selftest::half_rnn::{rnn_cases, run_rnn_case, run_rnn_fault, RnnFault};
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
@@ -68,7 +68,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
                         rfails += usize::from(!c.passed);
                         rruns += 1;
                     }
-                    for case in attention_cases() {
+                    for case in attention_cases_on(g) {
                         let c = run_attention_case(g, &case, path, seed)?;
                         aworst = aworst.max(c.worst_ratio);
                         afails += usize::from(!c.passed);
@@ -148,8 +148,11 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                     planted.push((fault.name(), fault.case().label(), c, hits));
                 }
                 for fault in AttentionFault::ALL {
-                    let (c, hits) = run_attention_fault(g, fault, path, SEED)?;
-                    planted.push((fault.name(), fault.case().label(), c, hits));
+                    for &tex in texes {
+                        let (c, hits) = run_attention_fault(g, fault, path, tex, SEED)?;
+                        let case = fault.case_for(tex).label();
+                        planted.push((fault.name(), case, c, hits));
+                    }
                 }
                 for fault in RnnFault::ALL {
                     let (c, hits) = run_rnn_fault(g, fault, path, SEED)?;
@@ -205,7 +208,7 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                     let c = run_rows_case(g, &case, path, SEED)?;
                     checked.push((case.label(), "f32 arithmetic", c));
                 }
-                for case in attention_cases() {
+                for case in attention_cases_on(g) {
                     let c = run_attention_case(g, &case, path, SEED)?;
                     checked.push((case.label(), "f32 online softmax", c));
                 }

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::gpu::{Gpu, Patch, Plan};
 use crate::ops::attention::half::sdpa_f16_forward;
 use crate::ops::softmax::Mask;
+use crate::rung::{AttentionRung, Kernels};
 use crate::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 
@@ -33,6 +34,9 @@ pub struct AttentionCase {
     pub key_mask: bool,
     /// Q and K uniform in [-scale, scale) before rounding (V in [-1, 1)).
     pub scale: f32,
+    /// On the texture rung (`fused_tex` on float16 storage), else the
+    /// float16 storage kernel.
+    pub tex: bool,
 }
 
 impl AttentionCase {
@@ -46,6 +50,7 @@ impl AttentionCase {
             causal: false,
             key_mask: false,
             scale: 1.0,
+            tex: false,
         }
     }
 
@@ -62,6 +67,9 @@ impl AttentionCase {
         }
         if self.scale != 1.0 {
             s.push_str(&format!(" x{}", self.scale));
+        }
+        if self.tex {
+            s.push_str(" tex");
         }
         s
     }
@@ -82,6 +90,28 @@ pub fn attention_cases() -> Vec<AttentionCase> {
     v[2].causal = true;
     v[2].key_mask = true;
     v[4].scale = 3.0;
+    v
+}
+
+/// [`attention_cases`] and, where the adapter can run the texture rung,
+/// those of them with head sizes that are multiples of 4 on it.
+pub fn attention_cases_on(gpu: &Gpu) -> Vec<AttentionCase> {
+    let mut v = attention_cases();
+    let tex: Vec<AttentionCase> = v
+        .iter()
+        .filter(|c| {
+            let sh = crate::ops::attention::AttentionShape {
+                batch: c.batch,
+                heads: c.heads,
+                queries: c.queries,
+                keys: c.keys,
+                head_dim: c.head_dim,
+            };
+            crate::ops::attention::tex::unsupported(gpu, &sh).is_none()
+        })
+        .map(|c| AttentionCase { tex: true, ..*c })
+        .collect();
+    v.extend(tex);
     v
 }
 
@@ -121,7 +151,12 @@ pub fn run_attention_case(
         causal: c.causal,
         keys: c.key_mask.then_some(&tm),
     };
-    let mut plan = Plan::new();
+    let rung = if c.tex {
+        AttentionRung::FusedTex
+    } else {
+        AttentionRung::Fused
+    };
+    let mut plan = Plan::with_kernels(Kernels::NONE.attention(rung));
     let o = sdpa_f16_forward(
         gpu,
         &mut plan,
@@ -133,6 +168,15 @@ pub fn run_attention_case(
         &mask,
         path,
     )?;
+    if plan.runs("attention_tex") != c.tex {
+        return Err(crate::Error::arg(
+            "selftest --dtype f16",
+            format!(
+                "case '{}' did not run the rung it names; this is a bug in wgsl-nn",
+                c.label()
+            ),
+        ));
+    }
     gpu.run(&plan)?;
     let reference = sdpa(
         &RefTensor::from_f32(&qs, &q),
@@ -185,6 +229,18 @@ impl AttentionFault {
         }
     }
 
+    /// The case on the storage kernel or (`tex`) the texture rung. The
+    /// texture rung adds a block of 4 x subgroup keys to the sum at a time,
+    /// so a float16 sum rounds 32x less often there: its case has 16384
+    /// keys (at 2048 it failed by only 1.5x its bound).
+    pub fn case_for(self, tex: bool) -> AttentionCase {
+        let case = match (self, tex) {
+            (AttentionFault::SumInF16, true) => AttentionCase::new(1, 2, 16384, 1, 8),
+            _ => self.case(),
+        };
+        AttentionCase { tex, ..case }
+    }
+
     fn patches(self) -> Vec<Patch> {
         let (find, replace) = match self {
             AttentionFault::SumInF16 => (
@@ -197,18 +253,48 @@ impl AttentionFault {
             ),
             AttentionFault::ScaleMissing => ("s *= p.scale;", ""),
         };
-        ["attention_f16_packed", "attention_f16_native"]
+        // The texture rung (every variant): row 0's sum, every row's
+        // first output texels' rescale (a row whose max sits in its first
+        // block never rescales), the scale on the scores.
+        const RESCALES: [&str; 8] = [
+            "o0_0 *= corr;",
+            "o1_0 *= corr;",
+            "o2_0 *= corr;",
+            "o3_0 *= corr;",
+            "o4_0 *= corr;",
+            "o5_0 *= corr;",
+            "o6_0 *= corr;",
+            "o7_0 *= corr;",
+        ];
+        let tex: Vec<(&'static str, &'static str)> = match self {
+            AttentionFault::SumInF16 => vec![(
+                "l0 = l0 * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w);",
+                "l0 = unpack2x16float(pack2x16float(vec2<f32>(l0 * corr + subgroupAdd(pr.x + pr.y + pr.z + pr.w), 0.0))).x;",
+            )],
+            AttentionFault::StaleRescale => RESCALES.iter().map(|&f| (f, "")).collect(),
+            AttentionFault::ScaleMissing => vec![("var r = s * p.scale;", "var r = s;")],
+        };
+        let mut v: Vec<Patch> = ["attention_f16_packed", "attention_f16_native"]
             .map(|family| Patch {
                 family,
                 find,
                 replace,
             })
-            .to_vec()
+            .to_vec();
+        for family in ["attention_tex_f16_packed", "attention_tex_f16_native"] {
+            v.extend(tex.iter().map(|&(find, replace)| Patch {
+                family,
+                find,
+                replace,
+            }));
+        }
+        v
     }
 }
 
-/// Runs `fault`'s case with the fault planted (on `path`) and returns the
-/// check, which must fail, and how many pipelines the patch reached.
+/// Runs `fault`'s case with the fault planted (on `path`, on the texture
+/// rung with `tex`) and returns the check, which must fail, and how many
+/// pipelines the patch reached.
 ///
 /// # Errors
 ///
@@ -217,10 +303,11 @@ pub fn run_attention_fault(
     gpu: &Gpu,
     fault: AttentionFault,
     path: F16Path,
+    tex: bool,
     seed: u64,
 ) -> Result<(Check, usize)> {
     gpu.plant(fault.name(), &fault.patches());
-    let run = run_attention_case(gpu, &fault.case(), path, seed);
+    let run = run_attention_case(gpu, &fault.case_for(tex), path, seed);
     let hits = gpu.planted_hits();
     gpu.plant("", &[]);
     Ok((run?, hits))

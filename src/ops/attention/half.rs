@@ -31,6 +31,26 @@ pub const ATTENTION_NATIVE: Kernel = kernel_f16(
 /// The largest head the kernel holds in registers (DMAX in the shader).
 pub const MAX_HEAD_DIM: usize = 128;
 
+/// From this many FLOPs of its core (QK^T and PV) float16 attention on a
+/// CPU adapter takes the texture rung: far below float32's
+/// `CPU_TEX_MIN_FLOPS`, as the float16 storage kernel is the slow one
+/// there (lavapipe, h=8 d=64 L=128: 24.8 ms against fused_tex's 2.3 in
+/// float32).
+pub const CPU_F16_TEX_MIN_FLOPS: u64 = 1_000_000;
+
+/// Whether float16 attention takes the texture rung (`fused_tex` on
+/// float16 storage): where the plan or device forces it, or untold on a
+/// CPU adapter from [`CPU_F16_TEX_MIN_FLOPS`], and where the adapter can
+/// run it (subgroups of one size, a head size that is a multiple of 4).
+pub fn takes_tex(gpu: &Gpu, plan: &Plan, sh: &super::AttentionShape) -> bool {
+    let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+    let wanted = match gpu.choice(plan).attention {
+        Some(r) => r == crate::rung::AttentionRung::FusedTex,
+        None => cpu && sh.core_flops() >= CPU_F16_TEX_MIN_FLOPS,
+    };
+    wanted && super::tex::unsupported(gpu, sh).is_none()
+}
+
 /// Twin of `AttentionF16Params` in shaders/attention_f16.wgsl.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -76,6 +96,12 @@ pub fn sdpa_f16_forward(
         tensors.push(("key-padding mask", m));
     }
     expect_f16(gpu, layer, "attention", path, &tensors)?;
+    // The texture rung has its own limits (`tex::unsupported`).
+    if takes_tex(gpu, plan, &sh) {
+        let o = Tensor::poisoned_f16(gpu, &format!("{layer} output"), &q.shape)?;
+        super::tex::attention_tex(gpu, plan, layer, &sh, q, k, v, mask, &o, Some(path))?;
+        return Ok(o);
+    }
     let d = sh.head_dim;
     if d % 2 == 1 || d > MAX_HEAD_DIM {
         return Err(Error::shape(

@@ -226,7 +226,7 @@ pub fn sdpa_forward_probs(
                     _ => false,
                 };
             if tex {
-                tex::attention_tex(gpu, plan, layer, &sh, q, k, v, mask, &out)?;
+                tex::attention_tex(gpu, plan, layer, &sh, q, k, v, mask, &out, None)?;
                 return Ok((out, kept_probs));
             }
             if sh.head_dim > FUSED_MAX_HEAD_DIM {

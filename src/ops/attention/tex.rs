@@ -6,18 +6,25 @@
 //! workgroup barriers; other adapters get it only by `--kernel` or tuning.
 
 use super::params::{AttentionParams, AttentionShape};
+use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::ops::matmul::tex::{pack_b, padded_k, TexKernels};
 use crate::ops::matmul::{Activation, Matmul, View};
 use crate::ops::softmax::Mask;
-use crate::ops::{check_u32, kernel, read, u, write};
+use crate::ops::{check_u32, kernel, kernel_f16, read, u, write};
 use crate::tensor::Tensor;
 
-const SOURCE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/shaders/attention_tex.wgsl"
-));
+const SOURCE: &str = shaders!("attention_tex_f32.wgsl", "attention_tex.wgsl");
+const F16_PACKED: &str = shaders!(
+    "f16_words_common.wgsl",
+    "attention_tex_f16_packed.wgsl",
+    "attention_tex.wgsl"
+);
+const F16_NATIVE: &str = concat!(
+    "enable f16;\n",
+    shaders!("attention_tex_f16_native.wgsl", "attention_tex.wgsl")
+);
 /// Entry point `attention_tex` of attention_tex.wgsl: 8 query rows per
 /// subgroup, 2 output texels per lane.
 pub const ATTENTION_TEX: Kernel = kernel("attention_tex", SOURCE, "attention_tex");
@@ -28,10 +35,43 @@ pub const ATTENTION_TEX_WIDE: Kernel = kernel("attention_tex", SOURCE, "attentio
 /// The generated shapes: (kernel, query rows per workgroup, query quads
 /// and output texels per lane), narrowest first (R, QJ, C in the generator).
 const VARIANTS: [(Kernel, usize, usize); 2] = [(ATTENTION_TEX, 8, 2), (ATTENTION_TEX_WIDE, 4, 4)];
+/// The same on float16 storage (Q, the key mask and O float16; K and V in
+/// float32 textures, the online softmax float32), as u32 words.
+const VARIANTS_F16_PACKED: [(Kernel, usize, usize); 2] = [
+    (
+        kernel_f16("attention_tex_f16_packed", F16_PACKED, "attention_tex"),
+        8,
+        2,
+    ),
+    (
+        kernel_f16("attention_tex_f16_packed", F16_PACKED, "attention_tex_wide"),
+        4,
+        4,
+    ),
+];
+/// As WGSL `f16` (SHADER_F16).
+const VARIANTS_F16_NATIVE: [(Kernel, usize, usize); 2] = [
+    (
+        kernel_f16("attention_tex_f16_native", F16_NATIVE, "attention_tex"),
+        8,
+        2,
+    ),
+    (
+        kernel_f16("attention_tex_f16_native", F16_NATIVE, "attention_tex_wide"),
+        4,
+        4,
+    ),
+];
 
-/// The first variant whose head-size bound holds: (kernel, rows).
-fn variant(head_dim: usize, sg: usize) -> Option<(Kernel, usize)> {
-    VARIANTS
+/// The first variant on `half`'s storage whose head-size bound holds:
+/// (kernel, rows).
+fn variant(head_dim: usize, sg: usize, half: Option<F16Path>) -> Option<(Kernel, usize)> {
+    let variants = match half {
+        None => &VARIANTS,
+        Some(F16Path::Packed) => &VARIANTS_F16_PACKED,
+        Some(F16Path::Native) => &VARIANTS_F16_NATIVE,
+    };
+    variants
         .iter()
         .find(|&&(_, _, quads)| head_dim <= 4 * quads * sg)
         .map(|&(k, rows, _)| (k, rows))
@@ -62,7 +102,7 @@ pub fn unsupported(gpu: &Gpu, sh: &AttentionShape) -> Option<String> {
     let dim = gpu.limits.max_texture_dimension_2d as usize;
     let (w, b) = (sh.width(), sh.batch);
     let widest = 4 * VARIANTS[VARIANTS.len() - 1].2 * sg;
-    if !sh.head_dim.is_multiple_of(4) || variant(sh.head_dim, sg).is_none() {
+    if !sh.head_dim.is_multiple_of(4) || variant(sh.head_dim, sg, None).is_none() {
         Some(format!(
             "head size {} is not a multiple of 4 up to {widest}",
             sh.head_dim
@@ -80,7 +120,8 @@ pub fn unsupported(gpu: &Gpu, sh: &AttentionShape) -> Option<String> {
 }
 
 /// Appends fused attention of Q [B, L, H*d] against K, V [B, S, H*d] into
-/// the (poisoned) `out`.
+/// the (poisoned) `out`; with `half`, every tensor (and the key mask) is
+/// float16 read along that path.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_tex(
     gpu: &Gpu,
@@ -92,6 +133,7 @@ pub fn attention_tex(
     v: &Tensor,
     mask: &Mask,
     out: &Tensor,
+    half: Option<F16Path>,
 ) -> Result<()> {
     let sg = fixed_subgroup(gpu)
         .ok_or_else(|| Error::shape(layer, "fused_tex needs subgroups of one fixed size"))?;
@@ -121,7 +163,7 @@ pub fn attention_tex(
         &format!("{layer} K^T"),
         &rows(w, s, true),
         (k, kv_view),
-        &TexKernels::F32,
+        &TexKernels::of(half),
     )?;
     let vt = pack_b(
         gpu,
@@ -129,13 +171,13 @@ pub fn attention_tex(
         &format!("{layer} V"),
         &rows(s, w, false),
         (v, kv_view),
-        &TexKernels::F32,
+        &TexKernels::of(half),
     )?;
     let key_mask = match mask.keys {
         Some(m) => m.clone(),
-        None => Tensor::placeholder(gpu)?,
+        None => Tensor::placeholder_as(gpu, DType::stored_for(half))?,
     };
-    let (kernel, rows_per_group) = variant(sh.head_dim, sg)
+    let (kernel, rows_per_group) = variant(sh.head_dim, sg, half)
         .ok_or_else(|| Error::shape(layer, "head size too large for fused_tex"))?;
     let q_blocks = sh.queries.div_ceil(rows_per_group);
     let groups = (b * sh.heads * q_blocks) as u64;
@@ -159,7 +201,9 @@ pub fn attention_tex(
         invocations: groups * sg as u64,
         workgroup_size: u(sg),
         flops: sh.core_flops(),
-        bytes_moved: 4 * (q.numel() + k.numel() + v.numel() + out.numel()) as u64,
+        bytes_moved: q
+            .dtype
+            .bytes(q.numel() + k.numel() + v.numel() + out.numel()),
     });
     Ok(())
 }

@@ -90,19 +90,15 @@ impl Case {
                     .collect();
             }
             Data::Attention { shape, qkv } => {
-                return crate::app::selftest::half::paths(gpu)
+                return rungs(gpu)
                     .into_iter()
-                    .map(|path| {
-                        let name = if path == F16Path::Native {
-                            "f16 native"
-                        } else {
-                            "f16 packed"
-                        };
+                    .filter(|r| r.2 == Accumulate::F32)
+                    .map(|(name, path, _, tex)| {
                         self.f16_attention_row(
                             gpu,
                             shape,
                             &qkv[0],
-                            (name, path),
+                            (name, path, tex),
                             reps,
                             seed,
                             &adapter,
@@ -237,15 +233,21 @@ impl Case {
         gpu: &Gpu,
         shape: &crate::ops::attention::AttentionShape,
         qkv: &[Vec<f32>; 3],
-        (name, path): (&str, F16Path),
+        (name, path, tex): (&str, F16Path, bool),
         reps: usize,
         seed: u64,
         adapter: &str,
     ) -> Result<Row> {
+        use crate::rung::{AttentionRung, Kernels};
         let dims = [shape.batch, shape.queries, shape.width()];
         let h16 = qkv.clone().map(|v| as_f16(&v));
         let [q, k, v] = [0, 1, 2].map(|i| Tensor::upload_f16(gpu, "qkv", &dims, &h16[i]));
-        let mut plan = Plan::new();
+        let rung = if tex {
+            AttentionRung::FusedTex
+        } else {
+            AttentionRung::Fused
+        };
+        let mut plan = Plan::with_kernels(Kernels::NONE.attention(rung));
         let o = sdpa_f16_forward(
             gpu,
             &mut plan,
@@ -257,6 +259,12 @@ impl Case {
             &Mask::default(),
             path,
         )?;
+        if plan.runs("attention_tex") != tex {
+            return Err(crate::Error::arg(
+                "bench --dtype f16",
+                format!("row '{name}' did not run the rung it names; this is a bug in wgsl-nn"),
+            ));
+        }
         let t = time_plans(gpu, std::slice::from_ref(&plan), 1, reps)?;
         let got = o.download(gpu)?;
         let rows = sample_rows(shape.queries, seed);
