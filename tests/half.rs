@@ -349,3 +349,64 @@ fn assert_fault_fails(
     assert!(hits > 0, "{name}: the patch reached no kernel");
     assert!(!c.passed, "{name} on {path:?} passed: {}", c.summary());
 }
+
+/// The float16 texture rung under a small max_texture_dimension_2d: an
+/// image wider than a texture (19 x 21 = 399 pixels, 100 quads) is
+/// unfolded a chunk of quads at a time, two images, both paths; each
+/// chunk's product stores its columns of the float16 output (odd
+/// widths: rows start mid-word).
+#[test]
+fn float16_texture_conv_unfolds_wide_images_in_chunks() {
+    let _turn = turn();
+    let mut g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    assert!(
+        g.features.contains(wgpu::Features::SUBGROUP),
+        "lavapipe has subgroups: the float16 texture rung must run here"
+    );
+    g.limits.max_texture_dimension_2d = 64;
+    let conv = wgsl_nn::ops::conv2d::Conv2d::new(3, 5, 3)
+        .padding(1)
+        .relu(true);
+    let shape = [2, 3, 19, 21];
+    let out = conv.output_shape(&shape, "conv").unwrap();
+    let x = as_f16(&random_input(&shape, 41));
+    let w = as_f16(&random_input(&conv.weight_shape(), 42));
+    let b = as_f16(&random_input(&[5], 43));
+    let reference = wgsl_nn::cpu::half::stored_f16(wgsl_nn::cpu::conv2d::conv2d(
+        &conv,
+        &RefTensor::from_f32(&shape, &x),
+        &w,
+        Some(&b),
+        out,
+    ));
+    for path in paths(&g) {
+        let up = |n: &str, s: &[usize], v: &[f32]| Tensor::upload_f16(&g, n, s, v).unwrap();
+        let (tx, tw, tb) = (
+            up("x", &shape, &x),
+            up("w", &conv.weight_shape(), &w),
+            up("b", &[5], &b),
+        );
+        let mut plan = wgsl_nn::app::selftest::half::plan_for(true);
+        let y = wgsl_nn::ops::conv2d::half::conv2d_f16_forward(
+            &g,
+            &mut plan,
+            "conv",
+            &conv,
+            &tx,
+            &tw,
+            Some(&tb),
+            path,
+        )
+        .unwrap();
+        let chunks = plan
+            .steps
+            .iter()
+            .filter(|s| s.label.contains("(unfold") && s.label.contains("pixels"))
+            .count();
+        assert_eq!(chunks, 4, "two images of two chunks each on {path:?}");
+        g.run(&plan).unwrap();
+        let c = compare_f16(&y.download(&g).unwrap(), &reference);
+        assert_passes(&format!("chunked float16 texture conv on {path:?}"), &c);
+    }
+}
