@@ -7,13 +7,11 @@
 mod common;
 
 use common::{assert_passes, gpu, wgsl_nn};
-use wgsl_nn::app::selftest::half::{
-    cases, cases_on, conv_cases_on, paths, run_case, run_conv_case, run_fault, Case, ConvCase,
-    Fault,
-};
+use wgsl_nn::app::selftest::half::{cases, cases_on, paths, run_case, run_fault, Case, Fault};
 use wgsl_nn::app::selftest::half_attention::{
     attention_cases_on, run_attention_case, run_attention_fault, AttentionFault,
 };
+use wgsl_nn::app::selftest::half_conv::{conv_cases_on, run_conv_case, ConvCase};
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
 use wgsl_nn::check::compare_f16;
 use wgsl_nn::cpu::half::as_f16;
@@ -387,7 +385,7 @@ fn float16_texture_conv_unfolds_wide_images_in_chunks() {
             up("w", &conv.weight_shape(), &w),
             up("b", &[5], &b),
         );
-        let mut plan = wgsl_nn::app::selftest::half::plan_for(true);
+        let mut plan = wgsl_nn::app::selftest::half_rung::plan_for(true);
         let y = wgsl_nn::ops::conv2d::half::conv2d_f16_forward(
             &g,
             &mut plan,

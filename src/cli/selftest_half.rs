@@ -4,12 +4,11 @@
 
 use super::selftest::SelftestArgs;
 use serde_json::json;
-use wgsl_nn::app::selftest::half::{
-    cases_on, conv_cases_on, paths, run_case, run_conv_case, run_fault, Fault,
-};
+use wgsl_nn::app::selftest::half::{cases_on, paths, run_case, run_fault, Fault};
 use wgsl_nn::app::selftest::half_attention::{
     attention_cases_on, run_attention_case, run_attention_fault, AttentionFault,
 };
+use wgsl_nn::app::selftest::half_conv::{conv_cases_on, run_conv_case};
 use wgsl_nn::app::selftest::half_rnn::{rnn_cases, run_rnn_case, run_rnn_fault, RnnFault};
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
 use wgsl_nn::dtype::F16Path;

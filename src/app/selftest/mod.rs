@@ -203,8 +203,10 @@ fn win(k: [usize; 2], s: [usize; 2], p: [usize; 2], d: [usize; 2]) -> Window {
 
 pub mod half;
 pub mod half_attention;
+pub mod half_conv;
 pub mod half_rnn;
 pub mod half_rows;
+pub mod half_rung;
 mod ladders;
 mod single;
 

@@ -5,7 +5,7 @@
 //! rows beyond 256).
 
 use super::{checked, sample_rows, Case, Data, Row};
-use crate::app::selftest::half::{expect_rung, plan_for};
+use crate::app::selftest::half_rung::{expect_rung, plan_for};
 use crate::check::compare_f16;
 use crate::cpu::attention::{sdpa_rows, Masks, Order};
 use crate::cpu::half::{as_f16, stored_f16};
