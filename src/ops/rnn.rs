@@ -346,7 +346,7 @@ pub fn rnn_f16_forward_states(
 /// use wgsl_nn::ops::rnn::{rnn_forward_as, Rnn, RnnKind};
 /// use wgsl_nn::Tensor;
 /// let gpu = Gpu::new(&AdapterChoice::default())?;
-/// let rnn = Rnn { kind: RnnKind::Rnn, input_size: 1, hidden_size: 1 };
+/// let rnn = Rnn { kind: RnnKind::Elman, input_size: 1, hidden_size: 1 };
 /// let up = |n: &str, s: &[usize]| Tensor::upload(&gpu, n, s, &vec![0.5; s.iter().product()]);
 /// let x = up("x", &[1, 2, 1])?;
 /// let w = [up("W_ih", &rnn.w_ih_shape())?, up("W_hh", &rnn.w_hh_shape())?,
