@@ -86,6 +86,51 @@ impl Im2colParams {
     }
 }
 
+/// One chunk of an image group's pixel quads, as both unfolding rungs
+/// walk them: its first quad, its quads, the output columns it holds (the
+/// last quad may be part padding) and the label its steps carry.
+pub(super) struct Chunk {
+    pub q0: usize,
+    pub quads: usize,
+    pub cols: usize,
+    pub label: String,
+}
+
+/// The chunks of `chunk` quads covering `quads` quads (`pixels` output
+/// pixels) of images `n0..n0 + images`; one chunk, labelled by its images
+/// alone, when `chunk` covers them all.
+pub(super) fn chunks(
+    n0: usize,
+    images: usize,
+    quads: usize,
+    chunk: usize,
+    pixels: usize,
+) -> Vec<Chunk> {
+    (0..quads)
+        .step_by(chunk.max(1))
+        .map(|q0| {
+            let n = chunk.min(quads - q0);
+            let cols = (4 * (q0 + n)).min(pixels) - 4 * q0;
+            let label = if chunk < quads {
+                format!(
+                    "images {n0}..{}, pixels {}..{}",
+                    n0 + images,
+                    4 * q0,
+                    4 * q0 + cols
+                )
+            } else {
+                format!("images {n0}..{}", n0 + images)
+            };
+            Chunk {
+                q0,
+                quads: n,
+                cols,
+                label,
+            }
+        })
+        .collect()
+}
+
 /// The unfolded texture's byte cap. A model's timed plan shares textures
 /// by lifetime only between convs of similar shape, so each kind of layer
 /// keeps one: with whole images per texture resnet18's took ~42 MB at
@@ -234,10 +279,14 @@ pub fn conv2d_tex(
             }
             None => read("x", x),
         };
-        for q0 in (0..width).step_by(chunk) {
-            let quads = chunk.min(width - q0);
+        for Chunk {
+            q0,
+            quads,
+            cols,
+            label: part,
+        } in chunks(n0, images, width, chunk, pixels)
+        {
             let texels = quads * images * kp;
-            let cols = (4 * (q0 + quads)).min(pixels) - 4 * q0;
             // The texture path walks each texel column in one invocation.
             let invocations = if xt.is_some() { quads * images } else { texels };
             let params = Im2colParams {
@@ -245,16 +294,6 @@ pub fn conv2d_tex(
                 total: u(invocations),
                 q0: u(q0),
                 ..base
-            };
-            let part = if chunk < width {
-                format!(
-                    "images {n0}..{}, pixels {}..{}",
-                    n0 + images,
-                    4 * q0,
-                    4 * q0 + cols
-                )
-            } else {
-                format!("images {n0}..{}", n0 + images)
             };
             plan.push(Step {
                 label: format!("{layer} (unfold {part})"),

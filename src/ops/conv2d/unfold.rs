@@ -6,7 +6,7 @@
 //! resnet18's 3x3 convs took ~270 ms each on row4 and ~90 ms on igemm.
 
 use super::params::Conv2d;
-use super::tex::Im2colParams;
+use super::tex::{chunks, Chunk, Im2colParams};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::ops::matmul::{matmul_into_at, Activation, Matmul, View};
@@ -114,19 +114,13 @@ pub fn conv2d_unfold(
     let default = cpu.then_some(MatmulRung::Rb8Vec4);
     for n0 in (0..out[0]).step_by(group) {
         let images = group.min(out[0] - n0);
-        for q0 in (0..quads).step_by(chunk) {
-            let cq = chunk.min(quads - q0);
-            let cols = (4 * (q0 + cq)).min(pixels) - 4 * q0;
-            let part = if chunk < quads {
-                format!(
-                    "images {n0}..{}, pixels {}..{}",
-                    n0 + images,
-                    4 * q0,
-                    4 * q0 + cols
-                )
-            } else {
-                format!("images {n0}..{}", n0 + images)
-            };
+        for Chunk {
+            q0,
+            quads: cq,
+            cols,
+            label: part,
+        } in chunks(n0, images, quads, chunk, pixels)
+        {
             let total = images * krows * cq;
             let params =
                 Im2colParams::new(conv, &x.shape, &out, [kdim, krows, cq], n0, total).at_quad(q0);
