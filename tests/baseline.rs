@@ -418,6 +418,20 @@ fn conv_case(c: &ConvCase, seed: u64) {
     let check = compare(&y, &reference);
     eprintln!("{}: {x_shape:?} -> {out:?}: {}", c.what, check.summary());
     assert_passes(c.what, &check);
+    // The packed AVX-512 path (the one `run`'s baseline takes where the CPU
+    // has it), into a NaN-filled output so an unwritten element fails.
+    let [cout, cin, kh, kw] = conv.weight_shape();
+    match baseline::packed::PackedWeights::new(&w, cout, cin * kh * kw) {
+        Some(pw) => {
+            let mut yp = vec![f32::NAN; y.len()];
+            let clamp = c.relu.then_some((0.0, f32::INFINITY));
+            baseline::conv2d_packed_into(&conv, &pw, &x, x_shape, bias, out, clamp, &mut yp);
+            let check = compare(&yp, &reference);
+            eprintln!("  packed: {}", check.summary());
+            assert_passes(c.what, &check);
+        }
+        None => eprintln!("  packed: not run (this CPU has no AVX-512)"),
+    }
 }
 
 #[test]
@@ -546,6 +560,51 @@ fn conv2d_cases() {
             cin: 16,
             cout: 8,
             hw: [128, 128],
+            pad_begin: [1, 1],
+            pad_end: [1, 1],
+            relu: true,
+            ..base
+        },
+        // The packed path's edges: K over one block (256 rows), channels
+        // not a multiple of its 8-row panels, columns crossing images and
+        // the padded width, a 1x1 input.
+        ConvCase {
+            what: "K in three blocks, 13 channels, batch 3",
+            n: 3,
+            cin: 70,
+            cout: 13,
+            hw: [9, 7],
+            pad_begin: [1, 1],
+            pad_end: [1, 1],
+            relu: true,
+            ..base
+        },
+        ConvCase {
+            what: "stride 2 3x3, K over a block, batch 2",
+            n: 2,
+            cin: 33,
+            cout: 17,
+            hw: [15, 14],
+            stride: [2, 2],
+            pad_begin: [1, 1],
+            pad_end: [1, 1],
+            ..base
+        },
+        ConvCase {
+            what: "1x1 input, 1x1 kernel, batch 37",
+            n: 37,
+            cin: 9,
+            cout: 11,
+            hw: [1, 1],
+            kernel: [1, 1],
+            ..base
+        },
+        ConvCase {
+            what: "wide output row, 40 channels",
+            n: 1,
+            cin: 5,
+            cout: 40,
+            hw: [3, 101],
             pad_begin: [1, 1],
             pad_end: [1, 1],
             relu: true,

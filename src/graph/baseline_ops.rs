@@ -9,40 +9,11 @@
 //! average-pool divisor); integer arithmetic (Div, Mod on int64 tensors)
 //! is left to the reference (`false`).
 
+use super::baseline_par::{par_fill, par_rows};
 use super::baseline_pointwise::{binary, integer_sensitive, unary};
 use super::op::{Op, Reduce, Strides, Unary};
 use super::{reference, DType};
-use crate::ops::pool2d::PoolKind;
 use crate::ops::strided::coalesce;
-use rayon::prelude::*;
-
-/// Elements per parallel task: below two of these a node runs on one
-/// thread (rayon's hand-off costs more than it saves).
-const CHUNK: usize = 1 << 14;
-
-/// Fills `y` chunk by chunk, `f(first index, chunk)`, in parallel when big.
-fn par_fill(y: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
-    if y.len() < 2 * CHUNK {
-        f(0, y);
-    } else {
-        y.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(i, c)| f(i * CHUNK, c));
-    }
-}
-
-/// Runs `f(row index, row)` over the `rows` rows of `len` in `y`, in
-/// parallel when there is enough work.
-fn par_rows(y: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    if len == 0 {
-        return;
-    }
-    if y.len() < 2 * CHUNK {
-        y.chunks_mut(len).enumerate().for_each(|(r, c)| f(r, c));
-    } else {
-        y.par_chunks_mut(len).enumerate().for_each(|(r, c)| f(r, c));
-    }
-}
 
 /// y[i] = f(offsets of element i in each read), for an output of `shape`
 /// read through up to three strided views. Dims are coalesced, and the
@@ -213,7 +184,7 @@ pub fn eval_into(
         }
         Op::Pool { pool, .. } => {
             let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
-            pool2d(pool, ins[0], xs, os, y);
+            super::baseline_window::pool2d(pool, ins[0], xs, os, y);
         }
         Op::BatchNorm(bn) => {
             let (x, xs) = (ins[0], shapes[0]);
@@ -240,11 +211,27 @@ pub fn eval_into(
         }
         Op::ConvTranspose { ct, .. } => {
             let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
-            conv_transpose(ct, ins[0], xs, ins[1], ins.get(2).copied(), os, y);
+            super::baseline_window::conv_transpose(
+                ct,
+                ins[0],
+                xs,
+                ins[1],
+                ins.get(2).copied(),
+                os,
+                y,
+            );
         }
         Op::Conv { conv, .. } if conv.groups > 1 => {
             let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
-            grouped_conv(conv, ins[0], xs, ins[1], ins.get(2).copied(), os, y);
+            super::baseline_window::grouped_conv(
+                conv,
+                ins[0],
+                xs,
+                ins[1],
+                ins.get(2).copied(),
+                os,
+                y,
+            );
         }
         _ => return false,
     }
@@ -341,190 +328,6 @@ fn softmax(log: bool, x: &[f32], [_, n, inner]: [usize; 3], y: &mut [f32]) {
     });
 }
 
-/// The output positions o in 0..len whose tap o * stride + t - pad lands
-/// inside 0..size.
-fn valid(len: usize, stride: usize, t: usize, pad: usize, size: usize) -> std::ops::Range<usize> {
-    let lo = pad.saturating_sub(t).div_ceil(stride);
-    let hi = (size + pad).saturating_sub(t).div_ceil(stride);
-    lo.min(len)..hi.min(len).max(lo.min(len))
-}
-
-fn pool2d(
-    pool: &crate::ops::pool2d::Pool2d,
-    x: &[f32],
-    xs: [usize; 4],
-    os: [usize; 4],
-    y: &mut [f32],
-) {
-    let [_, _, h, w] = xs;
-    let [_, _, oh, ow] = os;
-    let win = &pool.window;
-    par_rows(y, (oh * ow).max(1), |p, yp| {
-        let xp = &x[p * h * w..(p + 1) * h * w];
-        match pool.kind {
-            PoolKind::Max => max_plane(win, xp, [h, w], [oh, ow], yp),
-            PoolKind::Avg => avg_plane(pool, xp, [h, w], [oh, ow], yp),
-        }
-    });
-}
-
-/// Max pooling of one plane tap by tap: each tap updates the output
-/// columns it reaches (NaN sticks, as in the reference).
-fn max_plane(
-    win: &crate::geometry::Window,
-    xp: &[f32],
-    [h, w]: [usize; 2],
-    [oh, ow]: [usize; 2],
-    yp: &mut [f32],
-) {
-    yp.fill(f32::NEG_INFINITY);
-    let (sw, dw) = (win.stride[1], win.dilation[1]);
-    for ky in 0..win.kernel[0] {
-        let rows = valid(oh, win.stride[0], ky * win.dilation[0], win.pad_begin[0], h);
-        for kx in 0..win.kernel[1] {
-            let cols = valid(ow, sw, kx * dw, win.pad_begin[1], w);
-            if cols.is_empty() {
-                continue;
-            }
-            for oy in rows.clone() {
-                let iy = oy * win.stride[0] + ky * win.dilation[0] - win.pad_begin[0];
-                let ix0 = cols.start * sw + kx * dw - win.pad_begin[1];
-                let row = &xp[iy * w..(iy + 1) * w];
-                let out = &mut yp[oy * ow + cols.start..oy * ow + cols.end];
-                for (j, m) in out.iter_mut().enumerate() {
-                    let v = row[ix0 + j * sw];
-                    if v > *m || v.is_nan() {
-                        *m = v;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Average pooling of one plane, PyTorch's divisor (padding counted on
-/// both sides alike when `count_include_pad`).
-fn avg_plane(
-    pool: &crate::ops::pool2d::Pool2d,
-    xp: &[f32],
-    [h, w]: [usize; 2],
-    [oh, ow]: [usize; 2],
-    yp: &mut [f32],
-) {
-    let win = &pool.window;
-    for oy in 0..oh {
-        let y0 = (oy * win.stride[0]) as i64 - win.pad_begin[0] as i64;
-        for ox in 0..ow {
-            let x0 = (ox * win.stride[1]) as i64 - win.pad_begin[1] as i64;
-            let y1 = (y0 + win.kernel[0] as i64).min((h + win.pad_begin[0]) as i64);
-            let x1 = (x0 + win.kernel[1] as i64).min((w + win.pad_begin[1]) as i64);
-            let padded = (y1 - y0) * (x1 - x0);
-            let (ya, xa) = (y0.max(0) as usize, x0.max(0) as usize);
-            let (yb, xb) = (
-                y1.min(h as i64).max(0) as usize,
-                x1.min(w as i64).max(0) as usize,
-            );
-            let mut s = 0.0f32;
-            for iy in ya..yb {
-                s += xp[iy * w + xa..iy * w + xb.max(xa)].iter().sum::<f32>();
-            }
-            let count = if pool.count_include_pad {
-                padded as usize
-            } else {
-                yb.saturating_sub(ya) * xb.saturating_sub(xa)
-            };
-            yp[oy * ow + ox] = s / count as f32;
-        }
-    }
-}
-
-thread_local! {
-    /// Per-thread padded, phase-split copy of one input plane.
-    static PLANE: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A grouped (or depthwise) convolution, one output plane per task. Each
-/// input plane is first copied, zero-padded, into `sw` column phases
-/// (phase r holds columns r, r + sw, ...), so every tap of every stride is
-/// a contiguous axpy over an output row, with no bounds logic inside.
-#[allow(clippy::too_many_arguments)]
-fn grouped_conv(
-    conv: &crate::ops::conv2d::Conv2d,
-    x: &[f32],
-    xs: [usize; 4],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    os: [usize; 4],
-    y: &mut [f32],
-) {
-    let [_, cin, h, wd] = xs;
-    let [_, cout, oh, ow] = os;
-    let win = &conv.window;
-    let [kh, kw] = win.kernel;
-    let ([sh, sw], [dh, dw], [pt, pl]) = (win.stride, win.dilation, win.pad_begin);
-    let (cig, cog) = (cin / conv.groups, cout / conv.groups);
-    // The padded plane covers every tap of every output.
-    let prows = (oh.max(1) - 1) * sh + (kh.max(1) - 1) * dh + 1;
-    let pcols = (ow.max(1) - 1) * sw + (kw.max(1) - 1) * dw + 1;
-    let phase_len = pcols.div_ceil(sw);
-    let run = |p: usize, yp: &mut [f32], buf: &mut Vec<f32>| {
-        yp.fill(0.0);
-        let (b, co) = (p / cout, p % cout);
-        let g = co / cog;
-        buf.clear();
-        buf.resize(prows * sw * phase_len, 0.0);
-        for ci in 0..cig {
-            let xp = &x[(b * cin + g * cig + ci) * h * wd..][..h * wd];
-            for r in 0..prows {
-                let dst = &mut buf[r * sw * phase_len..(r + 1) * sw * phase_len];
-                let iy = r as i64 - pt as i64;
-                if iy < 0 || iy >= h as i64 {
-                    dst.fill(0.0);
-                    continue;
-                }
-                let src = &xp[iy as usize * wd..(iy as usize + 1) * wd];
-                for (phase, row) in dst.chunks_mut(phase_len).enumerate() {
-                    // Column c = j * sw + phase reads input column c - pl.
-                    for (j, o) in row.iter_mut().enumerate() {
-                        let ix = (j * sw + phase) as i64 - pl as i64;
-                        *o = if ix < 0 || ix >= wd as i64 {
-                            0.0
-                        } else {
-                            src[ix as usize]
-                        };
-                    }
-                }
-            }
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let wv = w[((co * cig + ci) * kh + ky) * kw + kx];
-                    let (phase, start) = ((kx * dw) % sw, (kx * dw) / sw);
-                    for oy in 0..oh {
-                        let r = oy * sh + ky * dh;
-                        let src = &buf[(r * sw + phase) * phase_len + start..][..ow];
-                        for (o, v) in yp[oy * ow..(oy + 1) * ow].iter_mut().zip(src) {
-                            *o += wv * v;
-                        }
-                    }
-                }
-            }
-        }
-        let b0 = bias.map_or(0.0, |b| b[co]);
-        for o in yp.iter_mut() {
-            *o += b0;
-            if conv.relu && *o < 0.0 {
-                *o = 0.0;
-            }
-        }
-    };
-    par_rows(y, (oh * ow).max(1), |p, yp| {
-        PLANE.with(|c| match c.try_borrow_mut() {
-            Ok(mut buf) => run(p, yp, &mut buf),
-            Err(_) => run(p, yp, &mut Vec::new()),
-        })
-    });
-}
-
 /// y = clamp(y, lo, hi) in place, NaN kept (a Clip or ReLU fused after a
 /// grouped conv).
 pub fn clamp_in_place(y: &mut [f32], lo: f32, hi: f32) {
@@ -537,56 +340,6 @@ pub fn clamp_in_place(y: &mut [f32], lo: f32, hi: f32) {
             } else {
                 *v
             };
-        }
-    });
-}
-
-/// A transposed convolution, one output plane per task: each input pixel
-/// of each channel scatters weight x value over the taps it reaches, a
-/// strided axpy along each input row.
-fn conv_transpose(
-    ct: &crate::ops::conv_transpose2d::ConvTranspose2d,
-    x: &[f32],
-    xs: [usize; 4],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    os: [usize; 4],
-    y: &mut [f32],
-) {
-    let [_, cin, h, wd] = xs;
-    let [_, cout, oh, ow] = os;
-    let [kh, kw] = ct.kernel;
-    let ([sh, sw], [dh, dw], [ph, pw]) = (ct.stride, ct.dilation, ct.padding);
-    par_rows(y, (oh * ow).max(1), |p, yp| {
-        let (b, co) = (p / cout, p % cout);
-        yp.fill(bias.map_or(0.0, |bv| bv[co]));
-        for ci in 0..cin {
-            let xp = &x[(b * cin + ci) * h * wd..][..h * wd];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let wv = w[((ci * cout + co) * kh + ky) * kw + kx];
-                    for iy in 0..h {
-                        let oy = (iy * sh + ky * dh) as i64 - ph as i64;
-                        if oy < 0 || oy >= oh as i64 {
-                            continue;
-                        }
-                        let row = &mut yp[oy as usize * ow..(oy as usize + 1) * ow];
-                        for ix in 0..wd {
-                            let ox = (ix * sw + kx * dw) as i64 - pw as i64;
-                            if (0..ow as i64).contains(&ox) {
-                                row[ox as usize] += wv * xp[iy * wd + ix];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if ct.relu {
-            yp.iter_mut().for_each(|v| {
-                if *v < 0.0 {
-                    *v = 0.0
-                }
-            });
         }
     });
 }

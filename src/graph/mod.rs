@@ -18,7 +18,9 @@
 
 pub mod baseline;
 mod baseline_ops;
+mod baseline_par;
 mod baseline_pointwise;
+mod baseline_window;
 pub mod build;
 pub mod exec;
 mod fuse;

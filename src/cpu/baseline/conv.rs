@@ -1,6 +1,7 @@
 //! conv2d as im2col + GEMM, as a CPU library would run it.
 
-use super::{finish_channel, sgemm, threads, Mat};
+use super::packed::{gemm, Dense, Epilogue, OutMap, PackB, PackedWeights, MR, NR};
+use super::{finish_channel, sgemm, threads, Mat, SendPtr};
 use crate::geometry::Window;
 use crate::ops::conv2d::Conv2d;
 use gemm::Parallelism;
@@ -8,7 +9,7 @@ use rayon::prelude::*;
 
 thread_local! {
     /// Per-thread im2col scratch for batches run image-parallel.
-    static COLS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static COLS: super::Scratch = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Largest im2col buffer (floats, per image in flight): bigger images are
@@ -72,61 +73,23 @@ pub fn conv2d_into(
     y: &mut [f32],
     scratch: &mut Vec<f32>,
 ) {
-    assert_eq!(
-        conv.groups, 1,
-        "baseline conv2d: groups > 1 is not lowered here"
-    );
-    let expected = conv
-        .output_shape(&x_shape, "baseline conv2d")
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        out, expected,
-        "baseline conv2d: output shape {out:?} does not match the layer's {expected:?}"
-    );
-    let [n, cin, h, wd] = x_shape;
-    let [_, cout, oh, ow] = out;
-    let win = &conv.window;
-    let [kh, kw] = win.kernel;
-    let kk = super::numel("baseline conv2d taps", &[cin, kh, kw]);
-    let w_len = super::numel("baseline conv2d weight", &[cout, kk]);
-    let p = oh * ow;
-    let (x_len, y_len) = (
-        super::numel("baseline conv2d input", &x_shape),
-        super::numel("baseline conv2d output", &out),
-    );
-    assert_eq!(
-        x.len(),
-        x_len,
-        "baseline conv2d: x has {} values for shape {x_shape:?}",
-        x.len()
-    );
+    let bias = check_args(conv, x_shape, out, x.len(), bias, y.len());
     assert_eq!(
         w.len(),
-        w_len,
+        conv.weight_shape().iter().product::<usize>(),
         "baseline conv2d: weight has {} values for {:?}",
         w.len(),
         conv.weight_shape()
     );
-    let bias = match (conv.bias, bias) {
-        (true, Some(b)) => {
-            assert_eq!(
-                b.len(),
-                cout,
-                "baseline conv2d: bias has {} values for {cout} channels",
-                b.len()
-            );
-            Some(b)
-        }
-        (true, None) => panic!("baseline conv2d: the layer has a bias but none was given"),
-        (false, Some(_)) => {
-            panic!("baseline conv2d: a bias was given but the layer has bias=false")
-        }
-        (false, None) => None,
-    };
-    assert_eq!(y.len(), y_len, "baseline conv2d: output buffer size");
     if y.is_empty() {
         return;
     }
+    let [n, cin, h, wd] = x_shape;
+    let [_, cout, oh, ow] = out;
+    let win = &conv.window;
+    let [kh, kw] = win.kernel;
+    let kk = cin * kh * kw;
+    let p = oh * ow;
     let direct = kh == 1
         && kw == 1
         && win.stride == [1, 1]
@@ -211,15 +174,160 @@ pub fn conv2d_into(
                 // Each thread keeps its scratch between calls; a task
                 // stolen while this thread's is in use (nested rayon
                 // work) takes a fresh one.
-                COLS.with(|c| match c.try_borrow_mut() {
-                    Ok(mut cols) => image(x_img, y_img, &mut cols, inner),
-                    Err(_) => image(x_img, y_img, &mut Vec::new(), inner),
-                })
+                super::with_scratch(&COLS, |cols| image(x_img, y_img, cols, inner))
             });
     } else {
         for (y_img, x_img) in y.chunks_mut(cout * p).zip(x.chunks(plane)) {
             image(x_img, y_img, scratch, threads > 1);
         }
+    }
+}
+
+/// [`conv2d_into`] through the packed AVX-512 GEMM, the weights packed
+/// once by the caller (`PackedWeights::new(w, Cout, Cin kh kw)`). A 1x1,
+/// stride-1, unpadded conv multiplies the input itself; any other is run
+/// over its padded, phase-split input (`direct`), with no im2col. One
+/// product covers the whole batch; bias and clamp are applied in the tile
+/// store, and the work is split among threads by columns (pixels of every
+/// image) or by output channels, whichever keeps each thread's reads
+/// smaller.
+///
+/// Panics as [`conv2d_into`] does, and when the packed weights are not
+/// the layer's [Cout, Cin kh kw].
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_packed_into(
+    conv: &Conv2d,
+    pw: &PackedWeights,
+    x: &[f32],
+    x_shape: [usize; 4],
+    bias: Option<&[f32]>,
+    out: [usize; 4],
+    clamp: Option<(f32, f32)>,
+    y: &mut [f32],
+) {
+    let bias = check_args(conv, x_shape, out, x.len(), bias, y.len());
+    let [n, cin, h, wd] = x_shape;
+    let [_, cout, oh, ow] = out;
+    let [kh, kw] = conv.window.kernel;
+    assert_eq!(
+        (pw.rows(), pw.depth()),
+        (cout, cin * kh * kw),
+        "baseline conv2d: packed weights are not [Cout, Cin kh kw]"
+    );
+    let p = oh * ow;
+    if y.is_empty() {
+        return;
+    }
+    let win = &conv.window;
+    let direct = kh == 1
+        && kw == 1
+        && win.stride == [1, 1]
+        && win.pad_begin == [0, 0]
+        && win.pad_end == [0, 0];
+    let epi = Epilogue {
+        bias,
+        clamp: clamp.or(conv.relu.then_some((0.0, f32::INFINITY))),
+    };
+    let yp = y.as_mut_ptr();
+    if direct {
+        // A 1x1, stride-1, unpadded conv multiplies the input itself.
+        let src = Dense {
+            b: x,
+            cols: p,
+            image_stride: cin * h * wd,
+        };
+        run_split(pw, &src, OutMap::dense(yp, cout * p, p), n * p, epi);
+    } else {
+        super::direct::with_padded(conv, x, x_shape, out, yp, |src, map, cols| {
+            run_split(pw, src, map, cols, epi)
+        });
+    }
+}
+
+/// One product over the whole batch (`cols` columns over every image),
+/// split among threads by rows where the weights outweigh the columns
+/// (each thread then reads only its share of them), else by columns.
+fn run_split(pw: &PackedWeights, src: &dyn PackB, out: OutMap, cols: usize, epi: Epilogue) {
+    let threads = threads();
+    let m = pw.rows();
+    let (row_panels, col_panels) = (m.div_ceil(MR), cols.div_ceil(NR));
+    let (row_parts, col_parts) = if m > cols {
+        let r = threads.min(row_panels);
+        (r, threads.div_ceil(r).min(col_panels))
+    } else {
+        let c = threads.min(col_panels);
+        (threads.div_ceil(c).min(row_panels), c)
+    };
+    let mut tasks = Vec::with_capacity(row_parts * col_parts);
+    for cpart in 0..col_parts {
+        let c0 = cpart * col_panels / col_parts * NR;
+        let c1 = ((cpart + 1) * col_panels / col_parts * NR).min(cols);
+        for rpart in 0..row_parts {
+            let r0 = rpart * row_panels / row_parts * MR;
+            let r1 = ((rpart + 1) * row_panels / row_parts * MR).min(m);
+            tasks.push((r0..r1, c0..c1));
+        }
+    }
+    let out = SendPtr(out);
+    let run = |(rows, cols): &(std::ops::Range<usize>, std::ops::Range<usize>)| {
+        // SAFETY: the output holds every image of [M, oh, ow]; each task's
+        // rows x columns are its own.
+        unsafe { gemm(pw, src, rows.clone(), cols.clone(), out.get(), epi) }
+    };
+    if tasks.len() > 1 {
+        tasks.par_iter().for_each(run);
+    } else {
+        tasks.iter().for_each(run);
+    }
+}
+
+/// The checks both conv entries make: groups 1, the layer's output shape,
+/// the input, bias and output sizes. Returns the bias.
+fn check_args<'b>(
+    conv: &Conv2d,
+    x_shape: [usize; 4],
+    out: [usize; 4],
+    x_len: usize,
+    bias: Option<&'b [f32]>,
+    y_len: usize,
+) -> Option<&'b [f32]> {
+    assert_eq!(
+        conv.groups, 1,
+        "baseline conv2d: groups > 1 is not lowered here"
+    );
+    let expected = conv
+        .output_shape(&x_shape, "baseline conv2d")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out, expected,
+        "baseline conv2d: output shape {out:?} does not match the layer's {expected:?}"
+    );
+    assert_eq!(
+        x_len,
+        super::numel("baseline conv2d input", &x_shape),
+        "baseline conv2d: x has {x_len} values for shape {x_shape:?}"
+    );
+    assert_eq!(
+        y_len,
+        super::numel("baseline conv2d output", &out),
+        "baseline conv2d: output buffer size"
+    );
+    let cout = out[1];
+    match (conv.bias, bias) {
+        (true, Some(b)) => {
+            assert_eq!(
+                b.len(),
+                cout,
+                "baseline conv2d: bias has {} values for {cout} channels",
+                b.len()
+            );
+            Some(b)
+        }
+        (true, None) => panic!("baseline conv2d: the layer has a bias but none was given"),
+        (false, Some(_)) => {
+            panic!("baseline conv2d: a bias was given but the layer has bias=false")
+        }
+        (false, None) => None,
     }
 }
 

@@ -22,10 +22,12 @@
 
 mod attention;
 mod conv;
+mod direct;
 mod matmul;
+pub mod packed;
 
 pub use attention::attention;
-pub use conv::{conv2d, conv2d_into};
+pub use conv::{conv2d, conv2d_into, conv2d_packed_into};
 pub use matmul::matmul;
 
 use crate::ops::matmul::Activation;
@@ -55,6 +57,54 @@ fn numel(what: &str, dims: &[usize]) -> usize {
 
 fn threads() -> usize {
     rayon::current_num_threads().max(1)
+}
+
+/// A float buffer kept per thread between calls (on a VM, page faults on
+/// fresh buffers cost as much as a small layer).
+pub(crate) type Scratch = std::cell::RefCell<Vec<f32>>;
+
+/// Runs `f` with this thread's buffer under `key`; a task that nested
+/// rayon work started while the buffer is in use gets a fresh one.
+pub(crate) fn with_scratch<R>(
+    key: &'static std::thread::LocalKey<Scratch>,
+    f: impl FnOnce(&mut Vec<f32>) -> R,
+) -> R {
+    key.with(|c| match c.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// Scatters one input row into its column phases: input column ix is
+/// padded column c = ix + pad, stored at dst[(c % step) * pstride + c /
+/// step] where c < limit. Walks phase by phase, so no element pays for an
+/// integer division (which at ~25 cycles cost more than the pooling or
+/// depthwise conv that reads the copy).
+pub(crate) fn scatter_phases(
+    src: &[f32],
+    pad: usize,
+    step: usize,
+    limit: usize,
+    dst: &mut [f32],
+    pstride: usize,
+) {
+    if step == 1 {
+        let end = (pad + src.len()).min(limit);
+        if end > pad {
+            dst[pad..end].copy_from_slice(&src[..end - pad]);
+        }
+        return;
+    }
+    for px in 0..step {
+        let first = pad.saturating_sub(px).div_ceil(step);
+        let (mut c, mut j) = (px + first * step, first);
+        let row = &mut dst[px * pstride..];
+        while c < limit && c - pad < src.len() {
+            row[j] = src[c - pad];
+            c += step;
+            j += 1;
+        }
+    }
 }
 
 /// A strided f32 matrix: element (r, c) at `ptr + r * rs + c * cs`.
@@ -178,7 +228,7 @@ macro_rules! with_avx2 {
         }
     };
 }
-use with_avx2;
+pub(crate) use with_avx2;
 
 /// ReLU that keeps NaN, as the GPU and the reference do.
 #[inline(always)]

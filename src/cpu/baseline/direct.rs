@@ -1,0 +1,110 @@
+//! Convs with no lowering at all, the way direct-convolution libraries
+//! run them: the input is copied once, zero-padded and split into its
+//! stride phases (phase (py, px) holds padded pixels (py + i sh, px + j
+//! sw)), and the output is computed over the phase width, so that for
+//! every tap (ci, ky, kx) the pixels a tile needs are consecutive floats
+//! of one phase, at a fixed offset from the tile's first pixel. The packed
+//! product packs those rows with plain copies, and the tile store drops
+//! the columns past the output's width.
+//!
+//! Lowering each row pixel by pixel (im2col) cost about as long as the
+//! multiply-adds themselves for a conv with 64 output channels.
+
+use super::packed::{OutMap, PackB};
+use crate::ops::conv2d::Conv2d;
+use rayon::prelude::*;
+
+thread_local! {
+    /// The padded input, kept between calls (fresh pages cost on a VM).
+    static XPAD: super::Scratch = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The operand of a conv over its padded, phase-split input: row k = (ci,
+/// ky, kx) at column q of an image is xpad[img][off[k] + q].
+pub struct Padded<'a> {
+    xpad: &'a [f32],
+    /// Floats per padded image (with slack for the last columns' taps).
+    stride: usize,
+    off: Vec<usize>,
+    /// Columns per image: OH x phase width.
+    per: usize,
+}
+
+impl PackB for Padded<'_> {
+    fn row(&self, img: usize, k: usize, j0: usize, row: &mut [f32]) {
+        let s = img * self.stride + self.off[k] + j0;
+        row.copy_from_slice(&self.xpad[s..s + row.len()]);
+    }
+    fn per_image(&self) -> usize {
+        self.per
+    }
+    fn contiguous(&self, img: usize, k: usize) -> Option<&[f32]> {
+        let s = img * self.stride + self.off[k];
+        Some(&self.xpad[s..s + self.per])
+    }
+}
+
+/// Runs `f` with the padded operand of the conv over x [N, Cin, H, W] and
+/// the map of its output y [N, Cout, OH, OW] (at `y`), the batch's columns
+/// being N x OH x phase width.
+pub fn with_padded<R>(
+    conv: &Conv2d,
+    x: &[f32],
+    [n, cin, h, w]: [usize; 4],
+    [_, cout, oh, ow]: [usize; 4],
+    y: *mut f32,
+    f: impl FnOnce(&Padded, OutMap, usize) -> R,
+) -> R {
+    let win = &conv.window;
+    let ([pt, pl], [pb, pr], [dh, dw], [kh, kw], [sh, sw]) = (
+        win.pad_begin,
+        win.pad_end,
+        win.dilation,
+        win.kernel,
+        win.stride,
+    );
+    let (hp, wp) = (h + pt + pb, w + pl + pr);
+    let (hq, wq) = (hp.div_ceil(sh), wp.div_ceil(sw));
+    let phase = hq * wq;
+    // Tap (ky, kx) reads phase (ky dh % sh, kx dw % sw), shifted by
+    // (ky dh / sh, kx dw / sw) from the output pixel.
+    let off: Vec<usize> = (0..cin * kh * kw)
+        .map(|k| {
+            let (ci, ty, tx) = (k / (kh * kw), k / kw % kh * dh, k % kw * dw);
+            ((ci * sh + ty % sh) * sw + tx % sw) * phase + ty / sh * wq + tx / sw
+        })
+        .collect();
+    // The last columns' taps read up to (kw - 1) dw / sw past the last
+    // phase; 64-byte steps keep every image aligned alike.
+    let stride = (cin * sh * sw * phase + (kw - 1) * dw / sw).div_ceil(16) * 16;
+    super::with_scratch(&XPAD, |xpad| {
+        xpad.clear();
+        xpad.resize(n * stride, 0.0);
+        xpad.par_chunks_mut(stride)
+            .enumerate()
+            .for_each(|(img, dst)| {
+                for ci in 0..cin {
+                    let src = &x[(img * cin + ci) * h * w..][..h * w];
+                    for (iy, row) in src.chunks_exact(w.max(1)).enumerate().take(h) {
+                        let r = iy + pt;
+                        let base = (ci * sh + r % sh) * sw * phase + r / sh * wq;
+                        super::scatter_phases(row, pl, sw, wp, &mut dst[base..], phase);
+                    }
+                }
+            });
+        let src = Padded {
+            xpad,
+            stride,
+            off,
+            per: oh * wq,
+        };
+        let out = OutMap {
+            c: y,
+            image_stride: cout * oh * ow,
+            oh,
+            ow,
+            pitch: wq,
+        };
+        f(&src, out, n * oh * wq)
+    })
+}

@@ -1,0 +1,490 @@
+//! A packed AVX-512 single-precision GEMM for the baseline's convs, in the
+//! shape CPU libraries give it (BLIS, MLAS): the weights are packed once,
+//! at load, into panels of [`MR`] rows; the other operand is packed per
+//! call, [`KC`] rows by [`NC`] columns at a time, into panels of [`NR`]
+//! columns, by plain copies from the conv's input (a 1x1 conv's, or the
+//! padded, phase-split copy of `direct`); an 8 x 32 tile of the output
+//! lives in sixteen zmm registers while K runs, and bias and clamp are
+//! applied as the tile is stored. Where the CPU has no AVX-512 the caller
+//! keeps the `gemm` crate (`PackedWeights::new` gives None).
+//!
+//! Why not the gemm crate here: it packs both operands on every call (the
+//! weights of resnet18 are 47 MB, repacked each run) and takes the lowered
+//! matrix whole; on a 2-core Xeon it ran resnet18's convs at 120-150
+//! GFLOP/s, where the FMA units allow about 330.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Rows of a weight panel (output channels per tile): every channel count
+/// of the torchvision zoo is a multiple of 8.
+pub const MR: usize = 8;
+/// Columns of an input panel (output pixels per tile): two zmm registers.
+pub const NR: usize = 32;
+/// zmm registers per tile row.
+const NV: usize = NR / 16;
+/// Most K rows packed at once: an input panel is then KC x 32 floats,
+/// 32 KiB, and stays in a 48 KiB L1 while every weight panel passes by.
+pub const KC: usize = 256;
+/// Most columns packed at once (16 panels, 512 KiB at KC = 256, in L2).
+pub const NC: usize = 512;
+
+/// A [M, K] row-major weight matrix packed for [`gemm`]: for each block of
+/// K rows, for each panel of MR output rows, [kc][MR] floats, rows past M
+/// zero.
+pub struct PackedWeights {
+    m: usize,
+    k: usize,
+    /// (first K row, rows) per block.
+    blocks: Vec<(usize, usize)>,
+    data: Vec<f32>,
+}
+
+/// What the tile store applies: per-row bias, then a clamp (NaN kept), and
+/// an optional residual added before the clamp (row stride as C's).
+#[derive(Clone, Copy)]
+pub struct Epilogue<'a> {
+    /// One value per output row.
+    pub bias: Option<&'a [f32]>,
+    /// (lo, hi); ReLU is (0, inf).
+    pub clamp: Option<(f32, f32)>,
+}
+
+/// Whether this CPU runs the packed kernels.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl PackedWeights {
+    /// Packs `w` ([m, k] row-major); None where the CPU lacks AVX-512 or
+    /// the matrix is empty.
+    pub fn new(w: &[f32], m: usize, k: usize) -> Option<Self> {
+        if !available() || m == 0 || k == 0 {
+            return None;
+        }
+        assert_eq!(w.len(), m * k, "packed gemm: weight size");
+        let nb = k.div_ceil(KC);
+        let blocks: Vec<(usize, usize)> = (0..nb)
+            .map(|b| {
+                let (k0, k1) = (b * k / nb, (b + 1) * k / nb);
+                (k0, k1 - k0)
+            })
+            .collect();
+        let panels = m.div_ceil(MR);
+        let mut data = vec![0.0f32; panels * MR * k];
+        let mut at = 0;
+        for &(k0, kc) in &blocks {
+            for p in 0..panels {
+                for kk in 0..kc {
+                    for r in 0..MR {
+                        let row = p * MR + r;
+                        if row < m {
+                            data[at] = w[row * k + k0 + kk];
+                        }
+                        at += 1;
+                    }
+                }
+            }
+        }
+        Some(Self { m, k, blocks, data })
+    }
+
+    /// Output rows.
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+
+    /// Inner dimension.
+    pub fn depth(&self) -> usize {
+        self.k
+    }
+
+    fn panel(&self, block: usize, p: usize) -> &[f32] {
+        let (k0, kc) = self.blocks[block];
+        let start = k0 * self.m.div_ceil(MR) * MR + p * kc * MR;
+        &self.data[start..start + kc * MR]
+    }
+}
+
+/// The [K, N] operand, row by row: its N columns run over the images of a
+/// batch, `per_image` columns each, so one product covers the whole batch
+/// and the weights are read once per block of columns, not once per image.
+pub trait PackB: Sync {
+    /// Writes row k of the operand for image `img`, columns j0 ..
+    /// j0 + row.len() of that image, into `row`.
+    fn row(&self, img: usize, k: usize, j0: usize, row: &mut [f32]);
+    /// Columns per image.
+    fn per_image(&self) -> usize;
+    /// Where row k of image `img` is one contiguous run of floats, that
+    /// run (column 0 first), so packing copies panels straight from it.
+    fn contiguous(&self, _img: usize, _k: usize) -> Option<&[f32]> {
+        None
+    }
+}
+
+/// A dense operand: per image a [K, per_image] row-major matrix, images
+/// `image_stride` floats apart (the input of a 1x1 conv).
+pub struct Dense<'a> {
+    /// The values.
+    pub b: &'a [f32],
+    /// Columns per image (also the row stride).
+    pub cols: usize,
+    /// Floats from one image to the next.
+    pub image_stride: usize,
+}
+
+impl PackB for Dense<'_> {
+    fn row(&self, img: usize, k: usize, j0: usize, row: &mut [f32]) {
+        let s = img * self.image_stride + k * self.cols + j0;
+        row.copy_from_slice(&self.b[s..s + row.len()]);
+    }
+    fn per_image(&self) -> usize {
+        self.cols
+    }
+    fn contiguous(&self, img: usize, k: usize) -> Option<&[f32]> {
+        let s = img * self.image_stride + k * self.cols;
+        Some(&self.b[s..s + self.cols])
+    }
+}
+
+/// Where the product goes. Column j of the batch is column q = j %
+/// per_image of image j / per_image, and q is output pixel (q / pitch, q %
+/// pitch): a direct conv computes over the padded width (pitch > ow) and
+/// the columns past ow are dropped; element (r, oy, ox) of an image sits
+/// at r * oh * ow + oy * ow + ox.
+#[derive(Clone, Copy)]
+pub struct OutMap {
+    /// Image 0, row 0, pixel 0.
+    pub c: *mut f32,
+    /// Floats from one image to the next.
+    pub image_stride: usize,
+    /// Output rows and columns.
+    pub oh: usize,
+    /// See `oh`.
+    pub ow: usize,
+    /// Columns per output row in the batch's column space (>= ow).
+    pub pitch: usize,
+}
+
+impl OutMap {
+    /// A dense [M, oh, ow] output per image (no dropped columns).
+    pub fn dense(c: *mut f32, image_stride: usize, pixels: usize) -> Self {
+        Self {
+            c,
+            image_stride,
+            oh: 1,
+            ow: pixels,
+            pitch: pixels,
+        }
+    }
+}
+
+/// Calls `f(img, pixel, offset, len)` for each stretch of columns j0 ..
+/// j0 + len that lies in one image.
+#[inline]
+fn stretches(
+    per_image: usize,
+    j0: usize,
+    len: usize,
+    mut f: impl FnMut(usize, usize, usize, usize),
+) {
+    let (mut j, end) = (j0, j0 + len);
+    while j < end {
+        let (img, pix) = (j / per_image, j % per_image);
+        let take = (per_image - pix).min(end - j);
+        f(img, pix, j - j0, take);
+        j += take;
+    }
+}
+
+/// The stretches of a tile's lanes that land in memory, as (first lane,
+/// end lane, offset of the first lane's element in row 0): lanes a..b
+/// go to c + offset - a + lane, one masked access per stretch and zmm.
+struct Stretches {
+    n: usize,
+    at: [(usize, usize, usize); NR],
+}
+
+impl Stretches {
+    fn of(out: &OutMap, per: usize, j0: usize, w: usize) -> Self {
+        let mut s = Self {
+            n: 0,
+            at: [(0, 0, 0); NR],
+        };
+        let mut a = 0;
+        while a < w {
+            let (img, q) = ((j0 + a) / per, (j0 + a) % per);
+            let (oy, ox) = (q / out.pitch, q % out.pitch);
+            let mut len = (per - q).min(w - a);
+            if out.pitch != out.ow || out.oh != 1 {
+                if ox >= out.ow || oy >= out.oh {
+                    // Padding columns: skip to the next output row.
+                    a += (out.pitch - ox).min(per - q).min(w - a);
+                    continue;
+                }
+                if out.pitch != out.ow {
+                    len = len.min(out.ow - ox);
+                }
+            }
+            let off = img * out.image_stride
+                + if out.pitch == out.ow {
+                    q
+                } else {
+                    oy * out.ow + ox
+                };
+            s.at[s.n] = (a, a + len, off);
+            s.n += 1;
+            a += len;
+        }
+        s
+    }
+}
+
+/// Packs into `buf` and returns the packed block, which starts on a 64-byte
+/// boundary so that no zmm load of a panel splits a cache line.
+fn pack_block<'b>(
+    src: &dyn PackB,
+    k0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    buf: &'b mut Vec<f32>,
+) -> &'b [f32] {
+    let panels = nc.div_ceil(NR);
+    buf.clear();
+    buf.resize(panels * kc * NR + 16, 0.0);
+    let skip = buf.as_ptr().align_offset(64).min(16);
+    let out = &mut buf[skip..skip + panels * kc * NR];
+    let mut row = [0.0f32; NC];
+    let per = src.per_image();
+    for kk in 0..kc {
+        if let Some(()) = pack_direct(src, (k0, kc, kk), j0, nc, per, out) {
+            continue;
+        }
+        stretches(per, j0, nc, |img, pix, at, len| {
+            src.row(img, k0 + kk, pix, &mut row[at..at + len])
+        });
+        for p in 0..panels {
+            let w = NR.min(nc - p * NR);
+            let dst = (p * kc + kk) * NR;
+            out[dst..dst + w].copy_from_slice(&row[p * NR..p * NR + w]);
+        }
+    }
+    out
+}
+
+/// Packs row k straight from the source's contiguous runs (None where it
+/// has none): panel p's row gets columns j0 + p NR .. of the batch.
+#[inline]
+fn pack_direct(
+    src: &dyn PackB,
+    (k0, kc, kk): (usize, usize, usize),
+    j0: usize,
+    nc: usize,
+    per: usize,
+    out: &mut [f32],
+) -> Option<()> {
+    let k = k0 + kk;
+    let mut cur: Option<(usize, &[f32])> = None;
+    for p in 0..nc.div_ceil(NR) {
+        let w = NR.min(nc - p * NR);
+        let d = &mut out[(p * kc + kk) * NR..][..w];
+        let mut at = 0;
+        while at < w {
+            let j = j0 + p * NR + at;
+            let (img, pix) = (j / per, j % per);
+            let run = match cur {
+                Some((i, r)) if i == img => r,
+                _ => {
+                    let r = src.contiguous(img, k)?;
+                    cur = Some((img, r));
+                    r
+                }
+            };
+            let take = (per - pix).min(w - at);
+            d[at..at + take].copy_from_slice(&run[pix..pix + take]);
+            at += take;
+        }
+    }
+    Some(())
+}
+
+thread_local! {
+    static PACK: super::Scratch = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// out[r, j] = epi(sum_k a[r, k] b[k, j]) for rows `rows` of the packed
+/// weights and columns `cols` of the batch; single-threaded (callers split
+/// rows or columns among threads).
+///
+/// # Safety
+/// `out` must address every image the columns reach, [M, per_image] floats
+/// each, whose rows x columns here no other thread touches, and `b` must
+/// give every row of the weights' depth over the columns.
+pub unsafe fn gemm(
+    a: &PackedWeights,
+    b: &dyn PackB,
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    out: OutMap,
+    epi: Epilogue,
+) {
+    assert!(rows.start % MR == 0 && rows.end <= a.m, "packed gemm: rows");
+    if let Some(bias) = epi.bias {
+        assert!(bias.len() >= a.m, "packed gemm: bias");
+    }
+    let per = b.per_image();
+    super::with_scratch(&PACK, |buf| {
+        let nb = a.blocks.len();
+        let mut jc = cols.start;
+        while jc < cols.end {
+            let nc = NC.min(cols.end - jc);
+            let at: Vec<Stretches> = (0..nc.div_ceil(NR))
+                .map(|jr| Stretches::of(&out, per, jc + jr * NR, NR.min(nc - jr * NR)))
+                .collect();
+            for (bi, &(k0, kc)) in a.blocks.iter().enumerate() {
+                let bp = pack_block(b, k0, kc, jc, nc, buf);
+                for jr in 0..nc.div_ceil(NR) {
+                    let bpan = &bp[jr * kc * NR..(jr + 1) * kc * NR];
+                    for p in rows.start / MR..rows.end.div_ceil(MR) {
+                        let h = MR.min(rows.end - p * MR);
+                        let to = Tile {
+                            out,
+                            r0: p * MR,
+                            h,
+                            at: &at[jr],
+                        };
+                        let bias = epi.bias.map(|b| &b[p * MR..p * MR + h]);
+                        let last = (bi + 1 == nb).then_some(epi.clamp);
+                        // SAFETY: available() held when the weights were
+                        // packed; the tile lies inside the caller's share.
+                        tile(a.panel(bi, p), bpan, kc, to, bi == 0, last, bias);
+                    }
+                }
+            }
+            jc += nc;
+        }
+    });
+}
+
+/// One output tile: rows r0 .. r0 + h, its columns where `at` puts them.
+#[derive(Clone, Copy)]
+struct Tile<'s> {
+    out: OutMap,
+    r0: usize,
+    h: usize,
+    at: &'s Stretches,
+}
+
+/// `last`: the final K block, with its clamp (None inside: Some(None)
+/// means no clamp).
+#[inline]
+unsafe fn tile(
+    a: &[f32],
+    b: &[f32],
+    kc: usize,
+    to: Tile<'_>,
+    first: bool,
+    last: Option<Option<(f32, f32)>>,
+    bias: Option<&[f32]>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    tile_avx512(a.as_ptr(), b.as_ptr(), kc, to, first, last, bias);
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!(
+        "packed gemm without AVX-512: {a:p} {b:p} {kc} {first} {} {}",
+        to.h,
+        last.is_some() || bias.is_some()
+    );
+}
+
+/// Lane mask of lanes lo .. hi within the 16 lanes starting at `base`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lanes(lo: usize, hi: usize, base: usize) -> __mmask16 {
+    let (lo, hi) = (
+        lo.clamp(base, base + 16) - base,
+        hi.clamp(base, base + 16) - base,
+    );
+    (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512(
+    a: *const f32,
+    b: *const f32,
+    kc: usize,
+    to: Tile<'_>,
+    first: bool,
+    last: Option<Option<(f32, f32)>>,
+    bias: Option<&[f32]>,
+) {
+    let mut acc = [[_mm512_setzero_ps(); NV]; MR];
+    // Columns past the panel's width are zero in it, rows past h in the
+    // weights, so the whole tile computes; only loads and stores are
+    // masked, one per stretch of lanes that is contiguous in memory.
+    let plane = to.out.oh * to.out.ow;
+    let stretches = &to.at.at[..to.at.n];
+    if !first {
+        for (r, acc) in acc.iter_mut().enumerate().take(to.h) {
+            for &(a, b, off) in stretches {
+                let p = to
+                    .out
+                    .c
+                    .wrapping_add(off + (to.r0 + r) * plane)
+                    .wrapping_sub(a);
+                for (v, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm512_mask_loadu_ps(*acc, lanes(a, b, 16 * v), p.wrapping_add(16 * v));
+                }
+            }
+        }
+    }
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..kc {
+        let mut bv = [_mm512_setzero_ps(); NV];
+        for (v, bv) in bv.iter_mut().enumerate() {
+            *bv = _mm512_loadu_ps(bp.add(16 * v));
+        }
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*ap.add(r));
+            for (acc, bv) in acc.iter_mut().zip(&bv) {
+                *acc = _mm512_fmadd_ps(av, *bv, *acc);
+            }
+        }
+        ap = ap.add(MR);
+        bp = bp.add(NR);
+    }
+    for (r, acc) in acc.iter_mut().enumerate().take(to.h) {
+        let mut v = *acc;
+        if let Some(clamp) = last {
+            if let Some(bias) = bias {
+                let bv = _mm512_set1_ps(bias[r]);
+                v.iter_mut().for_each(|v| *v = _mm512_add_ps(*v, bv));
+            }
+            if let Some((lo, hi)) = clamp {
+                // max(lo, x) and min(hi, x) return x when x is NaN.
+                let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+                v.iter_mut()
+                    .for_each(|v| *v = _mm512_min_ps(hi, _mm512_max_ps(lo, *v)));
+            }
+        }
+        for &(a, b, off) in stretches {
+            let p = to
+                .out
+                .c
+                .wrapping_add(off + (to.r0 + r) * plane)
+                .wrapping_sub(a);
+            for (i, v) in v.iter().enumerate() {
+                _mm512_mask_storeu_ps(p.wrapping_add(16 * i), lanes(a, b, 16 * i), *v);
+            }
+        }
+    }
+}
