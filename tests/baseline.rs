@@ -425,7 +425,7 @@ fn conv_case(c: &ConvCase, seed: u64) {
         Some(pw) => {
             let mut yp = vec![f32::NAN; y.len()];
             let clamp = c.relu.then_some((0.0, f32::INFINITY));
-            baseline::conv2d_packed_into(&conv, &pw, &x, x_shape, bias, out, clamp, &mut yp);
+            baseline::conv2d_packed_into(&conv, &pw, &x, x_shape, bias, out, clamp, None, &mut yp);
             let check = compare(&yp, &reference);
             eprintln!("  packed: {}", check.summary());
             assert_passes(c.what, &check);

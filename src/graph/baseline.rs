@@ -8,7 +8,7 @@
 //! library's arena keeps them, and the outputs of the first run (into
 //! NaN-filled buffers) are judged against the reference.
 
-use super::op::{Op, Unary};
+use super::op::{Binary, Op, Unary};
 use super::program::{Program, Source};
 use super::{reference, HostTensor};
 use crate::check::{compare, Check};
@@ -64,6 +64,7 @@ fn node(
     shapes: &[&[usize]],
     out: &[usize],
     clamp: Option<(f32, f32)>,
+    residual: Option<&[f32]>,
     y: &mut [f32],
     scratch: &mut Vec<f32>,
     packed: Option<&PackedWeights>,
@@ -81,6 +82,7 @@ fn node(
                     ins.get(2).copied(),
                     os,
                     clamp,
+                    residual,
                     y,
                 );
                 return true;
@@ -169,14 +171,40 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
     // warm-up round allocates them), so timed rounds touch no fresh pages.
     let mut bufs: Vec<Vec<f32>> = vec![vec![]; p.values.len()];
     let mut scratch = vec![];
-    // A ReLU or Clip right after a conv runs in the conv's own bias pass
-    // (as onnxruntime fuses them); the activation's node then only hands
-    // the buffer on, and its time is part of the conv's.
-    let clamps: Vec<Option<(f32, f32)>> = (0..p.nodes.len()).map(|i| fused_clamp(p, i)).collect();
-    let absorbed = |i: usize| i > 0 && clamps[i - 1].is_some();
     // Constant conv weights are packed once, as a CPU library packs them
     // when it loads the model (untimed, like that).
     let packed: Vec<Option<PackedWeights>> = p.nodes.iter().map(|n| pack_weights(p, n)).collect();
+    // A residual Add and a ReLU or Clip right after a conv run in the
+    // conv's own store (as onnxruntime fuses them); their nodes then only
+    // hand the buffer on, and their time is part of the conv's.
+    let fusions: Vec<Fusion> = (0..p.nodes.len())
+        .map(|i| fusion(p, i, packed[i].is_some()))
+        .collect();
+    // Nodes that only hand a buffer on: those a conv absorbed, and views
+    // whose input nothing else reads (a copy would cost what a reshape
+    // never should). `from` is the value each takes; `owner`, the value
+    // whose slot keeps the buffer between rounds.
+    let mut from: Vec<Option<usize>> = vec![None; p.nodes.len()];
+    for (i, f) in fusions.iter().enumerate() {
+        for (k, f) in from.iter_mut().enumerate().skip(i + 1).take(f.absorbed) {
+            *f = Some(p.nodes[k - 1].output);
+        }
+    }
+    for (i, n) in p.nodes.iter().enumerate() {
+        let v = n.inputs.first().copied();
+        if let (Op::View, Some(v)) = (&n.op, v) {
+            let made = matches!(p.values[v].source, Source::Node(_));
+            if made && p.consumers(v) == 1 && from[i].is_none() {
+                from[i] = Some(v);
+            }
+        }
+    }
+    let mut owner: Vec<usize> = (0..p.values.len()).collect();
+    for (i, n) in p.nodes.iter().enumerate() {
+        if let Some(v) = from[i] {
+            owner[n.output] = owner[v];
+        }
+    }
     for round in 0..=repeats.max(1) {
         let mut vals: Vec<Option<Vec<f32>>> = p
             .values
@@ -191,8 +219,8 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
         optimised = 0;
         for (ni, n) in p.nodes.iter().enumerate() {
             let t = Instant::now();
-            if absorbed(ni) {
-                vals[n.output] = vals[n.inputs[0]].take();
+            if let Some(v) = from[ni] {
+                vals[n.output] = vals[v].take();
                 optimised += 1;
                 if round > 0 {
                     per_node[ni].push(t.elapsed().as_secs_f64() * 1e3);
@@ -214,13 +242,17 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
                 .iter()
                 .map(|&v| p.values[v].shape.as_slice())
                 .collect();
+            let residual = fusions[ni]
+                .residual
+                .map(|v| vals[v].as_deref().unwrap_or(&[]));
             let fast = node(
                 &n.op,
                 out.dtype,
                 &ins,
                 &shapes,
                 &out.shape,
-                clamps[ni],
+                fusions[ni].clamp,
+                residual,
                 &mut y,
                 &mut scratch,
                 packed[ni].as_ref(),
@@ -241,12 +273,8 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
                 .map(|&v| vals[v].clone().unwrap_or_default())
                 .collect();
         }
-        for (ni, n) in p.nodes.iter().enumerate() {
-            let at = if absorbed(ni) {
-                p.nodes[ni - 1].output
-            } else {
-                n.output
-            };
+        for n in &p.nodes {
+            let at = owner[n.output];
             if let Some(v) = vals[n.output].take() {
                 bufs[at] = v;
             }
@@ -276,19 +304,59 @@ fn pack_weights(p: &Program, n: &super::program::ProgramNode) -> Option<PackedWe
     PackedWeights::new(&t.to_f32(), cout, cin * kh * kw)
 }
 
-/// The clamp of node `i + 1` when it is a ReLU or Clip over the whole of
-/// conv node `i`'s output and nothing else reads that output.
-fn fused_clamp(p: &Program, i: usize) -> Option<(f32, f32)> {
-    let (n, next) = (&p.nodes[i], p.nodes.get(i + 1)?);
+/// What a conv node does of the nodes right after it.
+#[derive(Clone, Copy, Default)]
+struct Fusion {
+    /// A ReLU or Clip, applied in the conv's store.
+    clamp: Option<(f32, f32)>,
+    /// The other branch of a residual Add, added before the clamp.
+    residual: Option<usize>,
+    /// The nodes after it whose work it does (0 to 2).
+    absorbed: usize,
+}
+
+/// For conv node `i` (one without a ReLU of its own): an Add of its
+/// output and another value of the same shape, both read densely (where
+/// the packed path runs it, which takes the residual), then a ReLU or Clip
+/// over the result, each fused when it is the only reader of what it
+/// reads.
+fn fusion(p: &Program, i: usize, packed: bool) -> Fusion {
+    let mut f = Fusion::default();
+    let n = &p.nodes[i];
     let Op::Conv { conv, .. } = &n.op else {
-        return None;
+        return f;
     };
-    let shape = &p.values[next.output].shape;
-    let clamp = match &next.op {
-        Op::Unary(Unary::Relu, s) if s.is_identity(shape) => (0.0, f32::INFINITY),
-        Op::Unary(Unary::Clip(lo, hi), s) if s.is_identity(shape) => (*lo, *hi),
-        _ => return None,
+    if conv.relu {
+        return f;
+    }
+    let shape = &p.values[n.output].shape;
+    let mut at = n.output;
+    let sole = |v: usize, next: &super::program::ProgramNode| {
+        p.consumers(v) == 1 && next.inputs.contains(&v) && p.values[next.output].shape == *shape
     };
-    let single = next.inputs.first() == Some(&n.output) && p.consumers(n.output) == 1;
-    (single && !conv.relu && p.values[n.output].shape == *shape).then_some(clamp)
+    if let Some(next) = p.nodes.get(i + 1).filter(|_| packed) {
+        if let Op::Binary(Binary::Add, sa, sb) = &next.op {
+            let other = next.inputs.iter().copied().find(|&v| v != at);
+            let dense = sa.is_identity(shape) && sb.is_identity(shape);
+            if let (Some(other), true, true) = (other, dense, sole(at, next)) {
+                if p.values[other].shape == *shape && next.inputs.len() == 2 {
+                    f.residual = Some(other);
+                    f.absorbed = 1;
+                    at = next.output;
+                }
+            }
+        }
+    }
+    if let Some(next) = p.nodes.get(i + 1 + f.absorbed) {
+        let clamp = match &next.op {
+            Op::Unary(Unary::Relu, s) if s.is_identity(shape) => Some((0.0, f32::INFINITY)),
+            Op::Unary(Unary::Clip(lo, hi), s) if s.is_identity(shape) => Some((*lo, *hi)),
+            _ => None,
+        };
+        if let (Some(c), true) = (clamp, sole(at, next)) {
+            f.clamp = Some(c);
+            f.absorbed += 1;
+        }
+    }
+    f
 }

@@ -90,6 +90,7 @@ pub fn eval_into(
     }
     match op {
         Op::Unary(f, s) if s.is_identity(out) => unary_contiguous(*f, ins[0], y),
+        Op::Unary(Unary::Copy, s) if super::baseline_par::transpose_copy(y, out, s, ins[0]) => {}
         Op::Unary(f, s) => {
             let x = ins[0];
             map_strided(y, out, &[s], |[i, ..]| unary(*f, x[i]));
@@ -238,6 +239,18 @@ pub fn eval_into(
     true
 }
 
+crate::cpu::baseline::with_avx2!(
+    /// y = erf(x) element for element (the GELU of ViTs' MLPs).
+    fn erf_into(x: &[f32], y: &mut [f32]) = erf_into_generic
+);
+
+#[inline(always)]
+fn erf_into_generic(x: &[f32], y: &mut [f32]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = unary(Unary::Erf, v);
+    }
+}
+
 /// A unary function over a contiguous input: one loop per function (the
 /// match is outside it), so the simple ones vectorise.
 fn unary_contiguous(f: Unary, x: &[f32], y: &mut [f32]) {
@@ -257,7 +270,7 @@ fn unary_contiguous(f: Unary, x: &[f32], y: &mut [f32]) {
         Unary::HardSigmoid(a, b) => apply(x, y, move |v| unary(Unary::HardSigmoid(a, b), v)),
         Unary::Sigmoid => apply(x, y, |v| unary(Unary::Sigmoid, v)),
         Unary::Gelu => apply(x, y, |v| unary(Unary::Gelu, v)),
-        Unary::Erf => apply(x, y, |v| unary(Unary::Erf, v)),
+        Unary::Erf => par_fill(y, |start, c| erf_into(&x[start..start + c.len()], c)),
         Unary::Sqrt => apply(x, y, f32::sqrt),
         Unary::Neg => apply(x, y, |v| -v),
         _ => apply(x, y, |v| unary(f, v)),

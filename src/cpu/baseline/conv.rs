@@ -183,7 +183,8 @@ pub fn conv2d_into(
     }
 }
 
-/// [`conv2d_into`] through the packed AVX-512 GEMM, the weights packed
+/// [`conv2d_into`] (plus `residual`, added element for element before the
+/// clamp, as a residual connection's Add) through the packed AVX-512 GEMM, the weights packed
 /// once by the caller (`PackedWeights::new(w, Cout, Cin kh kw)`). A 1x1,
 /// stride-1, unpadded conv multiplies the input itself; any other is run
 /// over its padded, phase-split input (`direct`), with no im2col. One
@@ -203,9 +204,13 @@ pub fn conv2d_packed_into(
     bias: Option<&[f32]>,
     out: [usize; 4],
     clamp: Option<(f32, f32)>,
+    residual: Option<&[f32]>,
     y: &mut [f32],
 ) {
     let bias = check_args(conv, x_shape, out, x.len(), bias, y.len());
+    if let Some(r) = residual {
+        assert_eq!(r.len(), y.len(), "baseline conv2d: residual size");
+    }
     let [n, cin, h, wd] = x_shape;
     let [_, cout, oh, ow] = out;
     let [kh, kw] = conv.window.kernel;
@@ -227,6 +232,7 @@ pub fn conv2d_packed_into(
     let epi = Epilogue {
         bias,
         clamp: clamp.or(conv.relu.then_some((0.0, f32::INFINITY))),
+        residual,
     };
     let yp = y.as_mut_ptr();
     if direct {

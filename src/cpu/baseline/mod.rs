@@ -35,14 +35,14 @@ use crate::ops::matmul::Activation;
 /// A raw pointer that may cross threads. Every task writes only a region
 /// no other task touches (the callers check that regions are disjoint).
 #[derive(Clone, Copy)]
-struct SendPtr<P: Copy>(P);
+pub(crate) struct SendPtr<P: Copy>(pub(crate) P);
 unsafe impl<P: Copy> Send for SendPtr<P> {}
 unsafe impl<P: Copy> Sync for SendPtr<P> {}
 
 impl<P: Copy> SendPtr<P> {
     /// Through a method, so closures capture the whole (Send) wrapper.
     #[inline]
-    fn get(self) -> P {
+    pub(crate) fn get(self) -> P {
         self.0
     }
 }
