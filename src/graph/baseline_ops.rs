@@ -11,7 +11,7 @@
 
 use super::baseline_par::{par_fill, par_rows};
 use super::baseline_pointwise::{binary, integer_sensitive, unary};
-use super::op::{Op, Reduce, Strides, Unary};
+use super::op::{Binary, Op, Reduce, Strides, Unary};
 use super::{reference, DType};
 use crate::ops::strided::coalesce;
 
@@ -23,6 +23,25 @@ fn map_strided(
     shape: &[usize],
     reads: &[&Strides],
     f: impl Fn([usize; 3]) -> f32 + Sync,
+) {
+    map_runs(y, shape, reads, |out, at, step| {
+        for (j, o) in out.iter_mut().enumerate() {
+            let j = j as i64;
+            *o = f(std::array::from_fn(|r| {
+                (at[r] + j * step[r]).max(0) as usize
+            }));
+        }
+    });
+}
+
+/// [`map_strided`] a run at a time: `f(run of y, first offset in each
+/// read, each read's step along the run)`, a run being a stretch of the
+/// innermost coalesced dim, so that f can loop over slices.
+fn map_runs(
+    y: &mut [f32],
+    shape: &[usize],
+    reads: &[&Strides],
+    f: impl Fn(&mut [f32], [i64; 3], [i64; 3]) + Sync,
 ) {
     if y.is_empty() {
         return;
@@ -49,12 +68,7 @@ fn map_strided(
         let mut i = 0;
         while i < out.len() {
             let run = (dims[last] - idx[last]).min(out.len() - i);
-            for (j, o) in out[i..i + run].iter_mut().enumerate() {
-                let j = j as i64;
-                *o = f(std::array::from_fn(|r| {
-                    (at[r] + j * step[r]).max(0) as usize
-                }));
-            }
+            f(&mut out[i..i + run], at, step);
             i += run;
             idx[last] += run;
             for r in 0..k {
@@ -92,21 +106,50 @@ pub fn eval_into(
         Op::Unary(f, s) if s.is_identity(out) => unary_contiguous(*f, ins[0], y),
         Op::Unary(Unary::Copy, s) if super::baseline_par::transpose_copy(y, out, s, ins[0]) => {}
         Op::Unary(f, s) => {
+            // Runs that read contiguously (a Transpose keeping the last
+            // axis, a Slice) are slice copies or slice loops.
             let x = ins[0];
-            map_strided(y, out, &[s], |[i, ..]| unary(*f, x[i]));
+            map_runs(y, out, &[s], |o, [i, ..], [step, ..]| {
+                let n = o.len();
+                match (step, f) {
+                    (1, Unary::Copy) => o.copy_from_slice(&x[i as usize..i as usize + n]),
+                    (1, _) => unary_contiguous_run(*f, &x[i as usize..i as usize + n], o),
+                    _ => {
+                        for (t, o) in o.iter_mut().enumerate() {
+                            *o = unary(*f, x[(i + t as i64 * step).max(0) as usize]);
+                        }
+                    }
+                }
+            });
         }
         Op::Binary(f, sa, sb) if sa.is_identity(out) && sb.is_identity(out) => {
             let (a, b) = (ins[0], ins[1]);
             par_fill(y, |start, c| {
                 let (a, b) = (&a[start..start + c.len()], &b[start..start + c.len()]);
-                for ((o, &x), &z) in c.iter_mut().zip(a).zip(b) {
-                    *o = binary(*f, x, z);
-                }
+                binary_slices(*f, c, a, b);
             });
         }
         Op::Binary(f, sa, sb) => {
             let (a, b) = (ins[0], ins[1]);
-            map_strided(y, out, &[sa, sb], |[i, j, _]| binary(*f, a[i], b[j]));
+            // Runs along which each side steps by 1 or not at all (a bias
+            // row, a scalar) are slice loops; the rest walk element by
+            // element.
+            map_runs(y, out, &[sa, sb], |o, [i, j, _], step| {
+                let (i, j, n) = (i.max(0) as usize, j.max(0) as usize, o.len());
+                match (step[0], step[1]) {
+                    (1, 1) => binary_slices(*f, o, &a[i..i + n], &b[j..j + n]),
+                    (1, 0) => binary_scalar(*f, o, &a[i..i + n], b[j], false),
+                    (0, 1) => binary_scalar(*f, o, &b[j..j + n], a[i], true),
+                    (si, sj) => {
+                        for (t, o) in o.iter_mut().enumerate() {
+                            let t = t as i64;
+                            let (ii, jj) =
+                                ((i as i64 + t * si) as usize, (j as i64 + t * sj) as usize);
+                            *o = binary(*f, a[ii], b[jj]);
+                        }
+                    }
+                }
+            });
         }
         Op::Where(sc, sa, sb) => {
             let (c, a, b) = (ins[0], ins[1], ins[2]);
@@ -175,8 +218,8 @@ pub fn eval_into(
             let (x, g, b) = (ins[0], ins[1], ins.get(2).copied());
             par_rows(y, *n, |r, yr| {
                 let xr = &x[r * n..(r + 1) * n];
-                let mean = xr.iter().sum::<f32>() / *n as f32;
-                let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / *n as f32;
+                let mean = lane_sum(xr, 0.0) / *n as f32;
+                let var = lane_sum(xr, mean) / *n as f32;
                 let inv = 1.0 / (var + eps).sqrt();
                 for (k, o) in yr.iter_mut().enumerate() {
                     *o = (xr[k] - mean) * inv * g[k] + b.map_or(0.0, |b| b[k]);
@@ -251,16 +294,90 @@ fn erf_into_generic(x: &[f32], y: &mut [f32]) {
     }
 }
 
+crate::cpu::baseline::with_avx2!(
+    /// sum(x) when `center` is 0, else sum((x - center)^2): sixteen
+    /// running sums side by side, so the loop vectorises instead of
+    /// waiting on one add after another (a blocked order, which the
+    /// float32 bound allows as it allows a GPU's tree).
+    fn lane_sum(x: &[f32], center: f32) -> f32 = lane_sum_generic
+);
+
+#[inline(always)]
+fn lane_sum_generic(x: &[f32], center: f32) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let tail = chunks.remainder();
+    let term = |v: f32| {
+        if center == 0.0 {
+            v
+        } else {
+            (v - center) * (v - center)
+        }
+    };
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += term(v);
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().map(|&v| term(v)).sum::<f32>()
+}
+
+crate::cpu::baseline::with_avx2!(
+    /// o = f(a, b) element for element.
+    fn binary_slices(f: Binary, o: &mut [f32], a: &[f32], b: &[f32]) = binary_slices_generic
+);
+
+/// One loop per common function (the match outside it), so they
+/// vectorise; the others call `binary` per element.
+#[inline(always)]
+fn binary_slices_generic(f: Binary, o: &mut [f32], a: &[f32], b: &[f32]) {
+    let it = o.iter_mut().zip(a).zip(b);
+    match f {
+        Binary::Add => it.for_each(|((o, &x), &z)| *o = x + z),
+        Binary::Sub => it.for_each(|((o, &x), &z)| *o = x - z),
+        Binary::Mul => it.for_each(|((o, &x), &z)| *o = x * z),
+        Binary::Div => it.for_each(|((o, &x), &z)| *o = x / z),
+        _ => it.for_each(|((o, &x), &z)| *o = binary(f, x, z)),
+    }
+}
+
+crate::cpu::baseline::with_avx2!(
+    /// o = f(a, s) element for element, or f(s, a) when `swap`.
+    fn binary_scalar(f: Binary, o: &mut [f32], a: &[f32], s: f32, swap: bool) = binary_scalar_generic
+);
+
+#[inline(always)]
+fn binary_scalar_generic(f: Binary, o: &mut [f32], a: &[f32], s: f32, swap: bool) {
+    let it = o.iter_mut().zip(a);
+    match (f, swap) {
+        (Binary::Add, _) => it.for_each(|(o, &x)| *o = x + s),
+        (Binary::Mul, _) => it.for_each(|(o, &x)| *o = x * s),
+        (Binary::Sub, false) => it.for_each(|(o, &x)| *o = x - s),
+        (Binary::Sub, true) => it.for_each(|(o, &x)| *o = s - x),
+        (Binary::Div, false) => it.for_each(|(o, &x)| *o = x / s),
+        (Binary::Div, true) => it.for_each(|(o, &x)| *o = s / x),
+        (_, false) => it.for_each(|(o, &x)| *o = binary(f, x, s)),
+        (_, true) => it.for_each(|(o, &x)| *o = binary(f, s, x)),
+    }
+}
+
 /// A unary function over a contiguous input: one loop per function (the
 /// match is outside it), so the simple ones vectorise.
 fn unary_contiguous(f: Unary, x: &[f32], y: &mut [f32]) {
-    fn apply(x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32 + Sync) {
-        par_fill(y, |start, c| {
-            let src = &x[start..start + c.len()];
-            for (o, &v) in c.iter_mut().zip(src) {
-                *o = g(v);
-            }
-        });
+    match f {
+        Unary::Copy => y.copy_from_slice(x),
+        _ => par_fill(y, |start, c| {
+            unary_contiguous_run(f, &x[start..start + c.len()], c)
+        }),
+    }
+}
+
+/// [`unary_contiguous`] on this thread: y = f(x), same lengths.
+fn unary_contiguous_run(f: Unary, x: &[f32], y: &mut [f32]) {
+    fn apply(x: &[f32], y: &mut [f32], g: impl Fn(f32) -> f32) {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = g(v);
+        }
     }
     match f {
         Unary::Copy => y.copy_from_slice(x),
@@ -270,7 +387,7 @@ fn unary_contiguous(f: Unary, x: &[f32], y: &mut [f32]) {
         Unary::HardSigmoid(a, b) => apply(x, y, move |v| unary(Unary::HardSigmoid(a, b), v)),
         Unary::Sigmoid => apply(x, y, |v| unary(Unary::Sigmoid, v)),
         Unary::Gelu => apply(x, y, |v| unary(Unary::Gelu, v)),
-        Unary::Erf => par_fill(y, |start, c| erf_into(&x[start..start + c.len()], c)),
+        Unary::Erf => erf_into(x, y),
         Unary::Sqrt => apply(x, y, f32::sqrt),
         Unary::Neg => apply(x, y, |v| -v),
         _ => apply(x, y, |v| unary(f, v)),

@@ -6,6 +6,7 @@ use super::op::{Binary, Op, Reduce, Unary};
 
 /// erfc by Numerical Recipes' erfcc (1.2e-7 relative), as the kernels
 /// compute it (shaders/prelude.wgsl), in float32.
+#[inline(always)]
 fn erfc_c(z: f32) -> f32 {
     let a = z.abs();
     let t = 1.0 / (1.0 + 0.5 * a);

@@ -343,7 +343,10 @@ pub unsafe fn gemm(
     out: OutMap,
     epi: Epilogue,
 ) {
-    assert!(rows.start.is_multiple_of(MR) && rows.end <= a.m, "packed gemm: rows");
+    assert!(
+        rows.start.is_multiple_of(MR) && rows.end <= a.m,
+        "packed gemm: rows"
+    );
     if let Some(bias) = epi.bias {
         assert!(bias.len() >= a.m, "packed gemm: bias");
     }
