@@ -310,6 +310,34 @@ fn matmul_edge_cases() {
         1.0,
         11,
     );
+    // Rows that stack from batch to batch under a shared weight are one
+    // product (MultiheadAttention's in_proj: a batch per token, one row
+    // each); a padded C does not stack and keeps the batches.
+    for (what, m, layouts) in [
+        (
+            "one row per batch, shared weight",
+            1,
+            [Dense, Shared, Dense],
+        ),
+        (
+            "four rows per batch, shared weight",
+            4,
+            [Dense, Shared, Dense],
+        ),
+        ("stacked A, padded C", 3, [Dense, Shared, Padded]),
+    ] {
+        mm_case(
+            what,
+            (m, 37, 29),
+            [3, 11],
+            (false, true),
+            layouts,
+            true,
+            Relu,
+            1.0,
+            14,
+        );
+    }
     // Batches that all write one C (strides 0): the last batch wins, as in
     // the reference, and nothing runs concurrently on it.
     mm_case(

@@ -69,6 +69,37 @@ fn batches_disjoint(mm: &Matmul, cv: &View) -> bool {
     true
 }
 
+/// One product for all batches where B is shared by every batch (batch
+/// strides 0) and the rows of A and of C stack evenly from one batch to
+/// the next: MultiheadAttention's in_proj arrives as one batch per token
+/// of a single row each, and a GEMM call per row cost 3-6x the product.
+fn fold_batches(mm: &Matmul, av: &View, bv: &View, cv: &View) -> Option<(Matmul, View, View)> {
+    let [b0, b1] = mm.batches;
+    if b0.saturating_mul(b1) <= 1 || mm.trans_a || mm.m == 0 {
+        return None;
+    }
+    let shared = |v: &View| (b0 == 1 || v.outer == 0) && (b1 == 1 || v.inner == 0);
+    let stacks = |v: &View| {
+        let rows = mm.m.checked_mul(v.ld);
+        (b1 == 1 || Some(v.inner) == rows)
+            && (b0 == 1 || Some(v.outer) == rows.and_then(|r| r.checked_mul(b1)))
+    };
+    if !shared(bv) || !stacks(av) || !stacks(cv) {
+        return None;
+    }
+    let whole = Matmul {
+        m: mm.m.checked_mul(b0 * b1)?,
+        batches: [1, 1],
+        ..mm.clone()
+    };
+    let flat = |v: &View| View {
+        ld: v.ld,
+        outer: 0,
+        inner: 0,
+    };
+    Some((whole, flat(av), flat(cv)))
+}
+
 /// C = act(alpha * op(A) op(B) + bias) over all batches, into `c` at its
 /// view; elements of `c` outside the view are left as they are. Strides
 /// and transposes are handed to the GEMM as they are (nothing is copied).
@@ -87,6 +118,9 @@ pub fn matmul(
     c: &mut [f32],
     cv: View,
 ) {
+    if let Some((whole, av, cv)) = fold_batches(mm, &av, &bv, &cv) {
+        return matmul(&whole, a, av, b, bv, bias, c, cv);
+    }
     let (m, n, k) = (mm.m, mm.n, mm.k);
     let batches = super::numel("baseline matmul batches", &mm.batches);
     if m == 0 || n == 0 || batches == 0 {
