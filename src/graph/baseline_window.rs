@@ -58,15 +58,14 @@ fn max_plane(
             crate::cpu::baseline::scatter_phases(src, pl, sw, pcols, dst, phase_len);
         }
         yp.fill(f32::NEG_INFINITY);
-        let cols: Vec<usize> = (0..kw)
-            .map(|kx| (kx * dw) % sw * phase_len + (kx * dw) / sw)
-            .collect();
         for oy in 0..oh {
             let out = &mut yp[oy * ow..(oy + 1) * ow];
             for ky in 0..kh {
-                let row = (oy * sh + ky * dh) * sw * phase_len;
-                for &col in &cols {
-                    running_max(out, &buf[row + col..][..ow]);
+                let r = oy * sh + ky * dh;
+                for kx in 0..kw {
+                    let (phase, start) = ((kx * dw) % sw, (kx * dw) / sw);
+                    let src = &buf[(r * sw + phase) * phase_len + start..][..ow];
+                    running_max(out, src);
                 }
             }
         }
@@ -212,68 +211,19 @@ crate::cpu::baseline::with_avx2!(
 #[inline(always)]
 fn conv_taps_generic(yp: &mut [f32], buf: &[f32], taps: &[f32], g: TapGeo) {
     let ([kh, kw], [sh, sw], [dh, dw], [oh, ow]) = (g.kernel, g.stride, g.dilation, g.out);
-    // Sixteen output pixels at a time stay in registers over every tap
-    // and are stored once (tap by tap over whole rows, each tap was a
-    // load and a store of the row).
-    const W: usize = 16;
-    // Each tap's row offset within a padded row and its weight, worked
-    // out once: a division per tap inside the loop cost more than the
-    // multiply-adds.
-    let cols: Vec<(usize, f32)> = (0..kh * kw)
-        .map(|t| {
-            let kx = t % kw;
-            ((kx * dw) % sw * g.phase_len + (kx * dw) / sw, taps[t])
-        })
-        .collect();
     for oy in 0..oh {
         let out = &mut yp[oy * ow..(oy + 1) * ow];
-        let rows: Vec<usize> = (0..kh)
-            .map(|ky| (oy * sh + ky * dh) * sw * g.phase_len)
-            .collect();
-        let full = ow / W * W;
-        for c0 in (0..full).step_by(W) {
-            taps_chunk::<W>(&mut out[c0..c0 + W], buf, &rows, &cols, kw, c0);
-        }
-        let half = full + (ow - full) / 8 * 8;
-        if half > full {
-            taps_chunk::<8>(&mut out[full..half], buf, &rows, &cols, kw, full);
-        }
-        for c in half..ow {
-            let mut acc = 0.0f32;
-            for (ky, &row) in rows.iter().enumerate() {
-                for &(col, wv) in &cols[ky * kw..(ky + 1) * kw] {
-                    acc += wv * buf[row + col + c];
+        for ky in 0..kh {
+            let r = oy * sh + ky * dh;
+            for kx in 0..kw {
+                let wv = taps[ky * kw + kx];
+                let (phase, start) = ((kx * dw) % sw, (kx * dw) / sw);
+                let src = &buf[(r * sw + phase) * g.phase_len + start..][..ow];
+                for (o, v) in out.iter_mut().zip(src) {
+                    *o += wv * v;
                 }
             }
-            out[c] += acc;
         }
-    }
-}
-
-/// out[0..N] += every tap over output pixels c0.. of one row, in an
-/// N-float array indexed only by constants, so that it lives in registers
-/// (shared with a variable-length tail it went to the stack, and each tap
-/// waited on the last one's store).
-#[inline(always)]
-fn taps_chunk<const N: usize>(
-    out: &mut [f32],
-    buf: &[f32],
-    rows: &[usize],
-    cols: &[(usize, f32)],
-    kw: usize,
-    c0: usize,
-) {
-    let mut acc = [0.0f32; N];
-    for (ky, &row) in rows.iter().enumerate() {
-        for &(col, wv) in &cols[ky * kw..(ky + 1) * kw] {
-            let src: &[f32; N] = buf[row + col + c0..][..N].try_into().expect("N floats");
-            for j in 0..N {
-                acc[j] += wv * src[j];
-            }
-        }
-    }
-    for (o, a) in out.iter_mut().zip(&acc) {
-        *o += a;
     }
 }
 
