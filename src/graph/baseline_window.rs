@@ -58,14 +58,15 @@ fn max_plane(
             crate::cpu::baseline::scatter_phases(src, pl, sw, pcols, dst, phase_len);
         }
         yp.fill(f32::NEG_INFINITY);
+        let cols: Vec<usize> = (0..kw)
+            .map(|kx| (kx * dw) % sw * phase_len + (kx * dw) / sw)
+            .collect();
         for oy in 0..oh {
             let out = &mut yp[oy * ow..(oy + 1) * ow];
             for ky in 0..kh {
-                let r = oy * sh + ky * dh;
-                for kx in 0..kw {
-                    let (phase, start) = ((kx * dw) % sw, (kx * dw) / sw);
-                    let src = &buf[(r * sw + phase) * phase_len + start..][..ow];
-                    running_max(out, src);
+                let row = (oy * sh + ky * dh) * sw * phase_len;
+                for &col in &cols {
+                    running_max(out, &buf[row + col..][..ow]);
                 }
             }
         }

@@ -96,13 +96,18 @@ pub(crate) fn scatter_phases(
         return;
     }
     for px in 0..step {
+        // Padded columns px + j step, j >= first, read src from c0 - pad.
         let first = pad.saturating_sub(px).div_ceil(step);
-        let (mut c, mut j) = (px + first * step, first);
-        let row = &mut dst[px * pstride..];
-        while c < limit && c - pad < src.len() {
-            row[j] = src[c - pad];
-            c += step;
-            j += 1;
+        let c0 = px + first * step;
+        if c0 >= limit || c0 - pad >= src.len() {
+            continue;
+        }
+        let count = (limit - c0)
+            .div_ceil(step)
+            .min((src.len() - (c0 - pad)).div_ceil(step));
+        let row = &mut dst[px * pstride + first..px * pstride + first + count];
+        for (o, &v) in row.iter_mut().zip(src[c0 - pad..].iter().step_by(step)) {
+            *o = v;
         }
     }
 }
