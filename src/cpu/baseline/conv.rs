@@ -195,6 +195,21 @@ pub fn conv2d_into(
 ///
 /// Panics as [`conv2d_into`] does, and when the packed weights are not
 /// the layer's [Cout, Cin kh kw].
+///
+/// ```
+/// use wgsl_nn::cpu::baseline::{self, packed::PackedWeights};
+/// use wgsl_nn::ops::conv2d::Conv2d;
+/// let conv = Conv2d::new(1, 1, 1).bias(false);
+/// let x = [1.0f32, 2.0, 3.0, 4.0];
+/// if let Some(pw) = PackedWeights::new(&[2.0], 1, 1) {
+///     let mut y = [f32::NAN; 4];
+///     // A residual added before the ReLU: 2x + r, clamped at 0.
+///     let r = [-3.0f32, 0.0, 0.0, -10.0];
+///     let relu = Some((0.0, f32::INFINITY));
+///     baseline::conv2d_packed_into(&conv, &pw, &x, [1, 1, 2, 2], None, [1, 1, 2, 2], relu, Some(&r), &mut y);
+///     assert_eq!(y, [0.0, 4.0, 6.0, 0.0]);
+/// }
+/// ```
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_packed_into(
     conv: &Conv2d,

@@ -21,7 +21,7 @@ thread_local! {
 
 /// The operand of a conv over its padded, phase-split input: row k = (ci,
 /// ky, kx) at column q of an image is xpad[img][off[k] + q].
-pub struct Padded<'a> {
+pub(crate) struct Padded<'a> {
     xpad: &'a [f32],
     /// Floats per padded image (with slack for the last columns' taps).
     stride: usize,
@@ -47,7 +47,7 @@ impl PackB for Padded<'_> {
 /// Runs `f` with the padded operand of the conv over x [N, Cin, H, W] and
 /// the map of its output y [N, Cout, OH, OW] (at `y`), the batch's columns
 /// being N x OH x phase width.
-pub fn with_padded<R>(
+pub(crate) fn with_padded<R>(
     conv: &Conv2d,
     x: &[f32],
     [n, cin, h, w]: [usize; 4],

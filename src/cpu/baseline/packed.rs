@@ -1,7 +1,7 @@
 //! A packed AVX-512 single-precision GEMM for the baseline's convs, in the
 //! shape CPU libraries give it (BLIS, MLAS): the weights are packed once,
-//! at load, into panels of [`MR`] rows; the other operand is packed per
-//! call, [`KC`] rows by [`NC`] columns at a time, into panels of [`NR`]
+//! at load, into panels of `MR` (8) rows; the other operand is packed per
+//! call, `KC` rows by `NC` columns at a time, into panels of `NR` (32)
 //! columns, by plain copies from the conv's input (a 1x1 conv's, or the
 //! padded, phase-split copy of `direct`); an 8 x 32 tile of the output
 //! lives in sixteen zmm registers while K runs, and bias and clamp are
@@ -18,23 +18,23 @@ use std::arch::x86_64::*;
 
 /// Rows of a weight panel (output channels per tile): every channel count
 /// of the torchvision zoo is a multiple of 8.
-pub const MR: usize = 8;
+pub(crate) const MR: usize = 8;
 /// Columns of an input panel (output pixels per tile): two zmm registers.
-pub const NR: usize = 32;
+pub(crate) const NR: usize = 32;
 /// zmm registers per tile row.
 const NV: usize = NR / 16;
 /// Most K rows packed at once. Most convs' K fits one block, so a tile
 /// sums all of K in registers and is stored once: on a 2-core Xeon that
 /// beat 256-row blocks (whose partial sums go back to memory between
 /// blocks) by ~5%, and 128-row blocks by ~20%.
-pub const KC: usize = 1024;
+pub(crate) const KC: usize = 1024;
 /// Most columns packed at once: two panels, at most 256 KiB of packed
 /// input, which stays in L2 while every weight panel passes by (512
 /// columns were ~5% slower, 2048 ~15%).
-pub const NC: usize = 64;
+pub(crate) const NC: usize = 64;
 
-/// A [M, K] row-major weight matrix packed for [`gemm`]: for each block of
-/// K rows, for each panel of MR output rows, [kc][MR] floats, rows past M
+/// A [M, K] row-major weight matrix packed for the crate's packed GEMM: for each block of
+/// K rows, for each panel of MR output rows, `[kc][8]` floats, rows past M
 /// zero.
 pub struct PackedWeights {
     m: usize,
@@ -47,7 +47,7 @@ pub struct PackedWeights {
 /// What the tile store applies: per-row bias, then a clamp (NaN kept), and
 /// an optional residual added before the clamp (row stride as C's).
 #[derive(Clone, Copy)]
-pub struct Epilogue<'a> {
+pub(crate) struct Epilogue<'a> {
     /// One value per output row.
     pub bias: Option<&'a [f32]>,
     /// (lo, hi); ReLU is (0, inf).
@@ -57,7 +57,13 @@ pub struct Epilogue<'a> {
     pub residual: Option<&'a [f32]>,
 }
 
-/// Whether this CPU runs the packed kernels.
+/// Whether this CPU runs the packed kernels (x86-64 with AVX-512).
+///
+/// ```
+/// let w = vec![1.0f32; 8 * 4];
+/// let packed = wgsl_nn::cpu::baseline::packed::PackedWeights::new(&w, 8, 4);
+/// assert_eq!(packed.is_some(), wgsl_nn::cpu::baseline::packed::available());
+/// ```
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -72,6 +78,19 @@ pub fn available() -> bool {
 impl PackedWeights {
     /// Packs `w` ([m, k] row-major); None where the CPU lacks AVX-512 or
     /// the matrix is empty.
+    ///
+    /// ```
+    /// use wgsl_nn::cpu::baseline::{self, packed::PackedWeights};
+    /// use wgsl_nn::ops::conv2d::Conv2d;
+    /// let conv = Conv2d::new(2, 3, 3).padding(1);
+    /// let (w, b, x) = (vec![0.5f32; 3 * 2 * 9], vec![0.0f32; 3], vec![1.0f32; 2 * 5 * 5]);
+    /// // None on a CPU without AVX-512: `baseline::conv2d` is the way there.
+    /// if let Some(pw) = PackedWeights::new(&w, 3, 2 * 9) {
+    ///     let mut y = vec![f32::NAN; 3 * 5 * 5];
+    ///     baseline::conv2d_packed_into(&conv, &pw, &x, [1, 2, 5, 5], Some(&b), [1, 3, 5, 5], None, None, &mut y);
+    ///     assert_eq!(y[12], 9.0); // the centre pixel: 2 channels x 9 taps x 0.5
+    /// }
+    /// ```
     pub fn new(w: &[f32], m: usize, k: usize) -> Option<Self> {
         if !available() || m == 0 || k == 0 {
             return None;
@@ -103,12 +122,26 @@ impl PackedWeights {
         Some(Self { m, k, blocks, data })
     }
 
-    /// Output rows.
+    /// Output rows (the M it was packed with).
+    ///
+    /// ```
+    /// # use wgsl_nn::cpu::baseline::packed::PackedWeights;
+    /// if let Some(pw) = PackedWeights::new(&[0.0; 6 * 5], 6, 5) {
+    ///     assert_eq!((pw.rows(), pw.depth()), (6, 5));
+    /// }
+    /// ```
     pub fn rows(&self) -> usize {
         self.m
     }
 
-    /// Inner dimension.
+    /// Inner dimension (the K it was packed with).
+    ///
+    /// ```
+    /// # use wgsl_nn::cpu::baseline::packed::PackedWeights;
+    /// if let Some(pw) = PackedWeights::new(&[0.0; 2 * 300], 2, 300) {
+    ///     assert_eq!(pw.depth(), 300);
+    /// }
+    /// ```
     pub fn depth(&self) -> usize {
         self.k
     }
@@ -123,7 +156,7 @@ impl PackedWeights {
 /// The [K, N] operand, row by row: its N columns run over the images of a
 /// batch, `per_image` columns each, so one product covers the whole batch
 /// and the weights are read once per block of columns, not once per image.
-pub trait PackB: Sync {
+pub(crate) trait PackB: Sync {
     /// Writes row k of the operand for image `img`, columns j0 ..
     /// j0 + row.len() of that image, into `row`.
     fn row(&self, img: usize, k: usize, j0: usize, row: &mut [f32]);
@@ -138,7 +171,7 @@ pub trait PackB: Sync {
 
 /// A dense operand: per image a [K, per_image] row-major matrix, images
 /// `image_stride` floats apart (the input of a 1x1 conv).
-pub struct Dense<'a> {
+pub(crate) struct Dense<'a> {
     /// The values.
     pub b: &'a [f32],
     /// Columns per image (also the row stride).
@@ -167,7 +200,7 @@ impl PackB for Dense<'_> {
 /// the columns past ow are dropped; element (r, oy, ox) of an image sits
 /// at r * oh * ow + oy * ow + ox.
 #[derive(Clone, Copy)]
-pub struct OutMap {
+pub(crate) struct OutMap {
     /// Image 0, row 0, pixel 0.
     pub c: *mut f32,
     /// Floats from one image to the next.
@@ -335,7 +368,7 @@ thread_local! {
 /// `out` must address every image the columns reach, [M, per_image] floats
 /// each, whose rows x columns here no other thread touches, and `b` must
 /// give every row of the weights' depth over the columns.
-pub unsafe fn gemm(
+pub(crate) unsafe fn gemm(
     a: &PackedWeights,
     b: &dyn PackB,
     rows: std::ops::Range<usize>,
