@@ -593,15 +593,15 @@ fn conv2d_cases() {
             relu: true,
             ..base
         },
-        // The packed path's edges: K over one block (256 rows), channels
+        // The packed path's edges: K over one block (1024 rows), channels
         // not a multiple of its 8-row panels, columns crossing images and
         // the padded width, a 1x1 input.
         ConvCase {
             what: "K in three blocks, 13 channels, batch 3",
             n: 3,
-            cin: 70,
+            cin: 230,
             cout: 13,
-            hw: [9, 7],
+            hw: [5, 4],
             pad_begin: [1, 1],
             pad_end: [1, 1],
             relu: true,
@@ -610,7 +610,7 @@ fn conv2d_cases() {
         ConvCase {
             what: "stride 2 3x3, K over a block, batch 2",
             n: 2,
-            cin: 33,
+            cin: 120,
             cout: 17,
             hw: [15, 14],
             stride: [2, 2],

@@ -13,6 +13,11 @@
 //!   alpha, bias and ReLU / GELU;
 //! - [`conv2d`]: im2col + GEMM per image (1x1 stride-1 unpadded convs
 //!   multiply the input directly), bias and ReLU fused after;
+//! - [`conv2d_packed_into`]: what `wgsl-nn run` takes where the CPU has
+//!   AVX-512. The weights are packed once ([`packed::PackedWeights`]); the
+//!   input is padded and split into its stride phases, with no im2col; one
+//!   product covers the batch; bias, a residual and a clamp are applied in
+//!   the tile store;
 //! - [`attention`]: scaled dot-product attention, blocked over query rows
 //!   so the score buffer stays small, with the GPU's masks.
 //!
