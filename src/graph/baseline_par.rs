@@ -45,6 +45,9 @@ pub(super) fn transpose_copy(
     s: &super::op::Strides,
     x: &[f32],
 ) -> bool {
+    if y.is_empty() {
+        return false;
+    }
     let (dims, st) = crate::ops::strided::coalesce(shape, &[s.strides.as_slice()]);
     let st = &st[0];
     let last = dims.len() - 1;

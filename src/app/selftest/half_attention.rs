@@ -60,17 +60,8 @@ impl AttentionCase {
             "attention B={} L={} S={}, {} heads of {}",
             self.batch, self.queries, self.keys, self.heads, self.head_dim
         );
-        for (on, what) in [(self.causal, " causal"), (self.key_mask, " key mask")] {
-            if on {
-                s.push_str(what);
-            }
-        }
-        if self.scale != 1.0 {
-            s.push_str(&format!(" x{}", self.scale));
-        }
-        if self.tex {
-            s.push_str(" tex");
-        }
+        let flags = [(self.causal, " causal"), (self.key_mask, " key mask")];
+        super::half_rung::label_tail(&mut s, &flags, self.scale, self.tex);
         s
     }
 }

@@ -2,7 +2,7 @@
 //! texture rung) against the f64 reference with float16's store charged;
 //! their faults are planted by `half::Fault` (each fault's `conv_case`).
 
-use super::half_rung::{expect_rung, plan_for};
+use super::half_rung::{expect_rung, label_tail, plan_for};
 use crate::check::{compare_f16, Check};
 use crate::cpu::half::{as_f16, stored_f16};
 use crate::cpu::RefTensor;
@@ -51,17 +51,12 @@ impl ConvCase {
         if c.groups > 1 {
             s.push_str(&format!(" g{}", c.groups));
         }
-        for (on, what) in [(c.bias, " +bias"), (c.relu, " relu")] {
-            if on {
-                s.push_str(what);
-            }
-        }
-        if self.scale != 1.0 {
-            s.push_str(&format!(" x{}", self.scale));
-        }
-        if self.tex {
-            s.push_str(" tex");
-        }
+        label_tail(
+            &mut s,
+            &[(c.bias, " +bias"), (c.relu, " relu")],
+            self.scale,
+            self.tex,
+        );
         s
     }
 }

@@ -31,16 +31,12 @@ pub(crate) struct Padded<'a> {
 }
 
 impl PackB for Padded<'_> {
-    fn row(&self, img: usize, k: usize, j0: usize, row: &mut [f32]) {
-        let s = img * self.stride + self.off[k] + j0;
-        row.copy_from_slice(&self.xpad[s..s + row.len()]);
-    }
     fn per_image(&self) -> usize {
         self.per
     }
-    fn contiguous(&self, img: usize, k: usize) -> Option<&[f32]> {
+    fn row(&self, img: usize, k: usize) -> &[f32] {
         let s = img * self.stride + self.off[k];
-        Some(&self.xpad[s..s + self.per])
+        &self.xpad[s..s + self.per]
     }
 }
 

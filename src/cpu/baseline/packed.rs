@@ -157,16 +157,11 @@ impl PackedWeights {
 /// batch, `per_image` columns each, so one product covers the whole batch
 /// and the weights are read once per block of columns, not once per image.
 pub(crate) trait PackB: Sync {
-    /// Writes row k of the operand for image `img`, columns j0 ..
-    /// j0 + row.len() of that image, into `row`.
-    fn row(&self, img: usize, k: usize, j0: usize, row: &mut [f32]);
     /// Columns per image.
     fn per_image(&self) -> usize;
-    /// Where row k of image `img` is one contiguous run of floats, that
-    /// run (column 0 first), so packing copies panels straight from it.
-    fn contiguous(&self, _img: usize, _k: usize) -> Option<&[f32]> {
-        None
-    }
+    /// Row k of image `img`: `per_image` contiguous floats, column 0
+    /// first, which packing copies panels from.
+    fn row(&self, img: usize, k: usize) -> &[f32];
 }
 
 /// A dense operand: per image a [K, per_image] row-major matrix, images
@@ -181,16 +176,12 @@ pub(crate) struct Dense<'a> {
 }
 
 impl PackB for Dense<'_> {
-    fn row(&self, img: usize, k: usize, j0: usize, row: &mut [f32]) {
-        let s = img * self.image_stride + k * self.cols + j0;
-        row.copy_from_slice(&self.b[s..s + row.len()]);
-    }
     fn per_image(&self) -> usize {
         self.cols
     }
-    fn contiguous(&self, img: usize, k: usize) -> Option<&[f32]> {
+    fn row(&self, img: usize, k: usize) -> &[f32] {
         let s = img * self.image_stride + k * self.cols;
-        Some(&self.b[s..s + self.cols])
+        &self.b[s..s + self.cols]
     }
 }
 
@@ -223,24 +214,6 @@ impl OutMap {
             ow: pixels,
             pitch: pixels,
         }
-    }
-}
-
-/// Calls `f(img, pixel, offset, len)` for each stretch of columns j0 ..
-/// j0 + len that lies in one image.
-#[inline]
-fn stretches(
-    per_image: usize,
-    j0: usize,
-    len: usize,
-    mut f: impl FnMut(usize, usize, usize, usize),
-) {
-    let (mut j, end) = (j0, j0 + len);
-    while j < end {
-        let (img, pix) = (j / per_image, j % per_image);
-        let take = (per_image - pix).min(end - j);
-        f(img, pix, j - j0, take);
-        j += take;
     }
 }
 
@@ -302,58 +275,33 @@ fn pack_block<'b>(
     buf.resize(panels * kc * NR + 16, 0.0);
     let skip = buf.as_ptr().align_offset(64).min(16);
     let out = &mut buf[skip..skip + panels * kc * NR];
-    let mut row = [0.0f32; NC];
     let per = src.per_image();
     for kk in 0..kc {
-        if let Some(()) = pack_direct(src, (k0, kc, kk), j0, nc, per, out) {
-            continue;
-        }
-        stretches(per, j0, nc, |img, pix, at, len| {
-            src.row(img, k0 + kk, pix, &mut row[at..at + len])
-        });
+        // Panel p's row kk gets columns j0 + p NR .. of the batch, a
+        // stretch at a time where they cross from one image to the next.
+        let mut cur: Option<(usize, &[f32])> = None;
         for p in 0..panels {
             let w = NR.min(nc - p * NR);
-            let dst = (p * kc + kk) * NR;
-            out[dst..dst + w].copy_from_slice(&row[p * NR..p * NR + w]);
+            let d = &mut out[(p * kc + kk) * NR..][..w];
+            let mut at = 0;
+            while at < w {
+                let j = j0 + p * NR + at;
+                let (img, pix) = (j / per, j % per);
+                let run = match cur {
+                    Some((i, r)) if i == img => r,
+                    _ => {
+                        let r = src.row(img, k0 + kk);
+                        cur = Some((img, r));
+                        r
+                    }
+                };
+                let take = (per - pix).min(w - at);
+                d[at..at + take].copy_from_slice(&run[pix..pix + take]);
+                at += take;
+            }
         }
     }
     out
-}
-
-/// Packs row k straight from the source's contiguous runs (None where it
-/// has none): panel p's row gets columns j0 + p NR .. of the batch.
-#[inline]
-fn pack_direct(
-    src: &dyn PackB,
-    (k0, kc, kk): (usize, usize, usize),
-    j0: usize,
-    nc: usize,
-    per: usize,
-    out: &mut [f32],
-) -> Option<()> {
-    let k = k0 + kk;
-    let mut cur: Option<(usize, &[f32])> = None;
-    for p in 0..nc.div_ceil(NR) {
-        let w = NR.min(nc - p * NR);
-        let d = &mut out[(p * kc + kk) * NR..][..w];
-        let mut at = 0;
-        while at < w {
-            let j = j0 + p * NR + at;
-            let (img, pix) = (j / per, j % per);
-            let run = match cur {
-                Some((i, r)) if i == img => r,
-                _ => {
-                    let r = src.contiguous(img, k)?;
-                    cur = Some((img, r));
-                    r
-                }
-            };
-            let take = (per - pix).min(w - at);
-            d[at..at + take].copy_from_slice(&run[pix..pix + take]);
-            at += take;
-        }
-    }
-    Some(())
 }
 
 thread_local! {
