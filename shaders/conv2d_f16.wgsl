@@ -38,6 +38,12 @@ fn conv_at(i: u32) -> f32 {
             }
         }
     }
+    return conv_epilogue(acc, co);
+}
+
+// Bias and ReLU of output channel co (every float16 conv kernel).
+fn conv_epilogue(v: f32, co: u32) -> f32 {
+    var acc = v;
     if (p.flags & 1u) != 0u {
         acc += ld_bias(co);
     }

@@ -13,6 +13,7 @@ use wgsl_nn::app::selftest::half_attention::{
 };
 use wgsl_nn::app::selftest::half_conv::{conv_cases_on, run_conv_case, ConvCase};
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
+use wgsl_nn::app::selftest::half_rung::HalfRung;
 use wgsl_nn::check::compare_f16;
 use wgsl_nn::cpu::half::as_f16;
 use wgsl_nn::cpu::RefTensor;
@@ -135,34 +136,34 @@ fn every_float16_fault_fails_on_every_path() {
     let g = gpu();
     for path in paths(g) {
         for fault in Fault::ALL {
-            for tex in [false, true]
-                .into_iter()
-                .filter(|&t| fault.planted_in(t, path))
-            {
+            for rung in [HalfRung::Buffer, HalfRung::Igemm, HalfRung::Tex] {
                 // The same cases without the fault pass: the failure is the fault's.
                 let case = Case {
-                    tex,
+                    tex: rung == HalfRung::Tex,
                     ..fault.case()
                 };
-                let clean = run_case(g, &case, path, Accumulate::F32, Accumulate::F32, 9).unwrap();
-                assert_passes(&format!("{} without the fault", case.label()), &clean);
-                let conv_case = fault.conv_case().map(|c| ConvCase { tex, ..c });
-                if let Some(case) = &conv_case {
-                    let clean = run_conv_case(g, case, path, 9).unwrap();
-                    assert_passes(
-                        &format!("{} (conv) without the fault", fault.name()),
-                        &clean,
-                    );
-                }
+                let conv_case = fault.conv_case().map(|c| ConvCase { rung, ..c });
                 for conv in [false, true] {
-                    if conv && conv_case.is_none() {
+                    if (conv && conv_case.is_none()) || !fault.planted_in(rung, conv, path) {
                         continue;
                     }
-                    let (c, hits) = run_fault(g, fault, path, conv, tex, 9).unwrap();
+                    let clean = if conv {
+                        run_conv_case(g, conv_case.as_ref().unwrap(), path, 9).unwrap()
+                    } else {
+                        run_case(g, &case, path, Accumulate::F32, Accumulate::F32, 9).unwrap()
+                    };
+                    assert_passes(
+                        &format!(
+                            "{} (conv: {conv}, {rung:?}) without the fault",
+                            fault.name()
+                        ),
+                        &clean,
+                    );
+                    let (c, hits) = run_fault(g, fault, path, conv, rung, 9).unwrap();
                     assert!(hits > 0, "{}: the patch reached no kernel", fault.name());
                     assert!(
                         !c.passed,
-                        "{} on {path:?} (conv: {conv}, tex: {tex}) passed: {}",
+                        "{} on {path:?} (conv: {conv}, {rung:?}) passed: {}",
                         fault.name(),
                         c.summary()
                     );
@@ -385,7 +386,7 @@ fn float16_texture_conv_unfolds_wide_images_in_chunks() {
             up("w", &conv.weight_shape(), &w),
             up("b", &[5], &b),
         );
-        let mut plan = wgsl_nn::app::selftest::half_rung::plan_for(true);
+        let mut plan = wgsl_nn::app::selftest::half_rung::plan_for(HalfRung::Tex);
         let y = wgsl_nn::ops::conv2d::half::conv2d_f16_forward(
             &g,
             &mut plan,

@@ -4,13 +4,14 @@
 
 use super::selftest::SelftestArgs;
 use serde_json::json;
-use wgsl_nn::app::selftest::half::{cases_on, paths, run_case, run_fault, Fault};
+use wgsl_nn::app::selftest::half::{cases_on, paths, run_case, run_fault, Case, Fault};
 use wgsl_nn::app::selftest::half_attention::{
     attention_cases_on, run_attention_case, run_attention_fault, AttentionFault,
 };
-use wgsl_nn::app::selftest::half_conv::{conv_cases_on, run_conv_case};
+use wgsl_nn::app::selftest::half_conv::{conv_cases_on, run_conv_case, ConvCase};
 use wgsl_nn::app::selftest::half_rnn::{rnn_cases, run_rnn_case, run_rnn_fault, RnnFault};
 use wgsl_nn::app::selftest::half_rows::{rows_cases, run_rows_case, run_rows_fault, RowsFault};
+use wgsl_nn::app::selftest::half_rung::HalfRung;
 use wgsl_nn::dtype::F16Path;
 use wgsl_nn::gpu::Gpu;
 use wgsl_nn::ops::matmul::half::Accumulate;
@@ -125,20 +126,33 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                 } else {
                     &[false]
                 };
+                let mut rungs = vec![HalfRung::Buffer, HalfRung::Igemm];
+                if texes.len() > 1 {
+                    rungs.push(HalfRung::Tex);
+                }
                 for fault in Fault::ALL {
                     let conv_case = fault.conv_case();
-                    for &tex in texes.iter().filter(|&&t| fault.planted_in(t, path)) {
+                    for &rung in &rungs {
                         for conv in [false, true]
                             .into_iter()
                             .filter(|&c| !c || conv_case.is_some())
+                            .filter(|&c| fault.planted_in(rung, c, path))
                         {
-                            let (c, hits) = run_fault(g, fault, path, conv, tex, SEED)?;
+                            let (c, hits) = run_fault(g, fault, path, conv, rung, SEED)?;
                             let case = match (&conv_case, conv) {
-                                (Some(cc), true) => cc.label(),
-                                _ => format!("matmul {}", fault.case().label()),
+                                (Some(cc), true) => ConvCase { rung, ..cc.clone() }.label(),
+                                _ => Case {
+                                    tex: rung == HalfRung::Tex,
+                                    ..fault.case()
+                                }
+                                .label(),
                             };
-                            let case = if tex { format!("{case} tex") } else { case };
-                            planted.push((fault.name(), case, c, hits));
+                            planted.push((
+                                fault.name(),
+                                format!("{}{case}", if conv { "" } else { "matmul " }),
+                                c,
+                                hits,
+                            ));
                         }
                     }
                 }

@@ -4,7 +4,7 @@
 //! kernel's source and required to fail.
 
 use super::half_conv::{conv_cases, run_conv_case, ConvCase};
-use super::half_rung::{expect_rung, plan_for};
+use super::half_rung::{expect_rung, plan_for, HalfRung};
 use crate::check::{compare_f16, Check};
 use crate::cpu::half::{as_f16, stored_f16};
 use crate::cpu::matmul::matmul_into_acc;
@@ -125,6 +125,9 @@ pub fn cases_on(gpu: &Gpu) -> Vec<Case> {
     v
 }
 
+/// The conv implicit GEMM's kernel families (both float16 paths).
+const IGEMM_FAMILIES: [&str; 2] = ["conv2d_f16_igemm_packed", "conv2d_f16_igemm_native"];
+
 /// A fault a float16 kernel makes, planted in its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -139,23 +142,33 @@ pub enum Fault {
     /// The texture rung's packed store of one half clears the other half
     /// of its word (a wrong mask): the neighbour stored before is lost.
     HalfWordClobbered,
+    /// The conv implicit GEMM's word shared by two output rows (odd pixel
+    /// counts) takes its earlier element from the wrong row's sums.
+    SharedWordMisowned,
 }
 
 impl Fault {
     /// Every fault, for `--mutants`.
-    pub const ALL: [Fault; 4] = [
+    pub const ALL: [Fault; 5] = [
         Fault::AccumulatesInF16,
         Fault::ProductsInF16,
         Fault::FlushSubnormals,
         Fault::HalfWordClobbered,
+        Fault::SharedWordMisowned,
     ];
 
-    /// Whether the fault is planted in the `tex` rung's kernels (or, with
-    /// `tex` false, the buffer rungs') on `path`: the clobbered half lives
-    /// only in the texture rung's packed store.
-    pub fn planted_in(self, tex: bool, path: F16Path) -> bool {
+    /// Whether the fault is planted in `rung`'s kernels on `path`, for a
+    /// conv (`conv`) or a product: the clobbered half lives only in the
+    /// texture rung's packed store, the shared word only in the conv's
+    /// implicit GEMM, and products have no implicit GEMM.
+    pub fn planted_in(self, rung: HalfRung, conv: bool, path: F16Path) -> bool {
+        if rung == HalfRung::Igemm && !conv {
+            return false;
+        }
         match self {
-            Fault::HalfWordClobbered => tex && path == F16Path::Packed,
+            Fault::HalfWordClobbered => rung == HalfRung::Tex && path == F16Path::Packed,
+            Fault::SharedWordMisowned => rung == HalfRung::Igemm,
+            Fault::ProductsInF16 => !conv,
             _ => true,
         }
     }
@@ -167,6 +180,7 @@ impl Fault {
             Fault::ProductsInF16 => "f16: products overflow float16 past 65504 (result in range)",
             Fault::FlushSubnormals => "f16: subnormal outputs flushed to zero",
             Fault::HalfWordClobbered => "f16 tex: a half-word store clears its neighbour",
+            Fault::SharedWordMisowned => "f16 igemm: a word shared by two rows misowned",
         }
     }
 
@@ -184,7 +198,7 @@ impl Fault {
             Fault::FlushSubnormals => cases().pop().expect("the subnormal case"),
             // N odd: rows start mid-word, and each invocation stores four
             // neighbours, low halves before high ones.
-            Fault::HalfWordClobbered => Case::new(5, 7, 64, [1, 1]),
+            Fault::HalfWordClobbered | Fault::SharedWordMisowned => Case::new(5, 7, 64, [1, 1]),
         }
     }
 
@@ -201,11 +215,20 @@ impl Fault {
                 TAP,
                 "acc += unpack2x16float(pack2x16float(to_f16_range(vec2<f32>(ld_a(xrow + u32(ix)) * ld_b(wrow + kx), 0.0)))).x;",
             ),
-            Fault::FlushSubnormals | Fault::HalfWordClobbered => (
+            _ => (
                 "let s = to_f16_range(v);",
                 "let s = select(to_f16_range(v), vec2<f32>(0.0), abs(v) < vec2<f32>(6.1035156e-5));",
             ),
         };
+        if self == Fault::SharedWordMisowned {
+            return IGEMM_FAMILIES
+                .map(|family| Patch {
+                    family,
+                    find: "v.x = conv_at(e);",
+                    replace: "",
+                })
+                .to_vec();
+        }
         if self == Fault::HalfWordClobbered {
             return vec![Patch {
                 family: "matmul_tex_f16_packed",
@@ -222,7 +245,7 @@ impl Fault {
                 DOT,
                 "s += unpack2x16float(pack2x16float(to_f16_range(vec2<f32>(ld_a(a_index(at.z, at.x, kk)) * ld_b(b_index(at.w, kk, at.y)), 0.0)))).x;",
             ),
-            Fault::FlushSubnormals | Fault::HalfWordClobbered => (
+            _ => (
                 "let s = to_f16_range(v);",
                 "let s = select(to_f16_range(v), vec2<f32>(0.0), abs(v) < vec2<f32>(6.1035156e-5));",
             ),
@@ -239,7 +262,20 @@ impl Fault {
                 RB,
                 "acc0 += unpack2x16float(pack2x16float(to_f16_range(vec2<f32>(ld_a(a_index(abase, r0, kk))) * bv)));",
             )),
-            Fault::FlushSubnormals | Fault::HalfWordClobbered => None,
+            _ => None,
+        };
+        // The conv's implicit GEMM: channel 0 of each block's sums.
+        const IG: &str = "acc0 = fma(vec4<f32>(ld_b(w0 + tap)), xa, acc0);";
+        let igemm = match self {
+            Fault::AccumulatesInF16 => (
+                IG,
+                "acc0 = fma(vec4<f32>(ld_b(w0 + tap)), xa, acc0); acc0 = vec4<f32>(unpack2x16float(pack2x16float(acc0.xy)), unpack2x16float(pack2x16float(acc0.zw)));",
+            ),
+            Fault::ProductsInF16 => (
+                IG,
+                "acc0 += vec4<f32>(to_f16_range((vec4<f32>(ld_b(w0 + tap)) * xa).xy), to_f16_range((vec4<f32>(ld_b(w0 + tap)) * xa).zw));",
+            ),
+            _ => (find, replace),
         };
         // The texture rung (float16 storage): row 0's first four sums, its
         // first product's terms, or every stored value.
@@ -281,6 +317,11 @@ impl Fault {
                 replace: conv.1,
             }),
         );
+        v.extend(IGEMM_FAMILIES.map(|family| Patch {
+            family,
+            find: igemm.0,
+            replace: igemm.1,
+        }));
         v.extend(
             ["matmul_tex_f16_packed", "matmul_tex_f16_native"].map(|family| Patch {
                 family,
@@ -305,7 +346,7 @@ impl Fault {
             Fault::ProductsInF16 => None,
             Fault::FlushSubnormals => conv_cases().pop(),
             // Odd output widths (7 x 5 pixels): rows start mid-word.
-            Fault::HalfWordClobbered => Some(ConvCase::new(
+            Fault::HalfWordClobbered | Fault::SharedWordMisowned => Some(ConvCase::new(
                 Conv2d::new(3, 4, 3).padding(1),
                 [1, 3, 7, 5],
                 1.0,
@@ -376,7 +417,7 @@ pub fn run_case(
     let tb = Tensor::upload_f16(gpu, "B", &shape_b, &b)?;
     let tbias = Tensor::upload_f16(gpu, "bias", &[mm.n], &bias)?;
     let c_shape = [nb, mm.m, mm.n];
-    let mut plan = plan_for(case.tex);
+    let mut plan = plan_for(HalfRung::of_tex(case.tex));
     let c = matmul_f16_forward(
         gpu,
         &mut plan,
@@ -390,7 +431,7 @@ pub fn run_case(
         acc,
     )?;
     if acc == Accumulate::F32 {
-        expect_rung(&plan, case.tex, &case.label())?;
+        expect_rung(&plan, HalfRung::of_tex(case.tex), &case.label())?;
     }
     gpu.run(&plan)?;
     let out = c.download(gpu)?;
@@ -411,8 +452,8 @@ pub fn run_case(
     Ok(compare_f16(&out, &stored_f16(reference)))
 }
 
-/// Runs `fault`'s matmul case (`conv`: its conv case; `tex`: on the
-/// texture rung) with the fault planted (on `path`, float32 accumulation
+/// Runs `fault`'s matmul case (`conv`: its conv case) on `rung` with the
+/// fault planted (on `path`, float32 accumulation
 /// claimed) and returns the check, which must fail, and how many pipelines
 /// the patch reached (0: the mutant proved nothing).
 ///
@@ -424,7 +465,7 @@ pub fn run_fault(
     fault: Fault,
     path: F16Path,
     conv: bool,
-    tex: bool,
+    rung: HalfRung,
     seed: u64,
 ) -> Result<(Check, usize)> {
     gpu.plant(fault.name(), &fault.patches());
@@ -432,12 +473,12 @@ pub fn run_fault(
         let case = fault.conv_case().ok_or_else(|| {
             crate::Error::arg("--mutants", format!("{} has no conv case", fault.name()))
         })?;
-        run_conv_case(gpu, &ConvCase { tex, ..case }, path, seed)
+        run_conv_case(gpu, &ConvCase { rung, ..case }, path, seed)
     } else {
         run_case(
             gpu,
             &Case {
-                tex,
+                tex: rung == HalfRung::Tex,
                 ..fault.case()
             },
             path,

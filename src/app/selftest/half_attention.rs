@@ -61,7 +61,12 @@ impl AttentionCase {
             self.batch, self.queries, self.keys, self.heads, self.head_dim
         );
         let flags = [(self.causal, " causal"), (self.key_mask, " key mask")];
-        super::half_rung::label_tail(&mut s, &flags, self.scale, self.tex);
+        super::half_rung::label_tail(
+            &mut s,
+            &flags,
+            self.scale,
+            super::half_rung::HalfRung::of_tex(self.tex),
+        );
         s
     }
 }

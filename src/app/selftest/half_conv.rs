@@ -1,8 +1,8 @@
-//! `selftest --dtype f16`: float16 convolutions (the direct kernel and the
-//! texture rung) against the f64 reference with float16's store charged;
+//! `selftest --dtype f16`: float16 convolutions (the direct kernel, the
+//! implicit GEMM and the texture rung) against the f64 reference with float16's store charged;
 //! their faults are planted by `half::Fault` (each fault's `conv_case`).
 
-use super::half_rung::{expect_rung, label_tail, plan_for};
+use super::half_rung::{expect_rung, label_tail, plan_for, HalfRung};
 use crate::check::{compare_f16, Check};
 use crate::cpu::half::{as_f16, stored_f16};
 use crate::cpu::RefTensor;
@@ -25,8 +25,8 @@ pub struct ConvCase {
     pub scale: f32,
     /// Weights (and bias) uniform in [-weight_scale, weight_scale).
     pub weight_scale: f32,
-    /// Forced onto the texture rung, else the direct kernel.
-    pub tex: bool,
+    /// The rung it is forced onto.
+    pub rung: HalfRung,
 }
 
 impl ConvCase {
@@ -36,7 +36,7 @@ impl ConvCase {
             input,
             scale,
             weight_scale: 1.0,
-            tex: false,
+            rung: HalfRung::Buffer,
         }
     }
 
@@ -55,7 +55,7 @@ impl ConvCase {
             &mut s,
             &[(c.bias, " +bias"), (c.relu, " relu")],
             self.scale,
-            self.tex,
+            self.rung,
         );
         s
     }
@@ -83,28 +83,25 @@ pub fn conv_cases() -> Vec<ConvCase> {
     ]
 }
 
-/// [`conv_cases`] and, on an adapter with subgroups, the texture rung on
-/// the ungrouped ones (K = Cin*kh*kw of 1, 27, 100, 36: padded weights)
-/// and on a batch of 3 images whose input rows are not whole texels.
+/// [`conv_cases`] on the direct kernel, their ungrouped ones (K =
+/// Cin*kh*kw of 1, 27, 100, 36: padded weights) and a batch of 3 images
+/// whose input rows are not whole texels also on the implicit GEMM (odd
+/// and even pixel counts: rows starting mid-word, channel counts not a
+/// multiple of 4) and, on an adapter with subgroups, the texture rung.
 pub fn conv_cases_on(gpu: &Gpu) -> Vec<ConvCase> {
     let mut v = conv_cases();
+    let mut ungrouped: Vec<ConvCase> = v.iter().filter(|c| c.conv.groups == 1).cloned().collect();
+    ungrouped.push(ConvCase::new(
+        Conv2d::new(7, 9, 3).padding(1).relu(true),
+        [3, 7, 11, 5],
+        1.0,
+    ));
+    let mut rungs = vec![HalfRung::Igemm];
     if gpu.features.contains(wgpu::Features::SUBGROUP) {
-        let mut tex: Vec<ConvCase> = v
-            .iter()
-            .filter(|c| c.conv.groups == 1)
-            .map(|c| ConvCase {
-                tex: true,
-                ..c.clone()
-            })
-            .collect();
-        let mut wide = ConvCase::new(
-            Conv2d::new(7, 9, 3).padding(1).relu(true),
-            [3, 7, 11, 5],
-            1.0,
-        );
-        wide.tex = true;
-        tex.push(wide);
-        v.extend(tex);
+        rungs.push(HalfRung::Tex);
+    }
+    for rung in rungs {
+        v.extend(ungrouped.iter().map(|c| ConvCase { rung, ..c.clone() }));
     }
     v
 }
@@ -144,7 +141,7 @@ pub fn run_conv_case(gpu: &Gpu, case: &ConvCase, path: F16Path, seed: u64) -> Re
     let tx = Tensor::upload_f16(gpu, "x", &case.input, &x)?;
     let tw = Tensor::upload_f16(gpu, "weight", &ws, &w)?;
     let tb = Tensor::upload_f16(gpu, "bias", &[conv.out_channels], &b)?;
-    let mut plan = plan_for(case.tex);
+    let mut plan = plan_for(case.rung);
     let y = conv2d_f16_forward(
         gpu,
         &mut plan,
@@ -155,7 +152,7 @@ pub fn run_conv_case(gpu: &Gpu, case: &ConvCase, path: F16Path, seed: u64) -> Re
         conv.bias.then_some(&tb),
         path,
     )?;
-    expect_rung(&plan, case.tex, &case.label())?;
+    expect_rung(&plan, case.rung, &case.label())?;
     gpu.run(&plan)?;
     let got = y.download(gpu)?;
     let reference = crate::cpu::conv2d::conv2d(

@@ -1,19 +1,58 @@
-//! Which rung a float16 case or bench row runs: the texture rung forced,
-//! or kept off it, and the check that it ran.
+//! Which rung a float16 case or bench row runs (the buffer kernels, the
+//! conv's implicit GEMM, or the texture rung, forced) and the check that
+//! it ran.
 
 use crate::error::Result;
 use crate::gpu::Plan;
 use crate::rung::{ConvRung, Kernels, MatmulRung};
 
-/// Appends a case label's flags (each `(on, text)` shown when on), its
-/// value scale when not 1 and " tex" on the texture rung.
+/// The rung a float16 case runs on.
 ///
 /// ```
+/// use wgsl_nn::app::selftest::half_rung::HalfRung;
+/// assert_eq!(HalfRung::of_tex(true), HalfRung::Tex);
+/// assert_eq!(HalfRung::Igemm.suffix(), " igemm");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HalfRung {
+    /// The buffer kernels: the register-blocked product, the direct conv.
+    Buffer,
+    /// The conv's implicit GEMM on float16 storage (products: as Buffer).
+    Igemm,
+    /// The texture rung (float16 storage, float32 textures).
+    Tex,
+}
+
+impl HalfRung {
+    /// Tex when `tex`, else Buffer.
+    pub fn of_tex(tex: bool) -> HalfRung {
+        if tex {
+            HalfRung::Tex
+        } else {
+            HalfRung::Buffer
+        }
+    }
+
+    /// What a label says of the rung: nothing for the buffer kernels.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            HalfRung::Buffer => "",
+            HalfRung::Igemm => " igemm",
+            HalfRung::Tex => " tex",
+        }
+    }
+}
+
+/// Appends a case label's flags (each `(on, text)` shown when on), its
+/// value scale when not 1 and the rung's suffix.
+///
+/// ```
+/// use wgsl_nn::app::selftest::half_rung::{label_tail, HalfRung};
 /// let mut s = String::from("conv 3->5");
-/// wgsl_nn::app::selftest::half_rung::label_tail(&mut s, &[(true, " relu"), (false, " +bias")], 1e-3, true);
+/// label_tail(&mut s, &[(true, " relu"), (false, " +bias")], 1e-3, HalfRung::Tex);
 /// assert_eq!(s, "conv 3->5 relu x0.001 tex");
 /// ```
-pub fn label_tail(s: &mut String, flags: &[(bool, &str)], scale: f32, tex: bool) {
+pub fn label_tail(s: &mut String, flags: &[(bool, &str)], scale: f32, rung: HalfRung) {
     for &(on, what) in flags {
         if on {
             s.push_str(what);
@@ -22,38 +61,42 @@ pub fn label_tail(s: &mut String, flags: &[(bool, &str)], scale: f32, tex: bool)
     if scale != 1.0 {
         s.push_str(&format!(" x{scale}"));
     }
-    if tex {
-        s.push_str(" tex");
-    }
+    s.push_str(rung.suffix());
 }
 
-/// The plan a case (or bench row) runs in: the texture rung forced, or
-/// kept off it (the buffer rungs, the direct conv).
-pub fn plan_for(tex: bool) -> Plan {
-    Plan::with_kernels(if tex {
-        Kernels::NONE.matmul(MatmulRung::Tex).conv2d(ConvRung::Tex)
-    } else {
-        Kernels::NONE
-            .matmul(MatmulRung::Rb4)
-            .conv2d(ConvRung::Direct)
-    })
+/// The plan a case (or bench row) runs in, its rung forced.
+pub fn plan_for(rung: HalfRung) -> Plan {
+    let (matmul, conv) = match rung {
+        HalfRung::Buffer => (MatmulRung::Rb4, ConvRung::Direct),
+        HalfRung::Igemm => (MatmulRung::Rb4, ConvRung::Igemm),
+        HalfRung::Tex => (MatmulRung::Tex, ConvRung::Tex),
+    };
+    Plan::with_kernels(Kernels::NONE.matmul(matmul).conv2d(conv))
 }
 
-/// An error unless the plan of a `tex` case runs the texture rung (a case
+/// An error unless the plan of a case runs the rung it names (a case
 /// labelled tex that ran another kernel would prove nothing about it).
 ///
 /// # Errors
 ///
 /// [`crate::Error::Argument`] naming the case, when the plan disagrees.
-pub fn expect_rung(plan: &Plan, tex: bool, label: &str) -> Result<()> {
-    if plan.runs("matmul_tex") == tex {
+pub fn expect_rung(plan: &Plan, rung: HalfRung, label: &str) -> Result<()> {
+    let tex = plan.runs("matmul_tex");
+    let igemm = plan.runs("conv2d_f16_igemm");
+    if tex == (rung == HalfRung::Tex) && igemm == (rung == HalfRung::Igemm) {
         return Ok(());
     }
     Err(crate::Error::arg(
         "selftest --dtype f16",
         format!(
-            "case '{label}' was to run {} the texture rung but did not; this is a bug in wgsl-nn",
-            if tex { "on" } else { "off" }
+            "case '{label}' was to run on {rung:?} but ran {}; this is a bug in wgsl-nn",
+            if tex {
+                "the texture rung"
+            } else if igemm {
+                "the implicit GEMM"
+            } else {
+                "the buffer kernels"
+            }
         ),
     ))
 }

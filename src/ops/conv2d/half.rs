@@ -8,7 +8,7 @@ use crate::dtype::{DType, F16Path};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Plan, Step};
 use crate::ops::matmul::tex::TexKernels;
-use crate::ops::{check_u32, expect_shape, kernel_f16, read, u, workgroup_1d, write};
+use crate::ops::{check_u32, expect_shape, kernel_f16, read, workgroup_1d, write};
 use crate::rung::ConvRung;
 use crate::tensor::Tensor;
 
@@ -27,6 +27,50 @@ pub const PAIR_NATIVE: Kernel = kernel_f16(
     ),
     "conv2d_f16_pair",
 );
+
+/// Implicit GEMM (4 channels x 4 elements) on float16 storage read as u32
+/// words (every adapter).
+pub const IGEMM_PACKED: Kernel = kernel_f16(
+    "conv2d_f16_igemm_packed",
+    shaders!(
+        "conv2d.wgsl",
+        "f16_packed.wgsl",
+        "conv2d_f16.wgsl",
+        "conv2d_f16_igemm.wgsl"
+    ),
+    "conv2d_f16_igemm",
+);
+/// Implicit GEMM on float16 storage read as WGSL `f16` (SHADER_F16).
+pub const IGEMM_NATIVE: Kernel = kernel_f16(
+    "conv2d_f16_igemm_native",
+    concat!(
+        "enable f16;\n",
+        shaders!(
+            "conv2d.wgsl",
+            "f16_native.wgsl",
+            "conv2d_f16.wgsl",
+            "conv2d_f16_igemm.wgsl"
+        )
+    ),
+    "conv2d_f16_igemm",
+);
+
+/// The float16 buffer rung a conv takes off the texture rung: the direct
+/// kernel where the plan or device forces `direct` or `row4` (float16 has
+/// no row4), for grouped convs (the implicit GEMM shares an input tile
+/// across the channels of one group) and, untold, below 4 output channels
+/// (a block's other channels would be wasted: the exercise stack's
+/// one-channel layers, 1.02 against 1.17 ms on lavapipe); else the
+/// implicit GEMM (the wide stack: 438 against 1717 ms on lavapipe, 610
+/// against 2196 on GL, BENCHMARKS.md).
+pub fn buffer_rung(gpu: &Gpu, plan: &Plan, conv: &Conv2d) -> ConvRung {
+    match gpu.choice(plan).conv2d {
+        _ if conv.groups > 1 => ConvRung::Direct,
+        Some(ConvRung::Direct | ConvRung::Row4) => ConvRung::Direct,
+        None if conv.out_channels < 4 => ConvRung::Direct,
+        _ => ConvRung::Igemm,
+    }
+}
 
 /// Whether a float16 conv takes the texture rung (float16 in and out, the
 /// textures and sums float32) rather than the direct kernel: where the
@@ -48,7 +92,7 @@ pub fn takes_tex(gpu: &Gpu, plan: &Plan, conv: &Conv2d, out: &[usize; 4]) -> boo
 
 /// Appends y = conv(x) (+ bias, ReLU) on float16 tensors; returns y, a new
 /// float16 tensor, NaN-poisoned until the plan runs. The texture rung
-/// runs it where [`takes_tex`] says so, else the direct kernel.
+/// runs it where [`takes_tex`] says so, else [`buffer_rung`]'s kernel.
 ///
 /// # Errors
 ///
@@ -100,23 +144,33 @@ pub fn conv2d_f16_forward(
         return Ok(y);
     }
     let words = out.iter().product::<usize>().div_ceil(2);
+    let native = path == F16Path::Native;
+    let rung = buffer_rung(gpu, plan, conv);
+    let (kernel, invocations) = if rung == ConvRung::Igemm {
+        // Element quads per row: one more element where rows of an odd
+        // pixel count start mid-word (shaders/conv2d_f16_igemm.wgsl).
+        let pixels = out[2] * out[3];
+        let quads = (pixels + pixels % 2).div_ceil(4) as u64;
+        let blocks = out[0] as u64 * out[1].div_ceil(4) as u64 * quads;
+        (if native { IGEMM_NATIVE } else { IGEMM_PACKED }, blocks)
+    } else {
+        (if native { PAIR_NATIVE } else { PAIR_PACKED }, words as u64)
+    };
     let mut params = conv.params(&x.shape, &out);
-    params.total = u(words);
+    params.total = u32::try_from(invocations)
+        .map_err(|_| Error::shape(layer, "too many invocations for u32; use a smaller batch"))?;
     let outputs = out.iter().product::<usize>() as u64;
     plan.push(Step {
         label: format!(
-            "{layer} (f16 {})",
-            if path == F16Path::Native {
-                "native"
+            "{layer} (f16 {}{})",
+            if rung == ConvRung::Igemm {
+                "igemm "
             } else {
-                "packed"
-            }
+                ""
+            },
+            if native { "native" } else { "packed" }
         ),
-        kernel: if path == F16Path::Native {
-            PAIR_NATIVE
-        } else {
-            PAIR_PACKED
-        },
+        kernel,
         overrides: vec![],
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![
@@ -125,7 +179,7 @@ pub fn conv2d_f16_forward(
             read("bias", &bias),
             write("output", &y),
         ],
-        invocations: words as u64,
+        invocations,
         workgroup_size: workgroup_1d(gpu),
         flops: conv.flops(&out),
         bytes_moved: 2 * (x.numel() + weight.numel()) as u64 + 2 * outputs,

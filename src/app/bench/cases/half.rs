@@ -5,7 +5,7 @@
 //! rows beyond 256).
 
 use super::{checked, sample_rows, Case, Data, Row};
-use crate::app::selftest::half_rung::{expect_rung, plan_for};
+use crate::app::selftest::half_rung::{expect_rung, plan_for, HalfRung};
 use crate::check::compare_f16;
 use crate::cpu::attention::{sdpa_rows, Masks, Order};
 use crate::cpu::half::{as_f16, stored_f16};
@@ -30,9 +30,8 @@ struct Sample<'a> {
     what: &'static str,
 }
 
-/// One float16 row: its name, path, accumulation and whether the texture
-/// rung is forced (else the buffer rungs: rb, pair, the direct conv).
-type F16Rung = (&'static str, F16Path, Accumulate, bool);
+/// One float16 row: its name, path, accumulation and the rung forced.
+type F16Rung = (&'static str, F16Path, Accumulate, HalfRung);
 
 /// The float16 rows' names: path, accumulation and rung (the texture rung
 /// where the adapter has subgroups).
@@ -40,15 +39,40 @@ fn rungs(gpu: &Gpu) -> Vec<F16Rung> {
     let tex = gpu.features.contains(wgpu::Features::SUBGROUP);
     let mut v = vec![];
     if F16Path::for_features(gpu.device.features()) == F16Path::Native {
-        v.push(("f16 native", F16Path::Native, Accumulate::F32, false));
+        v.push((
+            "f16 native",
+            F16Path::Native,
+            Accumulate::F32,
+            HalfRung::Buffer,
+        ));
         if tex {
-            v.push(("f16 tex native", F16Path::Native, Accumulate::F32, true));
+            v.push((
+                "f16 tex native",
+                F16Path::Native,
+                Accumulate::F32,
+                HalfRung::Tex,
+            ));
         }
-        v.push(("f16acc native", F16Path::Native, Accumulate::F16, false));
+        v.push((
+            "f16acc native",
+            F16Path::Native,
+            Accumulate::F16,
+            HalfRung::Buffer,
+        ));
     }
-    v.push(("f16 packed", F16Path::Packed, Accumulate::F32, false));
+    v.push((
+        "f16 packed",
+        F16Path::Packed,
+        Accumulate::F32,
+        HalfRung::Buffer,
+    ));
     if tex {
-        v.push(("f16 tex packed", F16Path::Packed, Accumulate::F32, true));
+        v.push((
+            "f16 tex packed",
+            F16Path::Packed,
+            Accumulate::F32,
+            HalfRung::Tex,
+        ));
     }
     v
 }
@@ -77,15 +101,31 @@ impl Case {
                 return rungs(gpu)
                     .into_iter()
                     .filter(|r| r.2 == Accumulate::F32)
-                    .map(|(name, path, _, tex)| {
-                        // The buffer rung of a conv is the direct kernel.
-                        let name = match name {
-                            "f16 native" => "f16 direct native",
-                            "f16 packed" => "f16 direct packed",
-                            n => n,
-                        };
-                        self.f16_conv_row(gpu, stack, &inputs[0], (name, path, tex), reps, &adapter)
-                            .unwrap_or_else(|e| refuse(name, e.to_string()))
+                    .flat_map(|(name, path, _, rung)| {
+                        // A conv's buffer rungs: the direct kernel and the
+                        // implicit GEMM.
+                        match name {
+                            "f16 native" => vec![
+                                ("f16 direct native", path, HalfRung::Buffer),
+                                ("f16 igemm native", path, HalfRung::Igemm),
+                            ],
+                            "f16 packed" => vec![
+                                ("f16 direct packed", path, HalfRung::Buffer),
+                                ("f16 igemm packed", path, HalfRung::Igemm),
+                            ],
+                            n => vec![(n, path, rung)],
+                        }
+                    })
+                    .map(|(name, path, rung)| {
+                        self.f16_conv_row(
+                            gpu,
+                            stack,
+                            &inputs[0],
+                            (name, path, rung),
+                            reps,
+                            &adapter,
+                        )
+                        .unwrap_or_else(|e| refuse(name, e.to_string()))
                     })
                     .collect();
             }
@@ -93,12 +133,12 @@ impl Case {
                 return rungs(gpu)
                     .into_iter()
                     .filter(|r| r.2 == Accumulate::F32)
-                    .map(|(name, path, _, tex)| {
+                    .map(|(name, path, _, rung)| {
                         self.f16_attention_row(
                             gpu,
                             shape,
                             &qkv[0],
-                            (name, path, tex),
+                            (name, path, rung == HalfRung::Tex),
                             reps,
                             seed,
                             &adapter,
@@ -134,7 +174,7 @@ impl Case {
         n: usize,
         a: &[Vec<f32>; 2],
         b: &[Vec<f32>; 2],
-        (name, path, acc, tex): F16Rung,
+        (name, path, acc, rung): F16Rung,
         reps: usize,
         seed: u64,
         adapter: &str,
@@ -144,7 +184,7 @@ impl Case {
         let mut outs = vec![];
         let plans: Vec<Plan> = (0..2)
             .map(|i| {
-                let mut plan = plan_for(tex);
+                let mut plan = plan_for(rung);
                 let at = Tensor::upload_f16(gpu, "A", &[n, n], &a[i])?;
                 let bt = Tensor::upload_f16(gpu, "B", &[n, n], &b[i])?;
                 outs.push(matmul_f16_forward(
@@ -160,7 +200,7 @@ impl Case {
                     acc,
                 )?);
                 if acc == Accumulate::F32 {
-                    expect_rung(&plan, tex, name)?;
+                    expect_rung(&plan, rung, name)?;
                 }
                 Ok(plan)
             })
@@ -205,16 +245,16 @@ impl Case {
         gpu: &Gpu,
         stack: &ConvStack,
         input: &[f32],
-        (name, path, tex): (&str, F16Path, bool),
+        (name, path, rung): (&str, F16Path, HalfRung),
         reps: usize,
         adapter: &str,
     ) -> Result<Row> {
         let weights = stack.upload_f16(gpu)?;
         let x16 = as_f16(input);
         let xt = Tensor::upload_f16(gpu, "input", &stack.input_shape, &x16)?;
-        let mut plan = plan_for(tex);
+        let mut plan = plan_for(rung);
         let y = stack.forward_gpu_f16(gpu, &weights, &xt, &mut plan, path)?;
-        expect_rung(&plan, tex, name)?;
+        expect_rung(&plan, rung, name)?;
         let t = time_plans(gpu, std::slice::from_ref(&plan), 1, reps)?;
         let got = y.download(gpu)?;
         let start = std::time::Instant::now();
