@@ -22,6 +22,18 @@ fn ld_bias(i: u32) -> f32 {
     return f32(bias16[i]);
 }
 
+// The same A and B four values at a time (matmul_f16_vec4.wgsl).
+@group(0) @binding(1) var<storage, read> a16q: array<vec4<f16>>;
+@group(0) @binding(2) var<storage, read> b16q: array<vec4<f16>>;
+
+fn ld_a4(q: u32) -> vec4<f32> {
+    return vec4<f32>(a16q[q]);
+}
+
+fn ld_b4(q: u32) -> vec4<f32> {
+    return vec4<f32>(b16q[q]);
+}
+
 fn st_pair(w: u32, v: vec2<f32>, both: bool) {
     let s = to_f16_range(v);
     c16[2u * w] = f16(s.x);

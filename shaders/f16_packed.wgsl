@@ -31,6 +31,21 @@ fn ld_bias(i: u32) -> f32 {
     return half_of(bias16[i >> 1u], i);
 }
 
+// The same A and B four values at a time (matmul_f16_vec4.wgsl): quad q
+// is elements 4q .. 4q + 3, two words.
+@group(0) @binding(1) var<storage, read> a16q: array<vec2<u32>>;
+@group(0) @binding(2) var<storage, read> b16q: array<vec2<u32>>;
+
+fn ld_a4(q: u32) -> vec4<f32> {
+    let w = a16q[q];
+    return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
+
+fn ld_b4(q: u32) -> vec4<f32> {
+    let w = b16q[q];
+    return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
+
 // Elements 2w and (when `both`) 2w + 1 of C; otherwise the high half keeps
 // what it held (a guard element past the tensor).
 fn st_pair(w: u32, v: vec2<f32>, both: bool) {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{assert_passes, gpu, wgsl_nn};
-use wgsl_nn::app::selftest::half::{cases, cases_on, paths, run_case, run_fault, Case, Fault};
+use wgsl_nn::app::selftest::half::{cases, cases_on, paths, run_case, run_fault, Fault};
 use wgsl_nn::app::selftest::half_attention::{
     attention_cases_on, run_attention_case, run_attention_fault, AttentionFault,
 };
@@ -38,9 +38,11 @@ fn float16_products_pass_on_every_path_over_seeds() {
     let g = gpu();
     let ps = paths(g);
     assert!(ps.contains(&F16Path::Packed));
-    let tex = cases_on(g).iter().filter(|c| c.tex).count();
     // lavapipe has subgroups: the texture rung's float16 cases run too.
-    assert!(tex > 0, "no texture-rung float16 cases on {}", g.info.name);
+    for rung in [HalfRung::Tex, HalfRung::Vec4] {
+        let n = cases_on(g).iter().filter(|c| c.rung == rung).count();
+        assert!(n > 0, "no {rung:?} float16 cases on {}", g.info.name);
+    }
     for path in ps {
         for case in cases_on(g) {
             for seed in [1, 2, 3] {
@@ -136,12 +138,14 @@ fn every_float16_fault_fails_on_every_path() {
     let g = gpu();
     for path in paths(g) {
         for fault in Fault::ALL {
-            for rung in [HalfRung::Buffer, HalfRung::Igemm, HalfRung::Tex] {
+            for rung in [
+                HalfRung::Buffer,
+                HalfRung::Vec4,
+                HalfRung::Igemm,
+                HalfRung::Tex,
+            ] {
                 // The same cases without the fault pass: the failure is the fault's.
-                let case = Case {
-                    tex: rung == HalfRung::Tex,
-                    ..fault.case()
-                };
+                let case = fault.case().on(rung);
                 let conv_case = fault.conv_case().map(|c| ConvCase { rung, ..c });
                 for conv in [false, true] {
                     if (conv && conv_case.is_none()) || !fault.planted_in(rung, conv, path) {

@@ -4,7 +4,7 @@
 
 use super::selftest::SelftestArgs;
 use serde_json::json;
-use wgsl_nn::app::selftest::half::{cases_on, paths, run_case, run_fault, Case, Fault};
+use wgsl_nn::app::selftest::half::{cases_on, paths, run_case, run_fault, Fault};
 use wgsl_nn::app::selftest::half_attention::{
     attention_cases_on, run_attention_case, run_attention_fault, AttentionFault,
 };
@@ -48,7 +48,7 @@ fn sweep(gpus: &[Gpu], args: &SelftestArgs, n: u64) -> wgsl_nn::Result<bool> {
             for seed in args.first_seed..args.first_seed + n {
                 for case in cases_on(g)
                     .into_iter()
-                    .filter(|c| !c.tex || acc == Accumulate::F32)
+                    .filter(|c| c.rung == HalfRung::Buffer || acc == Accumulate::F32)
                 {
                     let c = run_case(g, &case, path, acc, acc, seed)?;
                     worst = worst.max(c.worst_ratio);
@@ -126,7 +126,7 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                 } else {
                     &[false]
                 };
-                let mut rungs = vec![HalfRung::Buffer, HalfRung::Igemm];
+                let mut rungs = vec![HalfRung::Buffer, HalfRung::Vec4, HalfRung::Igemm];
                 if texes.len() > 1 {
                     rungs.push(HalfRung::Tex);
                 }
@@ -141,11 +141,7 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
                             let (c, hits) = run_fault(g, fault, path, conv, rung, SEED)?;
                             let case = match (&conv_case, conv) {
                                 (Some(cc), true) => ConvCase { rung, ..cc.clone() }.label(),
-                                _ => Case {
-                                    tex: rung == HalfRung::Tex,
-                                    ..fault.case()
-                                }
-                                .label(),
+                                _ => fault.case().on(rung).label(),
                             };
                             planted.push((
                                 fault.name(),
@@ -193,7 +189,7 @@ pub fn run(gpus: &[Gpu], args: &SelftestArgs) -> wgsl_nn::Result<bool> {
             for (path, acc) in runs(g) {
                 for case in cases_on(g)
                     .into_iter()
-                    .filter(|c| !c.tex || acc == Accumulate::F32)
+                    .filter(|c| c.rung == HalfRung::Buffer || acc == Accumulate::F32)
                 {
                     let c = run_case(g, &case, path, acc, acc, SEED)?;
                     ok &= c.passed;

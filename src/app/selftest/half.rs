@@ -25,9 +25,9 @@ pub struct Case {
     pub mm: Matmul,
     /// Inputs uniform in [-scale, scale) before rounding to float16.
     pub scale: f32,
-    /// Forced onto the texture rung (float16 storage, float32 textures);
-    /// otherwise the buffer rungs (pair, rb) run it.
-    pub tex: bool,
+    /// The rung it is forced onto: the buffer rungs (pair, rb), the vec4
+    /// rung or the texture rung (float16 storage, float32 textures).
+    pub rung: HalfRung,
 }
 
 impl Case {
@@ -41,8 +41,24 @@ impl Case {
                 ..Matmul::square(1)
             },
             scale: 1.0,
-            tex: false,
+            rung: HalfRung::Buffer,
         }
+    }
+
+    /// This case on `rung`; for the vec4 rung with K and N rounded up to
+    /// multiples of 4 and both operands untransposed, as it needs.
+    pub fn on(&self, rung: HalfRung) -> Case {
+        let mut c = Case {
+            rung,
+            ..self.clone()
+        };
+        if rung == HalfRung::Vec4 {
+            c.mm.k = c.mm.k.next_multiple_of(4);
+            c.mm.n = c.mm.n.next_multiple_of(4);
+            c.mm.trans_a = false;
+            c.mm.trans_b = false;
+        }
+        c
     }
 
     /// `m x k x n` with what else is set, for tables.
@@ -67,9 +83,7 @@ impl Case {
         if self.scale != 1.0 {
             s.push_str(&format!(" inputs x{}", self.scale));
         }
-        if self.tex {
-            s.push_str(" tex");
-        }
+        s.push_str(self.rung.suffix());
         s
     }
 }
@@ -105,26 +119,29 @@ pub fn cases() -> Vec<Case> {
     v
 }
 
-/// [`cases`] and, on an adapter with subgroups, the texture rung on the
-/// cases it reads differently: N odd (C's rows start mid-word), K not a
-/// multiple of 4 and A transposed (A's padded copy), B transposed,
-/// batches, bias and both activations, subnormal outputs, K = 4096.
+/// [`cases`], the vec4 rung on each of them made eligible ([`Case::on`]:
+/// M not a multiple of 8, one column quad, batches, bias, both
+/// activations, K = 4096, subnormal outputs) and, on an adapter with
+/// subgroups, the texture rung on the cases it reads differently: N odd
+/// (C's rows start mid-word), K not a multiple of 4 and A transposed (A's
+/// padded copy), B transposed, batches, bias and both activations,
+/// subnormal outputs, K = 4096.
 pub fn cases_on(gpu: &Gpu) -> Vec<Case> {
-    let mut v = cases();
+    let base = cases();
+    let mut v = base.clone();
+    v.extend(base.iter().map(|c| c.on(HalfRung::Vec4)));
     if gpu.features.contains(wgpu::Features::SUBGROUP) {
-        let tex: Vec<Case> = v
-            .iter()
-            .filter(|c| c.mm.k > 1)
-            .map(|c| Case {
-                tex: true,
-                ..c.clone()
-            })
-            .collect();
-        v.extend(tex);
+        v.extend(
+            base.iter()
+                .filter(|c| c.mm.k > 1)
+                .map(|c| c.on(HalfRung::Tex)),
+        );
     }
     v
 }
 
+/// The vec4 product rung's kernel families (both float16 paths).
+const VEC4_FAMILIES: [&str; 2] = ["matmul_f16_vec4_packed", "matmul_f16_vec4_native"];
 /// The conv implicit GEMM's kernel families (both float16 paths).
 const IGEMM_FAMILIES: [&str; 2] = ["conv2d_f16_igemm_packed", "conv2d_f16_igemm_native"];
 
@@ -162,7 +179,7 @@ impl Fault {
     /// texture rung's packed store, the shared word only in the conv's
     /// implicit GEMM, and products have no implicit GEMM.
     pub fn planted_in(self, rung: HalfRung, conv: bool, path: F16Path) -> bool {
-        if rung == HalfRung::Igemm && !conv {
+        if (rung == HalfRung::Igemm && !conv) || (rung == HalfRung::Vec4 && conv) {
             return false;
         }
         match self {
@@ -264,6 +281,19 @@ impl Fault {
             )),
             _ => None,
         };
+        // The vec4 rung: row 0 of each block's sums.
+        const V4: &str = "var a = ld_a4(rows[0] + k4); c0 = fma(vec4(a.w), b3, fma(vec4(a.z), b2, fma(vec4(a.y), b1, fma(vec4(a.x), b0, c0))));";
+        let vec4 = match self {
+            Fault::AccumulatesInF16 => (
+                V4,
+                "var a = ld_a4(rows[0] + k4); c0 = fma(vec4(a.w), b3, fma(vec4(a.z), b2, fma(vec4(a.y), b1, fma(vec4(a.x), b0, c0)))); c0 = vec4<f32>(unpack2x16float(pack2x16float(c0.xy)), unpack2x16float(pack2x16float(c0.zw)));",
+            ),
+            Fault::ProductsInF16 => (
+                V4,
+                "var a = ld_a4(rows[0] + k4); c0 = fma(vec4(a.w), b3, fma(vec4(a.z), b2, fma(vec4(a.y), b1, c0 + vec4<f32>(to_f16_range((vec4(a.x) * b0).xy), to_f16_range((vec4(a.x) * b0).zw)))));",
+            ),
+            _ => (find, replace),
+        };
         // The conv's implicit GEMM: channel 0 of each block's sums.
         const IG: &str = "acc0 = fma(vec4<f32>(ld_b(w0 + tap)), xa, acc0);";
         let igemm = match self {
@@ -317,6 +347,11 @@ impl Fault {
                 replace: conv.1,
             }),
         );
+        v.extend(VEC4_FAMILIES.map(|family| Patch {
+            family,
+            find: vec4.0,
+            replace: vec4.1,
+        }));
         v.extend(IGEMM_FAMILIES.map(|family| Patch {
             family,
             find: igemm.0,
@@ -417,7 +452,7 @@ pub fn run_case(
     let tb = Tensor::upload_f16(gpu, "B", &shape_b, &b)?;
     let tbias = Tensor::upload_f16(gpu, "bias", &[mm.n], &bias)?;
     let c_shape = [nb, mm.m, mm.n];
-    let mut plan = plan_for(HalfRung::of_tex(case.tex));
+    let mut plan = plan_for(case.rung);
     let c = matmul_f16_forward(
         gpu,
         &mut plan,
@@ -431,7 +466,7 @@ pub fn run_case(
         acc,
     )?;
     if acc == Accumulate::F32 {
-        expect_rung(&plan, HalfRung::of_tex(case.tex), &case.label())?;
+        expect_rung(&plan, case.rung, &case.label())?;
     }
     gpu.run(&plan)?;
     let out = c.download(gpu)?;
@@ -477,10 +512,7 @@ pub fn run_fault(
     } else {
         run_case(
             gpu,
-            &Case {
-                tex: rung == HalfRung::Tex,
-                ..fault.case()
-            },
+            &fault.case().on(rung),
             path,
             Accumulate::F32,
             Accumulate::F32,

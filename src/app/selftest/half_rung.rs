@@ -19,6 +19,8 @@ pub enum HalfRung {
     Buffer,
     /// The conv's implicit GEMM on float16 storage (products: as Buffer).
     Igemm,
+    /// The products' vec4 rung (8 x 4 blocks, four values per load).
+    Vec4,
     /// The texture rung (float16 storage, float32 textures).
     Tex,
 }
@@ -38,6 +40,7 @@ impl HalfRung {
         match self {
             HalfRung::Buffer => "",
             HalfRung::Igemm => " igemm",
+            HalfRung::Vec4 => " vec4",
             HalfRung::Tex => " tex",
         }
     }
@@ -69,6 +72,7 @@ pub fn plan_for(rung: HalfRung) -> Plan {
     let (matmul, conv) = match rung {
         HalfRung::Buffer => (MatmulRung::Rb4, ConvRung::Direct),
         HalfRung::Igemm => (MatmulRung::Rb4, ConvRung::Igemm),
+        HalfRung::Vec4 => (MatmulRung::Rb8Vec4, ConvRung::Direct),
         HalfRung::Tex => (MatmulRung::Tex, ConvRung::Tex),
     };
     Plan::with_kernels(Kernels::NONE.matmul(matmul).conv2d(conv))
@@ -81,22 +85,20 @@ pub fn plan_for(rung: HalfRung) -> Plan {
 ///
 /// [`crate::Error::Argument`] naming the case, when the plan disagrees.
 pub fn expect_rung(plan: &Plan, rung: HalfRung, label: &str) -> Result<()> {
-    let tex = plan.runs("matmul_tex");
-    let igemm = plan.runs("conv2d_f16_igemm");
-    if tex == (rung == HalfRung::Tex) && igemm == (rung == HalfRung::Igemm) {
+    let ran = if plan.runs("matmul_tex") {
+        HalfRung::Tex
+    } else if plan.runs("conv2d_f16_igemm") {
+        HalfRung::Igemm
+    } else if plan.runs("matmul_f16_rb8_vec4") {
+        HalfRung::Vec4
+    } else {
+        HalfRung::Buffer
+    };
+    if ran == rung {
         return Ok(());
     }
     Err(crate::Error::arg(
         "selftest --dtype f16",
-        format!(
-            "case '{label}' was to run on {rung:?} but ran {}; this is a bug in wgsl-nn",
-            if tex {
-                "the texture rung"
-            } else if igemm {
-                "the implicit GEMM"
-            } else {
-                "the buffer kernels"
-            }
-        ),
+        format!("case '{label}' was to run on {rung:?} but ran {ran:?}; this is a bug in wgsl-nn"),
     ))
 }

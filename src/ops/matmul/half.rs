@@ -44,6 +44,27 @@ pub const PAIR_NATIVE: Kernel = kernel_f16("matmul_f16_native", NATIVE, "matmul_
 pub const RB_PACKED: Kernel = kernel_f16("matmul_f16_packed", PACKED, "matmul_f16_rb");
 /// As [`RB_PACKED`] on native `f16` storage.
 pub const RB_NATIVE: Kernel = kernel_f16("matmul_f16_native", NATIVE, "matmul_f16_rb");
+/// Eight rows by four columns of C per invocation, every load four
+/// float16 values (A and B untransposed; K, N, leading dimensions and
+/// strides multiples of 4), float32 sums, packed storage.
+pub const VEC4_PACKED: Kernel = kernel_f16(
+    "matmul_f16_vec4_packed",
+    concat!(
+        matmul_source!("f16_packed.wgsl"),
+        shaders!("matmul_f16_common.wgsl", "matmul_f16_vec4.wgsl")
+    ),
+    "matmul_f16_rb8_vec4",
+);
+/// As [`VEC4_PACKED`] on native `f16` storage.
+pub const VEC4_NATIVE: Kernel = kernel_f16(
+    "matmul_f16_vec4_native",
+    concat!(
+        "enable f16;\n",
+        matmul_source!("f16_native.wgsl"),
+        shaders!("matmul_f16_common.wgsl", "matmul_f16_vec4.wgsl")
+    ),
+    "matmul_f16_rb8_vec4",
+);
 /// The `f16acc` rung: products and sums in float16 arithmetic (native only).
 pub const F16ACC: Kernel = kernel_f16("matmul_f16acc", NATIVE_ACC, "matmul_f16_pair");
 
@@ -85,6 +106,42 @@ pub(crate) fn takes_tex(gpu: &Gpu, plan: &Plan, mm: &Matmul) -> bool {
         None => cpu && mm.flops() >= CPU_F16_TEX_MIN_FLOPS,
     };
     wanted && tex::unsupported(gpu, mm).is_none()
+}
+
+/// Whether a float16 product (float32 sums) takes the vec4 rung: A and B
+/// untransposed, K, N, the leading dimensions, the batch strides and both
+/// tensors' lengths multiples of 4 (each load is four values, and C's rows
+/// whole word pairs), unless the plan or device forces a rung below it
+/// (`rb4`, `tiled`, `naive`: the selftest's word rung).
+pub(crate) fn takes_vec4(
+    gpu: &Gpu,
+    plan: &Plan,
+    mm: &Matmul,
+    acc: Accumulate,
+    a: (&Tensor, View),
+    b: (&Tensor, View),
+) -> bool {
+    let below = matches!(
+        gpu.choice(plan).matmul,
+        Some(MatmulRung::Rb4 | MatmulRung::Tiled | MatmulRung::Naive)
+    );
+    let quads = [
+        mm.k,
+        mm.n,
+        a.1.ld,
+        a.1.outer,
+        a.1.inner,
+        b.1.ld,
+        b.1.outer,
+        b.1.inner,
+        a.0.numel(),
+        b.0.numel(),
+    ];
+    acc == Accumulate::F32
+        && !below
+        && !mm.trans_a
+        && !mm.trans_b
+        && quads.iter().all(|v| v % 4 == 0)
 }
 
 fn flags_of(mm: &Matmul) -> u32 {
@@ -218,26 +275,34 @@ pub fn matmul_f16_forward(
         return Ok(c);
     }
     let words = outputs.div_ceil(2);
+    let vec4 = takes_vec4(gpu, plan, mm, acc, a, b);
     // The register-blocked rung where words line up with rows and B's
     // column pairs are words; the pair kernel everywhere else.
-    let rb = acc == Accumulate::F32
+    let rb = !vec4
+        && acc == Accumulate::F32
         && !mm.trans_b
         && [mm.n, b.1.ld, b.1.outer, b.1.inner]
             .iter()
             .all(|v| v % 2 == 0);
     let batches = mm.batches[0] * mm.batches[1];
-    let (tiles_m, tiles_n) = (mm.m.div_ceil(4), mm.n / 2);
-    let invocations = if rb {
+    let (tiles_m, tiles_n) = if vec4 {
+        (mm.m.div_ceil(8), mm.n / 4)
+    } else {
+        (mm.m.div_ceil(4), mm.n / 2)
+    };
+    let invocations = if rb || vec4 {
         batches * tiles_m * tiles_n
     } else {
         words
     };
-    let kernel = match (acc, path, rb) {
-        (Accumulate::F16, _, _) => F16ACC,
-        (Accumulate::F32, F16Path::Native, true) => RB_NATIVE,
-        (Accumulate::F32, F16Path::Packed, true) => RB_PACKED,
-        (Accumulate::F32, F16Path::Native, false) => PAIR_NATIVE,
-        (Accumulate::F32, F16Path::Packed, false) => PAIR_PACKED,
+    let kernel = match (acc, path, rb, vec4) {
+        (Accumulate::F16, ..) => F16ACC,
+        (Accumulate::F32, F16Path::Native, _, true) => VEC4_NATIVE,
+        (Accumulate::F32, F16Path::Packed, _, true) => VEC4_PACKED,
+        (Accumulate::F32, F16Path::Native, true, _) => RB_NATIVE,
+        (Accumulate::F32, F16Path::Packed, true, _) => RB_PACKED,
+        (Accumulate::F32, F16Path::Native, false, _) => PAIR_NATIVE,
+        (Accumulate::F32, F16Path::Packed, false, _) => PAIR_PACKED,
     };
     let params = MatmulParams {
         m: u(mm.m),
@@ -270,14 +335,26 @@ pub fn matmul_f16_forward(
         (_, F16Path::Native) => "f16 native",
         (_, F16Path::Packed) => "f16 packed",
     };
-    let rung = format!("{rung}{}", if rb { " rb" } else { "" });
+    let rung = format!(
+        "{rung}{}",
+        match (rb, vec4) {
+            (_, true) => " rb8_vec4",
+            (true, _) => " rb",
+            _ => "",
+        }
+    );
     plan.push(Step {
         label: format!("{layer} ({rung})"),
         kernel,
-        overrides: vec![
-            ("TRANS_A", f64::from(u8::from(mm.trans_a))),
-            ("TRANS_B", f64::from(u8::from(mm.trans_b))),
-        ],
+        // The vec4 rung reads both operands untransposed only.
+        overrides: if vec4 {
+            vec![]
+        } else {
+            vec![
+                ("TRANS_A", f64::from(u8::from(mm.trans_a))),
+                ("TRANS_B", f64::from(u8::from(mm.trans_b))),
+            ]
+        },
         params: bytemuck::bytes_of(&params).to_vec(),
         bindings: vec![
             read("A", a.0),

@@ -36,44 +36,26 @@ type F16Rung = (&'static str, F16Path, Accumulate, HalfRung);
 /// The float16 rows' names: path, accumulation and rung (the texture rung
 /// where the adapter has subgroups).
 fn rungs(gpu: &Gpu) -> Vec<F16Rung> {
+    use Accumulate::{F16, F32};
+    use HalfRung::{Buffer, Tex, Vec4};
     let tex = gpu.features.contains(wgpu::Features::SUBGROUP);
-    let mut v = vec![];
-    if F16Path::for_features(gpu.device.features()) == F16Path::Native {
-        v.push((
-            "f16 native",
-            F16Path::Native,
-            Accumulate::F32,
-            HalfRung::Buffer,
-        ));
-        if tex {
-            v.push((
-                "f16 tex native",
-                F16Path::Native,
-                Accumulate::F32,
-                HalfRung::Tex,
-            ));
+    let mut v: Vec<F16Rung> = vec![];
+    let mut push = |row: F16Rung| {
+        if row.3 != Tex || tex {
+            v.push(row);
         }
-        v.push((
-            "f16acc native",
-            F16Path::Native,
-            Accumulate::F16,
-            HalfRung::Buffer,
-        ));
+    };
+    if F16Path::for_features(gpu.device.features()) == F16Path::Native {
+        let p = F16Path::Native;
+        push(("f16 native", p, F32, Buffer));
+        push(("f16 vec4 native", p, F32, Vec4));
+        push(("f16 tex native", p, F32, Tex));
+        push(("f16acc native", p, F16, Buffer));
     }
-    v.push((
-        "f16 packed",
-        F16Path::Packed,
-        Accumulate::F32,
-        HalfRung::Buffer,
-    ));
-    if tex {
-        v.push((
-            "f16 tex packed",
-            F16Path::Packed,
-            Accumulate::F32,
-            HalfRung::Tex,
-        ));
-    }
+    let p = F16Path::Packed;
+    push(("f16 packed", p, F32, Buffer));
+    push(("f16 vec4 packed", p, F32, Vec4));
+    push(("f16 tex packed", p, F32, Tex));
     v
 }
 
@@ -100,7 +82,7 @@ impl Case {
             Data::Conv { stack, inputs } => {
                 return rungs(gpu)
                     .into_iter()
-                    .filter(|r| r.2 == Accumulate::F32)
+                    .filter(|r| r.2 == Accumulate::F32 && r.3 != HalfRung::Vec4)
                     .flat_map(|(name, path, _, rung)| {
                         // A conv's buffer rungs: the direct kernel and the
                         // implicit GEMM.
@@ -132,7 +114,7 @@ impl Case {
             Data::Attention { shape, qkv } => {
                 return rungs(gpu)
                     .into_iter()
-                    .filter(|r| r.2 == Accumulate::F32)
+                    .filter(|r| r.2 == Accumulate::F32 && r.3 != HalfRung::Vec4)
                     .map(|(name, path, _, rung)| {
                         self.f16_attention_row(
                             gpu,
