@@ -96,8 +96,10 @@ pub const CPU_WIDE_CONV_FLOPS: u64 = 16_000_000;
 /// texture rung (resnet18's stride-2 3x3: 60-80 against 640-780 ms for
 /// row4). A rung the user forced (`--kernel`) wins over these. A float16
 /// run follows the same rules: its products of 1 to 256 MFLOP keep the
-/// float16 buffer rungs (the TransformerEncoder in float16 on lavapipe:
-/// 18.8 ms for its 8 products there, 35 ms on the float16 texture rung).
+/// float16 buffer rungs, `rb4` there meaning float16's vec4 rung where it
+/// can run (the TransformerEncoder in float16, batch 2: 16.1 against 24.0
+/// ms on GL, ~17 against 20.8 on lavapipe, for the word rung; on
+/// lavapipe 35 ms with its products on the float16 texture rung).
 pub(crate) fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Kernels {
     use crate::rung::{ConvRung, MatmulRung};
     let mut k = gpu.kernels();

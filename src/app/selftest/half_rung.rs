@@ -70,8 +70,9 @@ pub fn label_tail(s: &mut String, flags: &[(bool, &str)], scale: f32, rung: Half
 /// The plan a case (or bench row) runs in, its rung forced.
 pub fn plan_for(rung: HalfRung) -> Plan {
     let (matmul, conv) = match rung {
-        HalfRung::Buffer => (MatmulRung::Rb4, ConvRung::Direct),
-        HalfRung::Igemm => (MatmulRung::Rb4, ConvRung::Igemm),
+        // Float16 has no tiled rung: forcing it keeps the word rungs.
+        HalfRung::Buffer => (MatmulRung::Tiled, ConvRung::Direct),
+        HalfRung::Igemm => (MatmulRung::Tiled, ConvRung::Igemm),
         HalfRung::Vec4 => (MatmulRung::Rb8Vec4, ConvRung::Direct),
         HalfRung::Tex => (MatmulRung::Tex, ConvRung::Tex),
     };

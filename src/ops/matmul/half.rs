@@ -111,8 +111,10 @@ pub(crate) fn takes_tex(gpu: &Gpu, plan: &Plan, mm: &Matmul) -> bool {
 /// Whether a float16 product (float32 sums) takes the vec4 rung: A and B
 /// untransposed, K, N, the leading dimensions, the batch strides and both
 /// tensors' lengths multiples of 4 (each load is four values, and C's rows
-/// whole word pairs), unless the plan or device forces a rung below it
-/// (`rb4`, `tiled`, `naive`: the selftest's word rung).
+/// whole word pairs), unless the plan or device forces `tiled` or `naive`
+/// (float16 has neither: forcing one keeps the word rungs, as the
+/// selftest's buffer cases do). A forced `rb4` (a model's products on a
+/// CPU adapter, `graph::gpu`) takes it: float16's register-blocked rung.
 pub(crate) fn takes_vec4(
     gpu: &Gpu,
     plan: &Plan,
@@ -123,7 +125,7 @@ pub(crate) fn takes_vec4(
 ) -> bool {
     let below = matches!(
         gpu.choice(plan).matmul,
-        Some(MatmulRung::Rb4 | MatmulRung::Tiled | MatmulRung::Naive)
+        Some(MatmulRung::Tiled | MatmulRung::Naive)
     );
     let quads = [
         mm.k,
