@@ -222,19 +222,25 @@ fn planted_float16_faults_fail_at_their_node() {
         "copy",
     );
     let native = gpu.device.features().contains(wgpu::Features::SHADER_F16);
-    let (conv, matmul) = if native {
-        ("conv2d_f16_native", "matmul_f16_native")
-    } else {
-        ("conv2d_f16_packed", "matmul_f16_packed")
-    };
-    // A float16 conv whose bias is added 0.1% too large.
-    f16(
-        "resnet_tiny",
-        conv,
-        "acc += ld_bias(co);",
-        "acc += ld_bias(co) * 1.001;",
-        "conv",
-    );
+    let path = if native { "native" } else { "packed" };
+    let family =
+        |rung: &str| -> &'static str { Box::leak(format!("{rung}_{path}").into_boxed_str()) };
+    // A float16 conv whose bias is added 0.1% too large: resnet_tiny's
+    // convs take the implicit GEMM, mobilenet_tiny's depthwise (grouped)
+    // convs the direct kernel.
+    for (model, rung) in [
+        ("resnet_tiny", "conv2d_f16_igemm"),
+        ("mobilenet_tiny", "conv2d_f16"),
+    ] {
+        f16(
+            model,
+            family(rung),
+            "acc += ld_bias(co);",
+            "acc += ld_bias(co) * 1.001;",
+            "conv",
+        );
+    }
+    let matmul = family("matmul_f16");
     // A float16 product (the pair rung: the out-projection Gemm) that
     // drops its last term.
     f16(

@@ -60,9 +60,9 @@ pub const IGEMM_NATIVE: Kernel = kernel_f16(
 /// no row4), for grouped convs (the implicit GEMM shares an input tile
 /// across the channels of one group) and, untold, below 4 output channels
 /// (a block's other channels would be wasted: the exercise stack's
-/// one-channel layers, 1.02 against 1.17 ms on lavapipe); else the
-/// implicit GEMM (the wide stack: 438 against 1717 ms on lavapipe, 610
-/// against 2196 on GL, BENCHMARKS.md).
+/// one-channel layers, 1.15 against 1.49 ms packed on lavapipe); else the
+/// implicit GEMM (the wide stack: 437 against 1637 ms native on lavapipe,
+/// 610 against 2158 on GL; docs/host-b/f16-igemm-bench-conv.md).
 pub fn buffer_rung(gpu: &Gpu, plan: &Plan, conv: &Conv2d) -> ConvRung {
     match gpu.choice(plan).conv2d {
         _ if conv.groups > 1 => ConvRung::Direct,
