@@ -654,6 +654,104 @@ fn conv2d_cases() {
     }
 }
 
+/// Depthwise convs (`depthwise_into`, the CPU baseline of MobileNet's
+/// grouped layers) against the f64 reference, on both paths (AVX-512
+/// where the CPU has it, and the portable one), into NaN-filled outputs:
+/// channels around the 16-lane block (2, 15, 16, 17, 40), strides 1-3,
+/// dilation, asymmetric padding, 1x1 to 5x7 kernels, batches, a plane
+/// taller than one band of rows, the fused clamp (ReLU6) and ReLU, and an
+/// input poisoned with NaN at one pixel that must reach its outputs.
+#[test]
+fn depthwise_cases() {
+    let _g = serial();
+    // (what, n, c, [h, w], kernel, stride, pad_begin, pad_end, dilation, clamp)
+    type Case = (
+        &'static str,
+        usize,
+        usize,
+        [usize; 2],
+        [usize; 2],
+        [usize; 2],
+        [usize; 2],
+        [usize; 2],
+        [usize; 2],
+        Option<(f32, f32)>,
+    );
+    let relu6 = Some((0.0, 6.0));
+    #[rustfmt::skip]
+    let cases: [Case; 12] = [
+        ("mobilenet 3x3 s1", 1, 32, [14, 14], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], relu6),
+        ("mobilenet 3x3 s2", 2, 24, [15, 16], [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], relu6),
+        ("two channels", 1, 2, [5, 6], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], None),
+        ("15 channels", 3, 15, [7, 7], [3, 3], [1, 1], [0, 0], [0, 0], [1, 1], None),
+        ("16 channels", 1, 16, [9, 4], [3, 3], [2, 1], [1, 0], [0, 2], [1, 1], None),
+        ("17 channels, dilated", 2, 17, [11, 13], [3, 3], [1, 1], [2, 2], [2, 2], [2, 2], relu6),
+        ("40 channels, 5x7, stride 3", 1, 40, [17, 19], [5, 7], [3, 3], [2, 3], [1, 0], [1, 1], None),
+        ("1x1 kernel", 2, 20, [6, 5], [1, 1], [1, 1], [0, 0], [0, 0], [1, 1], None),
+        ("1x1 plane", 5, 33, [1, 1], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], relu6),
+        ("wide plane, many bands", 1, 18, [130, 131], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], relu6),
+        ("ReLU", 1, 19, [8, 8], [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], Some((0.0, f32::INFINITY))),
+        ("padding only past the end", 1, 16, [4, 4], [2, 2], [2, 2], [0, 0], [3, 3], [1, 1], None),
+    ];
+    for (i, &(what, n, c, hw, kernel, stride, pad_begin, pad_end, dilation, clamp)) in
+        cases.iter().enumerate()
+    {
+        let mut r = rng(900 + i as u64);
+        let mut conv = Conv2d::new(c, c, 1).groups(c);
+        conv.window = Window {
+            kernel,
+            stride,
+            pad_begin,
+            pad_end,
+            dilation,
+            ceil_mode: false,
+        };
+        assert!(baseline::depthwise_applies(&conv));
+        let xs = [n, c, hw[0], hw[1]];
+        let os = conv.output_shape(&xs, what).expect("valid case");
+        let mut x = uniform(&mut r, xs.iter().product());
+        // Scaled so a ReLU6 clips some outputs at both ends.
+        x.iter_mut().for_each(|v| *v *= 8.0);
+        // The first case's NaN pixel must reach exactly the outputs whose
+        // windows hold it (`compare` requires non-finite values to match).
+        if i == 0 {
+            x[3 * hw[1] + 4] = f32::NAN;
+        }
+        let w = uniform(&mut r, c * kernel[0] * kernel[1]);
+        let b = uniform(&mut r, c);
+        let mut reference =
+            wgsl_nn::cpu::conv2d::conv2d(&conv, &RefTensor::from_f32(&xs, &x), &w, Some(&b), os);
+        if let Some((lo, hi)) = clamp {
+            let (lo, hi) = (f64::from(lo), f64::from(hi));
+            // As ONNX's Clip: NaN stays NaN; exact, so the bounds carry.
+            for v in reference.val.iter_mut() {
+                *v = if *v < lo {
+                    lo
+                } else if *v > hi {
+                    hi
+                } else {
+                    *v
+                };
+            }
+        }
+        let len: usize = os.iter().product();
+        for path in ["avx512 where the CPU has it", "portable"] {
+            let mut y = vec![f32::NAN; len];
+            if path == "portable" {
+                baseline::depthwise_portable_into(&conv, &x, xs, &w, Some(&b), os, clamp, &mut y);
+            } else {
+                baseline::depthwise_into(&conv, &x, xs, &w, Some(&b), os, clamp, &mut y);
+            }
+            let check = compare(&y, &reference);
+            eprintln!(
+                "depthwise {what} ({path}): {xs:?} -> {os:?}: {}",
+                check.summary()
+            );
+            assert_passes(what, &check);
+        }
+    }
+}
+
 // ------------------------------------------------------------- attention
 
 /// Which keys a case hides besides the causal mask.

@@ -100,6 +100,11 @@ fn node(
             );
             true
         }
+        Op::Conv { conv, .. } if baseline::depthwise_applies(conv) => {
+            let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
+            baseline::depthwise_into(conv, ins[0], xs, ins[1], ins.get(2).copied(), os, clamp, y);
+            true
+        }
         Op::Matmul { shape, alpha, relu } => {
             let (mm, av, bv, cv) = reference::matmul_views(shape, *alpha, *relu, ins.len() > 2);
             baseline::matmul(&mm, ins[0], av, ins[1], bv, ins.get(2).copied(), y, cv);

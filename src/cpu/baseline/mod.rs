@@ -18,6 +18,8 @@
 //!   input is padded and split into its stride phases, with no im2col; one
 //!   product covers the batch; bias, a residual and a clamp are applied in
 //!   the tile store;
+//! - [`depthwise_into`]: depthwise convs (MobileNet's) with sixteen
+//!   channels to a vector, every output pixel one vector over its taps;
 //! - [`attention`]: scaled dot-product attention, blocked over query rows
 //!   so the score buffer stays small, with the GPU's masks.
 //!
@@ -27,12 +29,14 @@
 
 mod attention;
 mod conv;
+mod depthwise;
 mod direct;
 mod matmul;
 pub mod packed;
 
 pub use attention::attention;
 pub use conv::{conv2d, conv2d_into, conv2d_packed_into};
+pub use depthwise::{depthwise_applies, depthwise_into, depthwise_portable_into};
 pub use matmul::matmul;
 
 use crate::ops::matmul::Activation;
