@@ -230,6 +230,30 @@ fn matmul_edge_cases() {
         1.0,
         4,
     );
+    // One row over many columns: the column-split matrix-vector path
+    // (a classifier at batch 1), B transposed and not, padded views.
+    mm_case(
+        "classifier row, B transposed",
+        (1, 1000, 1280),
+        [1, 1],
+        (false, true),
+        d3,
+        true,
+        Relu,
+        1.0,
+        41,
+    );
+    mm_case(
+        "row over padded B",
+        (1, 777, 515),
+        [1, 1],
+        (false, false),
+        [Padded; 3],
+        true,
+        Gelu,
+        0.75,
+        42,
+    );
     mm_case(
         "column vector",
         (257, 1, 13),

@@ -411,6 +411,20 @@ fn reduce(f: Reduce, x: &[f32], [_, n, inner]: [usize; 3], y: &mut [f32]) {
     } else {
         1.0
     };
+    if inner == 1 && n > 0 {
+        // One contiguous run per output (a global average pool): a loop
+        // over one-element rows cost 0.14 ms for mobilenet_v2's 1280 x 49.
+        par_fill(y, |first, ys| {
+            for (j, a) in ys.iter_mut().enumerate() {
+                let run = &x[(first + j) * n..(first + j + 1) * n];
+                *a = match f {
+                    Reduce::Sum | Reduce::Mean => lane_sum(run, 0.0) * scale,
+                    _ => run.iter().fold(init, |acc, &v| fold(acc, v)),
+                };
+            }
+        });
+        return;
+    }
     par_rows(y, inner.max(1), |o, yr| {
         yr.fill(init);
         for k in 0..n {
