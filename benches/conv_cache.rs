@@ -16,12 +16,16 @@ use wgsl_nn::cpu::baseline::{self, packed::PackedWeights};
 use wgsl_nn::ops::conv2d::Conv2d;
 
 /// (in channels, out channels, input side, kernel, stride).
-const SHAPES: [(usize, usize, usize, usize, usize); 5] = [
+const SHAPES: [(usize, usize, usize, usize, usize); 9] = [
     (16, 96, 112, 1, 1),
     (24, 144, 56, 1, 1),
     (144, 24, 56, 1, 1),
     (3, 32, 224, 3, 2),
     (320, 1280, 7, 1, 1),
+    (64, 64, 56, 3, 1),
+    (128, 128, 28, 3, 1),
+    (256, 256, 14, 3, 1),
+    (512, 512, 7, 3, 1),
 ];
 
 fn main() {

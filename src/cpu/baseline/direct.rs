@@ -74,11 +74,16 @@ pub(crate) fn with_padded<R>(
     // phase; 64-byte steps keep every image aligned alike.
     let stride = (cin * sh * sw * phase + (kw - 1) * dw / sw).div_ceil(16) * 16;
     super::with_scratch(&XPAD, |xpad| {
-        xpad.clear();
-        xpad.resize(n * stride, 0.0);
+        if xpad.len() < n * stride {
+            xpad.resize(n * stride, 0.0);
+        }
+        let xpad = &mut xpad[..n * stride];
         xpad.par_chunks_mut(stride)
             .enumerate()
             .for_each(|(img, dst)| {
+                // Zeroed by the task that fills it (in parallel, and still
+                // in cache when the rows land), then the rows copied in.
+                dst.fill(0.0);
                 for ci in 0..cin {
                     let src = &x[(img * cin + ci) * h * w..][..h * w];
                     for (iy, row) in src.chunks_exact(w.max(1)).enumerate().take(h) {
