@@ -1,12 +1,14 @@
 //! The CPU side of `wgsl-nn run`: the same program in float32 on every
-//! core, so a user's own model shows GPU against CPU. Convolutions
-//! (groups = 1) and matrix products go through the crate's optimised
-//! baseline (`cpu::baseline`, im2col + the gemm crate), the other ops
-//! through `baseline_ops`' float32 kernels; what none of them covers
-//! (integer division on int64 tensors) runs the reference's loops (f64
-//! values rounded back to f32), which the report counts. Buffers are kept between runs, as a CPU
-//! library's arena keeps them, and the outputs of the first run (into
-//! NaN-filled buffers) are judged against the reference.
+//! core, so a user's own model shows GPU against CPU. Convolutions (the
+//! packed AVX-512 GEMM, or im2col + the gemm crate; depthwise ones
+//! sixteen channels to a vector) and matrix products go through the
+//! crate's optimised baseline (`cpu::baseline`), the other ops through
+//! `baseline_ops`' float32 kernels; what none of them covers (integer
+//! division on int64 tensors) runs the reference's loops (f64 values
+//! rounded back to f32), which the report counts. Node outputs share a
+//! pool of buffers by lifetime, kept between runs as a CPU library's
+//! arena keeps them, and the outputs of the first run (into NaN-filled
+//! buffers) are judged against the reference.
 
 use super::op::{Binary, Op, Unary};
 use super::program::{Program, Source};
@@ -101,6 +103,8 @@ fn node(
             true
         }
         Op::Conv { conv, .. } if baseline::depthwise_applies(conv) => {
+            // A residual is only fused where the packed path runs the conv.
+            debug_assert!(residual.is_none(), "a residual fused into a depthwise conv");
             let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
             baseline::depthwise_into(conv, ins[0], xs, ins[1], ins.get(2).copied(), os, clamp, y);
             true
@@ -157,7 +161,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Runs `p` on the CPU `repeats` times (after one warm-up run).
+/// Runs `p` on the CPU `repeats` times (after two untimed runs: the checked
+/// one and one that lets the buffer pool settle).
 ///
 /// The rounds run on one of rayon's own threads, so each node's parallel
 /// work is shared with the other workers by work stealing; from outside
@@ -173,11 +178,11 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
     let mut outputs = vec![];
     let mut optimised = 0;
     // Node outputs take their buffers from a pool (the latest freed that
-    // fits, likely still in cache; `BufferPool::take`) and give them back after their last reader: as onnxruntime's arena
-    // does. One buffer per value left every output cold (mobilenet_v2's
-    // 4.8 MB expansion conv ran 2.6x slower in the model than alone). The
-    // warm-up round allocates the pool, so timed rounds touch no fresh
-    // pages.
+    // fits, likely still in cache; `BufferPool::take`) and give them back
+    // after their last reader, as onnxruntime's arena does. One buffer per
+    // value left every output cold (mobilenet_v2's 4.8 MB expansion conv
+    // ran 2.6x slower in the model than alone). The untimed rounds
+    // allocate the pool, so timed rounds touch no fresh pages.
     let mut pool = BufferPool::default();
     let free_after = last_reads(p);
     let mut scratch = vec![];
@@ -221,7 +226,13 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
             _ => None,
         })
         .collect();
-    for round in 0..=repeats.max(1) {
+    // Round 0 is checked (its outputs NaN-poisoned first), round 1 lets
+    // the pool settle (it starts full, so a buffer may go to a different
+    // value than in round 0, and a value left without one allocates);
+    // the rest are timed.
+    const UNTIMED: usize = 2;
+    for round in 0..repeats.max(1) + UNTIMED {
+        let timed = round >= UNTIMED;
         let mut vals: Vec<Option<Vec<f32>>> = vec![None; p.values.len()];
         let start = Instant::now();
         optimised = 0;
@@ -235,7 +246,7 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
                     }
                 }
                 optimised += 1;
-                if round > 0 {
+                if timed {
                     per_node[ni].push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 continue;
@@ -276,11 +287,11 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
                     pool.give(b);
                 }
             }
-            if round > 0 {
+            if timed {
                 per_node[ni].push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
-        if round > 0 {
+        if timed {
             totals.push(start.elapsed().as_secs_f64() * 1e3);
         }
         if round == 0 {
