@@ -244,8 +244,11 @@ fn block(
     let ph = (g.kernel[0].max(1) - 1) * g.dilation[0];
     let band_rows = (g.rows - 1) * g.stride[0] + ph + 1;
     let band_len = band_rows * g.pcols * L;
-    buf.clear();
-    buf.resize(band_len + g.ow * L, 0.0);
+    // Grown, never cleared: every band row a band uses is written whole
+    // (zeros included) before it is read, and so is the output row.
+    if buf.len() < band_len + g.ow * L {
+        buf.resize(band_len + g.ow * L, 0.0);
+    }
     let (band, row) = buf.split_at_mut(band_len);
     for oy0 in (0..g.oh).step_by(g.rows) {
         let oy1 = (oy0 + g.rows).min(g.oh);
@@ -282,29 +285,46 @@ fn block(
     }
 }
 
+/// Padded row `r` of the band starting at padded row `r0`: zeroed and
+/// None where it lies in the padding, else its columns outside the image
+/// zeroed and (its image row, the slice from its first image column
+/// through its last, `(last - first) L` floats) for the caller to fill.
+fn band_row<'b>(
+    g: &Geo,
+    band: &'b mut [f32],
+    r0: usize,
+    r: usize,
+) -> Option<(usize, &'b mut [f32])> {
+    let stride = g.pcols * L;
+    let dst = &mut band[r * stride..(r + 1) * stride];
+    let iy = (r0 + r).checked_sub(g.pad[0]).filter(|&iy| iy < g.h);
+    let Some(iy) = iy else {
+        dst.fill(0.0);
+        return None;
+    };
+    // Columns 0 .. pad and past the image's last are padding.
+    let first = g.pad[1].min(g.pcols);
+    let last = (g.pad[1] + g.w).min(g.pcols);
+    dst[..first * L].fill(0.0);
+    dst[last * L..].fill(0.0);
+    Some((iy, &mut dst[first * L..last * L]))
+}
+
 /// Padded rows r0 .. r0 + prows of the block's channels into `band`,
 /// interleaved: padded (row r, column q, channel j) at (r q) L + j, zero
 /// where the window leaves the image and in the channels past `chans`.
 fn fill_band(g: &Geo, xk: &[f32], chans: usize, r0: usize, prows: usize, band: &mut [f32]) {
-    let stride = g.pcols * L;
     for r in 0..prows {
-        let dst = &mut band[r * stride..(r + 1) * stride];
-        let iy = (r0 + r) as isize - g.pad[0] as isize;
-        if iy < 0 || iy >= g.h as isize {
-            dst.fill(0.0);
+        let Some((iy, inner)) = band_row(g, band, r0, r) else {
             continue;
-        }
-        // Columns 0 .. pad and past the image's last are padding.
-        let first = g.pad[1].min(g.pcols);
-        let last = (g.pad[1] + g.w).min(g.pcols);
-        dst[..first * L].fill(0.0);
-        dst[last * L..].fill(0.0);
+        };
         if chans < L {
-            dst[first * L..last * L].fill(0.0);
+            inner.fill(0.0);
         }
+        let cols = inner.len() / L;
         for j in 0..chans {
-            let src = &xk[(j * g.h + iy as usize) * g.w..][..last - first];
-            for (d, v) in dst[first * L + j..].iter_mut().step_by(L).zip(src) {
+            let src = &xk[(j * g.h + iy) * g.w..][..cols];
+            for (d, v) in inner[j..].iter_mut().step_by(L).zip(src) {
                 *d = *v;
             }
         }

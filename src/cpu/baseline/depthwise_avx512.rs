@@ -2,7 +2,7 @@
 //! pixel vectors (16 floats per gather instead of 16 strided stores),
 //! each output row gathered back out per channel, the taps one FMA each.
 
-use super::{Geo, L};
+use super::{band_row, Geo, L};
 use std::arch::x86_64::*;
 
 /// Proof that this CPU has AVX-512F and that the gathers' 32-bit
@@ -27,9 +27,6 @@ impl Kernels {
         prows: usize,
         band: &mut [f32],
     ) {
-        let stride = g.pcols * L;
-        let first = g.pad[1].min(g.pcols);
-        let last = (g.pad[1] + g.w).min(g.pcols);
         let mask: __mmask16 = if chans >= L {
             0xffff
         } else {
@@ -41,20 +38,17 @@ impl Kernels {
             _mm512_set1_epi32(step),
         );
         for r in 0..prows {
-            let dst = &mut band[r * stride..(r + 1) * stride];
-            let iy = (r0 + r) as isize - g.pad[0] as isize;
-            if iy < 0 || iy >= g.h as isize {
-                dst.fill(0.0);
+            let Some((iy, inner)) = band_row(g, band, r0, r) else {
                 continue;
-            }
-            dst[..first * L].fill(0.0);
-            dst[last * L..].fill(0.0);
+            };
+            let cols = inner.len() / L;
             // The last channel's row must be inside xk for every gather.
-            let row0 = iy as usize * g.w;
-            assert!((chans - 1) * g.h * g.w + row0 + (last - first) <= xk.len());
+            let row0 = iy * g.w;
+            assert!((chans - 1) * g.h * g.w + row0 + cols <= xk.len());
             let src = xk.as_ptr().add(row0);
-            let out = dst.as_mut_ptr().add(first * L);
-            for i in 0..last - first {
+            let out = inner.as_mut_ptr();
+            for i in 0..cols {
+                // Masked-off lanes (channels past `chans`) come back zero.
                 let v = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, offs, src.add(i));
                 _mm512_storeu_ps(out.add(i * L), v);
             }
