@@ -13,7 +13,8 @@ struct Im2colParams {
     oh: u32, ow: u32, kh: u32, kw: u32,
     sh: u32, sw: u32, ph: u32, pw: u32,
     dh: u32, dw: u32, kdim: u32, kp: u32,
-    width: u32, total: u32, q0: u32, _pad1: u32,
+    width: u32, total: u32, q0: u32, row_texels: u32,
+    shift: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Im2colParams;

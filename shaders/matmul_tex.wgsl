@@ -27,6 +27,19 @@ const TRANS_A: u32 = 512u;
 // zero past K and past N. tiles_m carries Kp; total counts columns x batches.
 @group(0) @binding(2) var packed: texture_storage_2d<rgba32float, write>;
 
+// Every packed texture is wrapped: logical texel (x, y) of rows `row_texels`
+// wide is linear texel y * row_texels + x of a texture 2^shift texels wide,
+// laid row after row. The texels sit in memory in the order of an unwrapped
+// texture (llvmpipe's textures are linear), but every conv's unfolded input
+// then has one texture width, and a model's convs share one texture by
+// lifetime (graph::memory): unwrapped, resnet18's took as many shapes as it
+// has layer kinds, 885 x 148 texels for the stem to 13 x 9216 for layer4,
+// five textures, 10 MB at batch 2.
+fn wrapped(x: u32, y: u32, row_texels: u32, shift: u32) -> vec2<u32> {
+    let at = y * row_texels + x;
+    return vec2<u32>(at & ((1u << shift) - 1u), at >> shift);
+}
+
 fn b_at(base: u32, k: u32, j: u32) -> f32 {
     if j >= p.n || k >= p.k {
         return 0.0;
@@ -56,7 +69,14 @@ fn pack_b(
     let j = 4u * x;
     for (var k = 0u; k < p.tiles_m; k++) {
         let v = vec4<f32>(b_at(base, k, j), b_at(base, k, j + 1u), b_at(base, k, j + 2u), b_at(base, k, j + 3u));
-        textureStore(packed, vec2<u32>(x, z * p.tiles_m + k), v);
+        // k0 carries the texture's shift here (pack_b has no K range); 0
+        // for a texture not wrapped, one texel row per row (the attention
+        // rung's).
+        var at = vec2<u32>(x, z * p.tiles_m + k);
+        if p.k0 != 0u {
+            at = wrapped(x, z * p.tiles_m + k, p.tiles_n, p.k0);
+        }
+        textureStore(packed, at, v);
     }
 }
 
@@ -98,7 +118,8 @@ struct Im2colParams {
     oh: u32, ow: u32, kh: u32, kw: u32,
     sh: u32, sw: u32, ph: u32, pw: u32,
     dh: u32, dw: u32, kdim: u32, kp: u32,
-    width: u32, total: u32, q0: u32, _pad1: u32,
+    width: u32, total: u32, q0: u32, row_texels: u32,
+    shift: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> ic: Im2colParams;
@@ -140,7 +161,7 @@ fn pack_im2col(
         v = vec4<f32>(tap(z, ci, r, s, pix), tap(z, ci, r, s, pix + 1u),
                       tap(z, ci, r, s, pix + 2u), tap(z, ci, r, s, pix + 3u));
     }
-    textureStore(packed, vec2<u32>(x, y), v);
+    textureStore(packed, wrapped(x, y, ic.row_texels, ic.shift), v);
 }
 
 // The same unfolding with the group's images first copied (pack_x) into an
@@ -195,7 +216,9 @@ fn pack_im2col_tex(
     }
     let hi = vec4<i32>(i32(ic.h) - 1);
     let wi = vec4<i32>(i32(ic.w) - 1);
-    var row = z * ic.kp;
+    // Linear texel of the next row: a row on is row_texels on.
+    var at = (z * ic.kp) * ic.row_texels + x;
+    let mask = (1u << ic.shift) - 1u;
     for (var ci = 0u; ci < ic.cin; ci++) {
         let plane = i32((z * ic.cin + ci) * ic.h);
         for (var r = 0u; r < ic.kh; r++) {
@@ -213,19 +236,22 @@ fn pack_im2col_tex(
                     textureLoad(xt, vec2<i32>(cx.z, cy.z)).x,
                     textureLoad(xt, vec2<i32>(cx.w, cy.w)).x,
                 );
-                textureStore(packed, vec2<u32>(x, row), select(vec4<f32>(0.0), v, inside));
-                row += 1u;
+                textureStore(packed, vec2<u32>(at & mask, at >> ic.shift), select(vec4<f32>(0.0), v, inside));
+                at += ic.row_texels;
             }
         }
     }
     // Rows K..Kp pad the reduction to whole quads.
-    for (; row < (z + 1u) * ic.kp; row++) {
-        textureStore(packed, vec2<u32>(x, row), vec4<f32>(0.0));
+    for (var row = ic.kdim; row < ic.kp; row++) {
+        textureStore(packed, vec2<u32>(at & mask, at >> ic.shift), vec4<f32>(0.0));
+        at += ic.row_texels;
     }
 }
 
 // ---- matmul_tex: C = epilogue(alpha * A B) with B from pack_b's texture
-// (k carries Kp here: the texture's rows per batch).
+// (k carries Kp here: the texture's rows per batch), wrapped as `wrapped`
+// says: b_so carries its row_texels, ldb its shift (both free here, B being
+// a texture).
 @group(0) @binding(2) var bt: texture_storage_2d<rgba32float, read>;
 
 @compute @workgroup_size(WG)
@@ -252,8 +278,8 @@ fn matmul_tex(
     let lda4 = p.lda / 4u;
     let cbase = p.c_off + batch_offset(z, p.c_so, p.c_si);
     // Lanes past N read the last real texel column and never store.
-    let j0 = i32(min(jj + 0u, n4 - 1u));
-    let j1 = i32(min(jj + 1u, n4 - 1u));
+    let j0 = min(jj + 0u, n4 - 1u);
+    let j1 = min(jj + 1u, n4 - 1u);
     // Rows past M read the last real row and never store.
     let r0 = abase + min(i0 + 0u, p.m - 1u) * lda4;
     let r1 = abase + min(i0 + 1u, p.m - 1u) * lda4;
@@ -289,6 +315,7 @@ fn matmul_tex(
     var c15_0 = vec4<f32>(0.0); var c15_1 = vec4<f32>(0.0);
     let k4a = p.k0 / 4u;
     let k4b = p.k1 / 4u;
+    let mask = (1u << p.ldb) - 1u;
     for (var kc = k4a; kc < k4b; kc += sg) {
         // One vec4 of each row per lane: sg consecutive k-quads, shared below.
         let ka = min(kc + sl, k4b - 1u);
@@ -310,15 +337,17 @@ fn matmul_tex(
         let v15 = ld_a4(r15 + ka);
         let steps = min(sg, k4b - kc);
         for (var q = 0u; q < steps; q++) {
-            let y = i32(trow + 4u * (kc + q));
-            let b0_0 = textureLoad(bt, vec2<i32>(j0, y + 0));
-            let b1_0 = textureLoad(bt, vec2<i32>(j0, y + 1));
-            let b2_0 = textureLoad(bt, vec2<i32>(j0, y + 2));
-            let b3_0 = textureLoad(bt, vec2<i32>(j0, y + 3));
-            let b0_1 = textureLoad(bt, vec2<i32>(j1, y + 0));
-            let b1_1 = textureLoad(bt, vec2<i32>(j1, y + 1));
-            let b2_1 = textureLoad(bt, vec2<i32>(j1, y + 2));
-            let b3_1 = textureLoad(bt, vec2<i32>(j1, y + 3));
+            let y = trow + 4u * (kc + q);
+            let l0 = y * p.b_so + j0;
+            let b0_0 = textureLoad(bt, vec2<u32>((l0) & mask, (l0) >> p.ldb));
+            let b1_0 = textureLoad(bt, vec2<u32>((l0 + 1u * p.b_so) & mask, (l0 + 1u * p.b_so) >> p.ldb));
+            let b2_0 = textureLoad(bt, vec2<u32>((l0 + 2u * p.b_so) & mask, (l0 + 2u * p.b_so) >> p.ldb));
+            let b3_0 = textureLoad(bt, vec2<u32>((l0 + 3u * p.b_so) & mask, (l0 + 3u * p.b_so) >> p.ldb));
+            let l1 = y * p.b_so + j1;
+            let b0_1 = textureLoad(bt, vec2<u32>((l1) & mask, (l1) >> p.ldb));
+            let b1_1 = textureLoad(bt, vec2<u32>((l1 + 1u * p.b_so) & mask, (l1 + 1u * p.b_so) >> p.ldb));
+            let b2_1 = textureLoad(bt, vec2<u32>((l1 + 2u * p.b_so) & mask, (l1 + 2u * p.b_so) >> p.ldb));
+            let b3_1 = textureLoad(bt, vec2<u32>((l1 + 3u * p.b_so) & mask, (l1 + 3u * p.b_so) >> p.ldb));
             let a0 = subgroupShuffle(v0, q);
             c0_0 = fma(vec4(a0.w), b3_0, fma(vec4(a0.z), b2_0, fma(vec4(a0.y), b1_0, fma(vec4(a0.x), b0_0, c0_0))));
             c0_1 = fma(vec4(a0.w), b3_1, fma(vec4(a0.z), b2_1, fma(vec4(a0.y), b1_1, fma(vec4(a0.x), b0_1, c0_1))));

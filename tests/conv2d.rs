@@ -434,11 +434,13 @@ fn expected_entry(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case) -> &'static str 
     }
 }
 
-/// The texture rung under a small max_texture_dimension_2d: images are
-/// unfolded a group at a time into one reused texture, an image wider
-/// than a texture a chunk of pixel quads at a time (the last chunk
-/// narrower, its last quad part padding), and when an image's channels do
-/// not fit a texture the input is read from its buffer.
+/// The texture rung under a small max_texture_dimension_2d (64: textures
+/// 64 texels wide, 4096 texels in all): images are unfolded a group at a
+/// time into one reused texture, their rows wrapped across the texture's
+/// (21 and 57 quads to a row of 64 texels), an image larger than a texture
+/// a chunk of pixel quads at a time (the last chunk narrower, its last
+/// quad part padding), the input from a texture where an image's channels
+/// fit one and from its buffer where they do not.
 #[test]
 fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
     let mut g =
@@ -452,8 +454,9 @@ fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
     let grouped = check_on(&g, "tex", case(3, 5, 6, [9, 9], 3, 1, 1, 1), 1601);
     // 5 channels x 15 rows exceed 64 texel rows: unfold from the buffer.
     let buffered = check_on(&g, "tex", case(2, 5, 7, [15, 15], 3, 1, 1, 1), 1602);
-    // 19 x 21 = 399 pixels, 100 quads: chunks of 64 and 36 per image.
-    let chunked = check_on(&g, "tex", case(2, 3, 4, [19, 21], 3, 1, 1, 1), 1603);
+    // 31 x 41 = 1271 pixels, 318 quads of Kp = 20 rows: chunks of 4096 / 20
+    // = 204 quads and 114, from the input's texture (2 x 31 rows).
+    let chunked = check_on(&g, "tex", case(2, 2, 4, [31, 41], 3, 1, 1, 1), 1603);
     if g.features.contains(wgpu::Features::SUBGROUP) {
         let unfolds = |l: &[String]| l.iter().filter(|s| s.contains("unfold")).count();
         assert_eq!(unfolds(&grouped), 3, "{grouped:?}");
@@ -462,7 +465,8 @@ fn texture_rung_groups_images_and_falls_back_to_buffer_reads() {
         assert!(!buffered.iter().any(|s| s.contains("input texels")));
         let chunks: Vec<&String> = chunked.iter().filter(|s| s.contains("unfold")).collect();
         assert_eq!(chunks.len(), 4, "{chunked:?}");
-        assert!(chunks[1].contains("pixels 256..399"), "{chunks:?}");
+        assert!(chunks[1].contains("pixels 816..1271"), "{chunks:?}");
+        assert!(chunked.iter().any(|s| s.contains("input texels")));
     }
 }
 

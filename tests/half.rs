@@ -353,9 +353,10 @@ fn assert_fault_fails(
     assert!(!c.passed, "{name} on {path:?} passed: {}", c.summary());
 }
 
-/// The float16 texture rung under a small max_texture_dimension_2d: an
-/// image wider than a texture (19 x 21 = 399 pixels, 100 quads) is
-/// unfolded a chunk of quads at a time, two images, both paths; each
+/// The float16 texture rung under a small max_texture_dimension_2d (64:
+/// 4096 texels a texture): an image larger than a texture (31 x 41 = 1271
+/// pixels, 318 quads of 20 rows) is unfolded a chunk of quads at a time
+/// (204 and 114), two images, both paths; each
 /// chunk's product stores its columns of the float16 output (odd
 /// widths: rows start mid-word).
 #[test]
@@ -368,10 +369,10 @@ fn float16_texture_conv_unfolds_wide_images_in_chunks() {
         "lavapipe has subgroups: the float16 texture rung must run here"
     );
     g.limits.max_texture_dimension_2d = 64;
-    let conv = wgsl_nn::ops::conv2d::Conv2d::new(3, 5, 3)
+    let conv = wgsl_nn::ops::conv2d::Conv2d::new(2, 5, 3)
         .padding(1)
         .relu(true);
-    let shape = [2, 3, 19, 21];
+    let shape = [2, 2, 31, 41];
     let out = conv.output_shape(&shape, "conv").unwrap();
     let x = as_f16(&random_input(&shape, 41));
     let w = as_f16(&random_input(&conv.weight_shape(), 42));

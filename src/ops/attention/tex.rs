@@ -164,6 +164,7 @@ pub fn attention_tex(
         &rows(w, s, true),
         (k, kv_view),
         &TexKernels::of(half),
+        false,
     )?;
     let vt = pack_b(
         gpu,
@@ -172,6 +173,7 @@ pub fn attention_tex(
         &rows(s, w, false),
         (v, kv_view),
         &TexKernels::of(half),
+        false,
     )?;
     let key_mask = match mask.keys {
         Some(m) => m.clone(),

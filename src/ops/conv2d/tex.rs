@@ -8,8 +8,8 @@ use super::params::Conv2d;
 use crate::error::Result;
 use crate::gpu::{Gpu, Plan, Step};
 use crate::ops::matmul::tex::{
-    a_operand, matmul_packed, packed_texture, padded_k, storage_texture, TexKernels, BIAS_ROWS,
-    TEXTURE_BYTES,
+    a_operand, matmul_packed, packed_texture, padded_k, storage_texture, wrapped_shape, TexKernels,
+    BIAS_ROWS,
 };
 use crate::ops::matmul::{Activation, Matmul, View};
 use crate::ops::{read, u};
@@ -17,7 +17,8 @@ use crate::tensor::Tensor;
 
 /// Twin of `Im2colParams` in shaders/matmul_tex.wgsl and
 /// shaders/conv2d_unfold.wgsl: one conv's window, the images from `n0`,
-/// K (`kdim`) padded to `kp` rows, `width` quads of pixels per row.
+/// K (`kdim`) padded to `kp` rows, `width` quads of pixels per row, the
+/// texture wrapped `row_texels` to a row into `1 << shift` texels.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(super) struct Im2colParams {
@@ -40,7 +41,9 @@ pub(super) struct Im2colParams {
     width: u32,
     total: u32,
     q0: u32,
-    _pad1: u32,
+    row_texels: u32,
+    shift: u32,
+    _pad: [u32; 3],
 }
 
 impl Im2colParams {
@@ -81,7 +84,9 @@ impl Im2colParams {
             width: u(width),
             total: u(total),
             q0: 0,
-            _pad1: 0,
+            row_texels: u(width),
+            shift: 0,
+            _pad: [0; 3],
         }
     }
 }
@@ -131,29 +136,32 @@ pub(super) fn chunks(
         .collect()
 }
 
-/// The unfolded texture's byte cap. A model's timed plan shares textures
-/// by lifetime only between convs of similar shape, so each kind of layer
-/// keeps one: with whole images per texture resnet18's took ~42 MB at
-/// batch 2 (stem and layer1 ~15 MB each), most of its plan.
+/// The unfolded texture's byte cap. With whole images per texture
+/// resnet18's took ~42 MB at batch 2 (stem and layer1 ~15 MB each), most
+/// of its plan.
 const UNFOLD_TEXTURE_BYTES: usize = 2 << 20;
+
+/// The unfolded texture's width: every conv's unfolded input is wrapped
+/// into textures this wide (see `packed_texture`), so that a model's
+/// timed plan shares one texture between all its convs.
+const UNFOLD_WRAP: usize = 512;
 
 /// How a conv's unfolded input is laid into one texture: (images per
 /// texture, texel columns per chunk). Whole images while one fits the
-/// cap (and the height), else one image a chunk of pixel quads at a
-/// time. None when not even one texel column of K rows fits.
+/// cap, else one image a chunk of pixel quads at a time. None when not
+/// even one texel column of K rows fits.
 fn layout(gpu: &Gpu, kp: usize, width: usize) -> Option<(usize, usize)> {
     let dim = gpu.limits.max_texture_dimension_2d as usize;
-    let image = 16 * width * kp;
-    if kp > dim {
+    // Texels of one texture: the cap, or what the wrapped width allows.
+    let (shift, _) = wrapped_shape(gpu, 1, 1, UNFOLD_WRAP)?;
+    let cap = (UNFOLD_TEXTURE_BYTES / 16).min(dim << shift);
+    let image = width * kp;
+    if kp > cap {
         None
-    } else if image <= UNFOLD_TEXTURE_BYTES && width <= dim {
-        let by_bytes = UNFOLD_TEXTURE_BYTES.min(TEXTURE_BYTES) / image.max(1);
-        Some(((dim / kp).min(by_bytes).max(1), width))
+    } else if image <= cap {
+        Some((cap / image.max(1), width))
     } else {
-        Some((
-            1,
-            (UNFOLD_TEXTURE_BYTES / (16 * kp)).clamp(1, width.min(dim)),
-        ))
+        Some((1, (cap / kp).clamp(1, width)))
     }
 }
 
@@ -171,7 +179,7 @@ pub fn unsupported(gpu: &Gpu, conv: &Conv2d, out: &[usize; 4]) -> Option<String>
         Some("the adapter has no subgroup operations".into())
     } else if layout(gpu, kp, width).is_none() {
         Some(format!(
-            "K = {kp} unfolded rows exceed max_texture_dimension_2d ({})",
+            "K = {kp} unfolded rows exceed one texture (max_texture_dimension_2d is {})",
             gpu.limits.max_texture_dimension_2d
         ))
     } else {
@@ -247,7 +255,13 @@ pub fn conv2d_tex(
         kernels,
     )?;
     // One texture, refilled for each group of images (or chunk of one).
-    let packed = packed_texture(gpu, &format!("{layer} unfolded input"), chunk, group * kp)?;
+    let packed = packed_texture(
+        gpu,
+        &format!("{layer} unfolded input"),
+        chunk,
+        group * kp,
+        UNFOLD_WRAP,
+    )?;
     let flags = if conv.bias { 4 | BIAS_ROWS } else { 0 } | if conv.relu { 8 } else { 0 };
     let c = View {
         ld: pixels,
@@ -256,7 +270,10 @@ pub fn conv2d_tex(
     };
     for n0 in (0..out[0]).step_by(group) {
         let images = group.min(out[0] - n0);
-        let base = Im2colParams::new(conv, &x.shape, &out, [kdim, kp, chunk], n0, 0);
+        let base = Im2colParams {
+            shift: packed.shift,
+            ..Im2colParams::new(conv, &x.shape, &out, [kdim, kp, chunk], n0, 0)
+        };
         let source = match &xt {
             Some(xt) => {
                 let elements = images * cin * h * w;

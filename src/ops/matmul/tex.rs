@@ -140,7 +140,8 @@ const TRANS_A: u32 = 512;
 pub const TEXTURE_BYTES: usize = 64 << 20;
 
 /// B as texels: `width` texels (4 columns each) by `height` rows, batch z's
-/// row k at z * K + k.
+/// row k at z * K + k; wrapped ([`packed_texture`]) into a texture
+/// `1 << shift` texels wide.
 pub struct Packed {
     /// The texture's view (rgba32float).
     pub view: Arc<wgpu::TextureView>,
@@ -148,6 +149,20 @@ pub struct Packed {
     pub width: usize,
     /// Texel rows: batches x K (padded).
     pub height: usize,
+    /// log2 of the texture's width where the rows are wrapped
+    /// ([`packed_texture`]); 0 for a plain [`storage_texture`].
+    pub shift: u32,
+}
+
+/// The texture a wrapped `width` x `height` operand takes, at most `wrap`
+/// texels wide (rounded down to a power of two): its shift and height,
+/// or None when that height passes max_texture_dimension_2d.
+pub fn wrapped_shape(gpu: &Gpu, width: usize, height: usize, wrap: usize) -> Option<(u32, usize)> {
+    let dim = gpu.limits.max_texture_dimension_2d as usize;
+    let across = wrap.min(dim).max(1);
+    let shift = usize::BITS - 1 - across.leading_zeros();
+    let rows = (width * height).div_ceil(1 << shift).max(1);
+    (rows <= dim).then_some((shift, rows))
 }
 
 impl Packed {
@@ -176,7 +191,7 @@ pub fn unsupported(gpu: &Gpu, mm: &Matmul) -> Option<String> {
     let (w, h) = (mm.n.div_ceil(4), batches.saturating_mul(padded_k(mm.k)));
     if !gpu.features.contains(wgpu::Features::SUBGROUP) {
         Some("the adapter has no subgroup operations".into())
-    } else if w > dim || h > dim {
+    } else if w > dim || h > dim || wrapped_shape(gpu, w, h, w.next_power_of_two()).is_none() {
         Some(format!(
             "B packs into {w} x {h} texels; max_texture_dimension_2d is {dim}"
         ))
@@ -242,9 +257,40 @@ pub fn a_operand(
     Ok((dense, view))
 }
 
-/// An rgba32float texture the pack step writes and the product reads.
-pub fn packed_texture(gpu: &Gpu, label: &str, width: usize, height: usize) -> Result<Packed> {
-    storage_texture(gpu, label, width, height, wgpu::TextureFormat::Rgba32Float)
+/// An rgba32float texture the pack step writes and the product reads: the
+/// `width` x `height` texels of the operand wrapped row after row into a
+/// texture at most `wrap` texels wide (a power of two), so that operands
+/// of any shape share one texture width (see `wrapped` in
+/// shaders/matmul_tex.wgsl).
+pub fn packed_texture(
+    gpu: &Gpu,
+    label: &str,
+    width: usize,
+    height: usize,
+    wrap: usize,
+) -> Result<Packed> {
+    let Some((shift, rows)) = wrapped_shape(gpu, width, height, wrap) else {
+        return Err(Error::shape(
+            label,
+            format!(
+                "{width} x {height} texels exceed one texture (max_texture_dimension_2d is {}); use another rung",
+                gpu.limits.max_texture_dimension_2d
+            ),
+        ));
+    };
+    let texture = storage_texture(
+        gpu,
+        label,
+        1 << shift,
+        rows,
+        wgpu::TextureFormat::Rgba32Float,
+    )?;
+    Ok(Packed {
+        width,
+        height,
+        shift,
+        ..texture
+    })
 }
 
 /// A 2-D texture kernels write and read as storage.
@@ -275,11 +321,14 @@ pub fn storage_texture(
         view: Arc::new(texture.create_view(&Default::default())),
         width,
         height,
+        shift: 0,
     })
 }
 
 /// Appends the step that packs op(B) of every batch into a texture
-/// (`kernels.pack_b`, which reads B's element type).
+/// (`kernels.pack_b`, which reads B's element type): wrapped for this
+/// rung's product ([`packed_texture`]) where `wrap`, else one texel row per
+/// row of B, as the attention rung reads it.
 pub fn pack_b(
     gpu: &Gpu,
     plan: &mut Plan,
@@ -287,14 +336,16 @@ pub fn pack_b(
     mm: &Matmul,
     b: (&Tensor, View),
     kernels: &TexKernels,
+    wrap: bool,
 ) -> Result<Packed> {
     let batches = mm.batches[0] * mm.batches[1];
-    let packed = packed_texture(
-        gpu,
-        &format!("{layer} B texels"),
-        mm.n.div_ceil(4),
-        batches * padded_k(mm.k),
-    )?;
+    let (width, height) = (mm.n.div_ceil(4), batches * padded_k(mm.k));
+    let label = format!("{layer} B texels");
+    let packed = if wrap {
+        packed_texture(gpu, &label, width, height, width.next_power_of_two())?
+    } else {
+        storage_texture(gpu, &label, width, height, wgpu::TextureFormat::Rgba32Float)?
+    };
     let texels = packed.width * packed.height;
     // One invocation per texel column of each batch.
     let columns = packed.width * batches;
@@ -310,6 +361,9 @@ pub fn pack_b(
         tiles_n: u(packed.width),
         tiles_m: u(padded_k(mm.k)),
         total: u(columns),
+        // The texture's shift, 0 where rows are not wrapped (pack_b has no
+        // K range).
+        k0: packed.shift,
         ..bytemuck::Zeroable::zeroed()
     };
     plan.push(Step {
@@ -342,7 +396,7 @@ pub fn matmul_tex_into(
     kernels: &TexKernels,
 ) -> Result<()> {
     let (at, av) = a_operand(gpu, plan, layer, mm, a, kernels)?;
-    let packed = pack_b(gpu, plan, layer, mm, b, kernels)?;
+    let packed = pack_b(gpu, plan, layer, mm, b, kernels, true)?;
     matmul_packed(
         gpu,
         plan,
@@ -407,11 +461,12 @@ pub fn matmul_packed(
         batches: u(batches),
         flags,
         lda: u(a.1.ld),
-        ldb: 0,
+        // How B is wrapped (see pack_b): its shift and texels per row.
+        ldb: packed.shift,
         ldc: u(c.1.ld),
         a_so: u(a.1.outer),
         a_si: u(a.1.inner),
-        b_so: 0,
+        b_so: u(packed.width),
         b_si: 0,
         c_so: u(c.1.outer),
         c_si: u(c.1.inner),
