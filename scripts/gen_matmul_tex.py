@@ -134,7 +134,7 @@ struct Im2colParams {
     sh: u32, sw: u32, ph: u32, pw: u32,
     dh: u32, dw: u32, kdim: u32, kp: u32,
     width: u32, total: u32, q0: u32, row_texels: u32,
-    shift: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    shift: u32, x_shift: u32, _pad1: u32, _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> ic: Im2colParams;
@@ -181,7 +181,9 @@ fn pack_im2col(
 
 // The same unfolding with the group's images first copied (pack_x) into an
 // r32float texture, row (z * cin + ci) * h + iy: on llvmpipe a texel gather
-// is straight-line code where a storage-buffer read is a loop per lane.
+// is straight-line code where a storage-buffer read is a loop per lane. Its
+// rows are wrapped too, into 2^x_shift texels (see `wrapped`), so that one
+// texture serves every conv's input.
 @group(0) @binding(2) var xt_out: texture_storage_2d<r32float, write>;
 @group(0) @binding(1) var xt: texture_storage_2d<r32float, read>;
 
@@ -195,7 +197,8 @@ fn pack_x(
     if t >= ic.total {
         return;
     }
-    textureStore(xt_out, vec2<u32>(t % ic.w, t / ic.w), vec4<f32>(ld_src(ic.n0 * ic.cin * ic.h * ic.w + t)));
+    let at = vec2<u32>(t & ((1u << ic.x_shift) - 1u), t >> ic.x_shift);
+    textureStore(xt_out, at, vec4<f32>(ld_src(ic.n0 * ic.cin * ic.h * ic.w + t)));
 }
 
 // One invocation per texel column of one image, walking the taps (ci, r, s)
@@ -234,22 +237,26 @@ fn pack_im2col_tex(
     // Linear texel of the next row: a row on is row_texels on.
     var at = (z * ic.kp) * ic.row_texels + x;
     let mask = (1u << ic.shift) - 1u;
+    let xmask = i32((1u << ic.x_shift) - 1u);
     for (var ci = 0u; ci < ic.cin; ci++) {
         let plane = i32((z * ic.cin + ci) * ic.h);
         for (var r = 0u; r < ic.kh; r++) {
             let iy = y0 + vec4<i32>(i32(r * ic.dh));
             let in_y = real & (iy >= vec4<i32>(0)) & (iy <= hi);
-            let cy = clamp(iy, vec4<i32>(0), hi) + vec4<i32>(plane);
+            // Linear texel of each row's first pixel.
+            let cy = (clamp(iy, vec4<i32>(0), hi) + vec4<i32>(plane)) * i32(ic.w);
             for (var s = 0u; s < ic.kw; s++) {
                 let ix = x0 + vec4<i32>(i32(s * ic.dw));
                 let inside = in_y & (ix >= vec4<i32>(0)) & (ix <= wi);
                 // Clamped so every load stays in the texture; masked after.
-                let cx = clamp(ix, vec4<i32>(0), wi);
+                let xa = cy + clamp(ix, vec4<i32>(0), wi);
+                let ax = xa & vec4<i32>(xmask);
+                let ay = xa >> vec4<u32>(ic.x_shift);
                 let v = vec4<f32>(
-                    textureLoad(xt, vec2<i32>(cx.x, cy.x)).x,
-                    textureLoad(xt, vec2<i32>(cx.y, cy.y)).x,
-                    textureLoad(xt, vec2<i32>(cx.z, cy.z)).x,
-                    textureLoad(xt, vec2<i32>(cx.w, cy.w)).x,
+                    textureLoad(xt, vec2<i32>(ax.x, ay.x)).x,
+                    textureLoad(xt, vec2<i32>(ax.y, ay.y)).x,
+                    textureLoad(xt, vec2<i32>(ax.z, ay.z)).x,
+                    textureLoad(xt, vec2<i32>(ax.w, ay.w)).x,
                 );
                 textureStore(packed, vec2<u32>(at & mask, at >> ic.shift), select(vec4<f32>(0.0), v, inside));
                 at += ic.row_texels;

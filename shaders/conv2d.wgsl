@@ -6,7 +6,7 @@ struct Conv2dParams {
     n: u32, cin: u32, h: u32, w: u32,
     cout: u32, oh: u32, ow: u32, kh: u32,
     kw: u32, sh: u32, sw: u32, ph: u32,
-    pw: u32, dh: u32, dw: u32, flags: u32, // bit 0: bias, bit 1: ReLU, 32/64 below
+    pw: u32, dh: u32, dw: u32, flags: u32, // bit 0: bias, bit 1: ReLU, bit 2: ReLU6, 32/64 below
     total: u32, ci0: u32, ci1: u32, groups: u32,
 }
 
@@ -43,6 +43,9 @@ fn finish(i: u32, co: u32, v: f32) {
         }
         if (p.flags & 2u) != 0u {
             acc = relu_keep_nan(acc);
+        }
+        if (p.flags & 4u) != 0u {
+            acc = relu6_keep_nan(acc);
         }
     }
     y[i] = acc;

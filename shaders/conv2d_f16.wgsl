@@ -41,7 +41,7 @@ fn conv_at(i: u32) -> f32 {
     return conv_epilogue(acc, co);
 }
 
-// Bias and ReLU of output channel co (every float16 conv kernel).
+// Bias and ReLU (or ReLU6) of output channel co (every float16 conv kernel).
 fn conv_epilogue(v: f32, co: u32) -> f32 {
     var acc = v;
     if (p.flags & 1u) != 0u {
@@ -49,6 +49,9 @@ fn conv_epilogue(v: f32, co: u32) -> f32 {
     }
     if (p.flags & 2u) != 0u {
         acc = relu_keep_nan(acc);
+    }
+    if (p.flags & 4u) != 0u {
+        acc = relu6_keep_nan(acc);
     }
     return acc;
 }

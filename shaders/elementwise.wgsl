@@ -35,7 +35,7 @@ fn positive_mask(
     }
 }
 
-// In place: y += bias[channel], then ReLU if flags & 2; the epilogue of a
+// In place: y += bias[channel], then ReLU if flags & 2 (capped at 6 if flags & 4); the epilogue of a
 // convolution computed as a plain matrix product. Here x is the bias.
 @compute @workgroup_size(WG)
 fn channel_bias(
@@ -51,6 +51,9 @@ fn channel_bias(
         }
         if (p.flags & 2u) != 0u {
             v = relu_keep_nan(v);
+        }
+        if (p.flags & 4u) != 0u {
+            v = relu6_keep_nan(v);
         }
         y[i] = v;
     }

@@ -20,6 +20,8 @@ struct MatmulParams {
 const BIAS: u32 = 4u;
 const RELU: u32 = 8u;
 const GELU: u32 = 16u;
+// With RELU: its output capped at 6 (ReLU6, a conv's fused Clip(0, 6)).
+const RELU6: u32 = 1024u;
 // A long reduction is split into dispatches over k0..k1 (llvmpipe stops
 // loops after 65535 iterations; OS watchdogs stop long dispatches): the
 // first writes its partial sum, later ones add to it, the last applies
@@ -59,6 +61,9 @@ fn epilogue(v: f32, i: u32, j: u32, prev: f32) -> f32 {
     }
     if (p.flags & RELU) != 0u {
         r = relu_keep_nan(r);
+    }
+    if (p.flags & RELU6) != 0u {
+        r = relu6_keep_nan(r);
     }
     if (p.flags & GELU) != 0u {
         r = gelu(r);

@@ -11,6 +11,9 @@ fn epilogue16(v: f32, i: u32, j: u32) -> f32 {
     if (p.flags & RELU) != 0u {
         r = relu_keep_nan(r);
     }
+    if (p.flags & RELU6) != 0u {
+        r = relu6_keep_nan(r);
+    }
     if (p.flags & GELU) != 0u {
         r = gelu(r);
     }

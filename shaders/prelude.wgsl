@@ -15,6 +15,15 @@ fn relu_keep_nan(x: f32) -> f32 {
     return select(x, 0.0, (b & 0x80000000u) != 0u && !is_nan(x));
 }
 
+// ReLU6 (min(max(x, 0), 6)) that keeps NaN, on the bits for the same
+// reason: a non-negative float above 6 has bits above 6's, NaN's above
+// infinity's.
+fn relu6_keep_nan(x: f32) -> f32 {
+    let r = relu_keep_nan(x);
+    let b = bitcast<u32>(r);
+    return select(r, 6.0, b > 0x40c00000u && b <= 0x7f800000u);
+}
+
 // On the bits, because a compiler may fold `x != x` to false.
 fn is_nan(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;

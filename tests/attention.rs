@@ -624,6 +624,7 @@ fn split_dispatches_agree_with_the_reference() {
         groups: 1,
         bias: true,
         relu: true,
+        relu6: false,
     };
     let (x, wt, bias) = (
         uniform(&mut r, 40 * 36),

@@ -457,6 +457,7 @@ fn conv_case(c: &ConvCase, seed: u64) {
         groups: 1,
         bias: c.bias,
         relu: c.relu,
+        relu6: false,
     };
     let x_shape = [c.n, c.cin, c.hw[0], c.hw[1]];
     let out = conv.output_shape(&x_shape, c.what).expect("valid case");

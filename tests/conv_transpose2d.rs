@@ -148,6 +148,7 @@ fn is_the_adjoint_of_conv2d() {
             groups: 1,
             bias: false,
             relu: false,
+            relu6: false,
         };
         let xs = [
             r.random_range(1..=2),

@@ -65,6 +65,7 @@ fn no_kernel_writes_outside_its_output() {
                 groups: 1,
                 bias: true,
                 relu: true,
+                relu6: false,
             };
             let y = conv2d_forward(
                 &g,

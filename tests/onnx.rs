@@ -129,6 +129,21 @@ fn fusions_and_folding_happen() {
         .nodes
         .iter()
         .any(|n| matches!(n.op, wgsl_nn::graph::Op::Softmax { .. })));
+    // MobileNet's Conv + BatchNorm + Clip(0, 6): one conv with a fused
+    // ReLU6, no Clip left to run (or to hold a second buffer).
+    let (model, inputs) = load("mobilenet_tiny");
+    let shapes = [("input".to_string(), inputs[0].shape.clone())]
+        .into_iter()
+        .collect();
+    let p = build(&model, &shapes).unwrap();
+    let relu6: Vec<_> = p
+        .nodes
+        .iter()
+        .filter(|n| matches!(&n.op, wgsl_nn::graph::Op::Conv { conv, .. } if conv.relu6))
+        .collect();
+    assert!(!relu6.is_empty(), "{:?}", p.fused);
+    assert!(relu6.iter().all(|n| n.op_types.iter().any(|o| o == "Clip")));
+    assert!(!p.nodes.iter().any(|n| n.op_types == ["Clip"]));
 }
 
 #[test]

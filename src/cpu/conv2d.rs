@@ -84,7 +84,9 @@ pub fn conv2d(
         .zip(y.err.par_chunks_mut(ow.max(1)))
         .enumerate()
         .for_each(|(i, (v, e))| row(i, v, e));
-    if conv.relu {
+    if conv.relu6 {
+        y.relu6()
+    } else if conv.relu {
         y.relu()
     } else {
         y

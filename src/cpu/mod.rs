@@ -169,6 +169,23 @@ impl RefTensor {
         }
     }
 
+    /// min(max(x, 0), 6) elementwise (ReLU6), NaN kept; the error bounds
+    /// are kept (clamping never widens a difference).
+    ///
+    /// ```
+    /// use wgsl_nn::cpu::RefTensor;
+    /// let x = RefTensor::from_f32(&[3], &[-1.0, 2.0, 7.5]);
+    /// assert_eq!(x.relu6().to_f32(), [0.0, 2.0, 6.0]);
+    /// ```
+    pub fn relu6(&self) -> RefTensor {
+        RefTensor {
+            shape: self.shape.clone(),
+            // f64::clamp returns NaN for NaN.
+            val: self.val.iter().map(|&v| v.clamp(0.0, 6.0)).collect(),
+            err: self.err.clone(),
+        }
+    }
+
     /// The values rounded to f32 (to compare with, or feed to, the GPU);
     /// the error bounds are dropped.
     pub fn to_f32(&self) -> Vec<f32> {

@@ -74,7 +74,7 @@ fn node(
     match op {
         Op::Conv { conv, .. } if conv.groups == 1 => {
             let (xs, os) = (reference::nchw_out(shapes[0]), reference::nchw_out(out));
-            let clamp = clamp.or(conv.relu.then_some((0.0, f32::INFINITY)));
+            let clamp = clamp.or(conv.clamp());
             if let Some(pw) = packed {
                 baseline::conv2d_packed_into(
                     conv,
@@ -353,7 +353,7 @@ fn fusion(p: &Program, i: usize, packed: bool) -> Fusion {
     let Op::Conv { conv, .. } = &n.op else {
         return f;
     };
-    if conv.relu {
+    if conv.relu || conv.relu6 {
         return f;
     }
     let shape = &p.values[n.output].shape;

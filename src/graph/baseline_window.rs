@@ -180,10 +180,14 @@ pub(super) fn grouped_conv(
             conv_taps(yp, buf, taps, geo);
         }
         let b0 = bias.map_or(0.0, |b| b[co]);
+        let (lo, hi) = conv.clamp().unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         for o in yp.iter_mut() {
+            // NaN fails both tests and stays.
             *o += b0;
-            if conv.relu && *o < 0.0 {
-                *o = 0.0;
+            if *o < lo {
+                *o = lo;
+            } else if *o > hi {
+                *o = hi;
             }
         }
     };

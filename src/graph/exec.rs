@@ -129,6 +129,10 @@ pub struct RunReport {
     pub const_bytes: u64,
     /// Bytes of node outputs on the GPU.
     pub activation_bytes: u64,
+    /// The largest activation pair: over the nodes, the largest input that
+    /// is not a constant plus the output (the timed plan's target is
+    /// `const_bytes` plus twice this).
+    pub largest_pair_bytes: u64,
     /// Bytes of every buffer the checked plan binds (each node output its
     /// own, as the check reads them all back).
     pub plan_bytes: u64,
@@ -522,6 +526,7 @@ pub fn run(gpu: &Gpu, p: &Program, inputs: &[HostTensor], opts: &RunOptions) -> 
         lean_plan_bytes: lean.bytes_after,
         lean_outputs_match,
         activation_bytes: l.activation_bytes,
+        largest_pair_bytes: l.largest_pair_bytes,
         passed,
         worst_node: worst,
         check_mode: match opts.check {

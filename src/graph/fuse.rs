@@ -1,7 +1,8 @@
 //! Fusions the kernels allow, applied to a built program: a batch norm
 //! folded into the convolution before it (weights scaled, bias shifted,
 //! in f64 then rounded once), a bias added by the matrix product that
-//! precedes it, and a ReLU run inside the conv or product it follows.
+//! precedes it, a ReLU run inside the conv or product it follows, and a
+//! Clip(0, 6) (ReLU6, MobileNet's) inside the conv it follows.
 //! Each applies only where the intermediate value has no other reader.
 //! And MatMul + Softmax + MatMul, the way PyTorch exports scaled
 //! dot-product attention, becomes one attention op for the fused kernels.
@@ -12,7 +13,7 @@ use super::{DType, HostTensor};
 
 /// Applies every fusion until none applies.
 pub fn fuse(p: &mut Program) {
-    while fold_attention(p) || fold_batchnorm(p) || fold_bias(p) || fold_relu(p) {}
+    while fold_attention(p) || fold_batchnorm(p) || fold_bias(p) || fold_relu(p) || fold_relu6(p) {}
     renumber(p);
 }
 
@@ -182,6 +183,35 @@ fn fold_relu(p: &mut Program) -> bool {
         if fused {
             absorb(p, i, j);
             return true;
+        }
+    }
+    false
+}
+
+/// A Clip(0, 6) run by the conv before it (the conv kernels' ReLU6 bit):
+/// the conv's output, as large as any activation of MobileNet, then needs
+/// no second buffer and no pass of its own.
+fn fold_relu6(p: &mut Program) -> bool {
+    for j in 0..p.nodes.len() {
+        let out = p.nodes[j].output;
+        if out == usize::MAX {
+            continue;
+        }
+        let relu6 = matches!(&p.nodes[j].op,
+            Op::Unary(Unary::Clip(lo, hi), s) if *lo == 0.0 && *hi == 6.0 && s.is_identity(&p.values[out].shape));
+        if !relu6 {
+            continue;
+        }
+        let x = p.nodes[j].inputs[0];
+        let Some(i) = sole_producer(p, x) else {
+            continue;
+        };
+        if let Op::Conv { conv, .. } = &mut p.nodes[i].op {
+            if !conv.relu && !conv.relu6 {
+                *conv = conv.clone().relu6(true);
+                absorb(p, i, j);
+                return true;
+            }
         }
     }
     false

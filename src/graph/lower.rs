@@ -24,6 +24,9 @@ pub struct Lowered {
     pub const_bytes: u64,
     /// Bytes of node outputs allocated (views excluded).
     pub activation_bytes: u64,
+    /// The largest activation pair: over the nodes, the largest input
+    /// that is not a constant plus the output.
+    pub largest_pair_bytes: u64,
 }
 
 /// Lowers `p` with its inputs' tensors (in `p.inputs` order); with `half`,
@@ -56,6 +59,7 @@ pub fn lower(
         step_node: vec![],
         const_bytes: 0,
         activation_bytes: 0,
+        largest_pair_bytes: 0,
     };
     for (k, &v) in p.inputs.iter().enumerate() {
         l.tensors[v] = inputs.get(k).cloned();
@@ -102,6 +106,16 @@ pub fn lower(
         )?;
         if !matches!(node.op, Op::View) {
             l.activation_bytes += y.buffer.size();
+            let input = node
+                .inputs
+                .iter()
+                .zip(&ins)
+                .filter(|(&v, _)| !matches!(p.values[v].source, Source::Const(_)))
+                .map(|(_, t)| t.dtype.bytes(t.numel()))
+                .max()
+                .unwrap_or(0);
+            let pair = input + y.dtype.bytes(y.numel());
+            l.largest_pair_bytes = l.largest_pair_bytes.max(pair);
         }
         l.step_node
             .extend(std::iter::repeat_n(ni, l.plan.steps.len() - before));

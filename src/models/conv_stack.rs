@@ -240,6 +240,7 @@ impl ConvStack {
                         groups: c.groups,
                         bias: c.bias,
                         relu: c.relu,
+                        relu6: false,
                     };
                     let out = op.output_shape(&shape, &name)?;
                     // Before the allocation: a hostile kernel size must be an error, not an abort.

@@ -256,8 +256,9 @@ pub fn map_forward(
     Ok(y)
 }
 
-/// In place on y [N, C, ...]: `y += bias[c]` (if `with_bias`), then ReLU (if
-/// `relu`). Appends one step labelled `"{layer} bias/ReLU"`. `bias` holds
+/// In place on y [N, C, ...]: `y += bias[c]` (if `with_bias`), then the
+/// activation `act` names ([`crate::ops::conv2d::Conv2d::act_flags`]: 2
+/// ReLU, 4 capped at 6 as well, 0 none). Appends one step labelled `"{layer} bias/ReLU"`. `bias` holds
 /// C values and is bound even when `with_bias` is false (pass a
 /// placeholder then); its length is not checked here.
 ///
@@ -271,7 +272,7 @@ pub fn channel_bias_forward(
     y: &Tensor,
     bias: &Tensor,
     with_bias: bool,
-    relu: bool,
+    act: u32,
 ) -> Result<()> {
     let total = check_u32(layer, &y.shape)?;
     let channels = *y.shape.get(1).unwrap_or(&1);
@@ -280,7 +281,7 @@ pub fn channel_bias_forward(
         total,
         plane: plane.max(1) as u32,
         channels: channels.max(1) as u32,
-        flags: u32::from(with_bias) | (u32::from(relu) << 1),
+        flags: u32::from(with_bias) | (act & 6),
     };
     plan.push(Step {
         label: format!("{layer} bias/ReLU"),

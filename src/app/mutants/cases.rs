@@ -158,6 +158,7 @@ impl Case {
                     groups,
                     bias: true,
                     relu: false,
+                    relu6: false,
                 };
                 let out = conv.output_shape(&shape, "mutant conv")?;
                 let (xv, wv, bv) = (

@@ -30,6 +30,7 @@ pub(super) fn conv2d_ladder(gpu: &Gpu, t: &mut Tally) {
                     groups,
                     bias: true,
                     relu: i % 2 == 1,
+                    relu6: false,
                 };
                 let shape = [n, cin, hw[0], hw[1]];
                 let out = conv.output_shape(&shape, "selftest")?;

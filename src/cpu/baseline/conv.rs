@@ -38,7 +38,7 @@ pub fn conv2d(
     out: [usize; 4],
 ) -> Vec<f32> {
     let mut y = vec![0.0f32; out.iter().product()];
-    let clamp = conv.relu.then_some((0.0, f32::INFINITY));
+    let clamp = conv.clamp();
     conv2d_into(
         conv,
         x,
@@ -246,7 +246,7 @@ pub fn conv2d_packed_into(
         && win.pad_end == [0, 0];
     let epi = Epilogue {
         bias,
-        clamp: clamp.or(conv.relu.then_some((0.0, f32::INFINITY))),
+        clamp: clamp.or(conv.clamp()),
         residual,
     };
     let yp = y.as_mut_ptr();

@@ -139,7 +139,7 @@ fn depthwise_path_into(
     if n * c * plane == 0 {
         return;
     }
-    let clamp = clamp.or(conv.relu.then_some((0.0, f32::INFINITY)));
+    let clamp = clamp.or(conv.clamp());
     // Weights and bias per block of sixteen channels, tap-major; the
     // channels past C weigh 0 and are never stored.
     let blocks = c.div_ceil(L);

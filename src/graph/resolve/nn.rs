@@ -218,6 +218,7 @@ pub fn resolve_nn(node: &Node, ins: &[Option<&Meta>]) -> Result<Option<Resolved>
                 groups: groups as usize,
                 bias: has_bias,
                 relu: false,
+                relu6: false,
             };
             let [n, c, h, wd] =
                 conv.output_shape(&[xm.shape[0], cin, hw[0], hw[1]], &node.label())?;

@@ -24,6 +24,9 @@ pub struct Conv2d {
     pub bias: bool,
     /// Apply ReLU after the bias in the same kernel (`nn.ReLU` fused).
     pub relu: bool,
+    /// With `relu`: cap the output at 6 as well (`nn.ReLU6`, ONNX's
+    /// Clip(0, 6), fused); NaN stays NaN.
+    pub relu6: bool,
 }
 
 /// Twin of `Conv2dParams` in shaders/conv2d.wgsl (and of the transposed
@@ -61,7 +64,8 @@ pub struct Conv2dParams {
     pub dh: u32,
     /// Horizontal dilation (columns between taps).
     pub dw: u32,
-    /// Bit flags: 1 bias, 2 ReLU, 32 first channel part, 64 last part.
+    /// Bit flags: 1 bias, 2 ReLU, 4 ReLU's output capped at 6 (ReLU6), 32
+    /// first channel part, 64 last part.
     pub flags: u32,
     /// Invocations that own work (outputs, or blocks for row4/igemm); later
     /// ones return.
@@ -93,6 +97,7 @@ impl Conv2d {
             groups: 1,
             bias: true,
             relu: false,
+            relu6: false,
         }
     }
 
@@ -132,6 +137,42 @@ impl Conv2d {
     pub fn relu(mut self, relu: bool) -> Conv2d {
         self.relu = relu;
         self
+    }
+
+    /// A ReLU6 (`nn.ReLU6`: min(max(x, 0), 6)) applied in the same kernel,
+    /// after the bias, as MobileNet's blocks end.
+    ///
+    /// ```
+    /// use wgsl_nn::ops::conv2d::Conv2d;
+    /// let conv = Conv2d::new(16, 96, 1).relu6(true);
+    /// assert!(conv.relu && conv.relu6);
+    /// ```
+    pub fn relu6(mut self, relu6: bool) -> Conv2d {
+        self.relu = relu6;
+        self.relu6 = relu6;
+        self
+    }
+
+    /// The fused activation as a clamp (lo, hi): ReLU (0, inf), ReLU6 (0,
+    /// 6), None without one.
+    ///
+    /// ```
+    /// use wgsl_nn::ops::conv2d::Conv2d;
+    /// assert_eq!(Conv2d::new(1, 1, 1).relu6(true).clamp(), Some((0.0, 6.0)));
+    /// assert_eq!(Conv2d::new(1, 1, 1).clamp(), None);
+    /// ```
+    pub fn clamp(&self) -> Option<(f32, f32)> {
+        if self.relu6 {
+            Some((0.0, 6.0))
+        } else {
+            self.relu.then_some((0.0, f32::INFINITY))
+        }
+    }
+
+    /// The fused activation's bits as the conv kernels read them: 2 ReLU,
+    /// 4 its output capped at 6.
+    pub fn act_flags(&self) -> u32 {
+        (u32::from(self.relu || self.relu6) << 1) | (u32::from(self.relu6) << 2)
     }
 
     /// The weight tensor's shape, [Cout, Cin/groups, kH, kW] as in PyTorch.
@@ -201,7 +242,7 @@ impl Conv2d {
             pw: u(wd.pad_begin[1]),
             dh: u(wd.dilation[0]),
             dw: u(wd.dilation[1]),
-            flags: u32::from(self.bias) | (u32::from(self.relu) << 1),
+            flags: u32::from(self.bias) | self.act_flags(),
             total: u(out.iter().product()),
             ci0: 0,
             ci1: u(self.group_in()),

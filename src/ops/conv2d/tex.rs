@@ -43,7 +43,8 @@ pub(super) struct Im2colParams {
     q0: u32,
     row_texels: u32,
     shift: u32,
-    _pad: [u32; 3],
+    x_shift: u32,
+    _pad: [u32; 2],
 }
 
 impl Im2colParams {
@@ -86,7 +87,8 @@ impl Im2colParams {
             q0: 0,
             row_texels: u(width),
             shift: 0,
-            _pad: [0; 3],
+            x_shift: 0,
+            _pad: [0; 2],
         }
     }
 }
@@ -214,23 +216,25 @@ pub fn conv2d_tex(
     let mut group = group.clamp(1, out[0]);
     // The input, too, goes through a texture when one image's channels fit
     // (unfolding from it was ~2x faster on llvmpipe than from the buffer).
-    let dim = gpu.limits.max_texture_dimension_2d as usize;
+    // Its rows wrapped into the widest texture there is, so that every
+    // conv's input has one texture width and shares one texture.
     let (cin, h, w) = (conv.in_channels, x.shape[2], x.shape[3]);
-    let x_tex = w <= dim && cin * h <= dim;
-    if x_tex {
-        group = group.min(dim / (cin * h)).max(1);
+    let x_wrap = wrapped_shape(gpu, w, cin * h, usize::MAX);
+    if let Some((shift, _)) = x_wrap {
+        let dim = gpu.limits.max_texture_dimension_2d as usize;
+        group = group.min((dim << shift) / (cin * h * w).max(1)).max(1);
     }
-    let xt = if x_tex {
-        Some(storage_texture(
+    let xt = match x_wrap.and(wrapped_shape(gpu, w, group * cin * h, usize::MAX)) {
+        Some((shift, rows)) => Some(storage_texture(
             gpu,
             &format!("{layer} input texels"),
-            w,
-            group * cin * h,
+            1 << shift,
+            rows,
             wgpu::TextureFormat::R32Float,
-        )?)
-    } else {
-        None
+        )?),
+        None => None,
     };
+    let x_shift = x_wrap.map_or(0, |(shift, _)| shift);
     let mm = |images: usize| Matmul {
         m: conv.out_channels,
         n: pixels,
@@ -239,7 +243,7 @@ pub fn conv2d_tex(
         trans_a: false,
         trans_b: false,
         bias: conv.bias,
-        act: if conv.relu {
+        act: if conv.relu || conv.relu6 {
             Activation::Relu
         } else {
             Activation::None
@@ -262,7 +266,10 @@ pub fn conv2d_tex(
         group * kp,
         UNFOLD_WRAP,
     )?;
-    let flags = if conv.bias { 4 | BIAS_ROWS } else { 0 } | if conv.relu { 8 } else { 0 };
+    // The epilogue's bits (matmul_common.wgsl): bias per row, ReLU, ReLU6.
+    let flags = if conv.bias { 4 | BIAS_ROWS } else { 0 }
+        | if conv.relu || conv.relu6 { 8 } else { 0 }
+        | if conv.relu6 { 1024 } else { 0 };
     let c = View {
         ld: pixels,
         outer: conv.out_channels * pixels,
@@ -272,6 +279,7 @@ pub fn conv2d_tex(
         let images = group.min(out[0] - n0);
         let base = Im2colParams {
             shift: packed.shift,
+            x_shift,
             ..Im2colParams::new(conv, &x.shape, &out, [kdim, kp, chunk], n0, 0)
         };
         let source = match &xt {

@@ -174,10 +174,16 @@ pub fn conv2d_unfold(
             )?;
         }
     }
-    if conv.bias || conv.relu {
+    if conv.bias || conv.act_flags() != 0 {
         // Bias per output channel (rows of C), then ReLU: a second pass.
         crate::ops::elementwise::channel_bias_forward(
-            gpu, plan, layer, y, bias, conv.bias, conv.relu,
+            gpu,
+            plan,
+            layer,
+            y,
+            bias,
+            conv.bias,
+            conv.act_flags(),
         )?;
     }
     Ok(())
