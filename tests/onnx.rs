@@ -144,6 +144,21 @@ fn fusions_and_folding_happen() {
     assert!(!relu6.is_empty(), "{:?}", p.fused);
     assert!(relu6.iter().all(|n| n.op_types.iter().any(|o| o == "Clip")));
     assert!(!p.nodes.iter().any(|n| n.op_types == ["Clip"]));
+    // The ViT's exact GELU, five exported nodes per MLP, is one Gelu node.
+    let (model, inputs) = load("vit_tiny");
+    let shapes = [("input".to_string(), inputs[0].shape.clone())]
+        .into_iter()
+        .collect();
+    let p = build(&model, &shapes).unwrap();
+    let gelu = |n: &&wgsl_nn::graph::program::ProgramNode| {
+        matches!(
+            n.op,
+            wgsl_nn::graph::Op::Unary(wgsl_nn::graph::op::Unary::Gelu, _)
+        )
+    };
+    assert!(p.nodes.iter().filter(gelu).count() >= 1, "{:?}", p.fused);
+    assert!(p.nodes.iter().filter(gelu).all(|n| n.op_types.len() == 5));
+    assert!(!p.nodes.iter().any(|n| n.op_types == ["Erf"]));
 }
 
 #[test]

@@ -283,7 +283,7 @@ pub fn eval_into(
 }
 
 crate::cpu::baseline::with_avx2!(
-    /// y = erf(x) element for element (the GELU of ViTs' MLPs).
+    /// y = erf(x) element for element (the GELU of ViTs' MLPs, unfused).
     fn erf_into(x: &[f32], y: &mut [f32]) = erf_into_generic
 );
 
@@ -291,6 +291,19 @@ crate::cpu::baseline::with_avx2!(
 fn erf_into_generic(x: &[f32], y: &mut [f32]) {
     for (o, &v) in y.iter_mut().zip(x) {
         *o = unary(Unary::Erf, v);
+    }
+}
+
+crate::cpu::baseline::with_avx2!(
+    /// y = gelu(x), the exact form, element for element (a ViT's MLP,
+    /// its five exported nodes fused into one).
+    fn gelu_into(x: &[f32], y: &mut [f32]) = gelu_into_generic
+);
+
+#[inline(always)]
+fn gelu_into_generic(x: &[f32], y: &mut [f32]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = unary(Unary::Gelu, v);
     }
 }
 
@@ -386,7 +399,7 @@ fn unary_contiguous_run(f: Unary, x: &[f32], y: &mut [f32]) {
         Unary::HardSwish => apply(x, y, |v| unary(Unary::HardSwish, v)),
         Unary::HardSigmoid(a, b) => apply(x, y, move |v| unary(Unary::HardSigmoid(a, b), v)),
         Unary::Sigmoid => apply(x, y, |v| unary(Unary::Sigmoid, v)),
-        Unary::Gelu => apply(x, y, |v| unary(Unary::Gelu, v)),
+        Unary::Gelu => gelu_into(x, y),
         Unary::Erf => erf_into(x, y),
         Unary::Sqrt => apply(x, y, f32::sqrt),
         Unary::Neg => apply(x, y, |v| -v),

@@ -2,18 +2,25 @@
 //! folded into the convolution before it (weights scaled, bias shifted,
 //! in f64 then rounded once), a bias added by the matrix product that
 //! precedes it, a ReLU run inside the conv or product it follows, and a
-//! Clip(0, 6) (ReLU6, MobileNet's) inside the conv it follows.
+//! Clip(0, 6) (ReLU6, MobileNet's) inside the conv it follows; PyTorch's
+//! exact GELU, exported as five elementwise nodes, becomes one.
 //! Each applies only where the intermediate value has no other reader.
 //! And MatMul + Softmax + MatMul, the way PyTorch exports scaled
 //! dot-product attention, becomes one attention op for the fused kernels.
 
-use super::op::{contiguous, Binary, MatmulShape, Op, Unary};
+use super::op::{contiguous, Binary, MatmulShape, Op, Strides, Unary};
 use super::program::{Program, Source, Value};
 use super::{DType, HostTensor};
 
 /// Applies every fusion until none applies.
 pub fn fuse(p: &mut Program) {
-    while fold_attention(p) || fold_batchnorm(p) || fold_bias(p) || fold_relu(p) || fold_relu6(p) {}
+    while fold_attention(p)
+        || fold_batchnorm(p)
+        || fold_bias(p)
+        || fold_relu(p)
+        || fold_relu6(p)
+        || fold_gelu(p)
+    {}
     renumber(p);
 }
 
@@ -215,6 +222,101 @@ fn fold_relu6(p: &mut Program) -> bool {
         }
     }
     false
+}
+
+/// PyTorch's exact GELU as the TorchScript exporter writes it, (erf(x /
+/// sqrt 2) + 1) x 0.5 (Div, Erf, Add, Mul, Mul; the operands of each either
+/// way round), becomes one Gelu node: one pass and one buffer where there
+/// were five (a ViT's MLP held three of its widest activations at once).
+fn fold_gelu(p: &mut Program) -> bool {
+    for e in 0..p.nodes.len() {
+        if p.nodes[e].output == usize::MAX || !matches!(p.nodes[e].op, Op::Unary(Unary::Erf, _)) {
+            continue;
+        }
+        let Some((x, chain)) = gelu_chain(p, e) else {
+            continue;
+        };
+        let last = chain[4];
+        let shape = p.values[p.nodes[last].output].shape.clone();
+        let names: Vec<String> = chain.iter().map(|&i| p.nodes[i].name.clone()).collect();
+        let ops: Vec<String> = chain
+            .iter()
+            .flat_map(|&i| p.nodes[i].op_types.clone())
+            .collect();
+        for &i in &chain[..4] {
+            drop_node(p, i);
+        }
+        let n = &mut p.nodes[last];
+        n.op = Op::Unary(Unary::Gelu, Strides::identity(&shape));
+        n.inputs = vec![x];
+        n.name = names.join(" + ");
+        n.op_types = ops;
+        p.fused.push(n.name.clone());
+        return true;
+    }
+    false
+}
+
+/// From Erf node `e`: x and the chain's nodes (Div, Erf, Add, Mul, Mul)
+/// when they compute exact GELU of x, each read only by the next.
+fn gelu_chain(p: &Program, e: usize) -> Option<(usize, [usize; 5])> {
+    let shape = &p.values[p.nodes[e].output].shape;
+    let near = |v: f64, want: f64| (v - want).abs() <= 1e-6 * want;
+    // Node i as `op`(a, b), both read as the output reads them: (the
+    // operand that is not a scalar constant, that constant if one is).
+    let binary = |i: usize, op: Binary| -> Option<(usize, Option<f64>)> {
+        let n = &p.nodes[i];
+        let Op::Binary(b, sa, sb) = &n.op else {
+            return None;
+        };
+        let out = &p.values[n.output].shape;
+        if *b != op || n.inputs.len() != 2 || out != shape {
+            return None;
+        }
+        let scalar = |v: usize| {
+            p.konst(v)
+                .filter(|t| t.data.len() == 1 && t.dtype == DType::F32)
+                .map(|t| t.data[0])
+        };
+        let (a, c) = (n.inputs[0], n.inputs[1]);
+        match (scalar(a), scalar(c)) {
+            (None, Some(k)) if sa.is_identity(out) => Some((a, Some(k))),
+            (Some(k), None) if sb.is_identity(out) && op != Binary::Div => Some((c, Some(k))),
+            (None, None) if sa.is_identity(out) && sb.is_identity(out) => Some((a, None)),
+            _ => None,
+        }
+    };
+    let next = |v: usize| -> Option<usize> {
+        if p.consumers(v) != 1 {
+            return None;
+        }
+        p.nodes.iter().position(|n| n.inputs.contains(&v))
+    };
+    let div = sole_producer(p, p.nodes[e].inputs[0])?;
+    let x = match binary(div, Binary::Div) {
+        Some((x, Some(k))) if near(k, std::f64::consts::SQRT_2) => x,
+        _ => match binary(div, Binary::Mul)? {
+            (x, Some(k)) if near(k, std::f64::consts::FRAC_1_SQRT_2) => x,
+            _ => return None,
+        },
+    };
+    let add = next(p.nodes[e].output)?;
+    match binary(add, Binary::Add)? {
+        (v, Some(k)) if v == p.nodes[e].output && k == 1.0 => {}
+        _ => return None,
+    }
+    let mul = next(p.nodes[add].output)?;
+    let (a, b) = (p.nodes[mul].inputs[0], *p.nodes[mul].inputs.get(1)?);
+    let pair = (a == x && b == p.nodes[add].output) || (b == x && a == p.nodes[add].output);
+    if binary(mul, Binary::Mul) != Some((a, None)) || !pair {
+        return None;
+    }
+    let half = next(p.nodes[mul].output)?;
+    match binary(half, Binary::Mul)? {
+        (v, Some(k)) if v == p.nodes[mul].output && k == 0.5 => {}
+        _ => return None,
+    }
+    (p.values[x].shape == *shape).then_some((x, [div, e, add, mul, half]))
 }
 
 /// Drops the nodes fusion emptied and renumbers the rest.

@@ -94,7 +94,11 @@ pub fn sdpa_forward(
     v: &Tensor,
     mask: &Mask,
 ) -> Result<Tensor> {
-    sdpa_forward_probs(gpu, plan, layer, path, heads, q, k, v, mask).map(|(o, _)| o)
+    let (out, probs) = sdpa_forward_probs(gpu, plan, layer, path, heads, q, k, v, mask)?;
+    // Nothing reads the probabilities after the plan: scratch, which a
+    // lean plan shares by lifetime like the scores.
+    plan.scratch.extend(probs.map(|p| p.buffer));
+    Ok(out)
 }
 
 /// As `sdpa_forward`; the composed path also returns its attention
@@ -135,6 +139,7 @@ pub fn sdpa_forward_probs(
             let (b, h, l, s, d) = (sh.batch, sh.heads, sh.queries, sh.keys, sh.head_dim);
             let w = sh.width();
             let scores = Tensor::poisoned(gpu, &format!("{layer} scores"), &[b, h, l, s])?;
+            plan.scratch.push(scores.buffer.clone());
             let qk = Matmul {
                 m: l,
                 n: s,
