@@ -28,6 +28,9 @@ pub(crate) struct Padded<'a> {
     off: Vec<usize>,
     /// Columns per image: OH x phase width.
     per: usize,
+    /// Read in place by the product (stride 1): a strided conv's taps
+    /// spread over its phases, and in place its stem ran 14% slower.
+    in_place: bool,
 }
 
 impl PackB for Padded<'_> {
@@ -37,6 +40,9 @@ impl PackB for Padded<'_> {
     fn row(&self, img: usize, k: usize) -> &[f32] {
         let s = img * self.stride + self.off[k];
         &self.xpad[s..s + self.per]
+    }
+    fn rows_at(&self) -> Option<(&[f32], usize, &[usize])> {
+        self.in_place.then_some((self.xpad, self.stride, &self.off))
     }
 }
 
@@ -98,6 +104,7 @@ pub(crate) fn with_padded<R>(
             stride,
             off,
             per: oh * wq,
+            in_place: sh == 1 && sw == 1,
         };
         let out = OutMap {
             c: y,

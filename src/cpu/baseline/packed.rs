@@ -3,7 +3,8 @@
 //! at load, into panels of `MR` (8) rows; the other operand is packed per
 //! call, `KC` rows by `NC` columns at a time, into panels of `NR` (32)
 //! columns, by plain copies from the conv's input (a 1x1 conv's, or the
-//! padded, phase-split copy of `direct`); an 8 x 32 tile of the output
+//! padded, phase-split copy of `direct`; a stride-1 conv's panels are read
+//! where they lie in that copy, no packing); an 8 x 32 tile of the output
 //! lives in sixteen zmm registers while K runs, and bias and clamp are
 //! applied as the tile is stored. Where the CPU has no AVX-512 the caller
 //! keeps the `gemm` crate (`PackedWeights::new` gives None).
@@ -162,6 +163,12 @@ pub(crate) trait PackB: Sync {
     /// Row k of image `img`: `per_image` contiguous floats, column 0
     /// first, which packing copies panels from.
     fn row(&self, img: usize, k: usize) -> &[f32];
+    /// Where every row sits, if the operand is one buffer: (the buffer,
+    /// floats from one image to the next, each row's offset), row k of
+    /// image i being `per_image` floats from buf[i * stride + off[k]].
+    fn rows_at(&self) -> Option<(&[f32], usize, &[usize])> {
+        None
+    }
 }
 
 /// A dense operand: per image a [K, per_image] row-major matrix, images
@@ -356,10 +363,35 @@ pub(crate) unsafe fn gemm(
             let at: Vec<Stretches> = (0..nc.div_ceil(NR))
                 .map(|jr| Stretches::of(&out, per, jc + jr * NR, NR.min(nc - jr * NR)))
                 .collect();
+            // Whole panels inside one image of an operand in one buffer
+            // are read where they lie, row k at its offset: no copy, and
+            // a 3x3 conv's nine taps of a channel share their cache lines.
+            // A short panel (the last of an image) reads past its row into
+            // whatever follows, columns the store drops, so the furthest
+            // row must still end inside the buffer.
+            let rows_at = b.rows_at();
+            let far = rows_at.map_or(0, |(_, _, off)| off.iter().copied().max().unwrap_or(0));
+            let direct = |jr: usize| {
+                let (j, w) = (jc + jr * NR, NR.min(nc - jr * NR));
+                let (img, pix) = (j / per, j % per);
+                rows_at
+                    .filter(|(buf, stride, _)| {
+                        pix + w <= per && img * stride + far + pix + NR <= buf.len()
+                    })
+                    .map(|(buf, stride, off)| (buf[img * stride..].as_ptr().wrapping_add(pix), off))
+            };
+            let all_direct = (0..nc.div_ceil(NR)).all(|jr| direct(jr).is_some());
             for (bi, &(k0, kc)) in a.blocks.iter().enumerate() {
-                let bp = pack_block(b, k0, kc, jc, nc, buf);
+                let bp: &[f32] = if all_direct {
+                    &[]
+                } else {
+                    pack_block(b, k0, kc, jc, nc, buf)
+                };
                 for jr in 0..nc.div_ceil(NR) {
-                    let bpan = &bp[jr * kc * NR..(jr + 1) * kc * NR];
+                    let bpan = match direct(jr).filter(|_| all_direct) {
+                        Some((base, off)) => BSrc::Rows(base, &off[k0..k0 + kc]),
+                        None => BSrc::Panel(&bp[jr * kc * NR..(jr + 1) * kc * NR]),
+                    };
                     for p in rows.start / MR..rows.end.div_ceil(MR) {
                         let h = MR.min(rows.end - p * MR);
                         let to = Tile {
@@ -381,6 +413,14 @@ pub(crate) unsafe fn gemm(
     });
 }
 
+/// Where a tile reads its NR columns of B, row after row: a packed panel
+/// ([kc][NR] floats), or rows in place (row k at base + off[k]).
+#[derive(Clone, Copy)]
+enum BSrc<'s> {
+    Panel(&'s [f32]),
+    Rows(*const f32, &'s [usize]),
+}
+
 /// One output tile: rows r0 .. r0 + h, its columns where `at` puts them.
 #[derive(Clone, Copy)]
 struct Tile<'s> {
@@ -395,7 +435,7 @@ struct Tile<'s> {
 #[inline]
 unsafe fn tile(
     a: &[f32],
-    b: &[f32],
+    b: BSrc<'_>,
     kc: usize,
     to: Tile<'_>,
     first: bool,
@@ -403,10 +443,11 @@ unsafe fn tile(
     bias: Option<&[f32]>,
 ) {
     #[cfg(target_arch = "x86_64")]
-    tile_avx512(a.as_ptr(), b.as_ptr(), kc, to, first, last, bias);
+    tile_avx512(a.as_ptr(), b, kc, to, first, last, bias);
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!(
-        "packed gemm without AVX-512: {a:p} {b:p} {kc} {first} {} {}",
+        "packed gemm without AVX-512: {a:p} {} {kc} {first} {} {}",
+        matches!(b, BSrc::Panel(_)),
         to.h,
         last.is_some() || bias.is_some()
     );
@@ -427,7 +468,7 @@ fn lanes(lo: usize, hi: usize, base: usize) -> __mmask16 {
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_avx512(
     a: *const f32,
-    b: *const f32,
+    b: BSrc<'_>,
     kc: usize,
     to: Tile<'_>,
     first: bool,
@@ -454,20 +495,40 @@ unsafe fn tile_avx512(
             }
         }
     }
-    let (mut ap, mut bp) = (a, b);
-    for _ in 0..kc {
-        let mut bv = [_mm512_setzero_ps(); NV];
-        for (v, bv) in bv.iter_mut().enumerate() {
-            *bv = _mm512_loadu_ps(bp.add(16 * v));
-        }
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let av = _mm512_set1_ps(*ap.add(r));
-            for (acc, bv) in acc.iter_mut().zip(&bv) {
-                *acc = _mm512_fmadd_ps(av, *bv, *acc);
+    // One K row: NR floats of B at bp times MR of A at ap.
+    macro_rules! k_row {
+        ($ap:expr, $bp:expr) => {{
+            let (ap, bp) = ($ap, $bp);
+            let mut bv = [_mm512_setzero_ps(); NV];
+            for (v, bv) in bv.iter_mut().enumerate() {
+                *bv = _mm512_loadu_ps(bp.add(16 * v));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(r));
+                for (acc, bv) in acc.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(av, *bv, *acc);
+                }
+            }
+        }};
+    }
+    let mut ap = a;
+    match b {
+        BSrc::Panel(panel) => {
+            debug_assert_eq!(panel.len(), kc * NR);
+            let mut bp = panel.as_ptr();
+            for _ in 0..kc {
+                k_row!(ap, bp);
+                ap = ap.add(MR);
+                bp = bp.add(NR);
             }
         }
-        ap = ap.add(MR);
-        bp = bp.add(NR);
+        BSrc::Rows(base, off) => {
+            debug_assert_eq!(off.len(), kc);
+            for &o in off {
+                k_row!(ap, base.add(o));
+                ap = ap.add(MR);
+            }
+        }
     }
     for (r, acc) in acc.iter_mut().enumerate().take(to.h) {
         let mut v = *acc;
