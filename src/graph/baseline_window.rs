@@ -179,17 +179,7 @@ pub(super) fn grouped_conv(
             };
             conv_taps(yp, buf, taps, geo);
         }
-        let b0 = bias.map_or(0.0, |b| b[co]);
-        let (lo, hi) = conv.clamp().unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
-        for o in yp.iter_mut() {
-            // NaN fails both tests and stays.
-            *o += b0;
-            if *o < lo {
-                *o = lo;
-            } else if *o > hi {
-                *o = hi;
-            }
-        }
+        crate::cpu::baseline::finish_channel(yp, bias.map_or(0.0, |b| b[co]), conv.clamp());
     };
     par_rows(y, (oh * ow).max(1), |p, yp| {
         with_scratch(&PLANE, |buf| run(p, yp, buf))

@@ -14,13 +14,7 @@ use super::{DType, HostTensor};
 
 /// Applies every fusion until none applies.
 pub fn fuse(p: &mut Program) {
-    while fold_attention(p)
-        || fold_batchnorm(p)
-        || fold_bias(p)
-        || fold_relu(p)
-        || fold_relu6(p)
-        || fold_gelu(p)
-    {}
+    while fold_attention(p) || fold_batchnorm(p) || fold_bias(p) || fold_relu(p) || fold_gelu(p) {}
     renumber(p);
 }
 
@@ -72,7 +66,7 @@ fn fold_batchnorm(p: &mut Program) -> bool {
         let Op::Conv { conv, .. } = &p.nodes[i].op else {
             continue;
         };
-        if conv.relu || p.nodes[i].inputs.len() < 2 {
+        if conv.relu || conv.relu6 || p.nodes[i].inputs.len() < 2 {
             continue;
         }
         let (bn, mut conv) = (bn.clone(), conv.clone());
@@ -162,26 +156,39 @@ fn fold_bias(p: &mut Program) -> bool {
     false
 }
 
+/// A ReLU run by the conv or product before it, and a Clip(0, 6) (ReLU6,
+/// the conv kernels' cap bit) by the conv before it: MobileNet's conv
+/// output, as large as any of its activations, then needs no second
+/// buffer and no pass of its own.
 fn fold_relu(p: &mut Program) -> bool {
     for j in 0..p.nodes.len() {
         let out = p.nodes[j].output;
-        if out == usize::MAX || !is_plain_relu(&p.nodes[j].op, &p.values[out].shape) {
+        if out == usize::MAX {
             continue;
         }
+        let relu6 = match &p.nodes[j].op {
+            Op::Unary(Unary::Relu, s) if s.is_identity(&p.values[out].shape) => false,
+            Op::Unary(Unary::Clip(lo, hi), s)
+                if *lo == 0.0 && *hi == 6.0 && s.is_identity(&p.values[out].shape) =>
+            {
+                true
+            }
+            _ => continue,
+        };
         let x = p.nodes[j].inputs[0];
         let Some(i) = sole_producer(p, x) else {
             continue;
         };
         let fused = match &mut p.nodes[i].op {
-            Op::Conv { conv, .. } if !conv.relu => {
-                conv.relu = true;
+            Op::Conv { conv, .. } if !conv.relu && !conv.relu6 => {
+                *conv = conv.clone().relu(true).relu6(relu6);
                 true
             }
-            Op::ConvTranspose { ct, .. } if !ct.relu => {
+            Op::ConvTranspose { ct, .. } if !ct.relu && !relu6 => {
                 ct.relu = true;
                 true
             }
-            Op::Matmul { relu, .. } if !*relu => {
+            Op::Matmul { relu, .. } if !*relu && !relu6 => {
                 *relu = true;
                 true
             }
@@ -190,35 +197,6 @@ fn fold_relu(p: &mut Program) -> bool {
         if fused {
             absorb(p, i, j);
             return true;
-        }
-    }
-    false
-}
-
-/// A Clip(0, 6) run by the conv before it (the conv kernels' ReLU6 bit):
-/// the conv's output, as large as any activation of MobileNet, then needs
-/// no second buffer and no pass of its own.
-fn fold_relu6(p: &mut Program) -> bool {
-    for j in 0..p.nodes.len() {
-        let out = p.nodes[j].output;
-        if out == usize::MAX {
-            continue;
-        }
-        let relu6 = matches!(&p.nodes[j].op,
-            Op::Unary(Unary::Clip(lo, hi), s) if *lo == 0.0 && *hi == 6.0 && s.is_identity(&p.values[out].shape));
-        if !relu6 {
-            continue;
-        }
-        let x = p.nodes[j].inputs[0];
-        let Some(i) = sole_producer(p, x) else {
-            continue;
-        };
-        if let Op::Conv { conv, .. } = &mut p.nodes[i].op {
-            if !conv.relu && !conv.relu6 {
-                *conv = conv.clone().relu6(true);
-                absorb(p, i, j);
-                return true;
-            }
         }
     }
     false
@@ -342,11 +320,6 @@ fn renumber(p: &mut Program) {
             }
         }
     }
-}
-
-/// A unary ReLU over the whole of its input, as fusion looks for.
-fn is_plain_relu(op: &Op, shape: &[usize]) -> bool {
-    matches!(op, Op::Unary(Unary::Relu, s) if s.is_identity(shape))
 }
 
 /// Node `i` is taken out: nothing reads its output any more.

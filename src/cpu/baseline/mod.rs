@@ -224,9 +224,9 @@ pub fn gelu(x: f32) -> f32 {
 /// and FMA where the CPU has them (the crate itself is built for the
 /// baseline x86-64 target, where loops get only 4-wide SSE2).
 macro_rules! with_avx2 {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $generic:ident) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $generic:ident) => {
         $(#[$doc])*
-        fn $name($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
@@ -308,7 +308,7 @@ unsafe fn finish_rows(
 with_avx2!(
     /// row = clamp(row + b), one bias value for the whole row (a conv
     /// channel); the clamp (ReLU is [0, inf), ReLU6 [0, 6]) keeps NaN.
-    fn finish_channel(row: &mut [f32], b: f32, clamp: Option<(f32, f32)>) = finish_channel_generic
+    pub(crate) fn finish_channel(row: &mut [f32], b: f32, clamp: Option<(f32, f32)>) = finish_channel_generic
 );
 
 #[inline(always)]

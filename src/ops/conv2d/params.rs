@@ -140,7 +140,8 @@ impl Conv2d {
     }
 
     /// A ReLU6 (`nn.ReLU6`: min(max(x, 0), 6)) applied in the same kernel,
-    /// after the bias, as MobileNet's blocks end.
+    /// after the bias, as MobileNet's blocks end. `true` turns the ReLU on
+    /// too (the cap applies to its output); `false` leaves it as it was.
     ///
     /// ```
     /// use wgsl_nn::ops::conv2d::Conv2d;
@@ -148,7 +149,7 @@ impl Conv2d {
     /// assert!(conv.relu && conv.relu6);
     /// ```
     pub fn relu6(mut self, relu6: bool) -> Conv2d {
-        self.relu = relu6;
+        self.relu |= relu6;
         self.relu6 = relu6;
         self
     }

@@ -8,8 +8,8 @@ use super::params::Conv2d;
 use crate::error::Result;
 use crate::gpu::{Gpu, Plan, Step};
 use crate::ops::matmul::tex::{
-    a_operand, matmul_packed, packed_texture, padded_k, storage_texture, wrapped_shape, TexKernels,
-    BIAS_ROWS,
+    a_operand, matmul_packed, packed_texture, padded_k, wrap_shift, wrapped_shape, wrapped_texture,
+    TexKernels, BIAS_ROWS,
 };
 use crate::ops::matmul::{Activation, Matmul, View};
 use crate::ops::{read, u};
@@ -155,8 +155,7 @@ const UNFOLD_WRAP: usize = 512;
 fn layout(gpu: &Gpu, kp: usize, width: usize) -> Option<(usize, usize)> {
     let dim = gpu.limits.max_texture_dimension_2d as usize;
     // Texels of one texture: the cap, or what the wrapped width allows.
-    let (shift, _) = wrapped_shape(gpu, 1, 1, UNFOLD_WRAP)?;
-    let cap = (UNFOLD_TEXTURE_BYTES / 16).min(dim << shift);
+    let cap = (UNFOLD_TEXTURE_BYTES / 16).min(dim << wrap_shift(gpu, UNFOLD_WRAP));
     let image = width * kp;
     if kp > cap {
         None
@@ -219,22 +218,21 @@ pub fn conv2d_tex(
     // Its rows wrapped into the widest texture there is, so that every
     // conv's input has one texture width and shares one texture.
     let (cin, h, w) = (conv.in_channels, x.shape[2], x.shape[3]);
-    let x_wrap = wrapped_shape(gpu, w, cin * h, usize::MAX);
-    if let Some((shift, _)) = x_wrap {
-        let dim = gpu.limits.max_texture_dimension_2d as usize;
-        group = group.min((dim << shift) / (cin * h * w).max(1)).max(1);
-    }
-    let xt = match x_wrap.and(wrapped_shape(gpu, w, group * cin * h, usize::MAX)) {
-        Some((shift, rows)) => Some(storage_texture(
-            gpu,
-            &format!("{layer} input texels"),
-            1 << shift,
-            rows,
-            wgpu::TextureFormat::R32Float,
-        )?),
+    let xt = match wrapped_shape(gpu, w, cin * h, usize::MAX) {
+        Some((shift, _)) => {
+            let dim = gpu.limits.max_texture_dimension_2d as usize;
+            group = group.min((dim << shift) / (cin * h * w).max(1)).max(1);
+            Some(wrapped_texture(
+                gpu,
+                &format!("{layer} input texels"),
+                [w, group * cin * h],
+                usize::MAX,
+                wgpu::TextureFormat::R32Float,
+            )?)
+        }
         None => None,
     };
-    let x_shift = x_wrap.map_or(0, |(shift, _)| shift);
+    let x_shift = xt.as_ref().map_or(0, |t| t.shift);
     let mm = |images: usize| Matmul {
         m: conv.out_channels,
         n: pixels,

@@ -158,11 +158,18 @@ pub struct Packed {
 /// texels wide (rounded down to a power of two): its shift and height,
 /// or None when that height passes max_texture_dimension_2d.
 pub fn wrapped_shape(gpu: &Gpu, width: usize, height: usize, wrap: usize) -> Option<(u32, usize)> {
-    let dim = gpu.limits.max_texture_dimension_2d as usize;
-    let across = wrap.min(dim).max(1);
-    let shift = usize::BITS - 1 - across.leading_zeros();
+    let shift = wrap_shift(gpu, wrap);
     let rows = (width * height).div_ceil(1 << shift).max(1);
-    (rows <= dim).then_some((shift, rows))
+    (rows <= gpu.limits.max_texture_dimension_2d as usize).then_some((shift, rows))
+}
+
+/// log2 of the width a texture wrapped at most `wrap` texels wide takes:
+/// `wrap` rounded down to a power of two, within max_texture_dimension_2d.
+pub fn wrap_shift(gpu: &Gpu, wrap: usize) -> u32 {
+    let across = wrap
+        .min(gpu.limits.max_texture_dimension_2d as usize)
+        .max(1);
+    usize::BITS - 1 - across.leading_zeros()
 }
 
 impl Packed {
@@ -191,9 +198,9 @@ pub fn unsupported(gpu: &Gpu, mm: &Matmul) -> Option<String> {
     let (w, h) = (mm.n.div_ceil(4), batches.saturating_mul(padded_k(mm.k)));
     if !gpu.features.contains(wgpu::Features::SUBGROUP) {
         Some("the adapter has no subgroup operations".into())
-    } else if w > dim || h > dim || wrapped_shape(gpu, w, h, w.next_power_of_two()).is_none() {
+    } else if wrapped_shape(gpu, w, h, w.next_power_of_two()).is_none() {
         Some(format!(
-            "B packs into {w} x {h} texels; max_texture_dimension_2d is {dim}"
+            "B packs into {w} x {h} texels, more than one texture holds wrapped; max_texture_dimension_2d is {dim}"
         ))
     } else {
         None
@@ -269,6 +276,24 @@ pub fn packed_texture(
     height: usize,
     wrap: usize,
 ) -> Result<Packed> {
+    wrapped_texture(
+        gpu,
+        label,
+        [width, height],
+        wrap,
+        wgpu::TextureFormat::Rgba32Float,
+    )
+}
+
+/// A storage texture of `format` holding `width` x `height` texels
+/// wrapped as [`packed_texture`] wraps them.
+pub fn wrapped_texture(
+    gpu: &Gpu,
+    label: &str,
+    [width, height]: [usize; 2],
+    wrap: usize,
+    format: wgpu::TextureFormat,
+) -> Result<Packed> {
     let Some((shift, rows)) = wrapped_shape(gpu, width, height, wrap) else {
         return Err(Error::shape(
             label,
@@ -278,13 +303,7 @@ pub fn packed_texture(
             ),
         ));
     };
-    let texture = storage_texture(
-        gpu,
-        label,
-        1 << shift,
-        rows,
-        wgpu::TextureFormat::Rgba32Float,
-    )?;
+    let texture = storage_texture(gpu, label, 1 << shift, rows, format)?;
     Ok(Packed {
         width,
         height,
