@@ -526,6 +526,18 @@ fn conv2d_cases() {
             ..base
         },
         ConvCase {
+            what: "1x1 strides 2 x 3, padded unevenly (phase (0, 0) alone copied)",
+            n: 2,
+            cin: 5,
+            cout: 9,
+            hw: [11, 10],
+            kernel: [1, 1],
+            stride: [2, 3],
+            pad_begin: [1, 2],
+            pad_end: [2, 0],
+            ..base
+        },
+        ConvCase {
             what: "1x1 padded",
             cin: 5,
             cout: 2,

@@ -68,37 +68,66 @@ pub(crate) fn with_padded<R>(
     let (hp, wp) = (h + pt + pb, w + pl + pr);
     let (hq, wq) = (hp.div_ceil(sh), wp.div_ceil(sw));
     let phase = hq * wq;
+    // A 1x1 kernel reads phase (0, 0) alone (tap (0, 0)), so a strided
+    // 1x1 conv (resnet's downsample) copies only that phase: a quarter
+    // of the copy at stride 2.
+    let (ph, pw) = if kh == 1 && kw == 1 { (1, 1) } else { (sh, sw) };
     // Tap (ky, kx) reads phase (ky dh % sh, kx dw % sw), shifted by
     // (ky dh / sh, kx dw / sw) from the output pixel.
     let off: Vec<usize> = (0..cin * kh * kw)
         .map(|k| {
             let (ci, ty, tx) = (k / (kh * kw), k / kw % kh * dh, k % kw * dw);
-            ((ci * sh + ty % sh) * sw + tx % sw) * phase + ty / sh * wq + tx / sw
+            ((ci * ph + ty % sh) * pw + tx % sw) * phase + ty / sh * wq + tx / sw
         })
         .collect();
     // The last columns' taps read up to (kw - 1) dw / sw past the last
     // phase; 64-byte steps keep every image aligned alike.
-    let stride = (cin * sh * sw * phase + (kw - 1) * dw / sw).div_ceil(16) * 16;
+    let stride = (cin * ph * pw * phase + (kw - 1) * dw / sw).div_ceil(16) * 16;
     super::with_scratch(&XPAD, |xpad| {
         if xpad.len() < n * stride {
             xpad.resize(n * stride, 0.0);
         }
         let xpad = &mut xpad[..n * stride];
-        xpad.par_chunks_mut(stride)
-            .enumerate()
-            .for_each(|(img, dst)| {
-                // Zeroed by the task that fills it (in parallel, and still
-                // in cache when the rows land), then the rows copied in.
-                dst.fill(0.0);
-                for ci in 0..cin {
-                    let src = &x[(img * cin + ci) * h * w..][..h * w];
-                    for (iy, row) in src.chunks_exact(w.max(1)).enumerate().take(h) {
-                        let r = iy + pt;
-                        let base = (ci * sh + r % sh) * sw * phase + r / sh * wq;
-                        super::scatter_phases(row, pl, sw, wp, &mut dst[base..], phase);
+        // One task per channel of an image (at least ~16K floats each), not
+        // per image: at batch 1 a per-image copy left the second thread
+        // idle for ~8% of a 3x3 conv.
+        let chan = ph * pw * phase;
+        let fill = |(unit, dst): (usize, &mut [f32])| {
+            let (img, ci) = (unit / cin, unit % cin);
+            // Zeroed by the task that fills it (in parallel, and still in
+            // cache when the rows land), then the rows copied in.
+            dst.fill(0.0);
+            let src = &x[(img * cin + ci) * h * w..][..h * w];
+            for (iy, row) in src.chunks_exact(w.max(1)).enumerate().take(h) {
+                let r = iy + pt;
+                if ph == 1 && pw == 1 && (sh > 1 || sw > 1) {
+                    if r % sh == 0 {
+                        let d = &mut dst[r / sh * wq..][..wq];
+                        for (j, d) in d.iter_mut().enumerate() {
+                            if let Some(&v) = (j * sw).checked_sub(pl).and_then(|c| row.get(c)) {
+                                *d = v;
+                            }
+                        }
                     }
+                    continue;
                 }
-            });
+                let base = (r % sh * sw) * phase + r / sh * wq;
+                super::scatter_phases(row, pl, sw, wp, &mut dst[base..], phase);
+            }
+        };
+        if chan > 0 {
+            let mut units: Vec<&mut [f32]> = Vec::with_capacity(n * cin);
+            for img in xpad.chunks_mut(stride) {
+                let (planes, tail) = img.split_at_mut(cin * chan);
+                tail.fill(0.0);
+                units.extend(planes.chunks_mut(chan));
+            }
+            units
+                .into_par_iter()
+                .enumerate()
+                .with_min_len((16384 / chan).max(1))
+                .for_each(fill);
+        }
         let src = Padded {
             xpad,
             stride,
