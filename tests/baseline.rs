@@ -473,17 +473,43 @@ fn conv_case(c: &ConvCase, seed: u64) {
     assert_passes(c.what, &check);
     // The packed AVX-512 path (the one `run`'s baseline takes where the CPU
     // has it), into a NaN-filled output so an unwritten element fails.
+    // Both tiles (8 x 32, and the wide 32 x 14 that `run` picks for
+    // stride-1 convs), each alone and with a residual added before the
+    // ReLU as a fused Add does.
     let [cout, cin, kh, kw] = conv.weight_shape();
-    match baseline::packed::PackedWeights::new(&w, cout, cin * kh * kw) {
-        Some(pw) => {
+    let residual = uniform(&mut r, y.len());
+    let plain = Conv2d {
+        relu: false,
+        ..conv
+    };
+    let with_residual = {
+        let pre =
+            wgsl_nn::cpu::conv2d::conv2d(&plain, &RefTensor::from_f32(&x_shape, &x), &w, bias, out);
+        let sum = wgsl_nn::cpu::sequence::add(&pre, &RefTensor::from_f32(&out, &residual));
+        if c.relu {
+            sum.relu()
+        } else {
+            sum
+        }
+    };
+    type Pack = fn(&[f32], usize, usize) -> Option<baseline::packed::PackedWeights>;
+    let packs: [(&str, Pack); 2] = [
+        ("packed", baseline::packed::PackedWeights::new),
+        ("packed wide", baseline::packed::PackedWeights::new_wide),
+    ];
+    for (name, pack) in packs {
+        let Some(pw) = pack(&w, cout, cin * kh * kw) else {
+            eprintln!("  {name}: not run (this CPU has no AVX-512)");
+            continue;
+        };
+        for (res, expect) in [(None, &reference), (Some(&residual[..]), &with_residual)] {
             let mut yp = vec![f32::NAN; y.len()];
             let clamp = c.relu.then_some((0.0, f32::INFINITY));
-            baseline::conv2d_packed_into(&conv, &pw, &x, x_shape, bias, out, clamp, None, &mut yp);
-            let check = compare(&yp, &reference);
-            eprintln!("  packed: {}", check.summary());
+            baseline::conv2d_packed_into(&plain, &pw, &x, x_shape, bias, out, clamp, res, &mut yp);
+            let check = compare(&yp, expect);
+            eprintln!("  {name}, residual {}: {}", res.is_some(), check.summary());
             assert_passes(c.what, &check);
         }
-        None => eprintln!("  packed: not run (this CPU has no AVX-512)"),
     }
 }
 
@@ -535,6 +561,29 @@ fn conv2d_cases() {
             stride: [2, 3],
             pad_begin: [1, 2],
             pad_end: [2, 0],
+            ..base
+        },
+        ConvCase {
+            what: "3x3 pad 1, 72 channels (two wide panels and a part), batch 3",
+            n: 3,
+            cin: 7,
+            cout: 72,
+            hw: [13, 11],
+            pad_begin: [1, 1],
+            pad_end: [1, 1],
+            relu: true,
+            ..base
+        },
+        ConvCase {
+            what: "5x3 dilated, 32 channels, rows longer than a column block, batch 2",
+            n: 2,
+            cin: 4,
+            cout: 32,
+            hw: [9, 70],
+            kernel: [5, 3],
+            dilation: [2, 1],
+            pad_begin: [2, 0],
+            pad_end: [3, 1],
             ..base
         },
         ConvCase {

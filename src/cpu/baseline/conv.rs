@@ -1,6 +1,6 @@
 //! conv2d as im2col + GEMM, as a CPU library would run it.
 
-use super::packed::{gemm, Dense, Epilogue, OutMap, PackB, PackedWeights, MR, NR};
+use super::packed::{gemm, Dense, Epilogue, OutMap, PackB, PackedWeights, NR};
 use super::{finish_channel, sgemm, threads, Mat, SendPtr};
 use crate::geometry::Window;
 use crate::ops::conv2d::Conv2d;
@@ -270,8 +270,8 @@ pub fn conv2d_packed_into(
 /// (each thread then reads only its share of them), else by columns.
 fn run_split(pw: &PackedWeights, src: &dyn PackB, out: OutMap, cols: usize, epi: Epilogue) {
     let threads = threads();
-    let m = pw.rows();
-    let (row_panels, col_panels) = (m.div_ceil(MR), cols.div_ceil(NR));
+    let (m, mr) = (pw.rows(), pw.panel_rows());
+    let (row_panels, col_panels) = (m.div_ceil(mr), cols.div_ceil(NR));
     let (row_parts, col_parts) = if m > cols {
         let r = threads.min(row_panels);
         (r, threads.div_ceil(r).min(col_panels))
@@ -284,8 +284,8 @@ fn run_split(pw: &PackedWeights, src: &dyn PackB, out: OutMap, cols: usize, epi:
         let c0 = cpart * col_panels / col_parts * NR;
         let c1 = ((cpart + 1) * col_panels / col_parts * NR).min(cols);
         for rpart in 0..row_parts {
-            let r0 = rpart * row_panels / row_parts * MR;
-            let r1 = ((rpart + 1) * row_panels / row_parts * MR).min(m);
+            let r0 = rpart * row_panels / row_parts * mr;
+            let r1 = ((rpart + 1) * row_panels / row_parts * mr).min(m);
             tasks.push((r0..r1, c0..c1));
         }
     }

@@ -32,7 +32,9 @@ mod conv;
 mod depthwise;
 mod direct;
 mod matmul;
+mod out_map;
 pub mod packed;
+mod packed_wide;
 
 pub use attention::attention;
 pub use conv::{conv2d, conv2d_into, conv2d_packed_into};

@@ -17,6 +17,10 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) use super::out_map::lanes;
+pub(crate) use super::out_map::{OutMap, Stretches};
+
 /// Rows of a weight panel (output channels per tile): every channel count
 /// of the torchvision zoo is a multiple of 8.
 pub(crate) const MR: usize = 8;
@@ -33,6 +37,8 @@ pub(crate) const KC: usize = 1024;
 /// input, which stays in L2 while every weight panel passes by (512
 /// columns were ~5% slower, 2048 ~15%).
 pub(crate) const NC: usize = 64;
+/// Longest K the wide tile (`packed_wide`, one K block) is picked for.
+pub(crate) const WIDE_MAX_K: usize = 2304;
 
 /// A [M, K] row-major weight matrix packed for the crate's packed GEMM: for each block of
 /// K rows, for each panel of MR output rows, `[kc][8]` floats, rows past M
@@ -40,6 +46,8 @@ pub(crate) const NC: usize = 64;
 pub struct PackedWeights {
     m: usize,
     k: usize,
+    /// Rows per panel: MR, or `packed_wide::MRW` for the wide tile.
+    mr: usize,
     /// (first K row, rows) per block.
     blocks: Vec<(usize, usize)>,
     data: Vec<f32>,
@@ -93,25 +101,44 @@ impl PackedWeights {
     /// }
     /// ```
     pub fn new(w: &[f32], m: usize, k: usize) -> Option<Self> {
+        Self::with_panels(w, m, k, MR, KC)
+    }
+
+    /// Packs `w` ([m, k] row-major) for the wide tile (32 output rows by
+    /// 14 columns, `packed_wide`), in one K block; None as for [`Self::new`].
+    /// The caller picks it for a stride-1 conv with more than one tap and
+    /// output channels a multiple of 32, whose input the tile reads in place.
+    ///
+    /// ```
+    /// # use wgsl_nn::cpu::baseline::packed::PackedWeights;
+    /// if let Some(pw) = PackedWeights::new_wide(&[0.0; 64 * 9], 64, 9) {
+    ///     assert_eq!((pw.rows(), pw.depth()), (64, 9));
+    /// }
+    /// ```
+    pub fn new_wide(w: &[f32], m: usize, k: usize) -> Option<Self> {
+        Self::with_panels(w, m, k, super::packed_wide::MRW, usize::MAX)
+    }
+
+    fn with_panels(w: &[f32], m: usize, k: usize, mr: usize, kc: usize) -> Option<Self> {
         if !available() || m == 0 || k == 0 {
             return None;
         }
         assert_eq!(w.len(), m * k, "packed gemm: weight size");
-        let nb = k.div_ceil(KC);
+        let nb = k.div_ceil(kc);
         let blocks: Vec<(usize, usize)> = (0..nb)
             .map(|b| {
                 let (k0, k1) = (b * k / nb, (b + 1) * k / nb);
                 (k0, k1 - k0)
             })
             .collect();
-        let panels = m.div_ceil(MR);
-        let mut data = vec![0.0f32; panels * MR * k];
+        let panels = m.div_ceil(mr);
+        let mut data = vec![0.0f32; panels * mr * k];
         let mut at = 0;
         for &(k0, kc) in &blocks {
             for p in 0..panels {
                 for kk in 0..kc {
-                    for r in 0..MR {
-                        let row = p * MR + r;
+                    for r in 0..mr {
+                        let row = p * mr + r;
                         if row < m {
                             data[at] = w[row * k + k0 + kk];
                         }
@@ -120,7 +147,13 @@ impl PackedWeights {
                 }
             }
         }
-        Some(Self { m, k, blocks, data })
+        Some(Self {
+            m,
+            k,
+            mr,
+            blocks,
+            data,
+        })
     }
 
     /// Output rows (the M it was packed with).
@@ -147,10 +180,28 @@ impl PackedWeights {
         self.k
     }
 
-    fn panel(&self, block: usize, p: usize) -> &[f32] {
+    /// Panics unless `rows` starts on a panel and ends inside M, and the
+    /// bias (if any) covers M.
+    pub(crate) fn check(&self, rows: &std::ops::Range<usize>, epi: &Epilogue) {
+        assert!(
+            rows.start.is_multiple_of(self.mr) && rows.end <= self.m,
+            "packed gemm: rows"
+        );
+        if let Some(bias) = epi.bias {
+            assert!(bias.len() >= self.m, "packed gemm: bias");
+        }
+    }
+
+    /// Rows per panel (the unit threads split rows by).
+    pub(crate) fn panel_rows(&self) -> usize {
+        self.mr
+    }
+
+    pub(crate) fn panel(&self, block: usize, p: usize) -> &[f32] {
         let (k0, kc) = self.blocks[block];
-        let start = k0 * self.m.div_ceil(MR) * MR + p * kc * MR;
-        &self.data[start..start + kc * MR]
+        let mr = self.mr;
+        let start = k0 * self.m.div_ceil(mr) * mr + p * kc * mr;
+        &self.data[start..start + kc * mr]
     }
 }
 
@@ -189,81 +240,6 @@ impl PackB for Dense<'_> {
     fn row(&self, img: usize, k: usize) -> &[f32] {
         let s = img * self.image_stride + k * self.cols;
         &self.b[s..s + self.cols]
-    }
-}
-
-/// Where the product goes. Column j of the batch is column q = j %
-/// per_image of image j / per_image, and q is output pixel (q / pitch, q %
-/// pitch): a direct conv computes over the padded width (pitch > ow) and
-/// the columns past ow are dropped; element (r, oy, ox) of an image sits
-/// at r * oh * ow + oy * ow + ox.
-#[derive(Clone, Copy)]
-pub(crate) struct OutMap {
-    /// Image 0, row 0, pixel 0.
-    pub c: *mut f32,
-    /// Floats from one image to the next.
-    pub image_stride: usize,
-    /// Output rows and columns.
-    pub oh: usize,
-    /// See `oh`.
-    pub ow: usize,
-    /// Columns per output row in the batch's column space (>= ow).
-    pub pitch: usize,
-}
-
-impl OutMap {
-    /// A dense [M, oh, ow] output per image (no dropped columns).
-    pub fn dense(c: *mut f32, image_stride: usize, pixels: usize) -> Self {
-        Self {
-            c,
-            image_stride,
-            oh: 1,
-            ow: pixels,
-            pitch: pixels,
-        }
-    }
-}
-
-/// The stretches of a tile's lanes that land in memory, as (first lane,
-/// end lane, offset of the first lane's element in row 0): lanes a..b
-/// go to c + offset - a + lane, one masked access per stretch and zmm.
-struct Stretches {
-    n: usize,
-    at: [(usize, usize, usize); NR],
-}
-
-impl Stretches {
-    fn of(out: &OutMap, per: usize, j0: usize, w: usize) -> Self {
-        let mut s = Self {
-            n: 0,
-            at: [(0, 0, 0); NR],
-        };
-        let mut a = 0;
-        while a < w {
-            let (img, q) = ((j0 + a) / per, (j0 + a) % per);
-            let (oy, ox) = (q / out.pitch, q % out.pitch);
-            let mut len = (per - q).min(w - a);
-            if out.pitch != out.ow || out.oh != 1 {
-                if ox >= out.ow || oy >= out.oh {
-                    // Padding columns: skip to the next output row.
-                    a += (out.pitch - ox).min(per - q).min(w - a);
-                    continue;
-                }
-                if out.pitch != out.ow {
-                    len = len.min(out.ow - ox);
-                }
-            }
-            let off = img * out.image_stride
-                + if out.pitch == out.ow {
-                    q
-                } else {
-                    oy * out.ow + ox
-                };
-            s.at[s.n] = (a, a + len, off);
-            s.n += 1;
-            a += len;
-        }
-        s
     }
 }
 
@@ -347,13 +323,10 @@ pub(crate) unsafe fn gemm(
     out: OutMap,
     epi: Epilogue,
 ) {
-    assert!(
-        rows.start.is_multiple_of(MR) && rows.end <= a.m,
-        "packed gemm: rows"
-    );
-    if let Some(bias) = epi.bias {
-        assert!(bias.len() >= a.m, "packed gemm: bias");
+    if a.mr != MR {
+        return super::packed_wide::gemm(a, b, rows, cols, out, epi);
     }
+    a.check(&rows, &epi);
     let per = b.per_image();
     super::with_scratch(&PACK, |buf| {
         let nb = a.blocks.len();
@@ -387,12 +360,14 @@ pub(crate) unsafe fn gemm(
                 } else {
                     pack_block(b, k0, kc, jc, nc, buf)
                 };
-                for jr in 0..nc.div_ceil(NR) {
-                    let bpan = match direct(jr).filter(|_| all_direct) {
+                let bpans: Vec<BSrc> = (0..nc.div_ceil(NR))
+                    .map(|jr| match direct(jr).filter(|_| all_direct) {
                         Some((base, off)) => BSrc::Rows(base, &off[k0..k0 + kc]),
                         None => BSrc::Panel(&bp[jr * kc * NR..(jr + 1) * kc * NR]),
-                    };
-                    for p in rows.start / MR..rows.end.div_ceil(MR) {
+                    })
+                    .collect();
+                for p in rows.start / MR..rows.end.div_ceil(MR) {
+                    for (jr, &bpan) in bpans.iter().enumerate() {
                         let h = MR.min(rows.end - p * MR);
                         let to = Tile {
                             out,
@@ -453,16 +428,9 @@ unsafe fn tile(
     );
 }
 
-/// Lane mask of lanes lo .. hi within the 16 lanes starting at `base`.
+/// Floats ahead of the tile's weight reads that it prefetches.
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn lanes(lo: usize, hi: usize, base: usize) -> __mmask16 {
-    let (lo, hi) = (
-        lo.clamp(base, base + 16) - base,
-        hi.clamp(base, base + 16) - base,
-    );
-    (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16
-}
+const PF_A: usize = 1024;
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
@@ -499,6 +467,7 @@ unsafe fn tile_avx512(
     macro_rules! k_row {
         ($ap:expr, $bp:expr) => {{
             let (ap, bp) = ($ap, $bp);
+            _mm_prefetch::<_MM_HINT_T0>(ap.wrapping_add(PF_A) as *const i8);
             let mut bv = [_mm512_setzero_ps(); NV];
             for (v, bv) in bv.iter_mut().enumerate() {
                 *bv = _mm512_loadu_ps(bp.add(16 * v));
