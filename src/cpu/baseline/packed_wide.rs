@@ -6,7 +6,10 @@
 //! where they lie in the padded copy, 28 FMAs. The 8 x 32 tile does 16
 //! FMAs for two vector loads and eight broadcasts, and its 32 pixels of a
 //! row and 8 weights stream from L2 at ~25 bytes a cycle; this one needs
-//! ~14. Alone, on resnet18's 3x3 shapes, it ran 15-27% faster per core.
+//! ~14. In resnet18 (batch 1) its layer1-2 convs ran 8-15% faster than
+//! on the 8 x 32 tile, the whole model 1.03-1.04x; the K loops alone
+//! (`cargo bench --bench conv_tiles`) differ by less than this guest's
+//! run-to-run noise.
 //!
 //! The accumulators hold a pixel's channels, the output wants a channel's
 //! pixels: at the store the tile goes through a 1.8 KB stack copy and one
