@@ -1,6 +1,6 @@
 //! conv2d as im2col + GEMM, as a CPU library would run it.
 
-use super::packed::{gemm, Dense, Epilogue, OutMap, PackB, PackedWeights, NR};
+use super::packed::{gemm, Dense, Epilogue, OutMap, PackB, PackedWeights, MR, NR};
 use super::{finish_channel, sgemm, threads, Mat, SendPtr};
 use crate::geometry::Window;
 use crate::ops::conv2d::Conv2d;
@@ -293,7 +293,13 @@ fn run_split(pw: &PackedWeights, src: &dyn PackB, out: OutMap, cols: usize, epi:
     let run = |(rows, cols): &(std::ops::Range<usize>, std::ops::Range<usize>)| {
         // SAFETY: the output holds every image of [M, oh, ow]; each task's
         // rows x columns are its own.
-        unsafe { gemm(pw, src, rows.clone(), cols.clone(), out.get(), epi) }
+        unsafe {
+            if pw.panel_rows() == MR {
+                gemm(pw, src, rows.clone(), cols.clone(), out.get(), epi)
+            } else {
+                super::packed_wide::gemm(pw, src, rows.clone(), cols.clone(), out.get(), epi)
+            }
+        }
     };
     if tasks.len() > 1 {
         tasks.par_iter().for_each(run);

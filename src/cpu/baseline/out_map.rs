@@ -2,7 +2,8 @@
 //! batch's columns ([`OutMap`]) and, per tile, the runs of its lanes that
 //! are contiguous in memory ([`Stretches`]), shared by both tiles.
 
-use super::packed::NR;
+/// Most lanes a tile has (the 8 x 32 tile's 32 columns).
+pub(crate) const MAX_LANES: usize = 32;
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::__mmask16;
 
@@ -43,14 +44,14 @@ impl OutMap {
 /// go to c + offset - a + lane, one masked access per stretch and zmm.
 pub(crate) struct Stretches {
     pub(crate) n: usize,
-    pub(crate) at: [(usize, usize, usize); NR],
+    pub(crate) at: [(usize, usize, usize); MAX_LANES],
 }
 
 impl Stretches {
     pub(crate) fn of(out: &OutMap, per: usize, j0: usize, w: usize) -> Self {
         let mut s = Self {
             n: 0,
-            at: [(0, 0, 0); NR],
+            at: [(0, 0, 0); MAX_LANES],
         };
         let mut a = 0;
         while a < w {

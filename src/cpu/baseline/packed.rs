@@ -26,6 +26,10 @@ pub(crate) use super::out_map::{OutMap, Stretches};
 pub(crate) const MR: usize = 8;
 /// Columns of an input panel (output pixels per tile): two zmm registers.
 pub(crate) const NR: usize = 32;
+const _: () = assert!(NR <= super::out_map::MAX_LANES);
+/// Rows of a weight panel for the wide tile (`packed_wide`): 32 output
+/// channels, two zmm.
+pub(crate) const MRW: usize = 32;
 /// zmm registers per tile row.
 const NV: usize = NR / 16;
 /// Most K rows packed at once. Most convs' K fits one block, so a tile
@@ -46,7 +50,7 @@ pub(crate) const WIDE_MAX_K: usize = 2304;
 pub struct PackedWeights {
     m: usize,
     k: usize,
-    /// Rows per panel: MR, or `packed_wide::MRW` for the wide tile.
+    /// Rows per panel: MR, or MRW for the wide tile.
     mr: usize,
     /// (first K row, rows) per block.
     blocks: Vec<(usize, usize)>,
@@ -116,7 +120,7 @@ impl PackedWeights {
     /// }
     /// ```
     pub fn new_wide(w: &[f32], m: usize, k: usize) -> Option<Self> {
-        Self::with_panels(w, m, k, super::packed_wide::MRW, usize::MAX)
+        Self::with_panels(w, m, k, MRW, usize::MAX)
     }
 
     fn with_panels(w: &[f32], m: usize, k: usize, mr: usize, kc: usize) -> Option<Self> {
@@ -323,9 +327,10 @@ pub(crate) unsafe fn gemm(
     out: OutMap,
     epi: Epilogue,
 ) {
-    if a.mr != MR {
-        return super::packed_wide::gemm(a, b, rows, cols, out, epi);
-    }
+    assert_eq!(
+        a.mr, MR,
+        "packed gemm: wide weights go to packed_wide::gemm"
+    );
     a.check(&rows, &epi);
     let per = b.per_image();
     super::with_scratch(&PACK, |buf| {

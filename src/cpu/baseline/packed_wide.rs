@@ -17,13 +17,12 @@
 //! partial sums go back through that transpose.
 
 #[cfg(target_arch = "x86_64")]
-use super::packed::lanes;
-use super::packed::{Epilogue, OutMap, PackB, PackedWeights, Stretches};
+use super::out_map::lanes;
+use super::out_map::{OutMap, Stretches};
+use super::packed::{Epilogue, PackB, PackedWeights, MRW};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-/// Output channels per tile (and rows per weight panel).
-pub(crate) const MRW: usize = 32;
 /// Output pixels per tile.
 const NP: usize = 14;
 /// Tiles per block of columns: every weight panel passes over these 56
