@@ -298,6 +298,32 @@ fn every_conv_rung_matches_the_reference() {
     }
 }
 
+/// A strided, unpadded 1x1 conv with no conv rung forced reads its pixels
+/// out (a strided map) and multiplies them on the matmul rung chosen, the
+/// texture rung included (what `run` picks for resnet's downsample and
+/// mobilenet_v2's small 1x1 convs on lavapipe); odd sizes and strides 2 x 3
+/// leave pixels the copy must skip.
+#[test]
+fn strided_one_by_one_convs_read_their_pixels_then_multiply() {
+    let g =
+        wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
+    let mut c = case(2, 12, 20, [11, 14], 1, 2, 0, 1);
+    c.s = [2, 3];
+    for (i, matmul) in ["naive", "rb4", "tex"].into_iter().enumerate() {
+        c.relu = i == 1;
+        let kernels = Kernels::default().with_name("matmul", matmul).unwrap();
+        let ran = check_with(&g, kernels, matmul, c, 1600 + i as u64);
+        assert!(
+            ran[0].contains("pixels read") && ran[0].contains("[strided_map]"),
+            "{matmul}: {ran:?}"
+        );
+        assert!(
+            !ran.iter().any(|l| l.contains("[conv2d_")),
+            "{matmul}: {ran:?}"
+        );
+    }
+}
+
 /// Grouped convs (PyTorch's groups, depthwise included) on every rung: the
 /// block rungs hand them to direct/row4, whose group offsets must pick the
 /// right input planes and weights; integer inputs make the results exact.
@@ -376,6 +402,19 @@ fn conv2d_of(cin: usize, cout: usize) -> Conv2d {
 /// Runs one case on `g` with its current kernel choice, checks it against
 /// the reference, and returns the plan's step labels.
 fn check_on(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case, seed: u64) -> Vec<String> {
+    let kernels = Kernels::default().with_name("conv2d", kernel).unwrap();
+    check_with(g, kernels, kernel, c, seed)
+}
+
+/// `check_on` under any kernel choice (`what` names it in a failure).
+fn check_with(
+    g: &wgsl_nn::gpu::Gpu,
+    kernels: Kernels,
+    what: &str,
+    c: Case,
+    seed: u64,
+) -> Vec<String> {
+    let kernel = what;
     let conv = c.conv();
     let shape = [c.n, c.cin, c.h, c.w];
     let out = conv.output_shape(&shape, "case").unwrap();
@@ -391,7 +430,7 @@ fn check_on(g: &wgsl_nn::gpu::Gpu, kernel: &str, c: Case, seed: u64) -> Vec<Stri
         uniform(&mut r, c.cout),
     );
     let up = |n: &str, s: &[usize], v: &[f32]| wgsl_nn::Tensor::upload(g, n, s, v).unwrap();
-    let mut plan = Plan::with_kernels(Kernels::default().with_name("conv2d", kernel).unwrap());
+    let mut plan = Plan::with_kernels(kernels);
     let bt = up("b", &[c.cout], &b);
     let y = conv2d_forward(
         g,

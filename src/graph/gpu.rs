@@ -130,10 +130,18 @@ pub(crate) fn graph_rungs(gpu: &Gpu, op: &Op, out: &[usize]) -> crate::rung::Ker
         Op::Conv { conv, one_d: false } if k.conv2d.is_none() && out.len() == 4 => {
             let o = [out[0], out[1], out[2], out[3]];
             let flops = conv.flops(&o);
-            // (1x1 convs stay on the gemm rung's own rule: rb4 there ran
-            // mobilenet_v2 at 1570 against 726 ms.)
             if flops >= CPU_WIDE_CONV_FLOPS && conv2d::tex::unsupported(gpu, conv, &o).is_none() {
                 k.conv2d = Some(ConvRung::Tex);
+            } else if conv2d::is_one_by_one(conv)
+                && flops >= 1_000_000
+                && k.matmul.is_none()
+                && matmul::tex::unsupported(gpu, &conv2d::pointwise_product(conv, &o)).is_none()
+            {
+                // Smaller 1x1 convs' products on the texture rung too: the
+                // naive rung ran mobilenet_v2's 10-15 MFLOP ones at ~18 ms
+                // each and the whole model at 408 against 156-172 ms on
+                // lavapipe (batch 1); rb4 had been slower still (1570 ms).
+                k.matmul = Some(MatmulRung::Tex);
             }
         }
         _ => {}

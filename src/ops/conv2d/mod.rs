@@ -49,6 +49,78 @@ fn is_pointwise(conv: &Conv2d) -> bool {
     w.kernel == [1, 1] && w.stride == [1, 1] && w.pad_begin == [0, 0] && w.pad_end == [0, 0]
 }
 
+/// The product a 1x1 conv (output `out`) is on the gemm rung: W [Cout,
+/// Cin] x x[n] [Cin, OH OW] per image (a strided one's pixels copied out
+/// first).
+pub(crate) fn pointwise_product(conv: &Conv2d, out: &[usize; 4]) -> super::matmul::Matmul {
+    super::matmul::Matmul {
+        m: conv.out_channels,
+        n: out[2] * out[3],
+        k: conv.in_channels,
+        batches: [out[0], 1],
+        trans_a: false,
+        trans_b: false,
+        bias: false,
+        act: super::matmul::Activation::None,
+        alpha: 1.0,
+    }
+}
+
+/// Whether the conv takes the gemm rung (directly, or after its pixels
+/// are copied out) unless a rung is forced: 1x1, unpadded, ungrouped.
+pub(crate) fn is_one_by_one(conv: &Conv2d) -> bool {
+    let w = &conv.window;
+    w.kernel == [1, 1] && w.pad_begin == [0, 0] && w.pad_end == [0, 0] && conv.groups == 1
+}
+
+/// A strided, unpadded 1x1 conv (resnet's downsample) reads one input
+/// pixel in sh x sw: those pixels copied out by a strided map (scratch),
+/// which the pointwise (matmul) rung then multiplies. On lavapipe the
+/// direct rungs ran resnet18's three downsample convs at ~30 ms each (the
+/// pixels they read are strided, their 12.8 MFLOP under the texture
+/// rung's threshold). None where a rung is forced or the conv is not one.
+fn subsampled_pointwise(
+    gpu: &Gpu,
+    plan: &mut Plan,
+    layer: &str,
+    conv: &Conv2d,
+    x: &Tensor,
+    out: &[usize; 4],
+) -> Result<Option<Tensor>> {
+    let w = &conv.window;
+    let applies = is_one_by_one(conv)
+        && w.stride != [1, 1]
+        && matches!(gpu.choice(plan).conv2d, None | Some(R::Gemm));
+    let &[n, cin, h, wd] = &x.shape[..] else {
+        return Ok(None);
+    };
+    if !applies {
+        return Ok(None);
+    }
+    let [_, _, oh, ow] = *out;
+    let [sh, sw] = w.stride;
+    let sub = Tensor::poisoned(gpu, &format!("{layer} input subsampled"), &[n, cin, oh, ow])?;
+    plan.scratch.push(sub.buffer.clone());
+    let src = [
+        (cin * h * wd) as i64,
+        (h * wd) as i64,
+        (sh * wd) as i64,
+        sw as i64,
+    ];
+    let dst = [(cin * oh * ow) as i64, (oh * ow) as i64, ow as i64, 1];
+    let input = [super::strided::StridedIn {
+        tensor: x,
+        offset: 0,
+        strides: &src,
+    }];
+    let label = format!("{layer} (1x1 stride {sh}x{sw}: pixels read)");
+    let dims = [n, cin, oh, ow];
+    super::strided::strided_forward(
+        gpu, plan, &label, 0, 0, [0.0; 2], &dims, &input, &sub, 0, &dst,
+    )?;
+    Ok(Some(sub))
+}
+
 /// Appends the convolution to `plan`; returns the (NaN-poisoned) output.
 pub fn conv2d_forward(
     gpu: &Gpu,
@@ -61,6 +133,16 @@ pub fn conv2d_forward(
 ) -> Result<Tensor> {
     let out = conv.output_shape(&x.shape, layer)?;
     expect_shape(layer, "weight", &weight.shape, &conv.weight_shape())?;
+    if let Some(sub) = subsampled_pointwise(gpu, plan, layer, conv, x, &out)? {
+        let pointwise = Conv2d {
+            window: crate::geometry::Window {
+                stride: [1, 1],
+                ..conv.window
+            },
+            ..*conv
+        };
+        return conv2d_forward(gpu, plan, layer, &pointwise, &sub, weight, bias);
+    }
     let bias = bias_or_dummy(gpu, layer, conv.bias, conv.out_channels, bias)?;
     for (name, shape) in [
         ("input", &x.shape[..]),
@@ -121,19 +203,9 @@ pub fn conv2d_forward(
     };
     if rung == R::Gemm {
         // y[n] = W [Cout, Cin] x x[n] [Cin, H*W], the weights shared by every image.
-        use super::matmul::{matmul_into, Activation, Matmul, View};
-        let (n, cin, hw) = (x.shape[0], conv.in_channels, out[2] * out[3]);
-        let mm = Matmul {
-            m: conv.out_channels,
-            n: hw,
-            k: cin,
-            batches: [n, 1],
-            trans_a: false,
-            trans_b: false,
-            bias: false,
-            act: Activation::None,
-            alpha: 1.0,
-        };
+        use super::matmul::{matmul_into, View};
+        let (cin, hw) = (conv.in_channels, out[2] * out[3]);
+        let mm = pointwise_product(conv, &out);
         matmul_into(
             gpu,
             plan,
