@@ -309,7 +309,11 @@ fn strided_one_by_one_convs_read_their_pixels_then_multiply() {
         wgsl_nn::gpu::Gpu::new(&wgsl_nn::gpu::AdapterChoice::from_args_or_env(None, None)).unwrap();
     let mut c = case(2, 12, 20, [11, 14], 1, 2, 0, 1);
     c.s = [2, 3];
-    for (i, matmul) in ["naive", "rb4", "tex"].into_iter().enumerate() {
+    // 50 x 45 output pixels: B's rows of 563 texels wrap at the texture
+    // rung's 512.
+    let wide = case(1, 8, 16, [100, 90], 1, 2, 0, 1);
+    let runs = [("naive", c), ("rb4", c), ("tex", c), ("tex", wide)];
+    for (i, (matmul, mut c)) in runs.into_iter().enumerate() {
         c.relu = i == 1;
         let kernels = Kernels::default().with_name("matmul", matmul).unwrap();
         let ran = check_with(&g, kernels, matmul, c, 1600 + i as u64);

@@ -146,7 +146,7 @@ const UNFOLD_TEXTURE_BYTES: usize = 2 << 20;
 /// The unfolded texture's width: every conv's unfolded input is wrapped
 /// into textures this wide (see `packed_texture`), so that a model's
 /// timed plan shares one texture between all its convs.
-const UNFOLD_WRAP: usize = 512;
+const UNFOLD_WRAP: usize = crate::ops::matmul::tex::B_WRAP;
 
 /// How a conv's unfolded input is laid into one texture: (images per
 /// texture, texel columns per chunk). Whole images while one fits the

@@ -154,6 +154,18 @@ pub struct Packed {
     pub shift: u32,
 }
 
+/// Widest a wrapped B texture is: the conv texture rung's unfolded inputs
+/// are as wide, so a model's timed plan shares one texture between its
+/// convs' unfolded inputs and its products' B (mobilenet_v2's small 1x1
+/// convs, resnet's downsample).
+pub const B_WRAP: usize = 512;
+
+/// How wide B's texture is wrapped for `width` texels a row: one texture
+/// row per B row up to B_WRAP, wrapped at B_WRAP above.
+fn b_wrap(width: usize) -> usize {
+    width.next_power_of_two().min(B_WRAP)
+}
+
 /// The texture a wrapped `width` x `height` operand takes, at most `wrap`
 /// texels wide (rounded down to a power of two): its shift and height,
 /// or None when that height passes max_texture_dimension_2d.
@@ -198,7 +210,7 @@ pub fn unsupported(gpu: &Gpu, mm: &Matmul) -> Option<String> {
     let (w, h) = (mm.n.div_ceil(4), batches.saturating_mul(padded_k(mm.k)));
     if !gpu.features.contains(wgpu::Features::SUBGROUP) {
         Some("the adapter has no subgroup operations".into())
-    } else if wrapped_shape(gpu, w, h, w.next_power_of_two()).is_none() {
+    } else if wrapped_shape(gpu, w, h, b_wrap(w)).is_none() {
         Some(format!(
             "B packs into {w} x {h} texels, more than one texture holds wrapped; max_texture_dimension_2d is {dim}"
         ))
@@ -361,7 +373,7 @@ pub fn pack_b(
     let (width, height) = (mm.n.div_ceil(4), batches * padded_k(mm.k));
     let label = format!("{layer} B texels");
     let packed = if wrap {
-        packed_texture(gpu, &label, width, height, width.next_power_of_two())?
+        packed_texture(gpu, &label, width, height, b_wrap(width))?
     } else {
         storage_texture(gpu, &label, width, height, wgpu::TextureFormat::Rgba32Float)?
     };
