@@ -340,9 +340,9 @@ fn pack_weights(p: &Program, n: &super::program::ProgramNode) -> Option<PackedWe
         && cout.is_multiple_of(32)
         && k <= crate::cpu::baseline::packed::WIDE_MAX_K;
     if wide {
-        PackedWeights::new_wide(&t.to_f32(), cout, cin * kh * kw)
+        PackedWeights::new_wide(&t.to_f32(), cout, k)
     } else {
-        PackedWeights::new(&t.to_f32(), cout, cin * kh * kw)
+        PackedWeights::new(&t.to_f32(), cout, k)
     }
 }
 

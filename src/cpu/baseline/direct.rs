@@ -100,19 +100,12 @@ pub(crate) fn with_padded<R>(
             let src = &x[(img * cin + ci) * h * w..][..h * w];
             for (iy, row) in src.chunks_exact(w.max(1)).enumerate().take(h) {
                 let r = iy + pt;
-                if ph == 1 && pw == 1 && (sh > 1 || sw > 1) {
-                    if r % sh == 0 {
-                        let d = &mut dst[r / sh * wq..][..wq];
-                        for (j, d) in d.iter_mut().enumerate() {
-                            if let Some(&v) = (j * sw).checked_sub(pl).and_then(|c| row.get(c)) {
-                                *d = v;
-                            }
-                        }
-                    }
-                    continue;
+                if (ph, pw) == (sh, sw) {
+                    let base = (r % sh * sw) * phase + r / sh * wq;
+                    super::scatter_phases(row, pl, sw, wp, &mut dst[base..], phase);
+                } else if r % sh == 0 {
+                    super::scatter_phase(row, pl, sw, wp, 0, &mut dst[r / sh * wq..]);
                 }
-                let base = (r % sh * sw) * phase + r / sh * wq;
-                super::scatter_phases(row, pl, sw, wp, &mut dst[base..], phase);
             }
         };
         if chan > 0 {

@@ -174,19 +174,33 @@ pub(crate) fn scatter_phases(
         return;
     }
     for px in 0..step {
-        // Padded columns px + j step, j >= first, read src from c0 - pad.
-        let first = pad.saturating_sub(px).div_ceil(step);
-        let c0 = px + first * step;
-        if c0 >= limit || c0 - pad >= src.len() {
-            continue;
-        }
-        let count = (limit - c0)
-            .div_ceil(step)
-            .min((src.len() - (c0 - pad)).div_ceil(step));
-        let row = &mut dst[px * pstride + first..px * pstride + first + count];
-        for (o, &v) in row.iter_mut().zip(src[c0 - pad..].iter().step_by(step)) {
-            *o = v;
-        }
+        scatter_phase(src, pad, step, limit, px, &mut dst[px * pstride..]);
+    }
+}
+
+/// Phase `px` alone of [`scatter_phases`], into `dst` (the phase's first
+/// element): padded column c = px + j step at dst[j] where c < limit (a
+/// strided 1x1 conv's copy keeps phase 0 only).
+pub(crate) fn scatter_phase(
+    src: &[f32],
+    pad: usize,
+    step: usize,
+    limit: usize,
+    px: usize,
+    dst: &mut [f32],
+) {
+    // Padded columns px + j step, j >= first, read src from c0 - pad.
+    let first = pad.saturating_sub(px).div_ceil(step);
+    let c0 = px + first * step;
+    if c0 >= limit || c0 - pad >= src.len() {
+        return;
+    }
+    let count = (limit - c0)
+        .div_ceil(step)
+        .min((src.len() - (c0 - pad)).div_ceil(step));
+    let row = &mut dst[first..first + count];
+    for (o, &v) in row.iter_mut().zip(src[c0 - pad..].iter().step_by(step)) {
+        *o = v;
     }
 }
 

@@ -45,8 +45,8 @@ pub(crate) const NC: usize = 64;
 pub(crate) const WIDE_MAX_K: usize = 2304;
 
 /// A [M, K] row-major weight matrix packed for the crate's packed GEMM: for each block of
-/// K rows, for each panel of MR output rows, `[kc][8]` floats, rows past M
-/// zero.
+/// K rows, for each panel of `mr` output rows (MR, or MRW for the wide
+/// tile in one block), `[kc][mr]` floats, rows past M zero.
 pub struct PackedWeights {
     m: usize,
     k: usize,
@@ -226,6 +226,42 @@ pub(crate) trait PackB: Sync {
     }
 }
 
+/// An operand in one buffer as the tiles read it in place
+/// ([`PackB::rows_at`]), with its furthest row's offset.
+pub(crate) struct InPlace<'a> {
+    buf: &'a [f32],
+    stride: usize,
+    /// Each K row's offset from an image's start.
+    pub off: &'a [usize],
+    far: usize,
+}
+
+impl<'a> InPlace<'a> {
+    /// None where the operand is not one buffer.
+    pub fn of(b: &'a dyn PackB) -> Option<Self> {
+        let (buf, stride, off) = b.rows_at()?;
+        let far = off.iter().copied().max().unwrap_or(0);
+        Some(Self {
+            buf,
+            stride,
+            off,
+            far,
+        })
+    }
+
+    /// Where a tile of columns j .. j + w (`per` a image) that reads
+    /// `lanes` floats a row starts, if it can read in place: its columns
+    /// are one image's, and its furthest row's `lanes` floats (a short
+    /// tile reads past its columns into whatever follows, columns the
+    /// store drops) end inside the buffer.
+    pub fn at(&self, per: usize, j: usize, w: usize, lanes: usize) -> Option<*const f32> {
+        let (img, pix) = (j / per, j % per);
+        let start = img * self.stride;
+        (pix + w <= per && start + self.far + pix + lanes <= self.buf.len())
+            .then(|| self.buf[start..].as_ptr().wrapping_add(pix))
+    }
+}
+
 /// A dense operand: per image a [K, per_image] row-major matrix, images
 /// `image_stride` floats apart (the input of a 1x1 conv).
 pub(crate) struct Dense<'a> {
@@ -333,6 +369,7 @@ pub(crate) unsafe fn gemm(
     );
     a.check(&rows, &epi);
     let per = b.per_image();
+    let in_place = InPlace::of(b);
     super::with_scratch(&PACK, |buf| {
         let nb = a.blocks.len();
         let mut jc = cols.start;
@@ -344,19 +381,11 @@ pub(crate) unsafe fn gemm(
             // Whole panels inside one image of an operand in one buffer
             // are read where they lie, row k at its offset: no copy, and
             // a 3x3 conv's nine taps of a channel share their cache lines.
-            // A short panel (the last of an image) reads past its row into
-            // whatever follows, columns the store drops, so the furthest
-            // row must still end inside the buffer.
-            let rows_at = b.rows_at();
-            let far = rows_at.map_or(0, |(_, _, off)| off.iter().copied().max().unwrap_or(0));
             let direct = |jr: usize| {
                 let (j, w) = (jc + jr * NR, NR.min(nc - jr * NR));
-                let (img, pix) = (j / per, j % per);
-                rows_at
-                    .filter(|(buf, stride, _)| {
-                        pix + w <= per && img * stride + far + pix + NR <= buf.len()
-                    })
-                    .map(|(buf, stride, off)| (buf[img * stride..].as_ptr().wrapping_add(pix), off))
+                in_place
+                    .as_ref()
+                    .and_then(|ip| Some((ip.at(per, j, w, NR)?, ip.off)))
             };
             let all_direct = (0..nc.div_ceil(NR)).all(|jr| direct(jr).is_some());
             for (bi, &(k0, kc)) in a.blocks.iter().enumerate() {

@@ -19,7 +19,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::out_map::lanes;
 use super::out_map::{OutMap, Stretches};
-use super::packed::{Epilogue, PackB, PackedWeights, MRW};
+use super::packed::{Epilogue, InPlace, PackB, PackedWeights, MRW};
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
@@ -59,8 +59,7 @@ pub(crate) unsafe fn gemm(
     a.check(&rows, &epi);
     let k = a.depth();
     let per = b.per_image();
-    let rows_at = b.rows_at();
-    let far = rows_at.map_or(0, |(_, _, off)| off.iter().copied().max().unwrap_or(0));
+    let in_place = InPlace::of(b);
     super::with_scratch(&PACK, |buf| {
         let mut j0 = cols.start;
         while j0 < cols.end {
@@ -77,21 +76,17 @@ pub(crate) unsafe fn gemm(
             for (t, src) in src.iter_mut().enumerate().take(tiles) {
                 let (j, w) = (j0 + t * NP, NP.min(jn - t * NP));
                 at.push(Stretches::of(&out, per, j, w));
-                let (img, pix) = (j / per, j % per);
-                // In place where the tile's pixels are one image's and its
-                // furthest row's NP floats end inside the buffer; else
-                // packed (the last pixels of an image, a source with no
-                // single buffer).
-                *src = match rows_at {
-                    Some((xb, stride, off))
-                        if pix + w <= per && img * stride + far + pix + NP <= xb.len() =>
-                    {
-                        Pixels {
-                            base: xb[img * stride..].as_ptr().wrapping_add(pix),
-                            off: Some(off),
-                        }
-                    }
-                    _ => {
+                // In place where it can be, else packed (the last pixels of
+                // an image, a source with no single buffer).
+                let direct = in_place
+                    .as_ref()
+                    .and_then(|ip| Some((ip.at(per, j, w, NP)?, ip.off)));
+                *src = match direct {
+                    Some((base, off)) => Pixels {
+                        base,
+                        off: Some(off),
+                    },
+                    None => {
                         let panel = &mut buf[t * k * NP..(t + 1) * k * NP];
                         pack_tile(b, j, w, panel);
                         Pixels {

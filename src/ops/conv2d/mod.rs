@@ -45,8 +45,7 @@ const LARGE_FLOPS: u64 = 256_000_000;
 const UNFOLD_MIN_FLOPS: u64 = 16_000_000;
 
 fn is_pointwise(conv: &Conv2d) -> bool {
-    let w = &conv.window;
-    w.kernel == [1, 1] && w.stride == [1, 1] && w.pad_begin == [0, 0] && w.pad_end == [0, 0]
+    is_one_by_one(conv) && conv.window.stride == [1, 1]
 }
 
 /// The product a 1x1 conv (output `out`) is on the gemm rung: W [Cout,
@@ -87,18 +86,14 @@ fn subsampled_pointwise(
     x: &Tensor,
     out: &[usize; 4],
 ) -> Result<Option<Tensor>> {
-    let w = &conv.window;
+    let [sh, sw] = conv.window.stride;
     let applies = is_one_by_one(conv)
-        && w.stride != [1, 1]
+        && (sh, sw) != (1, 1)
         && matches!(gpu.choice(plan).conv2d, None | Some(R::Gemm));
-    let &[n, cin, h, wd] = &x.shape[..] else {
+    let (true, &[n, cin, h, wd]) = (applies, &x.shape[..]) else {
         return Ok(None);
     };
-    if !applies {
-        return Ok(None);
-    }
     let [_, _, oh, ow] = *out;
-    let [sh, sw] = w.stride;
     let sub = Tensor::poisoned(gpu, &format!("{layer} input subsampled"), &[n, cin, oh, ow])?;
     plan.scratch.push(sub.buffer.clone());
     let src = [
