@@ -807,19 +807,8 @@ fn depthwise_cases() {
         let b = uniform(&mut r, c);
         let mut reference =
             wgsl_nn::cpu::conv2d::conv2d(&conv, &RefTensor::from_f32(&xs, &x), &w, Some(&b), os);
-        if let Some((lo, hi)) = clamp {
-            let (lo, hi) = (f64::from(lo), f64::from(hi));
-            // As ONNX's Clip: NaN stays NaN; exact, so the bounds carry.
-            for v in reference.val.iter_mut() {
-                *v = if *v < lo {
-                    lo
-                } else if *v > hi {
-                    hi
-                } else {
-                    *v
-                };
-            }
-        }
+        // As ONNX's Clip: NaN stays NaN; exact, so the bounds carry.
+        clamp_ref(&mut reference, clamp);
         let len: usize = os.iter().product();
         for path in ["avx512 where the CPU has it", "portable"] {
             let mut y = vec![f32::NAN; len];

@@ -10,6 +10,7 @@
 //! arena keeps them, and the outputs of the first run (into NaN-filled
 //! buffers) are judged against the reference.
 
+use super::baseline_blocked::{ConvArgs, Layouts, Scratch as BlockedScratch};
 use super::op::{Binary, Op, Unary};
 use super::program::{Program, Source};
 use super::{reference, HostTensor};
@@ -30,6 +31,9 @@ pub struct BaselineReport {
     /// Nodes run by float32 CPU code (gemm for convs and products,
     /// `baseline_ops` for the rest); the others run the reference's loops.
     pub optimised_nodes: usize,
+    /// Conv nodes run in the channel-blocked layout (chains of 1x1 and
+    /// depthwise convs, `cpu::baseline::blocked`).
+    pub blocked_nodes: usize,
     /// The outputs, for comparison with the GPU's.
     #[serde(skip)]
     pub outputs: Vec<Vec<f32>>,
@@ -195,6 +199,11 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
     let fusions: Vec<Fusion> = (0..p.nodes.len())
         .map(|i| fusion(p, i, packed[i].is_some()))
         .collect();
+    // Chains of 1x1 and depthwise convs pass their values channel-blocked.
+    let absorbed: Vec<usize> = fusions.iter().map(|f| f.absorbed).collect();
+    let residuals: Vec<Option<usize>> = fusions.iter().map(|f| f.residual).collect();
+    let layouts = Layouts::plan(p, &absorbed, &residuals, &packed);
+    let mut blocked_scratch = BlockedScratch::default();
     // Nodes that only hand a buffer on: those a conv absorbed, and views
     // whose input nothing else reads (a copy would cost what a reshape
     // never should). `from` is the value each takes; `owner`, the value
@@ -252,9 +261,12 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
                 continue;
             }
             let out = &p.values[n.output];
+            // The buffer's layout is that of the value it ends as (after
+            // the nodes this one's store does the work of).
+            let fin = p.nodes[ni + fusions[ni].absorbed].output;
             // NaN in the checked round: an element no kernel writes fails
             // the check (made on this first round's outputs).
-            let mut y = pool.take(out.shape.iter().product(), round == 0);
+            let mut y = pool.take(layouts.len(p, fin), round == 0);
             let ins: Vec<&[f32]> = n
                 .inputs
                 .iter()
@@ -268,18 +280,33 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
             let residual = fusions[ni]
                 .residual
                 .map(|v| vals[v].as_deref().or(fixed[v].as_deref()).unwrap_or(&[]));
-            let fast = node(
-                &n.op,
-                out.dtype,
-                &ins,
-                &shapes,
-                &out.shape,
-                fusions[ni].clamp,
-                residual,
-                &mut y,
-                &mut scratch,
-                packed[ni].as_ref(),
-            );
+            let fast = if let Some(how) = &layouts.node[ni] {
+                let args = ConvArgs {
+                    x: ins[0],
+                    x_shape: shapes[0],
+                    w: ins[1],
+                    bias: ins.get(2).copied(),
+                    out_shape: &out.shape,
+                    clamp: fusions[ni].clamp,
+                    residual: residual.zip(fusions[ni].residual.map(|r| layouts.value[r])),
+                    blocked: [layouts.value[n.inputs[0]], layouts.value[fin]],
+                };
+                super::baseline_blocked::run(&n.op, how, args, &mut y, &mut blocked_scratch);
+                true
+            } else {
+                node(
+                    &n.op,
+                    out.dtype,
+                    &ins,
+                    &shapes,
+                    &out.shape,
+                    fusions[ni].clamp,
+                    residual,
+                    &mut y,
+                    &mut scratch,
+                    packed[ni].as_ref(),
+                )
+            };
             optimised += usize::from(fast);
             vals[n.output] = Some(y);
             for &v in &free_after[ni] {
@@ -312,6 +339,7 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
         node_ms: per_node.into_iter().map(median).collect(),
         threads: rayon::current_num_threads(),
         optimised_nodes: optimised,
+        blocked_nodes: layouts.node.iter().flatten().count(),
         outputs,
         checks: vec![],
     }

@@ -17,6 +17,7 @@
 //! the inputs it is given.
 
 pub mod baseline;
+mod baseline_blocked;
 mod baseline_ops;
 mod baseline_par;
 mod baseline_pointwise;

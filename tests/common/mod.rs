@@ -52,6 +52,22 @@ pub fn run(plan: &Plan, out: &Tensor) -> Vec<f32> {
     out.download(gpu()).expect("download")
 }
 
+/// The reference's clamp (ONNX Clip: NaN stays NaN).
+pub fn clamp_ref(t: &mut RefTensor, clamp: Option<(f32, f32)>) {
+    if let Some((lo, hi)) = clamp {
+        let (lo, hi) = (f64::from(lo), f64::from(hi));
+        for v in t.val.iter_mut() {
+            *v = if *v < lo {
+                lo
+            } else if *v > hi {
+                hi
+            } else {
+                *v
+            };
+        }
+    }
+}
+
 pub fn assert_passes(what: &str, check: &Check) {
     assert!(
         check.passed,

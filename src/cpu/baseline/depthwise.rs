@@ -71,7 +71,37 @@ pub fn depthwise_into(
     clamp: Option<(f32, f32)>,
     y: &mut [f32],
 ) {
-    depthwise_path_into(conv, x, xs, w, bias, os, clamp, y, true)
+    depthwise_path_into(conv, x, xs, w, bias, os, clamp, y, true, [false; 2])
+}
+
+/// [`depthwise_into`] with x and y each in NCHW or in the channel-blocked
+/// layout (`blocked`: [x's, y's]; `blocked::to_blocked`), which reads and
+/// writes the band's rows as they lie instead of gathering sixteen planes.
+///
+/// ```
+/// use wgsl_nn::cpu::baseline::{blocked, depthwise_layout_into};
+/// use wgsl_nn::ops::conv2d::Conv2d;
+/// let conv = Conv2d::new(2, 2, 2).groups(2).bias(false);
+/// let x: Vec<f32> = (0..18).map(|v| v as f32).collect();
+/// let mut yb = vec![f32::NAN; blocked::blocked_len([1, 2, 2, 2])];
+/// depthwise_layout_into(&conv, &x, [1, 2, 3, 3], &[1.0; 8], None, [1, 2, 2, 2], None, &mut yb, [false, true]);
+/// let mut y = [0.0f32; 8];
+/// blocked::from_blocked(&yb, [1, 2, 2, 2], &mut y);
+/// assert_eq!(y, [8.0, 12.0, 20.0, 24.0, 44.0, 48.0, 56.0, 60.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_layout_into(
+    conv: &Conv2d,
+    x: &[f32],
+    xs: [usize; 4],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    os: [usize; 4],
+    clamp: Option<(f32, f32)>,
+    y: &mut [f32],
+    blocked: [bool; 2],
+) {
+    depthwise_path_into(conv, x, xs, w, bias, os, clamp, y, true, blocked)
 }
 
 /// [`depthwise_into`] without its AVX-512 kernels (what CPUs without
@@ -96,7 +126,7 @@ pub fn depthwise_portable_into(
     clamp: Option<(f32, f32)>,
     y: &mut [f32],
 ) {
-    depthwise_path_into(conv, x, xs, w, bias, os, clamp, y, false)
+    depthwise_path_into(conv, x, xs, w, bias, os, clamp, y, false, [false; 2])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -110,6 +140,7 @@ fn depthwise_path_into(
     clamp: Option<(f32, f32)>,
     y: &mut [f32],
     simd: bool,
+    [x_blocked, y_blocked]: [bool; 2],
 ) {
     assert!(
         depthwise_applies(conv),
@@ -120,8 +151,12 @@ fn depthwise_path_into(
     let [kh, kw] = conv.window.kernel;
     let taps = kh * kw;
     let plane = oh * ow;
+    let blocks = c.div_ceil(L);
+    // Floats per image of x and y in their layouts.
+    let x_img = if x_blocked { blocks * L } else { c } * h * wd;
+    let y_img = if y_blocked { blocks * L } else { c } * plane;
     assert!(
-        x.len() >= n * c * h * wd,
+        x.len() >= n * x_img,
         "depthwise_into: x is shorter than {xs:?}"
     );
     assert!(
@@ -129,7 +164,7 @@ fn depthwise_path_into(
         "depthwise_into: w is shorter than [{c}, 1, {kh}, {kw}]"
     );
     assert!(
-        y.len() >= n * c * plane,
+        y.len() >= n * y_img,
         "depthwise_into: y is shorter than {os:?}"
     );
     assert!(
@@ -141,8 +176,7 @@ fn depthwise_path_into(
     }
     let clamp = clamp.or(conv.clamp());
     // Weights and bias per block of sixteen channels, tap-major; the
-    // channels past C weigh 0 and are never stored.
-    let blocks = c.div_ceil(L);
+    // channels past C weigh 0 and are stored only in a blocked y's padding.
     let mut wb = vec![0.0f32; blocks * taps * L];
     let mut bb = vec![0.0f32; blocks * L];
     for ch in 0..c {
@@ -156,9 +190,9 @@ fn depthwise_path_into(
     let avx512 = avx512::Kernels::new(&geo).filter(|_| simd);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = simd;
-    let y = &mut y[..n * c * plane];
+    let y = &mut y[..n * y_img];
     let tasks: Vec<(usize, usize, &mut [f32])> = y
-        .chunks_mut(c * plane)
+        .chunks_mut(y_img)
         .enumerate()
         .flat_map(|(b, yb)| {
             yb.chunks_mut(L * plane)
@@ -169,10 +203,20 @@ fn depthwise_path_into(
     let run = |(b, k, yk): (usize, usize, &mut [f32])| {
         let ws = &wb[k * taps * L..(k + 1) * taps * L];
         let bs = &bb[k * L..(k + 1) * L];
-        let xk = &x[(b * c + k * L) * h * wd..];
+        let xk = if x_blocked {
+            &x[(b * blocks + k) * L * h * wd..]
+        } else {
+            &x[(b * c + k * L) * h * wd..]
+        };
+        let lay = Lay {
+            chans: L.min(c - k * L),
+            x_blocked,
+            y_blocked,
+        };
         with_scratch(&BAND_BUF, |buf| {
             block(
                 &geo,
+                lay,
                 xk,
                 ws,
                 bs,
@@ -226,11 +270,22 @@ impl Geo {
     }
 }
 
+/// A block's channels and where its input and output lie.
+#[derive(Clone, Copy)]
+struct Lay {
+    /// Real channels in the block (16 but in the last).
+    chans: usize,
+    x_blocked: bool,
+    y_blocked: bool,
+}
+
 /// One image's sixteen channels (fewer in the last block: `yk` holds
-/// their planes), band by band of output rows.
+/// their planes, or the block's [OH, OW, 16] where y is blocked), band by
+/// band of output rows.
 #[allow(clippy::too_many_arguments)]
 fn block(
     g: &Geo,
+    lay: Lay,
     xk: &[f32],
     ws: &[f32],
     bs: &[f32],
@@ -240,7 +295,7 @@ fn block(
     #[cfg(target_arch = "x86_64")] avx512: Option<avx512::Kernels>,
 ) {
     let plane = g.oh * g.ow;
-    let chans = yk.len() / plane;
+    let chans = lay.chans;
     let ph = (g.kernel[0].max(1) - 1) * g.dilation[0];
     let band_rows = (g.rows - 1) * g.stride[0] + ph + 1;
     let band_len = band_rows * g.pcols * L;
@@ -253,18 +308,37 @@ fn block(
     for oy0 in (0..g.oh).step_by(g.rows) {
         let oy1 = (oy0 + g.rows).min(g.oh);
         let prows = (oy1 - oy0 - 1) * g.stride[0] + ph + 1;
+        let r0 = oy0 * g.stride[0];
         #[cfg(target_arch = "x86_64")]
-        if let Some(h) = avx512 {
+        if lay.x_blocked {
+            fill_band_blocked(g, xk, r0, prows, band);
+        } else if let Some(h) = avx512 {
             // SAFETY: `avx512` is Some only where the CPU has AVX-512F;
             // the slices are the ones the generic code indexes.
-            unsafe { h.fill(g, xk, chans, oy0 * g.stride[0], prows, band) };
+            unsafe { h.fill(g, xk, chans, r0, prows, band) };
         } else {
-            fill_band(g, xk, chans, oy0 * g.stride[0], prows, band);
+            fill_band(g, xk, chans, r0, prows, band);
         }
         #[cfg(not(target_arch = "x86_64"))]
-        fill_band(g, xk, chans, oy0 * g.stride[0], prows, band);
+        if lay.x_blocked {
+            fill_band_blocked(g, xk, r0, prows, band);
+        } else {
+            fill_band(g, xk, chans, r0, prows, band);
+        }
         for oy in oy0..oy1 {
             let r = (oy - oy0) * g.stride[0];
+            if lay.y_blocked {
+                // The taps write the block's output row where it lies.
+                let dst = &mut yk[oy * g.ow * L..(oy + 1) * g.ow * L];
+                #[cfg(target_arch = "x86_64")]
+                if let Some(h) = avx512 {
+                    // SAFETY: as above.
+                    unsafe { h.taps(g, band, r, ws, bs, clamp, dst) };
+                    continue;
+                }
+                taps_row(g, band, r, ws, bs, clamp, dst);
+                continue;
+            }
             #[cfg(target_arch = "x86_64")]
             if let Some(h) = avx512 {
                 // SAFETY: as above.
@@ -308,6 +382,18 @@ fn band_row<'b>(
     dst[..first * L].fill(0.0);
     dst[last * L..].fill(0.0);
     Some((iy, &mut dst[first * L..last * L]))
+}
+
+/// As [`fill_band`] from a blocked input: each band row is a copy of the
+/// block's image row (its padding channels as they lie).
+fn fill_band_blocked(g: &Geo, xk: &[f32], r0: usize, prows: usize, band: &mut [f32]) {
+    for r in 0..prows {
+        let Some((iy, inner)) = band_row(g, band, r0, r) else {
+            continue;
+        };
+        let n = inner.len();
+        inner.copy_from_slice(&xk[iy * g.w * L..][..n]);
+    }
 }
 
 /// Padded rows r0 .. r0 + prows of the block's channels into `band`,

@@ -68,7 +68,28 @@ impl Kernels {
         clamp: Option<(f32, f32)>,
         row: &mut [f32],
     ) {
-        let [kh, kw] = g.kernel;
+        if g.kernel == [3, 3] {
+            self.taps_k::<3, 3>(g, band, r, ws, bs, clamp, row)
+        } else {
+            self.taps_k::<0, 0>(g, band, r, ws, bs, clamp, row)
+        }
+    }
+
+    /// `taps` for a KH x KW window whose weights stay in registers (KH =
+    /// 0: any window, read from `ws` per pixel).
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn taps_k<const KH: usize, const KW: usize>(
+        self,
+        g: &Geo,
+        band: &[f32],
+        r: usize,
+        ws: &[f32],
+        bs: &[f32],
+        clamp: Option<(f32, f32)>,
+        row: &mut [f32],
+    ) {
+        let [kh, kw] = if KH == 0 { g.kernel } else { [KH, KW] };
         let stride = g.pcols * L;
         let [dh, dw] = g.dilation;
         // Every tap's read stays inside the band, every weight inside ws.
@@ -81,14 +102,32 @@ impl Kernels {
         let (lo, hi) = clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
         let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
         let b = band.as_ptr();
+        // A fixed window's weights, loaded once for the row.
+        let mut wk = [[_mm512_setzero_ps(); KW]; KH];
+        for (ky, wr) in wk.iter_mut().enumerate() {
+            for (kx, w) in wr.iter_mut().enumerate() {
+                *w = _mm512_loadu_ps(ws.as_ptr().add((ky * KW + kx) * L));
+            }
+        }
         for ox in 0..g.ow {
             let mut acc = bias;
-            for ky in 0..kh {
-                let p = b.add((r + ky * dh) * stride + ox * g.stride[1] * L);
-                for kx in 0..kw {
-                    let v = _mm512_loadu_ps(p.add(kx * dw * L));
-                    let wv = _mm512_loadu_ps(ws.as_ptr().add((ky * kw + kx) * L));
-                    acc = _mm512_fmadd_ps(v, wv, acc);
+            let p = b.add(r * stride + ox * g.stride[1] * L);
+            if KH == 0 {
+                for ky in 0..kh {
+                    let p = p.add(ky * dh * stride);
+                    for kx in 0..kw {
+                        let v = _mm512_loadu_ps(p.add(kx * dw * L));
+                        let wv = _mm512_loadu_ps(ws.as_ptr().add((ky * kw + kx) * L));
+                        acc = _mm512_fmadd_ps(v, wv, acc);
+                    }
+                }
+            } else {
+                for (ky, wr) in wk.iter().enumerate() {
+                    let p = p.add(ky * dh * stride);
+                    for (kx, w) in wr.iter().enumerate() {
+                        let v = _mm512_loadu_ps(p.add(kx * dw * L));
+                        acc = _mm512_fmadd_ps(v, *w, acc);
+                    }
                 }
             }
             if clamp.is_some() {

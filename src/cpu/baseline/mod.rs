@@ -28,6 +28,7 @@
 //! never reads or writes out of bounds.
 
 mod attention;
+pub mod blocked;
 mod conv;
 mod depthwise;
 mod direct;
@@ -38,7 +39,9 @@ mod packed_wide;
 
 pub use attention::attention;
 pub use conv::{conv2d, conv2d_into, conv2d_packed_into};
-pub use depthwise::{depthwise_applies, depthwise_into, depthwise_portable_into};
+pub use depthwise::{
+    depthwise_applies, depthwise_into, depthwise_layout_into, depthwise_portable_into,
+};
 pub use matmul::matmul;
 
 use crate::ops::matmul::Activation;

@@ -1,0 +1,421 @@
+//! The channel-blocked layout (NCHW16c) and the 1x1 conv that runs in it.
+//!
+//! In NCHW a MobileNet block pays twice for its layout: the depthwise
+//! conv gathers sixteen planes into pixel vectors and scatters them back,
+//! and the 1x1 convs' tiles write eight planes 50 KB apart. onnxruntime
+//! keeps such chains in NCHWc: [N, C/16, H, W, 16], a pixel's sixteen
+//! channels of a block adjacent. Here too: a depthwise conv reads and
+//! writes its band rows as they lie, and a 1x1 conv's tile is 16 or 32
+//! output channels (one zmm each) by 14 pixels, each input channel of a
+//! pixel broadcast from where it lies and every result stored as one
+//! vector. Channels past C (up to the next 16) are padding: the kernels
+//! never read them into a real channel's sum.
+
+use super::{threads, SendPtr};
+use rayon::prelude::*;
+
+/// Channels per block (one zmm of f32).
+pub const BLK: usize = 16;
+/// Pixels per tile of the 1x1 conv: 2 x 12 accumulators leave LLVM
+/// registers for the weights and broadcasts (at 14 it spilled the tile).
+const NP: usize = 12;
+
+/// Floats of [N, C, H, W] in the blocked layout (C rounded up to 16).
+///
+/// ```
+/// use wgsl_nn::cpu::baseline::blocked::blocked_len;
+/// assert_eq!(blocked_len([2, 24, 3, 3]), 2 * 32 * 9);
+/// ```
+pub fn blocked_len([n, c, h, w]: [usize; 4]) -> usize {
+    n * c.div_ceil(BLK) * BLK * h * w
+}
+
+/// NCHW `x` of `shape` into the blocked `y` ([`blocked_len`] floats;
+/// padding channels zero).
+///
+/// ```
+/// use wgsl_nn::cpu::baseline::blocked::{from_blocked, to_blocked};
+/// let x: Vec<f32> = (0..2 * 17 * 3).map(|v| v as f32).collect();
+/// let mut b = vec![f32::NAN; 2 * 32 * 3];
+/// to_blocked(&x, [2, 17, 1, 3], &mut b);
+/// assert_eq!(b[16 + 1], x[1 * 3 + 1]); // image 0, pixel 1, channel 1
+/// let mut back = vec![f32::NAN; x.len()];
+/// from_blocked(&b, [2, 17, 1, 3], &mut back);
+/// assert_eq!(back, x);
+/// ```
+pub fn to_blocked(x: &[f32], shape: [usize; 4], y: &mut [f32]) {
+    reorder(x, shape, y, true)
+}
+
+/// The blocked `x` ([`blocked_len`] floats) back into NCHW `y` of `shape`.
+/// See [`to_blocked`].
+pub fn from_blocked(x: &[f32], shape: [usize; 4], y: &mut [f32]) {
+    reorder(x, shape, y, false)
+}
+
+fn reorder(x: &[f32], [n, c, h, w]: [usize; 4], y: &mut [f32], into: bool) {
+    let (plane, cb) = (h * w, c.div_ceil(BLK));
+    let (plain, blocked) = (n * c * plane, blocked_len([n, c, h, w]));
+    let (xl, yl) = if into {
+        (plain, blocked)
+    } else {
+        (blocked, plain)
+    };
+    assert!(
+        x.len() >= xl && y.len() >= yl,
+        "blocked reorder: {} / {} floats for [{n}, {c}, {h}, {w}]",
+        x.len(),
+        y.len()
+    );
+    let y = SendPtr(y.as_mut_ptr());
+    let one = |(b, k): (usize, usize)| {
+        let chans = BLK.min(c - k * BLK);
+        let (po, bo) = ((b * c + k * BLK) * plane, (b * cb + k) * BLK * plane);
+        for j in 0..chans {
+            for q in 0..plane {
+                // SAFETY: (b, k) ranges over the shape, so both offsets are
+                // inside the lengths asserted above; each (b, k) writes its
+                // own block (into) or its own channels' planes (out of it).
+                unsafe {
+                    if into {
+                        *y.get().add(bo + q * BLK + j) = x[po + j * plane + q];
+                    } else {
+                        *y.get().add(po + j * plane + q) = x[bo + q * BLK + j];
+                    }
+                }
+            }
+        }
+        if into {
+            for q in 0..plane {
+                for j in chans..BLK {
+                    // SAFETY: as above.
+                    unsafe { *y.get().add(bo + q * BLK + j) = 0.0 };
+                }
+            }
+        }
+    };
+    let tasks: Vec<(usize, usize)> = (0..n).flat_map(|b| (0..cb).map(move |k| (b, k))).collect();
+    if tasks.len() > 1 && plain >= 1 << 14 {
+        tasks.into_par_iter().for_each(one);
+    } else {
+        tasks.into_iter().for_each(one);
+    }
+}
+
+/// A 1x1 conv's [Cout, Cin] weights for [`pointwise_blocked_into`]: per
+/// block of 16 output channels, [Cin][16] floats (channels past Cout 0).
+pub struct BlockedWeights {
+    cout: usize,
+    cin: usize,
+    data: Vec<f32>,
+}
+
+impl BlockedWeights {
+    /// Packs row-major [cout, cin] `w`.
+    ///
+    /// ```
+    /// use wgsl_nn::cpu::baseline::blocked::BlockedWeights;
+    /// let bw = BlockedWeights::new(&[1.0; 6], 3, 2);
+    /// assert_eq!((bw.rows(), bw.depth()), (3, 2));
+    /// ```
+    pub fn new(w: &[f32], cout: usize, cin: usize) -> Self {
+        assert_eq!(w.len(), cout * cin, "BlockedWeights: [{cout}, {cin}]");
+        let mut data = vec![0.0; cout.div_ceil(BLK) * cin * BLK];
+        for co in 0..cout {
+            for ci in 0..cin {
+                data[((co / BLK) * cin + ci) * BLK + co % BLK] = w[co * cin + ci];
+            }
+        }
+        Self { cout, cin, data }
+    }
+
+    /// Output channels.
+    pub fn rows(&self) -> usize {
+        self.cout
+    }
+
+    /// Input channels.
+    pub fn depth(&self) -> usize {
+        self.cin
+    }
+}
+
+/// What the 1x1 conv's store applies, in the blocked layout as its output.
+#[derive(Clone, Copy)]
+pub struct BlockedEpilogue<'a> {
+    /// One per output channel.
+    pub bias: Option<&'a [f32]>,
+    /// Added before the clamp: a residual branch, blocked as the output.
+    pub residual: Option<&'a [f32]>,
+    /// (lo, hi), NaN kept.
+    pub clamp: Option<(f32, f32)>,
+}
+
+/// y = clamp(W x + bias + residual) for a 1x1, stride-1, unpadded conv, x
+/// blocked [N, Cin, pixels] and y blocked [N, Cout, pixels]. Every float
+/// of y's blocks is written, padding channels as W's zero rows give them.
+/// Tasks are runs of (image, 12 pixels, two output blocks), about four
+/// per thread, shared among rayon's threads.
+///
+/// Panics when a slice is shorter than its blocked shape.
+///
+/// ```
+/// use wgsl_nn::cpu::baseline::blocked::*;
+/// // Two input channels, one output channel: y = 2 x0 + 3 x1 + 1.
+/// let bw = BlockedWeights::new(&[2.0, 3.0], 1, 2);
+/// let x: Vec<f32> = [1.0f32, 10.0, 2.0, 20.0].to_vec(); // [1, 2, 1, 2]
+/// let mut xb = vec![0.0; blocked_len([1, 2, 1, 2])];
+/// to_blocked(&x, [1, 2, 1, 2], &mut xb);
+/// let mut yb = vec![f32::NAN; blocked_len([1, 1, 1, 2])];
+/// let epi = BlockedEpilogue { bias: Some(&[1.0]), residual: None, clamp: None };
+/// pointwise_blocked_into(&bw, &xb, 1, 2, epi, &mut yb);
+/// let mut y = [0.0f32; 2];
+/// from_blocked(&yb, [1, 1, 1, 2], &mut y);
+/// assert_eq!(y, [2.0 + 6.0 + 1.0, 20.0 + 60.0 + 1.0]);
+/// ```
+pub fn pointwise_blocked_into(
+    bw: &BlockedWeights,
+    x: &[f32],
+    n: usize,
+    pixels: usize,
+    epi: BlockedEpilogue<'_>,
+    y: &mut [f32],
+) {
+    pointwise_path(bw, x, n, pixels, epi, y, true)
+}
+
+/// [`pointwise_blocked_into`] without its AVX-512 tiles (what CPUs
+/// without them run), so tests can check that path on any CPU.
+///
+/// ```
+/// use wgsl_nn::cpu::baseline::blocked::*;
+/// let bw = BlockedWeights::new(&[2.0], 1, 1);
+/// let mut x = vec![0.0; 16];
+/// x[0] = 3.0;
+/// let mut y = vec![f32::NAN; 16];
+/// let epi = BlockedEpilogue { bias: None, residual: None, clamp: Some((0.0, 5.0)) };
+/// pointwise_blocked_portable_into(&bw, &x, 1, 1, epi, &mut y);
+/// assert_eq!(y[0], 5.0);
+/// ```
+pub fn pointwise_blocked_portable_into(
+    bw: &BlockedWeights,
+    x: &[f32],
+    n: usize,
+    pixels: usize,
+    epi: BlockedEpilogue<'_>,
+    y: &mut [f32],
+) {
+    pointwise_path(bw, x, n, pixels, epi, y, false)
+}
+
+fn pointwise_path(
+    bw: &BlockedWeights,
+    x: &[f32],
+    n: usize,
+    pixels: usize,
+    epi: BlockedEpilogue<'_>,
+    y: &mut [f32],
+    simd: bool,
+) {
+    let (cin, cout) = (bw.cin, bw.cout);
+    let (cbi, cbo) = (cin.div_ceil(BLK), cout.div_ceil(BLK));
+    let (xi, yi) = (cbi * BLK * pixels, cbo * BLK * pixels);
+    assert!(
+        x.len() >= n * xi && y.len() >= n * yi,
+        "pointwise_blocked_into: x or y shorter than [{n}, {cin} / {cout}, {pixels}] blocked"
+    );
+    assert!(
+        epi.bias.is_none_or(|b| b.len() >= cout),
+        "pointwise_blocked_into: bias"
+    );
+    assert!(
+        epi.residual.is_none_or(|r| r.len() >= n * yi),
+        "pointwise_blocked_into: residual shorter than the output"
+    );
+    if n * pixels * cout == 0 {
+        return;
+    }
+    // Bias per block, padding channels 0.
+    let mut bias = vec![0.0f32; cbo * BLK];
+    if let Some(b) = epi.bias {
+        bias[..cout].copy_from_slice(&b[..cout]);
+    }
+    // Units of work are (tile of pixels, pair of output blocks), pixel
+    // tile major so a task's pairs share their input; each image's units
+    // are shared out in about 4 tasks per thread, which keeps the 7 x 7
+    // and 14 x 14 layers' few tiles balanced.
+    let pairs = cbo.div_ceil(2);
+    let units = pixels.div_ceil(NP) * pairs;
+    let per_image = (4 * threads()).div_ceil(n).clamp(1, units);
+    let mut tasks = Vec::with_capacity(n * per_image);
+    for b in 0..n {
+        for t in 0..per_image {
+            tasks.push((b, t * units / per_image..(t + 1) * units / per_image));
+        }
+    }
+    let yp = SendPtr(y.as_mut_ptr());
+    let run = |(b, us): &(usize, std::ops::Range<usize>)| {
+        let k = Kernel {
+            w: &bw.data,
+            cin,
+            pixels,
+            x: &x[b * xi..(b + 1) * xi],
+            bias: &bias,
+            res: epi.residual.map(|r| &r[b * yi..(b + 1) * yi]),
+            clamp: epi.clamp,
+            simd,
+        };
+        for u in us.clone() {
+            let (t, pair) = (u / pairs, u % pairs);
+            let px = t * NP..((t + 1) * NP).min(pixels);
+            let ob = 2 * pair..(2 * pair + 2).min(cbo);
+            // SAFETY: unit u of image b writes that image's blocks ob at
+            // pixels px only, inside y (asserted above); no two units
+            // share one.
+            unsafe { k.run(yp.get().add(b * yi), px, ob) };
+        }
+    };
+    if tasks.len() > 1 {
+        tasks.par_iter().for_each(run);
+    } else {
+        tasks.iter().for_each(run);
+    }
+}
+
+/// One image's operands.
+struct Kernel<'a> {
+    w: &'a [f32],
+    cin: usize,
+    pixels: usize,
+    x: &'a [f32],
+    bias: &'a [f32],
+    res: Option<&'a [f32]>,
+    clamp: Option<(f32, f32)>,
+    /// The AVX-512 tiles where the CPU has them.
+    simd: bool,
+}
+
+impl Kernel<'_> {
+    /// Output blocks `ob` at pixels `px` into the image's output at `y`.
+    unsafe fn run(&self, y: *mut f32, px: std::ops::Range<usize>, ob: std::ops::Range<usize>) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd && super::packed::available() {
+            let mut p0 = px.start;
+            while p0 < px.end {
+                let np = NP.min(px.end - p0);
+                let mut o = ob.start;
+                while o < ob.end {
+                    let mb = 2.min(ob.end - o);
+                    // SAFETY: AVX-512F checked; pixels p0 .. p0 + np and
+                    // blocks o .. o + mb are inside the image.
+                    match (mb, np) {
+                        (2, NP) => self.tile::<2, NP>(y, p0, o),
+                        (1, NP) => self.tile::<1, NP>(y, p0, o),
+                        (2, _) => {
+                            // Tails four pixels at a time, then one.
+                            let q = np / 4 * 4;
+                            (0..q)
+                                .step_by(4)
+                                .for_each(|i| self.tile::<2, 4>(y, p0 + i, o));
+                            (q..np).for_each(|i| self.tile::<2, 1>(y, p0 + i, o));
+                        }
+                        _ => {
+                            let q = np / 4 * 4;
+                            (0..q)
+                                .step_by(4)
+                                .for_each(|i| self.tile::<1, 4>(y, p0 + i, o));
+                            (q..np).for_each(|i| self.tile::<1, 1>(y, p0 + i, o));
+                        }
+                    }
+                    o += mb;
+                }
+                p0 += np;
+            }
+            return;
+        }
+        for q in px {
+            for o in ob.clone() {
+                self.portable(y, q, o);
+            }
+        }
+    }
+
+    /// Pixel q, output block o, as the tiles compute it (the same sums in
+    /// the same order).
+    unsafe fn portable(&self, y: *mut f32, q: usize, o: usize) {
+        let mut acc = [0.0f32; BLK];
+        for ci in 0..self.cin {
+            let xv = self.x[(ci / BLK) * self.pixels * BLK + q * BLK + ci % BLK];
+            let wv = &self.w[(o * self.cin + ci) * BLK..][..BLK];
+            for (a, w) in acc.iter_mut().zip(wv) {
+                *a = w.mul_add(xv, *a);
+            }
+        }
+        let at = o * self.pixels * BLK + q * BLK;
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a += self.bias[o * BLK + j];
+            if let Some(r) = self.res {
+                *a += r[at + j];
+            }
+            if let Some((lo, hi)) = self.clamp {
+                // As the reference's clamp: NaN stays NaN.
+                *a = if *a < lo {
+                    lo
+                } else if *a > hi {
+                    hi
+                } else {
+                    *a
+                };
+            }
+            *y.add(at + j) = *a;
+        }
+    }
+
+    /// MB output blocks by P pixels from (p0, o0), in MB x P zmm.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::needless_range_loop)] // acc[m][i]: the tile's registers
+    unsafe fn tile<const MB: usize, const P: usize>(&self, y: *mut f32, p0: usize, o0: usize) {
+        use std::arch::x86_64::*;
+        let (cin, pix) = (self.cin, self.pixels);
+        assert!(p0 + P <= pix && (o0 + MB) * cin * BLK <= self.w.len());
+        assert!(cin.div_ceil(BLK) * pix * BLK <= self.x.len());
+        let mut acc = [[_mm512_setzero_ps(); P]; MB];
+        let w = self.w.as_ptr().add(o0 * cin * BLK);
+        for cb in 0..cin.div_ceil(BLK) {
+            let xb = self.x.as_ptr().add((cb * pix + p0) * BLK);
+            for l in 0..BLK.min(cin - cb * BLK) {
+                let ci = cb * BLK + l;
+                let mut wv = [_mm512_setzero_ps(); MB];
+                for (m, wv) in wv.iter_mut().enumerate() {
+                    *wv = _mm512_loadu_ps(w.add((m * cin + ci) * BLK));
+                }
+                for i in 0..P {
+                    let xv = _mm512_set1_ps(*xb.add(i * BLK + l));
+                    for m in 0..MB {
+                        acc[m][i] = _mm512_fmadd_ps(wv[m], xv, acc[m][i]);
+                    }
+                }
+            }
+        }
+        let (lo, hi) = self.clamp.unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let (lo, hi) = (_mm512_set1_ps(lo), _mm512_set1_ps(hi));
+        for (m, acc) in acc.iter().enumerate() {
+            let o = o0 + m;
+            let bv = _mm512_loadu_ps(self.bias.as_ptr().add(o * BLK));
+            let at = (o * pix + p0) * BLK;
+            for (i, a) in acc.iter().enumerate() {
+                let mut v = _mm512_add_ps(*a, bv);
+                if let Some(r) = self.res {
+                    assert!(at + P * BLK <= r.len());
+                    v = _mm512_add_ps(v, _mm512_loadu_ps(r.as_ptr().add(at + i * BLK)));
+                }
+                if self.clamp.is_some() {
+                    // max(lo, v) and min(hi, v) return v when v is NaN.
+                    v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+                }
+                _mm512_storeu_ps(y.add(at + i * BLK), v);
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Which of the CPU baseline's values live in the channel-blocked layout
+//! (`cpu::baseline::blocked`), and the convs that read and write them.
+//!
+//! A chain of 1x1 and depthwise convs (MobileNet's blocks, with their
+//! residual Adds and Clips fused) passes its values blocked, as
+//! onnxruntime's NCHWc does: a value is stored so where the conv that
+//! makes it can write it blocked and every node that reads it takes it
+//! blocked (a conv's input, or a fused residual). Everything else, graph
+//! outputs included, stays NCHW, so no other op sees the layout.
+
+use super::op::Op;
+use super::program::{Program, Source};
+use super::reference::nchw_out;
+use crate::cpu::baseline::blocked::{self, BlockedEpilogue, BlockedWeights};
+use crate::cpu::baseline::packed::PackedWeights;
+use crate::cpu::baseline::{self as base};
+
+/// How a conv node runs blocked.
+pub(super) enum Blocked {
+    /// A 1x1, stride-1, unpadded conv with its weights packed so.
+    Pointwise(BlockedWeights),
+    /// A depthwise conv.
+    Depthwise,
+}
+
+/// Per node, its blocked kernel (None: the NCHW path); per value, whether
+/// it is stored blocked.
+pub(super) struct Layouts {
+    pub node: Vec<Option<Blocked>>,
+    pub value: Vec<bool>,
+}
+
+impl Layouts {
+    /// `absorbed[i]`, `residual[i]`: the nodes conv i does the work of
+    /// and the residual it adds (its fusion); `packed[i]`: its NCHW
+    /// packed weights, where the packed AVX-512 path runs it.
+    pub fn plan(
+        p: &Program,
+        absorbed: &[usize],
+        residual: &[Option<usize>],
+        packed: &[Option<PackedWeights>],
+    ) -> Self {
+        let nodes = p.nodes.len();
+        let mut kind: Vec<Option<Blocked>> =
+            (0..nodes).map(|i| capable(p, i, &packed[i])).collect();
+        // The conv whose store does node k's work, where one does.
+        let mut absorbed_by = vec![None; nodes];
+        for (i, &a) in absorbed.iter().enumerate() {
+            for slot in absorbed_by.iter_mut().skip(i + 1).take(a) {
+                *slot = Some(i);
+            }
+        }
+        let mut value = vec![false; p.values.len()];
+        for i in 0..nodes {
+            if kind[i].is_none() {
+                continue;
+            }
+            let v = p.nodes[i + absorbed[i]].output;
+            let reads_blocked = |k: usize, pos: usize| {
+                let as_input = kind[k].is_some() && pos == 0;
+                let as_residual =
+                    absorbed_by[k].is_some_and(|c| kind[c].is_some() && residual[c] == Some(v));
+                as_input || as_residual
+            };
+            let readers_ok = p.nodes.iter().enumerate().all(|(k, n)| {
+                n.inputs
+                    .iter()
+                    .enumerate()
+                    .all(|(pos, &u)| u != v || reads_blocked(k, pos))
+            });
+            value[v] = readers_ok && !p.outputs.contains(&v) && p.consumers(v) > 0;
+        }
+        // A conv with no operand blocked keeps its NCHW path (one whose
+        // residual is blocked must stay: that value was laid out for it).
+        for (i, k) in kind.iter_mut().enumerate() {
+            let n = &p.nodes[i];
+            let out = p.nodes[i + absorbed[i]].output;
+            let res = residual[i].is_some_and(|r| value[r]);
+            if !value[n.inputs[0]] && !value[out] && !res {
+                *k = None;
+            }
+        }
+        Self { node: kind, value }
+    }
+
+    /// Floats of value `v`'s buffer.
+    pub fn len(&self, p: &Program, v: usize) -> usize {
+        let shape = &p.values[v].shape;
+        if self.value[v] {
+            blocked::blocked_len(nchw_out(shape))
+        } else {
+            shape.iter().product()
+        }
+    }
+}
+
+/// The blocked kernel conv node i can run, if any: 1x1 convs where the
+/// packed path runs them (AVX-512, constant weights), depthwise ones
+/// where the CPU has AVX-512.
+fn capable(p: &Program, i: usize, packed: &Option<PackedWeights>) -> Option<Blocked> {
+    let n = &p.nodes[i];
+    let Op::Conv { conv, .. } = &n.op else {
+        return None;
+    };
+    let win = &conv.window;
+    let pointwise = conv.groups == 1
+        && win.kernel == [1, 1]
+        && win.stride == [1, 1]
+        && win.pad_begin == [0, 0]
+        && win.pad_end == [0, 0];
+    if pointwise && packed.is_some() {
+        let Source::Const(t) = &p.values[n.inputs[1]].source else {
+            return None;
+        };
+        let bw = BlockedWeights::new(&t.to_f32(), conv.out_channels, conv.in_channels);
+        return Some(Blocked::Pointwise(bw));
+    }
+    (base::depthwise_applies(conv) && base::packed::available()).then_some(Blocked::Depthwise)
+}
+
+/// Scratch for layout changes at a chain's ends.
+#[derive(Default)]
+pub(super) struct Scratch {
+    x: Vec<f32>,
+    r: Vec<f32>,
+    y: Vec<f32>,
+}
+
+/// A conv node's operands as the blocked kernels take them.
+pub(super) struct ConvArgs<'a> {
+    pub x: &'a [f32],
+    pub x_shape: &'a [usize],
+    pub w: &'a [f32],
+    pub bias: Option<&'a [f32]>,
+    pub out_shape: &'a [usize],
+    pub clamp: Option<(f32, f32)>,
+    /// The residual and whether it is stored blocked.
+    pub residual: Option<(&'a [f32], bool)>,
+    /// Whether x and y are stored blocked.
+    pub blocked: [bool; 2],
+}
+
+/// Runs conv `op` by its blocked kernel `how` into `y`.
+pub(super) fn run(op: &Op, how: &Blocked, a: ConvArgs<'_>, y: &mut [f32], s: &mut Scratch) {
+    let Op::Conv { conv, .. } = op else {
+        unreachable!("only conv nodes are planned blocked")
+    };
+    let (xs, os) = (nchw_out(a.x_shape), nchw_out(a.out_shape));
+    let clamp = a.clamp.or(conv.clamp());
+    match how {
+        Blocked::Depthwise => {
+            base::depthwise_layout_into(conv, a.x, xs, a.w, a.bias, os, clamp, y, a.blocked)
+        }
+        Blocked::Pointwise(bw) => {
+            let x = into_blocked(a.x, a.blocked[0], xs, &mut s.x);
+            let residual = a.residual.map(|(r, b)| into_blocked(r, b, os, &mut s.r));
+            let epi = BlockedEpilogue {
+                bias: a.bias,
+                residual,
+                clamp,
+            };
+            let px = os[2] * os[3];
+            if a.blocked[1] {
+                blocked::pointwise_blocked_into(bw, x, os[0], px, epi, y);
+            } else {
+                grow(&mut s.y, blocked::blocked_len(os));
+                blocked::pointwise_blocked_into(bw, x, os[0], px, epi, &mut s.y);
+                blocked::from_blocked(&s.y, os, y);
+            }
+        }
+    }
+}
+
+/// `v` blocked: itself where it is stored so, else a copy in `buf`.
+fn into_blocked<'a>(v: &'a [f32], is: bool, shape: [usize; 4], buf: &'a mut Vec<f32>) -> &'a [f32] {
+    if is {
+        return v;
+    }
+    grow(buf, blocked::blocked_len(shape));
+    blocked::to_blocked(v, shape, buf);
+    buf
+}
+
+/// Grows `buf` to at least `len` floats (never shrinks: kept between runs).
+fn grow(buf: &mut Vec<f32>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+}
