@@ -103,7 +103,7 @@ fn reorder(x: &[f32], [n, c, h, w]: [usize; 4], y: &mut [f32], into: bool) {
 }
 
 /// A 1x1 conv's [Cout, Cin] weights for [`pointwise_blocked_into`]: per
-/// block of 16 output channels, [Cin][16] floats (channels past Cout 0).
+/// block of 16 output channels, `[Cin][16]` floats (channels past Cout 0).
 pub struct BlockedWeights {
     cout: usize,
     cin: usize,
