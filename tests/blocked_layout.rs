@@ -168,3 +168,59 @@ fn depthwise_in_every_layout_pair() {
         }
     }
 }
+
+/// (rows, cin, cout, bias, clamp)
+type LinCase = (usize, usize, usize, bool, Option<(f32, f32)>);
+
+/// `linear_into` (row-major x [rows, Cin] and y [rows, Cout], the tiles
+/// run 12 rows a task): rows around the tile, channel counts around the
+/// block, a fused `finish` (negation, exact) on every task's rows.
+#[test]
+fn linear_cases() {
+    #[rustfmt::skip]
+    let cases: [LinCase; 9] = [
+        (65, 128, 384, true, None),
+        (65, 256, 128, true, Some((0.0, f32::INFINITY))),
+        (12, 17, 15, false, None),
+        (13, 1, 1, true, None),
+        (11, 33, 40, true, Some((-1.0, 1.0))),
+        (1, 5, 3, true, None),
+        (257, 64, 17, false, None),
+        (24, 16, 32, true, None),
+        (0, 4, 4, true, None),
+    ];
+    for (i, &(rows, cin, cout, has_bias, clamp)) in cases.iter().enumerate() {
+        let seed = 1700 + i as u64;
+        let mut r = rng(seed);
+        let x = uniform(&mut r, rows * cin);
+        let w = uniform(&mut r, cout * cin);
+        let b = uniform(&mut r, cout);
+        let bias = has_bias.then_some(&b[..]);
+        // The reference: a 1x1 conv over x^T [1, Cin, 1, rows], negated.
+        let xt: Vec<f32> = (0..cin * rows)
+            .map(|at| x[(at % rows) * cin + at / rows])
+            .collect();
+        let (xs, os) = ([1, cin, 1, rows], [1, cout, 1, rows]);
+        let conv = Conv2d::new(cin, cout, 1).bias(has_bias);
+        let mut reference =
+            wgsl_nn::cpu::conv2d::conv2d(&conv, &RefTensor::from_f32(&xs, &xt), &w, bias, os);
+        clamp_ref(&mut reference, clamp);
+        reference.val.iter_mut().for_each(|v| *v = -*v);
+        let bw = blocked::BlockedWeights::new(&w, cout, cin);
+        let epi = blocked::BlockedEpilogue {
+            bias,
+            residual: None,
+            clamp,
+        };
+        let negate = |rows: &mut [f32]| rows.iter_mut().for_each(|v| *v = -*v);
+        let mut y = vec![f32::NAN; rows * cout];
+        blocked::linear_into(&bw, &x, rows, epi, Some(&negate), &mut y);
+        let yt: Vec<f32> = (0..cout * rows)
+            .map(|at| y[(at % rows) * cout + at / rows])
+            .collect();
+        let check = compare(&yt, &reference);
+        let what = format!("linear case {i} (seed {seed}): [{rows}, {cin}] -> [{rows}, {cout}]");
+        eprintln!("{what}: {}", check.summary());
+        assert_passes(&what, &check);
+    }
+}

@@ -41,6 +41,16 @@ fn model_matches_torch(name: &str) {
     if name == "mobilenet_tiny" && wgsl_nn::cpu::baseline::packed::available() {
         assert!(cpu.blocked_nodes > 0, "{name}: no node ran channel-blocked");
     }
+    // And the transformers' linear layers (16 and 10 rows; the ViT's GELU
+    // fused into its MLP's first) run on the blocked tiles.
+    if matches!(name, "transformer_tiny" | "vit_tiny")
+        && wgsl_nn::cpu::baseline::packed::available()
+    {
+        assert!(
+            cpu.linear_nodes > 0,
+            "{name}: no product ran on the blocked tiles"
+        );
+    }
     for n in &r.nodes {
         for c in n.check.iter().chain(&n.propagated) {
             assert!(c.passed, "{name}: node {} failed: {}", n.name, c.summary());

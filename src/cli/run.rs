@@ -510,11 +510,12 @@ fn print_text(
     );
     if let Some(c) = cpu {
         println!(
-            "CPU baseline (f32, {} threads; {} of {} nodes in float32 CPU code, {} of them channel-blocked, the rest through the reference's loops): median {:.3} ms, outputs {}; the GPU is {}",
+            "CPU baseline (f32, {} threads; {} of {} nodes in float32 CPU code, {} of them channel-blocked convs and {} products on the blocked tiles, the rest through the reference's loops): median {:.3} ms, outputs {}; the GPU is {}",
             c.threads,
             c.optimised_nodes,
             c.node_ms.len(),
             c.blocked_nodes,
+            c.linear_nodes,
             c.median_ms,
             match c.passed() {
                 Some(true) => "PASS against the f64 reference",

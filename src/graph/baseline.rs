@@ -10,7 +10,9 @@
 //! arena keeps them, and the outputs of the first run (into NaN-filled
 //! buffers) are judged against the reference.
 
-use super::baseline_blocked::{ConvArgs, Layouts, Scratch as BlockedScratch};
+use super::baseline_blocked::{
+    linear_weights, run_linear, ConvArgs, Layouts, Scratch as BlockedScratch,
+};
 use super::op::{Binary, Op, Unary};
 use super::program::{Program, Source};
 use super::{reference, HostTensor};
@@ -34,6 +36,9 @@ pub struct BaselineReport {
     /// Conv nodes run in the channel-blocked layout (chains of 1x1 and
     /// depthwise convs, `cpu::baseline::blocked`).
     pub blocked_nodes: usize,
+    /// Matrix products with constant weights run by the blocked 1x1
+    /// conv's tiles, row by row (`blocked::linear_into`).
+    pub linear_nodes: usize,
     /// The outputs, for comparison with the GPU's.
     #[serde(skip)]
     pub outputs: Vec<Vec<f32>>,
@@ -196,8 +201,11 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
     // A residual Add and a ReLU or Clip right after a conv run in the
     // conv's own store (as onnxruntime fuses them); their nodes then only
     // hand the buffer on, and their time is part of the conv's.
+    // Matrix products with constant weights: packed once, run by the
+    // 1x1 conv's tiles, a GELU right after them fused into their tasks.
+    let linears: Vec<Option<_>> = p.nodes.iter().map(|n| linear_weights(p, n)).collect();
     let fusions: Vec<Fusion> = (0..p.nodes.len())
-        .map(|i| fusion(p, i, packed[i].is_some()))
+        .map(|i| fusion(p, i, packed[i].is_some(), linears[i].is_some()))
         .collect();
     // Chains of 1x1 and depthwise convs pass their values channel-blocked.
     let absorbed: Vec<usize> = fusions.iter().map(|f| f.absorbed).collect();
@@ -293,6 +301,11 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
                 };
                 super::baseline_blocked::run(&n.op, how, args, &mut y, &mut blocked_scratch);
                 true
+            } else if let Some(lw) = &linears[ni] {
+                let gelu: &crate::cpu::baseline::blocked::RowsFn =
+                    &super::baseline_ops::gelu_in_place;
+                run_linear(&n.op, lw, &ins, fusions[ni].gelu.then_some(gelu), &mut y);
+                true
             } else {
                 node(
                     &n.op,
@@ -340,6 +353,7 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
         threads: rayon::current_num_threads(),
         optimised_nodes: optimised,
         blocked_nodes: layouts.node.iter().flatten().count(),
+        linear_nodes: linears.iter().flatten().count(),
         outputs,
         checks: vec![],
     }
@@ -383,6 +397,8 @@ struct Fusion {
     residual: Option<usize>,
     /// The nodes after it whose work it does (0 to 2).
     absorbed: usize,
+    /// An exact GELU after a linear layer, applied by its tasks.
+    gelu: bool,
 }
 
 /// For conv node `i` (one without a ReLU of its own): an Add of its
@@ -390,9 +406,21 @@ struct Fusion {
 /// the packed path runs it, which takes the residual), then a ReLU or Clip
 /// over the result, each fused when it is the only reader of what it
 /// reads.
-fn fusion(p: &Program, i: usize, packed: bool) -> Fusion {
+fn fusion(p: &Program, i: usize, packed: bool, linear: bool) -> Fusion {
     let mut f = Fusion::default();
     let n = &p.nodes[i];
+    if linear {
+        // A linear layer's exact GELU (a ViT's MLP), its only reader.
+        let shape = &p.values[n.output].shape;
+        if let Some(next) = p.nodes.get(i + 1) {
+            let gelu = matches!(&next.op, Op::Unary(Unary::Gelu, s) if s.is_identity(shape));
+            if gelu && p.consumers(n.output) == 1 && next.inputs == [n.output] {
+                f.gelu = true;
+                f.absorbed = 1;
+            }
+        }
+        return f;
+    }
     let Op::Conv { conv, .. } = &n.op else {
         return f;
     };

@@ -9,7 +9,7 @@
 //! outputs included, stays NCHW, so no other op sees the layout.
 
 use super::op::Op;
-use super::program::{Program, Source};
+use super::program::{Program, ProgramNode, Source};
 use super::reference::nchw_out;
 use crate::cpu::baseline::blocked::{self, BlockedEpilogue, BlockedWeights};
 use crate::cpu::baseline::packed::PackedWeights;
@@ -116,6 +116,70 @@ fn capable(p: &Program, i: usize, packed: &Option<PackedWeights>) -> Option<Bloc
         return Some(Blocked::Pointwise(bw));
     }
     (base::depthwise_applies(conv) && base::packed::available()).then_some(Blocked::Depthwise)
+}
+
+/// Fewest rows a product takes the blocked tiles with: two 4-row tiles
+/// keep the FMA units busy; a ViT's one-row head (a dot product per
+/// output) stays with the baseline's GEMV, which ran it 1.6x faster.
+const LINEAR_MIN_ROWS: usize = 8;
+
+/// The weights of a matrix product the 1x1 conv's tiles run row by row
+/// (`blocked::linear_into`): B a constant shared by every batch, A's rows
+/// stacked densely over the batches (at least `LINEAR_MIN_ROWS`), no
+/// transposed A, no scale.
+pub(super) fn linear_weights(p: &Program, n: &ProgramNode) -> Option<BlockedWeights> {
+    let Op::Matmul {
+        shape: s, alpha, ..
+    } = &n.op
+    else {
+        return None;
+    };
+    let Source::Const(t) = &p.values[*n.inputs.get(1)?].source else {
+        return None;
+    };
+    let [b0, b1] = s.batches;
+    let dense_a =
+        (b1 <= 1 || s.a_batch[1] == s.m * s.k) && (b0 <= 1 || s.a_batch[0] == b1 * s.m * s.k);
+    let usable = base::packed::available()
+        && *alpha == 1.0
+        && !s.trans_a
+        && s.b_batch == [0, 0]
+        && dense_a
+        && b0 * b1 * s.m >= LINEAR_MIN_ROWS
+        && s.n * s.k > 0;
+    if !usable {
+        return None;
+    }
+    let b = t.to_f32();
+    // W [N, K]: B itself where it is stored transposed, else B^T.
+    let w: Vec<f32> = if s.trans_b {
+        b
+    } else {
+        (0..s.n * s.k)
+            .map(|at| b[(at % s.k) * s.n + at / s.k])
+            .collect()
+    };
+    Some(BlockedWeights::new(&w, s.n, s.k))
+}
+
+/// A matrix product whose weights `linear_weights` packed, into `y`,
+/// `finish` (a fused activation) applied to each task's rows.
+pub(super) fn run_linear(
+    op: &Op,
+    lw: &BlockedWeights,
+    ins: &[&[f32]],
+    finish: Option<&blocked::RowsFn>,
+    y: &mut [f32],
+) {
+    let Op::Matmul { relu, .. } = op else {
+        unreachable!("only matrix products are packed as linear layers")
+    };
+    let epi = BlockedEpilogue {
+        bias: ins.get(2).copied(),
+        residual: None,
+        clamp: relu.then_some((0.0, f32::INFINITY)),
+    };
+    blocked::linear_into(lw, ins[0], y.len() / lw.rows(), epi, finish, y);
 }
 
 /// Scratch for layout changes at a chain's ends.

@@ -300,6 +300,18 @@ crate::cpu::baseline::with_avx2!(
     fn gelu_into(x: &[f32], y: &mut [f32]) = gelu_into_generic
 );
 
+crate::cpu::baseline::with_avx2!(
+    /// x = gelu(x) in place (a GELU fused into the linear layer before it).
+    pub(super) fn gelu_in_place(x: &mut [f32]) = gelu_in_place_generic
+);
+
+#[inline(always)]
+fn gelu_in_place_generic(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = unary(Unary::Gelu, *v);
+    }
+}
+
 #[inline(always)]
 fn gelu_into_generic(x: &[f32], y: &mut [f32]) {
     for (o, &v) in y.iter_mut().zip(x) {

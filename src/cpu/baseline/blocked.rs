@@ -208,6 +208,124 @@ pub fn pointwise_blocked_portable_into(
     pointwise_path(bw, x, n, pixels, epi, y, false)
 }
 
+/// An in-place pass over rows of a product's output (a fused activation),
+/// run by the tasks of [`linear_into`].
+pub type RowsFn = dyn Fn(&mut [f32]) + Sync;
+
+/// y = clamp(x W^T + bias) for row-major x [rows, Cin] and y [rows, Cout]
+/// (a linear layer: MatMul or Gemm with constant weights), by the 1x1
+/// conv's tiles with rows as pixels. Each task takes 12 rows: it copies
+/// them blocked, runs every output block over them and copies the
+/// results back into y's rows, so nothing runs serially around the
+/// parallel part. `finish`, if any, then runs over the task's rows of y
+/// while they are in cache (a fused activation). `epi.residual` must be
+/// None.
+///
+/// Panics when a slice is shorter than its shape or a residual is given.
+///
+/// ```
+/// use wgsl_nn::cpu::baseline::blocked::*;
+/// // W = [[1, 2], [3, 4], [5, 6]]: three outputs of two inputs.
+/// let bw = BlockedWeights::new(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2);
+/// let x = [1.0f32, 1.0, 0.0, 2.0];
+/// let mut y = [f32::NAN; 6];
+/// let epi = BlockedEpilogue { bias: Some(&[0.5, 0.5, 0.5]), residual: None, clamp: None };
+/// linear_into(&bw, &x, 2, epi, None, &mut y);
+/// assert_eq!(y, [3.5, 7.5, 11.5, 4.5, 8.5, 12.5]);
+/// ```
+pub fn linear_into(
+    bw: &BlockedWeights,
+    x: &[f32],
+    rows: usize,
+    epi: BlockedEpilogue<'_>,
+    finish: Option<&RowsFn>,
+    y: &mut [f32],
+) {
+    let (cin, cout) = (bw.cin, bw.cout);
+    let (cbi, cbo) = (cin.div_ceil(BLK), cout.div_ceil(BLK));
+    assert!(
+        x.len() >= rows * cin && y.len() >= rows * cout,
+        "linear_into: x or y shorter than [{rows}, {cin} / {cout}]"
+    );
+    assert!(epi.residual.is_none(), "linear_into: no residual is taken");
+    assert!(
+        epi.bias.is_none_or(|b| b.len() >= cout),
+        "linear_into: bias"
+    );
+    if rows * cout == 0 {
+        return;
+    }
+    let mut bias = vec![0.0f32; cbo * BLK];
+    if let Some(b) = epi.bias {
+        bias[..cout].copy_from_slice(&b[..cout]);
+    }
+    let yp = SendPtr(y.as_mut_ptr());
+    let run = |t: usize| {
+        let (r0, np) = (t * NP, NP.min(rows - t * NP));
+        super::with_scratch(&LINEAR_TILE, |buf| {
+            let (xl, yl) = (cbi * BLK * np, cbo * BLK * np);
+            if buf.len() < xl + yl {
+                buf.resize(xl + yl, 0.0);
+            }
+            let (xb, yb) = buf.split_at_mut(xl);
+            for (q, row) in x[r0 * cin..(r0 + np) * cin].chunks_exact(cin).enumerate() {
+                for (cb, part) in row.chunks(BLK).enumerate() {
+                    let at = (cb * np + q) * BLK;
+                    copy16(part, &mut xb[at..at + part.len()]);
+                }
+            }
+            let k = Kernel {
+                w: &bw.data,
+                cin,
+                pixels: np,
+                x: xb,
+                bias: &bias,
+                res: None,
+                clamp: epi.clamp,
+                simd: true,
+            };
+            // SAFETY: yb holds the tile's cbo blocks of np pixels.
+            unsafe { k.run(yb.as_mut_ptr(), 0..np, 0..cbo) };
+            // SAFETY: rows r0 .. r0 + np of y (inside it, asserted above)
+            // are this task's alone.
+            let dst = unsafe { std::slice::from_raw_parts_mut(yp.get().add(r0 * cout), np * cout) };
+            for (q, row) in dst.chunks_exact_mut(cout).enumerate() {
+                for (ob, part) in row.chunks_mut(BLK).enumerate() {
+                    let at = (ob * np + q) * BLK;
+                    copy16(&yb[at..at + part.len()], part);
+                }
+            }
+            if let Some(f) = finish {
+                f(dst);
+            }
+        })
+    };
+    let tiles = rows.div_ceil(NP);
+    if tiles > 1 {
+        (0..tiles).into_par_iter().for_each(run);
+    } else {
+        run(0);
+    }
+}
+
+thread_local! {
+    /// A `linear_into` task's blocked rows of x and y.
+    static LINEAR_TILE: super::Scratch = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Up to 16 floats from `src` to `dst` (the same length): a whole block
+/// as one fixed-size move, not a memcpy call each.
+#[inline(always)]
+fn copy16(src: &[f32], dst: &mut [f32]) {
+    match (
+        <&[f32; BLK]>::try_from(src),
+        <&mut [f32; BLK]>::try_from(&mut *dst),
+    ) {
+        (Ok(s), Ok(d)) => *d = *s,
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 fn pointwise_path(
     bw: &BlockedWeights,
     x: &[f32],
