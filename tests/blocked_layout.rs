@@ -224,3 +224,18 @@ fn linear_cases() {
         assert_passes(&what, &check);
     }
 }
+
+/// A product with no input channels is its bias, in every row.
+#[test]
+fn linear_with_no_inputs_is_its_bias() {
+    let bw = blocked::BlockedWeights::new(&[], 3, 0);
+    let bias = [1.0f32, -2.0, 3.5];
+    let epi = blocked::BlockedEpilogue {
+        bias: Some(&bias),
+        residual: None,
+        clamp: None,
+    };
+    let mut y = vec![f32::NAN; 13 * 3];
+    blocked::linear_into(&bw, &[], 13, epi, None, &mut y);
+    assert!(y.chunks(3).all(|r| r == bias), "{y:?}");
+}

@@ -268,7 +268,11 @@ pub fn linear_into(
                 buf.resize(xl + yl, 0.0);
             }
             let (xb, yb) = buf.split_at_mut(xl);
-            for (q, row) in x[r0 * cin..(r0 + np) * cin].chunks_exact(cin).enumerate() {
+            // (No input channels: the rows are the bias alone.)
+            for (q, row) in x[r0 * cin..(r0 + np) * cin]
+                .chunks_exact(cin.max(1))
+                .enumerate()
+            {
                 for (cb, part) in row.chunks(BLK).enumerate() {
                     let at = (cb * np + q) * BLK;
                     copy16(part, &mut xb[at..at + part.len()]);
