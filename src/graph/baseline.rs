@@ -198,12 +198,12 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
     // Constant conv weights are packed once, as a CPU library packs them
     // when it loads the model (untimed, like that).
     let packed: Vec<Option<PackedWeights>> = p.nodes.iter().map(|n| pack_weights(p, n)).collect();
-    // A residual Add and a ReLU or Clip right after a conv run in the
-    // conv's own store (as onnxruntime fuses them); their nodes then only
-    // hand the buffer on, and their time is part of the conv's.
     // Matrix products with constant weights: packed once, run by the
     // 1x1 conv's tiles, a GELU right after them fused into their tasks.
     let linears: Vec<Option<_>> = p.nodes.iter().map(|n| linear_weights(p, n)).collect();
+    // A residual Add and a ReLU or Clip right after a conv run in the
+    // conv's own store (as onnxruntime fuses them); their nodes then only
+    // hand the buffer on, and their time is part of the conv's.
     let fusions: Vec<Fusion> = (0..p.nodes.len())
         .map(|i| fusion(p, i, packed[i].is_some(), linears[i].is_some()))
         .collect();

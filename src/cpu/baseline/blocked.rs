@@ -1,4 +1,5 @@
-//! The channel-blocked layout (NCHW16c) and the 1x1 conv that runs in it.
+//! The channel-blocked layout (NCHW16c), the 1x1 conv that runs in it,
+//! and linear layers on the same tiles.
 //!
 //! In NCHW a MobileNet block pays twice for its layout: the depthwise
 //! conv gathers sixteen planes into pixel vectors and scatters them back,
@@ -6,7 +7,7 @@
 //! keeps such chains in NCHWc: [N, C/16, H, W, 16], a pixel's sixteen
 //! channels of a block adjacent. Here too: a depthwise conv reads and
 //! writes its band rows as they lie, and a 1x1 conv's tile is 16 or 32
-//! output channels (one zmm each) by 14 pixels, each input channel of a
+//! output channels (one zmm each) by 12 pixels, each input channel of a
 //! pixel broadcast from where it lies and every result stored as one
 //! vector. Channels past C (up to the next 16) are padding: the kernels
 //! never read them into a real channel's sum.
@@ -67,38 +68,40 @@ fn reorder(x: &[f32], [n, c, h, w]: [usize; 4], y: &mut [f32], into: bool) {
         x.len(),
         y.len()
     );
-    let y = SendPtr(y.as_mut_ptr());
-    let one = |(b, k): (usize, usize)| {
+    // Both layouts hold a block (image b, channels 16 k ..) in one run:
+    // 16 x plane floats blocked, its channels' planes (fewer in the last
+    // block) in NCHW; each task reorders one.
+    let one = |(i, dst): (usize, &mut [f32])| {
+        let (b, k) = (i / cb, i % cb);
         let chans = BLK.min(c - k * BLK);
         let (po, bo) = ((b * c + k * BLK) * plane, (b * cb + k) * BLK * plane);
-        for j in 0..chans {
-            for q in 0..plane {
-                // SAFETY: (b, k) ranges over the shape, so both offsets are
-                // inside the lengths asserted above; each (b, k) writes its
-                // own block (into) or its own channels' planes (out of it).
-                unsafe {
-                    if into {
-                        *y.get().add(bo + q * BLK + j) = x[po + j * plane + q];
+        for q in 0..plane {
+            for j in 0..BLK {
+                if into {
+                    dst[q * BLK + j] = if j < chans {
+                        x[po + j * plane + q]
                     } else {
-                        *y.get().add(po + j * plane + q) = x[bo + q * BLK + j];
-                    }
-                }
-            }
-        }
-        if into {
-            for q in 0..plane {
-                for j in chans..BLK {
-                    // SAFETY: as above.
-                    unsafe { *y.get().add(bo + q * BLK + j) = 0.0 };
+                        0.0
+                    };
+                } else if j < chans {
+                    dst[j * plane + q] = x[bo + q * BLK + j];
                 }
             }
         }
     };
-    let tasks: Vec<(usize, usize)> = (0..n).flat_map(|b| (0..cb).map(move |k| (b, k))).collect();
-    if tasks.len() > 1 && plain >= 1 << 14 {
-        tasks.into_par_iter().for_each(one);
+    let blocks = (0..n).flat_map(|_| (0..cb).map(|k| BLK.min(c - k * BLK) * plane));
+    let mut rest = &mut y[..yl];
+    let mut runs = Vec::with_capacity(n * cb);
+    for len in blocks {
+        let len = if into { BLK * plane } else { len };
+        let (run, tail) = rest.split_at_mut(len);
+        runs.push(run);
+        rest = tail;
+    }
+    if runs.len() > 1 && plain >= 1 << 14 {
+        runs.into_par_iter().enumerate().for_each(one);
     } else {
-        tasks.into_iter().for_each(one);
+        runs.into_iter().enumerate().for_each(one);
     }
 }
 
@@ -255,13 +258,9 @@ pub fn linear_into(
     if rows * cout == 0 {
         return;
     }
-    let mut bias = vec![0.0f32; cbo * BLK];
-    if let Some(b) = epi.bias {
-        bias[..cout].copy_from_slice(&b[..cout]);
-    }
-    let yp = SendPtr(y.as_mut_ptr());
-    let run = |t: usize| {
-        let (r0, np) = (t * NP, NP.min(rows - t * NP));
+    let bias = block_bias(epi.bias, cout);
+    let run = |(t, dst): (usize, &mut [f32])| {
+        let (r0, np) = (t * NP, dst.len() / cout);
         super::with_scratch(&LINEAR_TILE, |buf| {
             let (xl, yl) = (cbi * BLK * np, cbo * BLK * np);
             if buf.len() < xl + yl {
@@ -290,9 +289,6 @@ pub fn linear_into(
             };
             // SAFETY: yb holds the tile's cbo blocks of np pixels.
             unsafe { k.run(yb.as_mut_ptr(), 0..np, 0..cbo) };
-            // SAFETY: rows r0 .. r0 + np of y (inside it, asserted above)
-            // are this task's alone.
-            let dst = unsafe { std::slice::from_raw_parts_mut(yp.get().add(r0 * cout), np * cout) };
             for (q, row) in dst.chunks_exact_mut(cout).enumerate() {
                 for (ob, part) in row.chunks_mut(BLK).enumerate() {
                     let at = (ob * np + q) * BLK;
@@ -304,12 +300,22 @@ pub fn linear_into(
             }
         })
     };
-    let tiles = rows.div_ceil(NP);
-    if tiles > 1 {
-        (0..tiles).into_par_iter().for_each(run);
+    // One task per tile of rows, each writing its own rows of y.
+    let y = &mut y[..rows * cout];
+    if rows > NP {
+        y.par_chunks_mut(NP * cout).enumerate().for_each(run);
     } else {
-        run(0);
+        run((0, y));
     }
+}
+
+/// The bias in whole blocks, 0 for no bias and in the padding channels.
+fn block_bias(bias: Option<&[f32]>, cout: usize) -> Vec<f32> {
+    let mut b = vec![0.0f32; cout.div_ceil(BLK) * BLK];
+    if let Some(bias) = bias {
+        b[..cout].copy_from_slice(&bias[..cout]);
+    }
+    b
 }
 
 thread_local! {
@@ -357,11 +363,7 @@ fn pointwise_path(
     if n * pixels * cout == 0 {
         return;
     }
-    // Bias per block, padding channels 0.
-    let mut bias = vec![0.0f32; cbo * BLK];
-    if let Some(b) = epi.bias {
-        bias[..cout].copy_from_slice(&b[..cout]);
-    }
+    let bias = block_bias(epi.bias, cout);
     // Units of work are (tile of pixels, pair of output blocks), pixel
     // tile major so a task's pairs share their input; each image's units
     // are shared out in about 4 tasks per thread, which keeps the 7 x 7

@@ -187,9 +187,12 @@ fn depthwise_path_into(
     }
     let geo = Geo::new(conv, xs, os);
     #[cfg(target_arch = "x86_64")]
-    let avx512 = avx512::Kernels::new(&geo).filter(|_| simd);
+    let kernels: Simd = avx512::Kernels::new(&geo).filter(|_| simd);
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = simd;
+    let kernels: Simd = {
+        let _ = simd;
+        None
+    };
     let y = &mut y[..n * y_img];
     let tasks: Vec<(usize, usize, &mut [f32])> = y
         .chunks_mut(y_img)
@@ -214,18 +217,7 @@ fn depthwise_path_into(
             y_blocked,
         };
         with_scratch(&BAND_BUF, |buf| {
-            block(
-                &geo,
-                lay,
-                xk,
-                ws,
-                bs,
-                clamp,
-                yk,
-                buf,
-                #[cfg(target_arch = "x86_64")]
-                avx512,
-            )
+            block(&geo, lay, xk, ws, bs, clamp, yk, buf, kernels)
         });
     };
     if tasks.len() == 1 {
@@ -292,7 +284,7 @@ fn block(
     clamp: Option<(f32, f32)>,
     yk: &mut [f32],
     buf: &mut Vec<f32>,
-    #[cfg(target_arch = "x86_64")] avx512: Option<avx512::Kernels>,
+    kernels: Simd,
 ) {
     let plane = g.oh * g.ow;
     let chans = lay.chans;
@@ -309,52 +301,91 @@ fn block(
         let oy1 = (oy0 + g.rows).min(g.oh);
         let prows = (oy1 - oy0 - 1) * g.stride[0] + ph + 1;
         let r0 = oy0 * g.stride[0];
-        #[cfg(target_arch = "x86_64")]
-        if lay.x_blocked {
-            fill_band_blocked(g, xk, r0, prows, band);
-        } else if let Some(h) = avx512 {
-            // SAFETY: `avx512` is Some only where the CPU has AVX-512F;
-            // the slices are the ones the generic code indexes.
-            unsafe { h.fill(g, xk, chans, r0, prows, band) };
-        } else {
-            fill_band(g, xk, chans, r0, prows, band);
-        }
-        #[cfg(not(target_arch = "x86_64"))]
         if lay.x_blocked {
             fill_band_blocked(g, xk, r0, prows, band);
         } else {
-            fill_band(g, xk, chans, r0, prows, band);
+            fill_plain(g, kernels, xk, chans, r0, prows, band);
         }
         for oy in oy0..oy1 {
             let r = (oy - oy0) * g.stride[0];
             if lay.y_blocked {
                 // The taps write the block's output row where it lies.
                 let dst = &mut yk[oy * g.ow * L..(oy + 1) * g.ow * L];
-                #[cfg(target_arch = "x86_64")]
-                if let Some(h) = avx512 {
-                    // SAFETY: as above.
-                    unsafe { h.taps(g, band, r, ws, bs, clamp, dst) };
-                    continue;
-                }
-                taps_row(g, band, r, ws, bs, clamp, dst);
-                continue;
+                taps_any(g, kernels, band, r, ws, bs, clamp, dst);
+            } else {
+                taps_any(g, kernels, band, r, ws, bs, clamp, row);
+                store_row(g, kernels, row, oy, plane, yk);
             }
-            #[cfg(target_arch = "x86_64")]
-            if let Some(h) = avx512 {
-                // SAFETY: as above.
-                unsafe {
-                    h.taps(g, band, r, ws, bs, clamp, row);
-                    h.store(g, row, oy, plane, yk);
-                }
-                continue;
-            }
-            taps_row(g, band, r, ws, bs, clamp, row);
-            for (j, yp) in yk.chunks_mut(plane).enumerate() {
-                let dst = &mut yp[oy * g.ow..(oy + 1) * g.ow];
-                for (o, v) in dst.iter_mut().zip(row[j..].iter().step_by(L)) {
-                    *o = *v;
-                }
-            }
+        }
+    }
+}
+
+/// The AVX-512 kernels, where the CPU has them (never off x86-64).
+#[cfg(target_arch = "x86_64")]
+type Simd = Option<avx512::Kernels>;
+#[cfg(not(target_arch = "x86_64"))]
+type Simd = Option<std::convert::Infallible>;
+
+/// [`fill_band`] from an NCHW input, by the AVX-512 gathers where given.
+fn fill_plain(
+    g: &Geo,
+    kernels: Simd,
+    xk: &[f32],
+    chans: usize,
+    r0: usize,
+    prows: usize,
+    band: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(h) = kernels {
+        // SAFETY: `kernels` is Some only where the CPU has AVX-512F; the
+        // slices are the ones the generic code indexes.
+        unsafe { h.fill(g, xk, chans, r0, prows, band) };
+        return;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernels;
+    fill_band(g, xk, chans, r0, prows, band);
+}
+
+/// [`taps_row`], by the AVX-512 kernel where given.
+#[allow(clippy::too_many_arguments)]
+fn taps_any(
+    g: &Geo,
+    kernels: Simd,
+    band: &[f32],
+    r: usize,
+    ws: &[f32],
+    bs: &[f32],
+    clamp: Option<(f32, f32)>,
+    row: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(h) = kernels {
+        // SAFETY: as in `fill_plain`.
+        unsafe { h.taps(g, band, r, ws, bs, clamp, row) };
+        return;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernels;
+    taps_row(g, band, r, ws, bs, clamp, row);
+}
+
+/// Output row `oy` of the block's NCHW planes in `yk` from the
+/// interleaved `row`, by the AVX-512 gathers where given.
+fn store_row(g: &Geo, kernels: Simd, row: &[f32], oy: usize, plane: usize, yk: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(h) = kernels {
+        // SAFETY: as in `fill_plain`.
+        unsafe { h.store(g, row, oy, plane, yk) };
+        return;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernels;
+    for (j, yp) in yk.chunks_mut(plane).enumerate() {
+        let dst = &mut yp[oy * g.ow..(oy + 1) * g.ow];
+        for (o, v) in dst.iter_mut().zip(row[j..].iter().step_by(L)) {
+            *o = *v;
         }
     }
 }
