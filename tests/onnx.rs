@@ -37,8 +37,10 @@ fn model_matches_torch(name: &str) {
         "{name}: nodes left to the reference's loops in the CPU baseline"
     );
     // Where the CPU has AVX-512, MobileNet's chains of 1x1 and depthwise
-    // convs run channel-blocked, so the check above covers that path.
-    if name == "mobilenet_tiny" && wgsl_nn::cpu::baseline::packed::available() {
+    // convs and ResNet's of convs and its max pool run channel-blocked,
+    // so the check above covers those paths.
+    let chains = matches!(name, "mobilenet_tiny" | "resnet_tiny");
+    if chains && wgsl_nn::cpu::baseline::packed::available() {
         assert!(cpu.blocked_nodes > 0, "{name}: no node ran channel-blocked");
     }
     // And the transformers' linear layers (16 and 10 rows; the ViT's GELU

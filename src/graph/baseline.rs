@@ -33,8 +33,8 @@ pub struct BaselineReport {
     /// Nodes run by float32 CPU code (gemm for convs and products,
     /// `baseline_ops` for the rest); the others run the reference's loops.
     pub optimised_nodes: usize,
-    /// Conv nodes run in the channel-blocked layout (chains of 1x1 and
-    /// depthwise convs, `cpu::baseline::blocked`).
+    /// Conv and max pool nodes run in the channel-blocked layout (chains
+    /// of them, `cpu::baseline::blocked`).
     pub blocked_nodes: usize,
     /// Matrix products with constant weights run by the blocked 1x1
     /// conv's tiles, row by row (`blocked::linear_into`).
@@ -197,7 +197,8 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
     let mut scratch = vec![];
     // Constant conv weights are packed once, as a CPU library packs them
     // when it loads the model (untimed, like that).
-    let packed: Vec<Option<PackedWeights>> = p.nodes.iter().map(|n| pack_weights(p, n)).collect();
+    let mut packed: Vec<Option<PackedWeights>> =
+        p.nodes.iter().map(|n| pack_weights(p, n)).collect();
     // Matrix products with constant weights: packed once, run by the
     // 1x1 conv's tiles, a GELU right after them fused into their tasks.
     let linears: Vec<Option<_>> = p.nodes.iter().map(|n| linear_weights(p, n)).collect();
@@ -207,10 +208,16 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
     let fusions: Vec<Fusion> = (0..p.nodes.len())
         .map(|i| fusion(p, i, packed[i].is_some(), linears[i].is_some()))
         .collect();
-    // Chains of 1x1 and depthwise convs pass their values channel-blocked.
+    // Chains of convs and max pools pass their values channel-blocked.
     let absorbed: Vec<usize> = fusions.iter().map(|f| f.absorbed).collect();
     let residuals: Vec<Option<usize>> = fusions.iter().map(|f| f.residual).collect();
     let layouts = Layouts::plan(p, &absorbed, &residuals, &packed);
+    // A conv that runs blocked keeps its weights packed that way alone.
+    for (slot, how) in packed.iter_mut().zip(&layouts.node) {
+        if how.is_some() {
+            *slot = None;
+        }
+    }
     let mut blocked_scratch = BlockedScratch::default();
     // Nodes that only hand a buffer on: those a conv absorbed, and views
     // whose input nothing else reads (a copy would cost what a reshape
@@ -292,7 +299,7 @@ fn run_rounds(p: &Program, inputs: &[HostTensor], repeats: usize) -> BaselineRep
                 let args = ConvArgs {
                     x: ins[0],
                     x_shape: shapes[0],
-                    w: ins[1],
+                    w: ins.get(1).copied().unwrap_or(&[]),
                     bias: ins.get(2).copied(),
                     out_shape: &out.shape,
                     clamp: fusions[ni].clamp,

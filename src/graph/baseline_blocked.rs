@@ -1,12 +1,13 @@
 //! Which of the CPU baseline's values live in the channel-blocked layout
 //! (`cpu::baseline::blocked`), and the convs that read and write them.
 //!
-//! A chain of 1x1 and depthwise convs (MobileNet's blocks, with their
-//! residual Adds and Clips fused) passes its values blocked, as
-//! onnxruntime's NCHWc does: a value is stored so where the conv that
-//! makes it can write it blocked and every node that reads it takes it
-//! blocked (a conv's input, or a fused residual). Everything else, graph
-//! outputs included, stays NCHW, so no other op sees the layout.
+//! A chain of convs and max pools (MobileNet's and ResNet's blocks, with
+//! their residual Adds, ReLUs and Clips fused) passes its values
+//! blocked, as onnxruntime's NCHWc does: a value is stored so where the
+//! node that makes it can write it blocked and every node that reads it
+//! takes it blocked (a conv's or pool's input, or a fused residual).
+//! Everything else, graph outputs included, stays NCHW, so no other op
+//! sees the layout.
 
 use super::op::Op;
 use super::program::{Program, ProgramNode, Source};
@@ -14,6 +15,7 @@ use super::reference::nchw_out;
 use crate::cpu::baseline::blocked::{self, BlockedEpilogue, BlockedWeights};
 use crate::cpu::baseline::packed::PackedWeights;
 use crate::cpu::baseline::{self as base};
+use crate::cpu::baseline::{blocked_direct, blocked_pool};
 
 /// How a conv node runs blocked.
 pub(super) enum Blocked {
@@ -21,6 +23,11 @@ pub(super) enum Blocked {
     Pointwise(BlockedWeights),
     /// A depthwise conv.
     Depthwise,
+    /// Any other conv of one group with constant weights, as a
+    /// [Cout, Cin * kh * kw] matrix (`blocked::conv_weights`).
+    Direct(BlockedWeights),
+    /// Max pooling.
+    MaxPool,
 }
 
 /// Per node, its blocked kernel (None: the NCHW path); per value, whether
@@ -94,13 +101,19 @@ impl Layouts {
     }
 }
 
-/// The blocked kernel conv node i can run, if any: 1x1 convs where the
-/// packed path runs them (AVX-512, constant weights), depthwise ones
-/// where the CPU has AVX-512.
+/// The blocked kernel node i can run, if any: convs of one group where
+/// the packed path runs them (AVX-512, constant weights; 1x1 ones by
+/// their own tiles), depthwise ones and max pooling where the CPU has
+/// AVX-512.
 fn capable(p: &Program, i: usize, packed: &Option<PackedWeights>) -> Option<Blocked> {
     let n = &p.nodes[i];
-    let Op::Conv { conv, .. } = &n.op else {
-        return None;
+    let conv = match &n.op {
+        Op::Conv { conv, .. } => conv,
+        Op::Pool { pool, .. } => {
+            let max = pool.kind == crate::ops::pool2d::PoolKind::Max;
+            return (max && base::packed::available()).then_some(Blocked::MaxPool);
+        }
+        _ => return None,
     };
     let win = &conv.window;
     let pointwise = conv.groups == 1
@@ -114,6 +127,14 @@ fn capable(p: &Program, i: usize, packed: &Option<PackedWeights>) -> Option<Bloc
         };
         let bw = BlockedWeights::new(&t.to_f32(), conv.out_channels, conv.in_channels);
         return Some(Blocked::Pointwise(bw));
+    }
+    if conv.groups == 1 && packed.is_some() {
+        let Source::Const(t) = &p.values[n.inputs[1]].source else {
+            return None;
+        };
+        let (w, k) = (t.to_f32(), conv.window.kernel);
+        let bw = blocked_direct::conv_weights(&w, conv.out_channels, conv.in_channels, k);
+        return Some(Blocked::Direct(bw));
     }
     (base::depthwise_applies(conv) && base::packed::available()).then_some(Blocked::Depthwise)
 }
@@ -204,12 +225,20 @@ pub(super) struct ConvArgs<'a> {
     pub blocked: [bool; 2],
 }
 
-/// Runs conv `op` by its blocked kernel `how` into `y`.
+/// Runs conv or pool `op` by its blocked kernel `how` into `y`.
 pub(super) fn run(op: &Op, how: &Blocked, a: ConvArgs<'_>, y: &mut [f32], s: &mut Scratch) {
-    let Op::Conv { conv, .. } = op else {
-        unreachable!("only conv nodes are planned blocked")
-    };
     let (xs, os) = (nchw_out(a.x_shape), nchw_out(a.out_shape));
+    let conv = match op {
+        Op::Conv { conv, .. } => conv,
+        Op::Pool { pool, .. } => {
+            let x = into_blocked(a.x, a.blocked[0], xs, &mut s.x);
+            let pool_into = |y: &mut [f32]| {
+                blocked_pool::maxpool_blocked_into(&pool.window, x, xs, [os[2], os[3]], y)
+            };
+            return to_layout(pool_into, a.blocked[1], os, y, &mut s.y);
+        }
+        _ => unreachable!("only conv and pool nodes are planned blocked"),
+    };
     let clamp = a.clamp.or(conv.clamp());
     match how {
         Blocked::Depthwise => {
@@ -224,15 +253,41 @@ pub(super) fn run(op: &Op, how: &Blocked, a: ConvArgs<'_>, y: &mut [f32], s: &mu
                 clamp,
             };
             let px = os[2] * os[3];
-            if a.blocked[1] {
-                blocked::pointwise_blocked_into(bw, x, os[0], px, epi, y);
-            } else {
-                grow(&mut s.y, blocked::blocked_len(os));
-                blocked::pointwise_blocked_into(bw, x, os[0], px, epi, &mut s.y);
-                blocked::from_blocked(&s.y, os, y);
-            }
+            let conv_into =
+                |y: &mut [f32]| blocked::pointwise_blocked_into(bw, x, os[0], px, epi, y);
+            to_layout(conv_into, a.blocked[1], os, y, &mut s.y);
         }
+        Blocked::Direct(bw) => {
+            let residual = a.residual.map(|(r, b)| into_blocked(r, b, os, &mut s.r));
+            let epi = BlockedEpilogue {
+                bias: a.bias,
+                residual,
+                clamp,
+            };
+            let conv_into = |y: &mut [f32]| {
+                blocked_direct::conv_blocked_into(conv, bw, a.x, xs, a.blocked[0], os, epi, y)
+            };
+            to_layout(conv_into, a.blocked[1], os, y, &mut s.y);
+        }
+        Blocked::MaxPool => unreachable!("a pool node is run above"),
     }
+}
+
+/// Runs `f`, which writes a blocked value of `shape`, into `y`: in place
+/// where y is stored blocked, else through `buf` and back to NCHW.
+fn to_layout(
+    f: impl FnOnce(&mut [f32]),
+    blocked: bool,
+    shape: [usize; 4],
+    y: &mut [f32],
+    buf: &mut Vec<f32>,
+) {
+    if blocked {
+        return f(y);
+    }
+    grow(buf, blocked::blocked_len(shape));
+    f(buf);
+    blocked::from_blocked(buf, shape, y);
 }
 
 /// `v` blocked: itself where it is stored so, else a copy in `buf`.

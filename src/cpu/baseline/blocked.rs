@@ -141,6 +141,11 @@ impl BlockedWeights {
     pub fn depth(&self) -> usize {
         self.cin
     }
+
+    /// The packed floats: per block of 16 rows, `[depth][16]`.
+    pub(super) fn data(&self) -> &[f32] {
+        &self.data
+    }
 }
 
 /// What the 1x1 conv's store applies, in the blocked layout as its output.
@@ -310,7 +315,7 @@ pub fn linear_into(
 }
 
 /// The bias in whole blocks, 0 for no bias and in the padding channels.
-fn block_bias(bias: Option<&[f32]>, cout: usize) -> Vec<f32> {
+pub(super) fn block_bias(bias: Option<&[f32]>, cout: usize) -> Vec<f32> {
     let mut b = vec![0.0f32; cout.div_ceil(BLK) * BLK];
     if let Some(bias) = bias {
         b[..cout].copy_from_slice(&bias[..cout]);
@@ -476,23 +481,9 @@ impl Kernel<'_> {
             }
         }
         let at = o * self.pixels * BLK + q * BLK;
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a += self.bias[o * BLK + j];
-            if let Some(r) = self.res {
-                *a += r[at + j];
-            }
-            if let Some((lo, hi)) = self.clamp {
-                // As the reference's clamp: NaN stays NaN.
-                *a = if *a < lo {
-                    lo
-                } else if *a > hi {
-                    hi
-                } else {
-                    *a
-                };
-            }
-            *y.add(at + j) = *a;
-        }
+        let res = self.res.map(|r| &r[at..at + BLK]);
+        finish_portable(&mut acc, &self.bias[o * BLK..], res, self.clamp);
+        std::ptr::copy_nonoverlapping(acc.as_ptr(), y.add(at), BLK);
     }
 
     /// MB output blocks by P pixels from (p0, o0), in MB x P zmm.
@@ -540,6 +531,32 @@ impl Kernel<'_> {
                 }
                 _mm512_storeu_ps(y.add(at + i * BLK), v);
             }
+        }
+    }
+}
+
+/// What a store applies to one pixel's 16 sums, in the reference's
+/// order: bias (16 values), the residual's 16, the clamp (NaN kept).
+pub(super) fn finish_portable(
+    acc: &mut [f32; BLK],
+    bias: &[f32],
+    res: Option<&[f32]>,
+    clamp: Option<(f32, f32)>,
+) {
+    for (j, a) in acc.iter_mut().enumerate() {
+        *a += bias[j];
+        if let Some(r) = res {
+            *a += r[j];
+        }
+        if let Some((lo, hi)) = clamp {
+            // As the reference's clamp: NaN stays NaN.
+            *a = if *a < lo {
+                lo
+            } else if *a > hi {
+                hi
+            } else {
+                *a
+            };
         }
     }
 }

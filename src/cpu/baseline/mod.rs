@@ -29,6 +29,8 @@
 
 mod attention;
 pub mod blocked;
+pub mod blocked_direct;
+pub mod blocked_pool;
 mod conv;
 mod depthwise;
 mod direct;
