@@ -85,6 +85,8 @@ fn cases() -> Vec<Case> {
         case(1, 40, 20, [26, 25], 5, 2, 2, false, true, None),
         case(1, 2, 3, [6, 1], 3, 1, 1, true, false, None),
         case(1, 16, 16, [4, 4], 3, 3, 1, true, false, None),
+        // No input channels: bias and residual alone.
+        case(2, 0, 17, [3, 5], 3, 1, 1, true, true, relu),
     ];
     // Dilation and asymmetric padding (ONNX's pads), a 1x3 kernel.
     v.push(Case {

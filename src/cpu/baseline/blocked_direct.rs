@@ -244,6 +244,9 @@ fn conv_path(
             .map(|t| t * units / count..(t + 1) * units / count)
             .collect();
         let chunks = k_chunks(cin, kh * kw);
+        // No input channels: no taps, so nothing for a tile to read; the
+        // portable path gives bias + residual, clamped.
+        let tiles_ok = simd && cin > 0;
         let max_off = off.iter().copied().max().unwrap_or(0);
         let yp = SendPtr(y.as_mut_ptr());
         let xpad = &*xpad;
@@ -282,7 +285,9 @@ fn conv_path(
                             // SAFETY: unit u writes image b's blocks ob in
                             // rows `rows` only, inside y (asserted above);
                             // no two units share one.
-                            unsafe { k.run(yp.get().add(b * yi), oy, px, ob.clone(), &sums, simd) };
+                            unsafe {
+                                k.run(yp.get().add(b * yi), oy, px, ob.clone(), &sums, tiles_ok)
+                            };
                         }
                     }
                 }
