@@ -6,10 +6,9 @@
 //! blocked) at the offset its tap's table entry gives, and the result is
 //! stored one vector per pixel, with bias, residual and clamp applied.
 //!
-//! In NCHW, resnet18's 3x3 convs ran as a packed GEMM whose 8-channel
-//! tiles write eight planes apart and whose strided operands are packed
-//! per call; the stem (3 input channels, 7 x 7, stride 2) spent as long
-//! packing as multiplying.
+//! In NCHW, resnet18's convs ran as a packed GEMM whose 8-channel tiles
+//! write eight planes apart and whose strided operands (the stem's: 3
+//! input channels, 7 x 7, stride 2) are packed per call.
 
 use super::blocked::{block_bias, finish_portable, BlockedEpilogue, BlockedWeights, BLK};
 use super::{threads, SendPtr};
@@ -23,8 +22,7 @@ const NP: usize = 12;
 const BAND_PIXELS: usize = 48;
 /// Most taps per chunk: 2 x 16 output channels' weights for 256 taps are
 /// 32 KB, which stay in L1 (48 KB) while a band's pixels pass. With all
-/// of K at once, a 576-channel 1x1 conv ran at 78% of the short one's
-/// speed: its weights came from L2 for every tile.
+/// of K at once a long K's weights came from L2 for every tile.
 const KC: usize = 256;
 
 /// Which taps a tile sums, and whether it starts the sums (else it adds
