@@ -208,17 +208,25 @@ fn maxpool_blocked_cases() {
         let at = x.len() / 3;
         x[at] = f32::NAN;
         let reference = wgsl_nn::cpu::pool2d::pool2d(&pool, &RefTensor::from_f32(&xs, &x), os);
-        let mut yb = vec![f32::NAN; blocked::blocked_len(os)];
-        blocked_pool::maxpool_blocked_into(&win, &blocked_of(&x, xs), xs, [os[2], os[3]], &mut yb);
-        let mut y = vec![f32::NAN; os.iter().product()];
-        blocked::from_blocked(&yb, os, &mut y);
         let want = reference.to_f32();
-        let same = y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
-        let what = format!("max pool blocked case {i} (seed {seed}): {xs:?} -> {os:?}, {win:?}");
-        eprintln!("{what}: {} values", y.len());
-        assert!(
-            same && y.iter().any(|v| v.is_nan()),
-            "{what}: differs from the reference"
-        );
+        let xb = blocked_of(&x, xs);
+        for path in ["avx512 where the CPU has it", "portable"] {
+            let mut yb = vec![f32::NAN; blocked::blocked_len(os)];
+            let run = if path == "portable" {
+                blocked_pool::maxpool_blocked_portable_into
+            } else {
+                blocked_pool::maxpool_blocked_into
+            };
+            run(&win, &xb, xs, [os[2], os[3]], &mut yb);
+            let mut y = vec![f32::NAN; os.iter().product()];
+            blocked::from_blocked(&yb, os, &mut y);
+            let same = y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            let what = format!("max pool blocked case {i} (seed {seed}, {path}): {xs:?} -> {os:?}");
+            eprintln!("{what}: {} values", y.len());
+            assert!(
+                same && y.iter().any(|v| v.is_nan()),
+                "{what}: differs from the reference"
+            );
+        }
     }
 }

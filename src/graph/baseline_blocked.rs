@@ -115,26 +115,23 @@ fn capable(p: &Program, i: usize, packed: &Option<PackedWeights>) -> Option<Bloc
         }
         _ => return None,
     };
-    let win = &conv.window;
-    let pointwise = conv.groups == 1
-        && win.kernel == [1, 1]
-        && win.stride == [1, 1]
-        && win.pad_begin == [0, 0]
-        && win.pad_end == [0, 0];
-    if pointwise && packed.is_some() {
-        let Source::Const(t) = &p.values[n.inputs[1]].source else {
-            return None;
-        };
-        let bw = BlockedWeights::new(&t.to_f32(), conv.out_channels, conv.in_channels);
-        return Some(Blocked::Pointwise(bw));
-    }
     if conv.groups == 1 && packed.is_some() {
         let Source::Const(t) = &p.values[n.inputs[1]].source else {
             return None;
         };
-        let (w, k) = (t.to_f32(), conv.window.kernel);
-        let bw = blocked_direct::conv_weights(&w, conv.out_channels, conv.in_channels, k);
-        return Some(Blocked::Direct(bw));
+        let (w, win) = (t.to_f32(), &conv.window);
+        let (cout, cin) = (conv.out_channels, conv.in_channels);
+        // A 1x1, stride-1, unpadded conv needs no padded copy: its pixels
+        // are the 1x1 tiles' columns as they lie.
+        let pointwise = win.kernel == [1, 1]
+            && win.stride == [1, 1]
+            && win.pad_begin == [0, 0]
+            && win.pad_end == [0, 0];
+        return Some(if pointwise {
+            Blocked::Pointwise(BlockedWeights::new(&w, cout, cin))
+        } else {
+            Blocked::Direct(blocked_direct::conv_weights(&w, cout, cin, win.kernel))
+        });
     }
     (base::depthwise_applies(conv) && base::packed::available()).then_some(Blocked::Depthwise)
 }

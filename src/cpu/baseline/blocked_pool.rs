@@ -28,9 +28,44 @@ use rayon::prelude::*;
 pub fn maxpool_blocked_into(
     win: &Window,
     x: &[f32],
+    shape: [usize; 4],
+    out: [usize; 2],
+    y: &mut [f32],
+) {
+    maxpool_path(win, x, shape, out, y, true)
+}
+
+/// [`maxpool_blocked_into`] without its AVX-512 select (what CPUs without
+/// it run), so tests can check that path on any CPU.
+///
+/// ```
+/// use wgsl_nn::cpu::baseline::blocked_pool::maxpool_blocked_portable_into;
+/// use wgsl_nn::geometry::Window;
+/// let mut x = vec![0.0f32; 2 * 16]; // [1, 1, 1, 2] blocked
+/// x[16] = f32::NAN;
+/// let mut y = vec![0.0; 16];
+/// let mut win = Window::square(1);
+/// win.kernel = [1, 2];
+/// maxpool_blocked_portable_into(&win, &x, [1, 1, 1, 2], [1, 1], &mut y);
+/// assert!(y[0].is_nan());
+/// ```
+pub fn maxpool_blocked_portable_into(
+    win: &Window,
+    x: &[f32],
+    shape: [usize; 4],
+    out: [usize; 2],
+    y: &mut [f32],
+) {
+    maxpool_path(win, x, shape, out, y, false)
+}
+
+fn maxpool_path(
+    win: &Window,
+    x: &[f32],
     [n, c, h, w]: [usize; 4],
     [oh, ow]: [usize; 2],
     y: &mut [f32],
+    simd: bool,
 ) {
     let cb = c.div_ceil(BLK);
     assert!(
@@ -51,7 +86,7 @@ pub fn maxpool_blocked_into(
                 cols.clone()
                     .map(move |kx| (iy * w + ox * sw + kx * dw - pl) * BLK)
             });
-            max_taps(acc, src, taps);
+            max_taps(acc, src, taps, simd);
         }
     };
     let y = &mut y[..n * cb * oh * ow * BLK];
@@ -75,9 +110,9 @@ fn span(o: usize, s: usize, d: usize, p: usize, k: usize, len: usize) -> std::op
 
 /// acc = the running max (NaN sticking) of -inf and the 16-channel
 /// vectors of `src` at `taps`.
-fn max_taps(acc: &mut [f32; BLK], src: &[f32], taps: impl Iterator<Item = usize>) {
+fn max_taps(acc: &mut [f32; BLK], src: &[f32], taps: impl Iterator<Item = usize>, simd: bool) {
     #[cfg(target_arch = "x86_64")]
-    if super::packed::available() {
+    if simd && super::packed::available() {
         // SAFETY: AVX-512F checked.
         return unsafe { max_taps_avx512(acc, src, taps) };
     }
